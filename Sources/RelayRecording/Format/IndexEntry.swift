@@ -1,0 +1,46 @@
+/// One line of a segment's index file (`<segment>.idx`, JSON lines, uncompressed).
+///
+/// The index lets `recordings list` and `show --charger` find a charger's connections without
+/// decompressing every segment. It is a cache: a segment whose index is missing or has no `end`
+/// line (the relay was killed) is scanned instead.
+public struct IndexEntry: Sendable, Hashable, Codable {
+    public enum Kind: String, Sendable, Hashable, Codable {
+        /// First line: which run, loop and sequence number wrote the segment.
+        case segment
+        /// A connection opened in this segment (or continues into it, with `resumed`).
+        case open
+        /// A connection ended in this segment; counters cover this segment only.
+        case close
+        /// A connection was still open when the segment rolled over; counters cover this segment only.
+        case `continued`
+        /// The segment was finished cleanly.
+        case end
+    }
+
+    public var type: Kind
+    public var time: UInt64
+    public var runID: String?
+    public var connection: UInt64?
+    public var charger: String?
+    public var subprotocol: String?
+    public var resumed: Bool?
+    public var frames: Int?
+    public var rawBytes: Int?
+    public var diskBytes: Int?
+
+    public init(
+        type: Kind, time: UInt64, runID: String? = nil, connection: UInt64? = nil, charger: String? = nil,
+        subprotocol: String? = nil, resumed: Bool? = nil, frames: Int? = nil, rawBytes: Int? = nil, diskBytes: Int? = nil
+    ) {
+        self.type = type
+        self.time = time
+        self.runID = runID
+        self.connection = connection
+        self.charger = charger
+        self.subprotocol = subprotocol
+        self.resumed = resumed
+        self.frames = frames
+        self.rawBytes = rawBytes
+        self.diskBytes = diskBytes
+    }
+}
