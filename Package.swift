@@ -48,11 +48,13 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
-        // Built-in OCPP peers (a scripted charger and a backend) for the demo and the benchmark.
+        // Built-in OCPP peers (a scripted charger and a backend) and the demo that runs them through the relay.
         .target(
             name: "OCPPPeers",
             dependencies: [
-                "OCPP",
+                "OCPP", "Relay", "RelayRecording",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -69,6 +71,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),

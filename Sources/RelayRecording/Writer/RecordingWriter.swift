@@ -86,10 +86,15 @@ public final class RecordingWriter {
         }
     }
 
-    /// Records a close or refusal; with `final` the connection is over and leaves the index's open set.
+    /// Records a close or refusal; with `final` the connection is over (see ``endConnection(_:time:)``).
     public func close(_ record: ConnectionClose, final: Bool) {
         append(.close(record), connection: record.connection)
-        if final { finishConnection(record.connection, time: record.time) }
+        if final { endConnection(record.connection, time: record.time) }
+    }
+
+    /// The connection is over: its counters go to the index and it is no longer restated in new segments.
+    public func endConnection(_ connection: UInt64, time: UInt64 = Timestamp.now()) {
+        finishConnection(connection, time: time)
     }
 
     /// Records an error event.

@@ -1,0 +1,86 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import OCPP
+import Relay
+import RelayRecording
+import ServiceLifecycle
+
+/// `ocpp-relay demo`: the relay between a built-in backend and two scripted chargers (1.6 and 2.0.1),
+/// all on loopback, then the recording printed. Needs nothing but the binary.
+public enum Demo {
+    public struct Options: Sendable {
+        public var recordings: String
+        public var color: Bool
+        public var logLevel: Logger.Level
+
+        public init(recordings: String, color: Bool, logLevel: Logger.Level = .warning) {
+            self.recordings = recordings
+            self.color = color
+            self.logLevel = logLevel
+        }
+    }
+
+    public static func run(_ options: Options, output: @escaping @Sendable (String) -> Void) async throws {
+        var logger = Logger(label: "ocpp-relay.demo")
+        logger.logLevel = options.logLevel
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let backend = try await DemoBackend.start(group: group)
+        let backendTask = Task { try await backend.run() }
+        output("demo backend listening on ws://127.0.0.1:\(backend.port)/ocpp")
+
+        let configuration = RelayConfiguration(
+            listenHost: "127.0.0.1", listenPort: 0,
+            upstream: try UpstreamURL("ws://127.0.0.1:\(backend.port)/ocpp"),
+            recording: RecordingConfiguration(directory: options.recordings)
+        )
+        let (listening, continuation) = AsyncStream<Int>.makeStream()
+        let relay = RelayServer(configuration: configuration, logger: logger) { address in
+            continuation.yield(address.port ?? 0)
+            continuation.finish()
+        }
+        let services = ServiceGroup(services: [relay], gracefulShutdownSignals: [], logger: logger)
+        let relayTask = Task { try await services.run() }
+        var listeningPort = 0
+        for await p in listening { listeningPort = p }
+        let port = listeningPort
+        output("relay listening on ws://127.0.0.1:\(port), recording into \(options.recordings)")
+
+        let chargers = [("DEMO-CP-16", OCPPVersion.v16), ("DEMO-CP-201", OCPPVersion.v201)]
+        try await withThrowingTaskGroup(of: (String, ScriptedCharger.Report).self) { tasks in
+            for (id, version) in chargers {
+                tasks.addTask {
+                    let charger = ScriptedCharger(host: "127.0.0.1", port: port, path: "/ocpp/\(id)", version: version)
+                    return (id, try await charger.run(group: group))
+                }
+            }
+            for try await (id, report) in tasks {
+                output(
+                    "charger \(id) (\(report.subprotocol ?? "no subprotocol")): \(report.accepted) calls answered, "
+                        + "\(report.rejected) rejected, \(report.answered) backend requests answered"
+                )
+            }
+        }
+
+        await services.triggerGracefulShutdown()
+        try await relayTask.value
+        backend.stop()
+        backendTask.cancel()
+        _ = try? await backendTask.value
+        try await group.shutdownGracefully()
+
+        output("")
+        output("the recording (ocpp-relay recordings show \(options.recordings)):")
+        var printer = RecordingPrinter(format: .text, color: options.color)
+        let problems = try printer.print(path: options.recordings, to: output)
+        for problem in problems { output("warning: \(problem)") }
+        output("")
+        let catalog = try RecordingCatalog(path: options.recordings)
+        let connections = try catalog.connections()
+        let frames = connections.map(\.frames).reduce(0, +)
+        let disk = catalog.segments.compactMap { try? FileManager.default.attributesOfItem(atPath: $0)[.size] as? Int }.reduce(0, +)
+        output("\(connections.count) connections, \(frames) frames, \(disk) bytes on disk in \(catalog.segments.count) segment(s)")
+        output("next: ocpp-relay recordings list \(options.recordings)")
+    }
+}

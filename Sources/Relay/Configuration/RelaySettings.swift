@@ -1,0 +1,258 @@
+import Foundation
+import OCPP
+import RelayRecording
+import Yams
+
+/// The settings as a user writes them, in the YAML file or as flags: every field optional,
+/// sizes and durations with units (`64MiB`, `1h`, `30d`). ``resolve()`` checks them and fills defaults.
+///
+/// The YAML keys are part of the relay's stable interface; see `Config/relay.yaml`.
+public struct RelaySettings: Sendable, Decodable, Equatable {
+    public var listen: String?
+    public var upstream: String?
+    /// `1.6`, `2.0.1`, or `passthrough`.
+    public var upstreamVersion: String?
+    public var recordings: Recordings?
+    public var limits: Limits?
+    public var timeouts: Timeouts?
+    public var eventLoops: Int?
+    public var logLevel: String?
+
+    public struct Recordings: Sendable, Decodable, Equatable {
+        public var directory: String?
+        public var rollSize: Quantity?
+        public var rollAge: Quantity?
+        /// A duration, or `forever`.
+        public var retention: Quantity?
+        public var compressionLevel: Int?
+
+        public init(directory: String? = nil, rollSize: Quantity? = nil, rollAge: Quantity? = nil, retention: Quantity? = nil, compressionLevel: Int? = nil) {
+            self.directory = directory
+            self.rollSize = rollSize
+            self.rollAge = rollAge
+            self.retention = retention
+            self.compressionLevel = compressionLevel
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case directory
+            case rollSize = "roll_size"
+            case rollAge = "roll_age"
+            case retention
+            case compressionLevel = "compression_level"
+        }
+    }
+
+    public struct Limits: Sendable, Decodable, Equatable {
+        public var maxFrameSize: Quantity?
+
+        public init(maxFrameSize: Quantity? = nil) {
+            self.maxFrameSize = maxFrameSize
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case maxFrameSize = "max_frame_size"
+        }
+    }
+
+    public struct Timeouts: Sendable, Decodable, Equatable {
+        public var upstream: Quantity?
+        public var close: Quantity?
+        public var shutdown: Quantity?
+
+        public init(upstream: Quantity? = nil, close: Quantity? = nil, shutdown: Quantity? = nil) {
+            self.upstream = upstream
+            self.close = close
+            self.shutdown = shutdown
+        }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case listen, upstream
+        case upstreamVersion = "upstream_version"
+        case recordings, limits, timeouts
+        case eventLoops = "event_loops"
+        case logLevel = "log_level"
+    }
+
+    public init(
+        listen: String? = nil, upstream: String? = nil, upstreamVersion: String? = nil, recordings: Recordings? = nil,
+        limits: Limits? = nil, timeouts: Timeouts? = nil, eventLoops: Int? = nil, logLevel: String? = nil
+    ) {
+        self.listen = listen
+        self.upstream = upstream
+        self.upstreamVersion = upstreamVersion
+        self.recordings = recordings
+        self.limits = limits
+        self.timeouts = timeouts
+        self.eventLoops = eventLoops
+        self.logLevel = logLevel
+    }
+
+    /// Reads a YAML settings file.
+    public static func load(path: String) throws(ConfigurationError) -> RelaySettings {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigurationError("cannot read configuration file \(path)")
+        }
+        return try parse(yaml: String(decoding: data, as: UTF8.self), source: path)
+    }
+
+    /// Parses YAML settings text.
+    public static func parse(yaml: String, source: String = "configuration") throws(ConfigurationError) -> RelaySettings {
+        do {
+            if yaml.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { return RelaySettings() }
+            return try YAMLDecoder().decode(RelaySettings.self, from: yaml)
+        } catch let error as DecodingError {
+            throw ConfigurationError("\(source): \(Self.describe(error))")
+        } catch {
+            throw ConfigurationError("\(source): \(error)")
+        }
+    }
+
+    private static func describe(_ error: DecodingError) -> String {
+        func path(_ context: DecodingError.Context) -> String {
+            context.codingPath.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")
+        }
+        switch error {
+        case .typeMismatch(_, let c), .valueNotFound(_, let c), .dataCorrupted(let c):
+            return "\(path(c)): \(c.debugDescription)"
+        case .keyNotFound(let key, let c):
+            return "\(path(c)): missing \(key.stringValue)"
+        @unknown default:
+            return "\(error)"
+        }
+    }
+
+    /// These settings with every field that `overrides` sets replaced by its value.
+    public func overridden(by overrides: RelaySettings) -> RelaySettings {
+        var result = self
+        result.listen = overrides.listen ?? listen
+        result.upstream = overrides.upstream ?? upstream
+        result.upstreamVersion = overrides.upstreamVersion ?? upstreamVersion
+        result.eventLoops = overrides.eventLoops ?? eventLoops
+        result.logLevel = overrides.logLevel ?? logLevel
+        if let o = overrides.recordings {
+            var r = recordings ?? Recordings()
+            r.directory = o.directory ?? r.directory
+            r.rollSize = o.rollSize ?? r.rollSize
+            r.rollAge = o.rollAge ?? r.rollAge
+            r.retention = o.retention ?? r.retention
+            r.compressionLevel = o.compressionLevel ?? r.compressionLevel
+            result.recordings = r
+        }
+        if let o = overrides.limits {
+            result.limits = Limits(maxFrameSize: o.maxFrameSize ?? limits?.maxFrameSize)
+        }
+        if let o = overrides.timeouts {
+            result.timeouts = Timeouts(
+                upstream: o.upstream ?? timeouts?.upstream, close: o.close ?? timeouts?.close,
+                shutdown: o.shutdown ?? timeouts?.shutdown
+            )
+        }
+        return result
+    }
+
+    /// Checks the settings and turns them into a configuration with defaults filled in.
+    public func resolve() throws(ConfigurationError) -> RelayConfiguration {
+        guard let upstreamText = upstream else {
+            throw ConfigurationError("no upstream: pass --upstream ws://HOST:PORT/PATH or set 'upstream' in the configuration file")
+        }
+        var configuration = RelayConfiguration(upstream: try UpstreamURL(upstreamText))
+        if let listen {
+            (configuration.listenHost, configuration.listenPort) = try RelayConfiguration.parseListen(listen)
+        }
+        if let version = upstreamVersion, version.lowercased() != "passthrough" {
+            guard let parsed = OCPPVersion(name: version) else {
+                throw ConfigurationError("upstream_version '\(version)' must be 1.6, 2.0.1 or passthrough")
+            }
+            configuration.upstreamVersion = parsed
+        }
+        if let r = recordings {
+            if let d = r.directory { configuration.recording.directory = d }
+            if let s = r.rollSize { configuration.recording.rollBytes = try s.bytes(name: "recordings.roll_size", minimum: 4096) }
+            if let a = r.rollAge { configuration.recording.rollSeconds = Int(try a.seconds(name: "recordings.roll_age", minimum: 1)) }
+            if let keep = r.retention {
+                configuration.recording.retentionSeconds =
+                    keep.isForever ? nil : Int(try keep.seconds(name: "recordings.retention", minimum: 60))
+            }
+            if let level = r.compressionLevel {
+                guard (1...9).contains(level) else { throw ConfigurationError("recordings.compression_level must be 1 to 9") }
+                configuration.recording.compressionLevel = level
+            }
+        }
+        if let size = limits?.maxFrameSize {
+            configuration.maxFrameBytes = try size.bytes(name: "limits.max_frame_size", minimum: 1024)
+            guard configuration.maxFrameBytes <= Int(UInt32.max) else {
+                throw ConfigurationError("limits.max_frame_size must be below 4 GiB")
+            }
+        }
+        if let t = timeouts?.upstream { configuration.upstreamTimeoutSeconds = try t.seconds(name: "timeouts.upstream", minimum: 0.01) }
+        if let t = timeouts?.close { configuration.closeTimeoutSeconds = try t.seconds(name: "timeouts.close", minimum: 0.01) }
+        if let t = timeouts?.shutdown { configuration.shutdownTimeoutSeconds = try t.seconds(name: "timeouts.shutdown", minimum: 0.01) }
+        if let loops = eventLoops {
+            guard (1...64).contains(loops) else { throw ConfigurationError("event_loops must be 1 to 64") }
+            configuration.eventLoops = loops
+        }
+        return configuration
+    }
+}
+
+/// A number with an optional unit, as written in settings: `1048576`, `1MiB`, `64 MB`, `90s`, `1h`, `30d`.
+public struct Quantity: Sendable, Decodable, Equatable, ExpressibleByStringLiteral, CustomStringConvertible {
+    public let text: String
+
+    public init(_ text: String) {
+        self.text = text
+    }
+
+    public init(stringLiteral value: String) {
+        self.text = value
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if let number = try? container.decode(Int.self) {
+            text = String(number)
+        } else if let number = try? container.decode(Double.self) {
+            text = String(number)
+        } else {
+            text = try container.decode(String.self)
+        }
+    }
+
+    public var description: String { text }
+
+    var isForever: Bool { ["forever", "never", "none"].contains(text.lowercased()) }
+
+    private func split() -> (Double, String)? {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        let numberPart = trimmed.prefix { $0.isNumber || $0 == "." }
+        guard let value = Double(numberPart) else { return nil }
+        return (value, trimmed.dropFirst(numberPart.count).trimmingCharacters(in: .whitespaces).lowercased())
+    }
+
+    /// The value in bytes (units B, KB/KiB, MB/MiB, GB/GiB; powers of 1000 and 1024).
+    public func bytes(name: String, minimum: Int) throws(ConfigurationError) -> Int {
+        let units: [String: Double] = [
+            "": 1, "b": 1, "k": 1024, "kb": 1000, "kib": 1024, "m": 1_048_576, "mb": 1_000_000, "mib": 1_048_576,
+            "g": 1_073_741_824, "gb": 1_000_000_000, "gib": 1_073_741_824,
+        ]
+        guard let (value, unit) = split(), let factor = units[unit] else {
+            throw ConfigurationError("\(name): '\(text)' is not a size (examples: 1048576, 512KiB, 64MiB)")
+        }
+        let bytes = Int(value * factor)
+        guard bytes >= minimum else { throw ConfigurationError("\(name): \(text) is below the minimum of \(minimum) bytes") }
+        return bytes
+    }
+
+    /// The value in seconds (units ms, s, m/min, h, d; no unit means seconds).
+    public func seconds(name: String, minimum: Double) throws(ConfigurationError) -> Double {
+        let units: [String: Double] = ["": 1, "ms": 0.001, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86_400]
+        guard let (value, unit) = split(), let factor = units[unit] else {
+            throw ConfigurationError("\(name): '\(text)' is not a duration (examples: 500ms, 10s, 1h, 30d)")
+        }
+        let seconds = value * factor
+        guard seconds >= minimum else { throw ConfigurationError("\(name): \(text) is below the minimum of \(minimum) s") }
+        return seconds
+    }
+}

@@ -1,0 +1,96 @@
+import Foundation
+import OCPP
+
+/// Where the relay dials for each charger: `ws://host[:port][/path]`, the charger's identity appended
+/// as one more path segment.
+public struct UpstreamURL: Sendable, Hashable, CustomStringConvertible {
+    public enum Scheme: String, Sendable { case ws, wss }
+
+    public var scheme: Scheme
+    public var host: String
+    public var port: Int
+    /// The path before the identity, without a trailing slash (`""` or `/ocpp`).
+    public var basePath: String
+
+    /// Parses `ws://host:port/path`. Credentials in the URL are refused: they would end up in logs.
+    public init(_ text: String) throws(ConfigurationError) {
+        guard let schemeEnd = text.range(of: "://") else {
+            throw ConfigurationError("upstream URL '\(text)' has no scheme (expected ws://host:port/path)")
+        }
+        guard let scheme = Scheme(rawValue: text[..<schemeEnd.lowerBound].lowercased()) else {
+            throw ConfigurationError("upstream URL '\(text)': only ws:// and wss:// are supported")
+        }
+        if scheme == .wss {
+            throw ConfigurationError("upstream URL '\(text)': wss:// upstreams are not supported yet; use ws://")
+        }
+        let rest = text[schemeEnd.upperBound...]
+        let authorityEnd = rest.firstIndex(of: "/") ?? rest.endIndex
+        let authority = rest[..<authorityEnd]
+        var path = String(rest[authorityEnd...])
+        if authority.contains("@") {
+            throw ConfigurationError("upstream URL must not carry credentials; the charger's Authorization header is forwarded")
+        }
+        if path.contains("?") || path.contains("#") {
+            throw ConfigurationError("upstream URL '\(text)' must not have a query or fragment")
+        }
+        while path.hasSuffix("/") { path.removeLast() }
+        let host: Substring
+        let portText: Substring?
+        if authority.hasPrefix("[") {
+            guard let close = authority.firstIndex(of: "]") else {
+                throw ConfigurationError("upstream URL '\(text)' has a broken IPv6 address")
+            }
+            host = authority[authority.index(after: authority.startIndex)..<close]
+            let after = authority[authority.index(after: close)...]
+            portText = after.hasPrefix(":") ? after.dropFirst() : nil
+        } else if let colon = authority.lastIndex(of: ":") {
+            host = authority[..<colon]
+            portText = authority[authority.index(after: colon)...]
+        } else {
+            host = authority
+            portText = nil
+        }
+        guard !host.isEmpty else { throw ConfigurationError("upstream URL '\(text)' has no host") }
+        var port = scheme == .ws ? 80 : 443
+        if let portText {
+            guard let p = Int(portText), (1...65535).contains(p) else {
+                throw ConfigurationError("upstream URL '\(text)' has an invalid port")
+            }
+            port = p
+        }
+        self.scheme = scheme
+        self.host = String(host)
+        self.port = port
+        self.basePath = path
+    }
+
+    /// The request path for one charger.
+    public func path(for identity: ChargePointIdentity) -> String {
+        basePath + "/" + identity.pathSegment
+    }
+
+    /// The Host header value.
+    public var hostHeader: String {
+        let bracketed = host.contains(":") ? "[\(host)]" : host
+        let defaultPort = scheme == .ws ? 80 : 443
+        return port == defaultPort ? bracketed : "\(bracketed):\(port)"
+    }
+
+    /// The full URL for one charger.
+    public func url(for identity: ChargePointIdentity) -> String {
+        "\(scheme.rawValue)://\(hostHeader)\(path(for: identity))"
+    }
+
+    public var description: String { "\(scheme.rawValue)://\(hostHeader)\(basePath)" }
+}
+
+/// A configuration value is wrong; the message says which and why.
+public struct ConfigurationError: Error, Sendable, Hashable, CustomStringConvertible {
+    public let message: String
+
+    public init(_ message: String) {
+        self.message = message
+    }
+
+    public var description: String { message }
+}

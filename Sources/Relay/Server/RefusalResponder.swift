@@ -1,0 +1,56 @@
+import NIOCore
+import NIOHTTP1
+
+/// Answers a request that did not become a WebSocket: with the refusal the relay decided on
+/// (upstream's status, 502, 504, 400, 404), or 426 for a plain HTTP request.
+final class RefusalResponder: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let handshake: NIOLoopBound<Handshake>
+    private var sawHead = false
+    private var answered = false
+
+    init(handshake: NIOLoopBound<Handshake>) {
+        self.handshake = handshake
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head:
+            sawHead = true
+        case .body:
+            break
+        case .end:
+            respond(context: context)
+        }
+    }
+
+    private func respond(context: ChannelHandlerContext) {
+        guard !answered else { return }
+        answered = true
+        let refusal =
+            handshake.value.refusal
+            ?? (sawHead
+                ? Handshake.Refusal(
+                    status: .upgradeRequired, headers: ["Upgrade": "websocket"],
+                    message: "ocpp-relay: connect with a WebSocket (ws://HOST:PORT/PREFIX/CHARGE_POINT_ID)"
+                )
+                : Handshake.Refusal(status: .badRequest, headers: [:], message: "ocpp-relay: invalid WebSocket handshake"))
+        var headers = refusal.headers
+        let body = refusal.message + "\n"
+        headers.replaceOrAdd(name: "Content-Type", value: "text/plain; charset=utf-8")
+        headers.replaceOrAdd(name: "Content-Length", value: String(body.utf8.count))
+        headers.replaceOrAdd(name: "Connection", value: "close")
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: refusal.status, headers: headers))), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
+        let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
+            loopBound.value.close(promise: nil)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+}

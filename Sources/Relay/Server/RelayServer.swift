@@ -1,0 +1,300 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOWebSocket
+import OCPP
+import RelayRecording
+import ServiceLifecycle
+
+/// The relay: accepts chargers, dials their upstream, relays and records every message.
+///
+/// A `Service`: `run()` listens until graceful shutdown, then stops accepting, closes every session with
+/// 1001 (going away), waits for the close handshakes (bounded by the shutdown timeout) and finishes every
+/// recording segment.
+public final class RelayServer: Service, Sendable {
+    public let configuration: RelayConfiguration
+    private let logger: Logger
+    private let group: MultiThreadedEventLoopGroup
+    private let recorders: LoopRecorders
+    private let registry = SessionRegistry()
+    private let connector: UpstreamConnector
+    private let nextConnection = NIOLockedValueBox<UInt64>(0)
+    private let children = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
+    private let onListening: @Sendable (SocketAddress) -> Void
+    /// Random id of this run; written into every segment so connection numbers stay unique.
+    public let runID: String
+
+    /// - Parameters:
+    ///   - onListening: called with the bound address once the relay accepts connections
+    ///     (useful with port 0).
+    public init(
+        configuration: RelayConfiguration, logger: Logger,
+        onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }
+    ) {
+        self.configuration = configuration
+        self.logger = logger
+        self.onListening = onListening
+        self.group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.eventLoops)
+        self.runID = (0..<4).map { _ in String(format: "%04x", UInt16.random(in: .min ... .max)) }.joined()
+        var recorders: [ObjectIdentifier: LoopRecorder] = [:]
+        for (index, loop) in group.makeIterator().enumerated() {
+            let writer = RecordingWriter(
+                configuration: configuration.recording, loop: index, runID: runID, relayVersion: RelayVersion.current
+            )
+            recorders[ObjectIdentifier(loop)] = LoopRecorder(eventLoop: loop, writer: writer, logger: logger)
+        }
+        self.recorders = LoopRecorders(recorders)
+        self.connector = UpstreamConnector(
+            upstream: configuration.upstream, maxFrameBytes: configuration.maxFrameBytes,
+            timeout: .nanoseconds(Int64(configuration.upstreamTimeoutSeconds * 1e9))
+        )
+    }
+
+    public func run() async throws {
+        try FileManager.default.createDirectory(atPath: configuration.recording.directory, withIntermediateDirectories: true)
+        let serverChannel = try await makeBootstrap()
+            .bind(host: configuration.listenHost, port: configuration.listenPort).get()
+        let maintenance = startMaintenance()
+        if let address = serverChannel.localAddress {
+            logger.info(
+                "listening",
+                metadata: [
+                    "address": "\(address)", "upstream": "\(configuration.upstream)",
+                    "upstream_version": "\(configuration.upstreamVersion?.shortName ?? "passthrough")",
+                    "recordings": "\(configuration.recording.directory)",
+                ]
+            )
+            onListening(address)
+        }
+        await withGracefulShutdownHandler {
+            try? await serverChannel.closeFuture.get()
+        } onGracefulShutdown: {
+            serverChannel.close(promise: nil)
+        }
+        for task in maintenance { task.cancel() }
+        await drain()
+        try await group.shutdownGracefully()
+    }
+
+    // MARK: Pipeline
+
+    private func makeBootstrap() -> ServerBootstrap {
+        ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 4096)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelInitializer { [self] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try configureChargerPipeline(channel)
+                }
+            }
+    }
+
+    private func configureChargerPipeline(_ channel: any Channel) throws {
+        let handshake = NIOLoopBound(Handshake(), eventLoop: channel.eventLoop)
+        let id = ObjectIdentifier(channel)
+        children.withLockedValue { $0[id] = channel }
+        channel.closeFuture.whenComplete { [self] _ in
+            children.withLockedValue { $0[id] = nil }
+            // A charger that left before its handshake finished must not leave an upstream behind.
+            let hs = handshake.value
+            if !hs.attached, let upstream = hs.upstream { upstream.channel.close(promise: nil) }
+        }
+        let maxFrameBytes = configuration.maxFrameBytes
+        let upgrader = NIOTypedWebSocketServerUpgrader<Void>(
+            maxFrameSize: maxFrameBytes,
+            enableAutomaticErrorHandling: true,
+            shouldUpgrade: { [self] channel, head in
+                shouldUpgrade(channel: channel, head: head, boundHandshake: handshake)
+            },
+            upgradePipelineHandler: { [self] channel, _ in
+                channel.eventLoop.makeCompletedFuture {
+                    try startSession(channel: channel, handshake: handshake.value)
+                }
+            }
+        )
+        _ = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(
+            configuration: NIOUpgradableHTTPServerPipelineConfiguration(
+                upgradeConfiguration: NIOTypedHTTPServerUpgradeConfiguration(
+                    upgraders: [upgrader],
+                    notUpgradingCompletionHandler: { channel in
+                        channel.eventLoop.makeCompletedFuture {
+                            try channel.pipeline.syncOperations.addHandler(RefusalResponder(handshake: handshake))
+                        }
+                    }
+                )
+            )
+        )
+    }
+
+    // MARK: Handshake
+
+    private func shouldUpgrade(
+        channel: any Channel, head: HTTPRequestHead, boundHandshake: NIOLoopBound<Handshake>
+    ) -> EventLoopFuture<HTTPHeaders?> {
+        let eventLoop = channel.eventLoop
+        let handshake = boundHandshake.value
+        handshake.connection = nextConnection.withLockedValue {
+            $0 += 1
+            return $0
+        }
+        handshake.path = head.uri
+        handshake.offeredSubprotocols = Handshake.subprotocols(in: head.headers)
+        let authorization = head.headers.first(name: "Authorization")
+        handshake.authorizationPresent = authorization != nil
+        handshake.authorizationUser = Handshake.basicUser(authorization)
+        let remote = channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" }
+
+        let identity: ChargePointIdentity
+        do {
+            identity = try ChargePointIdentity.parse(requestTarget: head.uri).identity
+        } catch {
+            refuse(handshake, status: error.code == .empty ? .notFound : .badRequest, message: error.message, remote: remote, on: eventLoop)
+            return eventLoop.makeSucceededFuture(nil)
+        }
+        handshake.identity = identity
+        handshake.upstreamURL = configuration.upstream.url(for: identity)
+
+        var offered = handshake.offeredSubprotocols
+        if let pinned = configuration.upstreamVersion {
+            guard offered.contains(pinned.rawValue) else {
+                refuse(
+                    handshake, status: .badRequest,
+                    message: "this relay speaks \(pinned.rawValue) upstream and the charger does not offer it (offered: \(offered.joined(separator: ", ")))",
+                    remote: remote, on: eventLoop
+                )
+                return eventLoop.makeSucceededFuture(nil)
+            }
+            offered = [pinned.rawValue]
+        }
+        // A charger that reconnects replaces its old connection; close the old one first, so that the
+        // backend sees it go before the new one arrives.
+        if let existing = registry.current(for: identity.value) {
+            existing.eventLoop.execute { existing.closeBoth(code: 1000, reason: "replaced by a newer connection") }
+        }
+        return connector.connect(
+            identity: identity, offeredSubprotocols: offered, authorization: authorization, on: eventLoop
+        ).map { [self] outcome -> HTTPHeaders? in
+            let handshake = boundHandshake.value
+            switch outcome {
+            case .accepted(let channel, let handler, let subprotocol):
+                handshake.upstream = Handshake.Upstream(channel: channel, handler: handler, subprotocol: subprotocol)
+                var headers = HTTPHeaders()
+                if let subprotocol { headers.add(name: "Sec-WebSocket-Protocol", value: subprotocol) }
+                return headers
+            case .refused(let status, let headers):
+                refuse(handshake, status: status, headers: headers, message: "upstream refused the connection: \(status.code) \(status.reasonPhrase)", remote: remote, on: eventLoop)
+            case .failed(let message):
+                refuse(handshake, status: .badGateway, message: message, remote: remote, on: eventLoop)
+            case .timedOut:
+                refuse(
+                    handshake, status: .gatewayTimeout,
+                    message: "upstream did not answer within \(configuration.upstreamTimeoutSeconds) s", remote: remote, on: eventLoop
+                )
+            }
+            return nil
+        }
+    }
+
+    /// Keeps the refusal for the responder and records it: an open event and a close with the HTTP status.
+    private func refuse(
+        _ handshake: Handshake, status: HTTPResponseStatus, headers: HTTPHeaders = [:], message: String, remote: String?,
+        on eventLoop: any EventLoop
+    ) {
+        handshake.refusal = Handshake.Refusal(status: status, headers: headers, message: "ocpp-relay: \(message)")
+        let recorder = recorders.recorder(for: eventLoop)
+        recorder.writer.open(handshake.openRecord(remoteAddress: remote, subprotocol: nil))
+        recorder.writer.close(
+            ConnectionClose(
+                connection: handshake.connection, time: Timestamp.now(), leg: .charger, initiator: "relay",
+                code: Int(status.code), reason: message, refused: true
+            ),
+            final: true
+        )
+        recorder.scheduleFlush()
+        var logger = self.logger
+        logger[metadataKey: "charger"] = "\(handshake.identity?.value ?? "-")"
+        logger.notice("refused", metadata: ["status": "\(status.code)", "reason": "\(message)", "remote": "\(remote ?? "?")"])
+    }
+
+    private func startSession(channel: any Channel, handshake: Handshake) throws {
+        guard let upstream = handshake.upstream, let identity = handshake.identity else {
+            throw ChannelError.inappropriateOperationForState
+        }
+        let maxFrameBytes = configuration.maxFrameBytes
+        let charger = LegHandler(leg: .charger, maxFrameBytes: maxFrameBytes)
+        try channel.pipeline.syncOperations.addHandler(
+            NIOWebSocketFrameAggregator(
+                minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 4096, maxAccumulatedFrameSize: maxFrameBytes
+            )
+        )
+        try channel.pipeline.syncOperations.addHandler(charger)
+        let session = RelaySession(
+            connection: handshake.connection, identity: identity, charger: charger, upstream: upstream.handler,
+            recorder: recorders.recorder(for: channel.eventLoop), registry: registry, logger: logger,
+            closeTimeout: .nanoseconds(Int64(configuration.closeTimeoutSeconds * 1e9))
+        )
+        handshake.attached = true
+        if let previous = registry.register(session) {
+            previous.eventLoop.execute { previous.closeBoth(code: 1000, reason: "replaced by a newer connection") }
+        }
+        let remote = channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" }
+        session.start(handshake.openRecord(remoteAddress: remote, subprotocol: upstream.subprotocol))
+    }
+
+    // MARK: Maintenance and shutdown
+
+    private func startMaintenance() -> [RepeatedTask] {
+        group.makeIterator().map { loop in
+            let recorders = self.recorders
+            return loop.scheduleRepeatedTask(initialDelay: .seconds(30), delay: .seconds(30)) { _ in
+                recorders.recorder(for: loop).writer.maintenance()
+            }
+        }
+    }
+
+    private func drain() async {
+        let sessions = registry.live
+        if !sessions.isEmpty {
+            logger.info("shutting down: closing \(sessions.count) connection(s) with 1001")
+        }
+        for session in sessions {
+            session.eventLoop.execute { session.closeBoth(code: 1001, reason: "relay shutting down") }
+        }
+        let deadline = ContinuousClock.now + .milliseconds(Int(configuration.shutdownTimeoutSeconds * 1000))
+        while registry.liveCount > 0 && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        // Whatever is left (handshakes in flight, peers that never answered the close) is cut.
+        let remaining = children.withLockedValue { Array($0.values) }
+        for channel in remaining {
+            try? await channel.close()
+        }
+        while registry.liveCount > 0 && ContinuousClock.now < deadline + .seconds(1) {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        for loop in group.makeIterator() {
+            let recorders = self.recorders
+            try? await loop.submit { recorders.recorder(for: loop).writer.finish() }.get()
+        }
+        logger.info("stopped; recordings finished")
+    }
+}
+
+/// The recorder of each event loop, looked up by loop. Each recorder is used only on its own loop.
+private final class LoopRecorders: @unchecked Sendable {
+    private let recorders: [ObjectIdentifier: LoopRecorder]
+
+    init(_ recorders: [ObjectIdentifier: LoopRecorder]) {
+        self.recorders = recorders
+    }
+
+    func recorder(for loop: any EventLoop) -> LoopRecorder {
+        loop.preconditionInEventLoop()
+        return recorders[ObjectIdentifier(loop)]!
+    }
+}

@@ -1,0 +1,287 @@
+import Logging
+import NIOCore
+import NIOWebSocket
+import OCPP
+import RelayRecording
+
+/// One charger relayed to its upstream: two legs on one event loop, the recorder of that loop between them.
+///
+/// Every message is recorded when it arrives and forwarded after the loop's flush has written it
+/// (``LoopRecorder``). Close handshakes are completed per leg and mirrored to the other leg with the same
+/// code; a connection lost on one side is mirrored as a lost connection on the other.
+///
+/// Confined to its event loop; other threads reach it through ``eventLoop``.
+final class RelaySession: @unchecked Sendable {
+    let connection: UInt64
+    let identity: ChargePointIdentity
+    let eventLoop: any EventLoop
+    private let recorder: LoopRecorder
+    private let registry: SessionRegistry
+    private let logger: Logger
+    private let closeTimeout: TimeAmount
+    private var legs: [LegHandler]
+    private var states: [LegState] = [.open, .open]
+    private var inactiveLegs: Set<Leg> = []
+    private var ended = false
+
+    private enum LegState {
+        /// Messages flow.
+        case open
+        /// The relay sent a close frame and waits for the peer's.
+        case closeSent
+        /// The close handshake is done, or the connection is gone.
+        case closed
+    }
+
+    init(
+        connection: UInt64, identity: ChargePointIdentity, charger: LegHandler, upstream: LegHandler,
+        recorder: LoopRecorder, registry: SessionRegistry, logger: Logger, closeTimeout: TimeAmount
+    ) {
+        self.connection = connection
+        self.identity = identity
+        self.eventLoop = recorder.eventLoop
+        self.legs = [charger, upstream]
+        self.recorder = recorder
+        self.registry = registry
+        self.closeTimeout = closeTimeout
+        var logger = logger
+        logger[metadataKey: "charger"] = "\(identity.value)"
+        logger[metadataKey: "connection"] = "\(connection)"
+        self.logger = logger
+    }
+
+    private func handler(_ leg: Leg) -> LegHandler { legs[leg == .charger ? 0 : 1] }
+    private func state(_ leg: Leg) -> LegState { states[leg == .charger ? 0 : 1] }
+    private func setState(_ leg: Leg, _ state: LegState) { states[leg == .charger ? 0 : 1] = state }
+
+    /// Records the open event and lets messages flow.
+    func start(_ open: ConnectionOpen) {
+        recorder.writer.open(open)
+        recorder.scheduleFlush()
+        logger.info(
+            "connected",
+            metadata: ["subprotocol": "\(open.subprotocol ?? "none")", "remote": "\(open.remoteAddress ?? "?")"]
+        )
+        handler(.charger).attach(self)
+        handler(.upstream).attach(self)
+    }
+
+    // MARK: Messages
+
+    func received(_ frame: WebSocketFrame, on leg: Leg) {
+        switch frame.opcode {
+        case .text, .binary:
+            guard state(leg) == .open else { return }
+            var data = frame.data
+            if let mask = frame.maskKey { data.webSocketUnmask(mask) }
+            let opcode = frame.opcode
+            data.withUnsafeReadableBytes { bytes in
+                recorder.writer.frame(
+                    connection: connection, leg: leg, direction: .in, opcode: opcode.rawValueForRecording,
+                    forwardedUnchanged: true, payload: bytes
+                )
+            }
+            recorder.afterFlush { [self] in deliver(data, opcode: opcode, to: leg.opposite) }
+        case .ping:
+            // Answered per leg, never forwarded: each leg keeps its own liveness.
+            guard state(leg) == .open else { return }
+            var data = frame.data
+            if let mask = frame.maskKey { data.webSocketUnmask(mask) }
+            handler(leg).send(WebSocketFrame(fin: true, opcode: .pong, maskKey: maskKey(for: leg), data: data))
+        case .connectionClose:
+            var data = frame.data
+            if let mask = frame.maskKey { data.webSocketUnmask(mask) }
+            closeReceived(data, on: leg)
+        default:
+            break  // pongs; continuation frames are joined by the aggregator
+        }
+    }
+
+    private func deliver(_ data: ByteBuffer, opcode: WebSocketOpcode, to leg: Leg) {
+        guard state(leg) == .open else {
+            recorder.writer.error(
+                ConnectionErrorEvent(
+                    connection: connection, time: Timestamp.now(), leg: leg,
+                    message: "a message for the \(leg.rawValue) leg was dropped: that leg is closing"
+                )
+            )
+            return
+        }
+        let target = handler(leg)
+        target.send(WebSocketFrame(fin: true, opcode: opcode, maskKey: maskKey(for: leg), data: data))
+        if !target.isWritable {
+            // Backpressure: stop reading the sender until the receiver drains.
+            handler(leg.opposite).pauseReads()
+        }
+    }
+
+    func writabilityChanged(_ leg: Leg, writable: Bool) {
+        if writable { handler(leg.opposite).resumeReads() }
+    }
+
+    private func maskKey(for leg: Leg) -> WebSocketMaskingKey? {
+        leg == .upstream ? .random() : nil
+    }
+
+    // MARK: Closing
+
+    private func closeReceived(_ payload: ByteBuffer, on leg: Leg) {
+        var payload = payload
+        let code = payload.readInteger(as: UInt16.self).map(Int.init) ?? 1005
+        let reason = payload.readString(length: payload.readableBytes) ?? ""
+        switch state(leg) {
+        case .open:
+            // The peer starts the close: echo it, then mirror it on the other leg after pending messages.
+            setState(leg, .closed)
+            recorder.writer.close(
+                ConnectionClose(connection: connection, time: Timestamp.now(), leg: leg, initiator: leg.rawValue, code: code, reason: reason),
+                final: false
+            )
+            logger.info("\(leg.rawValue) closed", metadata: ["code": "\(code)", "reason": "\(reason)"])
+            var echo = ByteBufferAllocator().buffer(capacity: 2)
+            if code != 1005 { echo.writeInteger(UInt16(code)) }
+            sendCloseAndDisconnect(echo, on: leg)
+            recorder.afterFlush { [self] in closeLeg(leg.opposite, code: code, reason: reason) }
+        case .closeSent:
+            // The peer answered our close.
+            setState(leg, .closed)
+            handler(leg).closeChannel()
+        case .closed:
+            break
+        }
+    }
+
+    private func sendCloseAndDisconnect(_ payload: ByteBuffer, on leg: Leg) {
+        let target = handler(leg)
+        let promise = eventLoop.makePromise(of: Void.self)
+        target.send(WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: maskKey(for: leg), data: payload), promise: promise)
+        promise.futureResult.assumeIsolatedUnsafeUnchecked().whenComplete { _ in target.closeChannel() }
+    }
+
+    /// Starts the close handshake on one leg (mirroring the other, replacing, shutting down).
+    func closeLeg(_ leg: Leg, code: Int, reason: String) {
+        guard state(leg) == .open else { return }
+        setState(leg, .closeSent)
+        // 1005 (none), 1006 (lost) and 1015 (TLS) must not be sent: close without a code then.
+        var payload = ByteBufferAllocator().buffer(capacity: 2 + reason.utf8.count)
+        let sendable = !(code == 1005 || code == 1006 || code == 1015)
+        if sendable {
+            payload.writeInteger(UInt16(code))
+            payload.writeString(String(decoding: reason.utf8.prefix(123), as: UTF8.self))
+        }
+        recorder.writer.close(
+            ConnectionClose(
+                connection: connection, time: Timestamp.now(), leg: leg, initiator: "relay", code: sendable ? code : 1005,
+                reason: reason
+            ),
+            final: false
+        )
+        recorder.scheduleFlush()
+        handler(leg).send(WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: maskKey(for: leg), data: payload))
+        let target = handler(leg)
+        eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: closeTimeout) { [self] in
+            if state(leg) != .closed {
+                setState(leg, .closed)
+                target.closeChannel()
+            }
+        }
+    }
+
+    /// Closes both legs with a close handshake (replacement, shutdown).
+    func closeBoth(code: Int, reason: String) {
+        closeLeg(.charger, code: code, reason: reason)
+        closeLeg(.upstream, code: code, reason: reason)
+    }
+
+    func inactive(_ leg: Leg) {
+        inactiveLegs.insert(leg)
+        if state(leg) == .open {
+            // Lost without a close frame: record it, and let the other side see the same (after pending messages).
+            setState(leg, .closed)
+            recorder.writer.close(
+                ConnectionClose(
+                    connection: connection, time: Timestamp.now(), leg: leg, initiator: leg.rawValue, code: 1006,
+                    reason: "connection lost"
+                ),
+                final: false
+            )
+            recorder.scheduleFlush()
+            logger.info("\(leg.rawValue) connection lost")
+            let other = leg.opposite
+            recorder.afterFlush { [self] in
+                guard state(other) == .open else { return }
+                setState(other, .closed)
+                recorder.writer.close(
+                    ConnectionClose(
+                        connection: connection, time: Timestamp.now(), leg: other, initiator: "relay", code: 1006,
+                        reason: "\(leg.rawValue) connection lost"
+                    ),
+                    final: false
+                )
+                handler(other).closeChannel()
+            }
+        } else {
+            setState(leg, .closed)
+        }
+        if inactiveLegs.count == 2 { end() }
+    }
+
+    func failed(_ leg: Leg, _ error: any Error) {
+        let message: String
+        var closeCode: Int?
+        switch error {
+        case let error as NIOWebSocketError:
+            // NIO's protocol error handler has already sent the close frame and closes the leg.
+            switch error {
+            case .invalidFrameLength:
+                message = "message larger than the \(handler(leg).maxFrameBytes)-byte limit; closed with 1009"
+            default:
+                message = "WebSocket protocol violation (\(error)); closed with 1002"
+            }
+        case let error as NIOWebSocketFrameAggregator.Error:
+            switch error {
+            case .accumulatedFrameSizeIsTooLarge, .tooManyFragments:
+                message = "fragmented message larger than the \(handler(leg).maxFrameBytes)-byte limit; closed with 1009"
+                closeCode = 1009
+            default:
+                message = "invalid fragmentation (\(error)); closed with 1002"
+                closeCode = 1002
+            }
+        default:
+            message = "\(error)"
+        }
+        recorder.writer.error(ConnectionErrorEvent(connection: connection, time: Timestamp.now(), leg: leg, message: message))
+        recorder.scheduleFlush()
+        logger.warning("\(leg.rawValue) error: \(message)")
+        if let closeCode, state(leg) == .open {
+            closeLeg(leg, code: closeCode, reason: "")
+        }
+        if error is NIOWebSocketError || closeCode != nil {
+            // The leg is going away because of what its peer sent; the other side gets a clean close.
+            if state(leg) == .open { setState(leg, .closed) }
+            let other = leg.opposite
+            recorder.afterFlush { [self] in closeLeg(other, code: 1001, reason: "\(leg.rawValue) connection closed: protocol error") }
+        }
+    }
+
+    private func end() {
+        guard !ended else { return }
+        ended = true
+        recorder.writer.endConnection(connection, time: Timestamp.now())
+        recorder.scheduleFlush()
+        registry.remove(self)
+        for leg in legs { leg.detach() }
+        logger.debug("session ended")
+    }
+}
+
+extension WebSocketOpcode {
+    /// The opcode number stored in recordings.
+    var rawValueForRecording: UInt8 {
+        switch self {
+        case .text: 1
+        case .binary: 2
+        default: 0
+        }
+    }
+}

@@ -1,0 +1,11 @@
+import ArgumentParser
+
+@main
+struct OCPPRelayCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ocpp-relay",
+        abstract: "Relay, record and inspect OCPP traffic between chargers and their backend.",
+        version: "0.1.0",
+        subcommands: [ServeCommand.self, RecordingsCommand.self, DemoCommand.self]
+    )
+}

@@ -1,0 +1,65 @@
+import ArgumentParser
+import Logging
+import Relay
+import ServiceLifecycle
+import UnixSignals
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Relay chargers to an upstream backend and record every frame."
+    )
+
+    @Option(help: "Address for chargers, HOST:PORT (default 127.0.0.1:8180).")
+    var listen: String?
+
+    @Option(help: "Upstream backend URL; each charger is relayed to <URL>/<chargePointId>.")
+    var upstream: String?
+
+    @Option(help: "OCPP version to speak upstream: 1.6, 2.0.1 or passthrough (default).")
+    var upstreamVersion: String?
+
+    @Option(help: "Folder for recordings (default Recordings).")
+    var recordings: String?
+
+    @Option(help: "Largest message accepted from either side, e.g. 1MiB (default); larger ones close with 1009.")
+    var maxFrameSize: String?
+
+    @Option(help: "YAML configuration file; flags override its values.")
+    var config: String?
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error.")
+    var logLevel: String?
+
+    func settings() throws -> RelaySettings {
+        let file = try config.map { try RelaySettings.load(path: $0) } ?? RelaySettings()
+        let flags = RelaySettings(
+            listen: listen, upstream: upstream, upstreamVersion: upstreamVersion,
+            recordings: recordings.map { RelaySettings.Recordings(directory: $0) },
+            limits: maxFrameSize.map { RelaySettings.Limits(maxFrameSize: Quantity($0)) },
+            logLevel: logLevel
+        )
+        return file.overridden(by: flags)
+    }
+
+    func run() async throws {
+        let settings: RelaySettings
+        let configuration: RelayConfiguration
+        do {
+            settings = try self.settings()
+            configuration = try settings.resolve()
+        } catch let error as ConfigurationError {
+            throw ValidationError(error.message)
+        }
+        let logger = try Logging.makeLogger(level: settings.logLevel)
+        let relay = RelayServer(configuration: configuration, logger: logger)
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: [.init(service: relay)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
+        try await group.run()
+    }
+}
