@@ -36,8 +36,8 @@ public enum Demo {
             recording: RecordingConfiguration(directory: options.recordings)
         )
         let (listening, continuation) = AsyncStream<Int>.makeStream()
-        let relay = RelayServer(configuration: configuration, logger: logger) { address in
-            continuation.yield(address.port ?? 0)
+        let relay = RelayServer(configuration: configuration, logger: logger) { _, port in
+            continuation.yield(port)
             continuation.finish()
         }
         let services = ServiceGroup(services: [relay], gracefulShutdownSignals: [], logger: logger)

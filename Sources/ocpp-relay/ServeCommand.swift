@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Logging
 import Relay
 import ServiceLifecycle
@@ -52,7 +53,11 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError(error.message)
         }
         let logger = try Logging.makeLogger(level: settings.logLevel)
-        let relay = RelayServer(configuration: configuration, logger: logger)
+        let relay = RelayServer(configuration: configuration, logger: logger) { host, port in
+            // One line on standard output that scripts can wait for (useful with port 0).
+            let shown = host.contains(":") ? "[\(host)]" : host
+            FileHandle.standardOutput.write(Data("listening on ws://\(shown):\(port)\n".utf8))
+        }
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
                 services: [.init(service: relay)],

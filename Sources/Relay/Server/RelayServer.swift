@@ -23,16 +23,16 @@ public final class RelayServer: Service, Sendable {
     private let connector: UpstreamConnector
     private let nextConnection = NIOLockedValueBox<UInt64>(0)
     private let children = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
-    private let onListening: @Sendable (SocketAddress) -> Void
+    private let onListening: @Sendable (_ host: String, _ port: Int) -> Void
     /// Random id of this run; written into every segment so connection numbers stay unique.
     public let runID: String
 
     /// - Parameters:
-    ///   - onListening: called with the bound address once the relay accepts connections
+    ///   - onListening: called with the bound host and port once the relay accepts connections
     ///     (useful with port 0).
     public init(
         configuration: RelayConfiguration, logger: Logger,
-        onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }
+        onListening: @escaping @Sendable (_ host: String, _ port: Int) -> Void = { _, _ in }
     ) {
         self.configuration = configuration
         self.logger = logger
@@ -67,7 +67,7 @@ public final class RelayServer: Service, Sendable {
                     "recordings": "\(configuration.recording.directory)",
                 ]
             )
-            onListening(address)
+            onListening(address.ipAddress ?? configuration.listenHost, address.port ?? configuration.listenPort)
         }
         await withGracefulShutdownHandler {
             try? await serverChannel.closeFuture.get()

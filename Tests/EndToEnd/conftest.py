@@ -1,0 +1,77 @@
+"""Drives the built `ocpp-relay` binary on loopback (OCPP_RELAY_BIN, or the debug build)."""
+
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import time
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+BINARY = os.environ.get("OCPP_RELAY_BIN", str(ROOT / ".build" / "debug" / "ocpp-relay"))
+
+
+class Relay:
+    """One `ocpp-relay serve` process."""
+
+    def __init__(self, recordings, upstream, *args, config=None):
+        self.recordings = pathlib.Path(recordings)
+        command = [BINARY, "serve", "--listen", "127.0.0.1:0", "--upstream", upstream, "--recordings", str(recordings)]
+        if config is not None:
+            path = self.recordings.parent / "relay.yaml"
+            path.write_text(config)
+            command += ["--config", str(path)]
+        command += list(args)
+        self.stderr_path = self.recordings.parent / f"relay-{time.monotonic_ns()}.log"
+        self.stderr = open(self.stderr_path, "w")
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=self.stderr, text=True)
+        line = self.process.stdout.readline()
+        if not line.startswith("listening on "):
+            self.process.kill()
+            raise RuntimeError(f"relay did not start: {line!r}\n{self.log()}")
+        self.url = line.split()[-1] + "/ocpp"
+
+    def log(self):
+        self.stderr.flush()
+        return self.stderr_path.read_text()
+
+    def stop(self, sig=signal.SIGTERM, timeout=10):
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        return self.process.wait(timeout=timeout)
+
+    def alive(self):
+        return self.process.poll() is None
+
+
+def recordings_show(path, *args):
+    """`recordings show --format jsonl`, parsed; returns (entries, stderr)."""
+    out = subprocess.run(
+        [BINARY, "recordings", "show", str(path), "--format", "jsonl", *args], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    return [json.loads(line) for line in out.stdout.splitlines() if line.strip()], out.stderr
+
+
+def recordings_list(path):
+    out = subprocess.run([BINARY, "recordings", "list", str(path)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.splitlines()
+
+
+@pytest.fixture
+def start_relay(tmp_path):
+    relays = []
+
+    def start(upstream, *args, config=None):
+        relay = Relay(tmp_path / "recordings", upstream, *args, config=config)
+        relays.append(relay)
+        return relay
+
+    yield start
+    for relay in relays:
+        if relay.alive():
+            relay.process.kill()
+            relay.process.wait()

@@ -1,0 +1,318 @@
+"""Real OCPP peers for the end-to-end tests, built on the `ocpp` package (mobilityhouse), which
+validates every message it sends and receives against the official OCA JSON schemas.
+
+A `Backend` is a CSMS speaking 1.6 and 2.0.1; `run_charger_16` / `run_charger_201` play a charging
+session as a charger. Both keep the exact text of every frame they sent and received (`Tap`), so tests
+can compare what one peer sent with what the other received, byte for byte.
+"""
+
+import asyncio
+import datetime
+import http
+import itertools
+
+from ocpp.routing import on
+from ocpp.v16 import ChargePoint as ChargePoint16
+from ocpp.v16 import call as call16
+from ocpp.v16 import call_result as result16
+from ocpp.v16.enums import Action as Action16
+from ocpp.v16.enums import AuthorizationStatus, RegistrationStatus
+from ocpp.v201 import ChargePoint as ChargePoint201
+from ocpp.v201 import call as call201
+from ocpp.v201 import call_result as result201
+from ocpp.v201.enums import Action as Action201
+from websockets.asyncio.client import connect
+from websockets.asyncio.server import serve
+
+
+def now():
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class Tap:
+    """Wraps a websockets connection and keeps the text of every frame, in order."""
+
+    def __init__(self, connection):
+        self.connection = connection
+        self.sent = []
+        self.received = []
+
+    async def recv(self):
+        message = await self.connection.recv()
+        self.received.append(message)
+        return message
+
+    async def send(self, message):
+        self.sent.append(message)
+        await self.connection.send(message)
+
+
+# ---------------------------------------------------------------- backend
+
+
+class Backend16(ChargePoint16):
+    transaction_ids = itertools.count(1)
+
+    def __init__(self, identity, connection, backend):
+        super().__init__(identity, connection)
+        self.backend = backend
+        self.actions = []
+
+    @on(Action16.boot_notification)
+    async def on_boot(self, charge_point_vendor, charge_point_model, **kwargs):
+        self.actions.append("BootNotification")
+        self.backend.boots[self.id] = dict(vendor=charge_point_vendor, model=charge_point_model, **kwargs)
+        return result16.BootNotification(current_time=now(), interval=300, status=RegistrationStatus.accepted)
+
+    @on(Action16.heartbeat)
+    async def on_heartbeat(self):
+        self.actions.append("Heartbeat")
+        return result16.Heartbeat(current_time=now())
+
+    @on(Action16.status_notification)
+    async def on_status(self, connector_id, error_code, status, **kwargs):
+        self.actions.append("StatusNotification")
+        return result16.StatusNotification()
+
+    @on(Action16.authorize)
+    async def on_authorize(self, id_tag):
+        self.actions.append("Authorize")
+        status = AuthorizationStatus.accepted if id_tag != "BLOCKED" else AuthorizationStatus.blocked
+        return result16.Authorize(id_tag_info={"status": status})
+
+    @on(Action16.start_transaction)
+    async def on_start(self, connector_id, id_tag, meter_start, timestamp, **kwargs):
+        self.actions.append("StartTransaction")
+        return result16.StartTransaction(
+            transaction_id=next(self.transaction_ids), id_tag_info={"status": AuthorizationStatus.accepted}
+        )
+
+    @on(Action16.meter_values)
+    async def on_meter_values(self, connector_id, meter_value, **kwargs):
+        self.actions.append("MeterValues")
+        return result16.MeterValues()
+
+    @on(Action16.stop_transaction)
+    async def on_stop(self, meter_stop, timestamp, transaction_id, **kwargs):
+        self.actions.append("StopTransaction")
+        return result16.StopTransaction(id_tag_info={"status": AuthorizationStatus.accepted})
+
+
+class Backend201(ChargePoint201):
+    def __init__(self, identity, connection, backend):
+        super().__init__(identity, connection)
+        self.backend = backend
+        self.actions = []
+
+    @on(Action201.boot_notification)
+    async def on_boot(self, charging_station, reason, **kwargs):
+        self.actions.append("BootNotification")
+        self.backend.boots[self.id] = charging_station
+        return result201.BootNotification(current_time=now(), interval=300, status="Accepted")
+
+    @on(Action201.heartbeat)
+    async def on_heartbeat(self, **kwargs):
+        self.actions.append("Heartbeat")
+        return result201.Heartbeat(current_time=now())
+
+    @on(Action201.status_notification)
+    async def on_status(self, **kwargs):
+        self.actions.append("StatusNotification")
+        return result201.StatusNotification()
+
+    @on(Action201.authorize)
+    async def on_authorize(self, id_token, **kwargs):
+        self.actions.append("Authorize")
+        return result201.Authorize(id_token_info={"status": "Accepted"})
+
+    @on(Action201.transaction_event)
+    async def on_transaction_event(self, event_type, **kwargs):
+        self.actions.append(f"TransactionEvent.{event_type}")
+        if kwargs.get("id_token"):
+            return result201.TransactionEvent(id_token_info={"status": "Accepted"})
+        return result201.TransactionEvent()
+
+
+class Backend:
+    """A CSMS on loopback. `refuse` makes it answer the upgrade with an HTTP status instead."""
+
+    def __init__(self, subprotocols=("ocpp1.6", "ocpp2.0.1"), refuse=None, ask_after_boot=True):
+        self.subprotocols = list(subprotocols)
+        self.refuse = refuse
+        self.ask_after_boot = ask_after_boot
+        self.sessions = {}  # identity -> list of (charge point, tap)
+        self.boots = {}
+        self.requests = []  # (path, headers)
+        self.closes = {}  # identity -> (code, reason)
+        self.answers = {}  # identity -> answer to the backend's own request
+        self.drop_after = None  # drop the TCP connection after this many received frames
+        self.server = None
+        self.port = None
+
+    def _process_request(self, connection, request):
+        self.requests.append((request.path, dict(request.headers.raw_items())))
+        if self.refuse:
+            response = connection.respond(http.HTTPStatus(self.refuse), "refused by the test backend\n")
+            if self.refuse == 401:
+                response.headers["WWW-Authenticate"] = 'Basic realm="test-backend"'
+            return response
+        return None
+
+    async def _handle(self, connection):
+        identity = connection.request.path.rstrip("/").split("/")[-1]
+        tap = Tap(connection)
+        cls = Backend201 if connection.subprotocol == "ocpp2.0.1" else Backend16
+        cp = cls(identity, tap, self)
+        self.sessions.setdefault(identity, []).append((cp, tap))
+        task = asyncio.create_task(cp.start())
+        try:
+            if self.ask_after_boot:
+                while "BootNotification" not in cp.actions:
+                    await asyncio.sleep(0.01)
+                if cls is Backend16:
+                    answer = await cp.call(call16.GetConfiguration(key=["HeartbeatInterval"]))
+                else:
+                    answer = await cp.call(
+                        call201.GetVariables(
+                            get_variable_data=[
+                                {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}}
+                            ]
+                        )
+                    )
+                self.answers[identity] = answer
+            if self.drop_after is not None:
+                while len(tap.received) < self.drop_after:
+                    await asyncio.sleep(0.01)
+                connection.transport.abort()
+            await task
+        except Exception:
+            pass
+        finally:
+            task.cancel()
+            self.closes[identity] = (connection.close_code, connection.close_reason)
+
+    async def __aenter__(self):
+        self.server = await serve(
+            self._handle,
+            "127.0.0.1",
+            0,
+            subprotocols=self.subprotocols,
+            process_request=self._process_request,
+            ping_interval=None,
+        )
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc):
+        self.server.close()
+        await self.server.wait_closed()
+
+    @property
+    def url(self):
+        return f"ws://127.0.0.1:{self.port}/ocpp"
+
+
+# ---------------------------------------------------------------- chargers
+
+
+class Charger16(ChargePoint16):
+    @on(Action16.get_configuration)
+    async def on_get_configuration(self, key=None, **kwargs):
+        return result16.GetConfiguration(
+            configuration_key=[{"key": "HeartbeatInterval", "readonly": False, "value": "300"}]
+        )
+
+
+class Charger201(ChargePoint201):
+    @on(Action201.get_variables)
+    async def on_get_variables(self, get_variable_data, **kwargs):
+        return result201.GetVariables(
+            get_variable_result=[
+                {
+                    "attribute_status": "Accepted",
+                    "attribute_value": "300",
+                    "component": {"name": "OCPPCommCtrlr"},
+                    "variable": {"name": "HeartbeatInterval"},
+                }
+            ]
+        )
+
+
+async def open_charger(relay_url, identity, subprotocols, headers=None, **kwargs):
+    return await connect(
+        f"{relay_url}/{identity}",
+        subprotocols=subprotocols,
+        additional_headers=headers or {},
+        ping_interval=None,
+        open_timeout=10,
+        **kwargs,
+    )
+
+
+async def session_16(cp, wait_for_question=True):
+    """A charging session; returns the results the charger got, in order."""
+    results = []
+    results.append(await cp.call(call16.BootNotification(charge_point_model="E2E", charge_point_vendor="ocpp-relay-tests", charge_point_serial_number=cp.id[:25])))
+    results.append(await cp.call(call16.StatusNotification(connector_id=1, error_code="NoError", status="Available", timestamp=now())))
+    results.append(await cp.call(call16.Authorize(id_tag="TAG-" + cp.id[-10:])))
+    start = await cp.call(call16.StartTransaction(connector_id=1, id_tag="TAG-1", meter_start=0, timestamp=now()))
+    results.append(start)
+    for wh in (100, 200, 300):
+        results.append(
+            await cp.call(
+                call16.MeterValues(
+                    connector_id=1,
+                    transaction_id=start.transaction_id,
+                    meter_value=[{"timestamp": now(), "sampled_value": [{"value": str(wh), "measurand": "Energy.Active.Import.Register", "unit": "Wh"}]}],
+                )
+            )
+        )
+    results.append(await cp.call(call16.StopTransaction(meter_stop=300, timestamp=now(), transaction_id=start.transaction_id, reason="Local")))
+    results.append(await cp.call(call16.Heartbeat()))
+    return results
+
+
+async def session_201(cp):
+    results = []
+    results.append(await cp.call(call201.BootNotification(charging_station={"model": "E2E", "vendor_name": "ocpp-relay-tests", "serial_number": cp.id[:25]}, reason="PowerUp")))
+    results.append(await cp.call(call201.StatusNotification(timestamp=now(), connector_status="Available", evse_id=1, connector_id=1)))
+    token = {"id_token": "TAG-1", "type": "ISO14443"}
+    results.append(await cp.call(call201.Authorize(id_token=token)))
+    for seq, (event, trigger) in enumerate([("Started", "Authorized"), ("Updated", "MeterValuePeriodic"), ("Ended", "StopAuthorized")]):
+        results.append(
+            await cp.call(
+                call201.TransactionEvent(
+                    event_type=event,
+                    timestamp=now(),
+                    trigger_reason=trigger,
+                    seq_no=seq,
+                    transaction_info={"transaction_id": "tx-" + cp.id[-20:]},
+                    id_token=token if seq == 0 else None,
+                    evse={"id": 1, "connector_id": 1} if seq == 0 else None,
+                    meter_value=[{"timestamp": now(), "sampled_value": [{"value": 100.0 * (seq + 1)}]}],
+                )
+            )
+        )
+    results.append(await cp.call(call201.Heartbeat()))
+    return results
+
+
+async def run_charger(relay_url, identity, version="1.6", headers=None, close_code=1000):
+    """Connects, plays a session, closes; returns (results, tap, subprotocol)."""
+    offered = ["ocpp1.6"] if version == "1.6" else ["ocpp2.0.1"]
+    ws = await open_charger(relay_url, identity, offered, headers)
+    tap = Tap(ws)
+    cp = (Charger16 if version == "1.6" else Charger201)(identity, tap)
+    task = asyncio.create_task(cp.start())
+    try:
+        results = await (session_16(cp) if version == "1.6" else session_201(cp))
+        # Give the backend's own request time to arrive and be answered.
+        for _ in range(200):
+            if any('"GetConfiguration"' in m or '"GetVariables"' in m for m in tap.received):
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)
+    finally:
+        await ws.close(code=close_code)
+        task.cancel()
+    return results, tap, ws.subprotocol
