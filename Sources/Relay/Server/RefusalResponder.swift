@@ -15,6 +15,14 @@ final class RefusalResponder: ChannelInboundHandler, RemovableChannelHandler {
         self.handshake = handshake
     }
 
+    func handlerAdded(context: ChannelHandlerContext) {
+        // A refused upgrade: NIO has already consumed the request (its end arrived while the relay was
+        // dialling upstream), so answer now rather than wait for parts that will not come.
+        if handshake.value.refusal != nil {
+            respond(context: context)
+        }
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head:

@@ -107,7 +107,7 @@ public final class RelayServer: Service, Sendable {
         let maxFrameBytes = configuration.maxFrameBytes
         let upgrader = NIOTypedWebSocketServerUpgrader<Void>(
             maxFrameSize: maxFrameBytes,
-            enableAutomaticErrorHandling: true,
+            enableAutomaticErrorHandling: false,  // protocol errors are answered by RelaySession.failed
             shouldUpgrade: { [self] channel, head in
                 shouldUpgrade(channel: channel, head: head, boundHandshake: handshake)
             },

@@ -227,40 +227,46 @@ final class RelaySession: @unchecked Sendable {
     }
 
     func failed(_ leg: Leg, _ error: any Error) {
+        let limit = handler(leg).maxFrameBytes
         let message: String
-        var closeCode: Int?
+        let closeCode: Int?
         switch error {
+        case NIOWebSocketError.invalidFrameLength:
+            message = "message larger than the \(limit)-byte limit; closed with 1009"
+            closeCode = 1009
         case let error as NIOWebSocketError:
-            // NIO's protocol error handler has already sent the close frame and closes the leg.
-            switch error {
-            case .invalidFrameLength:
-                message = "message larger than the \(handler(leg).maxFrameBytes)-byte limit; closed with 1009"
-            default:
-                message = "WebSocket protocol violation (\(error)); closed with 1002"
-            }
+            message = "WebSocket protocol violation (\(error)); closed with 1002"
+            closeCode = 1002
+        case NIOWebSocketFrameAggregator.Error.accumulatedFrameSizeIsTooLarge,
+            NIOWebSocketFrameAggregator.Error.tooManyFragments:
+            message = "fragmented message larger than the \(limit)-byte limit; closed with 1009"
+            closeCode = 1009
         case let error as NIOWebSocketFrameAggregator.Error:
-            switch error {
-            case .accumulatedFrameSizeIsTooLarge, .tooManyFragments:
-                message = "fragmented message larger than the \(handler(leg).maxFrameBytes)-byte limit; closed with 1009"
-                closeCode = 1009
-            default:
-                message = "invalid fragmentation (\(error)); closed with 1002"
-                closeCode = 1002
-            }
+            message = "invalid fragmentation (\(error)); closed with 1002"
+            closeCode = 1002
         default:
+            // I/O errors: the connection is going; channelInactive records how.
             message = "\(error)"
+            closeCode = nil
         }
         recorder.writer.error(ConnectionErrorEvent(connection: connection, time: Timestamp.now(), leg: leg, message: message))
         recorder.scheduleFlush()
         logger.warning("\(leg.rawValue) error: \(message)")
-        if let closeCode, state(leg) == .open {
-            closeLeg(leg, code: closeCode, reason: "")
-        }
-        if error is NIOWebSocketError || closeCode != nil {
-            // The leg is going away because of what its peer sent; the other side gets a clean close.
-            if state(leg) == .open { setState(leg, .closed) }
-            let other = leg.opposite
-            recorder.afterFlush { [self] in closeLeg(other, code: 1001, reason: "\(leg.rawValue) connection closed: protocol error") }
+        guard let closeCode, state(leg) != .closed else { return }
+        // What the peer sent broke the protocol: close its leg with the code that says why, and give the
+        // other side a clean close (it did nothing wrong).
+        setState(leg, .closed)
+        recorder.writer.close(
+            ConnectionClose(
+                connection: connection, time: Timestamp.now(), leg: leg, initiator: "relay", code: closeCode, reason: message
+            ),
+            final: false
+        )
+        var payload = ByteBufferAllocator().buffer(capacity: 2)
+        payload.writeInteger(UInt16(closeCode))
+        sendCloseAndDisconnect(payload, on: leg)
+        recorder.afterFlush { [self] in
+            closeLeg(leg.opposite, code: 1001, reason: "\(leg.rawValue) connection closed: \(closeCode == 1009 ? "message too large" : "protocol error")")
         }
     }
 

@@ -56,7 +56,7 @@ struct UpstreamConnector {
             .channelInitializer { channel in
                 let upgrader = NIOTypedWebSocketClientUpgrader<UpgradeResult>(
                     maxFrameSize: maxFrameBytes,
-                    enableAutomaticErrorHandling: true,
+                    enableAutomaticErrorHandling: false,  // protocol errors are answered by RelaySession.failed
                     upgradePipelineHandler: { channel, response in
                         channel.eventLoop.makeCompletedFuture {
                             let handler = LegHandler(leg: .upstream, maxFrameBytes: maxFrameBytes)

@@ -1,0 +1,140 @@
+"""Refusals, lost connections, close codes and credentials: what the charger sees and what is recorded."""
+
+import asyncio
+import gzip
+import socket
+
+import pytest
+import websockets
+from conftest import recordings_show
+from peers import Backend, open_charger, run_charger
+
+
+def refusal_status(relay_url, identity, headers=None):
+    async def attempt():
+        try:
+            ws = await open_charger(relay_url, identity, ["ocpp1.6"], headers)
+        except websockets.exceptions.InvalidStatus as error:
+            return error.response.status_code, dict(error.response.headers.raw_items())
+        await ws.close()
+        return 101, {}
+
+    return asyncio.run(attempt())
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_upstream_down_is_502_and_recorded(start_relay):
+    relay = start_relay(f"ws://127.0.0.1:{free_port()}/ocpp")
+    status, _ = refusal_status(relay.url, "CP-DOWN")
+    assert status == 502
+    assert relay.alive()
+    relay.stop()
+    entries, _ = recordings_show(relay.recordings)
+    refused = [e for e in entries if e.get("event") == "close"]
+    assert len(refused) == 1 and refused[0]["refused"] and refused[0]["code"] == 502
+    assert refused[0]["charger"] == "CP-DOWN"
+
+
+@pytest.mark.parametrize("status", [401, 403, 404])
+def test_upstream_refusal_reaches_the_charger_with_the_same_status(start_relay, status):
+    async def scenario():
+        async with Backend(refuse=status) as backend:
+            relay = start_relay(backend.url)
+            try:
+                await open_charger(relay.url, "CP-REFUSED", ["ocpp1.6"])
+            except websockets.exceptions.InvalidStatus as error:
+                return relay, error.response.status_code, dict(error.response.headers.raw_items())
+            return relay, 101, {}
+
+    relay, got, headers = asyncio.run(scenario())
+    assert got == status
+    if status == 401:
+        assert headers.get("WWW-Authenticate") == 'Basic realm="test-backend"'
+    relay.stop()
+    entries, _ = recordings_show(relay.recordings)
+    closes = [e for e in entries if e.get("event") == "close"]
+    assert [(c["refused"], c["code"]) for c in closes] == [(True, status)]
+
+
+def test_upstream_that_never_answers_is_504(start_relay):
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    try:
+        relay = start_relay(f"ws://127.0.0.1:{silent.getsockname()[1]}/ocpp", config="timeouts:\n  upstream: 500ms\n")
+        status, _ = refusal_status(relay.url, "CP-SLOW")
+        assert status == 504
+        assert relay.alive()
+    finally:
+        silent.close()
+
+
+def test_authorization_is_forwarded_and_the_password_never_recorded(start_relay):
+    # "CP-AUTH:s3cret-passw0rd" in base64
+    authorization = "Basic Q1AtQVVUSDpzM2NyZXQtcGFzc3cwcmQ="
+
+    async def scenario():
+        async with Backend(ask_after_boot=False) as backend:
+            relay = start_relay(backend.url)
+            await run_charger(relay.url, "CP-AUTH", "1.6", headers={"Authorization": authorization})
+            return relay, backend
+
+    relay, backend = asyncio.run(scenario())
+    relay.stop()
+    path, headers = backend.requests[0]
+    assert path == "/ocpp/CP-AUTH"
+    assert headers["Authorization"] == authorization
+    raw = b"".join(gzip.open(p).read() for p in relay.recordings.glob("*.ocrec.gz"))
+    index = b"".join(p.read_bytes() for p in relay.recordings.glob("*.idx"))
+    for secret in (b"s3cret-passw0rd", authorization.encode(), b"Q1AtQVVUSDpzM2NyZXQtcGFzc3cwcmQ"):
+        assert secret not in raw and secret not in index
+    assert secret not in relay.log().encode()
+    entries, _ = recordings_show(relay.recordings)
+    opened = [e for e in entries if e.get("event") == "open"][0]
+    assert opened["authorization"] is True and opened["user"] == "CP-AUTH"
+
+
+def test_close_code_and_reason_pass_through_both_ways(start_relay):
+    async def scenario():
+        async with Backend(ask_after_boot=False) as backend:
+            relay = start_relay(backend.url)
+            ws = await open_charger(relay.url, "CP-CLOSE", ["ocpp1.6"])
+            await ws.close(code=4001, reason="charger maintenance")
+            await asyncio.sleep(0.2)
+            return relay, backend
+
+    relay, backend = asyncio.run(scenario())
+    assert backend.closes["CP-CLOSE"] == (4001, "charger maintenance")
+    relay.stop()
+    entries, _ = recordings_show(relay.recordings)
+    closes = [(e["leg"], e["initiator"], e["code"], e["reason"]) for e in entries if e.get("event") == "close"]
+    assert closes == [("charger", "charger", 4001, "charger maintenance"), ("upstream", "relay", 4001, "charger maintenance")]
+
+
+def test_upstream_dropping_the_connection_drops_the_charger(start_relay):
+    async def scenario():
+        async with Backend(ask_after_boot=False) as backend:
+            backend.drop_after = 2
+            relay = start_relay(backend.url)
+            ws = await open_charger(relay.url, "CP-DROP", ["ocpp1.6"])
+            await ws.send('[2,"1","Heartbeat",{}]')
+            await ws.recv()
+            await ws.send('[2,"2","Heartbeat",{}]')
+            with pytest.raises(websockets.exceptions.ConnectionClosed):
+                while True:
+                    await asyncio.wait_for(ws.recv(), 5)
+            return relay, ws.close_code
+
+    relay, code = asyncio.run(scenario())
+    # A lost upstream is mirrored as a lost connection: no close frame, as if the charger had been direct.
+    assert code == 1006
+    assert relay.alive()
+    relay.stop()
+    entries, _ = recordings_show(relay.recordings)
+    closes = [(e["leg"], e["code"]) for e in entries if e.get("event") == "close"]
+    assert closes == [("upstream", 1006), ("charger", 1006)]

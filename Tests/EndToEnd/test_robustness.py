@@ -1,0 +1,263 @@
+"""Crashes, shutdown, hostile input: the relay never loses a forwarded frame and never falls over."""
+
+import asyncio
+import gzip
+import http.client
+import signal
+import time
+import zlib
+
+import pytest
+import websockets
+from conftest import recordings_show
+from peers import Backend, Charger16, Tap, open_charger, session_16
+from ocpp.v16 import call as call16
+
+
+def texts(entries, leg, direction, charger=None):
+    return [e["text"] for e in entries if "text" in e and e["leg"] == leg and e["dir"] == direction and (charger is None or e["charger"] == charger)]
+
+
+def test_kill_9_loses_no_forwarded_frame(start_relay):
+    """Every frame that reached a peer is in the recording after the relay is killed with SIGKILL."""
+
+    async def scenario():
+        async with Backend() as backend:
+            relay = start_relay(backend.url)
+            ws = await open_charger(relay.url, "CP-KILL", ["ocpp1.6"])
+            tap = Tap(ws)
+            cp = Charger16("CP-KILL", tap)
+            task = asyncio.create_task(cp.start())
+            await session_16(cp)
+            for _ in range(20):
+                await cp.call(call16.Heartbeat())
+            relay.process.send_signal(signal.SIGKILL)
+            relay.process.wait()
+            task.cancel()
+            await asyncio.sleep(0.1)
+            (_, backend_tap), = backend.sessions["CP-KILL"]
+            return relay, tap, backend_tap
+
+    relay, charger_tap, backend_tap = asyncio.run(scenario())
+    assert len(backend_tap.received) > 25
+    entries, warnings = recordings_show(relay.recordings)
+    # Forwarded to the backend: recorded as sent on the upstream leg, in order.
+    assert texts(entries, "upstream", "out") == backend_tap.received
+    # Forwarded to the charger: recorded as sent on the charger leg, in order.
+    assert texts(entries, "charger", "out") == charger_tap.received
+    # The segment was never finished, and the listing still finds the connection.
+    segments = list(relay.recordings.glob("*.ocrec.gz"))
+    assert len(segments) == 1
+    with pytest.raises(EOFError):
+        gzip.open(segments[0]).read()
+    assert texts(entries, "charger", "in")[:5] == charger_tap.sent[:5]
+
+
+def test_sigterm_closes_both_legs_with_1001_and_finishes_the_recording(start_relay):
+    async def scenario():
+        async with Backend(ask_after_boot=False) as backend:
+            relay = start_relay(backend.url)
+            chargers = [await open_charger(relay.url, f"CP-TERM-{i}", ["ocpp1.6"]) for i in range(3)]
+            for ws in chargers:
+                await ws.send('[2,"1","Heartbeat",{}]')
+                await ws.recv()
+            started = time.monotonic()
+            relay.process.send_signal(signal.SIGTERM)
+            codes = []
+            for ws in chargers:
+                try:
+                    await asyncio.wait_for(ws.recv(), 10)
+                except websockets.exceptions.ConnectionClosed as closed:
+                    codes.append(closed.rcvd.code if closed.rcvd else None)
+            exit_code = await asyncio.get_running_loop().run_in_executor(None, relay.process.wait, 10)
+            elapsed = time.monotonic() - started
+            await asyncio.sleep(0.1)
+            return relay, backend, codes, exit_code, elapsed
+
+    relay, backend, codes, exit_code, elapsed = asyncio.run(scenario())
+    assert codes == [1001, 1001, 1001]
+    assert exit_code == 0
+    assert elapsed < 5
+    assert {backend.closes[f"CP-TERM-{i}"][0] for i in range(3)} == {1001}
+    # The segment is a complete gzip file, and its index says it ended cleanly.
+    (segment,) = relay.recordings.glob("*.ocrec.gz")
+    data = gzip.open(segment).read()
+    assert data.startswith(b"OCPPREC\x01")
+    (index,) = relay.recordings.glob("*.idx")
+    assert '"type":"end"' in index.read_text().splitlines()[-1]
+    entries, warnings = recordings_show(relay.recordings)
+    assert warnings == ""
+    closes = [(e["charger"], e["leg"], e["code"], e["initiator"]) for e in entries if e.get("event") == "close"]
+    assert sorted(closes) == sorted([(f"CP-TERM-{i}", leg, 1001, "relay") for i in range(3) for leg in ("charger", "upstream")])
+
+
+def test_malformed_and_binary_frames_are_forwarded_as_they_came_and_recorded(start_relay):
+    sent = ["this is not json", '[2,"1"]', '{"not":"an array"}', '[9,"x",{}]', b"\x00\x01\xfe\xff binary", '[2,"ok","Heartbeat",{}]']
+
+    async def scenario():
+        async with Backend(ask_after_boot=False) as backend:
+            relay = start_relay(backend.url)
+            ws = await open_charger(relay.url, "CP-BAD", ["ocpp1.6"])
+            for message in sent:
+                await ws.send(message)
+            answer = await asyncio.wait_for(ws.recv(), 5)
+            while '"ok"' not in answer:
+                answer = await asyncio.wait_for(ws.recv(), 5)
+            await ws.close()
+            await asyncio.sleep(0.1)
+            (_, backend_tap), = backend.sessions["CP-BAD"]
+            return relay, backend_tap
+
+    relay, backend_tap = asyncio.run(scenario())
+    assert backend_tap.received == sent
+    assert relay.alive()
+    relay.stop()
+    entries, _ = recordings_show(relay.recordings)
+    charger_in = [e.get("text", e.get("binary")) for e in entries if e.get("leg") == "charger" and e.get("dir") == "in"]
+    import base64
+
+    assert charger_in == [m if isinstance(m, str) else base64.b64encode(m).decode() for m in sent]
+
+
+def test_fragmented_messages_are_joined(start_relay):
+    async def scenario():
+        async with Backend(ask_after_boot=False) as backend:
+            relay = start_relay(backend.url)
+            ws = await open_charger(relay.url, "CP-FRAG", ["ocpp1.6"])
+            await ws.send(['[2,"f1",', '"Heartbeat"', ",{}]"])
+            answer = await asyncio.wait_for(ws.recv(), 5)
+            await ws.close()
+            (_, backend_tap), = backend.sessions["CP-FRAG"]
+            return relay, backend_tap, answer
+
+    relay, backend_tap, answer = asyncio.run(scenario())
+    assert backend_tap.received == ['[2,"f1","Heartbeat",{}]']
+    assert answer.startswith('[3,"f1",')
+
+
+def test_oversized_frame_closes_that_charger_with_1009_and_no_other(start_relay):
+    async def scenario():
+        async with Backend(ask_after_boot=False) as backend:
+            relay = start_relay(backend.url, "--max-frame-size", "64KiB")
+            big = await open_charger(relay.url, "CP-BIG", ["ocpp1.6"])
+            small = await open_charger(relay.url, "CP-SMALL", ["ocpp1.6"])
+            await big.send('[2,"big","DataTransfer",{"vendorId":"x","data":"' + "A" * 100_000 + '"}]')
+            with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
+                await asyncio.wait_for(big.recv(), 5)
+            await small.send('[2,"s1","Heartbeat",{}]')
+            answer = await asyncio.wait_for(small.recv(), 5)
+            await small.close()
+            await asyncio.sleep(0.1)
+            return relay, backend, closed.value, answer
+
+    relay, backend, closed, answer = asyncio.run(scenario())
+    assert closed.rcvd.code == 1009
+    assert answer.startswith('[3,"s1",')
+    assert relay.alive()
+    # The backend never saw the oversized frame; its leg was closed cleanly.
+    (_, big_tap), = backend.sessions["CP-BIG"]
+    assert big_tap.received == []
+    assert backend.closes["CP-BIG"][0] == 1001
+    relay.stop()
+    entries, _ = recordings_show(relay.recordings)
+    errors = [e for e in entries if e.get("event") == "error" and e["charger"] == "CP-BIG"]
+    assert errors and "1009" in errors[0]["message"]
+
+
+@pytest.mark.parametrize(
+    "raw_id, identity, upstream_segment",
+    [
+        ("..%2F..%2Fetc%2Fpasswd", "../../etc/passwd", "..%2F..%2Fetc%2Fpasswd"),
+        ("..", "..", "%2E%2E"),
+        ("CP%20with%20space", "CP with space", "CP%20with%20space"),
+        ("Z%C3%A4hler", "Zähler", "Z%C3%A4hler"),
+        ("X" * 300, "X" * 300, "X" * 300),
+    ],
+)
+def test_hostile_identities_are_data_not_paths(start_relay, raw_id, identity, upstream_segment):
+    async def scenario():
+        async with Backend(ask_after_boot=False) as backend:
+            relay = start_relay(backend.url)
+            ws = await open_charger(relay.url, raw_id, ["ocpp1.6"])
+            await ws.send('[2,"1","Heartbeat",{}]')
+            await asyncio.wait_for(ws.recv(), 5)
+            await ws.close()
+            await asyncio.sleep(0.1)
+            return relay, backend
+
+    relay, backend = asyncio.run(scenario())
+    assert backend.requests[0][0] == "/ocpp/" + upstream_segment
+    relay.stop()
+    # Nothing but segment files and their indexes, all directly inside the recordings folder.
+    created = list(relay.recordings.parent.rglob("*"))
+    assert all(p.parent == relay.recordings or p.parent == relay.recordings.parent for p in created)
+    assert {p.suffix for p in relay.recordings.iterdir()} <= {".gz", ".idx"}
+    entries, _ = recordings_show(relay.recordings, "--charger", identity)
+    assert [e["charger"] for e in entries if e.get("event") == "open"] == [identity]
+
+
+@pytest.mark.parametrize("path, status", [("/ocpp/", 404), ("/ocpp/%00", 400), ("/ocpp/a%zz", 400), ("/ocpp/" + "Y" * 2000, 400)])
+def test_invalid_identities_are_refused_clearly(start_relay, path, status):
+    async def scenario():
+        async with Backend(ask_after_boot=False) as backend:
+            relay = start_relay(backend.url)
+            base = relay.url.rsplit("/ocpp", 1)[0]
+            try:
+                await websockets.connect(base + path, subprotocols=["ocpp1.6"], open_timeout=5)
+            except websockets.exceptions.InvalidStatus as error:
+                return relay, backend, error.response.status_code
+            return relay, backend, 101
+
+    relay, backend, got = asyncio.run(scenario())
+    assert got == status
+    assert backend.requests == []  # never dialled upstream
+    assert relay.alive()
+
+
+def test_plain_http_gets_426(start_relay):
+    relay = start_relay("ws://127.0.0.1:9/ocpp")
+    host, port = relay.url.split("//")[1].split("/")[0].split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=5)
+    connection.request("GET", "/ocpp/CP1")
+    response = connection.getresponse()
+    assert response.status == 426
+    assert b"WebSocket" in response.read()
+
+
+def test_a_reconnecting_charger_replaces_its_old_connection(start_relay):
+    async def scenario():
+        async with Backend(ask_after_boot=False) as backend:
+            relay = start_relay(backend.url)
+            first = await open_charger(relay.url, "CP-DUP", ["ocpp1.6"])
+            await first.send('[2,"a","Heartbeat",{}]')
+            await first.recv()
+            second = await open_charger(relay.url, "CP-DUP", ["ocpp1.6"])
+            with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
+                await asyncio.wait_for(first.recv(), 5)
+            await second.send('[2,"b","Heartbeat",{}]')
+            answer = await asyncio.wait_for(second.recv(), 5)
+            await second.close()
+            await asyncio.sleep(0.1)
+            return relay, backend, closed.value, answer
+
+    relay, backend, closed, answer = asyncio.run(scenario())
+    assert closed.rcvd.code == 1000
+    assert answer.startswith('[3,"b",')
+    assert len(backend.sessions["CP-DUP"]) == 2
+
+
+def test_pings_are_answered_on_each_leg(start_relay):
+    async def scenario():
+        async with Backend(ask_after_boot=False) as backend:
+            relay = start_relay(backend.url)
+            ws = await open_charger(relay.url, "CP-PING", ["ocpp1.6"])
+            latency = await asyncio.wait_for(await ws.ping(), 5)
+            await ws.send('[2,"1","Heartbeat",{}]')
+            await ws.recv()
+            (cp, backend_tap), = backend.sessions["CP-PING"]
+            upstream_latency = await asyncio.wait_for(await backend_tap.connection.ping(), 5)
+            await ws.close()
+            return latency, upstream_latency
+
+    latency, upstream_latency = asyncio.run(scenario())
+    assert latency < 1 and upstream_latency < 1
