@@ -1,0 +1,106 @@
+import OCPP
+import Relay
+import RelayRecording
+import Testing
+
+@Suite("Settings")
+struct RelaySettingsTests {
+    @Test("a YAML file with every key resolves, units included")
+    func yaml() throws {
+        let settings = try RelaySettings.parse(
+            yaml: """
+                # relay.yaml
+                listen: "0.0.0.0:9000"
+                upstream: ws://backend.example:8080/steve/websocket/CentralSystemService/
+                upstream_version: passthrough
+                recordings:
+                  directory: /var/lib/ocpp-relay
+                  roll_size: 16MiB
+                  roll_age: 30m
+                  retention: 14d
+                  compression_level: 9
+                limits:
+                  max_frame_size: 2MiB
+                timeouts:
+                  upstream: 2500ms
+                  close: 3s
+                  shutdown: 4
+                event_loops: 2
+                log_level: debug
+                """
+        )
+        let c = try settings.resolve()
+        #expect(c.listenHost == "0.0.0.0" && c.listenPort == 9000)
+        #expect(c.upstream.host == "backend.example" && c.upstream.port == 8080)
+        #expect(c.upstream.basePath == "/steve/websocket/CentralSystemService")
+        #expect(c.upstreamVersion == nil)
+        #expect(c.recording.directory == "/var/lib/ocpp-relay")
+        #expect(c.recording.rollBytes == 16 << 20)
+        #expect(c.recording.rollSeconds == 1800)
+        #expect(c.recording.retentionSeconds == 14 * 86_400)
+        #expect(c.recording.compressionLevel == 9)
+        #expect(c.maxFrameBytes == 2 << 20)
+        #expect(c.upstreamTimeoutSeconds == 2.5)
+        #expect(c.closeTimeoutSeconds == 3)
+        #expect(c.shutdownTimeoutSeconds == 4)
+        #expect(c.eventLoops == 2)
+    }
+
+    @Test("flags override the file, field by field")
+    func overrides() throws {
+        let file = try RelaySettings.parse(
+            yaml: "upstream: ws://a:1/x\nlisten: 127.0.0.1:1\nrecordings:\n  directory: fromfile\n  retention: forever\n"
+        )
+        let flags = RelaySettings(listen: "127.0.0.1:2", recordings: .init(directory: "fromflag"))
+        let c = try file.overridden(by: flags).resolve()
+        #expect(c.listenPort == 2)
+        #expect(c.upstream.host == "a")
+        #expect(c.recording.directory == "fromflag")
+        #expect(c.recording.retentionSeconds == nil)
+    }
+
+    @Test("defaults: pass-through, 1 MiB frames, Recordings/")
+    func defaults() throws {
+        let c = try RelaySettings(upstream: "ws://127.0.0.1:9000").resolve()
+        #expect(c.upstreamVersion == nil)
+        #expect(c.maxFrameBytes == 1 << 20)
+        #expect(c.recording.directory == "Recordings")
+        #expect(c.listenHost == "127.0.0.1" && c.listenPort == 8180)
+        #expect(c.upstream.path(for: try .init("CP 1")) == "/CP%201")
+    }
+
+    @Test(
+        "mistakes are named clearly",
+        arguments: [
+            ("listen: nope\nupstream: ws://a:1", "listen address 'nope'"),
+            ("upstream: http://a:1", "only ws:// and wss://"),
+            ("upstream: ws://user:pw@a:1", "must not carry credentials"),
+            ("upstream: ws://a:99999", "invalid port"),
+            ("upstream: ws://a:1\nupstream_version: 3.0", "must be 1.6, 2.0.1 or passthrough"),
+            ("upstream: ws://a:1\nrecordings:\n  roll_size: lots", "recordings.roll_size: 'lots' is not a size"),
+            ("upstream: ws://a:1\nlimits:\n  max_frame_size: 10", "limits.max_frame_size: 10 is below"),
+            ("upstream: ws://a:1\ntimeouts:\n  upstream: soon", "timeouts.upstream: 'soon' is not a duration"),
+            ("upstream: ws://a:1\nevent_loops: 0", "event_loops must be 1 to 64"),
+            ("upstream: [1, 2]", "upstream"),
+            ("listen: 1.2.3.4:5", "no upstream"),
+        ]
+    )
+    func mistakes(yaml: String, expected: String) {
+        do {
+            _ = try RelaySettings.parse(yaml: yaml).resolve()
+            Issue.record("expected an error for \(yaml)")
+        } catch {
+            #expect(error.message.contains(expected), "\(error.message)")
+        }
+    }
+
+    @Test("upstream URLs: IPv6, default ports, trailing slashes")
+    func urls() throws {
+        let v6 = try UpstreamURL("ws://[::1]:9000/ocpp/")
+        #expect(v6.host == "::1" && v6.port == 9000 && v6.basePath == "/ocpp")
+        #expect(v6.hostHeader == "[::1]:9000")
+        let plain = try UpstreamURL("ws://backend")
+        #expect(plain.port == 80 && plain.basePath == "" && plain.hostHeader == "backend")
+        #expect(plain.url(for: try .init("../x")) == "ws://backend/..%2Fx")
+    }
+}

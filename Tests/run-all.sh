@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Runs every test of ocpp-relay on a fresh machine: installs what is missing, builds once, runs the
+# Swift unit tests, then the end-to-end tests that drive the built binary with real OCPP peers.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# System packages: zlib's headers for the build, venv support for the Python peers.
+missing=()
+dpkg -s zlib1g-dev >/dev/null 2>&1 || missing+=(zlib1g-dev)
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
+if ((${#missing[@]})); then
+    echo "installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${missing[@]}"
+fi
+
+# One build (debug, with tests), reused by the unit tests and the end-to-end tests.
+swift build --build-tests
+swift test --skip-build
+
+# The real OCPP peers (pinned) in a local venv, reinstalled only when the pins change.
+requirements=Tests/EndToEnd/requirements.txt
+stamp=.venv/requirements.sha256
+wanted=$(sha256sum "$requirements" | cut -d' ' -f1)
+if [[ ! -x .venv/bin/python || "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]]; then
+    python3 -m venv .venv
+    .venv/bin/pip install -q --disable-pip-version-check -r "$requirements"
+    echo "$wanted" >"$stamp"
+fi
+OCPP_RELAY_BIN="$(swift build --show-bin-path)/ocpp-relay" .venv/bin/python -m pytest Tests/EndToEnd -q
