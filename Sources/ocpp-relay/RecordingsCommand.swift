@@ -7,7 +7,7 @@ struct RecordingsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "recordings",
         abstract: "List and show recordings.",
-        subcommands: [List.self, Show.self]
+        subcommands: [List.self, Show.self, Stats.self]
     )
 
     struct List: ParsableCommand {
@@ -21,6 +21,22 @@ struct RecordingsCommand: AsyncParsableCommand {
                 FileHandle.standardError.write(Data("warning: \(problem)\n".utf8))
             }
             print(RecordingListing.render(connections))
+        }
+    }
+
+    struct Stats: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Totals: messages, bytes on disk, compression ratio.")
+
+        @Argument(help: "A recordings folder or segment file.")
+        var path: String = "Recordings"
+
+        func run() throws {
+            let catalog = try RecordingCatalog(path: path)
+            let connections = try catalog.connections { problem in
+                FileHandle.standardError.write(Data("warning: \(problem)\n".utf8))
+            }
+            let bytes = catalog.segments.compactMap { try? FileManager.default.attributesOfItem(atPath: $0)[.size] as? Int }
+            print(RecordingListing.stats(connections, segmentBytes: bytes.reduce(0, +), segments: bytes.count))
         }
     }
 

@@ -28,3 +28,22 @@ public enum RecordingListing {
         }.joined(separator: "\n")
     }
 }
+
+extension RecordingListing {
+    /// The totals `ocpp-relay recordings stats` prints: how much traffic, how much disk, the ratio.
+    public static func stats(_ connections: [ConnectionSummary], segmentBytes: Int, segments: Int) -> String {
+        let messages = connections.map(\.messages).reduce(0, +)
+        let text = connections.map(\.textBytes).reduce(0, +)
+        let frames = connections.map(\.frames).reduce(0, +)
+        let ratio = segmentBytes > 0 ? Double(text) / Double(segmentBytes) : 0
+        let perMessage = messages > 0 ? Double(segmentBytes) / Double(messages) : 0
+        return """
+            connections       \(connections.count)
+            messages          \(messages) (\(frames) frames on both legs)
+            message text      \(text) bytes
+            on disk           \(segmentBytes) bytes in \(segments) segment(s)
+            compression       \(String(format: "%.1f", ratio))× against the message text (each message once)
+            per message       \(String(format: "%.1f", perMessage)) bytes on disk
+            """
+    }
+}

@@ -25,12 +25,19 @@ public struct IndexEntry: Sendable, Hashable, Codable {
     public var subprotocol: String?
     public var resumed: Bool?
     public var frames: Int?
+    /// Record bytes before compression.
     public var rawBytes: Int?
+    /// Compressed bytes (for a connection: its share of each flush).
     public var diskBytes: Int?
+    /// WebSocket messages, each counted once even when forwarded to the other leg.
+    public var messages: Int?
+    /// Payload bytes of those messages.
+    public var textBytes: Int?
 
     public init(
         type: Kind, time: UInt64, runID: String? = nil, connection: UInt64? = nil, charger: String? = nil,
-        subprotocol: String? = nil, resumed: Bool? = nil, frames: Int? = nil, rawBytes: Int? = nil, diskBytes: Int? = nil
+        subprotocol: String? = nil, resumed: Bool? = nil, frames: Int? = nil, rawBytes: Int? = nil, diskBytes: Int? = nil,
+        messages: Int? = nil, textBytes: Int? = nil
     ) {
         self.type = type
         self.time = time
@@ -42,5 +49,7 @@ public struct IndexEntry: Sendable, Hashable, Codable {
         self.frames = frames
         self.rawBytes = rawBytes
         self.diskBytes = diskBytes
+        self.messages = messages
+        self.textBytes = textBytes
     }
 }

@@ -14,6 +14,10 @@ public struct ConnectionSummary: Sendable, Hashable {
     /// Time of the last record seen (the end, or where a torn recording stops).
     public var lastSeen: UInt64
     public var frames: Int
+    /// Messages, each counted once even when recorded on both legs.
+    public var messages: Int
+    /// Payload bytes of those messages: what a plain log of the traffic would hold.
+    public var textBytes: Int
     /// Compressed bytes attributed to this connection (its share of each flush).
     public var diskBytes: Int
     /// Segment files that hold its records, oldest first.
@@ -69,7 +73,7 @@ public struct RecordingCatalog {
             if byKey[key] == nil {
                 byKey[key] = ConnectionSummary(
                     key: key, runID: runID, connection: connection, charger: charger, subprotocol: nil, start: time,
-                    end: nil, lastSeen: time, frames: 0, diskBytes: 0, segments: []
+                    end: nil, lastSeen: time, frames: 0, messages: 0, textBytes: 0, diskBytes: 0, segments: []
                 )
             }
             if byKey[key]!.segments.last != segment { byKey[key]!.segments.append(segment) }
@@ -86,6 +90,8 @@ public struct RecordingCatalog {
                         if let sub = entry.subprotocol { byKey[key]!.subprotocol = sub }
                     case .close, .continued:
                         byKey[key]!.frames += entry.frames ?? 0
+                        byKey[key]!.messages += entry.messages ?? 0
+                        byKey[key]!.textBytes += entry.textBytes ?? 0
                         byKey[key]!.diskBytes += entry.diskBytes ?? 0
                         byKey[key]!.lastSeen = max(byKey[key]!.lastSeen, entry.time)
                         if entry.type == .close { byKey[key]!.end = entry.time }
@@ -96,9 +102,7 @@ public struct RecordingCatalog {
             }
             // No complete index: scan the segment.
             var runID = "?"
-            var chargers: [UInt64: String] = [:]
             var rawPerConnection: [UInt64: Int] = [:]
-            var totalRaw = 0
             let outcome: SegmentReader.Outcome
             do {
                 outcome = try SegmentReader(path: segment).forEach { record in
@@ -106,7 +110,6 @@ public struct RecordingCatalog {
                     switch record {
                     case .segmentHeader(let header): runID = header.runID
                     case .open(let open):
-                        chargers[open.connection] = open.charger
                         let key = "\(runID)/\(open.connection)"
                         touch(key, runID: runID, connection: open.connection, charger: open.charger, time: open.time, segment: segment)
                         if !open.resumed { byKey[key]!.start = open.time }
@@ -114,6 +117,8 @@ public struct RecordingCatalog {
                     case .frame(let frame):
                         guard byKey[key] != nil else { return }
                         byKey[key]!.frames += frame.forwardedUnchanged ? 2 : 1
+                        byKey[key]!.messages += 1
+                        byKey[key]!.textBytes += frame.payload.count
                         byKey[key]!.lastSeen = max(byKey[key]!.lastSeen, frame.time)
                         rawPerConnection[frame.connection, default: 0] += frame.payload.count + 16
                     case .close(let close):
@@ -124,7 +129,6 @@ public struct RecordingCatalog {
                         guard byKey[key] != nil else { return }
                         byKey[key]!.lastSeen = max(byKey[key]!.lastSeen, error.time)
                     }
-                    totalRaw += 16
                 }
             } catch {
                 problems("\(segment): \(error)")
@@ -139,8 +143,6 @@ public struct RecordingCatalog {
                     byKey["\(runID)/\(connection)"]?.diskBytes += Int(Double(fileSize) * Double(bytes) / Double(raw))
                 }
             }
-            _ = totalRaw
-            _ = chargers
         }
         return byKey.values.sorted { ($0.start, $0.key) < ($1.start, $1.key) }
     }

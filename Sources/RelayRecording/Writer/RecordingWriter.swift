@@ -21,8 +21,18 @@ public final class RecordingWriter {
     private struct Tracked {
         var open: ConnectionOpen
         var frames = 0
+        var messages = 0
+        var textBytes = 0
         var rawBytes = 0
         var diskBytes = 0.0
+
+        /// The index line that reports these counters.
+        func entry(_ type: IndexEntry.Kind, time: UInt64) -> IndexEntry {
+            IndexEntry(
+                type: type, time: time, connection: open.connection, charger: open.charger, frames: frames,
+                rawBytes: rawBytes, diskBytes: Int(diskBytes.rounded()), messages: messages, textBytes: textBytes
+            )
+        }
     }
 
     private var pending: [UInt8] = []
@@ -81,6 +91,8 @@ public final class RecordingWriter {
         batchRaw[connection, default: 0] += size
         if var t = tracked[connection] {
             t.frames += forwardedUnchanged ? 2 : 1
+            t.messages += 1
+            t.textBytes += payload.count
             t.rawBytes += size
             tracked[connection] = t
         }
@@ -116,12 +128,7 @@ public final class RecordingWriter {
         // Attribute this batch's bytes before the counters leave.
         try? flush()
         guard let t = tracked.removeValue(forKey: connection) else { return }
-        indexLine(
-            IndexEntry(
-                type: .close, time: time, connection: connection, charger: t.open.charger, frames: t.frames,
-                rawBytes: t.rawBytes, diskBytes: Int(t.diskBytes.rounded())
-            )
-        )
+        indexLine(t.entry(.close, time: time))
     }
 
     // MARK: Flushing and rolling
@@ -195,12 +202,7 @@ public final class RecordingWriter {
         guard let current = segment else { return }
         try flush()
         for (connection, t) in tracked {
-            indexLine(
-                IndexEntry(
-                    type: .continued, time: now, connection: connection, charger: t.open.charger, frames: t.frames,
-                    rawBytes: t.rawBytes, diskBytes: Int(t.diskBytes.rounded())
-                )
-            )
+            indexLine(t.entry(.continued, time: now))
             tracked[connection] = Tracked(open: t.open)
         }
         indexLine(IndexEntry(type: .end, time: now, rawBytes: current.rawBytes, diskBytes: current.compressedBytes))
@@ -214,13 +216,8 @@ public final class RecordingWriter {
         try? flush()
         if let current = segment {
             let now = Timestamp.now()
-            for (connection, t) in tracked {
-                indexLine(
-                    IndexEntry(
-                        type: .continued, time: now, connection: connection, charger: t.open.charger, frames: t.frames,
-                        rawBytes: t.rawBytes, diskBytes: Int(t.diskBytes.rounded())
-                    )
-                )
+            for t in tracked.values {
+                indexLine(t.entry(.continued, time: now))
             }
             indexLine(IndexEntry(type: .end, time: now, rawBytes: current.rawBytes, diskBytes: current.compressedBytes))
             segment = nil
