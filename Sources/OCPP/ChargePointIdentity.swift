@@ -49,7 +49,9 @@ public struct ChargePointIdentity: Sendable, Hashable, CustomStringConvertible {
     /// Splits a request target (`/prefix/CP%2001?x=1`) into its prefix and the decoded identity.
     /// The identity is exactly the last segment: `/ocpp/CP01/` has an empty one and is refused, since
     /// reading it as `ocpp` would connect a misconfigured charger under another's name.
-    public static func parse(requestTarget: String) throws(IdentityError) -> (prefix: String, identity: ChargePointIdentity) {
+    public static func parse(
+        requestTarget: String
+    ) throws(IdentityError) -> (prefix: String, identity: ChargePointIdentity) {
         var path = Substring(requestTarget)
         if let query = path.firstIndex(where: { $0 == "?" || $0 == "#" }) {
             path = path[..<query]

@@ -28,7 +28,10 @@ public struct JSONParser {
     }
 
     /// Parses one JSON document from a string.
-    public static func parse(_ text: String, maximumDepth: Int = defaultMaximumDepth) throws(JSONParseError) -> JSONValue {
+    public static func parse(
+        _ text: String,
+        maximumDepth: Int = defaultMaximumDepth
+    ) throws(JSONParseError) -> JSONValue {
         try parse(Array(text.utf8), maximumDepth: maximumDepth)
     }
 

@@ -80,7 +80,12 @@ extension RPCFrame {
             guard case .object = elements[4] else {
                 throw OCPPParseError(.invalidPayload, "errorDetails must be a JSON object", messageID: messageID)
             }
-            let error = CallError(messageID: messageID, errorCode: code, errorDescription: description, errorDetails: elements[4])
+            let error = CallError(
+                messageID: messageID,
+                errorCode: code,
+                errorDescription: description,
+                errorDetails: elements[4]
+            )
             return type == 4 ? .callError(error) : .callResultError(error)
         default:
             throw OCPPParseError(.unknownMessageType, "unknown message type \(type)", messageID: messageID)

@@ -41,7 +41,12 @@ public enum RPCFrame: Sendable, Hashable {
         public var errorDescription: String
         public var errorDetails: JSONValue
 
-        public init(messageID: String, errorCode: String, errorDescription: String, errorDetails: JSONValue = .object([])) {
+        public init(
+            messageID: String,
+            errorCode: String,
+            errorDescription: String,
+            errorDetails: JSONValue = .object([])
+        ) {
             self.messageID = messageID
             self.errorCode = errorCode
             self.errorDescription = errorDescription

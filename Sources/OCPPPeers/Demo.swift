@@ -31,7 +31,8 @@ public enum Demo {
         output("demo backend listening on ws://127.0.0.1:\(backend.port)/ocpp")
 
         let configuration = RelayConfiguration(
-            listenHost: "127.0.0.1", listenPort: 0,
+            listenHost: "127.0.0.1",
+            listenPort: 0,
             upstream: try UpstreamURL("ws://127.0.0.1:\(backend.port)/ocpp"),
             recording: RecordingConfiguration(directory: options.recordings)
         )
@@ -79,8 +80,11 @@ public enum Demo {
         let catalog = try RecordingCatalog(path: options.recordings)
         let connections = try catalog.connections()
         let frames = connections.map(\.frames).reduce(0, +)
-        let disk = catalog.segments.compactMap { try? FileManager.default.attributesOfItem(atPath: $0)[.size] as? Int }.reduce(0, +)
-        output("\(connections.count) connections, \(frames) frames, \(disk) bytes on disk in \(catalog.segments.count) segment(s)")
+        let disk = catalog.segments.compactMap { try? FileManager.default.attributesOfItem(atPath: $0)[.size] as? Int }
+            .reduce(0, +)
+        output(
+            "\(connections.count) connections, \(frames) frames, \(disk) bytes on disk in \(catalog.segments.count) segment(s)"
+        )
         output("next: ocpp-relay recordings list \(options.recordings)")
     }
 }

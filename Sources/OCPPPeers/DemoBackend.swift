@@ -1,7 +1,7 @@
 import Foundation
-import Synchronization
 import NIOCore
 import OCPP
+import Synchronization
 
 /// A small OCPP 1.6 / 2.0.1 backend that accepts every charger: it answers the charger-initiated
 /// messages with schema-valid responses and, after a boot, asks the charger one question of its own
@@ -13,8 +13,17 @@ public struct DemoBackend: Sendable {
     /// The port it listens on.
     public var port: Int { server.port }
 
-    public static func start(host: String = "127.0.0.1", port: Int = 0, group: any EventLoopGroup) async throws -> DemoBackend {
-        let server = try await PeerTransport.listen(host: host, port: port, supported: ["ocpp1.6", "ocpp2.0.1"], group: group)
+    public static func start(
+        host: String = "127.0.0.1",
+        port: Int = 0,
+        group: any EventLoopGroup
+    ) async throws -> DemoBackend {
+        let server = try await PeerTransport.listen(
+            host: host,
+            port: port,
+            supported: ["ocpp1.6", "ocpp2.0.1"],
+            group: group
+        )
         return DemoBackend(server: server)
     }
 
@@ -39,7 +48,11 @@ public struct DemoBackend: Sendable {
                 frame = try RPCFrame.parse(text)
             } catch {
                 let reply = RPCFrame.callError(
-                    .init(messageID: error.messageID ?? "-1", errorCode: error.rpcErrorCode(for: version), errorDescription: error.message)
+                    .init(
+                        messageID: error.messageID ?? "-1",
+                        errorCode: error.rpcErrorCode(for: version),
+                        errorDescription: error.message
+                    )
                 )
                 try await session.send(reply.jsonText)
                 continue
@@ -57,14 +70,22 @@ public struct DemoBackend: Sendable {
                             key: "getVariableData",
                             value: .array([
                                 .object([
-                                    (key: "component", value: .object([(key: "name", value: .string("OCPPCommCtrlr"))])),
-                                    (key: "variable", value: .object([(key: "name", value: .string("HeartbeatInterval"))])),
+                                    (
+                                        key: "component",
+                                        value: .object([(key: "name", value: .string("OCPPCommCtrlr"))])
+                                    ),
+                                    (
+                                        key: "variable",
+                                        value: .object([(key: "name", value: .string("HeartbeatInterval"))])
+                                    ),
                                 ])
                             ])
                         )
                     ])
                 let action = version == .v16 ? "GetConfiguration" : "GetVariables"
-                try await session.send(RPCFrame.call(.init(messageID: "backend-1", action: action, payload: question)).jsonText)
+                try await session.send(
+                    RPCFrame.call(.init(messageID: "backend-1", action: action, payload: question)).jsonText
+                )
             }
         }
     }
@@ -81,7 +102,8 @@ public struct DemoBackend: Sendable {
         case (_, "Heartbeat"):
             return result([("currentTime", now)])
         case (_, "StatusNotification"), (_, "MeterValues"), (_, "DiagnosticsStatusNotification"),
-            (_, "FirmwareStatusNotification"), (.v201, "NotifyEvent"), (.v201, "NotifyReport"), (.v201, "LogStatusNotification"),
+            (_, "FirmwareStatusNotification"), (.v201, "NotifyEvent"), (.v201, "NotifyReport"),
+            (.v201, "LogStatusNotification"),
             (.v201, "SecurityEventNotification"):
             return result([])
         case (.v16, "Authorize"), (.v16, "StopTransaction"):
@@ -102,7 +124,11 @@ public struct DemoBackend: Sendable {
             return result([("status", .string("UnknownVendorId"))])
         default:
             return .callError(
-                .init(messageID: call.messageID, errorCode: "NotImplemented", errorDescription: "\(call.action) is not implemented by the demo backend")
+                .init(
+                    messageID: call.messageID,
+                    errorCode: "NotImplemented",
+                    errorDescription: "\(call.action) is not implemented by the demo backend"
+                )
             )
         }
     }

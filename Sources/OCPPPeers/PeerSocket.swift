@@ -28,7 +28,8 @@ public struct PeerSocket: Sendable {
 
         init(
             inbound: NIOAsyncChannelInboundStream<WebSocketFrame>.AsyncIterator,
-            outbound: NIOAsyncChannelOutboundWriter<WebSocketFrame>, isClient: Bool
+            outbound: NIOAsyncChannelOutboundWriter<WebSocketFrame>,
+            isClient: Bool
         ) {
             self.inbound = inbound
             self.outbound = outbound
@@ -58,7 +59,9 @@ public struct PeerSocket: Sendable {
                     if !closeSent {
                         var echo = ByteBuffer()
                         echo.writeInteger(UInt16(peerCloseCode == 1005 ? 1000 : peerCloseCode!))
-                        try? await outbound.write(WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: maskKey, data: echo))
+                        try? await outbound.write(
+                            WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: maskKey, data: echo)
+                        )
                     }
                     return nil
                 default:
@@ -75,7 +78,9 @@ public struct PeerSocket: Sendable {
             var payload = ByteBuffer()
             payload.writeInteger(code)
             closeSent = true
-            try await outbound.write(WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: maskKey, data: payload))
+            try await outbound.write(
+                WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: maskKey, data: payload)
+            )
             while let frame = try await inbound.next() {
                 if frame.opcode == .connectionClose { break }
             }

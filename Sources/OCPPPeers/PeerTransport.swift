@@ -17,12 +17,18 @@ public enum PeerTransport {
 
     /// Opens a WebSocket to `ws://host:port/path` offering `subprotocols`.
     public static func connect(
-        host: String, port: Int, path: String, subprotocols: [String], group: any EventLoopGroup,
+        host: String,
+        port: Int,
+        path: String,
+        subprotocols: [String],
+        group: any EventLoopGroup,
         headers extraHeaders: HTTPHeaders = [:]
     ) async throws -> PeerSocket {
         var headers = extraHeaders
         headers.add(name: "Host", value: "\(host):\(port)")
-        if !subprotocols.isEmpty { headers.add(name: "Sec-WebSocket-Protocol", value: subprotocols.joined(separator: ", ")) }
+        if !subprotocols.isEmpty {
+            headers.add(name: "Sec-WebSocket-Protocol", value: subprotocols.joined(separator: ", "))
+        }
         let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: path, headers: headers)
         let upgrade = try await ClientBootstrap(group: group)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -32,14 +38,19 @@ public enum PeerTransport {
                         maxFrameSize: 1 << 24,
                         upgradePipelineHandler: { channel, response in
                             channel.eventLoop.makeCompletedFuture {
-                                let chosen = response.headers[canonicalForm: "Sec-WebSocket-Protocol"].first.map(String.init)
-                                let asyncChannel = try NIOAsyncChannel<WebSocketFrame, WebSocketFrame>(wrappingChannelSynchronously: channel)
+                                let chosen = response.headers[canonicalForm: "Sec-WebSocket-Protocol"].first.map(
+                                    String.init
+                                )
+                                let asyncChannel = try NIOAsyncChannel<WebSocketFrame, WebSocketFrame>(
+                                    wrappingChannelSynchronously: channel
+                                )
                                 return ClientUpgrade.websocket(asyncChannel, subprotocol: chosen)
                             }
                         }
                     )
                     let configuration = NIOTypedHTTPClientUpgradeConfiguration<ClientUpgrade>(
-                        upgradeRequestHead: head, upgraders: [upgrader],
+                        upgradeRequestHead: head,
+                        upgraders: [upgrader],
                         notUpgradingCompletionHandler: { channel in
                             channel.close(promise: nil)
                             return channel.eventLoop.makeSucceededFuture(.refused)
@@ -76,7 +87,8 @@ public enum PeerTransport {
                 try await listener.executeThenClose { inbound in
                     for try await upgrade in inbound {
                         group.addTask {
-                            guard case .websocket(let channel, let subprotocol, let path) = try? await upgrade.get() else { return }
+                            guard case .websocket(let channel, let subprotocol, let path) = try? await upgrade.get()
+                            else { return }
                             await handle(PeerSocket(channel: channel, isClient: false, subprotocol: subprotocol), path)
                         }
                     }
@@ -91,7 +103,12 @@ public enum PeerTransport {
     }
 
     /// Binds a WebSocket server.
-    public static func listen(host: String, port: Int, supported: [String], group: any EventLoopGroup) async throws -> Server {
+    public static func listen(
+        host: String,
+        port: Int,
+        supported: [String],
+        group: any EventLoopGroup
+    ) async throws -> Server {
         let listener = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -111,9 +128,15 @@ public enum PeerTransport {
                         },
                         upgradePipelineHandler: { channel, head in
                             channel.eventLoop.makeCompletedFuture {
-                                let asyncChannel = try NIOAsyncChannel<WebSocketFrame, WebSocketFrame>(wrappingChannelSynchronously: channel)
+                                let asyncChannel = try NIOAsyncChannel<WebSocketFrame, WebSocketFrame>(
+                                    wrappingChannelSynchronously: channel
+                                )
                                 let offered = head.headers[canonicalForm: "Sec-WebSocket-Protocol"].map { String($0) }
-                                return ServerUpgrade.websocket(asyncChannel, subprotocol: offered.first(where: supported.contains), path: head.uri)
+                                return ServerUpgrade.websocket(
+                                    asyncChannel,
+                                    subprotocol: offered.first(where: supported.contains),
+                                    path: head.uri
+                                )
                             }
                         }
                     )

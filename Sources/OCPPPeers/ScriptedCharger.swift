@@ -35,7 +35,11 @@ public struct ScriptedCharger: Sendable {
     /// Runs the session and closes the connection normally.
     public func run(group: any EventLoopGroup) async throws -> Report {
         let socket = try await PeerTransport.connect(
-            host: host, port: port, path: path, subprotocols: [version.rawValue], group: group
+            host: host,
+            port: port,
+            path: path,
+            subprotocols: [version.rawValue],
+            group: group
         )
         var report = Report(subprotocol: socket.subprotocol)
         let script = version == .v16 ? Self.script16 : Self.script201
@@ -56,7 +60,9 @@ public struct ScriptedCharger: Sendable {
                         continue
                     case .callResult(let result) where result.messageID == id:
                         report.accepted += 1
-                        if let transactionId = result.payload["transactionId"] { context["transactionId"] = transactionId }
+                        if let transactionId = result.payload["transactionId"] {
+                            context["transactionId"] = transactionId
+                        }
                     case .callError(let error) where error.messageID == id:
                         report.rejected += 1
                     default:
@@ -82,7 +88,12 @@ public struct ScriptedCharger: Sendable {
                     payload: object([
                         (
                             "configurationKey",
-                            .array([object([("key", .string("HeartbeatInterval")), ("readonly", .bool(false)), ("value", .string("300"))])])
+                            .array([
+                                object([
+                                    ("key", .string("HeartbeatInterval")), ("readonly", .bool(false)),
+                                    ("value", .string("300")),
+                                ])
+                            ])
                         )
                     ])
                 )
@@ -106,7 +117,13 @@ public struct ScriptedCharger: Sendable {
                 )
             )
         default:
-            return .callError(.init(messageID: call.messageID, errorCode: "NotImplemented", errorDescription: "not implemented by the scripted charger"))
+            return .callError(
+                .init(
+                    messageID: call.messageID,
+                    errorCode: "NotImplemented",
+                    errorDescription: "not implemented by the scripted charger"
+                )
+            )
         }
     }
 
@@ -120,7 +137,13 @@ public struct ScriptedCharger: Sendable {
 
     private static func status16(_ status: String) -> Step {
         { _ in
-            ("StatusNotification", object([("connectorId", .number("1")), ("errorCode", .string("NoError")), ("status", .string(status)), ("timestamp", now())]))
+            (
+                "StatusNotification",
+                object([
+                    ("connectorId", .number("1")), ("errorCode", .string("NoError")), ("status", .string(status)),
+                    ("timestamp", now()),
+                ])
+            )
         }
     }
 
@@ -137,7 +160,13 @@ public struct ScriptedCharger: Sendable {
                                 ("timestamp", now()),
                                 (
                                     "sampledValue",
-                                    .array([object([("value", .string(String(wh))), ("measurand", .string("Energy.Active.Import.Register")), ("unit", .string("Wh"))])])
+                                    .array([
+                                        object([
+                                            ("value", .string(String(wh))),
+                                            ("measurand", .string("Energy.Active.Import.Register")),
+                                            ("unit", .string("Wh")),
+                                        ])
+                                    ])
                                 ),
                             ])
                         ])
@@ -148,10 +177,26 @@ public struct ScriptedCharger: Sendable {
     }
 
     static let script16: [Step] = [
-        { _ in ("BootNotification", object([("chargePointVendor", .string("ocpp-relay")), ("chargePointModel", .string("Demo")), ("firmwareVersion", .string("1.0"))])) },
+        { _ in
+            (
+                "BootNotification",
+                object([
+                    ("chargePointVendor", .string("ocpp-relay")), ("chargePointModel", .string("Demo")),
+                    ("firmwareVersion", .string("1.0")),
+                ])
+            )
+        },
         status16("Available"),
         { _ in ("Authorize", object([("idTag", .string("DEMO-TAG-1"))])) },
-        { _ in ("StartTransaction", object([("connectorId", .number("1")), ("idTag", .string("DEMO-TAG-1")), ("meterStart", .number("1000")), ("timestamp", now())])) },
+        { _ in
+            (
+                "StartTransaction",
+                object([
+                    ("connectorId", .number("1")), ("idTag", .string("DEMO-TAG-1")), ("meterStart", .number("1000")),
+                    ("timestamp", now()),
+                ])
+            )
+        },
         status16("Charging"),
         meter16(1500), meter16(2000), meter16(2500),
         { context in
@@ -169,13 +214,25 @@ public struct ScriptedCharger: Sendable {
 
     private static func status201(_ status: String) -> Step {
         { _ in
-            ("StatusNotification", object([("timestamp", now()), ("connectorStatus", .string(status)), ("evseId", .number("1")), ("connectorId", .number("1"))]))
+            (
+                "StatusNotification",
+                object([
+                    ("timestamp", now()), ("connectorStatus", .string(status)), ("evseId", .number("1")),
+                    ("connectorId", .number("1")),
+                ])
+            )
         }
     }
 
     private static let token201 = object([("idToken", .string("DEMO-TAG-1")), ("type", .string("ISO14443"))])
 
-    private static func transaction201(_ type: String, trigger: String, seqNo: Int, wh: Int?, extra: [(String, JSONValue)] = []) -> Step {
+    private static func transaction201(
+        _ type: String,
+        trigger: String,
+        seqNo: Int,
+        wh: Int?,
+        extra: [(String, JSONValue)] = []
+    ) -> Step {
         { _ in
             var info: [(String, JSONValue)] = [("transactionId", .string("demo-tx-1"))]
             if type == "Ended" { info.append(("stoppedReason", .string("Local"))) }
@@ -190,7 +247,15 @@ public struct ScriptedCharger: Sendable {
                         .array([
                             object([
                                 ("timestamp", now()),
-                                ("sampledValue", .array([object([("value", .number(String(wh))), ("measurand", .string("Energy.Active.Import.Register"))])])),
+                                (
+                                    "sampledValue",
+                                    .array([
+                                        object([
+                                            ("value", .number(String(wh))),
+                                            ("measurand", .string("Energy.Active.Import.Register")),
+                                        ])
+                                    ])
+                                ),
                             ])
                         ])
                     )
@@ -202,11 +267,23 @@ public struct ScriptedCharger: Sendable {
 
     static let script201: [Step] = [
         { _ in
-            ("BootNotification", object([("reason", .string("PowerUp")), ("chargingStation", object([("model", .string("Demo")), ("vendorName", .string("ocpp-relay"))]))]))
+            (
+                "BootNotification",
+                object([
+                    ("reason", .string("PowerUp")),
+                    ("chargingStation", object([("model", .string("Demo")), ("vendorName", .string("ocpp-relay"))])),
+                ])
+            )
         },
         status201("Available"),
         { _ in ("Authorize", object([("idToken", token201)])) },
-        transaction201("Started", trigger: "Authorized", seqNo: 0, wh: 1000, extra: [("idToken", token201), ("evse", object([("id", .number("1")), ("connectorId", .number("1"))]))]),
+        transaction201(
+            "Started",
+            trigger: "Authorized",
+            seqNo: 0,
+            wh: 1000,
+            extra: [("idToken", token201), ("evse", object([("id", .number("1")), ("connectorId", .number("1"))]))]
+        ),
         status201("Occupied"),
         transaction201("Updated", trigger: "MeterValuePeriodic", seqNo: 1, wh: 1500),
         transaction201("Updated", trigger: "MeterValuePeriodic", seqNo: 2, wh: 2000),

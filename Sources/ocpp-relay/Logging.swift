@@ -7,7 +7,9 @@ enum Logging {
         let parsed: Logger.Level
         if let level {
             guard let value = Logger.Level(rawValue: level.lowercased()) else {
-                throw ValidationError("unknown log level '\(level)' (trace, debug, info, notice, warning, error, critical)")
+                throw ValidationError(
+                    "unknown log level '\(level)' (trace, debug, info, notice, warning, error, critical)"
+                )
             }
             parsed = value
         } else {

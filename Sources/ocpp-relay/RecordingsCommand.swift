@@ -35,7 +35,9 @@ struct RecordingsCommand: AsyncParsableCommand {
             let connections = try catalog.connections { problem in
                 FileHandle.standardError.write(Data("warning: \(problem)\n".utf8))
             }
-            let bytes = catalog.segments.compactMap { try? FileManager.default.attributesOfItem(atPath: $0)[.size] as? Int }
+            let bytes = catalog.segments.compactMap {
+                try? FileManager.default.attributesOfItem(atPath: $0)[.size] as? Int
+            }
             print(RecordingListing.stats(connections, segmentBytes: bytes.reduce(0, +), segments: bytes.count))
         }
     }
@@ -63,7 +65,8 @@ struct RecordingsCommand: AsyncParsableCommand {
             switch color {
             case "always": colored = true
             case "never": colored = false
-            case "auto": colored = format == .text && isatty(1) != 0 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil
+            case "auto":
+                colored = format == .text && isatty(1) != 0 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil
             default: throw ValidationError("--color must be auto, always or never")
             }
             var printer = RecordingPrinter(format: format, charger: charger, color: colored)

@@ -35,7 +35,9 @@ struct ServeCommand: AsyncParsableCommand {
     func settings() throws -> RelaySettings {
         let file = try config.map { try RelaySettings.load(path: $0) } ?? RelaySettings()
         let flags = RelaySettings(
-            listen: listen, upstream: upstream, upstreamVersion: upstreamVersion,
+            listen: listen,
+            upstream: upstream,
+            upstreamVersion: upstreamVersion,
             recordings: recordings.map { RelaySettings.Recordings(directory: $0) },
             limits: maxFrameSize.map { RelaySettings.Limits(maxFrameSize: Quantity($0)) },
             logLevel: logLevel

@@ -5,7 +5,9 @@ import Testing
 struct ChargePointIdentityTests {
     @Test("the last path segment, percent-decoded, with any prefix")
     func parse() throws {
-        let (prefix, id) = try ChargePointIdentity.parse(requestTarget: "/steve/websocket/CentralSystemService/CP%2001?token=1")
+        let (prefix, id) = try ChargePointIdentity.parse(
+            requestTarget: "/steve/websocket/CentralSystemService/CP%2001?token=1"
+        )
         #expect(prefix == "/steve/websocket/CentralSystemService")
         #expect(id.value == "CP 01")
         #expect(try ChargePointIdentity.parse(requestTarget: "/ocpp/CP-7").identity.value == "CP-7")

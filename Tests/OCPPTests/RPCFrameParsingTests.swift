@@ -5,7 +5,9 @@ import Testing
 struct RPCFrameParsingTests {
     @Test("a CALL keeps its id, action and payload")
     func call() throws {
-        let frame = try RPCFrame.parse(#"[2,"19223201","BootNotification",{"chargePointVendor":"VendorX","chargePointModel":"SingleSocketCharger"}]"#)
+        let frame = try RPCFrame.parse(
+            #"[2,"19223201","BootNotification",{"chargePointVendor":"VendorX","chargePointModel":"SingleSocketCharger"}]"#
+        )
         guard case .call(let call) = frame else {
             Issue.record("expected a CALL, got \(frame)")
             return
@@ -18,7 +20,9 @@ struct RPCFrameParsingTests {
 
     @Test("a CALLRESULT and a CALLERROR parse")
     func results() throws {
-        let result = try RPCFrame.parse(#"[3, "19223201", {"status":"Accepted","currentTime":"2013-02-01T20:53:32.486Z","interval":300}]"#)
+        let result = try RPCFrame.parse(
+            #"[3, "19223201", {"status":"Accepted","currentTime":"2013-02-01T20:53:32.486Z","interval":300}]"#
+        )
         #expect(result.messageID == "19223201")
         #expect(result.action == nil)
         guard case .callResult(let r) = result else {
@@ -38,9 +42,13 @@ struct RPCFrameParsingTests {
 
     @Test("re-serialising keeps numbers and member order exactly")
     func roundTrip() throws {
-        let text = #"[2,"a","MeterValues",{"z":1.50,"a":-0.0,"e":1E+3,"nested":{"b":[true,false,null],"s":"\u00e9\n"}}]"#
+        let text =
+            #"[2,"a","MeterValues",{"z":1.50,"a":-0.0,"e":1E+3,"nested":{"b":[true,false,null],"s":"\u00e9\n"}}]"#
         let frame = try RPCFrame.parse(text)
-        #expect(frame.jsonText == #"[2,"a","MeterValues",{"z":1.50,"a":-0.0,"e":1E+3,"nested":{"b":[true,false,null],"s":"é\n"}}]"#)
+        #expect(
+            frame.jsonText
+                == #"[2,"a","MeterValues",{"z":1.50,"a":-0.0,"e":1E+3,"nested":{"b":[true,false,null],"s":"é\n"}}]"#
+        )
         #expect(try RPCFrame.parse(frame.jsonText) == frame)
     }
 

@@ -23,12 +23,21 @@ final class TemporaryDirectory {
 
 /// Writes a small, realistic session through a writer and returns what went in.
 func writeSession(
-    _ writer: RecordingWriter, connection: UInt64, charger: String, frames: Int, flushEvery: Int = 1
+    _ writer: RecordingWriter,
+    connection: UInt64,
+    charger: String,
+    frames: Int,
+    flushEvery: Int = 1
 ) throws -> [String] {
     writer.open(
         ConnectionOpen(
-            connection: connection, time: Timestamp.now(), charger: charger, path: "/ocpp/\(charger)",
-            offeredSubprotocols: ["ocpp1.6"], subprotocol: "ocpp1.6", remoteAddress: "127.0.0.1:5000",
+            connection: connection,
+            time: Timestamp.now(),
+            charger: charger,
+            path: "/ocpp/\(charger)",
+            offeredSubprotocols: ["ocpp1.6"],
+            subprotocol: "ocpp1.6",
+            remoteAddress: "127.0.0.1:5000",
             upstreamURL: "ws://127.0.0.1:9000/\(charger)"
         )
     )
@@ -41,8 +50,12 @@ func writeSession(
         texts.append(text)
         Array(text.utf8).withUnsafeBytes {
             writer.frame(
-                connection: connection, leg: i % 2 == 0 ? .charger : .upstream, direction: .in, opcode: 1,
-                forwardedUnchanged: true, payload: $0
+                connection: connection,
+                leg: i % 2 == 0 ? .charger : .upstream,
+                direction: .in,
+                opcode: 1,
+                forwardedUnchanged: true,
+                payload: $0
             )
         }
         if (i + 1) % flushEvery == 0 { try writer.flush() }
@@ -56,11 +69,21 @@ struct RecordingRoundTripTests {
     func roundTrip() throws {
         let dir = TemporaryDirectory()
         let writer = RecordingWriter(
-            configuration: RecordingConfiguration(directory: dir.path), loop: 0, runID: "run1", relayVersion: "test"
+            configuration: RecordingConfiguration(directory: dir.path),
+            loop: 0,
+            runID: "run1",
+            relayVersion: "test"
         )
         let texts = try writeSession(writer, connection: 7, charger: "CP-1", frames: 20)
         writer.close(
-            ConnectionClose(connection: 7, time: Timestamp.now(), leg: .charger, initiator: "charger", code: 1000, reason: "bye"),
+            ConnectionClose(
+                connection: 7,
+                time: Timestamp.now(),
+                leg: .charger,
+                initiator: "charger",
+                code: 1000,
+                reason: "bye"
+            ),
             final: true
         )
         writer.finish()
@@ -98,12 +121,22 @@ struct RecordingRoundTripTests {
     func index() throws {
         let dir = TemporaryDirectory()
         let writer = RecordingWriter(
-            configuration: RecordingConfiguration(directory: dir.path), loop: 0, runID: "run2", relayVersion: "test"
+            configuration: RecordingConfiguration(directory: dir.path),
+            loop: 0,
+            runID: "run2",
+            relayVersion: "test"
         )
         _ = try writeSession(writer, connection: 1, charger: "A", frames: 10)
         _ = try writeSession(writer, connection: 2, charger: "B", frames: 4)
         writer.close(
-            ConnectionClose(connection: 1, time: Timestamp.now(), leg: .charger, initiator: "charger", code: 1000, reason: ""),
+            ConnectionClose(
+                connection: 1,
+                time: Timestamp.now(),
+                leg: .charger,
+                initiator: "charger",
+                code: 1000,
+                reason: ""
+            ),
             final: true
         )
         writer.finish()
@@ -121,7 +154,9 @@ struct RecordingRoundTripTests {
     func rollOver() throws {
         let dir = TemporaryDirectory()
         let writer = RecordingWriter(
-            configuration: RecordingConfiguration(directory: dir.path, rollBytes: 2_000), loop: 0, runID: "run3",
+            configuration: RecordingConfiguration(directory: dir.path, rollBytes: 2_000),
+            loop: 0,
+            runID: "run3",
             relayVersion: "test"
         )
         let texts = try writeSession(writer, connection: 3, charger: "CP-roll", frames: 400)
@@ -153,9 +188,14 @@ struct RecordingRoundTripTests {
         let oldIndex = dir.path + "/ocpp-20200101T000000Z-old-l0-1" + RecordingConfiguration.indexSuffix
         FileManager.default.createFile(atPath: old, contents: Data([1]))
         FileManager.default.createFile(atPath: oldIndex, contents: Data([1]))
-        try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSince1970: 1_600_000_000)], ofItemAtPath: old)
+        try FileManager.default.setAttributes(
+            [.modificationDate: Date(timeIntervalSince1970: 1_600_000_000)],
+            ofItemAtPath: old
+        )
         let writer = RecordingWriter(
-            configuration: RecordingConfiguration(directory: dir.path, retentionSeconds: 86_400), loop: 0, runID: "r",
+            configuration: RecordingConfiguration(directory: dir.path, retentionSeconds: 86_400),
+            loop: 0,
+            runID: "r",
             relayVersion: "test"
         )
         _ = try writeSession(writer, connection: 1, charger: "A", frames: 2)

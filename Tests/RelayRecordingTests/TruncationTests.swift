@@ -10,7 +10,10 @@ struct TruncationTests {
     func cutAnywhere() throws {
         let dir = TemporaryDirectory()
         let writer = RecordingWriter(
-            configuration: RecordingConfiguration(directory: dir.path), loop: 0, runID: "cut", relayVersion: "test"
+            configuration: RecordingConfiguration(directory: dir.path),
+            loop: 0,
+            runID: "cut",
+            relayVersion: "test"
         )
         let texts = try writeSession(writer, connection: 1, charger: "CP-cut", frames: 30)
         // Not finished: like a relay killed with -9, the stream has no gzip trailer.
@@ -50,7 +53,10 @@ struct TruncationTests {
     func garbageTail() throws {
         let dir = TemporaryDirectory()
         let writer = RecordingWriter(
-            configuration: RecordingConfiguration(directory: dir.path), loop: 0, runID: "g", relayVersion: "test"
+            configuration: RecordingConfiguration(directory: dir.path),
+            loop: 0,
+            runID: "g",
+            relayVersion: "test"
         )
         let texts = try writeSession(writer, connection: 1, charger: "CP-g", frames: 6)
         let segment = try #require(writer.currentSegmentPath)

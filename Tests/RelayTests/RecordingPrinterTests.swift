@@ -6,7 +6,17 @@ import Testing
 @Suite("Recording printer")
 struct RecordingPrinterTests {
     private func frame(_ text: String, leg: Leg, at time: UInt64) -> Record {
-        .frame(FrameRecord(connection: 1, time: time, leg: leg, direction: .in, opcode: 1, payload: Array(text.utf8), forwardedUnchanged: true))
+        .frame(
+            FrameRecord(
+                connection: 1,
+                time: time,
+                leg: leg,
+                direction: .in,
+                opcode: 1,
+                payload: Array(text.utf8),
+                forwardedUnchanged: true
+            )
+        )
     }
 
     private var records: [Record] {
@@ -14,13 +24,28 @@ struct RecordingPrinterTests {
             .segmentHeader(SegmentHeader(relayVersion: "t", runID: "run", loop: 0, sequence: 1, time: 1_000_000)),
             .open(
                 ConnectionOpen(
-                    connection: 1, time: 1_795_759_200_000_000, charger: "CP-1", path: "/ocpp/CP-1", offeredSubprotocols: ["ocpp1.6"],
-                    subprotocol: "ocpp1.6", remoteAddress: "10.0.0.1:5000", upstreamURL: "ws://b/ocpp/CP-1"
+                    connection: 1,
+                    time: 1_795_759_200_000_000,
+                    charger: "CP-1",
+                    path: "/ocpp/CP-1",
+                    offeredSubprotocols: ["ocpp1.6"],
+                    subprotocol: "ocpp1.6",
+                    remoteAddress: "10.0.0.1:5000",
+                    upstreamURL: "ws://b/ocpp/CP-1"
                 )
             ),
             frame(#"[2,"42","Heartbeat",{}]"#, leg: .charger, at: 1_795_759_200_123_456),
             frame(#"[3,"42",{"currentTime":"x"}]"#, leg: .upstream, at: 1_795_759_200_200_000),
-            .close(ConnectionClose(connection: 1, time: 1_795_759_201_000_000, leg: .charger, initiator: "charger", code: 1000, reason: "")),
+            .close(
+                ConnectionClose(
+                    connection: 1,
+                    time: 1_795_759_201_000_000,
+                    leg: .charger,
+                    initiator: "charger",
+                    code: 1000,
+                    reason: ""
+                )
+            ),
         ]
     }
 

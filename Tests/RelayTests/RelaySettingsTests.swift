@@ -49,7 +49,8 @@ struct RelaySettingsTests {
     @Test("flags override the file, field by field")
     func overrides() throws {
         let file = try RelaySettings.parse(
-            yaml: "upstream: ws://a:1/x\nlisten: 127.0.0.1:1\nrecordings:\n  directory: fromfile\n  retention: forever\n"
+            yaml:
+                "upstream: ws://a:1/x\nlisten: 127.0.0.1:1\nrecordings:\n  directory: fromfile\n  retention: forever\n"
         )
         let flags = RelaySettings(listen: "127.0.0.1:2", recordings: .init(directory: "fromflag"))
         let c = try file.overridden(by: flags).resolve()

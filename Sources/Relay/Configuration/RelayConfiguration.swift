@@ -23,10 +23,16 @@ public struct RelayConfiguration: Sendable {
     public var eventLoops: Int
 
     public init(
-        listenHost: String = "127.0.0.1", listenPort: Int = 8180, upstream: UpstreamURL,
-        upstreamVersion: OCPPVersion? = nil, recording: RecordingConfiguration = RecordingConfiguration(),
-        maxFrameBytes: Int = 1 << 20, upstreamTimeoutSeconds: Double = 10, closeTimeoutSeconds: Double = 5,
-        shutdownTimeoutSeconds: Double = 5, eventLoops: Int = 1
+        listenHost: String = "127.0.0.1",
+        listenPort: Int = 8180,
+        upstream: UpstreamURL,
+        upstreamVersion: OCPPVersion? = nil,
+        recording: RecordingConfiguration = RecordingConfiguration(),
+        maxFrameBytes: Int = 1 << 20,
+        upstreamTimeoutSeconds: Double = 10,
+        closeTimeoutSeconds: Double = 5,
+        shutdownTimeoutSeconds: Double = 5,
+        eventLoops: Int = 1
     ) {
         self.listenHost = listenHost
         self.listenPort = listenPort

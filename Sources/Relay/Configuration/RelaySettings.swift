@@ -26,7 +26,13 @@ public struct RelaySettings: Sendable, Decodable, Equatable {
         public var retention: Quantity?
         public var compressionLevel: Int?
 
-        public init(directory: String? = nil, rollSize: Quantity? = nil, rollAge: Quantity? = nil, retention: Quantity? = nil, compressionLevel: Int? = nil) {
+        public init(
+            directory: String? = nil,
+            rollSize: Quantity? = nil,
+            rollAge: Quantity? = nil,
+            retention: Quantity? = nil,
+            compressionLevel: Int? = nil
+        ) {
             self.directory = directory
             self.rollSize = rollSize
             self.rollAge = rollAge
@@ -76,8 +82,14 @@ public struct RelaySettings: Sendable, Decodable, Equatable {
     }
 
     public init(
-        listen: String? = nil, upstream: String? = nil, upstreamVersion: String? = nil, recordings: Recordings? = nil,
-        limits: Limits? = nil, timeouts: Timeouts? = nil, eventLoops: Int? = nil, logLevel: String? = nil
+        listen: String? = nil,
+        upstream: String? = nil,
+        upstreamVersion: String? = nil,
+        recordings: Recordings? = nil,
+        limits: Limits? = nil,
+        timeouts: Timeouts? = nil,
+        eventLoops: Int? = nil,
+        logLevel: String? = nil
     ) {
         self.listen = listen
         self.upstream = upstream
@@ -98,7 +110,8 @@ public struct RelaySettings: Sendable, Decodable, Equatable {
     }
 
     /// Parses YAML settings text.
-    public static func parse(yaml: String, source: String = "configuration") throws(ConfigurationError) -> RelaySettings {
+    public static func parse(yaml: String, source: String = "configuration") throws(ConfigurationError) -> RelaySettings
+    {
         do {
             if yaml.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { return RelaySettings() }
             return try YAMLDecoder().decode(RelaySettings.self, from: yaml)
@@ -145,7 +158,8 @@ public struct RelaySettings: Sendable, Decodable, Equatable {
         }
         if let o = overrides.timeouts {
             result.timeouts = Timeouts(
-                upstream: o.upstream ?? timeouts?.upstream, close: o.close ?? timeouts?.close,
+                upstream: o.upstream ?? timeouts?.upstream,
+                close: o.close ?? timeouts?.close,
                 shutdown: o.shutdown ?? timeouts?.shutdown
             )
         }
@@ -155,7 +169,9 @@ public struct RelaySettings: Sendable, Decodable, Equatable {
     /// Checks the settings and turns them into a configuration with defaults filled in.
     public func resolve() throws(ConfigurationError) -> RelayConfiguration {
         guard let upstreamText = upstream else {
-            throw ConfigurationError("no upstream: pass --upstream ws://HOST:PORT/PATH or set 'upstream' in the configuration file")
+            throw ConfigurationError(
+                "no upstream: pass --upstream ws://HOST:PORT/PATH or set 'upstream' in the configuration file"
+            )
         }
         var configuration = RelayConfiguration(upstream: try UpstreamURL(upstreamText))
         if let listen {
@@ -169,14 +185,20 @@ public struct RelaySettings: Sendable, Decodable, Equatable {
         }
         if let r = recordings {
             if let d = r.directory { configuration.recording.directory = d }
-            if let s = r.rollSize { configuration.recording.rollBytes = try s.bytes(name: "recordings.roll_size", minimum: 4096) }
-            if let a = r.rollAge { configuration.recording.rollSeconds = Int(try a.seconds(name: "recordings.roll_age", minimum: 1)) }
+            if let s = r.rollSize {
+                configuration.recording.rollBytes = try s.bytes(name: "recordings.roll_size", minimum: 4096)
+            }
+            if let a = r.rollAge {
+                configuration.recording.rollSeconds = Int(try a.seconds(name: "recordings.roll_age", minimum: 1))
+            }
             if let keep = r.retention {
                 configuration.recording.retentionSeconds =
                     keep.isForever ? nil : Int(try keep.seconds(name: "recordings.retention", minimum: 60))
             }
             if let level = r.compressionLevel {
-                guard (1...9).contains(level) else { throw ConfigurationError("recordings.compression_level must be 1 to 9") }
+                guard (1...9).contains(level) else {
+                    throw ConfigurationError("recordings.compression_level must be 1 to 9")
+                }
                 configuration.recording.compressionLevel = level
             }
         }
@@ -186,9 +208,15 @@ public struct RelaySettings: Sendable, Decodable, Equatable {
                 throw ConfigurationError("limits.max_frame_size must be below 4 GiB")
             }
         }
-        if let t = timeouts?.upstream { configuration.upstreamTimeoutSeconds = try t.seconds(name: "timeouts.upstream", minimum: 0.01) }
-        if let t = timeouts?.close { configuration.closeTimeoutSeconds = try t.seconds(name: "timeouts.close", minimum: 0.01) }
-        if let t = timeouts?.shutdown { configuration.shutdownTimeoutSeconds = try t.seconds(name: "timeouts.shutdown", minimum: 0.01) }
+        if let t = timeouts?.upstream {
+            configuration.upstreamTimeoutSeconds = try t.seconds(name: "timeouts.upstream", minimum: 0.01)
+        }
+        if let t = timeouts?.close {
+            configuration.closeTimeoutSeconds = try t.seconds(name: "timeouts.close", minimum: 0.01)
+        }
+        if let t = timeouts?.shutdown {
+            configuration.shutdownTimeoutSeconds = try t.seconds(name: "timeouts.shutdown", minimum: 0.01)
+        }
         if let loops = eventLoops {
             guard (1...64).contains(loops) else { throw ConfigurationError("event_loops must be 1 to 64") }
             configuration.eventLoops = loops
@@ -241,7 +269,9 @@ public struct Quantity: Sendable, Decodable, Equatable, ExpressibleByStringLiter
             throw ConfigurationError("\(name): '\(text)' is not a size (examples: 1048576, 512KiB, 64MiB)")
         }
         let bytes = Int(value * factor)
-        guard bytes >= minimum else { throw ConfigurationError("\(name): \(text) is below the minimum of \(minimum) bytes") }
+        guard bytes >= minimum else {
+            throw ConfigurationError("\(name): \(text) is below the minimum of \(minimum) bytes")
+        }
         return bytes
     }
 
@@ -252,7 +282,9 @@ public struct Quantity: Sendable, Decodable, Equatable, ExpressibleByStringLiter
             throw ConfigurationError("\(name): '\(text)' is not a duration (examples: 500ms, 10s, 1h, 30d)")
         }
         let seconds = value * factor
-        guard seconds >= minimum else { throw ConfigurationError("\(name): \(text) is below the minimum of \(minimum) s") }
+        guard seconds >= minimum else {
+            throw ConfigurationError("\(name): \(text) is below the minimum of \(minimum) s")
+        }
         return seconds
     }
 }

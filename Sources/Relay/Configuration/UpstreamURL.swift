@@ -28,7 +28,9 @@ public struct UpstreamURL: Sendable, Hashable, CustomStringConvertible {
         let authority = rest[..<authorityEnd]
         var path = String(rest[authorityEnd...])
         if authority.contains("@") {
-            throw ConfigurationError("upstream URL must not carry credentials; the charger's Authorization header is forwarded")
+            throw ConfigurationError(
+                "upstream URL must not carry credentials; the charger's Authorization header is forwarded"
+            )
         }
         if path.contains("?") || path.contains("#") {
             throw ConfigurationError("upstream URL '\(text)' must not have a query or fragment")

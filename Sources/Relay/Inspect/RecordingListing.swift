@@ -13,7 +13,8 @@ public enum RecordingListing {
                 end = "open/last " + Timestamp.rfc3339(c.lastSeen)
             }
             rows.append([
-                c.charger.isEmpty ? "(invalid)" : c.charger, Timestamp.rfc3339(c.start), end, String(c.frames), String(c.diskBytes),
+                c.charger.isEmpty ? "(invalid)" : c.charger, Timestamp.rfc3339(c.start), end, String(c.frames),
+                String(c.diskBytes),
                 c.subprotocol ?? "-", c.key,
             ])
         }

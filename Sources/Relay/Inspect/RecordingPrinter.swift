@@ -55,7 +55,9 @@ public struct RecordingPrinter {
             if let damage = outcome.damage {
                 problems.append("\(segment): stopped at a damaged record (\(damage))")
             } else if outcome.tornBytes > 0 {
-                problems.append("\(segment): ends in a partial record (\(outcome.tornBytes) bytes): the relay stopped while writing it")
+                problems.append(
+                    "\(segment): ends in a partial record (\(outcome.tornBytes) bytes): the relay stopped while writing it"
+                )
             }
         }
         return problems
@@ -77,9 +79,19 @@ public struct RecordingPrinter {
             return [render(open: open, key: key)]
         case .frame(let frame):
             guard let info = connections[frame.connection], include(info.charger) else { return [] }
-            var lines = [render(frame: frame, info: info, direction: frame.direction, leg: frame.leg, forwarded: frame.forwardedUnchanged)]
+            var lines = [
+                render(
+                    frame: frame,
+                    info: info,
+                    direction: frame.direction,
+                    leg: frame.leg,
+                    forwarded: frame.forwardedUnchanged
+                )
+            ]
             if frame.forwardedUnchanged && format == .jsonl {
-                lines.append(render(frame: frame, info: info, direction: .out, leg: frame.leg.opposite, forwarded: false))
+                lines.append(
+                    render(frame: frame, info: info, direction: .out, leg: frame.leg.opposite, forwarded: false)
+                )
             }
             return lines
         case .close(let close):
@@ -125,12 +137,19 @@ public struct RecordingPrinter {
         }
     }
 
-    private mutating func render(frame: FrameRecord, info: ConnectionInfo, direction: Direction, leg: Leg, forwarded: Bool) -> String {
+    private mutating func render(
+        frame: FrameRecord,
+        info: ConnectionInfo,
+        direction: Direction,
+        leg: Leg,
+        forwarded: Bool
+    ) -> String {
         switch format {
         case .jsonl:
             var members: [(String, JSONValue)] = [
                 ("time", .string(Timestamp.rfc3339(frame.time))), ("connection", .string(info.key)),
-                ("charger", .string(info.charger)), ("leg", .string(leg.rawValue)), ("dir", .string(direction.rawValue)),
+                ("charger", .string(info.charger)), ("leg", .string(leg.rawValue)),
+                ("dir", .string(direction.rawValue)),
                 ("version", .string(info.version)),
             ]
             if frame.isText {
@@ -142,11 +161,17 @@ public struct RecordingPrinter {
         case .text:
             let from = direction == .in ? leg.rawValue : "relay"
             let to = forwarded ? leg.opposite.rawValue : (direction == .in ? "relay" : leg.rawValue)
-            return textLine(time: frame.time, charger: info.charger, arrow: "\(from) → \(to)", body: describe(frame, info: info, leg: leg, direction: direction))
+            return textLine(
+                time: frame.time,
+                charger: info.charger,
+                arrow: "\(from) → \(to)",
+                body: describe(frame, info: info, leg: leg, direction: direction)
+            )
         }
     }
 
-    private mutating func describe(_ frame: FrameRecord, info: ConnectionInfo, leg: Leg, direction: Direction) -> String {
+    private mutating func describe(_ frame: FrameRecord, info: ConnectionInfo, leg: Leg, direction: Direction) -> String
+    {
         guard frame.isText else { return paint("binary message, \(frame.payload.count) bytes", .red) }
         let text = frame.text
         // The side that sent the frame: a CALL it sends is answered from the other side.
@@ -161,7 +186,8 @@ public struct RecordingPrinter {
             return paint(call.action, .green) + " " + paint(call.messageID, .dim) + " " + call.payload.jsonText
         case .callResult(let result):
             let action = pendingActions.removeValue(forKey: "\(info.key) \(answerer) \(result.messageID)")
-            return paint("\(action ?? "?").result", .blue) + " " + paint(result.messageID, .dim) + " " + result.payload.jsonText
+            return paint("\(action ?? "?").result", .blue) + " " + paint(result.messageID, .dim) + " "
+                + result.payload.jsonText
         case .callError(let error), .callResultError(let error):
             let action = pendingActions.removeValue(forKey: "\(info.key) \(answerer) \(error.messageID)")
             return paint("\(action ?? "?").error \(error.errorCode)", .red) + " " + paint(error.messageID, .dim) + " "
@@ -182,8 +208,14 @@ public struct RecordingPrinter {
             let what =
                 close.refused
                 ? "refused with HTTP \(close.code): \(close.reason)"
-                : "close \(close.leg.rawValue) leg, code \(close.code) by \(close.initiator)" + (close.reason.isEmpty ? "" : ": \(close.reason)")
-            return textLine(time: close.time, charger: info.charger, arrow: "", body: paint(what, close.refused ? .red : .yellow))
+                : "close \(close.leg.rawValue) leg, code \(close.code) by \(close.initiator)"
+                    + (close.reason.isEmpty ? "" : ": \(close.reason)")
+            return textLine(
+                time: close.time,
+                charger: info.charger,
+                arrow: "",
+                body: paint(what, close.refused ? .red : .yellow)
+            )
         }
     }
 
@@ -196,7 +228,12 @@ public struct RecordingPrinter {
                 ("message", .string(error.message)),
             ])
         case .text:
-            return textLine(time: error.time, charger: info.charger, arrow: "", body: paint("error on \(error.leg.rawValue) leg: \(error.message)", .red))
+            return textLine(
+                time: error.time,
+                charger: info.charger,
+                arrow: "",
+                body: paint("error on \(error.leg.rawValue) leg: \(error.message)", .red)
+            )
         }
     }
 
@@ -213,7 +250,9 @@ public struct RecordingPrinter {
     private func textLine(time: UInt64, charger: String, arrow: String, body: String) -> String {
         let stamp = Timestamp.rfc3339(time)  // 2026-11-27T06:15:00.123Z
         let clock = String(stamp.dropFirst(11).dropLast())
-        let shownCharger = charger.count > 16 ? String(charger.prefix(15)) + "…" : charger.padding(toLength: 16, withPad: " ", startingAt: 0)
+        let shownCharger =
+            charger.count > 16
+            ? String(charger.prefix(15)) + "…" : charger.padding(toLength: 16, withPad: " ", startingAt: 0)
         let shownArrow = arrow.padding(toLength: 20, withPad: " ", startingAt: 0)
         return "\(String(stamp.prefix(10))) \(paint(clock, .dim)) \(paint(shownCharger, .cyan)) \(shownArrow) \(body)"
     }

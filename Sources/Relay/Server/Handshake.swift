@@ -37,15 +37,24 @@ final class Handshake {
     /// The open record for this connection.
     func openRecord(remoteAddress: String?, subprotocol: String?) -> ConnectionOpen {
         ConnectionOpen(
-            connection: connection, time: Timestamp.now(), charger: identity?.value ?? "", path: path,
-            offeredSubprotocols: offeredSubprotocols, subprotocol: subprotocol, remoteAddress: remoteAddress,
-            upstreamURL: upstreamURL, authorizationPresent: authorizationPresent, authorizationUser: authorizationUser
+            connection: connection,
+            time: Timestamp.now(),
+            charger: identity?.value ?? "",
+            path: path,
+            offeredSubprotocols: offeredSubprotocols,
+            subprotocol: subprotocol,
+            remoteAddress: remoteAddress,
+            upstreamURL: upstreamURL,
+            authorizationPresent: authorizationPresent,
+            authorizationUser: authorizationUser
         )
     }
 
     /// Splits a `Sec-WebSocket-Protocol` header list into tokens, in the charger's order.
     static func subprotocols(in headers: HTTPHeaders) -> [String] {
-        headers[canonicalForm: "Sec-WebSocket-Protocol"].map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        headers[canonicalForm: "Sec-WebSocket-Protocol"].map { $0.trimmingCharacters(in: .whitespaces) }.filter {
+            !$0.isEmpty
+        }
     }
 
     /// The user name of a Basic Authorization header; the password is never kept.

@@ -41,16 +41,24 @@ final class RefusalResponder: ChannelInboundHandler, RemovableChannelHandler {
             handshake.value.refusal
             ?? (sawHead
                 ? Handshake.Refusal(
-                    status: .upgradeRequired, headers: ["Upgrade": "websocket"],
+                    status: .upgradeRequired,
+                    headers: ["Upgrade": "websocket"],
                     message: "ocpp-relay: connect with a WebSocket (ws://HOST:PORT/PREFIX/CHARGE_POINT_ID)"
                 )
-                : Handshake.Refusal(status: .badRequest, headers: [:], message: "ocpp-relay: invalid WebSocket handshake"))
+                : Handshake.Refusal(
+                    status: .badRequest,
+                    headers: [:],
+                    message: "ocpp-relay: invalid WebSocket handshake"
+                ))
         var headers = refusal.headers
         let body = refusal.message + "\n"
         headers.replaceOrAdd(name: "Content-Type", value: "text/plain; charset=utf-8")
         headers.replaceOrAdd(name: "Content-Length", value: String(body.utf8.count))
         headers.replaceOrAdd(name: "Connection", value: "close")
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: refusal.status, headers: headers))), promise: nil)
+        context.write(
+            wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: refusal.status, headers: headers))),
+            promise: nil
+        )
         context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
         let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
         context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in

@@ -31,7 +31,8 @@ public final class RelayServer: Service, Sendable {
     ///   - onListening: called with the bound host and port once the relay accepts connections
     ///     (useful with port 0).
     public init(
-        configuration: RelayConfiguration, logger: Logger,
+        configuration: RelayConfiguration,
+        logger: Logger,
         onListening: @escaping @Sendable (_ host: String, _ port: Int) -> Void = { _, _ in }
     ) {
         self.configuration = configuration
@@ -42,19 +43,26 @@ public final class RelayServer: Service, Sendable {
         var recorders: [ObjectIdentifier: LoopRecorder] = [:]
         for (index, loop) in group.makeIterator().enumerated() {
             let writer = RecordingWriter(
-                configuration: configuration.recording, loop: index, runID: runID, relayVersion: RelayVersion.current
+                configuration: configuration.recording,
+                loop: index,
+                runID: runID,
+                relayVersion: RelayVersion.current
             )
             recorders[ObjectIdentifier(loop)] = LoopRecorder(eventLoop: loop, writer: writer, logger: logger)
         }
         self.recorders = LoopRecorders(recorders)
         self.connector = UpstreamConnector(
-            upstream: configuration.upstream, maxFrameBytes: configuration.maxFrameBytes,
+            upstream: configuration.upstream,
+            maxFrameBytes: configuration.maxFrameBytes,
             timeout: .nanoseconds(Int64(configuration.upstreamTimeoutSeconds * 1e9))
         )
     }
 
     public func run() async throws {
-        try FileManager.default.createDirectory(atPath: configuration.recording.directory, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            atPath: configuration.recording.directory,
+            withIntermediateDirectories: true
+        )
         let serverChannel = try await makeBootstrap()
             .bind(host: configuration.listenHost, port: configuration.listenPort).get()
         let maintenance = startMaintenance()
@@ -134,7 +142,9 @@ public final class RelayServer: Service, Sendable {
     // MARK: Handshake
 
     private func shouldUpgrade(
-        channel: any Channel, head: HTTPRequestHead, boundHandshake: NIOLoopBound<Handshake>
+        channel: any Channel,
+        head: HTTPRequestHead,
+        boundHandshake: NIOLoopBound<Handshake>
     ) -> EventLoopFuture<HTTPHeaders?> {
         let eventLoop = channel.eventLoop
         let handshake = boundHandshake.value
@@ -153,7 +163,13 @@ public final class RelayServer: Service, Sendable {
         do {
             identity = try ChargePointIdentity.parse(requestTarget: head.uri).identity
         } catch {
-            refuse(handshake, status: error.code == .empty ? .notFound : .badRequest, message: error.message, remote: remote, on: eventLoop)
+            refuse(
+                handshake,
+                status: error.code == .empty ? .notFound : .badRequest,
+                message: error.message,
+                remote: remote,
+                on: eventLoop
+            )
             return eventLoop.makeSucceededFuture(nil)
         }
         handshake.identity = identity
@@ -163,9 +179,12 @@ public final class RelayServer: Service, Sendable {
         if let pinned = configuration.upstreamVersion {
             guard offered.contains(pinned.rawValue) else {
                 refuse(
-                    handshake, status: .badRequest,
-                    message: "this relay speaks \(pinned.rawValue) upstream and the charger does not offer it (offered: \(offered.joined(separator: ", ")))",
-                    remote: remote, on: eventLoop
+                    handshake,
+                    status: .badRequest,
+                    message:
+                        "this relay speaks \(pinned.rawValue) upstream and the charger does not offer it (offered: \(offered.joined(separator: ", ")))",
+                    remote: remote,
+                    on: eventLoop
                 )
                 return eventLoop.makeSucceededFuture(nil)
             }
@@ -177,7 +196,10 @@ public final class RelayServer: Service, Sendable {
             existing.eventLoop.execute { existing.closeBoth(code: 1000, reason: "replaced by a newer connection") }
         }
         return connector.connect(
-            identity: identity, offeredSubprotocols: offered, authorization: authorization, on: eventLoop
+            identity: identity,
+            offeredSubprotocols: offered,
+            authorization: authorization,
+            on: eventLoop
         ).map { [self] outcome -> HTTPHeaders? in
             let handshake = boundHandshake.value
             switch outcome {
@@ -187,13 +209,23 @@ public final class RelayServer: Service, Sendable {
                 if let subprotocol { headers.add(name: "Sec-WebSocket-Protocol", value: subprotocol) }
                 return headers
             case .refused(let status, let headers):
-                refuse(handshake, status: status, headers: headers, message: "upstream refused the connection: \(status.code) \(status.reasonPhrase)", remote: remote, on: eventLoop)
+                refuse(
+                    handshake,
+                    status: status,
+                    headers: headers,
+                    message: "upstream refused the connection: \(status.code) \(status.reasonPhrase)",
+                    remote: remote,
+                    on: eventLoop
+                )
             case .failed(let message):
                 refuse(handshake, status: .badGateway, message: message, remote: remote, on: eventLoop)
             case .timedOut:
                 refuse(
-                    handshake, status: .gatewayTimeout,
-                    message: "upstream did not answer within \(configuration.upstreamTimeoutSeconds) s", remote: remote, on: eventLoop
+                    handshake,
+                    status: .gatewayTimeout,
+                    message: "upstream did not answer within \(configuration.upstreamTimeoutSeconds) s",
+                    remote: remote,
+                    on: eventLoop
                 )
             }
             return nil
@@ -202,7 +234,11 @@ public final class RelayServer: Service, Sendable {
 
     /// Keeps the refusal for the responder and records it: an open event and a close with the HTTP status.
     private func refuse(
-        _ handshake: Handshake, status: HTTPResponseStatus, headers: HTTPHeaders = [:], message: String, remote: String?,
+        _ handshake: Handshake,
+        status: HTTPResponseStatus,
+        headers: HTTPHeaders = [:],
+        message: String,
+        remote: String?,
         on eventLoop: any EventLoop
     ) {
         handshake.refusal = Handshake.Refusal(status: status, headers: headers, message: "ocpp-relay: \(message)")
@@ -210,15 +246,23 @@ public final class RelayServer: Service, Sendable {
         recorder.writer.open(handshake.openRecord(remoteAddress: remote, subprotocol: nil))
         recorder.writer.close(
             ConnectionClose(
-                connection: handshake.connection, time: Timestamp.now(), leg: .charger, initiator: "relay",
-                code: Int(status.code), reason: message, refused: true
+                connection: handshake.connection,
+                time: Timestamp.now(),
+                leg: .charger,
+                initiator: "relay",
+                code: Int(status.code),
+                reason: message,
+                refused: true
             ),
             final: true
         )
         recorder.scheduleFlush()
         var logger = self.logger
         logger[metadataKey: "charger"] = "\(handshake.identity?.value ?? "-")"
-        logger.notice("refused", metadata: ["status": "\(status.code)", "reason": "\(message)", "remote": "\(remote ?? "?")"])
+        logger.notice(
+            "refused",
+            metadata: ["status": "\(status.code)", "reason": "\(message)", "remote": "\(remote ?? "?")"]
+        )
     }
 
     private func startSession(channel: any Channel, handshake: Handshake) throws {
@@ -229,13 +273,20 @@ public final class RelayServer: Service, Sendable {
         let charger = LegHandler(leg: .charger, maxFrameBytes: maxFrameBytes)
         try channel.pipeline.syncOperations.addHandler(
             NIOWebSocketFrameAggregator(
-                minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 4096, maxAccumulatedFrameSize: maxFrameBytes
+                minNonFinalFragmentSize: 0,
+                maxAccumulatedFrameCount: 4096,
+                maxAccumulatedFrameSize: maxFrameBytes
             )
         )
         try channel.pipeline.syncOperations.addHandler(charger)
         let session = RelaySession(
-            connection: handshake.connection, identity: identity, charger: charger, upstream: upstream.handler,
-            recorder: recorders.recorder(for: channel.eventLoop), registry: registry, logger: logger,
+            connection: handshake.connection,
+            identity: identity,
+            charger: charger,
+            upstream: upstream.handler,
+            recorder: recorders.recorder(for: channel.eventLoop),
+            registry: registry,
+            logger: logger,
             closeTimeout: .nanoseconds(Int64(configuration.closeTimeoutSeconds * 1e9))
         )
         handshake.attached = true

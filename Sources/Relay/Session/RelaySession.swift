@@ -34,8 +34,14 @@ final class RelaySession: @unchecked Sendable {
     }
 
     init(
-        connection: UInt64, identity: ChargePointIdentity, charger: LegHandler, upstream: LegHandler,
-        recorder: LoopRecorder, registry: SessionRegistry, logger: Logger, closeTimeout: TimeAmount
+        connection: UInt64,
+        identity: ChargePointIdentity,
+        charger: LegHandler,
+        upstream: LegHandler,
+        recorder: LoopRecorder,
+        registry: SessionRegistry,
+        logger: Logger,
+        closeTimeout: TimeAmount
     ) {
         self.connection = connection
         self.identity = identity
@@ -77,8 +83,12 @@ final class RelaySession: @unchecked Sendable {
             let opcode = frame.opcode
             data.withUnsafeReadableBytes { bytes in
                 recorder.writer.frame(
-                    connection: connection, leg: leg, direction: .in, opcode: opcode.rawValueForRecording,
-                    forwardedUnchanged: true, payload: bytes
+                    connection: connection,
+                    leg: leg,
+                    direction: .in,
+                    opcode: opcode.rawValueForRecording,
+                    forwardedUnchanged: true,
+                    payload: bytes
                 )
             }
             recorder.afterFlush { [self] in deliver(data, opcode: opcode, to: leg.opposite) }
@@ -101,7 +111,9 @@ final class RelaySession: @unchecked Sendable {
         guard state(leg) == .open else {
             recorder.writer.error(
                 ConnectionErrorEvent(
-                    connection: connection, time: Timestamp.now(), leg: leg,
+                    connection: connection,
+                    time: Timestamp.now(),
+                    leg: leg,
                     message: "a message for the \(leg.rawValue) leg was dropped: that leg is closing"
                 )
             )
@@ -134,7 +146,14 @@ final class RelaySession: @unchecked Sendable {
             // The peer starts the close: echo it, then mirror it on the other leg after pending messages.
             setState(leg, .closed)
             recorder.writer.close(
-                ConnectionClose(connection: connection, time: Timestamp.now(), leg: leg, initiator: leg.rawValue, code: code, reason: reason),
+                ConnectionClose(
+                    connection: connection,
+                    time: Timestamp.now(),
+                    leg: leg,
+                    initiator: leg.rawValue,
+                    code: code,
+                    reason: reason
+                ),
                 final: false
             )
             logger.info("\(leg.rawValue) closed", metadata: ["code": "\(code)", "reason": "\(reason)"])
@@ -154,7 +173,10 @@ final class RelaySession: @unchecked Sendable {
     private func sendCloseAndDisconnect(_ payload: ByteBuffer, on leg: Leg) {
         let target = handler(leg)
         let promise = eventLoop.makePromise(of: Void.self)
-        target.send(WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: maskKey(for: leg), data: payload), promise: promise)
+        target.send(
+            WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: maskKey(for: leg), data: payload),
+            promise: promise
+        )
         promise.futureResult.assumeIsolatedUnsafeUnchecked().whenComplete { _ in target.closeChannel() }
     }
 
@@ -171,13 +193,19 @@ final class RelaySession: @unchecked Sendable {
         }
         recorder.writer.close(
             ConnectionClose(
-                connection: connection, time: Timestamp.now(), leg: leg, initiator: "relay", code: sendable ? code : 1005,
+                connection: connection,
+                time: Timestamp.now(),
+                leg: leg,
+                initiator: "relay",
+                code: sendable ? code : 1005,
                 reason: reason
             ),
             final: false
         )
         recorder.scheduleFlush()
-        handler(leg).send(WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: maskKey(for: leg), data: payload))
+        handler(leg).send(
+            WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: maskKey(for: leg), data: payload)
+        )
         let target = handler(leg)
         eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: closeTimeout) { [self] in
             if state(leg) != .closed {
@@ -200,7 +228,11 @@ final class RelaySession: @unchecked Sendable {
             setState(leg, .closed)
             recorder.writer.close(
                 ConnectionClose(
-                    connection: connection, time: Timestamp.now(), leg: leg, initiator: leg.rawValue, code: 1006,
+                    connection: connection,
+                    time: Timestamp.now(),
+                    leg: leg,
+                    initiator: leg.rawValue,
+                    code: 1006,
                     reason: "connection lost"
                 ),
                 final: false
@@ -213,7 +245,11 @@ final class RelaySession: @unchecked Sendable {
                 setState(other, .closed)
                 recorder.writer.close(
                     ConnectionClose(
-                        connection: connection, time: Timestamp.now(), leg: other, initiator: "relay", code: 1006,
+                        connection: connection,
+                        time: Timestamp.now(),
+                        leg: other,
+                        initiator: "relay",
+                        code: 1006,
                         reason: "\(leg.rawValue) connection lost"
                     ),
                     final: false
@@ -249,7 +285,9 @@ final class RelaySession: @unchecked Sendable {
             message = "\(error)"
             closeCode = nil
         }
-        recorder.writer.error(ConnectionErrorEvent(connection: connection, time: Timestamp.now(), leg: leg, message: message))
+        recorder.writer.error(
+            ConnectionErrorEvent(connection: connection, time: Timestamp.now(), leg: leg, message: message)
+        )
         recorder.scheduleFlush()
         logger.warning("\(leg.rawValue) error: \(message)")
         guard let closeCode, state(leg) != .closed else { return }
@@ -258,7 +296,12 @@ final class RelaySession: @unchecked Sendable {
         setState(leg, .closed)
         recorder.writer.close(
             ConnectionClose(
-                connection: connection, time: Timestamp.now(), leg: leg, initiator: "relay", code: closeCode, reason: message
+                connection: connection,
+                time: Timestamp.now(),
+                leg: leg,
+                initiator: "relay",
+                code: closeCode,
+                reason: message
             ),
             final: false
         )
@@ -266,7 +309,12 @@ final class RelaySession: @unchecked Sendable {
         payload.writeInteger(UInt16(closeCode))
         sendCloseAndDisconnect(payload, on: leg)
         recorder.afterFlush { [self] in
-            closeLeg(leg.opposite, code: 1001, reason: "\(leg.rawValue) connection closed: \(closeCode == 1009 ? "message too large" : "protocol error")")
+            closeLeg(
+                leg.opposite,
+                code: 1001,
+                reason:
+                    "\(leg.rawValue) connection closed: \(closeCode == 1009 ? "message too large" : "protocol error")"
+            )
         }
     }
 

@@ -1,5 +1,5 @@
-import OCPP
 import NIOConcurrencyHelpers
+import OCPP
 
 /// The sessions of the relay, shared by every event loop: the current one per charge point identity,
 /// and every live one (a replaced session is no longer current but may still be closing).

@@ -34,7 +34,9 @@ struct UpstreamConnector {
     }
 
     func connect(
-        identity: ChargePointIdentity, offeredSubprotocols: [String], authorization: String?,
+        identity: ChargePointIdentity,
+        offeredSubprotocols: [String],
+        authorization: String?,
         on eventLoop: any EventLoop
     ) -> EventLoopFuture<UpstreamOutcome> {
         let promise = eventLoop.makePromise(of: UpstreamOutcome.self)
@@ -68,7 +70,9 @@ struct UpstreamConnector {
                                 )
                             )
                             try channel.pipeline.syncOperations.addHandler(handler)
-                            let chosen = response.headers[canonicalForm: "Sec-WebSocket-Protocol"].first.map(String.init)
+                            let chosen = response.headers[canonicalForm: "Sec-WebSocket-Protocol"].first.map(
+                                String.init
+                            )
                             return .upgraded(NIOLoopBound(handler, eventLoop: channel.eventLoop), subprotocol: chosen)
                         }
                     }
@@ -91,12 +95,18 @@ struct UpstreamConnector {
                         switch result {
                         case .success(.upgraded(let handler, let subprotocol)):
                             if let subprotocol, !offeredSubprotocols.contains(subprotocol) {
-                                attempt.value.finish(.failed("upstream chose subprotocol '\(subprotocol)', which the charger did not offer"))
+                                attempt.value.finish(
+                                    .failed(
+                                        "upstream chose subprotocol '\(subprotocol)', which the charger did not offer"
+                                    )
+                                )
                                 channel.close(promise: nil)
                             } else if attempt.value.isFinished {
                                 channel.close(promise: nil)  // timed out meanwhile
                             } else {
-                                attempt.value.finish(.accepted(channel: channel, handler: handler.value, subprotocol: subprotocol))
+                                attempt.value.finish(
+                                    .accepted(channel: channel, handler: handler.value, subprotocol: subprotocol)
+                                )
                             }
                         case .success(.notUpgraded):
                             refusal.futureResult.whenComplete { refused in

@@ -35,9 +35,18 @@ public struct IndexEntry: Sendable, Hashable, Codable {
     public var textBytes: Int?
 
     public init(
-        type: Kind, time: UInt64, runID: String? = nil, connection: UInt64? = nil, charger: String? = nil,
-        subprotocol: String? = nil, resumed: Bool? = nil, frames: Int? = nil, rawBytes: Int? = nil, diskBytes: Int? = nil,
-        messages: Int? = nil, textBytes: Int? = nil
+        type: Kind,
+        time: UInt64,
+        runID: String? = nil,
+        connection: UInt64? = nil,
+        charger: String? = nil,
+        subprotocol: String? = nil,
+        resumed: Bool? = nil,
+        frames: Int? = nil,
+        rawBytes: Int? = nil,
+        diskBytes: Int? = nil,
+        messages: Int? = nil,
+        textBytes: Int? = nil
     ) {
         self.type = type
         self.time = time

@@ -67,7 +67,14 @@ public struct SegmentHeader: Sendable, Hashable, Codable {
     public var sequence: Int
     public var time: UInt64
 
-    public init(format: Int = RecordFormat.version, relayVersion: String, runID: String, loop: Int, sequence: Int, time: UInt64) {
+    public init(
+        format: Int = RecordFormat.version,
+        relayVersion: String,
+        runID: String,
+        loop: Int,
+        sequence: Int,
+        time: UInt64
+    ) {
         self.format = format
         self.relayVersion = relayVersion
         self.runID = runID
@@ -101,9 +108,17 @@ public struct ConnectionOpen: Sendable, Hashable, Codable {
     public var resumed: Bool
 
     public init(
-        connection: UInt64, time: UInt64, charger: String, path: String, offeredSubprotocols: [String],
-        subprotocol: String?, remoteAddress: String?, upstreamURL: String?, authorizationPresent: Bool = false,
-        authorizationUser: String? = nil, resumed: Bool = false
+        connection: UInt64,
+        time: UInt64,
+        charger: String,
+        path: String,
+        offeredSubprotocols: [String],
+        subprotocol: String?,
+        remoteAddress: String?,
+        upstreamURL: String?,
+        authorizationPresent: Bool = false,
+        authorizationUser: String? = nil,
+        resumed: Bool = false
     ) {
         self.connection = connection
         self.time = time
@@ -134,7 +149,12 @@ public struct FrameRecord: Sendable, Hashable {
     public var forwardedUnchanged: Bool
 
     public init(
-        connection: UInt64, time: UInt64, leg: Leg, direction: Direction, opcode: UInt8, payload: [UInt8],
+        connection: UInt64,
+        time: UInt64,
+        leg: Leg,
+        direction: Direction,
+        opcode: UInt8,
+        payload: [UInt8],
         forwardedUnchanged: Bool = false
     ) {
         self.connection = connection
@@ -167,7 +187,15 @@ public struct ConnectionClose: Sendable, Hashable, Codable {
     /// True when the connection never opened: the HTTP status the charger got is in `code`.
     public var refused: Bool
 
-    public init(connection: UInt64, time: UInt64, leg: Leg, initiator: String, code: Int, reason: String, refused: Bool = false) {
+    public init(
+        connection: UInt64,
+        time: UInt64,
+        leg: Leg,
+        initiator: String,
+        code: Int,
+        reason: String,
+        refused: Bool = false
+    ) {
         self.connection = connection
         self.time = time
         self.leg = leg

@@ -104,10 +104,12 @@ public struct RecordDecoder {
             return .record(
                 .frame(
                     FrameRecord(
-                        connection: connection, time: time,
+                        connection: connection,
+                        time: time,
                         leg: flags & RecordFormat.FrameFlags.upstream != 0 ? .upstream : .charger,
                         direction: flags & RecordFormat.FrameFlags.out != 0 ? .out : .in,
-                        opcode: opcode, payload: Array(rest.dropFirst(2)),
+                        opcode: opcode,
+                        payload: Array(rest.dropFirst(2)),
                         forwardedUnchanged: flags & RecordFormat.FrameFlags.forwardedUnchanged != 0
                     )
                 )

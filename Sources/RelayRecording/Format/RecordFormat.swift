@@ -42,8 +42,14 @@ public enum RecordFormat {
 
     /// Appends a frame record without building a `FrameRecord` (the relay's hot path).
     public static func appendFrame(
-        to output: inout [UInt8], connection: UInt64, time: UInt64, leg: Leg, direction: Direction, opcode: UInt8,
-        forwardedUnchanged: Bool, payload: UnsafeRawBufferPointer
+        to output: inout [UInt8],
+        connection: UInt64,
+        time: UInt64,
+        leg: Leg,
+        direction: Direction,
+        opcode: UInt8,
+        forwardedUnchanged: Bool,
+        payload: UnsafeRawBufferPointer
     ) {
         var flags: UInt8 = 0
         if leg == .upstream { flags |= FrameFlags.upstream }
@@ -62,8 +68,14 @@ public enum RecordFormat {
         case .frame(let f):
             f.payload.withUnsafeBytes { payload in
                 appendFrame(
-                    to: &output, connection: f.connection, time: f.time, leg: f.leg, direction: f.direction,
-                    opcode: f.opcode, forwardedUnchanged: f.forwardedUnchanged, payload: payload
+                    to: &output,
+                    connection: f.connection,
+                    time: f.time,
+                    leg: f.leg,
+                    direction: f.direction,
+                    opcode: f.opcode,
+                    forwardedUnchanged: f.forwardedUnchanged,
+                    payload: payload
                 )
             }
         case .open(let o): appendJSON(o, kind: .open, time: o.time, connection: o.connection, to: &output)
@@ -73,14 +85,24 @@ public enum RecordFormat {
         }
     }
 
-    private static func appendJSON<T: Encodable>(_ value: T, kind: Kind, time: UInt64, connection: UInt64, to output: inout [UInt8]) {
+    private static func appendJSON<T: Encodable>(
+        _ value: T,
+        kind: Kind,
+        time: UInt64,
+        connection: UInt64,
+        to output: inout [UInt8]
+    ) {
         // Encoding these plain structs cannot fail.
         let json = (try? encoder.encode(value)) ?? Data("{}".utf8)
         appendRecord(to: &output, kind: kind, time: time, connection: connection) { $0.append(contentsOf: json) }
     }
 
     private static func appendRecord(
-        to output: inout [UInt8], kind: Kind, time: UInt64, connection: UInt64, body: (inout [UInt8]) -> Void
+        to output: inout [UInt8],
+        kind: Kind,
+        time: UInt64,
+        connection: UInt64,
+        body: (inout [UInt8]) -> Void
     ) {
         let headerStart = output.count
         output.append(contentsOf: [0, 0, 0, 0, 0, 0, 0, 0])

@@ -53,7 +53,8 @@ public struct RecordingCatalog {
 
     /// The index entries of a segment, if its index is complete (has its `end` line).
     public static func completeIndex(ofSegment segment: String) -> [IndexEntry]? {
-        let indexPath = String(segment.dropLast(RecordingConfiguration.segmentSuffix.count)) + RecordingConfiguration.indexSuffix
+        let indexPath =
+            String(segment.dropLast(RecordingConfiguration.segmentSuffix.count)) + RecordingConfiguration.indexSuffix
         guard let data = FileManager.default.contents(atPath: indexPath) else { return nil }
         let decoder = JSONDecoder()
         var entries: [IndexEntry] = []
@@ -72,8 +73,19 @@ public struct RecordingCatalog {
         func touch(_ key: String, runID: String, connection: UInt64, charger: String, time: UInt64, segment: String) {
             if byKey[key] == nil {
                 byKey[key] = ConnectionSummary(
-                    key: key, runID: runID, connection: connection, charger: charger, subprotocol: nil, start: time,
-                    end: nil, lastSeen: time, frames: 0, messages: 0, textBytes: 0, diskBytes: 0, segments: []
+                    key: key,
+                    runID: runID,
+                    connection: connection,
+                    charger: charger,
+                    subprotocol: nil,
+                    start: time,
+                    end: nil,
+                    lastSeen: time,
+                    frames: 0,
+                    messages: 0,
+                    textBytes: 0,
+                    diskBytes: 0,
+                    segments: []
                 )
             }
             if byKey[key]!.segments.last != segment { byKey[key]!.segments.append(segment) }
@@ -83,7 +95,14 @@ public struct RecordingCatalog {
                 for entry in index {
                     guard let connection = entry.connection, let charger = entry.charger else { continue }
                     let key = "\(runID)/\(connection)"
-                    touch(key, runID: runID, connection: connection, charger: charger, time: entry.time, segment: segment)
+                    touch(
+                        key,
+                        runID: runID,
+                        connection: connection,
+                        charger: charger,
+                        time: entry.time,
+                        segment: segment
+                    )
                     switch entry.type {
                     case .open:
                         if entry.resumed != true { byKey[key]!.start = entry.time }
@@ -111,7 +130,14 @@ public struct RecordingCatalog {
                     case .segmentHeader(let header): runID = header.runID
                     case .open(let open):
                         let key = "\(runID)/\(open.connection)"
-                        touch(key, runID: runID, connection: open.connection, charger: open.charger, time: open.time, segment: segment)
+                        touch(
+                            key,
+                            runID: runID,
+                            connection: open.connection,
+                            charger: open.charger,
+                            time: open.time,
+                            segment: segment
+                        )
                         if !open.resumed { byKey[key]!.start = open.time }
                         if let sub = open.subprotocol { byKey[key]!.subprotocol = sub }
                     case .frame(let frame):

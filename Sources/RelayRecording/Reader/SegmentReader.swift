@@ -1,7 +1,7 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Reads the records of one segment file, in order, up to its last complete record.
@@ -72,7 +72,8 @@ public struct SegmentReader {
         return outcome
     }
 
-    private func drain(_ decoder: inout RecordDecoder, _ outcome: inout Outcome, _ body: (Record) throws -> Void) throws {
+    private func drain(_ decoder: inout RecordDecoder, _ outcome: inout Outcome, _ body: (Record) throws -> Void) throws
+    {
         while true {
             let step: RecordDecoder.Step
             do {

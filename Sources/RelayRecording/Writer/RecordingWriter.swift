@@ -1,7 +1,7 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Appends records to rolling, gzip-compressed segment files: one stream shared by every connection
@@ -29,8 +29,15 @@ public final class RecordingWriter {
         /// The index line that reports these counters.
         func entry(_ type: IndexEntry.Kind, time: UInt64) -> IndexEntry {
             IndexEntry(
-                type: type, time: time, connection: open.connection, charger: open.charger, frames: frames,
-                rawBytes: rawBytes, diskBytes: Int(diskBytes.rounded()), messages: messages, textBytes: textBytes
+                type: type,
+                time: time,
+                connection: open.connection,
+                charger: open.charger,
+                frames: frames,
+                rawBytes: rawBytes,
+                diskBytes: Int(diskBytes.rounded()),
+                messages: messages,
+                textBytes: textBytes
             )
         }
     }
@@ -71,7 +78,10 @@ public final class RecordingWriter {
         append(.open(record), connection: record.connection)
         indexLine(
             IndexEntry(
-                type: .open, time: record.time, connection: record.connection, charger: record.charger,
+                type: .open,
+                time: record.time,
+                connection: record.connection,
+                charger: record.charger,
                 subprotocol: record.subprotocol
             )
         )
@@ -79,13 +89,24 @@ public final class RecordingWriter {
 
     /// Records a frame; `payload` is copied.
     public func frame(
-        connection: UInt64, leg: Leg, direction: Direction, opcode: UInt8, forwardedUnchanged: Bool,
-        payload: UnsafeRawBufferPointer, time: UInt64 = Timestamp.now()
+        connection: UInt64,
+        leg: Leg,
+        direction: Direction,
+        opcode: UInt8,
+        forwardedUnchanged: Bool,
+        payload: UnsafeRawBufferPointer,
+        time: UInt64 = Timestamp.now()
     ) {
         let start = pending.count
         RecordFormat.appendFrame(
-            to: &pending, connection: connection, time: time, leg: leg, direction: direction, opcode: opcode,
-            forwardedUnchanged: forwardedUnchanged, payload: payload
+            to: &pending,
+            connection: connection,
+            time: time,
+            leg: leg,
+            direction: direction,
+            opcode: opcode,
+            forwardedUnchanged: forwardedUnchanged,
+            payload: payload
         )
         let size = pending.count - start
         batchRaw[connection, default: 0] += size
@@ -229,9 +250,18 @@ public final class RecordingWriter {
         sequence += 1
         let name =
             "ocpp-\(Timestamp.compact(now))-\(runID.prefix(8))-l\(loop)-\(sequence)"
-        let path = (configuration.directory as NSString).appendingPathComponent(name + RecordingConfiguration.segmentSuffix)
-        let indexPath = (configuration.directory as NSString).appendingPathComponent(name + RecordingConfiguration.indexSuffix)
-        let fresh = try Segment(path: path, indexPath: indexPath, level: Int32(configuration.compressionLevel), startTime: now)
+        let path = (configuration.directory as NSString).appendingPathComponent(
+            name + RecordingConfiguration.segmentSuffix
+        )
+        let indexPath = (configuration.directory as NSString).appendingPathComponent(
+            name + RecordingConfiguration.indexSuffix
+        )
+        let fresh = try Segment(
+            path: path,
+            indexPath: indexPath,
+            level: Int32(configuration.compressionLevel),
+            startTime: now
+        )
         segment = fresh
         // The segment restates itself and every connection still open, so it can be read alone.
         var head = RecordFormat.magic
@@ -249,8 +279,12 @@ public final class RecordingWriter {
             RecordFormat.append(.open(open), to: &head)
             indexLine(
                 IndexEntry(
-                    type: .open, time: now, connection: connection, charger: open.charger,
-                    subprotocol: open.subprotocol, resumed: true
+                    type: .open,
+                    time: now,
+                    connection: connection,
+                    charger: open.charger,
+                    subprotocol: open.subprotocol,
+                    resumed: true
                 )
             )
         }
@@ -273,7 +307,9 @@ public final class RecordingWriter {
             var info = stat()
             guard stat(path, &info) == 0, Double(info.st_mtim.tv_sec) < cutoff else { continue }
             unlink(path)
-            unlink(String(path.dropLast(RecordingConfiguration.segmentSuffix.count)) + RecordingConfiguration.indexSuffix)
+            unlink(
+                String(path.dropLast(RecordingConfiguration.segmentSuffix.count)) + RecordingConfiguration.indexSuffix
+            )
         }
     }
 }
