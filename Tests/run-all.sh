@@ -15,6 +15,9 @@ if ((${#missing[@]})); then
     apt-get install -y -qq "${missing[@]}"
 fi
 
+# The code is formatted as .swift-format says.
+swift format lint --strict -r Sources Tests Package.swift
+
 # One build (debug, with tests), reused by the unit tests and the end-to-end tests.
 swift build --build-tests
 swift test --skip-build

@@ -13,6 +13,8 @@ import RelayRecording
 final class LoopRecorder {
     let eventLoop: any EventLoop
     let writer: RecordingWriter
+    /// Masking keys for the loop's upstream legs (per loop, like the recorder, to keep the frame path cheap).
+    let maskingKeys = MaskingKeySource()
     private let logger: Logger
     private var actions: [() -> Void] = []
     private var flushScheduled = false

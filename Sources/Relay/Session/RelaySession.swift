@@ -132,7 +132,7 @@ final class RelaySession: @unchecked Sendable {
     }
 
     private func maskKey(for leg: Leg) -> WebSocketMaskingKey? {
-        leg == .upstream ? .random() : nil
+        leg == .upstream ? recorder.maskingKeys.next() : nil
     }
 
     // MARK: Closing
