@@ -147,30 +147,21 @@ public struct ScriptedCharger: Sendable {
         }
     }
 
+    /// A `meterValue` array with one energy register reading taken now (1.6 writes the value as a string,
+    /// 2.0.1 as a number).
+    private static func energyReading(_ value: JSONValue, unit: String?) -> JSONValue {
+        var sample: [(String, JSONValue)] = [("value", value), ("measurand", .string("Energy.Active.Import.Register"))]
+        if let unit { sample.append(("unit", .string(unit))) }
+        return .array([object([("timestamp", now()), ("sampledValue", .array([object(sample)]))])])
+    }
+
     private static func meter16(_ wh: Int) -> Step {
         { context in
             (
                 "MeterValues",
                 object([
                     ("connectorId", .number("1")), ("transactionId", context["transactionId"] ?? .number("0")),
-                    (
-                        "meterValue",
-                        .array([
-                            object([
-                                ("timestamp", now()),
-                                (
-                                    "sampledValue",
-                                    .array([
-                                        object([
-                                            ("value", .string(String(wh))),
-                                            ("measurand", .string("Energy.Active.Import.Register")),
-                                            ("unit", .string("Wh")),
-                                        ])
-                                    ])
-                                ),
-                            ])
-                        ])
-                    ),
+                    ("meterValue", energyReading(.string(String(wh)), unit: "Wh")),
                 ])
             )
         }
@@ -241,25 +232,7 @@ public struct ScriptedCharger: Sendable {
                 ("seqNo", .number(String(seqNo))), ("transactionInfo", object(info)),
             ]
             if let wh {
-                members.append(
-                    (
-                        "meterValue",
-                        .array([
-                            object([
-                                ("timestamp", now()),
-                                (
-                                    "sampledValue",
-                                    .array([
-                                        object([
-                                            ("value", .number(String(wh))),
-                                            ("measurand", .string("Energy.Active.Import.Register")),
-                                        ])
-                                    ])
-                                ),
-                            ])
-                        ])
-                    )
-                )
+                members.append(("meterValue", energyReading(.number(String(wh)), unit: nil)))
             }
             return ("TransactionEvent", object(members + extra))
         }

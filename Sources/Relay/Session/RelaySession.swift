@@ -145,17 +145,7 @@ final class RelaySession: @unchecked Sendable {
         case .open:
             // The peer starts the close: echo it, then mirror it on the other leg after pending messages.
             setState(leg, .closed)
-            recorder.writer.close(
-                ConnectionClose(
-                    connection: connection,
-                    time: Timestamp.now(),
-                    leg: leg,
-                    initiator: leg.rawValue,
-                    code: code,
-                    reason: reason
-                ),
-                final: false
-            )
+            recordClose(leg: leg, initiator: leg.rawValue, code: code, reason: reason)
             logger.info("\(leg.rawValue) closed", metadata: ["code": "\(code)", "reason": "\(reason)"])
             var echo = ByteBufferAllocator().buffer(capacity: 2)
             if code != 1005 { echo.writeInteger(UInt16(code)) }
@@ -168,6 +158,20 @@ final class RelaySession: @unchecked Sendable {
         case .closed:
             break
         }
+    }
+
+    private func recordClose(leg: Leg, initiator: String, code: Int, reason: String) {
+        recorder.writer.close(
+            ConnectionClose(
+                connection: connection,
+                time: Timestamp.now(),
+                leg: leg,
+                initiator: initiator,
+                code: code,
+                reason: reason
+            ),
+            final: false
+        )
     }
 
     private func sendCloseAndDisconnect(_ payload: ByteBuffer, on leg: Leg) {
@@ -191,17 +195,7 @@ final class RelaySession: @unchecked Sendable {
             payload.writeInteger(UInt16(code))
             payload.writeString(String(decoding: reason.utf8.prefix(123), as: UTF8.self))
         }
-        recorder.writer.close(
-            ConnectionClose(
-                connection: connection,
-                time: Timestamp.now(),
-                leg: leg,
-                initiator: "relay",
-                code: sendable ? code : 1005,
-                reason: reason
-            ),
-            final: false
-        )
+        recordClose(leg: leg, initiator: "relay", code: sendable ? code : 1005, reason: reason)
         recorder.scheduleFlush()
         handler(leg).send(
             WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: maskKey(for: leg), data: payload)
@@ -226,34 +220,14 @@ final class RelaySession: @unchecked Sendable {
         if state(leg) == .open {
             // Lost without a close frame: record it, and let the other side see the same (after pending messages).
             setState(leg, .closed)
-            recorder.writer.close(
-                ConnectionClose(
-                    connection: connection,
-                    time: Timestamp.now(),
-                    leg: leg,
-                    initiator: leg.rawValue,
-                    code: 1006,
-                    reason: "connection lost"
-                ),
-                final: false
-            )
+            recordClose(leg: leg, initiator: leg.rawValue, code: 1006, reason: "connection lost")
             recorder.scheduleFlush()
             logger.info("\(leg.rawValue) connection lost")
             let other = leg.opposite
             recorder.afterFlush { [self] in
                 guard state(other) == .open else { return }
                 setState(other, .closed)
-                recorder.writer.close(
-                    ConnectionClose(
-                        connection: connection,
-                        time: Timestamp.now(),
-                        leg: other,
-                        initiator: "relay",
-                        code: 1006,
-                        reason: "\(leg.rawValue) connection lost"
-                    ),
-                    final: false
-                )
+                recordClose(leg: other, initiator: "relay", code: 1006, reason: "\(leg.rawValue) connection lost")
                 handler(other).closeChannel()
             }
         } else {
@@ -294,17 +268,7 @@ final class RelaySession: @unchecked Sendable {
         // What the peer sent broke the protocol: close its leg with the code that says why, and give the
         // other side a clean close (it did nothing wrong).
         setState(leg, .closed)
-        recorder.writer.close(
-            ConnectionClose(
-                connection: connection,
-                time: Timestamp.now(),
-                leg: leg,
-                initiator: "relay",
-                code: closeCode,
-                reason: message
-            ),
-            final: false
-        )
+        recordClose(leg: leg, initiator: "relay", code: closeCode, reason: message)
         var payload = ByteBufferAllocator().buffer(capacity: 2)
         payload.writeInteger(UInt16(closeCode))
         sendCloseAndDisconnect(payload, on: leg)
