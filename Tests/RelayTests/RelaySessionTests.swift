@@ -137,6 +137,20 @@ struct RelaySessionTests {
         #expect(h.registry.liveCount == 0)
     }
 
+    @Test("a message upstream sends while closing is recorded, not forwarded to a closed charger")
+    func recordedWhileClosing() throws {
+        let h = try Harness()
+        try h.charger.writeInbound(h.close(1000, masked: true))
+        h.loop.run()
+        _ = try h.charger.readOutbound(as: WebSocketFrame.self)  // the echo
+        _ = try h.upstream.readOutbound(as: WebSocketFrame.self)  // the mirrored close
+        try h.upstream.writeInbound(h.text(#"[2,"late","Reset",{"type":"Soft"}]"#, masked: false))
+        h.loop.run()
+        let late = try h.recordedFrames().filter { $0.leg == .upstream }
+        #expect(late.map(\.text) == [#"[2,"late","Reset",{"type":"Soft"}]"#])
+        #expect(late.first?.forwardedUnchanged == false)
+    }
+
     @Test("a lost upstream is mirrored by dropping the charger without a close frame")
     func lostMirrored() throws {
         let h = try Harness()

@@ -77,21 +77,28 @@ final class RelaySession: @unchecked Sendable {
     func received(_ frame: WebSocketFrame, on leg: Leg) {
         switch frame.opcode {
         case .text, .binary:
-            guard state(leg) == .open else { return }
+            // A peer may still send after the relay sent it a close: such messages are recorded too,
+            // and forwarded only while the other leg is open.
+            guard state(leg) != .closed else { return }
             var data = frame.data
             if let mask = frame.maskKey { data.webSocketUnmask(mask) }
             let opcode = frame.opcode
+            let forward = state(leg.opposite) == .open
             data.withUnsafeReadableBytes { bytes in
                 recorder.writer.frame(
                     connection: connection,
                     leg: leg,
                     direction: .in,
                     opcode: opcode.rawValueForRecording,
-                    forwardedUnchanged: true,
+                    forwardedUnchanged: forward,
                     payload: bytes
                 )
             }
-            recorder.afterFlush { [self] in deliver(data, opcode: opcode, to: leg.opposite) }
+            if forward {
+                recorder.afterFlush { [self] in deliver(data, opcode: opcode, to: leg.opposite) }
+            } else {
+                recorder.scheduleFlush()
+            }
         case .ping:
             // Answered per leg, never forwarded: each leg keeps its own liveness.
             guard state(leg) == .open else { return }
