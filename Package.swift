@@ -29,6 +29,14 @@ let package = Package(
         // Pure OCPP frame model: no I/O, no dependencies.
         .target(name: "OCPP", swiftSettings: swiftSettings),
 
+        // Translation between OCPP 1.6 and 2.0.1: mapping tables (data, parsed from YAML text) and the
+        // per-charger translation state machine. Pure: no I/O.
+        .target(
+            name: "OCPPTranslation",
+            dependencies: ["OCPP", .product(name: "Yams", package: "Yams")],
+            swiftSettings: swiftSettings
+        ),
+
         // Recording format, writer and reader. Knows nothing about sockets or OCPP.
         .target(name: "RelayRecording", dependencies: ["CZlib"], swiftSettings: swiftSettings),
 
@@ -36,7 +44,7 @@ let package = Package(
         .target(
             name: "Relay",
             dependencies: [
-                "OCPP", "RelayRecording",
+                "OCPP", "OCPPTranslation", "RelayRecording",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -77,6 +85,11 @@ let package = Package(
         ),
 
         .testTarget(name: "OCPPTests", dependencies: ["OCPP"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "OCPPTranslationTests",
+            dependencies: ["OCPPTranslation", "OCPP"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "RelayRecordingTests", dependencies: ["RelayRecording"], swiftSettings: swiftSettings),
         .testTarget(
             name: "RelayTests",

@@ -1,0 +1,485 @@
+import OCPP
+
+/// Charger-initiated messages: a 1.6 CALL becomes a 2.0.1 CALL (or is answered by the relay).
+extension TranslationSession {
+    mutating func chargerCall(_ call: RPCFrame.Call, _ out: inout [TranslationOutput]) {
+        guard let mapping = tables.charger[call.action] else {
+            out.append(
+                .toCharger(
+                    Self.callError(call.messageID, "NotImplemented", "\(call.action) has no OCPP 2.0.1 translation")
+                )
+            )
+            out.append(
+                .diagnostic(.init(kind: .untranslatable, action: call.action, message: "no mapping in messages.yaml"))
+            )
+            return
+        }
+        // Boot gating: a 2.0.1 backend rejects everything before it accepted a BootNotification.
+        guard state.bootAccepted || call.action == "BootNotification" else {
+            out.append(
+                .toCharger(
+                    Self.callError(
+                        call.messageID,
+                        "SecurityError",
+                        "the backend has not accepted a BootNotification yet"
+                    )
+                )
+            )
+            return
+        }
+        if let error = mapping.error {
+            out.append(
+                .toCharger(Self.callError(call.messageID, error, "\(call.action) is not supported through the relay"))
+            )
+            return
+        }
+        if let answer = mapping.answer {
+            out.append(.toCharger(Self.result(call.messageID, answer)))
+            return
+        }
+        do throws(Untranslatable) {
+            switch mapping.transform {
+            case nil:
+                let payload = try apply(mapping.request ?? [], to: call.payload, action: call.action, &out)
+                forward(call, mapping.action ?? call.action, payload, .generic(mapping), &out)
+            case "bootNotification": try bootNotification(call, &out)
+            case "statusNotification": try statusNotification(call, &out)
+            case "authorize": try authorize(call, &out)
+            case "startTransaction": try startTransaction(call, &out)
+            case "stopTransaction": try stopTransaction(call, &out)
+            case "meterValues": try meterValues(call, &out)
+            case "diagnosticsStatusNotification": try diagnosticsStatus(call, &out)
+            case "firmwareStatusNotification": try firmwareStatus(call, &out)
+            default:
+                throw Untranslatable(
+                    message: "transform \(mapping.transform ?? "") is not available for charger messages"
+                )
+            }
+        } catch {
+            out.append(.toCharger(Self.callError(call.messageID, "PropertyConstraintViolation", error.message)))
+            out.append(.diagnostic(.init(kind: .untranslatable, action: call.action, message: error.message)))
+        }
+    }
+
+    private mutating func forward(
+        _ call: RPCFrame.Call,
+        _ action: String,
+        _ payload: JSONValue,
+        _ context: ChargerCallContext,
+        _ out: inout [TranslationOutput]
+    ) {
+        sendUpstream(
+            action,
+            payload,
+            UpstreamCall(
+                action: action,
+                purpose: .forCharger(messageID: call.messageID, action: call.action, context: context)
+            ),
+            &out
+        )
+    }
+
+    private func required(_ payload: JSONValue, _ key: String) throws(Untranslatable) -> JSONValue {
+        guard let value = payload[key] else { throw Untranslatable(message: "required field \(key) is missing") }
+        return value
+    }
+
+    private func int(_ payload: JSONValue, _ key: String) throws(Untranslatable) -> Int {
+        guard let value = payload[key]?.intValue else { throw Untranslatable(message: "\(key) must be an integer") }
+        return value
+    }
+
+    private mutating func bootNotification(
+        _ call: RPCFrame.Call,
+        _ out: inout [TranslationOutput]
+    ) throws(Untranslatable) {
+        let p = call.payload
+        let modem: JSONValue? =
+            (p["iccid"] != nil || p["imsi"] != nil)
+            ? .object(omittingNil: ["iccid": p["iccid"], "imsi": p["imsi"]]) : nil
+        let station = JSONValue.object(omittingNil: [
+            "serialNumber": p["chargePointSerialNumber"] ?? p["chargeBoxSerialNumber"],
+            "model": try required(p, "chargePointModel"),
+            "modem": modem,
+            "vendorName": try required(p, "chargePointVendor"),
+            "firmwareVersion": p["firmwareVersion"],
+        ])
+        for lost in ["meterType", "meterSerialNumber"] where p[lost] != nil {
+            out.append(.diagnostic(.init(kind: .lossy, action: call.action, message: "\(lost) has no 2.0.1 field")))
+        }
+        let reason = state.nextBootReason ?? "PowerUp"
+        if state.nextBootReason != nil {
+            state.nextBootReason = nil
+            markChanged()
+        }
+        forward(
+            call,
+            "BootNotification",
+            .object([(key: "chargingStation", value: station), (key: "reason", value: .string(reason))]),
+            .boot,
+            &out
+        )
+    }
+
+    private mutating func statusNotification(
+        _ call: RPCFrame.Call,
+        _ out: inout [TranslationOutput]
+    ) throws(Untranslatable) {
+        let p = call.payload
+        let connector = try int(p, "connectorId")
+        guard let status = p["status"]?.stringValue else { throw Untranslatable(message: "status is missing") }
+        if let code = p["errorCode"]?.stringValue, code != "NoError" {
+            let detail = [p["info"]?.stringValue, p["vendorErrorCode"]?.stringValue].compactMap { $0 }.joined(
+                separator: ", "
+            )
+            out.append(
+                .diagnostic(
+                    .init(
+                        kind: .lossy,
+                        action: call.action,
+                        message:
+                            "connector \(connector) reports \(code)\(detail.isEmpty ? "" : " (\(detail))"); 2.0.1 carries errors in NotifyEvent, not sent"
+                    )
+                )
+            )
+        }
+        let previous = state.connectorStatus[String(connector)]
+        state.connectorStatus[String(connector)] = status
+        markChanged()
+        guard connector > 0 else {
+            // The whole charge point: 2.0.1 StatusNotification needs an EVSE and a connector.
+            out.append(
+                .diagnostic(
+                    .init(
+                        kind: .lossy,
+                        action: call.action,
+                        message: "connector 0 status \(status) has no 2.0.1 StatusNotification; answered by the relay"
+                    )
+                )
+            )
+            out.append(.toCharger(Self.result(call.messageID, .object([]))))
+            return
+        }
+        guard let connectorStatus = tables.enumMap("connector_status_16_to_201").map(status) else {
+            throw Untranslatable(message: "status \(status) has no 2.0.1 connectorStatus")
+        }
+        let (evseId, connectorId) = tables.topology.evse(forConnector: connector)
+        forward(
+            call,
+            "StatusNotification",
+            .object([
+                (key: "timestamp", value: p["timestamp"] ?? .string(now())),
+                (key: "connectorStatus", value: .string(connectorStatus)),
+                (key: "evseId", value: .int(evseId)),
+                (key: "connectorId", value: .int(connectorId)),
+            ]),
+            .emptyResult,
+            &out
+        )
+        // During a transaction, Charging/SuspendedEV/SuspendedEVSE are a change of the charging state.
+        if let chargingState = tables.enumMap("charging_state_16_to_201").map(status), status != previous,
+            var transaction = state.openTransaction(onConnector: connector), transaction.chargingState != chargingState
+        {
+            transaction.chargingState = chargingState
+            let event = transactionEvent(
+                &transaction,
+                type: "Updated",
+                trigger: "ChargingStateChanged",
+                timestamp: p["timestamp"] ?? .string(now()),
+                info: [(key: "chargingState", value: .string(chargingState))]
+            )
+            state.update(transaction)
+            sendUpstream("TransactionEvent", event, UpstreamCall(action: "TransactionEvent", purpose: .relay), &out)
+        }
+    }
+
+    private mutating func authorize(_ call: RPCFrame.Call, _ out: inout [TranslationOutput]) throws(Untranslatable) {
+        guard let idTag = call.payload["idTag"]?.stringValue else { throw Untranslatable(message: "idTag is missing") }
+        forward(call, "Authorize", .object([(key: "idToken", value: idToken(idTag))]), .authorize, &out)
+    }
+
+    /// A TransactionEvent for `transaction`, taking its next seqNo.
+    func transactionEvent(
+        _ transaction: inout ChargerState.Transaction,
+        type: String,
+        trigger: String,
+        timestamp: JSONValue,
+        info extra: [(key: String, value: JSONValue)] = [],
+        fields: [(key: String, value: JSONValue)] = []
+    ) -> JSONValue {
+        let seqNo = transaction.nextSeqNo
+        transaction.nextSeqNo += 1
+        let info = JSONValue.object([(key: "transactionId", value: .string(transaction.id))] + extra)
+        return .object(
+            [
+                (key: "eventType", value: .string(type)),
+                (key: "timestamp", value: timestamp),
+                (key: "triggerReason", value: .string(trigger)),
+                (key: "seqNo", value: .int(seqNo)),
+                (key: "transactionInfo", value: info),
+            ] + fields
+        )
+    }
+
+    private mutating func startTransaction(
+        _ call: RPCFrame.Call,
+        _ out: inout [TranslationOutput]
+    ) throws(Untranslatable) {
+        let p = call.payload
+        let connector = try int(p, "connectorId")
+        guard let idTag = p["idTag"]?.stringValue else { throw Untranslatable(message: "idTag is missing") }
+        let meterStart = try required(p, "meterStart")
+        let timestamp = try required(p, "timestamp")
+        let (evseId, connectorId) = tables.topology.evse(forConnector: connector)
+        // A remote start the backend asked for on this connector (or on any) with this token.
+        let remote = state.pendingRemoteStarts.firstIndex {
+            $0.idTag == idTag && ($0.connector == nil || $0.connector == connector)
+        }
+        let remoteStart = remote.map { state.pendingRemoteStarts.remove(at: $0) }
+        let lastStatus = state.connectorStatus[String(connector)]
+        let chargingState = lastStatus.flatMap { tables.enumMap("charging_state_16_to_201").map($0) } ?? "EVConnected"
+        var transaction = ChargerState.Transaction(
+            number: state.nextTransactionNumber(),
+            id: makeID(),
+            connector: connector,
+            evseId: evseId,
+            connectorId: connectorId,
+            idTag: idTag,
+            tokenType: remoteStart?.tokenType ?? tokenType(idTag),
+            remoteStartId: remoteStart?.remoteStartId,
+            chargingState: chargingState,
+            nextSeqNo: 0,
+            ended: false
+        )
+        var info: [(key: String, value: JSONValue)] = [(key: "chargingState", value: .string(chargingState))]
+        if let remoteStart { info.append((key: "remoteStartId", value: .int(remoteStart.remoteStartId))) }
+        var fields: [(key: String, value: JSONValue)] = [
+            (
+                key: "meterValue",
+                value: .array([Self.energyReading(meterStart, context: "Transaction.Begin", timestamp: timestamp)])
+            ),
+            (
+                key: "evse",
+                value: .object([(key: "id", value: .int(evseId)), (key: "connectorId", value: .int(connectorId))])
+            ),
+            (
+                key: "idToken",
+                value: .object([
+                    (key: "idToken", value: .string(idTag)),
+                    (key: "type", value: .string(transaction.tokenType ?? "ISO14443")),
+                ])
+            ),
+        ]
+        if let reservation = p["reservationId"] { fields.append((key: "reservationId", value: reservation)) }
+        let event = transactionEvent(
+            &transaction,
+            type: "Started",
+            trigger: remoteStart != nil ? "RemoteStart" : "Authorized",
+            timestamp: timestamp,
+            info: info,
+            fields: fields
+        )
+        // Persisted before the backend answers: a relay restarted now still knows this transaction.
+        state.update(transaction)
+        markChanged()
+        forward(call, "TransactionEvent", event, .startTransaction(transactionID: transaction.id), &out)
+    }
+
+    private mutating func stopTransaction(
+        _ call: RPCFrame.Call,
+        _ out: inout [TranslationOutput]
+    ) throws(Untranslatable) {
+        let p = call.payload
+        let number = try int(p, "transactionId")
+        let meterStop = try required(p, "meterStop")
+        let timestamp = try required(p, "timestamp")
+        // transactionId -1 (1.6 errata 3.18): the charger never got a StartTransaction.conf; the open
+        // transaction is the one meant (StopTransaction names no connector).
+        var found = number > 0 ? state.transaction(number: Int32(clamping: number)) : nil
+        if found == nil { found = state.transactions.last { !$0.ended } }
+        guard var transaction = found else {
+            out.append(
+                .diagnostic(
+                    .init(
+                        kind: .untranslatable,
+                        action: call.action,
+                        message: "transaction \(number) is unknown to the relay; answered without telling the backend"
+                    )
+                )
+            )
+            out.append(.toCharger(Self.result(call.messageID, .object([]))))
+            return
+        }
+        if transaction.ended {
+            // A retry of a stop already sent: answer it again without a second Ended event.
+            out.append(.toCharger(Self.result(call.messageID, .object([]))))
+            return
+        }
+        let reason = p["reason"]?.stringValue ?? "Local"
+        let stopped = tables.enumMap("stopped_reason_16_to_201").map(reason) ?? "Other"
+        let trigger = tables.enumMap("stop_trigger_reason_16_to_201").map(reason) ?? "AbnormalCondition"
+        if reason == "SoftReset" || reason == "UnlockCommand" {
+            out.append(
+                .diagnostic(
+                    .init(
+                        kind: .lossy,
+                        action: call.action,
+                        message: "reason \(reason) becomes stoppedReason \(stopped)"
+                    )
+                )
+            )
+        }
+        var meterValues = convertMeterValues(p["transactionData"], action: call.action, &out)
+        meterValues.append(Self.energyReading(meterStop, context: "Transaction.End", timestamp: timestamp))
+        var fields: [(key: String, value: JSONValue)] = [(key: "meterValue", value: .array(meterValues))]
+        if let idTag = p["idTag"]?.stringValue {
+            fields.append((key: "idToken", value: idToken(idTag)))
+        }
+        let event = transactionEvent(
+            &transaction,
+            type: "Ended",
+            trigger: trigger,
+            timestamp: timestamp,
+            info: [(key: "stoppedReason", value: .string(stopped))],
+            fields: fields
+        )
+        transaction.ended = true
+        state.update(transaction)
+        markChanged()
+        forward(call, "TransactionEvent", event, .stopTransaction, &out)
+        resetIfIdle(&out)
+    }
+
+    private mutating func meterValues(_ call: RPCFrame.Call, _ out: inout [TranslationOutput]) throws(Untranslatable) {
+        let p = call.payload
+        let connector = try int(p, "connectorId")
+        let values = convertMeterValues(p["meterValue"], action: call.action, &out)
+        guard !values.isEmpty else {
+            out.append(.toCharger(Self.result(call.messageID, .object([]))))
+            return
+        }
+        var transaction: ChargerState.Transaction?
+        if let number = p["transactionId"]?.intValue, number > 0 {
+            transaction = state.transaction(number: Int32(clamping: number)).flatMap { $0.ended ? nil : $0 }
+        }
+        if transaction == nil, connector > 0 { transaction = state.openTransaction(onConnector: connector) }
+        guard var open = transaction else {
+            let evseId = tables.topology.evse(forConnector: connector).evseId
+            forward(
+                call,
+                "MeterValues",
+                .object([(key: "evseId", value: .int(evseId)), (key: "meterValue", value: .array(values))]),
+                .emptyResult,
+                &out
+            )
+            return
+        }
+        let context =
+            call.payload["meterValue"]?.arrayValue?.first?["sampledValue"]?.arrayValue?.first?["context"]?.stringValue
+            ?? "Sample.Periodic"
+        let trigger = tables.enumMap("meter_trigger_reason_16_to_201").map(context) ?? "MeterValuePeriodic"
+        let timestamp = values.first?["timestamp"] ?? .string(now())
+        let event = transactionEvent(
+            &open,
+            type: "Updated",
+            trigger: trigger,
+            timestamp: timestamp,
+            fields: [(key: "meterValue", value: .array(values))]
+        )
+        state.update(open)
+        markChanged()
+        forward(call, "TransactionEvent", event, .emptyResult, &out)
+    }
+
+    private mutating func diagnosticsStatus(
+        _ call: RPCFrame.Call,
+        _ out: inout [TranslationOutput]
+    ) throws(Untranslatable) {
+        guard let status = call.payload["status"]?.stringValue,
+            let mapped = tables.enumMap("diagnostics_status_16_to_201").map(status)
+        else { throw Untranslatable(message: "status has no 2.0.1 UploadLogStatus") }
+        forward(
+            call,
+            "LogStatusNotification",
+            .object(omittingNil: ["status": .string(mapped), "requestId": state.logRequestId.map(JSONValue.int)]),
+            .emptyResult,
+            &out
+        )
+    }
+
+    private mutating func firmwareStatus(_ call: RPCFrame.Call, _ out: inout [TranslationOutput]) throws(Untranslatable)
+    {
+        let status = try required(call.payload, "status")
+        forward(
+            call,
+            "FirmwareStatusNotification",
+            .object(omittingNil: ["status": status, "requestId": state.firmwareRequestId.map(JSONValue.int)]),
+            .emptyResult,
+            &out
+        )
+    }
+
+    /// A Reset(OnIdle) waits for the last transaction: send it once none is open.
+    mutating func resetIfIdle(_ out: inout [TranslationOutput]) {
+        guard let type = state.scheduledReset, !state.transactions.contains(where: { !$0.ended }) else { return }
+        state.scheduledReset = nil
+        state.nextBootReason = "ScheduledReset"
+        markChanged()
+        sendToCharger(
+            "Reset",
+            .object([(key: "type", value: .string(type))]),
+            ChargerCall(upstreamID: nil, action: "Reset", context: .reset),
+            &out
+        )
+    }
+
+    /// The backend answered a CALL the relay sent for the charger.
+    mutating func upstreamResult(_ call: UpstreamCall, _ payload: JSONValue, _ out: inout [TranslationOutput]) {
+        guard case .forCharger(let id, let action, let context) = call.purpose else { return }
+        let reply: JSONValue
+        switch context {
+        case .generic(let mapping):
+            do throws(Untranslatable) {
+                reply = try apply(mapping.response ?? [], to: payload, action: action, &out)
+            } catch {
+                out.append(
+                    .toCharger(
+                        Self.callError(
+                            id,
+                            "InternalError",
+                            "the backend's answer could not be translated: \(error.message)"
+                        )
+                    )
+                )
+                return
+            }
+        case .boot:
+            let status = payload["status"]?.stringValue ?? "Rejected"
+            state.bootAccepted = status == "Accepted"
+            markChanged()
+            reply = .object(omittingNil: [
+                "status": .string(status), "currentTime": payload["currentTime"] ?? .string(now()),
+                "interval": payload["interval"] ?? .int(300),
+            ])
+        case .authorize:
+            reply = .object([
+                (
+                    key: "idTagInfo",
+                    value: idTagInfo(payload["idTokenInfo"]) ?? .object([(key: "status", value: .string("Invalid"))])
+                )
+            ])
+        case .startTransaction(let transactionID):
+            guard let transaction = state.transaction(id: transactionID) else { return }
+            // TransactionEventResponse.idTokenInfo is optional; without it the start stands accepted.
+            let info = idTagInfo(payload["idTokenInfo"]) ?? .object([(key: "status", value: .string("Accepted"))])
+            reply = .object([
+                (key: "idTagInfo", value: info), (key: "transactionId", value: .number(String(transaction.number))),
+            ])
+        case .stopTransaction:
+            reply = .object(omittingNil: ["idTagInfo": idTagInfo(payload["idTokenInfo"])])
+        case .emptyResult:
+            reply = .object([])
+        }
+        out.append(.toCharger(Self.result(id, reply)))
+    }
+}

@@ -1,0 +1,88 @@
+import OCPP
+
+/// A message that cannot be translated; its sender gets a rejection or a CALLERROR saying why.
+struct Untranslatable: Error, Sendable {
+    let message: String
+    /// A short reason code for `statusInfo.reasonCode` (≤ 20 characters).
+    var reasonCode = "Untranslatable"
+}
+
+extension TranslationSession {
+    /// Applies field rules to a payload: the generic mapper behind `request:`/`response:` in messages.yaml.
+    func apply(
+        _ rules: [FieldRule],
+        to payload: JSONValue,
+        action: String,
+        _ out: inout [TranslationOutput]
+    ) throws(Untranslatable) -> JSONValue {
+        var result = JSONValue.object([])
+        for rule in rules {
+            guard var value = rule.constant ?? rule.source.flatMap({ payload.value(at: $0) }) ?? rule.defaultValue
+            else {
+                continue
+            }
+            if let name = rule.enumName {
+                guard case .string(let text) = value else {
+                    throw Untranslatable(message: "\(rule.source ?? rule.target) is not a string")
+                }
+                guard let mapped = tables.enumMap(name).map(text) else {
+                    out.append(
+                        .diagnostic(
+                            .init(
+                                kind: .lossy,
+                                action: action,
+                                message: "\(rule.target): \(text) has no counterpart; left out"
+                            )
+                        )
+                    )
+                    continue
+                }
+                value = .string(mapped)
+            }
+            if let limit = rule.maxLength, case .string(let text) = value, text.count > limit {
+                throw Untranslatable(
+                    message:
+                        "\(rule.source ?? rule.target) is \(text.count) characters; the other version allows \(limit)",
+                    reasonCode: "ValueTooLong"
+                )
+            }
+            if rule.format == .string, !(value.stringValue != nil) {
+                value = .string(value.jsonText)
+            }
+            result.set(path: rule.target, value)
+        }
+        return result
+    }
+
+    /// The 2.0.1 token for a 1.6 idTag: the type the backend used for it, else the table's rules.
+    func idToken(_ idTag: String) -> JSONValue {
+        .object([(key: "idToken", value: .string(idTag)), (key: "type", value: .string(tokenType(idTag)))])
+    }
+
+    func tokenType(_ idTag: String) -> String {
+        state.tokenTypes[idTag] ?? tables.tokenTypes.type(of: idTag)
+    }
+
+    /// 2.0.1 `idTokenInfo` → 1.6 `idTagInfo`.
+    func idTagInfo(_ info: JSONValue?) -> JSONValue? {
+        guard let info, let status = info["status"]?.stringValue else { return nil }
+        let mapped = tables.enumMap("authorization_status_201_to_16").map(status) ?? "Invalid"
+        var parent: JSONValue?
+        if let group = info.value(at: "groupIdToken.idToken")?.stringValue, group.count <= 20 {
+            parent = .string(group)
+        }
+        return .object(omittingNil: [
+            "status": .string(mapped),
+            "expiryDate": info["cacheExpiryDateTime"],
+            "parentIdTag": parent,
+        ])
+    }
+
+    /// A `statusInfo` for a rejection the relay decides.
+    static func statusInfo(_ reasonCode: String, _ info: String) -> JSONValue {
+        .object([
+            (key: "reasonCode", value: .string(String(reasonCode.prefix(20)))),
+            (key: "additionalInfo", value: .string(String(info.prefix(512)))),
+        ])
+    }
+}

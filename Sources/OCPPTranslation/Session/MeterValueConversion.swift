@@ -1,0 +1,110 @@
+import OCPP
+
+extension TranslationSession {
+    /// 1.6 `meterValue[]` → 2.0.1 `meterValue[]`: values become numbers, `unit` becomes `unitOfMeasure`,
+    /// measurands 2.0.1 lacks are dropped (and reported). Meter values left without samples are dropped.
+    func convertMeterValues(_ values: JSONValue?, action: String, _ out: inout [TranslationOutput]) -> [JSONValue] {
+        var converted: [JSONValue] = []
+        for meterValue in values?.arrayValue ?? [] {
+            var samples: [JSONValue] = []
+            for sample in meterValue["sampledValue"]?.arrayValue ?? [] {
+                if let sample = convertSample(sample, action: action, &out) { samples.append(sample) }
+            }
+            guard !samples.isEmpty, let timestamp = meterValue["timestamp"] else { continue }
+            converted.append(
+                .object([(key: "timestamp", value: timestamp), (key: "sampledValue", value: .array(samples))])
+            )
+        }
+        return converted
+    }
+
+    private func convertSample(_ sample: JSONValue, action: String, _ out: inout [TranslationOutput]) -> JSONValue? {
+        if sample["format"]?.stringValue == "SignedData" {
+            out.append(
+                .diagnostic(
+                    .init(
+                        kind: .lossy,
+                        action: action,
+                        message: "signed meter value dropped (no signing metadata configured)"
+                    )
+                )
+            )
+            return nil
+        }
+        guard let text = sample["value"]?.stringValue, let number = Self.decimal(text) else {
+            out.append(
+                .diagnostic(
+                    .init(
+                        kind: .lossy,
+                        action: action,
+                        message: "sample value \(sample["value"]?.jsonText ?? "(none)") is not a number; dropped"
+                    )
+                )
+            )
+            return nil
+        }
+        var measurand: JSONValue?
+        if let m = sample["measurand"]?.stringValue {
+            guard let mapped = tables.enumMap("measurand_16_to_201").map(m) else {
+                out.append(
+                    .diagnostic(
+                        .init(
+                            kind: .lossy,
+                            action: action,
+                            message: "measurand \(m) has no 2.0.1 value; sample dropped"
+                        )
+                    )
+                )
+                return nil
+            }
+            measurand = .string(mapped)
+        }
+        var unit: JSONValue?
+        if let u = sample["unit"]?.stringValue {
+            unit = .object([(key: "unit", value: .string(tables.enumMap("unit_16_to_201").map(u) ?? u))])
+        }
+        return .object(omittingNil: [
+            "value": number,
+            "context": sample["context"],
+            "measurand": measurand,
+            "phase": sample["phase"],
+            "location": sample["location"],
+            "unitOfMeasure": unit,
+        ])
+    }
+
+    /// A decimal string as a JSON number, written as it was when it already is valid JSON.
+    static func decimal(_ text: String) -> JSONValue? {
+        let trimmed = text.trimmingSpaces
+        if case .number = (try? JSONParser.parse(trimmed)) ?? .null { return .number(trimmed) }
+        guard let value = Double(trimmed), value.isFinite else { return nil }
+        return .number(value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : String(value))
+    }
+
+    /// The energy register reading the 1.6 `meterStart`/`meterStop` carries, as a 2.0.1 meter value.
+    static func energyReading(_ wattHours: JSONValue, context: String, timestamp: JSONValue) -> JSONValue {
+        .object([
+            (key: "timestamp", value: timestamp),
+            (
+                key: "sampledValue",
+                value: .array([
+                    .object([
+                        (key: "value", value: wattHours),
+                        (key: "context", value: .string(context)),
+                        (key: "measurand", value: .string("Energy.Active.Import.Register")),
+                        (key: "unitOfMeasure", value: .object([(key: "unit", value: .string("Wh"))])),
+                    ])
+                ])
+            ),
+        ])
+    }
+}
+
+extension String {
+    var trimmingSpaces: String {
+        var s = Substring(self)
+        while s.first == " " { s = s.dropFirst() }
+        while s.last == " " { s = s.dropLast() }
+        return String(s)
+    }
+}

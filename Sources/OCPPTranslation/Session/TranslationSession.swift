@@ -1,0 +1,317 @@
+import OCPP
+
+/// Something the translation wants the relay to do or know.
+public enum TranslationOutput: Sendable, Equatable {
+    /// Send this frame text to the backend (2.0.1).
+    case toUpstream(String)
+    /// Send this frame text to the charger (1.6).
+    case toCharger(String)
+    /// A translation problem or loss worth logging and recording.
+    case diagnostic(TranslationDiagnostic)
+}
+
+/// A lossy or failed translation, for logs, metrics and recordings.
+public struct TranslationDiagnostic: Sendable, Hashable, CustomStringConvertible {
+    public enum Kind: String, Sendable, Hashable {
+        /// Information was dropped because the other version cannot carry it.
+        case lossy
+        /// A message could not be translated; its sender got an error or a rejection.
+        case untranslatable
+        /// A frame that is not valid OCPP.
+        case malformed
+    }
+
+    public let kind: Kind
+    /// The action concerned.
+    public let action: String
+    public let message: String
+
+    public var description: String { "\(kind.rawValue) \(action): \(message)" }
+}
+
+/// Translates one 1.6 charger to a 2.0.1 backend: a pure state machine, driven by the frames of both
+/// sides, returning the frames to send. It keeps OCPP's rules on both legs: one outstanding CALL per
+/// direction (relay-originated CALLs wait in a queue), fresh message ids, CALLRESULTs correlated by id.
+///
+/// The persistent part is ``state`` (transactions, remote starts, request ids, …); the relay stores it
+/// whenever ``stateChanged`` is set. The correlation of calls in flight lives only as long as the connection.
+public struct TranslationSession: Sendable {
+    public let identity: String
+    public let tables: MappingTables
+    public internal(set) var state: ChargerState
+    /// Set when ``state`` changed since the flag was last cleared.
+    public var stateChanged = false
+
+    let now: @Sendable () -> String
+    let makeID: @Sendable () -> String
+
+    /// CALLs sent to the backend and what their results are for.
+    var upstreamCalls: [String: UpstreamCall] = [:]
+    var upstreamQueue: [(frame: RPCFrame, call: UpstreamCall)] = []
+    var upstreamInFlight: String?
+    /// CALLs sent to the charger and what their results are for.
+    var chargerCalls: [String: ChargerCall] = [:]
+    var chargerQueue: [(frame: RPCFrame, call: ChargerCall)] = []
+    var chargerInFlight: String?
+
+    /// - Parameters:
+    ///   - now: the current time as RFC 3339 (payload timestamps the relay fills in).
+    ///   - makeID: a new unique id (UUID): message ids and 2.0.1 transaction ids.
+    public init(
+        identity: String,
+        tables: MappingTables,
+        state: ChargerState,
+        now: @escaping @Sendable () -> String,
+        makeID: @escaping @Sendable () -> String
+    ) {
+        self.identity = identity
+        self.tables = tables
+        self.state = state
+        self.now = now
+        self.makeID = makeID
+    }
+
+    // MARK: Entry points
+
+    /// A frame from the charger (OCPP 1.6).
+    public mutating func fromCharger(_ text: String) -> [TranslationOutput] {
+        var out: [TranslationOutput] = []
+        let frame: RPCFrame
+        do {
+            frame = try RPCFrame.parse(text)
+        } catch {
+            out.append(.diagnostic(.init(kind: .malformed, action: "?", message: "from the charger: \(error.message)")))
+            if let id = error.messageID {
+                out.append(.toCharger(Self.callError(id, error.rpcErrorCode(for: .v16), error.message)))
+            }
+            return out
+        }
+        switch frame {
+        case .call(let call):
+            chargerCall(call, &out)
+        case .callResult(let result):
+            chargerAnswered(result.messageID, .result(result.payload), &out)
+        case .callError(let error):
+            chargerAnswered(error.messageID, .error(error), &out)
+        case .send, .callResultError:
+            out.append(
+                .diagnostic(
+                    .init(kind: .malformed, action: "?", message: "OCPP 2.1 message type from a 1.6 charger ignored")
+                )
+            )
+        }
+        return out
+    }
+
+    /// A frame from the backend (OCPP 2.0.1).
+    public mutating func fromUpstream(_ text: String) -> [TranslationOutput] {
+        var out: [TranslationOutput] = []
+        let frame: RPCFrame
+        do {
+            frame = try RPCFrame.parse(text)
+        } catch {
+            out.append(.diagnostic(.init(kind: .malformed, action: "?", message: "from the backend: \(error.message)")))
+            if let id = error.messageID {
+                out.append(.toUpstream(Self.callError(id, error.rpcErrorCode(for: .v201), error.message)))
+            }
+            return out
+        }
+        switch frame {
+        case .call(let call):
+            backendCall(call, &out)
+        case .callResult(let result):
+            upstreamAnswered(result.messageID, .result(result.payload), &out)
+        case .callError(let error):
+            upstreamAnswered(error.messageID, .error(error), &out)
+        case .send, .callResultError:
+            out.append(.diagnostic(.init(kind: .malformed, action: "?", message: "OCPP 2.1 message type ignored")))
+        }
+        return out
+    }
+
+    // MARK: Frames
+
+    static func callError(_ id: String, _ code: String, _ description: String) -> String {
+        RPCFrame.callError(.init(messageID: id, errorCode: code, errorDescription: String(description.prefix(255))))
+            .jsonText
+    }
+
+    static func result(_ id: String, _ payload: JSONValue) -> String {
+        RPCFrame.callResult(.init(messageID: id, payload: payload)).jsonText
+    }
+
+    /// A CALLERROR code as the target version spells it.
+    static func errorCode(_ code: String, for version: OCPPVersion) -> String {
+        switch (code, version) {
+        case ("FormatViolation", .v16), ("FormationViolation", .v16): "FormationViolation"
+        case ("FormationViolation", .v201), ("FormatViolation", .v201): "FormatViolation"
+        case ("OccurrenceConstraintViolation", _), ("OccurenceConstraintViolation", _): "OccurenceConstraintViolation"
+        case ("MessageTypeNotSupported", .v16), ("RpcFrameworkError", .v16): "ProtocolError"
+        default: code
+        }
+    }
+
+    mutating func markChanged() {
+        stateChanged = true
+    }
+
+    // MARK: Queues (one outstanding CALL per direction)
+
+    mutating func sendUpstream(
+        _ action: String,
+        _ payload: JSONValue,
+        _ call: UpstreamCall,
+        _ out: inout [TranslationOutput]
+    ) {
+        let frame = RPCFrame.call(.init(messageID: makeID(), action: action, payload: payload))
+        upstreamQueue.append((frame, call))
+        pumpUpstream(&out)
+    }
+
+    mutating func pumpUpstream(_ out: inout [TranslationOutput]) {
+        guard upstreamInFlight == nil, !upstreamQueue.isEmpty else { return }
+        let (frame, call) = upstreamQueue.removeFirst()
+        upstreamInFlight = frame.messageID
+        upstreamCalls[frame.messageID] = call
+        out.append(.toUpstream(frame.jsonText))
+    }
+
+    mutating func sendToCharger(
+        _ action: String,
+        _ payload: JSONValue,
+        _ call: ChargerCall,
+        _ out: inout [TranslationOutput]
+    ) {
+        let frame = RPCFrame.call(.init(messageID: makeID(), action: action, payload: payload))
+        chargerQueue.append((frame, call))
+        pumpCharger(&out)
+    }
+
+    mutating func pumpCharger(_ out: inout [TranslationOutput]) {
+        guard chargerInFlight == nil, !chargerQueue.isEmpty else { return }
+        let (frame, call) = chargerQueue.removeFirst()
+        chargerInFlight = frame.messageID
+        chargerCalls[frame.messageID] = call
+        out.append(.toCharger(frame.jsonText))
+    }
+
+    // MARK: Results
+
+    private mutating func upstreamAnswered(
+        _ id: String,
+        _ result: CallOutcome,
+        _ out: inout [TranslationOutput]
+    ) {
+        guard let call = upstreamCalls.removeValue(forKey: id) else {
+            out.append(
+                .diagnostic(
+                    .init(kind: .malformed, action: "?", message: "the backend answered unknown message id \(id)")
+                )
+            )
+            return
+        }
+        if upstreamInFlight == id { upstreamInFlight = nil }
+        switch result {
+        case .result(let payload):
+            upstreamResult(call, payload, &out)
+        case .error(let error):
+            if case .forCharger(let chargerID, let action, _) = call.purpose {
+                out.append(
+                    .toCharger(
+                        Self.callError(chargerID, Self.errorCode(error.errorCode, for: .v16), error.errorDescription)
+                    )
+                )
+                out.append(
+                    .diagnostic(
+                        .init(
+                            kind: .untranslatable,
+                            action: action,
+                            message: "the backend answered \(error.errorCode): \(error.errorDescription)"
+                        )
+                    )
+                )
+            } else {
+                out.append(
+                    .diagnostic(
+                        .init(
+                            kind: .untranslatable,
+                            action: call.action,
+                            message:
+                                "the backend answered the relay's \(call.action) with \(error.errorCode): \(error.errorDescription)"
+                        )
+                    )
+                )
+            }
+        }
+        pumpUpstream(&out)
+    }
+
+    private mutating func chargerAnswered(
+        _ id: String,
+        _ result: CallOutcome,
+        _ out: inout [TranslationOutput]
+    ) {
+        guard let call = chargerCalls.removeValue(forKey: id) else {
+            out.append(
+                .diagnostic(
+                    .init(kind: .malformed, action: "?", message: "the charger answered unknown message id \(id)")
+                )
+            )
+            return
+        }
+        if chargerInFlight == id { chargerInFlight = nil }
+        chargerResult(call, result, &out)
+        pumpCharger(&out)
+    }
+}
+
+/// How a CALL was answered.
+enum CallOutcome: Sendable {
+    case result(JSONValue)
+    case error(RPCFrame.CallError)
+}
+
+/// A CALL the relay sent to the backend, and what its result is for.
+struct UpstreamCall: Sendable {
+    enum Purpose: Sendable {
+        /// Translates the charger's CALL with this id; the result answers it.
+        case forCharger(messageID: String, action: String, context: ChargerCallContext)
+        /// The relay's own (a TransactionEvent for a status change, a NotifyReport): the result is consumed.
+        case relay
+    }
+
+    var action: String
+    var purpose: Purpose
+}
+
+/// What a charger CALL's translation must remember to translate the result.
+enum ChargerCallContext: Sendable {
+    case generic(ActionMapping)
+    case boot
+    case authorize
+    case startTransaction(transactionID: String)
+    case stopTransaction
+    case emptyResult
+}
+
+/// A CALL the relay sent to the charger, and what its result is for.
+struct ChargerCall: Sendable {
+    /// The backend's CALL id this serves (nil for the relay's own), and its action.
+    var upstreamID: String?
+    var action: String
+    var context: BackendCallContext
+}
+
+/// What a backend CALL's translation must remember.
+enum BackendCallContext: Sendable {
+    case generic(ActionMapping)
+    case requestStart(remoteStartId: Int)
+    case reset
+    case getVariables(GetVariablesJob)
+    case setVariables(SetVariablesJob)
+    case baseReport(requestId: Int)
+    case getCompositeSchedule(evseId: Int, duration: Int)
+    case getLog
+    case updateFirmware
+    case statusMap(String)
+}

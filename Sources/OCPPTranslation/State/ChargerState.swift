@@ -1,0 +1,108 @@
+/// What the relay must remember about one translated charger, across connections and restarts.
+///
+/// Persisted as a whole after every change (see the relay's state store). Codable with stable keys:
+/// a relay upgraded in the middle of a transaction reads the state an older one wrote.
+public struct ChargerState: Codable, Sendable, Equatable {
+    /// The last 1.6 transaction number handed out (positive 32-bit, per charger).
+    public var lastTransactionNumber: Int32 = 0
+    /// Open transactions and the most recently ended ones.
+    public var transactions: [Transaction] = []
+    /// RequestStartTransactions the charger accepted and has not started yet.
+    public var pendingRemoteStarts: [RemoteStart] = []
+    /// Token types the backend used for tokens (remote start, local list, reservation).
+    public var tokenTypes: [String: String] = [:]
+    /// The last 1.6 status of each connector ("1": "Charging").
+    public var connectorStatus: [String: String] = [:]
+    /// requestId of the GetLog that the current diagnostics upload belongs to.
+    public var logRequestId: Int?
+    /// requestId of the UpdateFirmware that the current firmware update belongs to.
+    public var firmwareRequestId: Int?
+    /// Whether the backend accepted the charger's BootNotification.
+    public var bootAccepted = false
+    /// The reason the next BootNotification will carry (set by a forwarded Reset, TriggerMessage, UpdateFirmware).
+    public var nextBootReason: String?
+    /// A Reset(OnIdle) waiting for the last transaction to end: the 1.6 reset type to send.
+    public var scheduledReset: String?
+
+    public init() {}
+
+    private enum CodingKeys: String, CodingKey {
+        case lastTransactionNumber, transactions, pendingRemoteStarts, tokenTypes, connectorStatus, logRequestId
+        case firmwareRequestId, bootAccepted, nextBootReason, scheduledReset
+    }
+
+    /// Missing members take their defaults, so a state written by an older relay still reads.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        lastTransactionNumber = try c.decodeIfPresent(Int32.self, forKey: .lastTransactionNumber) ?? 0
+        transactions = try c.decodeIfPresent([Transaction].self, forKey: .transactions) ?? []
+        pendingRemoteStarts = try c.decodeIfPresent([RemoteStart].self, forKey: .pendingRemoteStarts) ?? []
+        tokenTypes = try c.decodeIfPresent([String: String].self, forKey: .tokenTypes) ?? [:]
+        connectorStatus = try c.decodeIfPresent([String: String].self, forKey: .connectorStatus) ?? [:]
+        logRequestId = try c.decodeIfPresent(Int.self, forKey: .logRequestId)
+        firmwareRequestId = try c.decodeIfPresent(Int.self, forKey: .firmwareRequestId)
+        bootAccepted = try c.decodeIfPresent(Bool.self, forKey: .bootAccepted) ?? false
+        nextBootReason = try c.decodeIfPresent(String.self, forKey: .nextBootReason)
+        scheduledReset = try c.decodeIfPresent(String.self, forKey: .scheduledReset)
+    }
+
+    /// One transaction: the 1.6 number the charger uses and the 2.0.1 id the backend uses.
+    public struct Transaction: Codable, Sendable, Equatable {
+        public var number: Int32
+        public var id: String
+        public var connector: Int
+        public var evseId: Int
+        public var connectorId: Int
+        public var idTag: String?
+        public var tokenType: String?
+        public var remoteStartId: Int?
+        public var chargingState: String?
+        /// The next seqNo of this transaction's events (0 at start, as the 2.0.1 spec recommends).
+        public var nextSeqNo: Int
+        public var ended: Bool
+    }
+
+    /// A remote start the backend requested.
+    public struct RemoteStart: Codable, Sendable, Equatable {
+        public var remoteStartId: Int
+        public var idTag: String
+        public var tokenType: String
+        /// The 1.6 connector, if the backend named an EVSE.
+        public var connector: Int?
+    }
+
+    /// How many ended transactions are kept (late StopTransaction retries, RequestStop of an ended one).
+    static let endedTransactionsKept = 20
+
+    /// The open transaction on a 1.6 connector.
+    public func openTransaction(onConnector connector: Int) -> Transaction? {
+        transactions.last { !$0.ended && $0.connector == connector }
+    }
+
+    /// The transaction with a 1.6 number.
+    public func transaction(number: Int32) -> Transaction? {
+        transactions.last { $0.number == number }
+    }
+
+    /// The transaction with a 2.0.1 id.
+    public func transaction(id: String) -> Transaction? {
+        transactions.last { $0.id == id }
+    }
+
+    mutating func update(_ transaction: Transaction) {
+        if let index = transactions.lastIndex(where: { $0.id == transaction.id }) {
+            transactions[index] = transaction
+        } else {
+            transactions.append(transaction)
+        }
+        let ended = transactions.filter(\.ended)
+        if ended.count > Self.endedTransactionsKept, let oldest = ended.first {
+            transactions.removeAll { $0.id == oldest.id }
+        }
+    }
+
+    mutating func nextTransactionNumber() -> Int32 {
+        lastTransactionNumber = lastTransactionNumber == Int32.max ? 1 : lastTransactionNumber + 1
+        return lastTransactionNumber
+    }
+}

@@ -1,0 +1,415 @@
+import OCPP
+import Yams
+
+/// How one action is translated (`Mappings/messages.yaml`).
+public struct ActionMapping: Sendable, Hashable {
+    /// The action on the other side, if any.
+    public var action: String?
+    /// A named stateful transform written in Swift.
+    public var transform: String?
+    /// Field rules for the request and the response (generic mapper).
+    public var request: [FieldRule]?
+    public var response: [FieldRule]?
+    /// The relay answers this request itself with this payload…
+    public var answer: JSONValue?
+    /// …or with a CALLERROR of this code.
+    public var error: String?
+    /// What the translation loses, for documentation and `mappings show`.
+    public var lossy: [String]
+}
+
+/// One field rule: `target: source`, or with an enum map, a default, a constant, a length limit.
+public struct FieldRule: Sendable, Hashable {
+    public enum Format: String, Sendable, Hashable { case string }
+
+    public var target: String
+    public var source: String?
+    public var constant: JSONValue?
+    public var enumName: String?
+    public var defaultValue: JSONValue?
+    public var maxLength: Int?
+    public var format: Format?
+}
+
+/// One 1.6 configuration key and the 2.0.1 variable it is (`Mappings/configuration-keys.yaml`).
+public struct ConfigurationKeyMapping: Sendable, Hashable {
+    public var key: String
+    public var component: String
+    public var variable: String
+    public var variableInstance: String?
+    /// 1.6 → 2.0.1 values, item by item for comma-separated lists.
+    public var values: [String: String]
+    /// `maxLimit`: the key is a characteristic of the variable, not its value.
+    public var characteristic: String?
+    public var readOnly: Bool
+}
+
+/// A variable the relay reports itself for 1.6 chargers.
+public struct SyntheticVariable: Sendable, Hashable {
+    public var component: String
+    public var variable: String
+    public var value: String
+}
+
+/// 1.6 connectors ↔ 2.0.1 EVSEs (`Mappings/topology.yaml`).
+public enum Topology: String, Sendable, Hashable {
+    /// Connector n is EVSE n, connector 1.
+    case perConnector = "per_connector"
+    /// Connector n is EVSE 1, connector n.
+    case singleEVSE = "single_evse"
+
+    /// The 2.0.1 EVSE and connector of a 1.6 connector (0 stays the whole station).
+    public func evse(forConnector connector: Int) -> (evseId: Int, connectorId: Int) {
+        guard connector > 0 else { return (0, 0) }
+        return self == .perConnector ? (connector, 1) : (1, connector)
+    }
+
+    /// The 1.6 connector of a 2.0.1 EVSE (and connector, when given).
+    public func connector(evseId: Int, connectorId: Int?) -> Int {
+        guard evseId > 0 else { return 0 }
+        return self == .perConnector ? evseId : (connectorId ?? 1)
+    }
+}
+
+/// Rules giving a 1.6 idTag its 2.0.1 token type (`Mappings/tokens.yaml`).
+public struct TokenTypeRules: Sendable {
+    public var rules: [(pattern: String, type: String)]
+    public var fallback: String
+    private let compiled: CompiledPatterns
+
+    init(rules: [(pattern: String, type: String)], fallback: String) {
+        self.rules = rules
+        self.fallback = fallback
+        self.compiled = CompiledPatterns(rules.map { (try? Regex($0.pattern)).map(SendableRegex.init) })
+    }
+
+    /// The type for a token nobody typed before.
+    public func type(of token: String) -> String {
+        for (index, rule) in rules.enumerated() {
+            if let regex = compiled.patterns[index]?.regex, (try? regex.wholeMatch(in: token)) != nil {
+                return rule.type
+            }
+        }
+        return fallback
+    }
+}
+
+/// Compiled regular expressions are immutable once built.
+struct SendableRegex: @unchecked Sendable {
+    let regex: Regex<AnyRegexOutput>
+}
+
+final class CompiledPatterns: Sendable {
+    let patterns: [SendableRegex?]
+
+    init(_ patterns: [SendableRegex?]) {
+        self.patterns = patterns
+    }
+}
+
+/// Every mapping table, loaded from the YAML files in `Mappings/`.
+///
+/// The format of these files is part of the relay's stable interface. Loading never throws: problems are
+/// collected as ``TableDiagnostic``s naming file and line; ``isUsable`` says whether errors were found.
+public struct MappingTables: Sendable {
+    public var charger: [String: ActionMapping] = [:]
+    public var backend: [String: ActionMapping] = [:]
+    public var enums: [String: EnumMap] = [:]
+    public var configurationKeys: [ConfigurationKeyMapping] = []
+    public var legacyComponent = "OCPP16LegacyCtrlr"
+    public var syntheticVariables: [SyntheticVariable] = []
+    public var tokenTypes = TokenTypeRules(rules: [], fallback: "ISO14443")
+    public var topology: Topology = .perConnector
+    public private(set) var diagnostics: [TableDiagnostic] = []
+
+    /// The files the tables are read from, in `Mappings/`.
+    public static let fileNames = [
+        "messages.yaml", "enums.yaml", "configuration-keys.yaml", "tokens.yaml", "topology.yaml",
+    ]
+
+    /// The transforms implemented in Swift that tables may name.
+    public static let chargerTransforms: Set<String> = [
+        "bootNotification", "statusNotification", "authorize", "startTransaction", "stopTransaction", "meterValues",
+        "diagnosticsStatusNotification", "firmwareStatusNotification",
+    ]
+    public static let backendTransforms: Set<String> = [
+        "requestStartTransaction", "requestStopTransaction", "reset", "changeAvailability", "unlockConnector",
+        "triggerMessage", "getVariables", "setVariables", "getBaseReport", "setChargingProfile", "getCompositeSchedule",
+        "sendLocalList", "getLog", "updateFirmware", "getTransactionStatus",
+    ]
+
+    /// No errors (warnings allowed).
+    public var isUsable: Bool { !diagnostics.contains { $0.severity == .error } }
+
+    /// Parses the table files; `files` maps a file name from ``fileNames`` to its text.
+    public init(files: [String: String]) {
+        for name in Self.fileNames where files[name] == nil {
+            diagnostics.append(TableDiagnostic(.error, file: name, line: nil, "missing"))
+        }
+        if let text = files["enums.yaml"] { parseEnums(TableSource(file: "enums.yaml", text: text)) }
+        if let text = files["messages.yaml"] { parseMessages(TableSource(file: "messages.yaml", text: text)) }
+        if let text = files["configuration-keys.yaml"] {
+            parseConfigurationKeys(TableSource(file: "configuration-keys.yaml", text: text))
+        }
+        if let text = files["tokens.yaml"] { parseTokens(TableSource(file: "tokens.yaml", text: text)) }
+        if let text = files["topology.yaml"] { parseTopology(TableSource(file: "topology.yaml", text: text)) }
+    }
+
+    /// The enum map named `name` (an unknown name passes values through; `mappings check` reports it).
+    public func enumMap(_ name: String) -> EnumMap {
+        enums[name] ?? EnumMap(passthrough: true)
+    }
+
+    /// The mapping of a configuration key, or the legacy-component one for keys the table does not list.
+    public func configurationKey(_ key: String) -> ConfigurationKeyMapping {
+        configurationKeys.first { $0.key == key && $0.characteristic == nil }
+            ?? ConfigurationKeyMapping(
+                key: key,
+                component: legacyComponent,
+                variable: key,
+                variableInstance: nil,
+                values: [:],
+                characteristic: nil,
+                readOnly: false
+            )
+    }
+
+    /// The configuration key of a 2.0.1 variable, if it has one.
+    public func configurationKey(component: String, variable: String, instance: String?) -> ConfigurationKeyMapping? {
+        if let known = configurationKeys.first(where: {
+            $0.component == component && $0.variable == variable && $0.variableInstance == instance
+                && $0.characteristic == nil
+        }) {
+            return known
+        }
+        if component == legacyComponent && instance == nil {
+            return configurationKey(variable)
+        }
+        return nil
+    }
+
+    // MARK: Parsing
+
+    private mutating func parseEnums(_ source: TableSource) {
+        var source = source
+        for (name, _, body) in source.members(source.root, "enums.yaml") {
+            var map = EnumMap()
+            for (key, keyNode, value) in source.members(body, "enum \(name)") {
+                switch key {
+                case "values":
+                    for (from, _, to) in source.members(value, "enum \(name).values") {
+                        map.values[from] = .some(TableSource.string(to))
+                    }
+                case "passthrough": map.passthrough = value.bool ?? false
+                case "default": map.fallback = TableSource.string(value)
+                default: source.error(keyNode, "enum \(name): unknown key '\(key)' (values, passthrough, default)")
+                }
+            }
+            enums[name] = map
+        }
+        diagnostics += source.diagnostics
+    }
+
+    private mutating func parseMessages(_ source: TableSource) {
+        var source = source
+        for (direction, directionNode, body) in source.members(source.root, "messages.yaml") {
+            guard direction == "charger" || direction == "backend" else {
+                source.error(directionNode, "unknown section '\(direction)' (charger, backend)")
+                continue
+            }
+            let transforms = direction == "charger" ? Self.chargerTransforms : Self.backendTransforms
+            for (action, actionNode, entry) in source.members(body, direction) {
+                var mapping = ActionMapping(lossy: [])
+                for (key, keyNode, value) in source.members(entry, action) {
+                    switch key {
+                    case "action": mapping.action = TableSource.string(value)
+                    case "transform":
+                        mapping.transform = TableSource.string(value)
+                        if let name = mapping.transform, !transforms.contains(name) {
+                            source.error(
+                                value,
+                                "\(action): unknown transform '\(name)' (known: \(transforms.sorted().joined(separator: ", ")))"
+                            )
+                        }
+                    case "request": mapping.request = parseRules(&source, value, "\(action).request")
+                    case "response": mapping.response = parseRules(&source, value, "\(action).response")
+                    case "answer": mapping.answer = TableSource.json(value)
+                    case "error": mapping.error = TableSource.string(value)
+                    case "lossy": mapping.lossy = value.sequence?.compactMap { TableSource.string($0) } ?? []
+                    default:
+                        source.error(
+                            keyNode,
+                            "\(action): unknown key '\(key)' (action, transform, request, response, answer, error, lossy)"
+                        )
+                    }
+                }
+                let ways = [
+                    mapping.transform != nil, mapping.request != nil || mapping.response != nil, mapping.answer != nil,
+                    mapping.error != nil,
+                ]
+                if ways.filter({ $0 }).count != 1 {
+                    source.error(
+                        actionNode,
+                        "\(action): give exactly one of transform, request/response, answer, error"
+                    )
+                }
+                if (mapping.transform != nil || mapping.request != nil) && mapping.action == nil
+                    && mapping.transform != "getTransactionStatus"
+                {
+                    source.error(actionNode, "\(action): 'action' (the message it becomes) is missing")
+                }
+                if direction == "charger" { charger[action] = mapping } else { backend[action] = mapping }
+            }
+        }
+        // Enum names used by field rules must exist.
+        for (action, mapping) in charger.merging(backend, uniquingKeysWith: { a, _ in a }) {
+            for rule in (mapping.request ?? []) + (mapping.response ?? []) {
+                if let name = rule.enumName, enums[name] == nil {
+                    source.error(nil, "\(action): field \(rule.target) names unknown enum '\(name)'")
+                }
+            }
+        }
+        diagnostics += source.diagnostics
+    }
+
+    private func parseRules(_ source: inout TableSource, _ node: Node, _ what: String) -> [FieldRule] {
+        var rules: [FieldRule] = []
+        for (target, _, value) in source.members(node, what) {
+            var rule = FieldRule(target: target)
+            if value.mapping == nil {
+                rule.source = TableSource.string(value)
+                if rule.source == nil { source.error(value, "\(what).\(target): give a source path") }
+            } else {
+                for (key, keyNode, detail) in source.members(value, "\(what).\(target)") {
+                    switch key {
+                    case "from": rule.source = TableSource.string(detail)
+                    case "value": rule.constant = TableSource.json(detail)
+                    case "enum": rule.enumName = TableSource.string(detail)
+                    case "default": rule.defaultValue = TableSource.json(detail)
+                    case "maxLength": rule.maxLength = detail.int
+                    case "format":
+                        rule.format = TableSource.string(detail).flatMap(FieldRule.Format.init)
+                        if rule.format == nil { source.error(detail, "\(what).\(target): format must be 'string'") }
+                    default:
+                        source.error(
+                            keyNode,
+                            "\(what).\(target): unknown key '\(key)' (from, value, enum, default, maxLength, format)"
+                        )
+                    }
+                }
+                if rule.source == nil && rule.constant == nil {
+                    source.error(value, "\(what).\(target): give 'from' or 'value'")
+                }
+            }
+            rules.append(rule)
+        }
+        return rules
+    }
+
+    private mutating func parseConfigurationKeys(_ source: TableSource) {
+        var source = source
+        for (key, keyNode, value) in source.members(source.root, "configuration-keys.yaml") {
+            switch key {
+            case "legacy_component": legacyComponent = TableSource.string(value) ?? legacyComponent
+            case "keys":
+                var seen: Set<String> = []
+                for item in value.sequence ?? [] {
+                    var entry = ConfigurationKeyMapping(
+                        key: "",
+                        component: "",
+                        variable: "",
+                        values: [:],
+                        readOnly: false
+                    )
+                    for (field, fieldNode, detail) in source.members(item, "keys entry") {
+                        switch field {
+                        case "key": entry.key = TableSource.string(detail) ?? ""
+                        case "component": entry.component = TableSource.string(detail) ?? ""
+                        case "variable": entry.variable = TableSource.string(detail) ?? ""
+                        case "variable_instance": entry.variableInstance = TableSource.string(detail)
+                        case "characteristic": entry.characteristic = TableSource.string(detail)
+                        case "read_only": entry.readOnly = detail.bool ?? false
+                        case "values":
+                            for (from, _, to) in source.members(detail, "values") {
+                                entry.values[from] = TableSource.string(to) ?? ""
+                            }
+                        default: source.error(fieldNode, "unknown key '\(field)'")
+                        }
+                    }
+                    if entry.key.isEmpty || entry.component.isEmpty || entry.variable.isEmpty {
+                        source.error(item, "each key needs key, component and variable")
+                        continue
+                    }
+                    if !seen.insert(entry.key).inserted { source.error(item, "duplicate mapping for key \(entry.key)") }
+                    if let c = entry.characteristic, c != "maxLimit" {
+                        source.error(item, "\(entry.key): characteristic must be maxLimit")
+                    }
+                    configurationKeys.append(entry)
+                }
+            case "synthetic":
+                for item in value.sequence ?? [] {
+                    let fields = Dictionary(
+                        source.members(item, "synthetic entry").map { ($0.key, TableSource.string($0.value) ?? "") },
+                        uniquingKeysWith: { a, _ in a }
+                    )
+                    guard let component = fields["component"], let variable = fields["variable"],
+                        let v = fields["value"]
+                    else {
+                        source.error(item, "each synthetic variable needs component, variable and value")
+                        continue
+                    }
+                    syntheticVariables.append(SyntheticVariable(component: component, variable: variable, value: v))
+                }
+            default: source.error(keyNode, "unknown key '\(key)' (legacy_component, keys, synthetic)")
+            }
+        }
+        diagnostics += source.diagnostics
+    }
+
+    private mutating func parseTokens(_ source: TableSource) {
+        var source = source
+        var rules: [(String, String)] = []
+        var fallback = "ISO14443"
+        let types: Set<String> = [
+            "Central", "eMAID", "ISO14443", "ISO15693", "KeyCode", "Local", "MacAddress", "NoAuthorization",
+        ]
+        for (key, keyNode, value) in source.members(source.root, "tokens.yaml") {
+            switch key {
+            case "rules":
+                for item in value.sequence ?? [] {
+                    let fields = Dictionary(
+                        source.members(item, "rule").map { ($0.key, TableSource.string($0.value) ?? "") },
+                        uniquingKeysWith: { a, _ in a }
+                    )
+                    guard let pattern = fields["pattern"], let type = fields["type"] else {
+                        source.error(item, "each rule needs pattern and type")
+                        continue
+                    }
+                    if (try? Regex(pattern)) == nil { source.error(item, "invalid pattern \(pattern)") }
+                    if !types.contains(type) {
+                        source.error(item, "unknown token type \(type) (\(types.sorted().joined(separator: ", ")))")
+                    }
+                    rules.append((pattern, type))
+                }
+            case "default":
+                fallback = TableSource.string(value) ?? fallback
+                if !types.contains(fallback) { source.error(value, "unknown token type \(fallback)") }
+            default: source.error(keyNode, "unknown key '\(key)' (rules, default)")
+            }
+        }
+        tokenTypes = TokenTypeRules(rules: rules.map { (pattern: $0.0, type: $0.1) }, fallback: fallback)
+        diagnostics += source.diagnostics
+    }
+
+    private mutating func parseTopology(_ source: TableSource) {
+        var source = source
+        for (key, keyNode, value) in source.members(source.root, "topology.yaml") {
+            if key == "default", let name = TableSource.string(value), let parsed = Topology(rawValue: name) {
+                topology = parsed
+            } else {
+                source.error(keyNode, "topology.yaml: expected 'default: per_connector' or 'default: single_evse'")
+            }
+        }
+        diagnostics += source.diagnostics
+    }
+}

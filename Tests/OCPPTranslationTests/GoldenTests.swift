@@ -1,0 +1,140 @@
+import Foundation
+import OCPP
+import OCPPTranslation
+import Testing
+
+/// The repository's mapping tables, as shipped.
+enum Repository {
+    static let root: URL = {
+        var url = URL(fileURLWithPath: #filePath)
+        while !FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) {
+            url.deleteLastPathComponent()
+        }
+        return url
+    }()
+
+    static func tables() -> MappingTables {
+        var files: [String: String] = [:]
+        for name in MappingTables.fileNames {
+            files[name] = try? String(
+                contentsOf: root.appendingPathComponent("Mappings").appendingPathComponent(name),
+                encoding: .utf8
+            )
+        }
+        return MappingTables(files: files)
+    }
+
+    static var goldenCases: [String] {
+        let folder = root.appendingPathComponent("Tests/OCPPTranslationTests/Golden")
+        return ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []).filter {
+            $0.hasSuffix(".json")
+        }.sorted()
+    }
+}
+
+/// Deterministic ids and clock for golden files: ids are id-1, id-2, …; now is 2026-11-27T06:00:00Z.
+final class IDs: @unchecked Sendable {
+    private var next = 0
+    private let lock = NSLock()
+
+    func make() -> String {
+        lock.lock()
+        defer { lock.unlock() }
+        next += 1
+        return "id-\(next)"
+    }
+}
+
+extension JSONValue {
+    /// Members sorted, recursively: golden files compare content, not member order.
+    var canonical: JSONValue {
+        switch self {
+        case .object(let members):
+            return .object(members.map { (key: $0.key, value: $0.value.canonical) }.sorted { $0.key < $1.key })
+        case .array(let elements):
+            return .array(elements.map(\.canonical))
+        case .number(let text):
+            // 10 and 10.0 are the same number to a schema.
+            if let value = Double(text) { return .number(String(value)) }
+            return self
+        default:
+            return self
+        }
+    }
+}
+
+/// Golden files: each is a conversation, step by step: a frame from one side, and exactly the frames the
+/// relay must send in answer. `state` seeds the persisted state (a relay restarted mid-transaction);
+/// `finalState` lists members the state must have at the end.
+@Suite("Translation golden files")
+struct GoldenTests {
+    @Test("the shipped mapping tables load without errors")
+    func tablesLoad() {
+        let tables = Repository.tables()
+        #expect(tables.diagnostics.filter { $0.severity == .error }.map(\.description) == [])
+        #expect(tables.charger.count >= 10 && tables.backend.count >= 20)
+    }
+
+    @Test("golden conversation", arguments: Repository.goldenCases)
+    func golden(_ name: String) throws {
+        let url = Repository.root.appendingPathComponent("Tests/OCPPTranslationTests/Golden").appendingPathComponent(
+            name
+        )
+        let document = try JSONParser.parse(Array(try Data(contentsOf: url)))
+        var state = ChargerState()
+        if let seeded = document["state"] {
+            state = try JSONDecoder().decode(ChargerState.self, from: Data(seeded.jsonText.utf8))
+        }
+        let ids = IDs()
+        var session = TranslationSession(
+            identity: "CP-GOLDEN",
+            tables: Repository.tables(),
+            state: state,
+            now: { "2026-11-27T06:00:00Z" },
+            makeID: { ids.make() }
+        )
+        for (index, step) in (document["steps"]?.arrayValue ?? []).enumerated() {
+            let frame = try #require(step["frame"]).jsonText
+            let outputs =
+                step["from"]?.stringValue == "charger" ? session.fromCharger(frame) : session.fromUpstream(frame)
+            let sent: [JSONValue] = try outputs.compactMap { output in
+                switch output {
+                case .toUpstream(let text):
+                    .object([
+                        (key: "to", value: .string("upstream")), (key: "frame", value: try JSONParser.parse(text)),
+                    ])
+                case .toCharger(let text):
+                    .object([(key: "to", value: .string("charger")), (key: "frame", value: try JSONParser.parse(text))])
+                case .diagnostic: nil
+                }
+            }
+            let expected = step["expect"]?.arrayValue ?? []
+            #expect(
+                sent.map(\.canonical) == expected.map(\.canonical),
+                "\(name) step \(index + 1) (\(step["note"]?.stringValue ?? "")):\n got      \(JSONValue.array(sent).jsonText)\n expected \(JSONValue.array(expected).jsonText)"
+            )
+            if let diagnostics = step["diagnostics"]?.arrayValue {
+                let got = outputs.compactMap { output -> String? in
+                    if case .diagnostic(let d) = output { return d.kind.rawValue } else { return nil }
+                }
+                #expect(got == diagnostics.compactMap(\.stringValue), "\(name) step \(index + 1) diagnostics")
+            }
+        }
+        if let final = document["finalState"] {
+            let actual = try JSONParser.parse(Array(try JSONEncoder().encode(session.state)))
+            for member in final.objectMembersForTests {
+                #expect(
+                    actual[member.key]?.canonical == member.value.canonical,
+                    "\(name): final state \(member.key) is \(actual[member.key]?.jsonText ?? "absent")"
+                )
+            }
+        }
+    }
+}
+
+extension JSONValue {
+    var objectMembersForTests: [(key: String, value: JSONValue)] {
+        if case .object(let members) = self { return members }
+        return []
+    }
+}
