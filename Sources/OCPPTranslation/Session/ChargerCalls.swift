@@ -295,8 +295,10 @@ extension TranslationSession {
         let timestamp = try required(p, "timestamp")
         // transactionId -1 (1.6 errata 3.18): the charger never got a StartTransaction.conf; the open
         // transaction is the one meant (StopTransaction names no connector).
-        var found = number > 0 ? state.transaction(number: Int32(clamping: number)) : nil
-        if found == nil { found = state.transactions.last { !$0.ended } }
+        let found =
+            number > 0
+            ? state.transaction(number: Int32(clamping: number))
+            : state.transactions.last { !$0.ended }
         guard var transaction = found else {
             out.append(
                 .diagnostic(
