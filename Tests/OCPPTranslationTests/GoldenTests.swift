@@ -124,7 +124,7 @@ struct GoldenTests {
             let actual = try JSONParser.parse(Array(try JSONEncoder().encode(session.state)))
             for member in final.objectMembersForTests {
                 #expect(
-                    actual[member.key]?.canonical == member.value.canonical,
+                    (actual[member.key] ?? .null).canonical == member.value.canonical,
                     "\(name): final state \(member.key) is \(actual[member.key]?.jsonText ?? "absent")"
                 )
             }
