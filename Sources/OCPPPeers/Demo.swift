@@ -37,7 +37,7 @@ public enum Demo {
             recording: RecordingConfiguration(directory: options.recordings)
         )
         let (listening, continuation) = AsyncStream<Int>.makeStream()
-        let relay = RelayServer(configuration: configuration, logger: logger) { _, port in
+        let relay = try RelayServer(configuration: configuration, logger: logger) { _, port in
             continuation.yield(port)
             continuation.finish()
         }

@@ -26,6 +26,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Largest message accepted from either side, e.g. 1MiB (default); larger ones close with 1009.")
     var maxFrameSize: String?
 
+    @Option(help: "Folder of the 1.6 ↔ 2.0.1 mapping tables (default Mappings).")
+    var mappings: String?
+
+    @Option(help: "SQLite file of the translation state (default: translation-state.sqlite in the recordings folder).")
+    var state: String?
+
     @Option(help: "YAML configuration file; flags override its values.")
     var config: String?
 
@@ -40,7 +46,9 @@ struct ServeCommand: AsyncParsableCommand {
             upstreamVersion: upstreamVersion,
             recordings: recordings.map { RelaySettings.Recordings(directory: $0) },
             limits: maxFrameSize.map { RelaySettings.Limits(maxFrameSize: Quantity($0)) },
-            logLevel: logLevel
+            logLevel: logLevel,
+            translation: mappings == nil && state == nil
+                ? nil : RelaySettings.Translation(mappings: mappings, state: state)
         )
         return file.overridden(by: flags)
     }
@@ -55,10 +63,15 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError(error.message)
         }
         let logger = try Logging.makeLogger(level: settings.logLevel)
-        let relay = RelayServer(configuration: configuration, logger: logger) { host, port in
-            // One line on standard output that scripts can wait for (useful with port 0).
-            let shown = host.contains(":") ? "[\(host)]" : host
-            FileHandle.standardOutput.write(Data("listening on ws://\(shown):\(port)\n".utf8))
+        let relay: RelayServer
+        do {
+            relay = try RelayServer(configuration: configuration, logger: logger) { host, port in
+                // One line on standard output that scripts can wait for (useful with port 0).
+                let shown = host.contains(":") ? "[\(host)]" : host
+                FileHandle.standardOutput.write(Data("listening on ws://\(shown):\(port)\n".utf8))
+            }
+        } catch let error as ConfigurationError {
+            throw ValidationError(error.message)
         }
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(

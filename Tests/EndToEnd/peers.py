@@ -128,6 +128,7 @@ class Backend201(ChargePoint201):
     @on(Action201.transaction_event)
     async def on_transaction_event(self, event_type, **kwargs):
         self.actions.append(f"TransactionEvent.{event_type}")
+        self.backend.events.setdefault(self.id, []).append(dict(event_type=event_type, **kwargs))
         if kwargs.get("id_token"):
             return result201.TransactionEvent(id_token_info={"status": "Accepted"})
         return result201.TransactionEvent()
@@ -145,6 +146,7 @@ class Backend:
         self.requests = []  # (path, headers)
         self.closes = {}  # identity -> (code, reason)
         self.answers = {}  # identity -> answer to the backend's own request
+        self.events = {}  # identity -> TransactionEvent payloads (2.0.1)
         self.drop_after = None  # drop the TCP connection after this many received frames
         self.server = None
         self.port = None
@@ -216,10 +218,43 @@ class Backend:
 
 
 class Charger16(ChargePoint16):
+    """A 1.6 charger that accepts remote starts and configuration changes, and remembers them."""
+
+    configuration = None
+    remote_starts = None
+
+    def _ensure(self):
+        if self.configuration is None:
+            self.configuration = {"HeartbeatInterval": "300", "MeterValueSampleInterval": "60"}
+            self.remote_starts = []
+
+    @on(Action16.remote_start_transaction)
+    async def on_remote_start(self, id_tag, connector_id=None, **kwargs):
+        self._ensure()
+        self.remote_starts.append((id_tag, connector_id))
+        return result16.RemoteStartTransaction(status="Accepted")
+
+    @on(Action16.remote_stop_transaction)
+    async def on_remote_stop(self, transaction_id):
+        self._ensure()
+        self.remote_starts.append(("stop", transaction_id))
+        return result16.RemoteStopTransaction(status="Accepted")
+
+    @on(Action16.change_configuration)
+    async def on_change_configuration(self, key, value):
+        self._ensure()
+        if key not in self.configuration:
+            return result16.ChangeConfiguration(status="NotSupported")
+        self.configuration[key] = value
+        return result16.ChangeConfiguration(status="Accepted")
+
     @on(Action16.get_configuration)
     async def on_get_configuration(self, key=None, **kwargs):
+        self._ensure()
+        keys = key or list(self.configuration)
         return result16.GetConfiguration(
-            configuration_key=[{"key": "HeartbeatInterval", "readonly": False, "value": "300"}]
+            configuration_key=[{"key": k, "readonly": False, "value": self.configuration[k]} for k in keys if k in self.configuration],
+            unknown_key=[k for k in keys if k not in self.configuration] or None,
         )
 
 

@@ -1,3 +1,4 @@
+import Foundation
 import OCPP
 import RelayRecording
 
@@ -21,6 +22,15 @@ public struct RelayConfiguration: Sendable {
     public var shutdownTimeoutSeconds: Double
     /// Event-loop threads (one is fastest on two cores).
     public var eventLoops: Int
+    /// The folder holding the translation tables (`Mappings/`).
+    public var mappingsDirectory: String
+    /// The SQLite file of the translation state; `nil` puts it beside the recordings.
+    public var stateDatabase: String?
+
+    /// Where the translation state lives.
+    public var stateDatabasePath: String {
+        stateDatabase ?? (recording.directory as NSString).appendingPathComponent("translation-state.sqlite")
+    }
 
     public init(
         listenHost: String = "127.0.0.1",
@@ -32,7 +42,9 @@ public struct RelayConfiguration: Sendable {
         upstreamTimeoutSeconds: Double = 10,
         closeTimeoutSeconds: Double = 5,
         shutdownTimeoutSeconds: Double = 5,
-        eventLoops: Int = 1
+        eventLoops: Int = 1,
+        mappingsDirectory: String = "Mappings",
+        stateDatabase: String? = nil
     ) {
         self.listenHost = listenHost
         self.listenPort = listenPort
@@ -44,6 +56,8 @@ public struct RelayConfiguration: Sendable {
         self.closeTimeoutSeconds = closeTimeoutSeconds
         self.shutdownTimeoutSeconds = shutdownTimeoutSeconds
         self.eventLoops = eventLoops
+        self.mappingsDirectory = mappingsDirectory
+        self.stateDatabase = stateDatabase
     }
 
     /// Splits `HOST:PORT` (or `[v6]:PORT`, or `:PORT` for all interfaces).

@@ -17,6 +17,20 @@ public struct RelaySettings: Sendable, Decodable, Equatable {
     public var timeouts: Timeouts?
     public var eventLoops: Int?
     public var logLevel: String?
+    public var translation: Translation?
+
+    /// Translation between 1.6 chargers and a 2.0.1 upstream.
+    public struct Translation: Sendable, Decodable, Equatable {
+        /// The folder of mapping tables.
+        public var mappings: String?
+        /// The SQLite file of the translation state.
+        public var state: String?
+
+        public init(mappings: String? = nil, state: String? = nil) {
+            self.mappings = mappings
+            self.state = state
+        }
+    }
 
     public struct Recordings: Sendable, Decodable, Equatable {
         public var directory: String?
@@ -79,6 +93,7 @@ public struct RelaySettings: Sendable, Decodable, Equatable {
         case recordings, limits, timeouts
         case eventLoops = "event_loops"
         case logLevel = "log_level"
+        case translation
     }
 
     public init(
@@ -89,7 +104,8 @@ public struct RelaySettings: Sendable, Decodable, Equatable {
         limits: Limits? = nil,
         timeouts: Timeouts? = nil,
         eventLoops: Int? = nil,
-        logLevel: String? = nil
+        logLevel: String? = nil,
+        translation: Translation? = nil
     ) {
         self.listen = listen
         self.upstream = upstream
@@ -99,6 +115,7 @@ public struct RelaySettings: Sendable, Decodable, Equatable {
         self.timeouts = timeouts
         self.eventLoops = eventLoops
         self.logLevel = logLevel
+        self.translation = translation
     }
 
     /// Reads a YAML settings file.
@@ -155,6 +172,12 @@ public struct RelaySettings: Sendable, Decodable, Equatable {
         }
         if let o = overrides.limits {
             result.limits = Limits(maxFrameSize: o.maxFrameSize ?? limits?.maxFrameSize)
+        }
+        if let o = overrides.translation {
+            result.translation = Translation(
+                mappings: o.mappings ?? translation?.mappings,
+                state: o.state ?? translation?.state
+            )
         }
         if let o = overrides.timeouts {
             result.timeouts = Timeouts(
@@ -216,6 +239,10 @@ public struct RelaySettings: Sendable, Decodable, Equatable {
         }
         if let t = timeouts?.shutdown {
             configuration.shutdownTimeoutSeconds = try t.seconds(name: "timeouts.shutdown", minimum: 0.01)
+        }
+        if let t = translation {
+            if let mappings = t.mappings { configuration.mappingsDirectory = mappings }
+            configuration.stateDatabase = t.state
         }
         if let loops = eventLoops {
             guard (1...64).contains(loops) else { throw ConfigurationError("event_loops must be 1 to 64") }

@@ -20,6 +20,10 @@ public struct RecordingPrinter {
     private struct ConnectionInfo {
         var charger: String
         var version: String
+        /// The upstream leg's version when it differs (translation).
+        var upstreamVersion: String
+
+        func version(of leg: Leg) -> String { leg == .upstream ? upstreamVersion : version }
         var key: String
     }
 
@@ -71,8 +75,14 @@ public struct RecordingPrinter {
             return []
         case .open(let open):
             let version = open.subprotocol.map(OCPPVersion.shortName(ofSubprotocol:)) ?? ""
+            let upstreamVersion = open.upstreamSubprotocol.map(OCPPVersion.shortName(ofSubprotocol:)) ?? version
             let key = "\(runID)/\(open.connection)"
-            connections[open.connection] = ConnectionInfo(charger: open.charger, version: version, key: key)
+            connections[open.connection] = ConnectionInfo(
+                charger: open.charger,
+                version: version,
+                upstreamVersion: upstreamVersion,
+                key: key
+            )
             guard include(open.charger) else { return [] }
             if open.resumed && announced.contains(key) { return [] }
             announced.insert(key)
@@ -126,12 +136,15 @@ public struct RecordingPrinter {
                 ("authorization", .bool(open.authorizationPresent)),
             ]
             if let user = open.authorizationUser { members.append(("user", .string(user))) }
+            if let upstream = open.upstreamSubprotocol { members.append(("upstreamSubprotocol", .string(upstream))) }
             if open.resumed { members.append(("resumed", .bool(true))) }
             return json(members)
         case .text:
             let detail =
                 "open \(open.path) offered [\(open.offeredSubprotocols.joined(separator: ", "))]"
-                + (open.subprotocol.map { " → \($0)" } ?? "") + (open.remoteAddress.map { " from \($0)" } ?? "")
+                + (open.subprotocol.map { " → \($0)" } ?? "")
+                + (open.upstreamSubprotocol.map { ", translated to \($0) upstream" } ?? "")
+                + (open.remoteAddress.map { " from \($0)" } ?? "")
                 + (open.upstreamURL.map { " upstream \($0)" } ?? "")
             return textLine(time: open.time, charger: open.charger, arrow: "", body: paint(detail, .yellow))
         }
@@ -150,7 +163,7 @@ public struct RecordingPrinter {
                 ("time", .string(Timestamp.rfc3339(frame.time))), ("connection", .string(info.key)),
                 ("charger", .string(info.charger)), ("leg", .string(leg.rawValue)),
                 ("dir", .string(direction.rawValue)),
-                ("version", .string(info.version)),
+                ("version", .string(info.version(of: leg))),
             ]
             if frame.isText {
                 members.append(("text", .string(frame.text)))

@@ -33,6 +33,8 @@ final class Handshake {
     var upstream: Upstream?
     /// Set once the session owns the upstream leg.
     var attached = false
+    /// The charger speaks 1.6 and upstream 2.0.1: frames are translated.
+    var translated = false
 
     /// The open record for this connection.
     func openRecord(remoteAddress: String?, subprotocol: String?) -> ConnectionOpen {
@@ -42,7 +44,8 @@ final class Handshake {
             charger: identity?.value ?? "",
             path: path,
             offeredSubprotocols: offeredSubprotocols,
-            subprotocol: subprotocol,
+            subprotocol: translated && subprotocol != nil ? OCPPVersion.v16.rawValue : subprotocol,
+            upstreamSubprotocol: translated ? subprotocol : nil,
             remoteAddress: remoteAddress,
             upstreamURL: upstreamURL,
             authorizationPresent: authorizationPresent,

@@ -6,6 +6,7 @@ import NIOHTTP1
 import NIOPosix
 import NIOWebSocket
 import OCPP
+import OCPPTranslation
 import RelayRecording
 import ServiceLifecycle
 
@@ -26,15 +27,46 @@ public final class RelayServer: Service, Sendable {
     private let onListening: @Sendable (_ host: String, _ port: Int) -> Void
     /// Random id of this run; written into every segment so connection numbers stay unique.
     public let runID: String
+    /// Tables and state store, when the relay translates 1.6 chargers for a 2.0.1 upstream.
+    private let translation: Translation?
+
+    struct Translation: Sendable {
+        let tables: MappingTables
+        let store: TranslationStateStore
+    }
 
     /// - Parameters:
     ///   - onListening: called with the bound host and port once the relay accepts connections
     ///     (useful with port 0).
+    /// - Throws: ``ConfigurationError`` when translation is configured and the mapping tables have errors
+    ///   or the state database cannot be opened.
     public init(
         configuration: RelayConfiguration,
         logger: Logger,
         onListening: @escaping @Sendable (_ host: String, _ port: Int) -> Void = { _, _ in }
-    ) {
+    ) throws {
+        if configuration.upstreamVersion == .v201 {
+            let tables = MappingTables.load(directory: configuration.mappingsDirectory)
+            guard tables.isUsable else {
+                throw ConfigurationError(
+                    "the mapping tables in \(configuration.mappingsDirectory) have errors:\n"
+                        + tables.diagnostics.map(\.description).joined(separator: "\n")
+                )
+            }
+            for warning in tables.diagnostics { logger.warning("\(warning)") }
+            do {
+                translation = Translation(
+                    tables: tables,
+                    store: try TranslationStateStore(path: configuration.stateDatabasePath)
+                )
+            } catch {
+                throw ConfigurationError(
+                    "cannot open the translation state \(configuration.stateDatabasePath): \(error)"
+                )
+            }
+        } else {
+            translation = nil
+        }
         self.configuration = configuration
         self.logger = logger
         self.onListening = onListening
@@ -177,18 +209,23 @@ public final class RelayServer: Service, Sendable {
 
         var offered = handshake.offeredSubprotocols
         if let pinned = configuration.upstreamVersion {
-            guard offered.contains(pinned.rawValue) else {
+            if offered.contains(pinned.rawValue) {
+                offered = [pinned.rawValue]
+            } else if pinned == .v201, translation != nil, offered.contains(OCPPVersion.v16.rawValue) {
+                // A 1.6 charger on a 2.0.1 backend: the relay translates.
+                handshake.translated = true
+                offered = [OCPPVersion.v201.rawValue]
+            } else {
                 refuse(
                     handshake,
                     status: .badRequest,
                     message:
-                        "this relay speaks \(pinned.rawValue) upstream and the charger does not offer it (offered: \(offered.joined(separator: ", ")))",
+                        "this relay speaks \(pinned.rawValue) upstream and cannot serve a charger offering \(offered.isEmpty ? "no subprotocol" : offered.joined(separator: ", "))",
                     remote: remote,
                     on: eventLoop
                 )
                 return eventLoop.makeSucceededFuture(nil)
             }
-            offered = [pinned.rawValue]
         }
         // A charger that reconnects replaces its old connection; close the old one first, so that the
         // backend sees it go before the new one arrives.
@@ -206,7 +243,23 @@ public final class RelayServer: Service, Sendable {
             case .accepted(let channel, let handler, let subprotocol):
                 handshake.upstream = Handshake.Upstream(channel: channel, handler: handler, subprotocol: subprotocol)
                 var headers = HTTPHeaders()
-                if let subprotocol { headers.add(name: "Sec-WebSocket-Protocol", value: subprotocol) }
+                if handshake.translated {
+                    guard subprotocol == OCPPVersion.v201.rawValue else {
+                        channel.close(promise: nil)
+                        handshake.upstream = nil
+                        refuse(
+                            handshake,
+                            status: .badGateway,
+                            message: "upstream did not accept ocpp2.0.1",
+                            remote: remote,
+                            on: eventLoop
+                        )
+                        return nil
+                    }
+                    headers.add(name: "Sec-WebSocket-Protocol", value: OCPPVersion.v16.rawValue)
+                } else if let subprotocol {
+                    headers.add(name: "Sec-WebSocket-Protocol", value: subprotocol)
+                }
                 return headers
             case .refused(let status, let headers):
                 refuse(
@@ -279,6 +332,27 @@ public final class RelayServer: Service, Sendable {
             )
         )
         try channel.pipeline.syncOperations.addHandler(charger)
+        var translator: RelaySession.Translator?
+        if handshake.translated, let translation {
+            let state: ChargerState
+            do {
+                state = try translation.store.load(identity: identity.value)
+            } catch {
+                logger.error(
+                    "cannot read the translation state; starting afresh",
+                    metadata: ["charger": "\(identity)", "error": "\(error)"]
+                )
+                state = ChargerState()
+            }
+            let session = TranslationSession(
+                identity: identity.value,
+                tables: translation.tables,
+                state: state,
+                now: { Timestamp.rfc3339(Timestamp.now()) },
+                makeID: { UUID().uuidString.lowercased() }
+            )
+            translator = RelaySession.Translator(session: session, store: translation.store)
+        }
         let session = RelaySession(
             connection: handshake.connection,
             identity: identity,
@@ -287,7 +361,8 @@ public final class RelayServer: Service, Sendable {
             recorder: recorders.recorder(for: channel.eventLoop),
             registry: registry,
             logger: logger,
-            closeTimeout: .nanoseconds(Int64(configuration.closeTimeoutSeconds * 1e9))
+            closeTimeout: .nanoseconds(Int64(configuration.closeTimeoutSeconds * 1e9)),
+            translator: translator
         )
         handshake.attached = true
         if let previous = registry.register(session) {

@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import NIOWebSocket
 import OCPP
+import OCPPTranslation
 import RelayRecording
 
 /// One charger relayed to its upstream: two legs on one event loop, the recorder of that loop between them.
@@ -23,6 +24,16 @@ final class RelaySession: @unchecked Sendable {
     private var states: [LegState] = [.open, .open]
     private var inactiveLegs: Set<Leg> = []
     private var ended = false
+    /// Set when the charger speaks 1.6 and upstream 2.0.1.
+    private var translator: Translator?
+
+    /// The translation of a 1.6 charger for a 2.0.1 upstream, and where its state is kept.
+    struct Translator {
+        var session: TranslationSession
+        let store: TranslationStateStore
+        /// Diagnostics already logged for this charger (each kind and action once).
+        var logged: Set<String> = []
+    }
 
     private enum LegState {
         /// Messages flow.
@@ -41,8 +52,10 @@ final class RelaySession: @unchecked Sendable {
         recorder: LoopRecorder,
         registry: SessionRegistry,
         logger: Logger,
-        closeTimeout: TimeAmount
+        closeTimeout: TimeAmount,
+        translator: Translator? = nil
     ) {
+        self.translator = translator
         self.connection = connection
         self.identity = identity
         self.eventLoop = recorder.eventLoop
@@ -83,6 +96,10 @@ final class RelaySession: @unchecked Sendable {
             var data = frame.data
             if let mask = frame.maskKey { data.webSocketUnmask(mask) }
             let opcode = frame.opcode
+            if translator != nil {
+                translate(data, opcode: opcode, from: leg)
+                return
+            }
             let forward = state(leg.opposite) == .open
             data.withUnsafeReadableBytes { bytes in
                 recorder.writer.frame(
@@ -112,6 +129,85 @@ final class RelaySession: @unchecked Sendable {
         default:
             break  // pongs; continuation frames are joined by the aggregator
         }
+    }
+
+    /// Records the frame as it came, translates it and sends (and records) what the translation says.
+    private func translate(_ data: ByteBuffer, opcode: WebSocketOpcode, from leg: Leg) {
+        guard var translator else { return }
+        data.withUnsafeReadableBytes { bytes in
+            recorder.writer.frame(
+                connection: connection,
+                leg: leg,
+                direction: .in,
+                opcode: opcode.rawValueForRecording,
+                forwardedUnchanged: false,
+                payload: bytes
+            )
+        }
+        recorder.scheduleFlush()
+        guard opcode == .text else {
+            recordTranslationNote(leg, "binary message cannot be translated; dropped", &translator)
+            self.translator = translator
+            return
+        }
+        let text = String(buffer: data)
+        let outputs = leg == .charger ? translator.session.fromCharger(text) : translator.session.fromUpstream(text)
+        if translator.session.stateChanged {
+            // Stored before anything that depends on it is forwarded.
+            do {
+                try translator.store.save(identity: identity.value, state: translator.session.state)
+            } catch {
+                logger.error("cannot store the translation state", metadata: ["error": "\(error)"])
+                recorder.writer.error(
+                    ConnectionErrorEvent(
+                        connection: connection,
+                        time: Timestamp.now(),
+                        leg: leg,
+                        message: "translation state not stored: \(error)"
+                    )
+                )
+            }
+            translator.session.stateChanged = false
+        }
+        for output in outputs {
+            switch output {
+            case .toUpstream(let frame): sendTranslated(frame, to: .upstream)
+            case .toCharger(let frame): sendTranslated(frame, to: .charger)
+            case .diagnostic(let diagnostic):
+                let key = "\(diagnostic.kind.rawValue) \(diagnostic.action)"
+                recordTranslationNote(leg, "translation \(diagnostic)", &translator, logKey: key)
+            }
+        }
+        self.translator = translator
+    }
+
+    private func recordTranslationNote(
+        _ leg: Leg,
+        _ message: String,
+        _ translator: inout Translator,
+        logKey: String? = nil
+    ) {
+        recorder.writer.error(
+            ConnectionErrorEvent(connection: connection, time: Timestamp.now(), leg: leg, message: message)
+        )
+        if translator.logged.insert(logKey ?? message).inserted {
+            logger.notice("\(message)")
+        }
+    }
+
+    private func sendTranslated(_ text: String, to leg: Leg) {
+        let data = ByteBuffer(string: text)
+        data.withUnsafeReadableBytes { bytes in
+            recorder.writer.frame(
+                connection: connection,
+                leg: leg,
+                direction: .out,
+                opcode: 1,
+                forwardedUnchanged: false,
+                payload: bytes
+            )
+        }
+        recorder.afterFlush { [self] in deliver(data, opcode: .text, to: leg) }
     }
 
     private func deliver(_ data: ByteBuffer, opcode: WebSocketOpcode, to leg: Leg) {

@@ -94,8 +94,10 @@ public struct ConnectionOpen: Sendable, Hashable, Codable {
     public var path: String
     /// Subprotocols the charger offered.
     public var offeredSubprotocols: [String]
-    /// The subprotocol upstream chose (and the charger got), if any.
+    /// The subprotocol the charger got, if any.
     public var subprotocol: String?
+    /// The subprotocol upstream chose, when it differs from the charger's (translation).
+    public var upstreamSubprotocol: String?
     /// The charger's address.
     public var remoteAddress: String?
     /// The URL the relay dialled (without credentials).
@@ -114,6 +116,7 @@ public struct ConnectionOpen: Sendable, Hashable, Codable {
         path: String,
         offeredSubprotocols: [String],
         subprotocol: String?,
+        upstreamSubprotocol: String? = nil,
         remoteAddress: String?,
         upstreamURL: String?,
         authorizationPresent: Bool = false,
@@ -126,6 +129,7 @@ public struct ConnectionOpen: Sendable, Hashable, Codable {
         self.path = path
         self.offeredSubprotocols = offeredSubprotocols
         self.subprotocol = subprotocol
+        self.upstreamSubprotocol = upstreamSubprotocol
         self.remoteAddress = remoteAddress
         self.upstreamURL = upstreamURL
         self.authorizationPresent = authorizationPresent

@@ -1,0 +1,174 @@
+"""Translation: a real OCPP 1.6 charger on a real OCPP 2.0.1 backend through the relay. Both peers come from
+the pinned `ocpp` package and reject any message that breaks the official schemas; the recording is
+checked against the schemas too, frame by frame, on both legs."""
+
+import asyncio
+import json
+import pathlib
+import signal
+
+import jsonschema
+import ocpp
+from conftest import ROOT, recordings_show
+from ocpp.v16 import call as call16
+from ocpp.v201 import call as call201
+from peers import Backend, Charger16, Tap, now, open_charger, session_16
+
+SCHEMAS = pathlib.Path(ocpp.__file__).parent
+MAPPINGS = str(ROOT / "Mappings")
+
+
+def schema(version, action, response):
+    if version == "1.6":
+        return json.loads((SCHEMAS / "v16" / "schemas" / f"{action}{'Response' if response else ''}.json").read_text())
+    return json.loads((SCHEMAS / "v201" / "schemas" / f"{action}{'Response' if response else 'Request'}.json").read_text())
+
+
+def validate_recording(entries):
+    """Every CALL and CALLRESULT on both legs is valid against its version's schema; returns counts."""
+    pending = {}
+    checked = {"1.6": 0, "2.0.1": 0}
+    for e in entries:
+        if "text" not in e:
+            continue
+        frame = json.loads(e["text"])
+        # A CALL's sender: what the relay received came from that leg's peer, what it sent came from the relay.
+        sender = (e["leg"], e["dir"])
+        if frame[0] == 2:
+            pending[(e["connection"], e["leg"], frame[1])] = frame[2]
+            jsonschema.validate(frame[3], schema(e["version"], frame[2], response=False))
+        elif frame[0] == 3:
+            action = pending.pop((e["connection"], e["leg"], frame[1]))
+            jsonschema.validate(frame[2], schema(e["version"], action, response=True))
+        checked[e["version"]] += 1
+    return checked
+
+
+def start_translating_relay(start_relay, backend):
+    return start_relay(backend.url, "--upstream-version", "2.0.1", "--mappings", MAPPINGS)
+
+
+def test_a_16_charger_runs_a_session_on_a_201_backend(start_relay):
+    async def scenario():
+        async with Backend(subprotocols=["ocpp2.0.1"]) as backend:
+            relay = start_translating_relay(start_relay, backend)
+            ws = await open_charger(relay.url, "CP-TRANSLATE", ["ocpp1.6"])
+            assert ws.subprotocol == "ocpp1.6"
+            cp = Charger16("CP-TRANSLATE", Tap(ws))
+            task = asyncio.create_task(cp.start())
+            results = await session_16(cp)
+            for _ in range(100):
+                if "CP-TRANSLATE" in backend.answers:
+                    break
+                await asyncio.sleep(0.02)
+            await ws.close()
+            task.cancel()
+            await asyncio.sleep(0.1)
+            return relay, backend, results
+
+    relay, backend, results = asyncio.run(scenario())
+    # The charger got a valid 1.6 answer to every call (a CALLERROR would be None here).
+    assert all(r is not None for r in results), results
+    boot, status, authorize, start, m1, m2, m3, stop, heartbeat = results
+    assert boot.status == "Accepted" and boot.interval == 300
+    assert authorize.id_tag_info["status"] == "Accepted"
+    assert isinstance(start.transaction_id, int) and start.transaction_id > 0
+    # The backend saw a 2.0.1 session: boot, status, authorize, one transaction with meter values.
+    (cp201, _), = backend.sessions["CP-TRANSLATE"]
+    assert cp201.actions == [
+        "BootNotification", "StatusNotification", "Authorize", "TransactionEvent.Started",
+        "TransactionEvent.Updated", "TransactionEvent.Updated", "TransactionEvent.Updated", "TransactionEvent.Ended", "Heartbeat",
+    ]
+    events = backend.events["CP-TRANSLATE"]
+    assert len({e["transaction_info"]["transaction_id"] for e in events}) == 1
+    assert [e["seq_no"] for e in events] == [0, 1, 2, 3, 4]
+    assert events[0]["trigger_reason"] == "Authorized" and events[0]["id_token"]["type"] == "ISO14443"
+    assert events[-1]["transaction_info"]["stopped_reason"] == "Local"
+    assert backend.boots["CP-TRANSLATE"]["vendor_name"] == "ocpp-relay-tests"
+    # The backend's own GetVariables was answered from the charger's configuration.
+    answer = backend.answers["CP-TRANSLATE"]
+    assert answer.get_variable_result[0]["attribute_status"] == "Accepted"
+    assert answer.get_variable_result[0]["attribute_value"] == "300"
+    relay.stop()
+    entries, _ = recordings_show(relay.recordings)
+    checked = validate_recording(entries)
+    assert checked["1.6"] >= 20 and checked["2.0.1"] >= 20
+    opened = [e for e in entries if e.get("event") == "open"][0]
+    assert opened["subprotocol"] == "ocpp1.6" and opened["upstreamSubprotocol"] == "ocpp2.0.1"
+
+
+def test_remote_start_and_stop_and_configuration_fan_out(start_relay):
+    async def scenario():
+        async with Backend(subprotocols=["ocpp2.0.1"], ask_after_boot=False) as backend:
+            relay = start_translating_relay(start_relay, backend)
+            ws = await open_charger(relay.url, "CP-REMOTE", ["ocpp1.6"])
+            cp = Charger16("CP-REMOTE", Tap(ws))
+            cp._ensure()
+            task = asyncio.create_task(cp.start())
+            await cp.call(call16.BootNotification(charge_point_model="E2E", charge_point_vendor="ocpp-relay-tests"))
+            (backend_cp, _), = backend.sessions["CP-REMOTE"]
+            started = await backend_cp.call(
+                call201.RequestStartTransaction(id_token={"id_token": "APP-42", "type": "Central"}, remote_start_id=4242, evse_id=1)
+            )
+            assert started.status == "Accepted"
+            assert cp.remote_starts == [("APP-42", 1)]
+            start = await cp.call(call16.StartTransaction(connector_id=1, id_tag="APP-42", meter_start=10, timestamp=now()))
+            event = backend.events["CP-REMOTE"][-1]
+            stopped = await backend_cp.call(call201.RequestStopTransaction(transaction_id=event["transaction_info"]["transaction_id"]))
+            assert stopped.status == "Accepted"
+            assert cp.remote_starts[-1] == ("stop", start.transaction_id)
+            fanned = await backend_cp.call(
+                call201.SetVariables(
+                    set_variable_data=[
+                        {"attribute_value": "120", "component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}},
+                        {"attribute_value": "30", "component": {"name": "SampledDataCtrlr"}, "variable": {"name": "TxUpdatedInterval"}},
+                        {"attribute_value": "1", "component": {"name": "NoSuchCtrlr"}, "variable": {"name": "X"}},
+                    ]
+                )
+            )
+            await ws.close()
+            task.cancel()
+            return relay, event, fanned, cp.configuration
+
+    relay, event, fanned, configuration = asyncio.run(scenario())
+    assert event["trigger_reason"] == "RemoteStart"
+    assert event["transaction_info"]["remote_start_id"] == 4242
+    assert event["id_token"] == {"id_token": "APP-42", "type": "Central"}
+    assert [r["attribute_status"] for r in fanned.set_variable_result] == ["Accepted", "Accepted", "UnknownComponent"]
+    assert configuration["HeartbeatInterval"] == "120" and configuration["MeterValueSampleInterval"] == "30"
+    relay.stop()
+    entries, _ = recordings_show(relay.recordings)
+    validate_recording(entries)
+    sent = [json.loads(e["text"]) for e in entries if "text" in e and e["leg"] == "charger" and e["dir"] == "out"]
+    assert [f[2] for f in sent if f[0] == 2] == ["RemoteStartTransaction", "RemoteStopTransaction", "ChangeConfiguration", "ChangeConfiguration"]
+
+
+def test_a_relay_restarted_mid_transaction_ends_the_right_transaction(start_relay, tmp_path):
+    async def scenario():
+        async with Backend(subprotocols=["ocpp2.0.1"], ask_after_boot=False) as backend:
+            relay = start_translating_relay(start_relay, backend)
+            ws = await open_charger(relay.url, "CP-RESTART", ["ocpp1.6"])
+            cp = Charger16("CP-RESTART", Tap(ws))
+            task = asyncio.create_task(cp.start())
+            await cp.call(call16.BootNotification(charge_point_model="E2E", charge_point_vendor="ocpp-relay-tests"))
+            start = await cp.call(call16.StartTransaction(connector_id=1, id_tag="04A2B3C4", meter_start=100, timestamp=now()))
+            relay.process.send_signal(signal.SIGKILL)
+            relay.process.wait()
+            task.cancel()
+            # A new relay process on the same recordings folder (and so the same state database).
+            relay2 = start_translating_relay(start_relay, backend)
+            ws2 = await open_charger(relay2.url, "CP-RESTART", ["ocpp1.6"])
+            cp2 = Charger16("CP-RESTART", Tap(ws2))
+            task2 = asyncio.create_task(cp2.start())
+            stop = await cp2.call(call16.StopTransaction(meter_stop=900, timestamp=now(), transaction_id=start.transaction_id))
+            await ws2.close()
+            task2.cancel()
+            return backend, start, stop
+
+    backend, start, stop = asyncio.run(scenario())
+    assert stop is not None
+    started, ended = backend.events["CP-RESTART"]
+    assert started["event_type"] == "Started" and ended["event_type"] == "Ended"
+    assert ended["transaction_info"]["transaction_id"] == started["transaction_info"]["transaction_id"]
+    assert ended["seq_no"] == started["seq_no"] + 1
+    assert ended["meter_value"][-1]["sampled_value"][0]["value"] == 900
