@@ -125,6 +125,32 @@ class Backend201(ChargePoint201):
         self.actions.append("Authorize")
         return result201.Authorize(id_token_info={"status": "Accepted"})
 
+    @on(Action201.data_transfer)
+    async def on_data_transfer(self, vendor_id, **kwargs):
+        self.actions.append("DataTransfer")
+        return result201.DataTransfer(status="Accepted", data={"echo": kwargs.get("data")})
+
+    @on(Action201.log_status_notification)
+    async def on_log_status(self, status, **kwargs):
+        self.actions.append(f"LogStatusNotification.{status}.{kwargs.get('request_id')}")
+        return result201.LogStatusNotification()
+
+    @on(Action201.firmware_status_notification)
+    async def on_firmware_status(self, status, **kwargs):
+        self.actions.append(f"FirmwareStatusNotification.{status}.{kwargs.get('request_id')}")
+        return result201.FirmwareStatusNotification()
+
+    @on(Action201.meter_values)
+    async def on_meter_values(self, evse_id, meter_value, **kwargs):
+        self.actions.append(f"MeterValues.{evse_id}")
+        return result201.MeterValues()
+
+    @on(Action201.notify_report)
+    async def on_notify_report(self, request_id, generated_at, seq_no, **kwargs):
+        self.actions.append("NotifyReport")
+        self.backend.reports.setdefault(self.id, []).extend(kwargs.get("report_data") or [])
+        return result201.NotifyReport()
+
     @on(Action201.transaction_event)
     async def on_transaction_event(self, event_type, **kwargs):
         self.actions.append(f"TransactionEvent.{event_type}")
@@ -147,6 +173,7 @@ class Backend:
         self.closes = {}  # identity -> (code, reason)
         self.answers = {}  # identity -> answer to the backend's own request
         self.events = {}  # identity -> TransactionEvent payloads (2.0.1)
+        self.reports = {}  # identity -> NotifyReport reportData entries (2.0.1)
         self.drop_after = None  # drop the TCP connection after this many received frames
         self.server = None
         self.port = None
@@ -247,6 +274,89 @@ class Charger16(ChargePoint16):
             return result16.ChangeConfiguration(status="NotSupported")
         self.configuration[key] = value
         return result16.ChangeConfiguration(status="Accepted")
+
+    # The remaining 1.6 commands a backend can send: accept each, and remember what came.
+    def _note(self, action, **fields):
+        self._ensure()
+        self.remote_starts.append((action, fields))
+
+    @on(Action16.reset)
+    async def on_reset(self, type):
+        self._note("Reset", type=type)
+        return result16.Reset(status="Accepted")
+
+    @on(Action16.change_availability)
+    async def on_change_availability(self, connector_id, type):
+        self._note("ChangeAvailability", connector_id=connector_id, type=type)
+        return result16.ChangeAvailability(status="Accepted")
+
+    @on(Action16.unlock_connector)
+    async def on_unlock_connector(self, connector_id):
+        self._note("UnlockConnector", connector_id=connector_id)
+        return result16.UnlockConnector(status="Unlocked")
+
+    @on(Action16.trigger_message)
+    async def on_trigger_message(self, requested_message, connector_id=None):
+        self._note("TriggerMessage", requested_message=requested_message)
+        return result16.TriggerMessage(status="Accepted")
+
+    @on(Action16.clear_cache)
+    async def on_clear_cache(self):
+        self._note("ClearCache")
+        return result16.ClearCache(status="Accepted")
+
+    @on(Action16.set_charging_profile)
+    async def on_set_charging_profile(self, connector_id, cs_charging_profiles):
+        self._note("SetChargingProfile", connector_id=connector_id, profile=cs_charging_profiles)
+        return result16.SetChargingProfile(status="Accepted")
+
+    @on(Action16.clear_charging_profile)
+    async def on_clear_charging_profile(self, **kwargs):
+        self._note("ClearChargingProfile", **kwargs)
+        return result16.ClearChargingProfile(status="Accepted")
+
+    @on(Action16.get_composite_schedule)
+    async def on_get_composite_schedule(self, connector_id, duration, charging_rate_unit=None):
+        self._note("GetCompositeSchedule", connector_id=connector_id)
+        return result16.GetCompositeSchedule(
+            status="Accepted", connector_id=connector_id, schedule_start=now(),
+            charging_schedule={"duration": duration, "charging_rate_unit": charging_rate_unit or "A", "charging_schedule_period": [{"start_period": 0, "limit": 16.0}]},
+        )
+
+    @on(Action16.reserve_now)
+    async def on_reserve_now(self, connector_id, expiry_date, id_tag, reservation_id, parent_id_tag=None):
+        self._note("ReserveNow", reservation_id=reservation_id, id_tag=id_tag)
+        return result16.ReserveNow(status="Accepted")
+
+    @on(Action16.cancel_reservation)
+    async def on_cancel_reservation(self, reservation_id):
+        self._note("CancelReservation", reservation_id=reservation_id)
+        return result16.CancelReservation(status="Accepted")
+
+    @on(Action16.send_local_list)
+    async def on_send_local_list(self, list_version, update_type, local_authorization_list=None):
+        self._note("SendLocalList", list_version=list_version, entries=local_authorization_list)
+        return result16.SendLocalList(status="Accepted")
+
+    @on(Action16.get_local_list_version)
+    async def on_get_local_list_version(self):
+        self._note("GetLocalListVersion")
+        return result16.GetLocalListVersion(list_version=7)
+
+    @on(Action16.get_diagnostics)
+    async def on_get_diagnostics(self, location, **kwargs):
+        self._note("GetDiagnostics", location=location)
+        return result16.GetDiagnostics(file_name="diagnostics.zip")
+
+    @on(Action16.update_firmware)
+    async def on_update_firmware(self, location, retrieve_date, **kwargs):
+        self._note("UpdateFirmware", location=location)
+        return result16.UpdateFirmware()
+
+    @on(Action16.data_transfer)
+    async def on_data_transfer(self, vendor_id, message_id=None, data=None):
+        self._note("DataTransfer", vendor_id=vendor_id, data=data)
+        return result16.DataTransfer(status="Accepted", data="pong")
 
     @on(Action16.get_configuration)
     async def on_get_configuration(self, key=None, **kwargs):

@@ -172,3 +172,88 @@ def test_a_relay_restarted_mid_transaction_ends_the_right_transaction(start_rela
     assert ended["transaction_info"]["transaction_id"] == started["transaction_info"]["transaction_id"]
     assert ended["seq_no"] == started["seq_no"] + 1
     assert ended["meter_value"][-1]["sampled_value"][0]["value"] == 900
+
+
+def test_every_backend_command_and_charger_notification_translates_schema_valid(start_relay):
+    """Each 2.0.1 command of §2.1 reaches the 1.6 charger (which validates it) and its answer reaches the
+    backend (which validates it); the 1.6-only notifications arrive as their 2.0.1 counterparts."""
+
+    profile = {
+        "id": 5, "stack_level": 1, "charging_profile_purpose": "TxDefaultProfile", "charging_profile_kind": "Absolute",
+        "charging_schedule": [{"id": 1, "charging_rate_unit": "A", "charging_schedule_period": [{"start_period": 0, "limit": 16.0}]}],
+    }
+    token = {"id_token": "04A2B3C4", "type": "ISO14443"}
+    commands = [
+        ("Reset", call201.Reset(type="Immediate"), "Accepted"),
+        ("ChangeAvailability", call201.ChangeAvailability(operational_status="Inoperative", evse={"id": 1}), "Accepted"),
+        ("UnlockConnector", call201.UnlockConnector(evse_id=1, connector_id=1), "Unlocked"),
+        ("TriggerMessage", call201.TriggerMessage(requested_message="StatusNotification", evse={"id": 1}), "Accepted"),
+        ("ClearCache", call201.ClearCache(), "Accepted"),
+        ("SetChargingProfile", call201.SetChargingProfile(evse_id=1, charging_profile=profile), "Accepted"),
+        ("ClearChargingProfile", call201.ClearChargingProfile(charging_profile_id=5), "Accepted"),
+        ("GetCompositeSchedule", call201.GetCompositeSchedule(duration=3600, evse_id=1), "Accepted"),
+        ("ReserveNow", call201.ReserveNow(id=3, expiry_date_time="2026-11-27T08:00:00Z", id_token=token, evse_id=1), "Accepted"),
+        ("CancelReservation", call201.CancelReservation(reservation_id=3), "Accepted"),
+        ("SendLocalList", call201.SendLocalList(version_number=8, update_type="Full", local_authorization_list=[{"id_token": token, "id_token_info": {"status": "Accepted"}}]), "Accepted"),
+        ("GetLocalListVersion", call201.GetLocalListVersion(), None),
+        ("GetLog", call201.GetLog(log_type="DiagnosticsLog", request_id=61, log={"remote_location": "ftp://logs.example/x"}), "Accepted"),
+        ("UpdateFirmware", call201.UpdateFirmware(request_id=62, firmware={"location": "https://fw.example/1.bin", "retrieve_date_time": "2026-11-28T00:00:00Z"}), "Accepted"),
+        ("DataTransfer", call201.DataTransfer(vendor_id="com.example", message_id="Ping", data={"n": 1}), "Accepted"),
+        ("GetTransactionStatus", call201.GetTransactionStatus(), None),
+        ("GetChargingProfiles", call201.GetChargingProfiles(request_id=63, charging_profile={"charging_profile_purpose": "TxProfile"}), "NoProfiles"),
+        ("SetDisplayMessage", call201.SetDisplayMessage(message={"id": 1, "priority": "NormalCycle", "message": {"format": "UTF8", "content": "hi"}}), "NotSupportedMessageFormat"),
+        ("GetBaseReport", call201.GetBaseReport(request_id=64, report_base="FullInventory"), "Accepted"),
+    ]
+
+    async def scenario():
+        async with Backend(subprotocols=["ocpp2.0.1"], ask_after_boot=False) as backend:
+            relay = start_translating_relay(start_relay, backend)
+            ws = await open_charger(relay.url, "CP-ALL", ["ocpp1.6"])
+            cp = Charger16("CP-ALL", Tap(ws))
+            cp._ensure()
+            task = asyncio.create_task(cp.start())
+            await cp.call(call16.BootNotification(charge_point_model="E2E", charge_point_vendor="ocpp-relay-tests"))
+            (backend_cp, _), = backend.sessions["CP-ALL"]
+            answers = {}
+            for name, request, _ in commands:
+                answers[name] = await backend_cp.call(request, suppress=False)
+            # Charger-initiated messages without a transaction or with request ids.
+            notes = [
+                await cp.call(call16.DataTransfer(vendor_id="com.example", message_id="Hello", data="hi")),
+                await cp.call(call16.DiagnosticsStatusNotification(status="Uploaded")),
+                await cp.call(call16.FirmwareStatusNotification(status="Downloaded")),
+                await cp.call(call16.MeterValues(connector_id=0, meter_value=[{"timestamp": now(), "sampled_value": [{"value": "52000", "unit": "Wh"}]}])),
+            ]
+            for _ in range(100):
+                if "NotifyReport" in backend_cp.actions:
+                    break
+                await asyncio.sleep(0.02)
+            await ws.close()
+            task.cancel()
+            return relay, backend, backend_cp, answers, notes, cp.remote_starts
+
+    relay, backend, backend_cp, answers, notes, received = asyncio.run(scenario())
+    for name, _, expected in commands:
+        if expected is not None:
+            assert answers[name].status == expected, name
+    assert answers["GetLocalListVersion"].version_number == 7
+    assert answers["GetTransactionStatus"].messages_in_queue is False
+    assert answers["GetLog"].filename == "diagnostics.zip"
+    assert answers["GetCompositeSchedule"].schedule["evse_id"] == 1
+    assert [name for name, _ in received] == [
+        "Reset", "ChangeAvailability", "UnlockConnector", "TriggerMessage", "ClearCache", "SetChargingProfile",
+        "ClearChargingProfile", "GetCompositeSchedule", "ReserveNow", "CancelReservation", "SendLocalList",
+        "GetLocalListVersion", "GetDiagnostics", "UpdateFirmware", "DataTransfer",
+    ]
+    assert dict(received)["SetChargingProfile"]["profile"]["charging_profile_purpose"] == "TxDefaultProfile"
+    assert dict(received)["DataTransfer"]["data"] == '{"n":1}'
+    assert all(n is not None for n in notes)
+    assert notes[0].status == "Accepted"
+    assert "LogStatusNotification.Uploaded.61" in backend_cp.actions
+    assert "FirmwareStatusNotification.Downloaded.62" in backend_cp.actions
+    assert "MeterValues.0" in backend_cp.actions
+    reported = {(r["component"]["name"], r["variable"]["name"]) for r in backend.reports["CP-ALL"]}
+    assert ("OCPPCommCtrlr", "HeartbeatInterval") in reported and ("TxCtrlr", "TxStartPoint") in reported
+    relay.stop()
+    entries, _ = recordings_show(relay.recordings)
+    validate_recording(entries)
