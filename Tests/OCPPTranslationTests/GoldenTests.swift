@@ -32,10 +32,12 @@ enum Repository {
     }
 }
 
-/// Deterministic ids and clock for golden files: ids are id-1, id-2, …; now is 2026-11-27T06:00:00Z.
+/// Deterministic ids and clock for golden files: ids are id-1, id-2, …; now is 2026-11-27T06:00:00Z;
+/// the monotonic clock moves only with `tick` steps.
 final class IDs: @unchecked Sendable {
     private var next = 0
     private let lock = NSLock()
+    var uptime = 0.0
 
     func make() -> String {
         lock.lock()
@@ -91,12 +93,19 @@ struct GoldenTests {
             tables: Repository.tables(),
             state: state,
             now: { "2026-11-27T06:00:00Z" },
-            makeID: { ids.make() }
+            makeID: { ids.make() },
+            uptime: { ids.uptime }
         )
         for (index, step) in (document["steps"]?.arrayValue ?? []).enumerated() {
-            let frame = try #require(step["frame"]).jsonText
-            let outputs =
-                step["from"]?.stringValue == "charger" ? session.fromCharger(frame) : session.fromUpstream(frame)
+            let outputs: [TranslationOutput]
+            if let seconds = step["tick"]?.doubleValue {
+                ids.uptime += seconds
+                outputs = session.expireCalls(timeout: 30)
+            } else {
+                let frame = try #require(step["frame"]).jsonText
+                outputs =
+                    step["from"]?.stringValue == "charger" ? session.fromCharger(frame) : session.fromUpstream(frame)
+            }
             let sent: [JSONValue] = try outputs.compactMap { output in
                 switch output {
                 case .toUpstream(let text):

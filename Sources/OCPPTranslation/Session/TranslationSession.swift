@@ -44,6 +44,9 @@ public struct TranslationSession: Sendable {
 
     let now: @Sendable () -> String
     let makeID: @Sendable () -> String
+    let uptime: @Sendable () -> Double
+    var upstreamSentAt = 0.0
+    var chargerSentAt = 0.0
 
     /// CALLs sent to the backend and what their results are for.
     var upstreamCalls: [String: UpstreamCall] = [:]
@@ -57,19 +60,82 @@ public struct TranslationSession: Sendable {
     /// - Parameters:
     ///   - now: the current time as RFC 3339 (payload timestamps the relay fills in).
     ///   - makeID: a new unique id (UUID): message ids and 2.0.1 transaction ids.
+    ///   - uptime: a monotonic clock in seconds, for ``expireCalls(timeout:)``.
     public init(
         identity: String,
         tables: MappingTables,
         state: ChargerState,
         now: @escaping @Sendable () -> String,
-        makeID: @escaping @Sendable () -> String
+        makeID: @escaping @Sendable () -> String,
+        uptime: @escaping @Sendable () -> Double = { 0 }
     ) {
         self.identity = identity
         self.tables = tables
         self.state = state
         self.now = now
         self.makeID = makeID
+        self.uptime = uptime
     }
+
+    /// Gives up on a CALL in flight for longer than `timeout` seconds: its original sender gets a
+    /// CALLERROR, and the queue behind it moves on. A late answer is then ignored.
+    public mutating func expireCalls(timeout: Double) -> [TranslationOutput] {
+        var out: [TranslationOutput] = []
+        let now = uptime()
+        if let id = upstreamInFlight, now - upstreamSentAt >= timeout, let call = upstreamCalls.removeValue(forKey: id)
+        {
+            upstreamInFlight = nil
+            out.append(
+                .diagnostic(
+                    .init(
+                        kind: .untranslatable,
+                        action: call.action,
+                        message: "the backend did not answer within \(Int(timeout)) s"
+                    )
+                )
+            )
+            if case .forCharger(let chargerID, _, _) = call.purpose {
+                out.append(
+                    .toCharger(
+                        Self.callError(
+                            chargerID,
+                            "InternalError",
+                            "the backend did not answer within \(Int(timeout)) s"
+                        )
+                    )
+                )
+            }
+            pumpUpstream(&out)
+        }
+        if let id = chargerInFlight, now - chargerSentAt >= timeout, let call = chargerCalls.removeValue(forKey: id) {
+            chargerInFlight = nil
+            out.append(
+                .diagnostic(
+                    .init(
+                        kind: .untranslatable,
+                        action: call.action,
+                        message: "the charger did not answer within \(Int(timeout)) s"
+                    )
+                )
+            )
+            if let upstreamID = call.upstreamID {
+                out.append(
+                    .toUpstream(
+                        Self.callError(
+                            upstreamID,
+                            "InternalError",
+                            "the charger did not answer within \(Int(timeout)) s"
+                        )
+                    )
+                )
+            }
+            pumpCharger(&out)
+        }
+        return out
+    }
+
+    /// Whether a CALL is in flight in either direction (the relay then checks for expiry).
+    public var hasCallsInFlight: Bool { upstreamInFlight != nil || chargerInFlight != nil }
 
     // MARK: Entry points
 
@@ -172,6 +238,7 @@ public struct TranslationSession: Sendable {
         guard upstreamInFlight == nil, !upstreamQueue.isEmpty else { return }
         let (frame, call) = upstreamQueue.removeFirst()
         upstreamInFlight = frame.messageID
+        upstreamSentAt = uptime()
         upstreamCalls[frame.messageID] = call
         out.append(.toUpstream(frame.jsonText))
     }
@@ -191,6 +258,7 @@ public struct TranslationSession: Sendable {
         guard chargerInFlight == nil, !chargerQueue.isEmpty else { return }
         let (frame, call) = chargerQueue.removeFirst()
         chargerInFlight = frame.messageID
+        chargerSentAt = uptime()
         chargerCalls[frame.messageID] = call
         out.append(.toCharger(frame.jsonText))
     }

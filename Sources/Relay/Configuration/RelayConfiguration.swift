@@ -22,6 +22,8 @@ public struct RelayConfiguration: Sendable {
     public var shutdownTimeoutSeconds: Double
     /// Event-loop threads (one is fastest on two cores).
     public var eventLoops: Int
+    /// How long a translated CALL may wait for its answer before its sender gets a CALLERROR.
+    public var callTimeoutSeconds: Double = 30
     /// The folder holding the translation tables (`Mappings/`).
     public var mappingsDirectory: String
     /// The SQLite file of the translation state; `nil` puts it beside the recordings.

@@ -79,11 +79,15 @@ public struct RelaySettings: Sendable, Decodable, Equatable {
         public var upstream: Quantity?
         public var close: Quantity?
         public var shutdown: Quantity?
+        /// A translated CALL without an answer.
+        public var call: Quantity?
 
-        public init(upstream: Quantity? = nil, close: Quantity? = nil, shutdown: Quantity? = nil) {
+        public init(upstream: Quantity? = nil, close: Quantity? = nil, shutdown: Quantity? = nil, call: Quantity? = nil)
+        {
             self.upstream = upstream
             self.close = close
             self.shutdown = shutdown
+            self.call = call
         }
     }
 
@@ -183,7 +187,8 @@ public struct RelaySettings: Sendable, Decodable, Equatable {
             result.timeouts = Timeouts(
                 upstream: o.upstream ?? timeouts?.upstream,
                 close: o.close ?? timeouts?.close,
-                shutdown: o.shutdown ?? timeouts?.shutdown
+                shutdown: o.shutdown ?? timeouts?.shutdown,
+                call: o.call ?? timeouts?.call
             )
         }
         return result
@@ -236,6 +241,9 @@ public struct RelaySettings: Sendable, Decodable, Equatable {
         }
         if let t = timeouts?.close {
             configuration.closeTimeoutSeconds = try t.seconds(name: "timeouts.close", minimum: 0.01)
+        }
+        if let t = timeouts?.call {
+            configuration.callTimeoutSeconds = try t.seconds(name: "timeouts.call", minimum: 0.1)
         }
         if let t = timeouts?.shutdown {
             configuration.shutdownTimeoutSeconds = try t.seconds(name: "timeouts.shutdown", minimum: 0.01)

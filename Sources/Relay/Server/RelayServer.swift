@@ -349,9 +349,14 @@ public final class RelayServer: Service, Sendable {
                 tables: translation.tables,
                 state: state,
                 now: { Timestamp.rfc3339(Timestamp.now()) },
-                makeID: { UUID().uuidString.lowercased() }
+                makeID: { UUID().uuidString.lowercased() },
+                uptime: { Double(NIODeadline.now().uptimeNanoseconds) / 1e9 }
             )
-            translator = RelaySession.Translator(session: session, store: translation.store)
+            translator = RelaySession.Translator(
+                session: session,
+                store: translation.store,
+                callTimeout: .nanoseconds(Int64(configuration.callTimeoutSeconds * 1e9))
+            )
         }
         let session = RelaySession(
             connection: handshake.connection,

@@ -31,6 +31,8 @@ final class RelaySession: @unchecked Sendable {
     struct Translator {
         var session: TranslationSession
         let store: TranslationStateStore
+        /// How long a translated CALL may wait for its answer.
+        let callTimeout: TimeAmount
         /// Diagnostics already logged for this charger (each kind and action once).
         var logged: Set<String> = []
     }
@@ -83,7 +85,22 @@ final class RelaySession: @unchecked Sendable {
         )
         handler(.charger).attach(self)
         handler(.upstream).attach(self)
+        if let timeout = translator?.callTimeout {
+            // Calls nobody answers must not block the translation queues.
+            let seconds = Double(timeout.nanoseconds) / 1e9
+            expiryTask = eventLoop.scheduleRepeatedTask(
+                initialDelay: .seconds(1),
+                delay: .seconds(1)
+            ) { [self] _ in
+                guard var translator, translator.session.hasCallsInFlight else { return }
+                let outputs = translator.session.expireCalls(timeout: seconds)
+                self.translator = translator
+                handle(outputs, from: .upstream)
+            }
+        }
     }
+
+    private var expiryTask: RepeatedTask?
 
     // MARK: Messages
 
@@ -169,6 +186,12 @@ final class RelaySession: @unchecked Sendable {
             }
             translator.session.stateChanged = false
         }
+        self.translator = translator
+        handle(outputs, from: leg)
+    }
+
+    private func handle(_ outputs: [TranslationOutput], from leg: Leg) {
+        guard var translator else { return }
         for output in outputs {
             switch output {
             case .toUpstream(let frame): sendTranslated(frame, to: .upstream)
@@ -391,6 +414,8 @@ final class RelaySession: @unchecked Sendable {
         recorder.writer.endConnection(connection, time: Timestamp.now())
         recorder.scheduleFlush()
         registry.remove(self)
+        expiryTask?.cancel()
+        expiryTask = nil
         for leg in legs { leg.detach() }
         logger.debug("session ended")
     }
