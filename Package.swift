@@ -77,7 +77,7 @@ let package = Package(
         .executableTarget(
             name: "ocpp-relay",
             dependencies: [
-                "Relay", "RelayRecording", "OCPPPeers", "OCPP",
+                "Relay", "RelayRecording", "OCPPPeers", "OCPP", "OCPPTranslation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -257,3 +257,52 @@ def test_every_backend_command_and_charger_notification_translates_schema_valid(
     relay.stop()
     entries, _ = recordings_show(relay.recordings)
     validate_recording(entries)
+
+
+def test_mappings_check_validates_the_tables_against_the_schemas(tmp_path):
+    import shutil
+    import subprocess
+
+    from conftest import BINARY
+
+    ok = subprocess.run([BINARY, "mappings", "check", MAPPINGS, "--schemas", str(SCHEMAS)], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "mappings OK" in ok.stdout
+    broken = tmp_path / "Mappings"
+    shutil.copytree(MAPPINGS, broken)
+    enums = (broken / "enums.yaml").read_text().replace("    Preparing: Occupied", "    Preparing: Busy")
+    (broken / "enums.yaml").write_text(enums)
+    messages = (broken / "messages.yaml").read_text().replace("      id: chargingProfileId", "      chargingProfileId: chargingProfileId")
+    (broken / "messages.yaml").write_text(messages)
+    bad = subprocess.run([BINARY, "mappings", "check", str(broken), "--schemas", str(SCHEMAS)], capture_output=True, text=True)
+    assert bad.returncode == 1
+    line = next(i + 1 for i, text in enumerate(enums.splitlines()) if text == "connector_status_16_to_201:")
+    assert f"enums.yaml:{line}: error: connector_status_16_to_201: Busy is not a 2.0.1 StatusNotificationRequest connectorStatus value" in bad.stdout
+    assert "ClearChargingProfile.request: chargingProfileId is not a field of 1.6 ClearChargingProfile" in bad.stdout
+    shown = subprocess.run([BINARY, "mappings", "show", MAPPINGS], capture_output=True, text=True)
+    assert "StartTransaction" in shown.stdout and "TransactionEvent (transform startTransaction)" in shown.stdout
+
+
+def test_a_table_override_from_config_changes_the_translation(start_relay, tmp_path):
+    overrides = tmp_path / "overrides.yaml"
+    overrides.write_text("enums.yaml:\n  reset_type_201_to_16:\n    values:\n      Immediate: Hard\n")
+
+    async def scenario():
+        async with Backend(subprotocols=["ocpp2.0.1"], ask_after_boot=False) as backend:
+            relay = start_relay(
+                backend.url, config=f"upstream_version: '2.0.1'\ntranslation:\n  mappings: {MAPPINGS}\n  overrides: {overrides}\n"
+            )
+            ws = await open_charger(relay.url, "CP-OVERRIDE", ["ocpp1.6"])
+            cp = Charger16("CP-OVERRIDE", Tap(ws))
+            cp._ensure()
+            task = asyncio.create_task(cp.start())
+            await cp.call(call16.BootNotification(charge_point_model="E2E", charge_point_vendor="ocpp-relay-tests"))
+            (backend_cp, _), = backend.sessions["CP-OVERRIDE"]
+            answer = await backend_cp.call(call201.Reset(type="Immediate"))
+            await ws.close()
+            task.cancel()
+            return answer, cp.remote_starts
+
+    answer, received = asyncio.run(scenario())
+    assert answer.status == "Accepted"
+    assert received == [("Reset", {"type": "Hard"})]

@@ -6,6 +6,11 @@ public struct EnumMap: Sendable, Hashable {
     public var passthrough: Bool
     /// …or become this.
     public var fallback: String?
+    /// Where the values come from and go to, for `mappings check`: `VERSION Message path.to.field`.
+    public var source: String?
+    public var target: String?
+    /// The line of the map in enums.yaml.
+    public var line: Int?
 
     public init(values: [String: String?] = [:], passthrough: Bool = false, fallback: String? = nil) {
         self.values = values

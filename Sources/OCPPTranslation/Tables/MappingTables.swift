@@ -16,6 +16,8 @@ public struct ActionMapping: Sendable, Hashable {
     public var error: String?
     /// What the translation loses, for documentation and `mappings show`.
     public var lossy: [String]
+    /// The line of the entry in messages.yaml.
+    public var line: Int?
 }
 
 /// One field rule: `target: source`, or with an enum map, a default, a constant, a length limit.
@@ -138,21 +140,43 @@ public struct MappingTables: Sendable {
         "sendLocalList", "getLog", "updateFirmware", "getTransactionStatus",
     ]
 
+    /// Adds a problem found outside the table files (an unreadable overrides file).
+    public mutating func addDiagnostic(_ diagnostic: TableDiagnostic) {
+        diagnostics.append(diagnostic)
+    }
+
     /// No errors (warnings allowed).
     public var isUsable: Bool { !diagnostics.contains { $0.severity == .error } }
 
     /// Parses the table files; `files` maps a file name from ``fileNames`` to its text.
-    public init(files: [String: String]) {
+    /// - Parameter overrides: per file name, YAML laid over that file (operators' changes kept apart from
+    ///   the shipped tables, e.g. `reset_type_201_to_16: {values: {Immediate: Hard}}` for enums.yaml).
+    public init(files: [String: String], overrides: [String: String] = [:]) {
         for name in Self.fileNames where files[name] == nil {
             diagnostics.append(TableDiagnostic(.error, file: name, line: nil, "missing"))
         }
-        if let text = files["enums.yaml"] { parseEnums(TableSource(file: "enums.yaml", text: text)) }
-        if let text = files["messages.yaml"] { parseMessages(TableSource(file: "messages.yaml", text: text)) }
-        if let text = files["configuration-keys.yaml"] {
-            parseConfigurationKeys(TableSource(file: "configuration-keys.yaml", text: text))
+        for name in overrides.keys where !Self.fileNames.contains(name) {
+            diagnostics.append(TableDiagnostic(.error, file: name, line: nil, "overrides name an unknown table file"))
         }
-        if let text = files["tokens.yaml"] { parseTokens(TableSource(file: "tokens.yaml", text: text)) }
-        if let text = files["topology.yaml"] { parseTopology(TableSource(file: "topology.yaml", text: text)) }
+        func source(_ name: String) -> TableSource? {
+            files[name].map { TableSource(file: name, text: $0, override: overrides[name]) }
+        }
+        if let s = source("enums.yaml") { parseEnums(s) }
+        if let s = source("messages.yaml") { parseMessages(s) }
+        if let s = source("configuration-keys.yaml") { parseConfigurationKeys(s) }
+        if let s = source("tokens.yaml") { parseTokens(s) }
+        if let s = source("topology.yaml") { parseTopology(s) }
+    }
+
+    /// Splits an overrides document (top-level keys are table file names) into per-file YAML.
+    public static func overrides(fromYAML text: String) -> (overrides: [String: String], diagnostics: [TableDiagnostic])
+    {
+        var source = TableSource(file: "overrides", text: text)
+        var result: [String: String] = [:]
+        for (name, _, value) in source.members(source.root, "overrides") {
+            if let yaml = try? Yams.serialize(node: value) { result[name] = yaml }
+        }
+        return (result, source.diagnostics)
     }
 
     /// The enum map named `name` (an unknown name passes values through; `mappings check` reports it).
@@ -192,17 +216,24 @@ public struct MappingTables: Sendable {
 
     private mutating func parseEnums(_ source: TableSource) {
         var source = source
-        for (name, _, body) in source.members(source.root, "enums.yaml") {
+        for (name, nameNode, body) in source.members(source.root, "enums.yaml") {
             var map = EnumMap()
+            map.line = nameNode.mark?.line
             for (key, keyNode, value) in source.members(body, "enum \(name)") {
                 switch key {
+                case "source": map.source = TableSource.string(value)
+                case "target": map.target = TableSource.string(value)
                 case "values":
                     for (from, _, to) in source.members(value, "enum \(name).values") {
                         map.values[from] = .some(TableSource.string(to))
                     }
                 case "passthrough": map.passthrough = value.bool ?? false
                 case "default": map.fallback = TableSource.string(value)
-                default: source.error(keyNode, "enum \(name): unknown key '\(key)' (values, passthrough, default)")
+                default:
+                    source.error(
+                        keyNode,
+                        "enum \(name): unknown key '\(key)' (values, passthrough, default, source, target)"
+                    )
                 }
             }
             enums[name] = map
@@ -219,7 +250,7 @@ public struct MappingTables: Sendable {
             }
             let transforms = direction == "charger" ? Self.chargerTransforms : Self.backendTransforms
             for (action, actionNode, entry) in source.members(body, direction) {
-                var mapping = ActionMapping(lossy: [])
+                var mapping = ActionMapping(lossy: [], line: actionNode.mark?.line)
                 for (key, keyNode, value) in source.members(entry, action) {
                     switch key {
                     case "action": mapping.action = TableSource.string(value)

@@ -27,14 +27,44 @@ struct TableSource {
     let root: Node?
     var diagnostics: [TableDiagnostic] = []
 
-    init(file: String, text: String) {
+    /// - Parameter override: YAML whose entries replace the file's, merged mapping by mapping
+    ///   (an override of `backend: {Reset: …}` replaces only Reset).
+    init(file: String, text: String, override: String? = nil) {
         self.file = file
+        var root: Node?
         do {
             root = try Yams.compose(yaml: text)
         } catch {
-            root = nil
             diagnostics.append(TableDiagnostic(.error, file: file, line: nil, "not valid YAML: \(error)"))
         }
+        if let override {
+            do {
+                if let patch = try Yams.compose(yaml: override) {
+                    root = root.map { Self.merge($0, patch) } ?? patch
+                }
+            } catch {
+                diagnostics.append(
+                    TableDiagnostic(.error, file: file, line: nil, "the override is not valid YAML: \(error)")
+                )
+            }
+        }
+        self.root = root
+    }
+
+    /// `patch` laid over `base`: mappings merge key by key, anything else is replaced.
+    static func merge(_ base: Node, _ patch: Node) -> Node {
+        guard let baseMapping = base.mapping, let patchMapping = patch.mapping else { return patch }
+        var pairs = Array(baseMapping)
+        for (key, value) in patchMapping {
+            if let index = pairs.firstIndex(where: { $0.key == key }) {
+                pairs[index].value = merge(pairs[index].value, value)
+            } else {
+                pairs.append((key: key, value: value))
+            }
+        }
+        return .mapping(
+            Node.Mapping(pairs.map { ($0.key, $0.value) }, baseMapping.tag, baseMapping.style, baseMapping.mark)
+        )
     }
 
     mutating func error(_ node: Node?, _ message: String) {

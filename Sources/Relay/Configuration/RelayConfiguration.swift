@@ -28,6 +28,8 @@ public struct RelayConfiguration: Sendable {
     public var mappingsDirectory: String
     /// The SQLite file of the translation state; `nil` puts it beside the recordings.
     public var stateDatabase: String?
+    /// An operator's YAML laid over the tables (top-level keys are table file names).
+    public var mappingOverrides: String?
 
     /// Where the translation state lives.
     public var stateDatabasePath: String {

@@ -25,10 +25,13 @@ public struct RelaySettings: Sendable, Decodable, Equatable {
         public var mappings: String?
         /// The SQLite file of the translation state.
         public var state: String?
+        /// A YAML file laid over the tables; its top-level keys are table file names.
+        public var overrides: String?
 
-        public init(mappings: String? = nil, state: String? = nil) {
+        public init(mappings: String? = nil, state: String? = nil, overrides: String? = nil) {
             self.mappings = mappings
             self.state = state
+            self.overrides = overrides
         }
     }
 
@@ -180,7 +183,8 @@ public struct RelaySettings: Sendable, Decodable, Equatable {
         if let o = overrides.translation {
             result.translation = Translation(
                 mappings: o.mappings ?? translation?.mappings,
-                state: o.state ?? translation?.state
+                state: o.state ?? translation?.state,
+                overrides: o.overrides ?? translation?.overrides
             )
         }
         if let o = overrides.timeouts {
@@ -251,6 +255,7 @@ public struct RelaySettings: Sendable, Decodable, Equatable {
         if let t = translation {
             if let mappings = t.mappings { configuration.mappingsDirectory = mappings }
             configuration.stateDatabase = t.state
+            configuration.mappingOverrides = t.overrides
         }
         if let loops = eventLoops {
             guard (1...64).contains(loops) else { throw ConfigurationError("event_loops must be 1 to 64") }

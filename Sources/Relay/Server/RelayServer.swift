@@ -46,7 +46,10 @@ public final class RelayServer: Service, Sendable {
         onListening: @escaping @Sendable (_ host: String, _ port: Int) -> Void = { _, _ in }
     ) throws {
         if configuration.upstreamVersion == .v201 {
-            let tables = MappingTables.load(directory: configuration.mappingsDirectory)
+            let tables = MappingTables.load(
+                directory: configuration.mappingsDirectory,
+                overrides: configuration.mappingOverrides
+            )
             guard tables.isUsable else {
                 throw ConfigurationError(
                     "the mapping tables in \(configuration.mappingsDirectory) have errors:\n"

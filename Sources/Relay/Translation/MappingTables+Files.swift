@@ -1,9 +1,10 @@
 import Foundation
+import OCPP
 import OCPPTranslation
 
 extension MappingTables {
-    /// Reads the tables from a folder (`Mappings/`).
-    public static func load(directory: String) -> MappingTables {
+    /// Reads the tables from a folder (`Mappings/`), with an operator's overrides file laid over them.
+    public static func load(directory: String, overrides: String? = nil) -> MappingTables {
         var files: [String: String] = [:]
         for name in fileNames {
             let path = (directory as NSString).appendingPathComponent(name)
@@ -11,6 +12,56 @@ extension MappingTables {
                 files[name] = String(decoding: data, as: UTF8.self)
             }
         }
-        return MappingTables(files: files)
+        guard let overrides else { return MappingTables(files: files) }
+        guard let data = FileManager.default.contents(atPath: overrides) else {
+            var tables = MappingTables(files: files)
+            tables.addDiagnostic(TableDiagnostic(.error, file: overrides, line: nil, "cannot read the overrides file"))
+            return tables
+        }
+        let (split, problems) = MappingTables.overrides(fromYAML: String(decoding: data, as: UTF8.self))
+        var tables = MappingTables(files: files, overrides: split)
+        for problem in problems { tables.addDiagnostic(problem) }
+        return tables
+    }
+
+    /// A readable summary of the tables (`ocpp-relay mappings show`).
+    public var summary: String {
+        var lines: [String] = []
+        func describe(_ mapping: ActionMapping) -> String {
+            if let answer = mapping.answer { return "answered by the relay: \(answer.jsonText)" }
+            if let error = mapping.error { return "answered with CALLERROR \(error)" }
+            let how = mapping.transform.map { "transform \($0)" } ?? "field rules"
+            return "\(mapping.action ?? "-") (\(how))"
+        }
+        for (title, table) in [
+            ("charger (1.6) → backend (2.0.1)", charger), ("backend (2.0.1) → charger (1.6)", backend),
+        ] {
+            lines.append(title)
+            for (action, mapping) in table.sorted(by: { $0.key < $1.key }) {
+                lines.append("  \(action.padding(toLength: 30, withPad: " ", startingAt: 0)) → \(describe(mapping))")
+                for loss in mapping.lossy { lines.append("      lossy: \(loss)") }
+            }
+        }
+        lines.append("enums")
+        for (name, map) in enums.sorted(by: { $0.key < $1.key }) {
+            let values = map.values.sorted { $0.key < $1.key }.map { "\($0.key)→\($0.value ?? "(dropped)")" }
+            var extra = map.passthrough ? ", others unchanged" : ""
+            if let fallback = map.fallback { extra += ", others → \(fallback)" }
+            lines.append("  \(name): \(values.joined(separator: ", "))\(extra)")
+        }
+        lines.append("configuration keys (\(configurationKeys.count); others become \(legacyComponent).<key>)")
+        for key in configurationKeys {
+            let variable = key.variable + (key.variableInstance.map { "[\($0)]" } ?? "")
+            let note =
+                (key.characteristic.map { " (\($0))" } ?? "") + (key.readOnly ? " (read-only through the relay)" : "")
+            lines.append(
+                "  \(key.key.padding(toLength: 40, withPad: " ", startingAt: 0)) ↔ \(key.component).\(variable)\(note)"
+            )
+        }
+        lines.append(
+            "token types: \(tokenTypes.rules.map { "\($0.pattern) → \($0.type)" }.joined(separator: "; ")); otherwise \(tokenTypes.fallback)"
+        )
+        lines.append("topology: \(topology.rawValue)")
+        return lines.joined(separator: "\n")
     }
 }

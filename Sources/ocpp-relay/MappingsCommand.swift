@@ -1,0 +1,68 @@
+import ArgumentParser
+import Foundation
+import OCPPTranslation
+import Relay
+
+struct MappingsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mappings",
+        abstract: "Check and show the OCPP 1.6 ↔ 2.0.1 mapping tables.",
+        subcommands: [Check.self, Show.self]
+    )
+
+    struct Check: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract:
+                "Validate the tables; with --schemas, against the official OCPP JSON schemas too. Exit 1 on errors."
+        )
+
+        @Argument(help: "The folder of tables.")
+        var directory: String = "Mappings"
+
+        @Option(help: "A YAML overrides file to lay over the tables.")
+        var overrides: String?
+
+        @Option(help: "The folder of the `ocpp` Python package (holding v16/schemas and v201/schemas).")
+        var schemas: String?
+
+        func run() throws {
+            let tables = MappingTables.load(directory: directory, overrides: overrides)
+            var problems = tables.diagnostics
+            if let schemas, tables.isUsable {
+                do {
+                    problems += tables.check(against: try SchemaCatalog.load(directory: schemas))
+                } catch {
+                    throw ValidationError(error.message)
+                }
+            }
+            for problem in problems { print(problem) }
+            let errors = problems.filter { $0.severity == .error }.count
+            print(
+                errors == 0
+                    ? "mappings OK (\(tables.charger.count) charger and \(tables.backend.count) backend messages)"
+                    : "\(errors) error(s)"
+            )
+            if errors > 0 { throw ExitCode(1) }
+        }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print what each message becomes, the enum maps and the key table."
+        )
+
+        @Argument(help: "The folder of tables.")
+        var directory: String = "Mappings"
+
+        @Option(help: "A YAML overrides file to lay over the tables.")
+        var overrides: String?
+
+        func run() throws {
+            let tables = MappingTables.load(directory: directory, overrides: overrides)
+            for problem in tables.diagnostics {
+                FileHandle.standardError.write(Data("\(problem)\n".utf8))
+            }
+            print(tables.summary)
+        }
+    }
+}
