@@ -1,3 +1,4 @@
+import Foundation
 import OCPP
 import Relay
 import RelayRecording
@@ -103,5 +104,22 @@ struct RelaySettingsTests {
         let plain = try UpstreamURL("ws://backend")
         #expect(plain.port == 80 && plain.basePath == "" && plain.hostHeader == "backend")
         #expect(plain.url(for: try .init("../x")) == "ws://backend/..%2Fx")
+    }
+}
+
+@Suite("Shipped configuration")
+struct ShippedConfigurationTests {
+    @Test("Config/relay.yaml documents every key and resolves")
+    func shipped() throws {
+        var root = URL(fileURLWithPath: #filePath)
+        while !FileManager.default.fileExists(atPath: root.appendingPathComponent("Package.swift").path) {
+            root.deleteLastPathComponent()
+        }
+        let settings = try RelaySettings.load(path: root.appendingPathComponent("Config/relay.yaml").path)
+        let configuration = try settings.resolve()
+        #expect(configuration.upstreamVersion == nil)
+        #expect(configuration.callTimeoutSeconds == 30)
+        #expect(configuration.mappingsDirectory == "Mappings")
+        #expect(settings.recordings?.retention == "30d")
     }
 }
