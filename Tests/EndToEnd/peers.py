@@ -145,6 +145,12 @@ class Backend201(ChargePoint201):
         self.actions.append(f"MeterValues.{evse_id}")
         return result201.MeterValues()
 
+    @on(Action201.notify_event)
+    async def on_notify_event(self, generated_at, seq_no, event_data, **kwargs):
+        self.actions.append("NotifyEvent")
+        self.backend.notified.setdefault(self.id, []).extend(event_data)
+        return result201.NotifyEvent()
+
     @on(Action201.notify_report)
     async def on_notify_report(self, request_id, generated_at, seq_no, **kwargs):
         self.actions.append("NotifyReport")
@@ -174,6 +180,7 @@ class Backend:
         self.answers = {}  # identity -> answer to the backend's own request
         self.events = {}  # identity -> TransactionEvent payloads (2.0.1)
         self.reports = {}  # identity -> NotifyReport reportData entries (2.0.1)
+        self.notified = {}  # identity -> NotifyEvent eventData entries (2.0.1)
         self.drop_after = None  # drop the TCP connection after this many received frames
         self.server = None
         self.port = None

@@ -306,3 +306,36 @@ def test_a_table_override_from_config_changes_the_translation(start_relay, tmp_p
     answer, received = asyncio.run(scenario())
     assert answer.status == "Accepted"
     assert received == [("Reset", {"type": "Hard"})]
+
+
+def test_charger_faults_reach_the_backend_as_events(start_relay):
+    async def scenario():
+        async with Backend(subprotocols=["ocpp2.0.1"], ask_after_boot=False) as backend:
+            relay = start_translating_relay(start_relay, backend)
+            ws = await open_charger(relay.url, "CP-FAULT", ["ocpp1.6"])
+            cp = Charger16("CP-FAULT", Tap(ws))
+            task = asyncio.create_task(cp.start())
+            await cp.call(call16.BootNotification(charge_point_model="E2E", charge_point_vendor="ocpp-relay-tests"))
+            answers = [
+                await cp.call(call16.StatusNotification(connector_id=1, error_code="HighTemperature", status="Faulted", info="82 C", timestamp=now())),
+                await cp.call(call16.StatusNotification(connector_id=1, error_code="NoError", status="Available", timestamp=now())),
+                await cp.call(call16.StatusNotification(connector_id=0, error_code="NoError", status="Unavailable")),
+            ]
+            for _ in range(100):
+                if len(backend.notified.get("CP-FAULT", [])) >= 3:
+                    break
+                await asyncio.sleep(0.02)
+            await ws.close()
+            task.cancel()
+            return relay, backend, answers
+
+    relay, backend, answers = asyncio.run(scenario())
+    assert all(a is not None for a in answers)
+    raised, cleared, station = backend.notified["CP-FAULT"]
+    assert (raised["component"]["name"], raised["variable"]["name"], raised["actual_value"]) == ("TemperatureSensor", "Problem", "true")
+    assert raised["tech_code"] == "HighTemperature" and raised["tech_info"] == "82 C"
+    assert cleared["cleared"] is True and cleared["actual_value"] == "false"
+    assert (station["component"]["name"], station["actual_value"]) == ("ChargingStation", "Unavailable")
+    relay.stop()
+    entries, _ = recordings_show(relay.recordings)
+    validate_recording(entries)

@@ -128,47 +128,43 @@ extension TranslationSession {
         let p = call.payload
         let connector = try int(p, "connectorId")
         guard let status = p["status"]?.stringValue else { throw Untranslatable(message: "status is missing") }
-        if let code = p["errorCode"]?.stringValue, code != "NoError" {
-            let detail = [p["info"]?.stringValue, p["vendorErrorCode"]?.stringValue].compactMap { $0 }.joined(
-                separator: ", "
-            )
-            out.append(
-                .diagnostic(
-                    .init(
-                        kind: .lossy,
-                        action: call.action,
-                        message:
-                            "connector \(connector) reports \(code)\(detail.isEmpty ? "" : " (\(detail))"); 2.0.1 carries errors in NotifyEvent, not sent"
-                    )
-                )
-            )
-        }
-        let previous = state.connectorStatus[String(connector)]
-        state.connectorStatus[String(connector)] = status
-        markChanged()
-        guard connector > 0 else {
-            // The whole charge point: 2.0.1 StatusNotification needs an EVSE and a connector.
-            out.append(
-                .diagnostic(
-                    .init(
-                        kind: .lossy,
-                        action: call.action,
-                        message: "connector 0 status \(status) has no 2.0.1 StatusNotification; answered by the relay"
-                    )
-                )
-            )
-            out.append(.toCharger(Self.result(call.messageID, .object([]))))
-            return
-        }
         guard let connectorStatus = tables.enumMap("connector_status_16_to_201").map(status) else {
             throw Untranslatable(message: "status \(status) has no 2.0.1 connectorStatus")
         }
+        let timestamp = p["timestamp"] ?? .string(now())
+        let previous = state.connectorStatus[String(connector)]
+        state.connectorStatus[String(connector)] = status
+        markChanged()
         let (evseId, connectorId) = tables.topology.evse(forConnector: connector)
+        var events: [JSONValue] = []
+        if connector == 0 {
+            // The whole charge point: 2.0.1 reports it as ChargingStation.AvailabilityState.
+            events.append(
+                event(
+                    component: "ChargingStation",
+                    variable: "AvailabilityState",
+                    actual: connectorStatus,
+                    trigger: "Delta",
+                    timestamp: timestamp,
+                    evse: nil
+                )
+            )
+        }
+        events += errorEvents(
+            p,
+            connector: connector,
+            timestamp: timestamp,
+            evse: connector == 0 ? nil : (evseId, connectorId)
+        )
+        if connector == 0 {
+            forward(call, "NotifyEvent", notifyEvent(events), .emptyResult, &out)
+            return
+        }
         forward(
             call,
             "StatusNotification",
             .object([
-                (key: "timestamp", value: p["timestamp"] ?? .string(now())),
+                (key: "timestamp", value: timestamp),
                 (key: "connectorStatus", value: .string(connectorStatus)),
                 (key: "evseId", value: .int(evseId)),
                 (key: "connectorId", value: .int(connectorId)),
@@ -176,6 +172,9 @@ extension TranslationSession {
             .emptyResult,
             &out
         )
+        if !events.isEmpty {
+            sendUpstream("NotifyEvent", notifyEvent(events), UpstreamCall(action: "NotifyEvent", purpose: .relay), &out)
+        }
         // During a transaction, Charging/SuspendedEV/SuspendedEVSE are a change of the charging state.
         if let chargingState = tables.enumMap("charging_state_16_to_201").map(status), status != previous,
             var transaction = state.openTransaction(onConnector: connector), transaction.chargingState != chargingState
@@ -185,12 +184,106 @@ extension TranslationSession {
                 &transaction,
                 type: "Updated",
                 trigger: "ChargingStateChanged",
-                timestamp: p["timestamp"] ?? .string(now()),
+                timestamp: timestamp,
                 info: [(key: "chargingState", value: .string(chargingState))]
             )
             state.update(transaction)
             sendUpstream("TransactionEvent", event, UpstreamCall(action: "TransactionEvent", purpose: .relay), &out)
         }
+    }
+
+    /// NotifyEvent data for a change of a connector's errorCode: raised with the 1.6 code as techCode,
+    /// cleared (actualValue false) when NoError follows an error.
+    private mutating func errorEvents(
+        _ p: JSONValue,
+        connector: Int,
+        timestamp: JSONValue,
+        evse: (Int, Int)?
+    ) -> [JSONValue] {
+        let code = p["errorCode"]?.stringValue ?? "NoError"
+        let key = String(connector)
+        let previous = state.connectorErrors[key]
+        var events: [JSONValue] = []
+        if code == "NoError" {
+            guard let previous else { return [] }
+            state.connectorErrors[key] = nil
+            let (component, variable) = errorVariable(previous)
+            events.append(
+                event(
+                    component: component,
+                    variable: variable,
+                    actual: "false",
+                    trigger: "Alerting",
+                    timestamp: timestamp,
+                    evse: evse,
+                    cleared: true,
+                    techCode: previous
+                )
+            )
+        } else if code != previous || p["vendorErrorCode"] != nil {
+            state.connectorErrors[key] = code
+            let (component, variable) = errorVariable(code)
+            let techCode = p["vendorErrorCode"]?.stringValue ?? code
+            let info = [p["info"]?.stringValue, p["vendorId"]?.stringValue].compactMap { $0 }.joined(separator: "; ")
+            events.append(
+                event(
+                    component: component,
+                    variable: variable,
+                    actual: "true",
+                    trigger: "Alerting",
+                    timestamp: timestamp,
+                    evse: evse,
+                    techCode: techCode,
+                    techInfo: info.isEmpty ? nil : info
+                )
+            )
+        }
+        markChanged()
+        return events
+    }
+
+    private func errorVariable(_ code: String) -> (String, String) {
+        let target = tables.enumMap("error_code_16_to_201").map(code) ?? "EVSE.Problem"
+        let parts = target.split(separator: ".", maxSplits: 1).map(String.init)
+        return parts.count == 2 ? (parts[0], parts[1]) : (target, "Problem")
+    }
+
+    private mutating func event(
+        component: String,
+        variable: String,
+        actual: String,
+        trigger: String,
+        timestamp: JSONValue,
+        evse: (Int, Int)?,
+        cleared: Bool? = nil,
+        techCode: String? = nil,
+        techInfo: String? = nil
+    ) -> JSONValue {
+        state.lastEventId += 1
+        let evseValue: JSONValue? = evse.map {
+            .object([(key: "id", value: .int($0.0)), (key: "connectorId", value: .int($0.1))])
+        }
+        return .object(omittingNil: [
+            "eventId": .int(state.lastEventId),
+            "timestamp": timestamp,
+            "trigger": .string(trigger),
+            "actualValue": .string(actual),
+            "techCode": techCode.map { .string(String($0.prefix(50))) },
+            "techInfo": techInfo.map { .string(String($0.prefix(500))) },
+            "cleared": cleared.map(JSONValue.bool),
+            "eventNotificationType": .string("HardWiredNotification"),
+            "component": .object(omittingNil: ["name": .string(component), "evse": evseValue]),
+            "variable": .object([(key: "name", value: .string(variable))]),
+        ])
+    }
+
+    private func notifyEvent(_ events: [JSONValue]) -> JSONValue {
+        .object([
+            (key: "generatedAt", value: .string(now())),
+            (key: "seqNo", value: .int(0)),
+            (key: "tbc", value: .bool(false)),
+            (key: "eventData", value: .array(events)),
+        ])
     }
 
     private mutating func authorize(_ call: RPCFrame.Call, _ out: inout [TranslationOutput]) throws(Untranslatable) {

@@ -23,12 +23,16 @@ public struct ChargerState: Codable, Sendable, Equatable {
     public var nextBootReason: String?
     /// A Reset(OnIdle) waiting for the last transaction to end: the 1.6 reset type to send.
     public var scheduledReset: String?
+    /// The 1.6 errorCode each connector reports, while it is not NoError ("1": "GroundFailure").
+    public var connectorErrors: [String: String] = [:]
+    /// The last NotifyEvent eventId the relay used.
+    public var lastEventId = 0
 
     public init() {}
 
     private enum CodingKeys: String, CodingKey {
         case lastTransactionNumber, transactions, pendingRemoteStarts, tokenTypes, connectorStatus, logRequestId
-        case firmwareRequestId, bootAccepted, nextBootReason, scheduledReset
+        case firmwareRequestId, bootAccepted, nextBootReason, scheduledReset, connectorErrors, lastEventId
     }
 
     /// Missing members take their defaults, so a state written by an older relay still reads.
@@ -44,6 +48,8 @@ public struct ChargerState: Codable, Sendable, Equatable {
         bootAccepted = try c.decodeIfPresent(Bool.self, forKey: .bootAccepted) ?? false
         nextBootReason = try c.decodeIfPresent(String.self, forKey: .nextBootReason)
         scheduledReset = try c.decodeIfPresent(String.self, forKey: .scheduledReset)
+        connectorErrors = try c.decodeIfPresent([String: String].self, forKey: .connectorErrors) ?? [:]
+        lastEventId = try c.decodeIfPresent(Int.self, forKey: .lastEventId) ?? 0
     }
 
     /// One transaction: the 1.6 number the charger uses and the 2.0.1 id the backend uses.
