@@ -145,6 +145,11 @@ class Backend201(ChargePoint201):
         self.actions.append(f"MeterValues.{evse_id}")
         return result201.MeterValues()
 
+    @on(Action201.report_charging_profiles)
+    async def on_report_charging_profiles(self, request_id, charging_limit_source, charging_profile, evse_id, **kwargs):
+        self.actions.append("ReportChargingProfiles")
+        return result201.ReportChargingProfiles()
+
     @on(Action201.notify_event)
     async def on_notify_event(self, generated_at, seq_no, event_data, **kwargs):
         self.actions.append("NotifyEvent")

@@ -190,6 +190,7 @@ def test_every_backend_command_and_charger_notification_translates_schema_valid(
         ("TriggerMessage", call201.TriggerMessage(requested_message="StatusNotification", evse={"id": 1}), "Accepted"),
         ("ClearCache", call201.ClearCache(), "Accepted"),
         ("SetChargingProfile", call201.SetChargingProfile(evse_id=1, charging_profile=profile), "Accepted"),
+        ("GetChargingProfiles (installed)", call201.GetChargingProfiles(request_id=60, charging_profile={"charging_profile_purpose": "TxDefaultProfile"}), "Accepted"),
         ("ClearChargingProfile", call201.ClearChargingProfile(charging_profile_id=5), "Accepted"),
         ("GetCompositeSchedule", call201.GetCompositeSchedule(duration=3600, evse_id=1), "Accepted"),
         ("ReserveNow", call201.ReserveNow(id=3, expiry_date_time="2026-11-27T08:00:00Z", id_token=token, evse_id=1), "Accepted"),
@@ -200,7 +201,7 @@ def test_every_backend_command_and_charger_notification_translates_schema_valid(
         ("UpdateFirmware", call201.UpdateFirmware(request_id=62, firmware={"location": "https://fw.example/1.bin", "retrieve_date_time": "2026-11-28T00:00:00Z"}), "Accepted"),
         ("DataTransfer", call201.DataTransfer(vendor_id="com.example", message_id="Ping", data={"n": 1}), "Accepted"),
         ("GetTransactionStatus", call201.GetTransactionStatus(), None),
-        ("GetChargingProfiles", call201.GetChargingProfiles(request_id=63, charging_profile={"charging_profile_purpose": "TxProfile"}), "NoProfiles"),
+        ("GetChargingProfiles (cleared)", call201.GetChargingProfiles(request_id=63, charging_profile={"charging_profile_purpose": "TxDefaultProfile"}), "NoProfiles"),
         ("SetDisplayMessage", call201.SetDisplayMessage(message={"id": 1, "priority": "NormalCycle", "message": {"format": "UTF8", "content": "hi"}}), "NotSupportedMessageFormat"),
         ("GetBaseReport", call201.GetBaseReport(request_id=64, report_base="FullInventory"), "Accepted"),
     ]
@@ -252,6 +253,7 @@ def test_every_backend_command_and_charger_notification_translates_schema_valid(
     assert "LogStatusNotification.Uploaded.61" in backend_cp.actions
     assert "FirmwareStatusNotification.Downloaded.62" in backend_cp.actions
     assert "MeterValues.0" in backend_cp.actions
+    assert "ReportChargingProfiles" in backend_cp.actions
     reported = {(r["component"]["name"], r["variable"]["name"]) for r in backend.reports["CP-ALL"]}
     assert ("OCPPCommCtrlr", "HeartbeatInterval") in reported and ("TxCtrlr", "TxStartPoint") in reported
     relay.stop()
@@ -272,13 +274,13 @@ def test_mappings_check_validates_the_tables_against_the_schemas(tmp_path):
     shutil.copytree(MAPPINGS, broken)
     enums = (broken / "enums.yaml").read_text().replace("    Preparing: Occupied", "    Preparing: Busy")
     (broken / "enums.yaml").write_text(enums)
-    messages = (broken / "messages.yaml").read_text().replace("      id: chargingProfileId", "      chargingProfileId: chargingProfileId")
+    messages = (broken / "messages.yaml").read_text().replace("      reservationId: id", "      reservationNumber: id")
     (broken / "messages.yaml").write_text(messages)
     bad = subprocess.run([BINARY, "mappings", "check", str(broken), "--schemas", str(SCHEMAS)], capture_output=True, text=True)
     assert bad.returncode == 1
     line = next(i + 1 for i, text in enumerate(enums.splitlines()) if text == "connector_status_16_to_201:")
     assert f"enums.yaml:{line}: error: connector_status_16_to_201: Busy is not a 2.0.1 StatusNotificationRequest connectorStatus value" in bad.stdout
-    assert "ClearChargingProfile.request: chargingProfileId is not a field of 1.6 ClearChargingProfile" in bad.stdout
+    assert "ReserveNow.request: reservationNumber is not a field of 1.6 ReserveNow" in bad.stdout
     shown = subprocess.run([BINARY, "mappings", "show", MAPPINGS], capture_output=True, text=True)
     assert "StartTransaction" in shown.stdout and "TransactionEvent (transform startTransaction)" in shown.stdout
 

@@ -50,6 +50,8 @@ extension TranslationSession {
             case "getLog": try getLog(call, &out)
             case "updateFirmware": try updateFirmware(call, &out)
             case "getTransactionStatus": getTransactionStatus(call, &out)
+            case "clearChargingProfile": try clearChargingProfile(call, &out)
+            case "getChargingProfiles": try getChargingProfiles(call, &out)
             default:
                 throw Untranslatable(
                     message: "transform \(mapping.transform ?? "") is not available for backend messages"
@@ -411,6 +413,24 @@ extension TranslationSession {
             return
         case .getCompositeSchedule(let evseId, let duration):
             reply = compositeSchedule(payload, evseId: evseId, duration: duration)
+        case .setChargingProfile(let evseId, let profile):
+            let status =
+                payload["status"]?.stringValue.flatMap {
+                    tables.enumMap("set_charging_profile_status_16_to_201").map($0)
+                } ?? "Rejected"
+            if status == "Accepted" {
+                state.chargingProfiles.removeAll { $0.profile["id"] == profile["id"] }
+                state.chargingProfiles.append(.init(evseId: evseId, profile: profile))
+                markChanged()
+            }
+            reply = .object([(key: "status", value: .string(status))])
+        case .clearChargingProfile(let request):
+            let status = payload["status"]?.stringValue ?? "Unknown"
+            if status == "Accepted" {
+                state.chargingProfiles.removeAll { Self.matches($0, clear: request) }
+                markChanged()
+            }
+            reply = .object([(key: "status", value: .string(status))])
         case .getLog:
             reply = .object(omittingNil: ["status": .string("Accepted"), "filename": payload["fileName"]])
         case .updateFirmware:

@@ -76,6 +76,87 @@ extension TranslationSession {
             (key: "connectorId", value: .int(tables.topology.connector(evseId: evseId, connectorId: nil))),
             (key: "csChargingProfiles", value: profile16),
         ])
-        toCharger(call, "SetChargingProfile", payload, .statusMap("set_charging_profile_status_16_to_201"), &out)
+        toCharger(call, "SetChargingProfile", payload, .setChargingProfile(evseId: evseId, profile: profile), &out)
+    }
+
+    mutating func clearChargingProfile(_ call: RPCFrame.Call, _ out: inout [TranslationOutput]) throws(Untranslatable) {
+        let p = call.payload
+        var payload = JSONValue.object(omittingNil: ["id": p["chargingProfileId"]])
+        if let criteria = p["chargingProfileCriteria"] {
+            if let evseId = criteria["evseId"]?.intValue {
+                payload.set("connectorId", .int(tables.topology.connector(evseId: evseId, connectorId: nil)))
+            }
+            if let purpose = criteria["chargingProfilePurpose"]?.stringValue {
+                guard let purpose16 = tables.enumMap("charging_profile_purpose_201_to_16").map(purpose) else {
+                    answer(
+                        call,
+                        status: "Unknown",
+                        reason: "UnsupportedPurpose",
+                        info: "\(purpose) profiles do not exist in OCPP 1.6",
+                        &out
+                    )
+                    return
+                }
+                payload.set("chargingProfilePurpose", .string(purpose16))
+            }
+            payload.set("stackLevel", criteria["stackLevel"])
+        }
+        toCharger(call, "ClearChargingProfile", payload, .clearChargingProfile(request: p), &out)
+    }
+
+    /// Whether an installed profile matches ClearChargingProfile's id or criteria.
+    static func matches(_ installed: ChargerState.InstalledProfile, clear request: JSONValue) -> Bool {
+        if let id = request["chargingProfileId"] { return installed.profile["id"] == id }
+        let criteria = request["chargingProfileCriteria"] ?? .object([])
+        if let evseId = criteria["evseId"]?.intValue, evseId != installed.evseId { return false }
+        if let purpose = criteria["chargingProfilePurpose"], purpose != installed.profile["chargingProfilePurpose"] {
+            return false
+        }
+        if let level = criteria["stackLevel"], level != installed.profile["stackLevel"] { return false }
+        return true
+    }
+
+    /// GetChargingProfiles, which 1.6 has not: answered from the profiles installed through the relay,
+    /// reported with ReportChargingProfiles per EVSE.
+    mutating func getChargingProfiles(_ call: RPCFrame.Call, _ out: inout [TranslationOutput]) throws(Untranslatable) {
+        guard let requestId = call.payload["requestId"]?.intValue, let criteria = call.payload["chargingProfile"] else {
+            throw Untranslatable(message: "requestId and chargingProfile are required")
+        }
+        let evseFilter = call.payload["evseId"]?.intValue
+        let ids = criteria["chargingProfileId"]?.arrayValue
+        let matching = state.chargingProfiles.filter { installed in
+            if let evseFilter, installed.evseId != evseFilter { return false }
+            if let purpose = criteria["chargingProfilePurpose"], purpose != installed.profile["chargingProfilePurpose"]
+            {
+                return false
+            }
+            if let level = criteria["stackLevel"], level != installed.profile["stackLevel"] { return false }
+            if let ids, let id = installed.profile["id"], !ids.contains(id) { return false }
+            if criteria["chargingLimitSource"]?.arrayValue.map({ !$0.contains(.string("CSO")) }) == true {
+                return false
+            }
+            return true
+        }
+        guard !matching.isEmpty else {
+            answer(call, status: "NoProfiles", &out)
+            return
+        }
+        answer(call, status: "Accepted", &out)
+        let evses = Array(Set(matching.map(\.evseId))).sorted()
+        for (index, evseId) in evses.enumerated() {
+            let payload = JSONValue.object([
+                (key: "requestId", value: .int(requestId)),
+                (key: "chargingLimitSource", value: .string("CSO")),
+                (key: "chargingProfile", value: .array(matching.filter { $0.evseId == evseId }.map(\.profile))),
+                (key: "tbc", value: .bool(index < evses.count - 1)),
+                (key: "evseId", value: .int(evseId)),
+            ])
+            sendUpstream(
+                "ReportChargingProfiles",
+                payload,
+                UpstreamCall(action: "ReportChargingProfiles", purpose: .relay),
+                &out
+            )
+        }
     }
 }

@@ -379,6 +379,8 @@ enum BackendCallContext: Sendable {
     case setVariables(SetVariablesJob)
     case baseReport(requestId: Int)
     case getCompositeSchedule(evseId: Int, duration: Int)
+    case setChargingProfile(evseId: Int, profile: JSONValue)
+    case clearChargingProfile(request: JSONValue)
     case getLog
     case updateFirmware
     case statusMap(String)

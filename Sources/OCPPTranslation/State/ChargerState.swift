@@ -1,3 +1,5 @@
+import OCPP
+
 /// What the relay must remember about one translated charger, across connections and restarts.
 ///
 /// Persisted as a whole after every change (see the relay's state store). Codable with stable keys:
@@ -27,12 +29,22 @@ public struct ChargerState: Codable, Sendable, Equatable {
     public var connectorErrors: [String: String] = [:]
     /// The last NotifyEvent eventId the relay used.
     public var lastEventId = 0
+    /// Charging profiles the backend installed through the relay and the charger accepted (2.0.1 form),
+    /// for GetChargingProfiles, which 1.6 cannot answer.
+    public var chargingProfiles: [InstalledProfile] = []
+
+    /// A charging profile on an EVSE.
+    public struct InstalledProfile: Codable, Sendable, Equatable {
+        public var evseId: Int
+        public var profile: JSONValue
+    }
 
     public init() {}
 
     private enum CodingKeys: String, CodingKey {
         case lastTransactionNumber, transactions, pendingRemoteStarts, tokenTypes, connectorStatus, logRequestId
         case firmwareRequestId, bootAccepted, nextBootReason, scheduledReset, connectorErrors, lastEventId
+        case chargingProfiles
     }
 
     /// Missing members take their defaults, so a state written by an older relay still reads.
@@ -50,6 +62,7 @@ public struct ChargerState: Codable, Sendable, Equatable {
         scheduledReset = try c.decodeIfPresent(String.self, forKey: .scheduledReset)
         connectorErrors = try c.decodeIfPresent([String: String].self, forKey: .connectorErrors) ?? [:]
         lastEventId = try c.decodeIfPresent(Int.self, forKey: .lastEventId) ?? 0
+        chargingProfiles = try c.decodeIfPresent([InstalledProfile].self, forKey: .chargingProfiles) ?? []
     }
 
     /// One transaction: the 1.6 number the charger uses and the 2.0.1 id the backend uses.

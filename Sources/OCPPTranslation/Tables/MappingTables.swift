@@ -137,13 +137,17 @@ public struct MappingTables: Sendable {
     public static let backendTransforms: Set<String> = [
         "requestStartTransaction", "requestStopTransaction", "reset", "changeAvailability", "unlockConnector",
         "triggerMessage", "getVariables", "setVariables", "getBaseReport", "setChargingProfile", "getCompositeSchedule",
-        "sendLocalList", "getLog", "updateFirmware", "getTransactionStatus",
+        "sendLocalList", "getLog", "updateFirmware", "getTransactionStatus", "clearChargingProfile",
+        "getChargingProfiles",
     ]
 
     /// Adds a problem found outside the table files (an unreadable overrides file).
     public mutating func addDiagnostic(_ diagnostic: TableDiagnostic) {
         diagnostics.append(diagnostic)
     }
+
+    /// Transforms the relay answers itself (no message on the other side).
+    static let localTransforms: Set<String> = ["getTransactionStatus", "getChargingProfiles"]
 
     /// No errors (warnings allowed).
     public var isUsable: Bool { !diagnostics.contains { $0.severity == .error } }
@@ -285,7 +289,7 @@ public struct MappingTables: Sendable {
                     )
                 }
                 if (mapping.transform != nil || mapping.request != nil) && mapping.action == nil
-                    && mapping.transform != "getTransactionStatus"
+                    && !Self.localTransforms.contains(mapping.transform ?? "")
                 {
                     source.error(actionNode, "\(action): 'action' (the message it becomes) is missing")
                 }
