@@ -14,7 +14,7 @@ extension TranslationSession {
                 )
             )
             out.append(
-                .diagnostic(.init(kind: .untranslatable, action: call.action, message: "no mapping in messages.yaml"))
+                .note(.untranslatable, call.action, "no mapping in messages.yaml")
             )
             return
         }
@@ -59,7 +59,7 @@ extension TranslationSession {
             }
         } catch {
             out.append(.toUpstream(Self.callError(call.messageID, "PropertyConstraintViolation", error.message)))
-            out.append(.diagnostic(.init(kind: .untranslatable, action: call.action, message: error.message)))
+            out.append(.note(.untranslatable, call.action, error.message))
         }
     }
 
@@ -91,13 +91,7 @@ extension TranslationSession {
         out.append(.toUpstream(Self.result(call.messageID, payload)))
         if let reason {
             out.append(
-                .diagnostic(
-                    .init(
-                        kind: .untranslatable,
-                        action: call.action,
-                        message: "answered \(status) (\(reason)): \(info)"
-                    )
-                )
+                .note(.untranslatable, call.action, "answered \(status) (\(reason)): \(info)")
             )
         }
     }
@@ -265,12 +259,10 @@ extension TranslationSession {
             guard let token = entry.value(at: "idToken.idToken")?.stringValue else { continue }
             guard token.count <= 20 else {
                 out.append(
-                    .diagnostic(
-                        .init(
-                            kind: .lossy,
-                            action: call.action,
-                            message: "token \(token.prefix(8))… is longer than 20 characters; left out of the 1.6 list"
-                        )
+                    .note(
+                        .lossy,
+                        call.action,
+                        "token \(token.prefix(8))… is longer than 20 characters; left out of the 1.6 list"
                     )
                 )
                 continue
@@ -321,7 +313,7 @@ extension TranslationSession {
         for lost in ["installDateTime", "signingCertificate", "signature"] where p.value(at: "firmware.\(lost)") != nil
         {
             out.append(
-                .diagnostic(.init(kind: .lossy, action: call.action, message: "firmware.\(lost) has no 1.6 field"))
+                .note(.lossy, call.action, "firmware.\(lost) has no 1.6 field")
             )
         }
         state.firmwareRequestId = requestId

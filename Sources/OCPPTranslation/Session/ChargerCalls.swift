@@ -10,7 +10,7 @@ extension TranslationSession {
                 )
             )
             out.append(
-                .diagnostic(.init(kind: .untranslatable, action: call.action, message: "no mapping in messages.yaml"))
+                .note(.untranslatable, call.action, "no mapping in messages.yaml")
             )
             return
         }
@@ -57,7 +57,7 @@ extension TranslationSession {
             }
         } catch {
             out.append(.toCharger(Self.callError(call.messageID, "PropertyConstraintViolation", error.message)))
-            out.append(.diagnostic(.init(kind: .untranslatable, action: call.action, message: error.message)))
+            out.append(.note(.untranslatable, call.action, error.message))
         }
     }
 
@@ -105,7 +105,7 @@ extension TranslationSession {
             "firmwareVersion": p["firmwareVersion"],
         ])
         for lost in ["meterType", "meterSerialNumber"] where p[lost] != nil {
-            out.append(.diagnostic(.init(kind: .lossy, action: call.action, message: "\(lost) has no 2.0.1 field")))
+            out.append(.note(.lossy, call.action, "\(lost) has no 2.0.1 field"))
         }
         let reason = state.nextBootReason ?? "PowerUp"
         if state.nextBootReason != nil {
@@ -394,12 +394,10 @@ extension TranslationSession {
             : state.transactions.last { !$0.ended }
         guard var transaction = found else {
             out.append(
-                .diagnostic(
-                    .init(
-                        kind: .untranslatable,
-                        action: call.action,
-                        message: "transaction \(number) is unknown to the relay; answered without telling the backend"
-                    )
+                .note(
+                    .untranslatable,
+                    call.action,
+                    "transaction \(number) is unknown to the relay; answered without telling the backend"
                 )
             )
             out.append(.toCharger(Self.result(call.messageID, .object([]))))
@@ -415,13 +413,7 @@ extension TranslationSession {
         let trigger = tables.enumMap("stop_trigger_reason_16_to_201").map(reason) ?? "AbnormalCondition"
         if reason == "SoftReset" || reason == "UnlockCommand" {
             out.append(
-                .diagnostic(
-                    .init(
-                        kind: .lossy,
-                        action: call.action,
-                        message: "reason \(reason) becomes stoppedReason \(stopped)"
-                    )
-                )
+                .note(.lossy, call.action, "reason \(reason) becomes stoppedReason \(stopped)")
             )
         }
         var meterValues = convertMeterValues(p["transactionData"], action: call.action, &out)

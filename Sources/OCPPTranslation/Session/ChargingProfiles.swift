@@ -28,7 +28,7 @@ extension TranslationSession {
         var periods: [JSONValue] = []
         for period in schedule["chargingSchedulePeriod"]?.arrayValue ?? [] {
             if period["phaseToUse"] != nil {
-                out.append(.diagnostic(.init(kind: .lossy, action: action, message: "phaseToUse has no 1.6 field")))
+                out.append(.note(.lossy, action, "phaseToUse has no 1.6 field"))
             }
             periods.append(
                 .object(omittingNil: [
@@ -38,7 +38,7 @@ extension TranslationSession {
             )
         }
         if schedule["salesTariff"] != nil {
-            out.append(.diagnostic(.init(kind: .lossy, action: action, message: "salesTariff has no 1.6 field")))
+            out.append(.note(.lossy, action, "salesTariff has no 1.6 field"))
         }
         var transactionNumber: JSONValue?
         if let id = profile["transactionId"]?.stringValue {

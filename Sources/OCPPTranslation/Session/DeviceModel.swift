@@ -146,13 +146,10 @@ extension TranslationSession {
                 let value = Self.convert(request["attributeValue"]?.stringValue ?? "", mapping.values, reverse: true)
                 if mapping.readOnly || value.count > 500 {
                     out.append(
-                        .diagnostic(
-                            .init(
-                                kind: .untranslatable,
-                                action: call.action,
-                                message:
-                                    "\(mapping.key): \(mapping.readOnly ? "not settable through the relay" : "value longer than 1.6's 500 characters")"
-                            )
+                        .note(
+                            .untranslatable,
+                            call.action,
+                            "\(mapping.key): \(mapping.readOnly ? "not settable through the relay" : "value longer than 1.6's 500 characters")"
                         )
                     )
                     continue

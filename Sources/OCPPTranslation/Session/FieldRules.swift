@@ -27,13 +27,7 @@ extension TranslationSession {
                 }
                 guard let mapped = tables.enumMap(name).map(text) else {
                     out.append(
-                        .diagnostic(
-                            .init(
-                                kind: .lossy,
-                                action: action,
-                                message: "\(rule.target): \(text) has no counterpart; left out"
-                            )
-                        )
+                        .note(.lossy, action, "\(rule.target): \(text) has no counterpart; left out")
                     )
                     continue
                 }

@@ -21,25 +21,13 @@ extension TranslationSession {
     private func convertSample(_ sample: JSONValue, action: String, _ out: inout [TranslationOutput]) -> JSONValue? {
         if sample["format"]?.stringValue == "SignedData" {
             out.append(
-                .diagnostic(
-                    .init(
-                        kind: .lossy,
-                        action: action,
-                        message: "signed meter value dropped (no signing metadata configured)"
-                    )
-                )
+                .note(.lossy, action, "signed meter value dropped (no signing metadata configured)")
             )
             return nil
         }
         guard let text = sample["value"]?.stringValue, let number = Self.decimal(text) else {
             out.append(
-                .diagnostic(
-                    .init(
-                        kind: .lossy,
-                        action: action,
-                        message: "sample value \(sample["value"]?.jsonText ?? "(none)") is not a number; dropped"
-                    )
-                )
+                .note(.lossy, action, "sample value \(sample["value"]?.jsonText ?? "(none)") is not a number; dropped")
             )
             return nil
         }
@@ -47,13 +35,7 @@ extension TranslationSession {
         if let m = sample["measurand"]?.stringValue {
             guard let mapped = tables.enumMap("measurand_16_to_201").map(m) else {
                 out.append(
-                    .diagnostic(
-                        .init(
-                            kind: .lossy,
-                            action: action,
-                            message: "measurand \(m) has no 2.0.1 value; sample dropped"
-                        )
-                    )
+                    .note(.lossy, action, "measurand \(m) has no 2.0.1 value; sample dropped")
                 )
                 return nil
             }

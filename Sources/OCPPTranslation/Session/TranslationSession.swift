@@ -10,6 +10,13 @@ public enum TranslationOutput: Sendable, Equatable {
     case diagnostic(TranslationDiagnostic)
 }
 
+extension TranslationOutput {
+    /// A diagnostic about `action`.
+    static func note(_ kind: TranslationDiagnostic.Kind, _ action: String, _ message: String) -> TranslationOutput {
+        .diagnostic(TranslationDiagnostic(kind: kind, action: action, message: message))
+    }
+}
+
 /// A lossy or failed translation, for logs, metrics and recordings.
 public struct TranslationDiagnostic: Sendable, Hashable, CustomStringConvertible {
     public enum Kind: String, Sendable, Hashable {
@@ -86,13 +93,7 @@ public struct TranslationSession: Sendable {
         {
             upstreamInFlight = nil
             out.append(
-                .diagnostic(
-                    .init(
-                        kind: .untranslatable,
-                        action: call.action,
-                        message: "the backend did not answer within \(Int(timeout)) s"
-                    )
-                )
+                .note(.untranslatable, call.action, "the backend did not answer within \(Int(timeout)) s")
             )
             if case .forCharger(let chargerID, _, _) = call.purpose {
                 out.append(
@@ -110,13 +111,7 @@ public struct TranslationSession: Sendable {
         if let id = chargerInFlight, now - chargerSentAt >= timeout, let call = chargerCalls.removeValue(forKey: id) {
             chargerInFlight = nil
             out.append(
-                .diagnostic(
-                    .init(
-                        kind: .untranslatable,
-                        action: call.action,
-                        message: "the charger did not answer within \(Int(timeout)) s"
-                    )
-                )
+                .note(.untranslatable, call.action, "the charger did not answer within \(Int(timeout)) s")
             )
             if let upstreamID = call.upstreamID {
                 out.append(
@@ -146,7 +141,7 @@ public struct TranslationSession: Sendable {
         do {
             frame = try RPCFrame.parse(text)
         } catch {
-            out.append(.diagnostic(.init(kind: .malformed, action: "?", message: "from the charger: \(error.message)")))
+            out.append(.note(.malformed, "?", "from the charger: \(error.message)"))
             if let id = error.messageID {
                 out.append(.toCharger(Self.callError(id, error.rpcErrorCode(for: .v16), error.message)))
             }
@@ -161,9 +156,7 @@ public struct TranslationSession: Sendable {
             chargerAnswered(error.messageID, .error(error), &out)
         case .send, .callResultError:
             out.append(
-                .diagnostic(
-                    .init(kind: .malformed, action: "?", message: "OCPP 2.1 message type from a 1.6 charger ignored")
-                )
+                .note(.malformed, "?", "OCPP 2.1 message type from a 1.6 charger ignored")
             )
         }
         return out
@@ -176,7 +169,7 @@ public struct TranslationSession: Sendable {
         do {
             frame = try RPCFrame.parse(text)
         } catch {
-            out.append(.diagnostic(.init(kind: .malformed, action: "?", message: "from the backend: \(error.message)")))
+            out.append(.note(.malformed, "?", "from the backend: \(error.message)"))
             if let id = error.messageID {
                 out.append(.toUpstream(Self.callError(id, error.rpcErrorCode(for: .v201), error.message)))
             }
@@ -190,7 +183,7 @@ public struct TranslationSession: Sendable {
         case .callError(let error):
             upstreamAnswered(error.messageID, .error(error), &out)
         case .send, .callResultError:
-            out.append(.diagnostic(.init(kind: .malformed, action: "?", message: "OCPP 2.1 message type ignored")))
+            out.append(.note(.malformed, "?", "OCPP 2.1 message type ignored"))
         }
         return out
     }
@@ -272,9 +265,7 @@ public struct TranslationSession: Sendable {
     ) {
         guard let call = upstreamCalls.removeValue(forKey: id) else {
             out.append(
-                .diagnostic(
-                    .init(kind: .malformed, action: "?", message: "the backend answered unknown message id \(id)")
-                )
+                .note(.malformed, "?", "the backend answered unknown message id \(id)")
             )
             return
         }
@@ -290,23 +281,14 @@ public struct TranslationSession: Sendable {
                     )
                 )
                 out.append(
-                    .diagnostic(
-                        .init(
-                            kind: .untranslatable,
-                            action: action,
-                            message: "the backend answered \(error.errorCode): \(error.errorDescription)"
-                        )
-                    )
+                    .note(.untranslatable, action, "the backend answered \(error.errorCode): \(error.errorDescription)")
                 )
             } else {
                 out.append(
-                    .diagnostic(
-                        .init(
-                            kind: .untranslatable,
-                            action: call.action,
-                            message:
-                                "the backend answered the relay's \(call.action) with \(error.errorCode): \(error.errorDescription)"
-                        )
+                    .note(
+                        .untranslatable,
+                        call.action,
+                        "the backend answered the relay's \(call.action) with \(error.errorCode): \(error.errorDescription)"
                     )
                 )
             }
@@ -321,9 +303,7 @@ public struct TranslationSession: Sendable {
     ) {
         guard let call = chargerCalls.removeValue(forKey: id) else {
             out.append(
-                .diagnostic(
-                    .init(kind: .malformed, action: "?", message: "the charger answered unknown message id \(id)")
-                )
+                .note(.malformed, "?", "the charger answered unknown message id \(id)")
             )
             return
         }
