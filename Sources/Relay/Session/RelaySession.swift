@@ -118,16 +118,7 @@ final class RelaySession: @unchecked Sendable {
                 return
             }
             let forward = state(leg.opposite) == .open
-            data.withUnsafeReadableBytes { bytes in
-                recorder.writer.frame(
-                    connection: connection,
-                    leg: leg,
-                    direction: .in,
-                    opcode: opcode.rawValueForRecording,
-                    forwardedUnchanged: forward,
-                    payload: bytes
-                )
-            }
+            record(data, leg: leg, direction: .in, opcode: opcode.rawValueForRecording, forwarded: forward)
             if forward {
                 recorder.afterFlush { [self] in deliver(data, opcode: opcode, to: leg.opposite) }
             } else {
@@ -151,16 +142,7 @@ final class RelaySession: @unchecked Sendable {
     /// Records the frame as it came, translates it and sends (and records) what the translation says.
     private func translate(_ data: ByteBuffer, opcode: WebSocketOpcode, from leg: Leg) {
         guard var translator else { return }
-        data.withUnsafeReadableBytes { bytes in
-            recorder.writer.frame(
-                connection: connection,
-                leg: leg,
-                direction: .in,
-                opcode: opcode.rawValueForRecording,
-                forwardedUnchanged: false,
-                payload: bytes
-            )
-        }
+        record(data, leg: leg, direction: .in, opcode: opcode.rawValueForRecording, forwarded: false)
         recorder.scheduleFlush()
         guard opcode == .text else {
             recordTranslationNote(leg, "binary message cannot be translated; dropped", &translator)
@@ -218,18 +200,22 @@ final class RelaySession: @unchecked Sendable {
         }
     }
 
-    private func sendTranslated(_ text: String, to leg: Leg) {
-        let data = ByteBuffer(string: text)
+    private func record(_ data: ByteBuffer, leg: Leg, direction: Direction, opcode: UInt8, forwarded: Bool) {
         data.withUnsafeReadableBytes { bytes in
             recorder.writer.frame(
                 connection: connection,
                 leg: leg,
-                direction: .out,
-                opcode: 1,
-                forwardedUnchanged: false,
+                direction: direction,
+                opcode: opcode,
+                forwardedUnchanged: forwarded,
                 payload: bytes
             )
         }
+    }
+
+    private func sendTranslated(_ text: String, to leg: Leg) {
+        let data = ByteBuffer(string: text)
+        record(data, leg: leg, direction: .out, opcode: 1, forwarded: false)
         recorder.afterFlush { [self] in deliver(data, opcode: .text, to: leg) }
     }
 
