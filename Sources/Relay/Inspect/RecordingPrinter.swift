@@ -31,7 +31,6 @@ public struct RecordingPrinter {
     private var announced: Set<String> = []
     private var pendingActions: [String: String] = [:]
     private var runID = "?"
-    private var lastDate = ""
 
     public init(format: Format, charger: String? = nil, color: Bool = false) {
         self.format = format

@@ -325,16 +325,11 @@ public final class RelayServer: Service, Sendable {
         guard let upstream = handshake.upstream, let identity = handshake.identity else {
             throw ChannelError.inappropriateOperationForState
         }
-        let maxFrameBytes = configuration.maxFrameBytes
-        let charger = LegHandler(leg: .charger, maxFrameBytes: maxFrameBytes)
-        try channel.pipeline.syncOperations.addHandler(
-            NIOWebSocketFrameAggregator(
-                minNonFinalFragmentSize: 0,
-                maxAccumulatedFrameCount: 4096,
-                maxAccumulatedFrameSize: maxFrameBytes
-            )
+        let charger = try LegHandler.install(
+            in: channel.pipeline.syncOperations,
+            leg: .charger,
+            maxFrameBytes: configuration.maxFrameBytes
         )
-        try channel.pipeline.syncOperations.addHandler(charger)
         var translator: RelaySession.Translator?
         if handshake.translated, let translation {
             let state: ChargerState

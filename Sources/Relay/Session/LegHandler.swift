@@ -34,6 +34,25 @@ final class LegHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     var channel: (any Channel)? { context?.channel }
 
+    /// Adds a leg handler, behind an aggregator that joins fragmented messages up to the size limit,
+    /// to an upgraded WebSocket pipeline.
+    static func install(
+        in pipeline: ChannelPipeline.SynchronousOperations,
+        leg: Leg,
+        maxFrameBytes: Int
+    ) throws -> LegHandler {
+        let handler = LegHandler(leg: leg, maxFrameBytes: maxFrameBytes)
+        try pipeline.addHandler(
+            NIOWebSocketFrameAggregator(
+                minNonFinalFragmentSize: 0,
+                maxAccumulatedFrameCount: 4096,
+                maxAccumulatedFrameSize: maxFrameBytes
+            )
+        )
+        try pipeline.addHandler(handler)
+        return handler
+    }
+
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
     }

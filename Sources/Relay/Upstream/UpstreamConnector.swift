@@ -61,15 +61,11 @@ struct UpstreamConnector {
                     enableAutomaticErrorHandling: false,  // protocol errors are answered by RelaySession.failed
                     upgradePipelineHandler: { channel, response in
                         channel.eventLoop.makeCompletedFuture {
-                            let handler = LegHandler(leg: .upstream, maxFrameBytes: maxFrameBytes)
-                            try channel.pipeline.syncOperations.addHandler(
-                                NIOWebSocketFrameAggregator(
-                                    minNonFinalFragmentSize: 0,
-                                    maxAccumulatedFrameCount: 4096,
-                                    maxAccumulatedFrameSize: maxFrameBytes
-                                )
+                            let handler = try LegHandler.install(
+                                in: channel.pipeline.syncOperations,
+                                leg: .upstream,
+                                maxFrameBytes: maxFrameBytes
                             )
-                            try channel.pipeline.syncOperations.addHandler(handler)
                             let chosen = response.headers[canonicalForm: "Sec-WebSocket-Protocol"].first.map(
                                 String.init
                             )
