@@ -6,6 +6,8 @@ struct OCPPRelayCommand: AsyncParsableCommand {
         commandName: "ocpp-relay",
         abstract: "Relay, record and inspect OCPP traffic between chargers and their backend.",
         version: "0.1.0",
-        subcommands: [ServeCommand.self, RecordingsCommand.self, MappingsCommand.self, DemoCommand.self]
+        subcommands: [
+            ServeCommand.self, RecordingsCommand.self, MappingsCommand.self, RoutesCommand.self, DemoCommand.self,
+        ]
     )
 }

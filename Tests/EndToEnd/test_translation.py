@@ -341,3 +341,40 @@ def test_charger_faults_reach_the_backend_as_events(start_relay):
     relay.stop()
     entries, _ = recordings_show(relay.recordings)
     validate_recording(entries)
+
+
+def test_routes_migrate_some_chargers_to_the_new_backend(start_relay, tmp_path):
+    """The fleet's way to migrate: chargers a route names go (translated) to the 2.0.1 backend, the rest
+    pass through to the old 1.6 backend."""
+    import subprocess
+
+    from conftest import BINARY
+
+    async def scenario():
+        async with Backend(subprotocols=["ocpp1.6"], ask_after_boot=False) as old, Backend(subprotocols=["ocpp2.0.1"], ask_after_boot=False) as new:
+            config = (
+                f"upstream: {old.url}\nupstream_version: '1.6'\ntranslation:\n  mappings: {MAPPINGS}\n"
+                f"routes:\n  - name: pilot\n    chargers: ['glob:NEW-*']\n    upstream: {new.url}\n    upstream_version: '2.0.1'\n"
+            )
+            relay = start_relay(old.url, config=config)
+            for identity in ("NEW-1", "OLD-1"):
+                ws = await open_charger(relay.url, identity, ["ocpp1.6"])
+                cp = Charger16(identity, Tap(ws))
+                task = asyncio.create_task(cp.start())
+                await cp.call(call16.BootNotification(charge_point_model="E2E", charge_point_vendor="ocpp-relay-tests"))
+                await cp.call(call16.Heartbeat())
+                await ws.close()
+                task.cancel()
+            return relay, old, new, config
+
+    relay, old, new, config = asyncio.run(scenario())
+    assert list(new.sessions) == ["NEW-1"] and list(old.sessions) == ["OLD-1"]
+    (new_cp, _), = new.sessions["NEW-1"]
+    (old_cp, old_tap), = old.sessions["OLD-1"]
+    assert new_cp.actions == ["BootNotification", "Heartbeat"] and old_cp.actions == ["BootNotification", "Heartbeat"]
+    upstream_texts = [e["text"] for e in recordings_show(relay.recordings)[0] if e.get("charger") == "NEW-1" and e.get("leg") == "upstream" and "text" in e]
+    assert '"chargingStation"' in upstream_texts[0]  # the 2.0.1 BootNotification the relay made
+    path = tmp_path / "routes.yaml"
+    path.write_text(config)
+    which = subprocess.run([BINARY, "routes", "which", "NEW-9", "--config", str(path)], capture_output=True, text=True)
+    assert which.returncode == 0 and which.stdout.strip().endswith("(2.0.1) by route pilot (matched glob:NEW-*)")

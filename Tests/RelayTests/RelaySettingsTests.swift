@@ -123,3 +123,44 @@ struct ShippedConfigurationTests {
         #expect(settings.recordings?.retention == "30d")
     }
 }
+
+@Suite("Routes")
+struct RouteTests {
+    @Test("first match wins: exact ids, globs, regexes; the rest take the default")
+    func routes() throws {
+        let configuration = try RelaySettings.parse(
+            yaml: """
+                upstream: ws://old/ocpp
+                upstream_version: "1.6"
+                routes:
+                  - name: pilot
+                    chargers: [CP-0001, "glob:ALF-*-??"]
+                    upstream: ws://new/ocpp
+                    upstream_version: "2.0.1"
+                  - chargers: ["regex:^TEST-[0-9]+$", "glob:ALF-*"]
+                    upstream_version: passthrough
+                """
+        ).resolve()
+        #expect(configuration.translates)
+        let pilot = configuration.route(for: "CP-0001")
+        #expect(pilot.upstream.host == "new" && pilot.upstreamVersion == .v201)
+        #expect(pilot.reason == "route pilot (matched CP-0001)")
+        #expect(configuration.route(for: "ALF-7-AB").reason == "route pilot (matched glob:ALF-*-??)")
+        #expect(configuration.route(for: "ALF-7-ABC").reason == "route #2 (matched glob:ALF-*)")
+        let test = configuration.route(for: "TEST-42")
+        #expect(test.upstream.host == "old" && test.upstreamVersion == nil)
+        let other = configuration.route(for: "CP-0002")
+        #expect(other.upstreamVersion == .v16 && other.reason == "no route matched: default upstream")
+        #expect(configuration.route(for: "TEST-42x").reason == "no route matched: default upstream")
+    }
+
+    @Test("a broken route is named")
+    func broken() {
+        #expect(throws: ConfigurationError.self) {
+            try RelaySettings.parse(yaml: "upstream: ws://a\nroutes:\n  - chargers: [\"regex:([\"]\n").resolve()
+        }
+        #expect(throws: ConfigurationError.self) {
+            try RelaySettings.parse(yaml: "upstream: ws://a\nroutes:\n  - chargers: []\n").resolve()
+        }
+    }
+}

@@ -30,6 +30,9 @@ public struct RelayConfiguration: Sendable {
     public var stateDatabase: String?
     /// An operator's YAML laid over the tables (top-level keys are table file names).
     public var mappingOverrides: String?
+    /// Per-charger upstreams and versions, first match wins; chargers no route matches use
+    /// ``upstream`` and ``upstreamVersion``.
+    public var routes: [Route] = []
 
     /// Where the translation state lives.
     public var stateDatabasePath: String {

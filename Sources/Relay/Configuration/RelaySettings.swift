@@ -18,6 +18,22 @@ public struct RelaySettings: Sendable, Decodable, Equatable {
     public var eventLoops: Int?
     public var logLevel: String?
     public var translation: Translation?
+    public var routes: [RouteSettings]?
+
+    /// A route as written in the configuration file.
+    public struct RouteSettings: Sendable, Decodable, Equatable {
+        /// Exact ids, `glob:` or `regex:` patterns.
+        public var chargers: [String]
+        public var upstream: String?
+        /// `1.6`, `2.0.1` or `passthrough`; absent: the top-level setting.
+        public var upstreamVersion: String?
+        public var name: String?
+
+        enum CodingKeys: String, CodingKey {
+            case chargers, upstream, name
+            case upstreamVersion = "upstream_version"
+        }
+    }
 
     /// Translation between 1.6 chargers and a 2.0.1 upstream.
     public struct Translation: Sendable, Decodable, Equatable {
@@ -100,7 +116,7 @@ public struct RelaySettings: Sendable, Decodable, Equatable {
         case recordings, limits, timeouts
         case eventLoops = "event_loops"
         case logLevel = "log_level"
-        case translation
+        case translation, routes
     }
 
     public init(
@@ -160,6 +176,15 @@ public struct RelaySettings: Sendable, Decodable, Equatable {
         }
     }
 
+    /// `1.6`, `2.0.1`, or `passthrough` (nil).
+    private static func version(_ text: String, name: String) throws(ConfigurationError) -> OCPPVersion? {
+        if text.lowercased() == "passthrough" { return nil }
+        guard let parsed = OCPPVersion(name: text) else {
+            throw ConfigurationError("\(name) '\(text)' must be 1.6, 2.0.1 or passthrough")
+        }
+        return parsed
+    }
+
     /// These settings with every field that `overrides` sets replaced by its value.
     public func overridden(by overrides: RelaySettings) -> RelaySettings {
         var result = self
@@ -168,6 +193,7 @@ public struct RelaySettings: Sendable, Decodable, Equatable {
         result.upstreamVersion = overrides.upstreamVersion ?? upstreamVersion
         result.eventLoops = overrides.eventLoops ?? eventLoops
         result.logLevel = overrides.logLevel ?? logLevel
+        result.routes = overrides.routes ?? routes
         if let o = overrides.recordings {
             var r = recordings ?? Recordings()
             r.directory = o.directory ?? r.directory
@@ -209,11 +235,22 @@ public struct RelaySettings: Sendable, Decodable, Equatable {
         if let listen {
             (configuration.listenHost, configuration.listenPort) = try RelayConfiguration.parseListen(listen)
         }
-        if let version = upstreamVersion, version.lowercased() != "passthrough" {
-            guard let parsed = OCPPVersion(name: version) else {
-                throw ConfigurationError("upstream_version '\(version)' must be 1.6, 2.0.1 or passthrough")
-            }
-            configuration.upstreamVersion = parsed
+        if let version = upstreamVersion {
+            configuration.upstreamVersion = try Self.version(version, name: "upstream_version")
+        }
+        for (index, route) in (routes ?? []).enumerated() {
+            let name = route.name ?? "#\(index + 1)"
+            configuration.routes.append(
+                Route(
+                    name: name,
+                    chargers: try ChargerMatcher(route.chargers),
+                    upstream: try route.upstream.map { u throws(ConfigurationError) in try UpstreamURL(u) }
+                        ?? configuration.upstream,
+                    upstreamVersion: try route.upstreamVersion.map { v throws(ConfigurationError) in
+                        try Self.version(v, name: "routes[\(name)].upstream_version")
+                    } ?? configuration.upstreamVersion
+                )
+            )
         }
         if let r = recordings {
             if let d = r.directory { configuration.recording.directory = d }

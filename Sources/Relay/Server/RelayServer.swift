@@ -45,7 +45,7 @@ public final class RelayServer: Service, Sendable {
         logger: Logger,
         onListening: @escaping @Sendable (_ host: String, _ port: Int) -> Void = { _, _ in }
     ) throws {
-        if configuration.upstreamVersion == .v201 {
+        if configuration.translates {
             let tables = MappingTables.load(
                 directory: configuration.mappingsDirectory,
                 overrides: configuration.mappingOverrides
@@ -87,7 +87,6 @@ public final class RelayServer: Service, Sendable {
         }
         self.recorders = LoopRecorders(recorders)
         self.connector = UpstreamConnector(
-            upstream: configuration.upstream,
             maxFrameBytes: configuration.maxFrameBytes,
             timeout: .nanoseconds(Int64(configuration.upstreamTimeoutSeconds * 1e9))
         )
@@ -208,10 +207,11 @@ public final class RelayServer: Service, Sendable {
             return eventLoop.makeSucceededFuture(nil)
         }
         handshake.identity = identity
-        handshake.upstreamURL = configuration.upstream.url(for: identity)
+        let route = configuration.route(for: identity.value)
+        handshake.upstreamURL = route.upstream.url(for: identity)
 
         var offered = handshake.offeredSubprotocols
-        if let pinned = configuration.upstreamVersion {
+        if let pinned = route.upstreamVersion {
             if offered.contains(pinned.rawValue) {
                 offered = [pinned.rawValue]
             } else if pinned == .v201, translation != nil, offered.contains(OCPPVersion.v16.rawValue) {
@@ -235,7 +235,16 @@ public final class RelayServer: Service, Sendable {
         if let existing = registry.current(for: identity.value) {
             existing.eventLoop.execute { existing.closeBoth(code: 1000, reason: "replaced by a newer connection") }
         }
+        if !configuration.routes.isEmpty {
+            var logger = self.logger
+            logger[metadataKey: "charger"] = "\(identity.value)"
+            logger.debug(
+                "routed",
+                metadata: ["route": "\(route.reason)", "upstream": "\(handshake.upstreamURL ?? "")"]
+            )
+        }
         return connector.connect(
+            to: route.upstream,
             identity: identity,
             offeredSubprotocols: offered,
             authorization: authorization,

@@ -21,7 +21,6 @@ enum UpstreamOutcome: @unchecked Sendable {
 
 /// Dials `<upstream>/<chargePointId>` with the charger's subprotocols and Authorization header.
 struct UpstreamConnector {
-    let upstream: UpstreamURL
     let maxFrameBytes: Int
     let timeout: TimeAmount
 
@@ -34,6 +33,7 @@ struct UpstreamConnector {
     }
 
     func connect(
+        to upstream: UpstreamURL,
         identity: ChargePointIdentity,
         offeredSubprotocols: [String],
         authorization: String?,

@@ -1,0 +1,63 @@
+import ArgumentParser
+import OCPP
+import Relay
+
+struct RoutesCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "routes",
+        abstract: "Check the routes of a configuration and see which one a charger takes.",
+        subcommands: [Check.self, Which.self]
+    )
+
+    static func load(_ path: String) throws -> RelayConfiguration {
+        do {
+            return try RelaySettings.load(path: path).resolve()
+        } catch {
+            throw ValidationError(error.message)
+        }
+    }
+
+    struct Check: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Validate the configuration and list its routes in order."
+        )
+
+        @Argument(help: "The YAML configuration file.")
+        var config: String
+
+        func run() throws {
+            let configuration = try RoutesCommand.load(config)
+            for (index, route) in configuration.routes.enumerated() {
+                print(
+                    "\(index + 1). \(route.name): \(route.chargers) → \(route.upstream) (\(route.upstreamVersion?.shortName ?? "passthrough"))"
+                )
+            }
+            print("default: \(configuration.upstream) (\(configuration.upstreamVersion?.shortName ?? "passthrough"))")
+        }
+    }
+
+    struct Which: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Say which upstream a charger is relayed to, and why."
+        )
+
+        @Argument(help: "The charge point identity.")
+        var charger: String
+
+        @Option(help: "The YAML configuration file.")
+        var config: String
+
+        func run() throws {
+            let configuration = try RoutesCommand.load(config)
+            let choice = configuration.route(for: charger)
+            let version = choice.upstreamVersion?.shortName ?? "passthrough"
+            let identity: ChargePointIdentity
+            do {
+                identity = try ChargePointIdentity(charger)
+            } catch {
+                throw ValidationError(error.message)
+            }
+            print("\(charger) → \(choice.upstream.url(for: identity)) (\(version)) by \(choice.reason)")
+        }
+    }
+}
