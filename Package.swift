@@ -38,6 +38,9 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // Replay: recorded conversations as test fixtures; the comparison and the replay state machine. Pure.
+        .target(name: "OCPPReplay", dependencies: ["OCPP"], swiftSettings: swiftSettings),
+
         // Recording format, writer and reader. Knows nothing about sockets or OCPP.
         .target(name: "RelayRecording", dependencies: ["CZlib"], swiftSettings: swiftSettings),
 
@@ -62,7 +65,7 @@ let package = Package(
         .target(
             name: "OCPPPeers",
             dependencies: [
-                "OCPP", "Relay", "RelayRecording",
+                "OCPP", "OCPPReplay", "Relay", "RelayRecording",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -77,7 +80,7 @@ let package = Package(
         .executableTarget(
             name: "ocpp-relay",
             dependencies: [
-                "Relay", "RelayRecording", "OCPPPeers", "OCPP", "OCPPTranslation",
+                "Relay", "RelayRecording", "OCPPPeers", "OCPP", "OCPPTranslation", "OCPPReplay",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -92,6 +95,7 @@ let package = Package(
             dependencies: ["OCPPTranslation", "OCPP"],
             swiftSettings: swiftSettings
         ),
+        .testTarget(name: "OCPPReplayTests", dependencies: ["OCPPReplay", "OCPP"], swiftSettings: swiftSettings),
         .testTarget(name: "RelayRecordingTests", dependencies: ["RelayRecording"], swiftSettings: swiftSettings),
         .testTarget(
             name: "RelayTests",
