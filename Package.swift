@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
     ],
     targets: [
         // zlib from the system (Debian: zlib1g-dev).
@@ -39,7 +40,11 @@ let package = Package(
         ),
 
         // Replay: recorded conversations as test fixtures; the comparison and the replay state machine. Pure.
-        .target(name: "OCPPReplay", dependencies: ["OCPP"], swiftSettings: swiftSettings),
+        .target(
+            name: "OCPPReplay",
+            dependencies: ["OCPP", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
 
         // Recording format, writer and reader. Knows nothing about sockets or OCPP.
         .target(name: "RelayRecording", dependencies: ["CZlib"], swiftSettings: swiftSettings),
@@ -48,7 +53,7 @@ let package = Package(
         .target(
             name: "Relay",
             dependencies: [
-                "OCPP", "OCPPTranslation", "RelayRecording",
+                "OCPP", "OCPPTranslation", "OCPPReplay", "RelayRecording",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -115,7 +115,13 @@ struct Comparator {
         return out
     }
 
-    private mutating func walk(_ action: String, _ path: [String], _ expected: JSONValue, _ got: JSONValue, _ out: inout [Mismatch]) {
+    private mutating func walk(
+        _ action: String,
+        _ path: [String],
+        _ expected: JSONValue,
+        _ got: JSONValue,
+        _ out: inout [Mismatch]
+    ) {
         if rules.ignores(action: action, path: path) { return }
         switch (expected, got) {
         case (.object(let e), .object(let g)):
@@ -125,7 +131,14 @@ struct Comparator {
                 let childPath = path + [member.key]
                 guard let live = gotKeys[member.key] else {
                     if !rules.ignores(action: action, path: childPath) {
-                        out.append(Mismatch(action: action, path: childPath.joined(separator: "."), expected: member.value.jsonText, got: "(absent)"))
+                        out.append(
+                            Mismatch(
+                                action: action,
+                                path: childPath.joined(separator: "."),
+                                expected: member.value.jsonText,
+                                got: "(absent)"
+                            )
+                        )
                     }
                     continue
                 }
@@ -134,12 +147,26 @@ struct Comparator {
             for member in g where expectedKeys[member.key] == nil {
                 let childPath = path + [member.key]
                 if !rules.ignores(action: action, path: childPath) {
-                    out.append(Mismatch(action: action, path: childPath.joined(separator: "."), expected: "(absent)", got: member.value.jsonText))
+                    out.append(
+                        Mismatch(
+                            action: action,
+                            path: childPath.joined(separator: "."),
+                            expected: "(absent)",
+                            got: member.value.jsonText
+                        )
+                    )
                 }
             }
         case (.array(let e), .array(let g)):
             if e.count != g.count {
-                out.append(Mismatch(action: action, path: path.joined(separator: "."), expected: "\(e.count) elements", got: "\(g.count) elements"))
+                out.append(
+                    Mismatch(
+                        action: action,
+                        path: path.joined(separator: "."),
+                        expected: "\(e.count) elements",
+                        got: "\(g.count) elements"
+                    )
+                )
             }
             for (index, pair) in zip(e, g).enumerated() {
                 walkElement(action, path, index, pair.0, pair.1, &out)
@@ -154,11 +181,25 @@ struct Comparator {
                     return
                 }
             }
-            out.append(Mismatch(action: action, path: path.joined(separator: "."), expected: expected.jsonText, got: got.jsonText))
+            out.append(
+                Mismatch(
+                    action: action,
+                    path: path.joined(separator: "."),
+                    expected: expected.jsonText,
+                    got: got.jsonText
+                )
+            )
         }
     }
 
-    private mutating func walkElement(_ action: String, _ path: [String], _ index: Int, _ expected: JSONValue, _ got: JSONValue, _ out: inout [Mismatch]) {
+    private mutating func walkElement(
+        _ action: String,
+        _ path: [String],
+        _ index: Int,
+        _ expected: JSONValue,
+        _ got: JSONValue,
+        _ out: inout [Mismatch]
+    ) {
         // Array elements take the array's name with [*] for ignore rules and [i] for reports.
         var rulePath = path
         if let last = rulePath.popLast() { rulePath.append("\(last)[*]") }

@@ -32,7 +32,9 @@ public struct Fixture: Sendable {
             throw FixtureError("line 1 is not JSON: \(error)")
         }
         guard let format = headerValue["fixture"]?.intValue else {
-            throw FixtureError("line 1 is not a fixture header (no \"fixture\" member); `ocpp-relay recordings cut` makes fixtures")
+            throw FixtureError(
+                "line 1 is not a fixture header (no \"fixture\" member); `ocpp-relay recordings cut` makes fixtures"
+            )
         }
         guard format <= formatVersion else {
             throw FixtureError("fixture format \(format) is newer than this relay reads (\(formatVersion))")
@@ -75,8 +77,15 @@ public struct FixtureHeader: Sendable, Hashable {
     public var source: String?
 
     public init(
-        charger: String, version: String, upstreamVersion: String? = nil, vendor: String? = nil, model: String? = nil,
-        firmware: String? = nil, relayVersion: String? = nil, recorded: String? = nil, source: String? = nil
+        charger: String,
+        version: String,
+        upstreamVersion: String? = nil,
+        vendor: String? = nil,
+        model: String? = nil,
+        firmware: String? = nil,
+        relayVersion: String? = nil,
+        recorded: String? = nil,
+        source: String? = nil
     ) {
         self.charger = charger
         self.version = version

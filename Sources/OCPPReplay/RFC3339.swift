@@ -38,7 +38,8 @@ enum RFC3339 {
         case 0x5A, 0x7A:
             index += 1
         case 0x2B, 0x2D:
-            guard index + 6 == c.count, c[index + 3] == 0x3A, let h = number(index + 1..<index + 3), let m = number(index + 4..<index + 6)
+            guard index + 6 == c.count, c[index + 3] == 0x3A, let h = number(index + 1..<index + 3),
+                let m = number(index + 4..<index + 6)
             else { return nil }
             offset = (h * 60 + m) * 60 * (c[index] == 0x2B ? 1 : -1)
             index += 6
@@ -62,7 +63,8 @@ enum RFC3339 {
             let s = String(v)
             return String(repeating: "0", count: max(0, w - s.count)) + s
         }
-        var text = "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(secondOfDay / 3600, 2)):\(pad(secondOfDay / 60 % 60, 2)):\(pad(secondOfDay % 60, 2))"
+        var text =
+            "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(secondOfDay / 3600, 2)):\(pad(secondOfDay / 60 % 60, 2)):\(pad(secondOfDay % 60, 2))"
         if fractionDigits > 0 { text += "." + pad(Int(remainder / 1000), 3) }
         return text + "Z"
     }

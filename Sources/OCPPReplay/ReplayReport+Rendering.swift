@@ -7,7 +7,9 @@ extension ReplayReport {
             let mark = exchange.mismatches.isEmpty ? paint("✓", "32") : paint("✗", "31")
             lines.append("\(mark) \(exchange.name)")
             for m in exchange.mismatches {
-                lines.append("    \(m.action) \(m.path.isEmpty ? "" : m.path + ": ")expected \(m.expected), got \(m.got)")
+                lines.append(
+                    "    \(m.action) \(m.path.isEmpty ? "" : m.path + ": ")expected \(m.expected), got \(m.got)"
+                )
             }
         }
         for m in other {
@@ -17,7 +19,10 @@ extension ReplayReport {
         lines.append(
             failed == 0
                 ? paint("replay passed: \(exchanges.count) exchanges matched", "32")
-                : paint("replay failed: \(failed) of \(exchanges.count + other.count) exchanges differ (\(mismatches.count) differences)", "31")
+                : paint(
+                    "replay failed: \(failed) of \(exchanges.count + other.count) exchanges differ (\(mismatches.count) differences)",
+                    "31"
+                )
         )
         return lines.joined(separator: "\n")
     }
@@ -42,14 +47,16 @@ extension ReplayReport {
         let failures = cases.filter { !$0.1.isEmpty }.count
         var xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
         xml += "<testsuites tests=\"\(cases.count)\" failures=\"\(failures)\" time=\"\(seconds)\">\n"
-        xml += "  <testsuite name=\"\(escape(suite))\" tests=\"\(cases.count)\" failures=\"\(failures)\" time=\"\(seconds)\">\n"
+        xml +=
+            "  <testsuite name=\"\(escape(suite))\" tests=\"\(cases.count)\" failures=\"\(failures)\" time=\"\(seconds)\">\n"
         for (name, mismatches) in cases {
             xml += "    <testcase classname=\"\(escape(suite))\" name=\"\(escape(name))\""
             if mismatches.isEmpty {
                 xml += "/>\n"
             } else {
                 let message = mismatches.map(\.description).joined(separator: "\n")
-                xml += ">\n      <failure message=\"\(escape(mismatches[0].description))\">\(escape(message))</failure>\n    </testcase>\n"
+                xml +=
+                    ">\n      <failure message=\"\(escape(mismatches[0].description))\">\(escape(message))</failure>\n    </testcase>\n"
             }
         }
         xml += "  </testsuite>\n</testsuites>\n"

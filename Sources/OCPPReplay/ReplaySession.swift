@@ -24,8 +24,13 @@ public struct ReplayOptions: Sendable {
     public var expectTimeout: Double
 
     public init(
-        role: ReplayRole, leg: String = "charger", rules: ComparisonRules = .defaults, speed: Double = 0,
-        maxGap: Double? = nil, answerTimeout: Double = 30, expectTimeout: Double = 5
+        role: ReplayRole,
+        leg: String = "charger",
+        rules: ComparisonRules = .defaults,
+        speed: Double = 0,
+        maxGap: Double? = nil,
+        answerTimeout: Double = 30,
+        expectTimeout: Double = 5
     ) {
         self.role = role
         self.leg = leg
@@ -104,7 +109,8 @@ public struct ReplaySession: Sendable {
     private var finished = false
 
     /// - Parameter makeID: fresh message ids for the CALLs the replayer sends.
-    public init(fixture: Fixture, options: ReplayOptions, makeID: @escaping @Sendable () -> String) throws(FixtureError) {
+    public init(fixture: Fixture, options: ReplayOptions, makeID: @escaping @Sendable () -> String) throws(FixtureError)
+    {
         self.options = options
         self.makeID = makeID
         self.comparator = Comparator(rules: options.rules, bindings: Bindings())
@@ -122,9 +128,13 @@ public struct ReplaySession: Sendable {
         var ourSteps: [(Step, Bool)] = []
         for (index, entry) in entries.enumerated() {
             guard let text = entry.text, let frame = try? RPCFrame.parse(text) else {
-                throw FixtureError("entry \(index + 1) on the \(options.leg) leg is not an OCPP frame; it cannot be replayed")
+                throw FixtureError(
+                    "entry \(index + 1) on the \(options.leg) leg is not an OCPP frame; it cannot be replayed"
+                )
             }
-            guard let micros = RFC3339.parse(entry.time)?.micros else { throw FixtureError("entry \(index + 1) has a bad time") }
+            guard let micros = RFC3339.parse(entry.time)?.micros else {
+                throw FixtureError("entry \(index + 1) has a bad time")
+            }
             ourSteps.append((Step(index: index, time: micros, frame: frame), entry.direction == oursDirection))
         }
         func answer(to call: Step, fromOurs: Bool) -> Step? {
@@ -153,7 +163,9 @@ public struct ReplaySession: Sendable {
         self.now = now
         var actions: [ReplayAction] = []
         guard let frame = try? RPCFrame.parse(text) else {
-            report.other.append(Mismatch(action: "?", path: "", expected: "an OCPP frame", got: String(text.prefix(200))))
+            report.other.append(
+                Mismatch(action: "?", path: "", expected: "an OCPP frame", got: String(text.prefix(200)))
+            )
             return advance()
         }
         switch frame {
@@ -162,7 +174,14 @@ public struct ReplaySession: Sendable {
         case .callResult, .callError:
             answered(frame)
         default:
-            report.other.append(Mismatch(action: "?", path: "", expected: "a CALL, CALLRESULT or CALLERROR", got: String(text.prefix(200))))
+            report.other.append(
+                Mismatch(
+                    action: "?",
+                    path: "",
+                    expected: "a CALL, CALLRESULT or CALLERROR",
+                    got: String(text.prefix(200))
+                )
+            )
         }
         return actions + advance()
     }
@@ -177,8 +196,17 @@ public struct ReplaySession: Sendable {
 
     private mutating func theirCall(_ call: RPCFrame.Call) -> [ReplayAction] {
         guard let index = theirs.firstIndex(where: { !$0.done && $0.action == call.action }) else {
-            report.other.append(Mismatch(action: call.action, path: "", expected: "no such CALL at this point", got: "a \(call.action) CALL"))
-            let error = RPCFrame.callError(.init(messageID: call.messageID, errorCode: "NotImplemented", errorDescription: "not in the recording"))
+            report.other.append(
+                Mismatch(
+                    action: call.action,
+                    path: "",
+                    expected: "no such CALL at this point",
+                    got: "a \(call.action) CALL"
+                )
+            )
+            let error = RPCFrame.callError(
+                .init(messageID: call.messageID, errorCode: "NotImplemented", errorDescription: "not in the recording")
+            )
             return [.send(error.jsonText)]
         }
         theirs[index].done = true
@@ -192,7 +220,14 @@ public struct ReplaySession: Sendable {
         case .callResult(let result):
             reply = .callResult(.init(messageID: call.messageID, payload: prepare(result.payload)))
         case .callError(let error):
-            reply = .callError(.init(messageID: call.messageID, errorCode: error.errorCode, errorDescription: error.errorDescription, errorDetails: error.errorDetails))
+            reply = .callError(
+                .init(
+                    messageID: call.messageID,
+                    errorCode: error.errorCode,
+                    errorDescription: error.errorDescription,
+                    errorDetails: error.errorDetails
+                )
+            )
         default:
             return []
         }
@@ -203,7 +238,14 @@ public struct ReplaySession: Sendable {
 
     private mutating func answered(_ frame: RPCFrame) {
         guard let flight = inFlight, flight.liveID == frame.messageID else {
-            report.other.append(Mismatch(action: "?", path: "", expected: "no answer", got: "an answer to unknown message id \(frame.messageID)"))
+            report.other.append(
+                Mismatch(
+                    action: "?",
+                    path: "",
+                    expected: "no answer",
+                    got: "an answer to unknown message id \(frame.messageID)"
+                )
+            )
             return
         }
         inFlight = nil
@@ -215,14 +257,30 @@ public struct ReplaySession: Sendable {
             mismatches = comparator.compare(action: action + ".result", expected: expected.payload, got: got.payload)
         case (.callError(let expected)?, .callError(let got)):
             if expected.errorCode != got.errorCode {
-                mismatches = [Mismatch(action: action + ".error", path: "errorCode", expected: expected.errorCode, got: got.errorCode)]
+                mismatches = [
+                    Mismatch(
+                        action: action + ".error",
+                        path: "errorCode",
+                        expected: expected.errorCode,
+                        got: got.errorCode
+                    )
+                ]
             }
         case (nil, _):
             break  // the recording has no answer (cut off): nothing to compare
         case (.callResult?, .callError(let got)):
-            mismatches = [Mismatch(action: action, path: "", expected: "a CALLRESULT", got: "CALLERROR \(got.errorCode): \(got.errorDescription)")]
+            mismatches = [
+                Mismatch(
+                    action: action,
+                    path: "",
+                    expected: "a CALLRESULT",
+                    got: "CALLERROR \(got.errorCode): \(got.errorDescription)"
+                )
+            ]
         case (.callError(let expected)?, _):
-            mismatches = [Mismatch(action: action, path: "", expected: "CALLERROR \(expected.errorCode)", got: "a CALLRESULT")]
+            mismatches = [
+                Mismatch(action: action, path: "", expected: "CALLERROR \(expected.errorCode)", got: "a CALLRESULT")
+            ]
         default:
             break
         }
@@ -249,7 +307,14 @@ public struct ReplaySession: Sendable {
             report.exchanges.append(
                 ExchangeOutcome(
                     name: name(exchange, ours: true),
-                    mismatches: [Mismatch(action: exchange.action, path: "", expected: "an answer", got: "none within \(Int(options.answerTimeout)) s")]
+                    mismatches: [
+                        Mismatch(
+                            action: exchange.action,
+                            path: "",
+                            expected: "an answer",
+                            got: "none within \(Int(options.answerTimeout)) s"
+                        )
+                    ]
                 )
             )
             inFlight = nil
@@ -297,7 +362,14 @@ public struct ReplaySession: Sendable {
             report.exchanges.append(
                 ExchangeOutcome(
                     name: name(theirs[index], ours: false),
-                    mismatches: [Mismatch(action: theirs[index].action, path: "", expected: "this CALL from the peer", got: "none within \(Int(options.expectTimeout)) s")]
+                    mismatches: [
+                        Mismatch(
+                            action: theirs[index].action,
+                            path: "",
+                            expected: "this CALL from the peer",
+                            got: "none within \(Int(options.expectTimeout)) s"
+                        )
+                    ]
                 )
             )
         }

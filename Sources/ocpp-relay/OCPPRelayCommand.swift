@@ -7,7 +7,8 @@ struct OCPPRelayCommand: AsyncParsableCommand {
         abstract: "Relay, record and inspect OCPP traffic between chargers and their backend.",
         version: "0.1.0",
         subcommands: [
-            ServeCommand.self, RecordingsCommand.self, MappingsCommand.self, RoutesCommand.self, DemoCommand.self,
+            ServeCommand.self, RecordingsCommand.self, ReplayCommand.self, MappingsCommand.self, RoutesCommand.self,
+            DemoCommand.self,
         ]
     )
 }

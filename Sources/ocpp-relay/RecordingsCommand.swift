@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import OCPPReplay
 import Relay
 import RelayRecording
 
@@ -7,7 +8,7 @@ struct RecordingsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "recordings",
         abstract: "List and show recordings.",
-        subcommands: [List.self, Show.self, Stats.self]
+        subcommands: [List.self, Show.self, Stats.self, Cut.self, Redact.self]
     )
 
     struct List: ParsableCommand {
@@ -21,6 +22,113 @@ struct RecordingsCommand: AsyncParsableCommand {
                 FileHandle.standardError.write(Data("warning: \(problem)\n".utf8))
             }
             print(RecordingListing.render(connections))
+        }
+    }
+
+    struct Cut: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract:
+                "Cut one charger's connection, a time window or one transaction into a self-contained fixture file."
+        )
+
+        @Argument(help: "A recordings folder or segment file.")
+        var path: String
+
+        @Option(help: "The charger.")
+        var charger: String?
+
+        @Option(help: "The connection (as recordings list shows it); default: the charger's first.")
+        var connection: String?
+
+        @Option(help: "Only from this time on (RFC 3339, e.g. 2026-11-27T06:00:00Z).")
+        var from: String?
+
+        @Option(help: "Only up to this time (RFC 3339).")
+        var to: String?
+
+        @Option(help: "Only this transaction (1.6 transactionId or 2.0.1 transaction id), after the boot exchange.")
+        var transaction: String?
+
+        @Option(name: .shortAndLong, help: "The fixture file to write (default: standard output).")
+        var output: String?
+
+        func run() throws {
+            func time(_ text: String?, _ name: String) throws -> UInt64? {
+                guard let text else { return nil }
+                guard let micros = Timestamp.parse(rfc3339: text) else {
+                    throw ValidationError("--\(name) must be an RFC 3339 UTC time like 2026-11-27T06:00:00Z")
+                }
+                return micros
+            }
+            let fixture: Fixture
+            do {
+                fixture = try FixtureBuilder.fixture(
+                    from: path,
+                    selection: .init(
+                        charger: charger,
+                        connection: connection,
+                        from: try time(from, "from"),
+                        to: try time(to, "to"),
+                        transaction: transaction
+                    )
+                )
+            } catch let error as ValidationError {
+                throw error
+            } catch {
+                throw fail("cannot cut \(path): \(error)", code: 2)
+            }
+            try RecordingsCommand.write(fixture.text, to: output)
+        }
+    }
+
+    struct Redact: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract:
+                "Replace idTags/idTokens with keyed pseudonyms (same length and kind) and remove secrets from a fixture."
+        )
+
+        @Argument(help: "The fixture file.")
+        var fixture: String
+
+        @Option(
+            help: "The pseudonym key (or OCPP_RELAY_REDACT_KEY, or --key-file). The same key gives the same pseudonyms."
+        )
+        var key: String?
+
+        @Option(help: "A file holding the pseudonym key.")
+        var keyFile: String?
+
+        @Option(name: .shortAndLong, help: "The redacted fixture to write (default: standard output).")
+        var output: String?
+
+        func run() throws {
+            var secret = key ?? ProcessInfo.processInfo.environment["OCPP_RELAY_REDACT_KEY"]
+            if let keyFile {
+                guard let data = FileManager.default.contents(atPath: keyFile) else {
+                    throw ValidationError("cannot read the key file \(keyFile)")
+                }
+                secret = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            }
+            guard let secret, !secret.isEmpty else {
+                throw ValidationError(
+                    "give a key: --key, --key-file or OCPP_RELAY_REDACT_KEY (there is no default on purpose)"
+                )
+            }
+            let input: Fixture
+            do {
+                input = try loadFixture(fixture, charger: nil)
+            } catch {
+                throw fail("cannot read \(fixture): \(error)", code: 2)
+            }
+            try RecordingsCommand.write(try Redactor(key: secret).redact(input).text, to: output)
+        }
+    }
+
+    static func write(_ text: String, to output: String?) throws {
+        if let output {
+            try text.write(toFile: output, atomically: true, encoding: .utf8)
+        } else {
+            print(text, terminator: "")
         }
     }
 

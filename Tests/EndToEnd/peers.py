@@ -77,15 +77,15 @@ class Backend16(ChargePoint16):
     @on(Action16.authorize)
     async def on_authorize(self, id_tag):
         self.actions.append("Authorize")
-        status = AuthorizationStatus.accepted if id_tag != "BLOCKED" else AuthorizationStatus.blocked
+        status = AuthorizationStatus.blocked if id_tag in self.backend.blocked else AuthorizationStatus.accepted
         return result16.Authorize(id_tag_info={"status": status})
 
     @on(Action16.start_transaction)
     async def on_start(self, connector_id, id_tag, meter_start, timestamp, **kwargs):
         self.actions.append("StartTransaction")
-        return result16.StartTransaction(
-            transaction_id=next(self.transaction_ids), id_tag_info={"status": AuthorizationStatus.accepted}
-        )
+        transaction_id = next(self.transaction_ids)
+        self.backend.started.append(transaction_id)
+        return result16.StartTransaction(transaction_id=transaction_id, id_tag_info={"status": AuthorizationStatus.accepted})
 
     @on(Action16.meter_values)
     async def on_meter_values(self, connector_id, meter_value, **kwargs):
@@ -95,6 +95,7 @@ class Backend16(ChargePoint16):
     @on(Action16.stop_transaction)
     async def on_stop(self, meter_stop, timestamp, transaction_id, **kwargs):
         self.actions.append("StopTransaction")
+        self.backend.stopped.append(transaction_id)
         return result16.StopTransaction(id_tag_info={"status": AuthorizationStatus.accepted})
 
 
@@ -186,6 +187,9 @@ class Backend:
         self.events = {}  # identity -> TransactionEvent payloads (2.0.1)
         self.reports = {}  # identity -> NotifyReport reportData entries (2.0.1)
         self.notified = {}  # identity -> NotifyEvent eventData entries (2.0.1)
+        self.started = []  # 1.6 transaction ids handed out
+        self.stopped = []  # 1.6 transaction ids stopped
+        self.blocked = set()  # idTags Authorize answers Blocked
         self.drop_after = None  # drop the TCP connection after this many received frames
         self.server = None
         self.port = None

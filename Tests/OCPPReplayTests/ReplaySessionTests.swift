@@ -10,7 +10,8 @@ func fixture(_ frames: [(String, String)]) throws -> Fixture {
         let entry = JSONValue.object([
             (key: "time", value: .string("2026-11-27T06:00:\(index < 10 ? "0" : "")\(index).000Z")),
             (key: "charger", value: .string("CP-1")), (key: "leg", value: .string("charger")),
-            (key: "dir", value: .string(direction)), (key: "version", value: .string("1.6")), (key: "text", value: .string(text)),
+            (key: "dir", value: .string(direction)), (key: "version", value: .string("1.6")),
+            (key: "text", value: .string(text)),
         ])
         lines.append(entry.jsonText)
     }
@@ -32,7 +33,10 @@ struct ReplaySessionTests {
         ("out", #"[3,"1",{"status":"Accepted","currentTime":"2026-11-27T06:00:01Z","interval":300}]"#),
         ("out", #"[2,"b1","GetConfiguration",{"key":["HeartbeatInterval"]}]"#),
         ("in", #"[3,"b1",{"configurationKey":[{"key":"HeartbeatInterval","readonly":false,"value":"300"}]}]"#),
-        ("in", #"[2,"2","StartTransaction",{"connectorId":1,"idTag":"T","meterStart":0,"timestamp":"2026-11-27T06:00:04Z"}]"#),
+        (
+            "in",
+            #"[2,"2","StartTransaction",{"connectorId":1,"idTag":"T","meterStart":0,"timestamp":"2026-11-27T06:00:04Z"}]"#
+        ),
         ("out", #"[3,"2",{"idTagInfo":{"status":"Accepted"},"transactionId":1}]"#),
         ("in", #"[2,"3","StopTransaction",{"transactionId":1,"meterStop":10,"timestamp":"2026-11-27T06:00:06Z"}]"#),
         ("out", #"[3,"3",{}]"#),
@@ -45,23 +49,46 @@ struct ReplaySessionTests {
     @Test("matching answers pass; a transaction id the live backend chooses is learned and used")
     func passes() throws {
         let ids = Counter()
-        var session = try ReplaySession(fixture: fixture(recorded), options: ReplayOptions(role: .charger), makeID: { ids.next() })
+        var session = try ReplaySession(
+            fixture: fixture(recorded),
+            options: ReplayOptions(role: .charger),
+            makeID: { ids.next() }
+        )
         #expect(session.subprotocol == "ocpp1.6")
         let start: Int64 = 1_900_000_000_000_000
         var frames = sent(session.start(at: start))
         #expect(frames.map(\.action) == ["BootNotification"])
-        frames = sent(session.received(#"[3,"r1",{"status":"Accepted","currentTime":"2030-03-17T10:00:00Z","interval":300}]"#, at: start + 1000))
+        frames = sent(
+            session.received(
+                #"[3,"r1",{"status":"Accepted","currentTime":"2030-03-17T10:00:00Z","interval":300}]"#,
+                at: start + 1000
+            )
+        )
         // The backend's GetConfiguration came before StartTransaction in the recording: wait for it…
         #expect(frames.isEmpty)
-        frames = sent(session.received(#"[2,"live-9","GetConfiguration",{"key":["HeartbeatInterval"]}]"#, at: start + 2000))
+        frames = sent(
+            session.received(#"[2,"live-9","GetConfiguration",{"key":["HeartbeatInterval"]}]"#, at: start + 2000)
+        )
         // …answer it from the recording, then go on.
         #expect(frames.count == 2)
-        #expect(frames[0] == RPCFrame.callResult(.init(messageID: "live-9", payload: try JSONParser.parse(#"{"configurationKey":[{"key":"HeartbeatInterval","readonly":false,"value":"300"}]}"#))))
+        #expect(
+            frames[0]
+                == RPCFrame.callResult(
+                    .init(
+                        messageID: "live-9",
+                        payload: try JSONParser.parse(
+                            #"{"configurationKey":[{"key":"HeartbeatInterval","readonly":false,"value":"300"}]}"#
+                        )
+                    )
+                )
+        )
         guard case .call(let startCall) = frames[1] else { Issue.record("expected StartTransaction"); return }
         #expect(startCall.action == "StartTransaction")
         // Timestamps are re-based: recorded 06:00:04, 4 s after the recording started.
         #expect(startCall.payload["timestamp"] == .string("2030-03-17T17:46:44Z"))
-        frames = sent(session.received(#"[3,"r2",{"idTagInfo":{"status":"Accepted"},"transactionId":777}]"#, at: start + 3000))
+        frames = sent(
+            session.received(#"[3,"r2",{"idTagInfo":{"status":"Accepted"},"transactionId":777}]"#, at: start + 3000)
+        )
         guard case .call(let stopCall) = frames.first else { Issue.record("expected StopTransaction"); return }
         #expect(stopCall.payload["transactionId"] == .number("777"))
         let end = session.received(#"[3,"r3",{}]"#, at: start + 4000)
@@ -73,10 +100,17 @@ struct ReplaySessionTests {
     @Test("a different answer fails, and the report names the field")
     func fails() throws {
         let ids = Counter()
-        var session = try ReplaySession(fixture: fixture(recorded), options: ReplayOptions(role: .charger, expectTimeout: 1), makeID: { ids.next() })
+        var session = try ReplaySession(
+            fixture: fixture(recorded),
+            options: ReplayOptions(role: .charger, expectTimeout: 1),
+            makeID: { ids.next() }
+        )
         let start: Int64 = 1_900_000_000_000_000
         _ = session.start(at: start)
-        _ = session.received(#"[3,"r1",{"status":"Rejected","currentTime":"2030-03-17T10:00:00Z","interval":60}]"#, at: start)
+        _ = session.received(
+            #"[3,"r1",{"status":"Rejected","currentTime":"2030-03-17T10:00:00Z","interval":60}]"#,
+            at: start
+        )
         // The backend never sends GetConfiguration: after the expect timeout the replay goes on without it.
         let actions = session.timedOut(at: start + 2_000_000)
         #expect(sent(actions).first?.action == "StartTransaction")
@@ -89,31 +123,61 @@ struct ReplaySessionTests {
         #expect(texts.contains("BootNotification.result interval: expected 300, got 60"))
         #expect(texts.contains("GetConfiguration: expected this CALL from the peer, got none within 1 s"))
         #expect(texts.contains("StartTransaction: expected a CALLRESULT, got CALLERROR SecurityError: not booted"))
-        #expect(report.junitXML(suite: "fixture", seconds: 1).contains("<failure message=\"BootNotification.result status: expected &quot;Accepted&quot;, got &quot;Rejected&quot;\">"))
+        #expect(
+            report.junitXML(suite: "fixture", seconds: 1).contains(
+                "<failure message=\"BootNotification.result status: expected &quot;Accepted&quot;, got &quot;Rejected&quot;\">"
+            )
+        )
     }
 
     @Test("replaying as backend: answer the charger's CALLs, send ours after the ones that preceded them")
     func asBackend() throws {
         let ids = Counter()
-        var session = try ReplaySession(fixture: fixture(recorded), options: ReplayOptions(role: .backend), makeID: { ids.next() })
+        var session = try ReplaySession(
+            fixture: fixture(recorded),
+            options: ReplayOptions(role: .backend),
+            makeID: { ids.next() }
+        )
         let start: Int64 = 1_900_000_000_000_000
         #expect(sent(session.start(at: start)).isEmpty)
-        var frames = sent(session.received(#"[2,"c1","BootNotification",{"chargePointVendor":"V","chargePointModel":"M"}]"#, at: start))
+        var frames = sent(
+            session.received(
+                #"[2,"c1","BootNotification",{"chargePointVendor":"V","chargePointModel":"M"}]"#,
+                at: start
+            )
+        )
         #expect(frames.map(\.messageTypeID) == [3, 2])
         #expect(frames[1].action == "GetConfiguration")
-        frames = sent(session.received(#"[3,"r1",{"configurationKey":[{"key":"HeartbeatInterval","readonly":false,"value":"60"}]}]"#, at: start))
+        frames = sent(
+            session.received(
+                #"[3,"r1",{"configurationKey":[{"key":"HeartbeatInterval","readonly":false,"value":"60"}]}]"#,
+                at: start
+            )
+        )
         #expect(frames.isEmpty)
-        _ = session.received(#"[2,"c2","StartTransaction",{"connectorId":1,"idTag":"T","meterStart":0,"timestamp":"2031-01-01T00:00:00Z"}]"#, at: start)
-        _ = session.received(#"[2,"c3","StopTransaction",{"transactionId":1,"meterStop":10,"timestamp":"2031-01-01T00:00:02Z"}]"#, at: start)
+        _ = session.received(
+            #"[2,"c2","StartTransaction",{"connectorId":1,"idTag":"T","meterStart":0,"timestamp":"2031-01-01T00:00:00Z"}]"#,
+            at: start
+        )
+        _ = session.received(
+            #"[2,"c3","StopTransaction",{"transactionId":1,"meterStop":10,"timestamp":"2031-01-01T00:00:02Z"}]"#,
+            at: start
+        )
         #expect(session.timedOut(at: start + 10_000_000) == [.finished])
-        #expect(session.report.mismatches.map(\.description) == [
-            "GetConfiguration.result configurationKey[0].value: expected \"300\", got \"60\""
-        ])
+        #expect(
+            session.report.mismatches.map(\.description) == [
+                "GetConfiguration.result configurationKey[0].value: expected \"300\", got \"60\""
+            ]
+        )
     }
 
     @Test("unexpected CALLs are answered NotImplemented and reported")
     func unexpected() throws {
-        var session = try ReplaySession(fixture: fixture(Array(recorded.prefix(2))), options: ReplayOptions(role: .charger), makeID: { "x" })
+        var session = try ReplaySession(
+            fixture: fixture(Array(recorded.prefix(2))),
+            options: ReplayOptions(role: .charger),
+            makeID: { "x" }
+        )
         _ = session.start(at: 0)
         let actions = session.received(#"[2,"z","Reset",{"type":"Hard"}]"#, at: 1)
         #expect(actions.first == .send(#"[4,"z","NotImplemented","not in the recording",{}]"#))
@@ -133,7 +197,9 @@ struct TimestampTests {
         for junk in ["", "2026-11-27", "2026-13-01T00:00:00Z", "2026-11-27T06:00:00", "hello world, not a date!"] {
             #expect(RFC3339.parse(junk) == nil)
         }
-        let payload = JSONValue.object([(key: "timestamp", value: .string("2026-11-27T06:00:00Z")), (key: "idTag", value: .string("T"))])
+        let payload = JSONValue.object([
+            (key: "timestamp", value: .string("2026-11-27T06:00:00Z")), (key: "idTag", value: .string("T")),
+        ])
         #expect(payload.rebasingTimestamps(by: 86_400_000_000)["timestamp"] == .string("2026-11-28T06:00:00Z"))
         #expect(payload.rebasingTimestamps(by: 86_400_000_000)["idTag"] == .string("T"))
     }

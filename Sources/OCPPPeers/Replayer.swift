@@ -1,0 +1,205 @@
+import Foundation
+import NIOCore
+import NIOWebSocket
+import OCPP
+import OCPPReplay
+import Relay
+import RelayRecording
+
+/// Runs a replay over the network: as the charger against a backend (`connect`), or as the backend for a
+/// charger that connects (`listen`). A Swift test can call ``run(_:options:target:group:)`` directly.
+public enum Replayer {
+    /// Where the live peer is.
+    public enum Target: Sendable {
+        /// Connect to `<url>/<identity>` (replaying the charger side).
+        case connect(url: String, identity: String?)
+        /// Wait for one charger on this address (replaying the backend side); `onListening` gets the port.
+        case listen(host: String, port: Int, acceptTimeout: Double, onListening: @Sendable (Int) -> Void)
+    }
+
+    /// The replay could not run: the fixture is unusable or the peer is unreachable (exit code 2).
+    public struct CouldNotRun: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    public static func run(
+        _ fixture: Fixture,
+        options: ReplayOptions,
+        target: Target,
+        group: any EventLoopGroup
+    ) async throws -> ReplayReport {
+        var session: ReplaySession
+        do {
+            session = try ReplaySession(fixture: fixture, options: options, makeID: { UUID().uuidString.lowercased() })
+        } catch {
+            throw CouldNotRun(description: "\(error)")
+        }
+        let socket: PeerSocket
+        var server: PeerTransport.Server?
+        switch target {
+        case .connect(let url, let identity):
+            let upstream: UpstreamURL
+            let id: ChargePointIdentity
+            do {
+                upstream = try UpstreamURL(url)
+                id = try ChargePointIdentity(identity ?? fixture.header.charger)
+            } catch {
+                throw CouldNotRun(description: "\(error)")
+            }
+            do {
+                socket = try await PeerTransport.connect(
+                    host: upstream.host,
+                    port: upstream.port,
+                    path: upstream.path(for: id),
+                    subprotocols: [session.subprotocol],
+                    group: group
+                )
+            } catch {
+                throw CouldNotRun(description: "cannot connect to \(upstream.url(for: id)): \(error)")
+            }
+            guard socket.subprotocol == session.subprotocol else {
+                throw CouldNotRun(
+                    description:
+                        "the backend chose \(socket.subprotocol ?? "no subprotocol"), the recording speaks \(session.subprotocol)"
+                )
+            }
+        case .listen(let host, let port, let acceptTimeout, let onListening):
+            let listener = try await PeerTransport.listen(
+                host: host,
+                port: port,
+                supported: [session.subprotocol],
+                group: group
+            )
+            server = listener
+            onListening(listener.port)
+            guard let accepted = try await listener.acceptOne(timeout: acceptTimeout) else {
+                listener.close()
+                throw CouldNotRun(description: "no charger connected within \(Int(acceptTimeout)) s")
+            }
+            socket = accepted
+        }
+        defer { server?.close() }
+        return try await socket.channel.executeThenClose { inbound, outbound in
+            let inbox = Inbox()
+            return try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    var iterator = inbound.makeAsyncIterator()
+                    while let frame = try await iterator.next() {
+                        var data = frame.data
+                        if let mask = frame.maskKey { data.webSocketUnmask(mask) }
+                        switch frame.opcode {
+                        case .text: await inbox.push(String(buffer: data))
+                        case .ping:
+                            try await outbound.write(
+                                WebSocketFrame(
+                                    fin: true,
+                                    opcode: .pong,
+                                    maskKey: socket.isClient ? .random() : nil,
+                                    data: data
+                                )
+                            )
+                        case .connectionClose: break
+                        default: continue
+                        }
+                        if frame.opcode == .connectionClose { break }
+                    }
+                    await inbox.close()
+                }
+                func send(_ text: String) async throws {
+                    try await outbound.write(
+                        WebSocketFrame(
+                            fin: true,
+                            opcode: .text,
+                            maskKey: socket.isClient ? .random() : nil,
+                            data: ByteBuffer(string: text)
+                        )
+                    )
+                }
+                var actions = session.start(at: Int64(Timestamp.now()))
+                loop: while true {
+                    var deadline: Int64?
+                    for action in actions {
+                        switch action {
+                        case .send(let text): try await send(text)
+                        case .wait(let until): deadline = until
+                        case .finished: break loop
+                        }
+                    }
+                    let wait = max(0, Double((deadline ?? Int64(Timestamp.now())) - Int64(Timestamp.now())) / 1e6)
+                    switch await inbox.next(timeout: wait) {
+                    case .frame(let text): actions = session.received(text, at: Int64(Timestamp.now()))
+                    case .timeout: actions = session.timedOut(at: Int64(Timestamp.now()))
+                    case .closed:
+                        // The peer went away: whatever is still outstanding times out at once.
+                        actions = session.timedOut(at: Int64.max / 2)
+                        if actions.contains(.finished) { break loop }
+                    }
+                }
+                var close = ByteBuffer()
+                close.writeInteger(UInt16(1000))
+                try? await outbound.write(
+                    WebSocketFrame(
+                        fin: true,
+                        opcode: .connectionClose,
+                        maskKey: socket.isClient ? .random() : nil,
+                        data: close
+                    )
+                )
+                group.cancelAll()
+                return session.report
+            }
+        }
+    }
+}
+
+/// Frames from the reader task, handed to the replay loop with a deadline.
+actor Inbox {
+    enum Event: Sendable {
+        case frame(String)
+        case timeout
+        case closed
+    }
+
+    private var queue: [String] = []
+    private var closed = false
+    private var waiter: (id: Int, continuation: CheckedContinuation<Event, Never>)?
+    private var nextID = 0
+
+    func push(_ text: String) {
+        if let waiter {
+            self.waiter = nil
+            waiter.continuation.resume(returning: .frame(text))
+        } else {
+            queue.append(text)
+        }
+    }
+
+    func close() {
+        closed = true
+        if let waiter {
+            self.waiter = nil
+            waiter.continuation.resume(returning: .closed)
+        }
+    }
+
+    func next(timeout seconds: Double) async -> Event {
+        if !queue.isEmpty { return .frame(queue.removeFirst()) }
+        if closed { return .closed }
+        if seconds <= 0 { return .timeout }
+        nextID += 1
+        let id = nextID
+        return await withCheckedContinuation { continuation in
+            waiter = (id, continuation)
+            Task {
+                try? await Task.sleep(for: .milliseconds(Int(seconds * 1000) + 1))
+                self.expire(id)
+            }
+        }
+    }
+
+    private func expire(_ id: Int) {
+        guard let waiter, waiter.id == id else { return }
+        self.waiter = nil
+        waiter.continuation.resume(returning: .timeout)
+    }
+}

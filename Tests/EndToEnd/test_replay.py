@@ -1,0 +1,182 @@
+"""Replay: record a session through the relay between real peers, cut it into a fixture, redact it, and
+replay either side against live peers from the pinned `ocpp` package."""
+
+import asyncio
+import json
+import os
+import pathlib
+import subprocess
+import xml.etree.ElementTree as ElementTree
+
+import jsonschema
+from conftest import BINARY, ROOT
+from peers import Backend, run_charger
+from test_translation import MAPPINGS, validate_recording
+
+
+def ocpp_relay(*args, timeout=120):
+    return subprocess.run([BINARY, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def record_session(start_relay, identity="CP-REPLAY", version="1.6"):
+    async def scenario():
+        async with Backend() as backend:
+            relay = start_relay(backend.url)
+            await run_charger(relay.url, identity, version)
+            await asyncio.sleep(0.2)
+            return relay, backend
+
+    relay, backend = asyncio.run(scenario())
+    assert relay.stop() == 0
+    return relay.recordings, backend
+
+
+def cut(recordings, tmp_path, *args, name="fixture.jsonl"):
+    path = tmp_path / name
+    out = ocpp_relay("recordings", "cut", str(recordings), *args, "-o", str(path))
+    assert out.returncode == 0, out.stderr
+    return path
+
+
+async def replay_against(backend_factory, fixture, *args):
+    async with backend_factory() as backend:
+        process = await asyncio.create_subprocess_exec(
+            BINARY, "replay", str(fixture), "--as", "charger", "--target", backend.url, *args,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+        stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
+        return process.returncode, stdout.decode(), stderr.decode(), backend
+
+
+def test_a_recorded_session_replays_as_the_charger_and_learns_the_transaction_id(start_relay, tmp_path):
+    recordings, original = record_session(start_relay)
+    fixture = cut(recordings, tmp_path, "--charger", "CP-REPLAY")
+    lines = fixture.read_text().splitlines()
+    header = json.loads(lines[0])
+    assert header["fixture"] == 1 and header["charger"] == "CP-REPLAY" and header["version"] == "1.6"
+    assert header["vendor"] == "ocpp-relay-tests" and header["model"] == "E2E" and header["relayVersion"]
+    report = tmp_path / "report.xml"
+    code, out, err, backend = asyncio.run(replay_against(Backend, fixture, "--report", "junit", str(report)))
+    assert code == 0, out + err
+    assert "replay passed" in out
+    # The live backend handed out another transaction id than the recorded one; the replay used it.
+    recorded_id = original.started[0]
+    assert backend.started and backend.started[0] != recorded_id
+    assert backend.stopped == backend.started
+    cases = ElementTree.parse(report).getroot().findall(".//testcase")
+    assert len(cases) >= 10 and not any(case.find("failure") is not None for case in cases)
+
+
+def test_a_backend_that_answers_differently_fails_and_the_diff_names_the_field(start_relay, tmp_path):
+    recordings, _ = record_session(start_relay)
+    fixture = cut(recordings, tmp_path, "--charger", "CP-REPLAY")
+
+    class BlockingBackend(Backend):
+        def __init__(self):
+            super().__init__()
+            self.blocked = {"TAG-CP-REPLAY"}
+
+    code, out, err, _ = asyncio.run(replay_against(BlockingBackend, fixture))
+    assert code == 1, out + err
+    assert 'Authorize.result idTagInfo.status: expected "Accepted", got "Blocked"' in out
+    assert "replay failed" in out
+
+
+def test_replaying_the_backend_for_a_real_charger(start_relay, tmp_path):
+    recordings, _ = record_session(start_relay, identity="CP-BACKEND")
+    fixture = cut(recordings, tmp_path, "--charger", "CP-BACKEND")
+
+    async def scenario():
+        process = await asyncio.create_subprocess_exec(
+            BINARY, "replay", str(fixture), "--as", "backend", "--listen", "127.0.0.1:0",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+        line = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
+        assert line.startswith("listening on "), line
+        url = line.split()[-1] + "/ocpp"
+        results, tap, _ = await run_charger(url, "CP-BACKEND", "1.6")
+        stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
+        return process.returncode, stdout.decode(), stderr.decode(), results, tap
+
+    code, out, err, results, tap = asyncio.run(scenario())
+    assert code == 0, out + err
+    assert all(r is not None for r in results)
+    # The replayed backend also sent its recorded GetConfiguration, and the charger answered it.
+    assert any('"GetConfiguration"' in m for m in tap.received)
+
+
+def test_the_upstream_leg_of_a_translated_recording_replays_against_a_201_backend(start_relay, tmp_path):
+    async def scenario():
+        async with Backend(subprotocols=["ocpp2.0.1"]) as backend:
+            relay = start_relay(backend.url, "--upstream-version", "2.0.1", "--mappings", MAPPINGS)
+            await run_charger(relay.url, "CP-XLATE", "1.6")
+            await asyncio.sleep(0.2)
+            return relay
+
+    relay = asyncio.run(scenario())
+    relay.stop()
+    fixture = cut(relay.recordings, tmp_path, "--charger", "CP-XLATE")
+    assert json.loads(fixture.read_text().splitlines()[0])["upstreamVersion"] == "2.0.1"
+    code, out, err, backend = asyncio.run(
+        replay_against(lambda: Backend(subprotocols=["ocpp2.0.1"]), fixture, "--leg", "upstream")
+    )
+    assert code == 0, out + err
+    (cp, _), = backend.sessions["CP-XLATE"]
+    assert cp.actions[:2] == ["BootNotification", "StatusNotification"] and "TransactionEvent.Ended" in cp.actions
+
+
+def test_cutting_one_transaction_keeps_the_boot_in_front(start_relay, tmp_path):
+    recordings, original = record_session(start_relay, identity="CP-CUT")
+    fixture = cut(recordings, tmp_path, "--charger", "CP-CUT", "--transaction", str(original.started[0]))
+    texts = [json.loads(line).get("text") for line in fixture.read_text().splitlines()[1:]]
+    actions = [json.loads(t)[2] for t in texts if t and json.loads(t)[0] == 2]
+    assert actions[0] == "BootNotification"
+    assert "StartTransaction" in actions and "StopTransaction" in actions
+    assert "Authorize" not in actions and "Heartbeat" not in actions
+    code, out, err, _ = asyncio.run(replay_against(Backend, fixture))
+    assert code == 0, out + err
+
+
+def test_redaction_keeps_fixtures_schema_valid_and_pseudonyms_stable(start_relay, tmp_path):
+    recordings, _ = record_session(start_relay, identity="CP-REDACT")
+    fixture = cut(recordings, tmp_path, "--charger", "CP-REDACT")
+    other = cut(recordings, tmp_path, "--charger", "CP-REDACT", name="other.jsonl")
+    env = dict(os.environ, OCPP_RELAY_REDACT_KEY="test-secret-key")
+    outputs = []
+    for source in (fixture, other):
+        target = tmp_path / f"redacted-{source.name}"
+        out = subprocess.run([BINARY, "recordings", "redact", str(source), "-o", str(target)], capture_output=True, text=True, env=env)
+        assert out.returncode == 0, out.stderr
+        outputs.append(target)
+    original = fixture.read_text()
+    redacted = outputs[0].read_text()
+    assert "TAG-CP-REDACT" in original and "TAG-CP-REDACT" not in redacted
+    entries = [json.loads(line) for line in redacted.splitlines()[1:]]
+    validate_recording(entries)
+    authorize = next(json.loads(e["text"]) for e in entries if "text" in e and '"Authorize"' in e["text"])
+    assert len(authorize[3]["idTag"]) == len("TAG-CP-REDACT")
+    # The same key gives the same pseudonyms in every file; integers (transaction ids) are untouched.
+    assert outputs[1].read_text() == redacted
+    starts = [json.loads(e["text"]) for e in entries if "text" in e and '"transactionId"' in e["text"]]
+    assert all(isinstance(f[-1].get("transactionId", 0), int) for f in starts if f[0] in (2, 3))
+    no_key = subprocess.run([BINARY, "recordings", "redact", str(fixture)], capture_output=True, text=True, env={"PATH": os.environ["PATH"]})
+    assert no_key.returncode != 0 and "give a key" in no_key.stderr
+
+
+def test_unusable_recordings_exit_2_with_a_clear_message(start_relay, tmp_path):
+    recordings, _ = record_session(start_relay, identity="CP-TRUNC")
+    fixture = cut(recordings, tmp_path, "--charger", "CP-TRUNC")
+    text = fixture.read_text()
+    truncated = tmp_path / "truncated.jsonl"
+    truncated.write_text(text[: len(text) // 2])
+    out = ocpp_relay("replay", str(truncated), "--as", "charger", "--target", "ws://127.0.0.1:9/ocpp")
+    assert out.returncode == 2
+    assert "is not JSON" in out.stderr and "truncated.jsonl" in out.stderr
+    (segment,) = recordings.glob("*.ocrec.gz")
+    cut_segment = tmp_path / "cut" / segment.name
+    cut_segment.parent.mkdir()
+    cut_segment.write_bytes(segment.read_bytes()[:40])
+    out = ocpp_relay("replay", str(cut_segment), "--as", "charger", "--target", "ws://127.0.0.1:9/ocpp")
+    assert out.returncode == 2 and "no recorded frames" in out.stderr
+    out = ocpp_relay("replay", str(fixture), "--as", "charger", "--target", "ws://127.0.0.1:9/ocpp")
+    assert out.returncode == 2 and "cannot connect" in out.stderr
