@@ -100,6 +100,14 @@ let package = Package(
             dependencies: ["OCPPTranslation", "OCPP"],
             swiftSettings: swiftSettings
         ),
+        .testTarget(
+            name: "OCPPPeersTests",
+            dependencies: [
+                "OCPPPeers", "OCPPReplay", "OCPP",
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "OCPPReplayTests", dependencies: ["OCPPReplay", "OCPP"], swiftSettings: swiftSettings),
         .testTarget(name: "RelayRecordingTests", dependencies: ["RelayRecording"], swiftSettings: swiftSettings),
         .testTarget(
