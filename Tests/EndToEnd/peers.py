@@ -62,7 +62,7 @@ class Backend16(ChargePoint16):
     async def on_boot(self, charge_point_vendor, charge_point_model, **kwargs):
         self.actions.append("BootNotification")
         self.backend.boots[self.id] = dict(vendor=charge_point_vendor, model=charge_point_model, **kwargs)
-        return result16.BootNotification(current_time=now(), interval=300, status=RegistrationStatus.accepted)
+        return result16.BootNotification(current_time=now(), interval=self.backend.boot_interval, status=RegistrationStatus.accepted)
 
     @on(Action16.heartbeat)
     async def on_heartbeat(self):
@@ -190,6 +190,7 @@ class Backend:
         self.started = []  # 1.6 transaction ids handed out
         self.stopped = []  # 1.6 transaction ids stopped
         self.blocked = set()  # idTags Authorize answers Blocked
+        self.boot_interval = 300
         self.drop_after = None  # drop the TCP connection after this many received frames
         self.server = None
         self.port = None

@@ -180,3 +180,18 @@ def test_unusable_recordings_exit_2_with_a_clear_message(start_relay, tmp_path):
     assert out.returncode == 2 and "no recorded frames" in out.stderr
     out = ocpp_relay("replay", str(fixture), "--as", "charger", "--target", "ws://127.0.0.1:9/ocpp")
     assert out.returncode == 2 and "cannot connect" in out.stderr
+
+
+def test_rules_ignore_what_a_user_declares_volatile(start_relay, tmp_path):
+    recordings, _ = record_session(start_relay, identity="CP-RULES")
+    fixture = cut(recordings, tmp_path, "--charger", "CP-RULES")
+
+    class OtherInterval(Backend):
+        def __init__(self):
+            super().__init__()
+            self.boot_interval = 60
+
+    code, out, _, _ = asyncio.run(replay_against(OtherInterval, fixture))
+    assert code == 1 and "BootNotification.result interval: expected 300, got 60" in out
+    code, out, err, _ = asyncio.run(replay_against(OtherInterval, fixture, "--rules", str(ROOT / "Config" / "replay-rules.yaml")))
+    assert code == 0, out + err

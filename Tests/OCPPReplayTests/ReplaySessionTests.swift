@@ -204,3 +204,89 @@ struct TimestampTests {
         #expect(payload.rebasingTimestamps(by: 86_400_000_000)["idTag"] == .string("T"))
     }
 }
+
+@Suite("Comparison")
+struct ComparisonTests {
+    @Test("ignore rules: names anywhere, dotted paths with [*], per action; numbers by value")
+    func ignore() throws {
+        let expected = try JSONParser.parse(
+            #"{"connectorId":1,"meterValue":[{"timestamp":"a","sampledValue":[{"value":"10","unit":"Wh"}]}]}"#
+        )
+        let got = try JSONParser.parse(
+            #"{"connectorId":1.0,"meterValue":[{"timestamp":"b","sampledValue":[{"value":"12","unit":"kWh"}]}]}"#
+        )
+        var plain = Comparator(rules: .defaults, bindings: Bindings())
+        #expect(
+            plain.compare(action: "MeterValues", expected: expected, got: got).map(\.description) == [
+                "MeterValues meterValue[0].sampledValue[0].value: expected \"10\", got \"12\"",
+                "MeterValues meterValue[0].sampledValue[0].unit: expected \"Wh\", got \"kWh\"",
+            ]
+        )
+        var relaxed = Comparator(
+            rules: ComparisonRules.defaults.adding(ignore: [
+                "MeterValues": ["meterValue[*].sampledValue[*].value", "unit"]
+            ]),
+            bindings: Bindings()
+        )
+        #expect(relaxed.compare(action: "MeterValues", expected: expected, got: got).isEmpty)
+        #expect(relaxed.compare(action: "StopTransaction", expected: expected, got: got).count == 2)
+    }
+
+    @Test("a bound value is learned once; a later different value is a mismatch")
+    func binding() throws {
+        var comparator = Comparator(rules: .defaults, bindings: Bindings())
+        #expect(
+            comparator.compare(
+                action: "x",
+                expected: try JSONParser.parse(#"{"transactionId":1}"#),
+                got: try JSONParser.parse(#"{"transactionId":7}"#)
+            ).isEmpty
+        )
+        #expect(
+            comparator.compare(
+                action: "y",
+                expected: try JSONParser.parse(#"{"transactionId":1}"#),
+                got: try JSONParser.parse(#"{"transactionId":7}"#)
+            ).isEmpty
+        )
+        #expect(
+            comparator.compare(
+                action: "z",
+                expected: try JSONParser.parse(#"{"transactionId":1}"#),
+                got: try JSONParser.parse(#"{"transactionId":8}"#)
+            ).count == 1
+        )
+        #expect(
+            comparator.bindings.substitute(try JSONParser.parse(#"{"a":{"transactionId":1}}"#), keys: ["transactionId"])
+                == (try JSONParser.parse(#"{"a":{"transactionId":7}}"#))
+        )
+    }
+}
+
+@Suite("Redaction")
+struct RedactionTests {
+    @Test("pseudonyms keep length and kind, are stable per key, differ across keys; secrets and URL credentials go")
+    func redact() throws {
+        let a = Redactor(key: "k1")
+        let b = Redactor(key: "k2")
+        #expect(a.pseudonym("04A2B3C4").count == 8 && a.pseudonym("04A2B3C4").allSatisfy(\.isHexDigit))
+        #expect(a.pseudonym("04A2B3C4") == a.pseudonym("04A2B3C4"))
+        #expect(a.pseudonym("04A2B3C4") != b.pseudonym("04A2B3C4"))
+        let emaid = a.pseudonym("NL-TNM-012345678-X")
+        #expect(emaid.count == 18 && Array(emaid)[2] == "-" && Array(emaid)[6] == "-")
+        let payload = try JSONParser.parse(
+            #"{"idTag":"TAG-1","transactionId":5,"idToken":{"idToken":"AABBCCDD","type":"ISO14443"},"location":"ftp://user:secret@logs.example/x"}"#
+        )
+        let redacted = a.redact(payload: payload, action: "StartTransaction")
+        #expect(redacted["idTag"] != payload["idTag"] && redacted["idTag"]?.stringValue?.count == 5)
+        #expect(redacted["transactionId"] == .number("5"))
+        #expect(redacted.value(at: "idToken.type") == .string("ISO14443"))
+        #expect(redacted.value(at: "idToken.idToken") == .string(a.pseudonym("AABBCCDD")))
+        #expect(redacted["location"] == .string("ftp://logs.example/x"))
+        let key = a.redact(
+            payload: try JSONParser.parse(#"{"key":"AuthorizationKey","value":"0011223344"}"#),
+            action: "ChangeConfiguration"
+        )
+        #expect(key["value"] != .string("0011223344") && key["value"]?.stringValue?.count == 10)
+    }
+}
