@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import OCPP
+import OCPPReplay
 import Relay
 import RelayRecording
 import ServiceLifecycle
@@ -62,6 +63,26 @@ public enum Demo {
                         + "\(report.rejected) rejected, \(report.answered) backend requests answered"
                 )
             }
+        }
+
+        // Replay the shipped fixture of this demo's 1.6 session through the relay, as a CI job would.
+        let fixturePath = "Recordings/fixtures/demo-1.6.jsonl"
+        if let text = try? String(contentsOfFile: fixturePath, encoding: .utf8) {
+            let fixture = try Fixture.parse(text)
+            let report = try await Replayer.run(
+                fixture,
+                options: ReplayOptions(role: .charger),
+                target: .connect(url: "ws://127.0.0.1:\(port)/ocpp", identity: nil),
+                group: group
+            )
+            output(
+                "replay of \(fixturePath) as the charger: "
+                    + (report.passed
+                        ? "passed (\(report.exchanges.count) exchanges matched)"
+                        : "\(report.mismatches.count) difference(s)\n\(report.text())")
+            )
+        } else {
+            output("(run from the repository to also replay \(fixturePath))")
         }
 
         await services.triggerGracefulShutdown()

@@ -7,7 +7,7 @@ import subprocess
 
 import jsonschema
 import ocpp
-from conftest import BINARY, recordings_show
+from conftest import BINARY, ROOT, recordings_show
 
 SCHEMAS = pathlib.Path(ocpp.__file__).parent
 
@@ -21,11 +21,15 @@ def schema(version, action, response):
 
 
 def test_demo_runs_and_its_traffic_is_schema_valid(tmp_path):
-    out = subprocess.run([BINARY, "demo", "--recordings", str(tmp_path / "rec")], capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [BINARY, "demo", "--recordings", str(tmp_path / "rec")], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
     assert out.returncode == 0, out.stderr
     assert "charger DEMO-CP-16 (ocpp1.6): 11 calls answered, 0 rejected, 1 backend requests answered" in out.stdout
     assert "charger DEMO-CP-201 (ocpp2.0.1): 10 calls answered, 0 rejected, 1 backend requests answered" in out.stdout
     assert "BootNotification.result" in out.stdout
+    # The shipped fixture of the demo's 1.6 session replays through the relay against the demo backend.
+    assert "replay of Recordings/fixtures/demo-1.6.jsonl as the charger: passed" in out.stdout
 
     entries, warnings = recordings_show(tmp_path / "rec")
     assert warnings == ""
@@ -44,4 +48,5 @@ def test_demo_runs_and_its_traffic_is_schema_valid(tmp_path):
             action = pending.pop((e["connection"], other, frame[1]))
             jsonschema.validate(frame[2], schema(e["version"], action, response=True))
         checked += 1
-    assert checked == 46 and not pending
+    # Two scripted sessions (24 + 22 frames) and the replayed 1.6 one (24), every frame schema-valid.
+    assert checked == 24 + 22 + 24 and not pending

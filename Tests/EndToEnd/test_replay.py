@@ -195,3 +195,17 @@ def test_rules_ignore_what_a_user_declares_volatile(start_relay, tmp_path):
     assert code == 1 and "BootNotification.result interval: expected 300, got 60" in out
     code, out, err, _ = asyncio.run(replay_against(OtherInterval, fixture, "--rules", str(ROOT / "Config" / "replay-rules.yaml")))
     assert code == 0, out + err
+
+
+def test_cutting_a_time_window(start_relay, tmp_path):
+    recordings, _ = record_session(start_relay, identity="CP-WINDOW")
+    whole = cut(recordings, tmp_path, "--charger", "CP-WINDOW")
+    times = [json.loads(line)["time"] for line in whole.read_text().splitlines()[1:]]
+    start, end = times[6], times[14]
+    window = cut(recordings, tmp_path, "--charger", "CP-WINDOW", "--from", start, "--to", end, name="window.jsonl")
+    kept = [json.loads(line)["time"] for line in window.read_text().splitlines()[1:]]
+    assert kept and all(start <= t <= end for t in kept)
+    assert len(kept) == sum(1 for t in times if start <= t <= end)
+    assert "window" in json.loads(window.read_text().splitlines()[0])["source"]
+    bad = ocpp_relay("recordings", "cut", str(recordings), "--charger", "CP-WINDOW", "--from", "yesterday")
+    assert bad.returncode != 0 and "RFC 3339" in bad.stderr

@@ -290,3 +290,28 @@ struct RedactionTests {
         #expect(key["value"] != .string("0011223344") && key["value"]?.stringValue?.count == 10)
     }
 }
+
+@Suite("Replay timing")
+struct ReplayTimingTests {
+    @Test("--speed keeps the recorded gaps, scaled, and --max-gap caps them")
+    func pacing() throws {
+        let frames: [(String, String)] = [
+            ("in", #"[2,"1","Heartbeat",{}]"#), ("out", #"[3,"1",{"currentTime":"2026-11-27T06:00:01Z"}]"#),
+            ("in", #"[2,"2","Heartbeat",{}]"#), ("out", #"[3,"2",{"currentTime":"2026-11-27T06:00:03Z"}]"#),
+        ]
+        // Entries are one second apart: the second CALL was recorded 2 s after the first.
+        for (speed, maxGap, expected) in [(1.0, nil, 2_000_000), (2.0, nil, 1_000_000), (1.0, 0.5, 500_000)]
+            as [(Double, Double?, Int64)]
+        {
+            var session = try ReplaySession(
+                fixture: fixture(frames),
+                options: ReplayOptions(role: .charger, speed: speed, maxGap: maxGap),
+                makeID: { "x" }
+            )
+            _ = session.start(at: 0)
+            let actions = session.received(#"[3,"x",{"currentTime":"2030-01-01T00:00:00Z"}]"#, at: 10)
+            #expect(actions == [.wait(until: 10 + expected)], "speed \(speed) max \(String(describing: maxGap))")
+            #expect(session.timedOut(at: 10 + expected).first == .send(#"[2,"x","Heartbeat",{}]"#))
+        }
+    }
+}
