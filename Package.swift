@@ -81,11 +81,25 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // The benchmark: a fast load generator (chargers and backend as ChannelHandlers) that measures the
+        // relay against direct connections, nginx and mitmproxy.
+        .target(
+            name: "OCPPBench",
+            dependencies: [
+                "OCPP", "RelayRecording",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // Thin command line over the libraries.
         .executableTarget(
             name: "ocpp-relay",
             dependencies: [
-                "Relay", "RelayRecording", "OCPPPeers", "OCPP", "OCPPTranslation", "OCPPReplay",
+                "Relay", "RelayRecording", "OCPPPeers", "OCPP", "OCPPTranslation", "OCPPReplay", "OCPPBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

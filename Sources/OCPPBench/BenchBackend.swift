@@ -1,0 +1,144 @@
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOWebSocket
+import OCPP
+
+/// A fast OCPP backend for the benchmark: a ChannelHandler per connection that answers every CALL at once
+/// with a canned, schema-shaped result (1.6 or 2.0.1 by subprotocol). It speaks enough for boots,
+/// heartbeats, status, transactions and meter values, which is all the benchmark sends.
+final class BenchBackend: Sendable {
+    let channel: any Channel
+
+    var port: Int { channel.localAddress?.port ?? 0 }
+
+    private init(channel: any Channel) {
+        self.channel = channel
+    }
+
+    static func start(group: any EventLoopGroup) async throws -> BenchBackend {
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 4096)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let upgrader = NIOTypedWebSocketServerUpgrader<Void>(
+                        maxFrameSize: 1 << 20,
+                        shouldUpgrade: { channel, head in
+                            let offered = head.headers[canonicalForm: "Sec-WebSocket-Protocol"].map(String.init)
+                            let chosen = offered.first { $0 == "ocpp2.0.1" } ?? offered.first { $0 == "ocpp1.6" }
+                            var headers = HTTPHeaders()
+                            if let chosen { headers.add(name: "Sec-WebSocket-Protocol", value: chosen) }
+                            return channel.eventLoop.makeSucceededFuture(headers)
+                        },
+                        upgradePipelineHandler: { channel, head in
+                            let offered = head.headers[canonicalForm: "Sec-WebSocket-Protocol"].map(String.init)
+                            let v201 = offered.contains("ocpp2.0.1")
+                            return channel.eventLoop.makeCompletedFuture {
+                                try channel.pipeline.syncOperations.addHandler(BackendHandler(v201: v201))
+                            }
+                        }
+                    )
+                    _ = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(
+                        configuration: .init(
+                            upgradeConfiguration: .init(
+                                upgraders: [upgrader],
+                                notUpgradingCompletionHandler: { channel in
+                                    channel.close(promise: nil)
+                                    return channel.eventLoop.makeSucceededVoidFuture()
+                                }
+                            )
+                        )
+                    )
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        return BenchBackend(channel: channel)
+    }
+
+    func stop() async {
+        try? await channel.close()
+    }
+}
+
+/// Answers each CALL on the event loop.
+private final class BackendHandler: ChannelInboundHandler {
+    typealias InboundIn = WebSocketFrame
+    typealias OutboundOut = WebSocketFrame
+
+    let v201: Bool
+    private var transactions = 0
+
+    init(v201: Bool) {
+        self.v201 = v201
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        var payload = frame.data
+        if let mask = frame.maskKey { payload.webSocketUnmask(mask) }
+        switch frame.opcode {
+        case .text:
+            guard let call = Self.callHeader(payload) else { return }
+            let reply = "[3,\"\(call.id)\",\(answer(call.action))]"
+            context.writeAndFlush(
+                wrapOutboundOut(
+                    WebSocketFrame(fin: true, opcode: .text, data: context.channel.allocator.buffer(string: reply))
+                ),
+                promise: nil
+            )
+        case .ping:
+            context.writeAndFlush(
+                wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, data: payload)),
+                promise: nil
+            )
+        case .connectionClose:
+            var echo = context.channel.allocator.buffer(capacity: 2)
+            echo.writeInteger(UInt16(1000))
+            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: echo)))
+                .whenComplete { [context] _ in context.close(promise: nil) }
+        default:
+            break
+        }
+    }
+
+    /// `[2,"id","Action",…`: the id and action, read without parsing the payload.
+    static func callHeader(_ buffer: ByteBuffer) -> (id: String, action: String)? {
+        buffer.withUnsafeReadableBytes { bytes -> (String, String)? in
+            var strings: [String] = []
+            var index = 0
+            while index < bytes.count, strings.count < 2 {
+                if bytes[index] == UInt8(ascii: "\"") {
+                    let start = index + 1
+                    var end = start
+                    while end < bytes.count, bytes[end] != UInt8(ascii: "\"") { end += 1 }
+                    strings.append(
+                        String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self)
+                    )
+                    index = end + 1
+                } else {
+                    index += 1
+                }
+            }
+            guard strings.count == 2, bytes.count > 1, bytes[1] == UInt8(ascii: "2") else { return nil }
+            return (strings[0], strings[1])
+        }
+    }
+
+    private func answer(_ action: String) -> String {
+        let now = "\"2026-11-27T06:00:00.000Z\""
+        switch action {
+        case "BootNotification": return "{\"currentTime\":\(now),\"interval\":300,\"status\":\"Accepted\"}"
+        case "Heartbeat": return "{\"currentTime\":\(now)}"
+        case "Authorize":
+            return v201 ? "{\"idTokenInfo\":{\"status\":\"Accepted\"}}" : "{\"idTagInfo\":{\"status\":\"Accepted\"}}"
+        case "StartTransaction":
+            transactions += 1
+            return "{\"idTagInfo\":{\"status\":\"Accepted\"},\"transactionId\":\(transactions)}"
+        case "StopTransaction": return "{\"idTagInfo\":{\"status\":\"Accepted\"}}"
+        case "TransactionEvent": return "{\"idTokenInfo\":{\"status\":\"Accepted\"}}"
+        default: return "{}"
+        }
+    }
+}

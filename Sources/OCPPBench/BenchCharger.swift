@@ -1,0 +1,266 @@
+import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOWebSocket
+
+/// A charger of the benchmark: boots, then sends heartbeats in a closed loop, at a pace, or not at all,
+/// recording each round trip. A ChannelHandler on the event loop, so the load generator costs little.
+final class BenchCharger: @unchecked Sendable {
+    enum Mode: Sendable {
+        case idle
+        case closedLoop
+        case paced(TimeAmount)
+        /// Frames to send one after the other (each waits for its answer).
+        case script([String])
+    }
+
+    let channel: any Channel
+    fileprivate let handler: ChargerHandler
+
+    fileprivate init(channel: any Channel, handler: ChargerHandler) {
+        self.channel = channel
+        self.handler = handler
+    }
+
+    /// Connects to `ws://host:port/path`, upgrades with `subprotocol` and boots; fails on any refusal.
+    static func connect(
+        host: String,
+        port: Int,
+        path: String,
+        subprotocol: String,
+        group: any EventLoopGroup
+    ) async throws -> BenchCharger {
+        let booted = group.next().makePromise(of: BenchCharger.self)
+        var headers = HTTPHeaders()
+        headers.add(name: "Host", value: "\(host):\(port)")
+        headers.add(name: "Sec-WebSocket-Protocol", value: subprotocol)
+        let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: path, headers: headers)
+        let v201 = subprotocol == "ocpp2.0.1"
+        let channel = try await ClientBootstrap(group: group)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .connectTimeout(.seconds(30))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let handler = NIOLoopBound(ChargerHandler(v201: v201, booted: booted), eventLoop: channel.eventLoop)
+                    let upgrader = NIOTypedWebSocketClientUpgrader<Void>(
+                        maxFrameSize: 1 << 20,
+                        upgradePipelineHandler: { channel, _ in
+                            channel.eventLoop.makeCompletedFuture {
+                                try channel.pipeline.syncOperations.addHandler(handler.value)
+                            }
+                        }
+                    )
+                    let upgraded = try channel.pipeline.syncOperations.configureUpgradableHTTPClientPipeline(
+                        configuration: .init(
+                            upgradeConfiguration: .init(
+                                upgradeRequestHead: head,
+                                upgraders: [upgrader],
+                                notUpgradingCompletionHandler: { channel in
+                                    channel.close(promise: nil)
+                                    return channel.eventLoop.makeSucceededVoidFuture()
+                                }
+                            )
+                        )
+                    )
+                    // Writes are possible once the upgrade handler is gone: boot then.
+                    upgraded.whenComplete { result in
+                        switch result {
+                        case .success: handler.value.boot()
+                        case .failure(let error): booted.fail(error)
+                        }
+                    }
+                    channel.closeFuture.whenComplete { _ in booted.fail(ChannelError.ioOnClosedChannel) }
+                }
+            }
+            .connect(host: host, port: port).get()
+        _ = channel
+        return try await booted.futureResult.get()
+    }
+
+    /// Starts a mode; `done` completes when a script finishes.
+    func start(_ mode: Mode) -> EventLoopFuture<Void> {
+        let promise = channel.eventLoop.makePromise(of: Void.self)
+        let handler = Confined(self.handler)
+        channel.eventLoop.execute { handler.value.start(mode, done: promise) }
+        return promise.futureResult
+    }
+
+    /// Stops sending (the call in flight still completes).
+    func stop() {
+        let handler = Confined(self.handler)
+        channel.eventLoop.execute { handler.value.stopRunning() }
+    }
+
+    /// Round trips measured so far, in nanoseconds (read on the loop).
+    func roundTrips() async throws -> [UInt64] {
+        let handler = Confined(self.handler)
+        return try await channel.eventLoop.submit { handler.value.samples }.get()
+    }
+
+    func clearSamples() async throws {
+        let handler = Confined(self.handler)
+        try await channel.eventLoop.submit { handler.value.samples.removeAll(keepingCapacity: true) }.get()
+    }
+
+    func close() async {
+        try? await channel.close()
+    }
+}
+
+/// A value used only on its channel's event loop, handed there from elsewhere.
+private struct Confined<T>: @unchecked Sendable {
+    let value: T
+
+    init(_ value: T) {
+        self.value = value
+    }
+}
+
+private final class ChargerHandler: ChannelInboundHandler {
+    typealias InboundIn = WebSocketFrame
+    typealias OutboundOut = WebSocketFrame
+
+    let v201: Bool
+    private var booted: EventLoopPromise<BenchCharger>?
+    private var context: ChannelHandlerContext?
+    private var nextID = 0
+    private var sentAt: NIODeadline?
+    private var mode: BenchCharger.Mode = .idle
+    private var script: [String] = []
+    private var done: EventLoopPromise<Void>?
+    var running = false
+    var samples: [UInt64] = []
+
+    init(v201: Bool, booted: EventLoopPromise<BenchCharger>) {
+        self.v201 = v201
+        self.booted = booted
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func boot() {
+        let boot =
+            v201
+            ? #"{"chargingStation":{"model":"bench","vendorName":"ocpp-relay"},"reason":"PowerUp"}"#
+            : #"{"chargePointVendor":"ocpp-relay","chargePointModel":"bench"}"#
+        send(action: "BootNotification", payload: boot)
+    }
+
+    private func send(action: String, payload: String) {
+        nextID += 1
+        send(text: "[2,\"\(nextID)\",\"\(action)\",\(payload)]")
+    }
+
+    private func send(text: String) {
+        guard let context else { return }
+        sentAt = .now()
+        let frame = WebSocketFrame(
+            fin: true,
+            opcode: .text,
+            maskKey: .random(),
+            data: context.channel.allocator.buffer(string: text)
+        )
+        context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
+    }
+
+    func stopRunning() {
+        running = false
+        done?.succeed(())
+        done = nil
+    }
+
+    func start(_ mode: BenchCharger.Mode, done: EventLoopPromise<Void>) {
+        self.done?.succeed(())
+        self.mode = mode
+        self.done = done
+        running = true
+        switch mode {
+        case .idle:
+            done.succeed(())
+            self.done = nil
+        case .closedLoop, .paced:
+            send(action: "Heartbeat", payload: "{}")
+        case .script(let frames):
+            script = frames
+            next()
+        }
+    }
+
+    private func next() {
+        guard running, !script.isEmpty else {
+            done?.succeed(())
+            done = nil
+            return
+        }
+        let frame = script.removeFirst()
+        nextID += 1
+        // Script frames carry a placeholder id.
+        send(text: frame.replacingFirst("\"ID\"", with: "\"\(nextID)\""))
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        guard frame.opcode == .text else {
+            if frame.opcode == .ping {
+                context.writeAndFlush(
+                    wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, maskKey: .random(), data: frame.data)),
+                    promise: nil
+                )
+            }
+            return
+        }
+        let now = NIODeadline.now()
+        if let sentAt { samples.append(UInt64(max(0, (now - sentAt).nanoseconds))) }
+        sentAt = nil
+        if let promise = booted {
+            booted = nil
+            samples.removeAll()
+            promise.succeed(BenchCharger(channel: context.channel, handler: self))
+            return
+        }
+        // A CALL from the other side (the relay's own) would not be a result: answer it empty.
+        if frame.data.getInteger(at: frame.data.readerIndex + 1, as: UInt8.self) == UInt8(ascii: "2") { return }
+        switch mode {
+        case .closedLoop:
+            if running { send(action: "Heartbeat", payload: "{}") }
+        case .paced(let interval):
+            if running {
+                let loopContext = NIOLoopBound(context, eventLoop: context.eventLoop)
+                context.eventLoop.scheduleTask(in: interval) { [self] in
+                    _ = loopContext
+                    if running { send(action: "Heartbeat", payload: "{}") }
+                }
+            }
+        case .script:
+            next()
+        case .idle:
+            break
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        booted?.fail(ChannelError.ioOnClosedChannel)
+        booted = nil
+        done?.succeed(())
+        done = nil
+        self.context = nil
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        booted?.fail(error)
+        booted = nil
+        context.close(promise: nil)
+    }
+}
+
+extension String {
+    fileprivate func replacingFirst(_ target: String, with replacement: String) -> String {
+        guard let range = range(of: target) else { return self }
+        return replacingCharacters(in: range, with: replacement)
+    }
+}

@@ -1,0 +1,322 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import RelayRecording
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The benchmark: the relay against a direct connection, nginx and (when installed) mitmproxy, side by
+/// side in one run, with a built-in backend and chargers on loopback. Figures, never a verdict.
+public enum Benchmark {
+    public struct Options: Sendable {
+        /// The `ocpp-relay` binary to run as the relay under test.
+        public var relayBinary: String
+        public var mappings: String
+        public var rounds = 3
+        public var latencyCalls = 2000
+        public var cpuSeconds = 3.0
+        public var cpuChargers = 100
+        /// Round trips per second of the paced CPU run, all chargers together.
+        public var pacedRate = 2000
+        public var idleCounts = [1000, 9000]
+        /// Chargers of the realistic session measuring compression.
+        public var realisticChargers = 24
+
+        public init(relayBinary: String, mappings: String) {
+            self.relayBinary = relayBinary
+            self.mappings = mappings
+        }
+    }
+
+    enum Target: String, CaseIterable, Sendable {
+        case direct, nginx, mitmproxy, relay
+        case relayTranslating = "relay-translating"
+    }
+
+    /// Runs everything, printing progress and the table to `log`; returns the JSON document.
+    public static func run(_ options: Options, log: @escaping @Sendable (String) -> Void) async throws -> String {
+        raiseDescriptorLimit()
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let backend = try await BenchBackend.start(group: group)
+        var targets: [Target] = [.direct, .nginx, .relay, .relayTranslating]
+        if (try? ProxyProcess.which("mitmdump", extra: [".venv/bin/mitmdump"])) != nil {
+            targets.insert(.mitmproxy, at: 2)
+        }
+        log("benchmark on \(machine()) — targets: \(targets.map(\.rawValue).joined(separator: ", "))")
+
+        var latency: [Target: [Percentiles]] = [:]
+        var cpuClosed: [Target: [Double]] = [:]
+        var cpuPaced: [Target: [Double]] = [:]
+        for round in 0..<options.rounds {
+            // Rotate the order each round so drift hits every target alike.
+            let shift = round % targets.count
+            let order: [Target] = Array(targets[shift...]) + Array(targets[..<shift])
+            for target in order {
+                let proxy = try start(target, backend: backend, options: options, connections: options.cpuChargers)
+                defer { proxy?.stop() }
+                let port = proxy?.port ?? backend.port
+                let p = try await measureLatency(port: port, calls: options.latencyCalls, group: group)
+                latency[target, default: []].append(p)
+                if let proxy {
+                    let (closed, paced) = try await measureCPU(proxy: proxy, options: options, group: group)
+                    cpuClosed[target, default: []].append(closed)
+                    cpuPaced[target, default: []].append(paced)
+                }
+                log(
+                    "round \(round + 1) \(target.rawValue): p50 \(fmt(p.p50)) µs"
+                        + (cpuClosed[target]?.last.map { ", CPU \(fmt($0)) µs/round trip" } ?? "")
+                )
+            }
+        }
+
+        var memory: [Target: [Int: Double]] = [:]
+        var storms: [Target: Storm] = [:]
+        for target in targets where target != .direct {
+            for count in options.idleCounts {
+                if target == .mitmproxy && count > 1000 { continue }  // minutes per storm; 1,000 says enough
+                guard let proxy = try start(target, backend: backend, options: options, connections: count) else {
+                    continue
+                }
+                defer { proxy.stop() }
+                let (kib, storm) = try await measureIdle(proxy: proxy, count: count, group: group)
+                memory[target, default: [:]][count] = kib
+                if count == options.idleCounts.max() { storms[target] = storm }
+                log(
+                    "\(target.rawValue): \(count) idle chargers, \(fmt(kib)) KiB each; storm \(fmt(storm.seconds)) s, \(storm.errors) errors"
+                )
+            }
+        }
+
+        let compression = try await measureCompression(backend: backend, options: options, group: group)
+        log(
+            "realistic session: \(compression.frames) messages, \(fmt(compression.bytesPerFrame)) bytes on disk each, \(fmt(compression.ratio))× smaller than the frame text"
+        )
+        await backend.stop()
+        try await group.shutdownGracefully()
+
+        let report = Report(
+            machine: machine(),
+            date: Timestamp.rfc3339(Timestamp.now()),
+            targets: targets,
+            latency: latency,
+            cpuClosed: cpuClosed,
+            cpuPaced: cpuPaced,
+            memory: memory,
+            storms: storms,
+            compression: compression,
+            options: options
+        )
+        log(report.table)
+        return report.json
+    }
+
+    // MARK: Targets
+
+    private static func start(
+        _ target: Target,
+        backend: BenchBackend,
+        options: Options,
+        connections: Int
+    ) throws -> ProxyProcess? {
+        switch target {
+        case .direct: return nil
+        case .nginx: return try ProxyProcess.nginx(backendPort: backend.port, connections: connections)
+        case .mitmproxy: return try ProxyProcess.mitmproxy(backendPort: backend.port)
+        case .relay:
+            return try ProxyProcess.relay(
+                binary: options.relayBinary,
+                backendPort: backend.port,
+                translate: false,
+                mappings: options.mappings
+            )
+        case .relayTranslating:
+            return try ProxyProcess.relay(
+                binary: options.relayBinary,
+                backendPort: backend.port,
+                translate: true,
+                mappings: options.mappings
+            )
+        }
+    }
+
+    private static func charger(_ port: Int, _ n: Int, group: any EventLoopGroup) async throws -> BenchCharger {
+        try await BenchCharger.connect(
+            host: "127.0.0.1",
+            port: port,
+            path: "/ocpp/BENCH-\(n)",
+            subprotocol: "ocpp1.6",
+            group: group
+        )
+    }
+
+    // MARK: Measurements
+
+    struct Percentiles: Codable {
+        var p50: Double
+        var p90: Double
+        var p99: Double
+    }
+
+    private static func percentiles(_ samples: [UInt64]) -> Percentiles {
+        let sorted = samples.sorted()
+        func at(_ q: Double) -> Double {
+            guard !sorted.isEmpty else { return 0 }
+            return Double(sorted[min(sorted.count - 1, Int(Double(sorted.count) * q))]) / 1000
+        }
+        return Percentiles(p50: at(0.5), p90: at(0.9), p99: at(0.99))
+    }
+
+    /// Sequential calls from one charger: round-trip percentiles in µs.
+    private static func measureLatency(port: Int, calls: Int, group: any EventLoopGroup) async throws -> Percentiles {
+        let c = try await charger(port, 0, group: group)
+        defer { Task { await c.close() } }
+        _ = c.start(.closedLoop)
+        try await waitForSamples([c], calls / 10)
+        try await c.clearSamples()
+        try await waitForSamples([c], calls)
+        c.stop()
+        return percentiles(Array(try await c.roundTrips().prefix(calls)))
+    }
+
+    private static func waitForSamples(_ chargers: [BenchCharger], _ count: Int) async throws {
+        while true {
+            var total = 0
+            for c in chargers { total += try await c.roundTrips().count }
+            if total >= count { return }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
+    /// CPU of the proxy per round trip (µs), in closed loops and at a paced rate.
+    private static func measureCPU(
+        proxy: ProxyProcess,
+        options: Options,
+        group: any EventLoopGroup
+    ) async throws -> (Double, Double) {
+        var chargers: [BenchCharger] = []
+        for n in 0..<options.cpuChargers { chargers.append(try await charger(proxy.port, 1000 + n, group: group)) }
+        defer { for c in chargers { Task { await c.close() } } }
+        func run(_ mode: BenchCharger.Mode) async throws -> Double {
+            for c in chargers { try await c.clearSamples() }
+            let before = proxy.cpuSeconds
+            for c in chargers { _ = c.start(mode) }
+            try await Task.sleep(for: .milliseconds(Int(options.cpuSeconds * 1000)))
+            for c in chargers { c.stop() }
+            try await Task.sleep(for: .milliseconds(200))
+            let cpu = proxy.cpuSeconds - before
+            var trips = 0
+            for c in chargers { trips += try await c.roundTrips().count }
+            return trips > 0 ? cpu * 1e6 / Double(trips) : 0
+        }
+        let closed = try await run(.closedLoop)
+        let interval = TimeAmount.nanoseconds(Int64(1e9 * Double(options.cpuChargers) / Double(options.pacedRate)))
+        let paced = try await run(.paced(interval))
+        return (closed, paced)
+    }
+
+    struct Storm: Codable {
+        var seconds: Double
+        var errors: Int
+    }
+
+    /// `count` chargers connecting and booting at once; then the proxy's memory per idle connection.
+    private static func measureIdle(
+        proxy: ProxyProcess,
+        count: Int,
+        group: any EventLoopGroup
+    ) async throws -> (Double, Storm) {
+        try await Task.sleep(for: .milliseconds(300))
+        let baseline = proxy.residentKiB
+        let started = Date()
+        let port = proxy.port
+        let results = await withTaskGroup(of: BenchCharger?.self) { tasks in
+            for n in 0..<count {
+                tasks.addTask { try? await charger(port, 100_000 + n, group: group) }
+            }
+            var connected: [BenchCharger] = []
+            for await c in tasks { if let c { connected.append(c) } }
+            return connected
+        }
+        let storm = Storm(seconds: Date().timeIntervalSince(started), errors: count - results.count)
+        try await Task.sleep(for: .seconds(1))
+        let resident = proxy.residentKiB
+        for c in results { await c.close() }
+        return (Double(resident - baseline) / Double(max(1, results.count)), storm)
+    }
+
+    struct Compression: Codable {
+        var frames: Int
+        var textBytes: Int
+        var diskBytes: Int
+        var ratio: Double
+        var bytesPerFrame: Double
+    }
+
+    /// A realistic mixed session through the recording relay: boots, heartbeats, status changes and
+    /// transactions with meter values every 60 s (of simulated time).
+    private static func measureCompression(
+        backend: BenchBackend,
+        options: Options,
+        group: any EventLoopGroup
+    ) async throws -> Compression {
+        let proxy = try ProxyProcess.relay(
+            binary: options.relayBinary,
+            backendPort: backend.port,
+            translate: false,
+            mappings: options.mappings
+        )
+        let recordings = proxy.directory + "/recordings"
+        var chargers: [BenchCharger] = []
+        for n in 0..<options.realisticChargers {
+            chargers.append(try await charger(proxy.port, 500_000 + n, group: group))
+        }
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            for (n, c) in chargers.enumerated() {
+                tasks.addTask { try await c.start(.script(RealisticSession.frames(charger: n))).get() }
+            }
+            try await tasks.waitForAll()
+        }
+        for c in chargers { await c.close() }
+        try await Task.sleep(for: .milliseconds(300))
+        let directory = proxy.directory
+        proxy.process.terminate()
+        proxy.process.waitUntilExit()
+        let catalog = try RecordingCatalog(path: recordings)
+        let connections = try catalog.connections()
+        let text = connections.map(\.textBytes).reduce(0, +)
+        let messages = connections.map(\.messages).reduce(0, +)
+        let disk = catalog.segments.compactMap { try? FileManager.default.attributesOfItem(atPath: $0)[.size] as? Int }
+            .reduce(0, +)
+        try? FileManager.default.removeItem(atPath: directory)
+        return Compression(
+            frames: messages,
+            textBytes: text,
+            diskBytes: disk,
+            ratio: disk > 0 ? Double(text) / Double(disk) : 0,
+            bytesPerFrame: messages > 0 ? Double(disk) / Double(messages) : 0
+        )
+    }
+
+    // MARK: Environment
+
+    static func raiseDescriptorLimit() {
+        var limit = rlimit()
+        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        limit.rlim_cur = limit.rlim_max
+        setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+    }
+
+    static func machine() -> String {
+        let cpu =
+            (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?
+            .split(separator: "\n").first { $0.hasPrefix("model name") }?
+            .split(separator: ":").last.map { $0.trimmingCharacters(in: .whitespaces) } ?? "unknown CPU"
+        return "\(ProcessInfo.processInfo.activeProcessorCount) cores, \(cpu)"
+    }
+
+    static func fmt(_ value: Double) -> String {
+        value >= 100 ? String(format: "%.0f", value) : String(format: "%.1f", value)
+    }
+}

@@ -1,0 +1,149 @@
+import Foundation
+
+extension Benchmark {
+    /// The figures of one run, as a table with ratios and as JSON.
+    struct Report {
+        var machine: String
+        var date: String
+        var targets: [Target]
+        var latency: [Target: [Percentiles]]
+        var cpuClosed: [Target: [Double]]
+        var cpuPaced: [Target: [Double]]
+        var memory: [Target: [Int: Double]]
+        var storms: [Target: Storm]
+        var compression: Compression
+        var options: Options
+
+        static func median(_ values: [Double]) -> Double? {
+            guard !values.isEmpty else { return nil }
+            let sorted = values.sorted()
+            return sorted[sorted.count / 2]
+        }
+
+        func p50(_ t: Target) -> Double? { Self.median(latency[t]?.map(\.p50) ?? []) }
+        func p90(_ t: Target) -> Double? { Self.median(latency[t]?.map(\.p90) ?? []) }
+        func p99(_ t: Target) -> Double? { Self.median(latency[t]?.map(\.p99) ?? []) }
+        func closed(_ t: Target) -> Double? { Self.median(cpuClosed[t] ?? []) }
+        func paced(_ t: Target) -> Double? { Self.median(cpuPaced[t] ?? []) }
+
+        func spread(_ values: [Double]?) -> String {
+            guard let values, let lo = values.min(), let hi = values.max() else { return "–" }
+            return "\(fmt(lo))–\(fmt(hi))"
+        }
+
+        func cell(_ value: Double?) -> String { value.map(fmt) ?? "–" }
+
+        func ratio(_ a: Double?, _ b: Double?) -> Double? {
+            guard let a, let b, b > 0 else { return nil }
+            return a / b
+        }
+
+        var ratios: [(String, Double?, String)] {
+            let direct = p50(.direct)
+            let addedRelay = p50(.relay).flatMap { r in direct.map { r - $0 } }
+            let addedNginx = p50(.nginx).flatMap { n in direct.map { n - $0 } }
+            let largest = options.idleCounts.max() ?? 0
+            return [
+                ("relay/nginx CPU per round trip, closed loops", ratio(closed(.relay), closed(.nginx)), "≤ 1.3"),
+                ("relay/nginx CPU per round trip, paced", ratio(paced(.relay), paced(.nginx)), "≤ 1.3"),
+                (
+                    "translating relay/nginx CPU per round trip, closed loops",
+                    ratio(closed(.relayTranslating), closed(.nginx)), "≤ 3"
+                ),
+                (
+                    "relay added p50 minus nginx added p50 (µs)", addedRelay.flatMap { r in addedNginx.map { r - $0 } },
+                    "≤ 15"
+                ),
+                ("relay/direct p50", ratio(p50(.relay), direct), ""),
+                (
+                    "relay/nginx memory per idle connection at \(largest)",
+                    ratio(memory[.relay]?[largest], memory[.nginx]?[largest]), "≤ 1"
+                ),
+                (
+                    "relay/nginx reconnect storm of \(largest)",
+                    ratio(storms[.relay]?.seconds, storms[.nginx]?.seconds), "≤ 2, 0 errors"
+                ),
+                ("recording: frame text / bytes on disk", compression.ratio, "≥ 8"),
+            ]
+        }
+
+        var table: String {
+            var lines = ["", "ocpp-relay benchmark, \(date), \(machine)"]
+            let counts = options.idleCounts
+            let header =
+                ["target", "p50 µs", "p90", "p99", "p50 spread", "CPU µs/rt closed", "spread", "paced"]
+                + counts.map { "KiB/conn @\($0)" } + ["storm s", "errors"]
+            var rows = [header]
+            for t in targets {
+                var row = [
+                    t.rawValue, cell(p50(t)), cell(p90(t)), cell(p99(t)), spread(latency[t]?.map(\.p50)),
+                    cell(closed(t)), spread(cpuClosed[t]), cell(paced(t)),
+                ]
+                row += counts.map { cell(memory[t]?[$0]) }
+                row += [cell(storms[t]?.seconds), storms[t].map { String($0.errors) } ?? "–"]
+                rows.append(row)
+            }
+            var widths = [Int](repeating: 0, count: header.count)
+            for row in rows { for (i, c) in row.enumerated() { widths[i] = max(widths[i], c.count) } }
+            for row in rows {
+                lines.append(
+                    row.enumerated().map { i, c in
+                        i == 0
+                            ? c.padding(toLength: widths[i], withPad: " ", startingAt: 0)
+                            : String(repeating: " ", count: widths[i] - c.count) + c
+                    }.joined(separator: "  ")
+                )
+            }
+            lines.append("")
+            for (name, value, target) in ratios {
+                lines.append(
+                    "\(name): \(value.map { String(format: "%.2f", $0) } ?? "–")\(target.isEmpty ? "" : "  (target \(target))")"
+                )
+            }
+            lines.append(
+                "realistic session: \(compression.frames) messages, \(compression.textBytes) bytes of frame text, \(compression.diskBytes) on disk, \(fmt(compression.bytesPerFrame)) bytes per message"
+            )
+            lines.append("medians of \(options.rounds) interleaved rounds; spreads are min–max over the rounds")
+            return lines.joined(separator: "\n")
+        }
+
+        var json: String {
+            var document: [String: Any] = ["machine": machine, "date": date, "rounds": options.rounds]
+            var perTarget: [String: Any] = [:]
+            for t in targets {
+                var entry: [String: Any] = [:]
+                if let l = latency[t] {
+                    entry["latency_us"] = [
+                        "p50": p50(t) ?? 0, "p90": p90(t) ?? 0, "p99": p99(t) ?? 0, "p50_rounds": l.map(\.p50),
+                    ]
+                }
+                if let c = cpuClosed[t] {
+                    entry["cpu_us_per_round_trip_closed"] = ["median": closed(t) ?? 0, "rounds": c]
+                }
+                if let c = cpuPaced[t] {
+                    entry["cpu_us_per_round_trip_paced"] = ["median": paced(t) ?? 0, "rounds": c]
+                }
+                if let m = memory[t] {
+                    entry["kib_per_idle_connection"] = Dictionary(
+                        uniqueKeysWithValues: m.map { (String($0.key), $0.value) }
+                    )
+                }
+                if let s = storms[t] { entry["storm"] = ["seconds": s.seconds, "errors": s.errors] }
+                perTarget[t.rawValue] = entry
+            }
+            document["targets"] = perTarget
+            document["ratios"] = Dictionary(
+                uniqueKeysWithValues: ratios.map { ($0.0, $0.1.map { $0 as Any } ?? NSNull()) }
+            )
+            document["compression"] = [
+                "messages": compression.frames, "text_bytes": compression.textBytes,
+                "disk_bytes": compression.diskBytes,
+                "ratio": compression.ratio, "bytes_per_message": compression.bytesPerFrame,
+            ]
+            let data =
+                (try? JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys]))
+                ?? Data()
+            return String(decoding: data, as: UTF8.self)
+        }
+    }
+}
