@@ -168,25 +168,25 @@ public final class RecordingWriter {
             }
         }
         guard let current = segment else { return }
-        let batch = pending
-        let raw = batchRaw
-        pending.removeAll(keepingCapacity: true)
-        batchRaw.removeAll(keepingCapacity: true)
         let before = current.compressedBytes
+        // Compressed straight from the buffer, which is then emptied in place: no copy, no new allocation.
         do {
-            try batch.withUnsafeBytes { bytes throws in
+            try pending.withUnsafeBytes { bytes throws in
                 try current.compress(bytes, flush: .sync)
             }
         } catch {
             // The stream now has a gap: end this segment where it is readable and start afresh next time.
+            discardPending()
             writeErrors += 1
             current.abandon()
             segment = nil
             throw error
         }
+        pending.removeAll(keepingCapacity: true)
         let written = current.compressedBytes - before
         bytesWritten += written
-        attribute(written: written, raw: raw)
+        attribute(written: written, raw: batchRaw)
+        batchRaw.removeAll(keepingCapacity: true)
         if current.compressedBytes >= configuration.rollBytes
             || now >= current.startTime + UInt64(configuration.rollSeconds) * 1_000_000
         {
