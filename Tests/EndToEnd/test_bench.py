@@ -1,0 +1,23 @@
+"""The benchmark runs from a fresh clone (a short run: it is a measurement, never a pass/fail on figures)."""
+
+import json
+import subprocess
+
+from conftest import BINARY, ROOT
+
+
+def test_the_benchmark_runs_and_reports_every_target(tmp_path):
+    output = tmp_path / "bench.json"
+    out = subprocess.run(
+        [BINARY, "bench", "--quick", "-o", str(output), "--mappings", str(ROOT / "Mappings")],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "relay/nginx CPU per round trip" in out.stdout
+    figures = json.loads(output.read_text())
+    for target in ("direct", "nginx", "relay", "relay-translating"):
+        assert figures["targets"][target]["latency_us"]["p50"] > 0, target
+    for target in ("nginx", "relay", "relay-translating"):
+        assert figures["targets"][target]["cpu_us_per_round_trip_closed"]["median"] > 0, target
+        assert figures["targets"][target]["storm"]["errors"] == 0, target
+    assert figures["compression"]["ratio"] > 1
