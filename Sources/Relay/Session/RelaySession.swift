@@ -93,6 +93,7 @@ final class RelaySession: @unchecked Sendable {
                 delay: .seconds(1)
             ) { [self] _ in
                 guard var translator, translator.session.hasCallsInFlight else { return }
+                self.translator = nil
                 let outputs = translator.session.expireCalls(timeout: seconds)
                 self.translator = translator
                 handle(outputs, from: .upstream)
@@ -142,6 +143,8 @@ final class RelaySession: @unchecked Sendable {
     /// Records the frame as it came, translates it and sends (and records) what the translation says.
     private func translate(_ data: ByteBuffer, opcode: WebSocketOpcode, from leg: Leg) {
         guard var translator else { return }
+        // The only reference while it is mutated: its state is not copied on every message.
+        self.translator = nil
         record(data, leg: leg, direction: .in, opcode: opcode.rawValueForRecording, forwarded: false)
         recorder.scheduleFlush()
         guard opcode == .text else {
@@ -174,6 +177,7 @@ final class RelaySession: @unchecked Sendable {
 
     private func handle(_ outputs: [TranslationOutput], from leg: Leg) {
         guard var translator else { return }
+        self.translator = nil
         for output in outputs {
             switch output {
             case .toUpstream(let frame): sendTranslated(frame, to: .upstream)
