@@ -224,6 +224,38 @@ def test_plain_http_gets_426(start_relay):
     assert b"WebSocket" in response.read()
 
 
+def test_clients_that_never_finish_their_handshake_are_dropped(start_relay):
+    """Slowloris: a socket that sends nothing, or half a request, is closed after timeouts.handshake."""
+    import socket
+
+    async def scenario():
+        async with Backend(ask_after_boot=False) as backend:
+            relay = start_relay(backend.url, config="timeouts:\n  handshake: 700ms\n")
+            host, port = relay.url.split("//")[1].split("/")[0].split(":")
+            silent = socket.create_connection((host, int(port)), timeout=5)
+            partial = socket.create_connection((host, int(port)), timeout=5)
+            partial.sendall(b"GET /ocpp/CP-SLOW HTTP/1.1\r\nHost: relay\r\nUpgrade: websocket\r\n")
+            started = time.monotonic()
+            # A charger that completes its handshake in time is served as usual, and stays.
+            charger = await open_charger(relay.url, "CP-FAST", ["ocpp1.6"])
+            closed_after = []
+            for sock in (silent, partial):
+                assert sock.recv(1) == b""  # the relay closed it
+                closed_after.append(time.monotonic() - started)
+            await asyncio.sleep(0.5)
+            await charger.send('[2,"h","Heartbeat",{}]')
+            answer = await asyncio.wait_for(charger.recv(), 5)
+            await charger.close()
+            return relay, backend, closed_after, answer
+
+    relay, backend, closed_after, answer = asyncio.run(scenario())
+    assert all(0.4 < t < 4 for t in closed_after), closed_after
+    assert answer.startswith('[3,"h",')
+    assert list(backend.sessions) == ["CP-FAST"]  # the half request never dialled upstream
+    assert "handshake timed out" in relay.log()
+    assert relay.alive()
+
+
 def test_a_reconnecting_charger_replaces_its_old_connection(start_relay):
     async def scenario():
         async with Backend(ask_after_boot=False) as backend:

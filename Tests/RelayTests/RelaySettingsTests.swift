@@ -26,6 +26,7 @@ struct RelaySettingsTests {
                   upstream: 2500ms
                   close: 3s
                   shutdown: 4
+                  handshake: 15s
                 event_loops: 2
                 log_level: debug
                 """
@@ -44,6 +45,7 @@ struct RelaySettingsTests {
         #expect(c.upstreamTimeoutSeconds == 2.5)
         #expect(c.closeTimeoutSeconds == 3)
         #expect(c.shutdownTimeoutSeconds == 4)
+        #expect(c.handshakeTimeoutSeconds == 15)
         #expect(c.eventLoops == 2)
     }
 

@@ -22,6 +22,9 @@ public struct RelayConfiguration: Sendable {
     public var shutdownTimeoutSeconds: Double
     /// Event-loop threads (one is fastest on two cores).
     public var eventLoops: Int
+    /// How long a charger may take to send its HTTP upgrade request before the relay drops the connection
+    /// (a client that connects and sends nothing, or a byte a minute, must not hold a socket).
+    public var handshakeTimeoutSeconds: Double = 30
     /// How long a translated CALL may wait for its answer before its sender gets a CALLERROR.
     public var callTimeoutSeconds: Double = 30
     /// The folder holding the translation tables (`Mappings/`).

@@ -100,13 +100,21 @@ public struct RelaySettings: Sendable, Decodable, Equatable {
         public var shutdown: Quantity?
         /// A translated CALL without an answer.
         public var call: Quantity?
+        /// A charger's HTTP upgrade request, from connect to its last byte.
+        public var handshake: Quantity?
 
-        public init(upstream: Quantity? = nil, close: Quantity? = nil, shutdown: Quantity? = nil, call: Quantity? = nil)
-        {
+        public init(
+            upstream: Quantity? = nil,
+            close: Quantity? = nil,
+            shutdown: Quantity? = nil,
+            call: Quantity? = nil,
+            handshake: Quantity? = nil
+        ) {
             self.upstream = upstream
             self.close = close
             self.shutdown = shutdown
             self.call = call
+            self.handshake = handshake
         }
     }
 
@@ -218,7 +226,8 @@ public struct RelaySettings: Sendable, Decodable, Equatable {
                 upstream: o.upstream ?? timeouts?.upstream,
                 close: o.close ?? timeouts?.close,
                 shutdown: o.shutdown ?? timeouts?.shutdown,
-                call: o.call ?? timeouts?.call
+                call: o.call ?? timeouts?.call,
+                handshake: o.handshake ?? timeouts?.handshake
             )
         }
         return result
@@ -285,6 +294,9 @@ public struct RelaySettings: Sendable, Decodable, Equatable {
         }
         if let t = timeouts?.call {
             configuration.callTimeoutSeconds = try t.seconds(name: "timeouts.call", minimum: 0.1)
+        }
+        if let t = timeouts?.handshake {
+            configuration.handshakeTimeoutSeconds = try t.seconds(name: "timeouts.handshake", minimum: 0.01)
         }
         if let t = timeouts?.shutdown {
             configuration.shutdownTimeoutSeconds = try t.seconds(name: "timeouts.shutdown", minimum: 0.01)

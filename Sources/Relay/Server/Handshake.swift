@@ -25,6 +25,8 @@ final class Handshake {
     var connection: UInt64 = 0
     var identity: ChargePointIdentity?
     var path = ""
+    /// The charger's whole upgrade request has arrived (the handshake timeout no longer applies).
+    var requestReceived = false
     var offeredSubprotocols: [String] = []
     var upstreamURL: String?
     var authorizationUser: String?

@@ -37,6 +37,7 @@ final class RefusalResponder: ChannelInboundHandler, RemovableChannelHandler {
     private func respond(context: ChannelHandlerContext) {
         guard !answered else { return }
         answered = true
+        handshake.value.requestReceived = true
         let refusal =
             handshake.value.refusal
             ?? (sawHead

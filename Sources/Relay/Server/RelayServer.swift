@@ -146,6 +146,21 @@ public final class RelayServer: Service, Sendable {
             let hs = handshake.value
             if !hs.attached, let upstream = hs.upstream { upstream.channel.close(promise: nil) }
         }
+        // A client that connects and never finishes its request (slowloris) is dropped; once the request
+        // is in, the upstream timeout bounds the rest of the handshake.
+        let handshakeTimeout = configuration.handshakeTimeoutSeconds
+        let expiry = channel.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(
+            in: .nanoseconds(Int64(handshakeTimeout * 1e9))
+        ) { [logger] in
+            guard !handshake.value.requestReceived, channel.isActive else { return }
+            let remote = channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?"
+            logger.notice(
+                "handshake timed out; connection dropped",
+                metadata: ["remote": "\(remote)", "timeout_s": "\(handshakeTimeout)"]
+            )
+            channel.close(promise: nil)
+        }
+        channel.closeFuture.whenComplete { _ in expiry.cancel() }
         let maxFrameBytes = configuration.maxFrameBytes
         let upgrader = NIOTypedWebSocketServerUpgrader<Void>(
             maxFrameSize: maxFrameBytes,
@@ -182,6 +197,7 @@ public final class RelayServer: Service, Sendable {
     ) -> EventLoopFuture<HTTPHeaders?> {
         let eventLoop = channel.eventLoop
         let handshake = boundHandshake.value
+        handshake.requestReceived = true
         handshake.connection = nextConnection.withLockedValue {
             $0 += 1
             return $0
