@@ -186,10 +186,16 @@ final class ProxyProcess {
         ]
         if translate { arguments += ["--upstream-version", "2.0.1", "--mappings", mappings] }
         process.arguments = arguments
+        let log = "\(directory)/relay.log"
+        FileManager.default.createFile(atPath: log, contents: nil)
         process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
+        process.standardError = FileHandle(forWritingAtPath: log) ?? FileHandle.nullDevice
         try process.run()
-        guard waitForPort(port) else { throw BenchError("the relay did not start") }
+        guard waitForPort(port) else {
+            if process.isRunning { process.terminate() }
+            let said = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+            throw BenchError("the relay did not start: \(said.trimmingCharacters(in: .whitespacesAndNewlines))")
+        }
         return ProxyProcess(
             name: translate ? "relay-translating" : "relay",
             process: process,

@@ -24,11 +24,18 @@ struct BenchCommand: AsyncParsableCommand {
     var quick = false
 
     func run() async throws {
+        // The translating relay runs as a child process: give it an absolute path, and fail now, not rounds later.
+        let mappingsPath = URL(fileURLWithPath: mappings).standardizedFileURL.path
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: mappingsPath, isDirectory: &isDirectory), isDirectory.boolValue
+        else {
+            throw fail("no mapping tables at \(mappingsPath): run from the repository root or pass --mappings", code: 2)
+        }
         try Self.ensureNginx()
         var options = Benchmark.Options(
             relayBinary: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
                 ?? CommandLine.arguments[0],
-            mappings: mappings
+            mappings: mappingsPath
         )
         options.rounds = rounds
         options.idleCounts = idle.split(separator: ",").compactMap { Int($0) }

@@ -34,7 +34,7 @@ public enum FixtureBuilder {
     public static func fixture(from path: String, selection: Selection) throws -> Fixture {
         var printer = RecordingPrinter(format: .jsonl, charger: selection.charger)
         var lines: [JSONValue] = []
-        var parseError: Error?
+        var parseError: (any Error)?
         _ = try printer.print(path: path) { line in
             do { lines.append(try JSONParser.parse(line)) } catch { parseError = error }
         }
