@@ -54,6 +54,7 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        RelayConfiguration.raiseDescriptorLimit()
         let settings: RelaySettings
         let configuration: RelayConfiguration
         do {

@@ -256,6 +256,34 @@ def test_clients_that_never_finish_their_handshake_are_dropped(start_relay):
     assert relay.alive()
 
 
+def test_chargers_over_the_connection_limit_get_503_and_the_others_are_unaffected(start_relay):
+    async def scenario():
+        async with Backend(ask_after_boot=False) as backend:
+            relay = start_relay(backend.url, config="limits:\n  max_connections: 2\n")
+            first = await open_charger(relay.url, "CP-L1", ["ocpp1.6"])
+            second = await open_charger(relay.url, "CP-L2", ["ocpp1.6"])
+            with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
+                await open_charger(relay.url, "CP-L3", ["ocpp1.6"])
+            await second.send('[2,"h","Heartbeat",{}]')
+            answer = await asyncio.wait_for(second.recv(), 5)
+            await first.close()
+            await asyncio.sleep(0.3)
+            third = await open_charger(relay.url, "CP-L3", ["ocpp1.6"])  # a slot is free again
+            await third.send('[2,"t","Heartbeat",{}]')
+            later = await asyncio.wait_for(third.recv(), 5)
+            await second.close()
+            await third.close()
+            return relay, backend, refused.value.response, answer, later
+
+    relay, backend, response, answer, later = asyncio.run(scenario())
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "30"
+    assert b"max_connections" in response.body
+    assert answer.startswith('[3,"h",') and later.startswith('[3,"t",')
+    assert [len(backend.sessions[i]) for i in ("CP-L1", "CP-L2", "CP-L3")] == [1, 1, 1]  # the refused one never dialled
+    assert "connection limit reached" in relay.log()
+
+
 def test_a_reconnecting_charger_replaces_its_old_connection(start_relay):
     async def scenario():
         async with Backend(ask_after_boot=False) as backend:

@@ -22,6 +22,7 @@ struct RelaySettingsTests {
                   compression_level: 9
                 limits:
                   max_frame_size: 2MiB
+                  max_connections: 5000
                 timeouts:
                   upstream: 2500ms
                   close: 3s
@@ -42,6 +43,7 @@ struct RelaySettingsTests {
         #expect(c.recording.retentionSeconds == 14 * 86_400)
         #expect(c.recording.compressionLevel == 9)
         #expect(c.maxFrameBytes == 2 << 20)
+        #expect(c.maxConnections == 5000)
         #expect(c.upstreamTimeoutSeconds == 2.5)
         #expect(c.closeTimeoutSeconds == 3)
         #expect(c.shutdownTimeoutSeconds == 4)
@@ -85,6 +87,7 @@ struct RelaySettingsTests {
             ("upstream: ws://a:1\nlimits:\n  max_frame_size: 10", "limits.max_frame_size: 10 is below"),
             ("upstream: ws://a:1\ntimeouts:\n  upstream: soon", "timeouts.upstream: 'soon' is not a duration"),
             ("upstream: ws://a:1\nevent_loops: 0", "event_loops must be 1 to 64"),
+            ("upstream: ws://a:1\nlimits:\n  max_connections: 0", "limits.max_connections must be at least 1"),
             ("upstream: [1, 2]", "upstream"),
             ("listen: 1.2.3.4:5", "no upstream"),
         ]

@@ -22,6 +22,10 @@ public struct RelayConfiguration: Sendable {
     public var shutdownTimeoutSeconds: Double
     /// Event-loop threads (one is fastest on two cores).
     public var eventLoops: Int
+    /// Chargers connected or in their handshake at once; more are refused with 503 (and `Retry-After`).
+    /// By default as many as the process's descriptor limit allows (two sockets per charger), so that the
+    /// relay refuses clearly instead of failing to accept or to dial.
+    public var maxConnections: Int = RelayConfiguration.descriptorBoundConnections()
     /// How long a charger may take to send its HTTP upgrade request before the relay drops the connection
     /// (a client that connects and sends nothing, or a byte a minute, must not hold a socket).
     public var handshakeTimeoutSeconds: Double = 30
@@ -68,6 +72,24 @@ public struct RelayConfiguration: Sendable {
         self.eventLoops = eventLoops
         self.mappingsDirectory = mappingsDirectory
         self.stateDatabase = stateDatabase
+    }
+
+    /// Raises the soft open-file limit to the hard one (as Go's runtime does): a relay holds two sockets per
+    /// charger, and services often start with a soft limit of 1,024.
+    public static func raiseDescriptorLimit() {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+        limit.rlim_cur = limit.rlim_max
+        _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+    }
+
+    /// Half the open-file limit, less a reserve for recordings, the database and the listener.
+    public static func descriptorBoundConnections() -> Int {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max else {
+            return 100_000
+        }
+        return max(1, (Int(clamping: limit.rlim_cur) - 64) / 2)
     }
 
     /// Splits `HOST:PORT` (or `[v6]:PORT`, or `:PORT` for all interfaces).

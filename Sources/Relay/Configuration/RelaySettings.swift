@@ -84,13 +84,17 @@ public struct RelaySettings: Sendable, Decodable, Equatable {
 
     public struct Limits: Sendable, Decodable, Equatable {
         public var maxFrameSize: Quantity?
+        /// Chargers connected or connecting at once; more get 503.
+        public var maxConnections: Int?
 
-        public init(maxFrameSize: Quantity? = nil) {
+        public init(maxFrameSize: Quantity? = nil, maxConnections: Int? = nil) {
             self.maxFrameSize = maxFrameSize
+            self.maxConnections = maxConnections
         }
 
         enum CodingKeys: String, CodingKey {
             case maxFrameSize = "max_frame_size"
+            case maxConnections = "max_connections"
         }
     }
 
@@ -212,7 +216,10 @@ public struct RelaySettings: Sendable, Decodable, Equatable {
             result.recordings = r
         }
         if let o = overrides.limits {
-            result.limits = Limits(maxFrameSize: o.maxFrameSize ?? limits?.maxFrameSize)
+            result.limits = Limits(
+                maxFrameSize: o.maxFrameSize ?? limits?.maxFrameSize,
+                maxConnections: o.maxConnections ?? limits?.maxConnections
+            )
         }
         if let o = overrides.translation {
             result.translation = Translation(
@@ -285,6 +292,10 @@ public struct RelaySettings: Sendable, Decodable, Equatable {
             guard configuration.maxFrameBytes <= Int(UInt32.max) else {
                 throw ConfigurationError("limits.max_frame_size must be below 4 GiB")
             }
+        }
+        if let connections = limits?.maxConnections {
+            guard connections >= 1 else { throw ConfigurationError("limits.max_connections must be at least 1") }
+            configuration.maxConnections = connections
         }
         if let t = timeouts?.upstream {
             configuration.upstreamTimeoutSeconds = try t.seconds(name: "timeouts.upstream", minimum: 0.01)

@@ -11,14 +11,19 @@ final class RefusalResponder: ChannelInboundHandler, RemovableChannelHandler {
     private var sawHead = false
     private var answered = false
 
-    init(handshake: NIOLoopBound<Handshake>) {
+    private let answerEarly: Bool
+
+    /// - Parameter answerEarly: whether a refusal already decided is answered as soon as the responder is
+    ///   added (the upgrade handler consumed the request) rather than after the request has arrived.
+    init(handshake: NIOLoopBound<Handshake>, answerEarly: Bool = true) {
         self.handshake = handshake
+        self.answerEarly = answerEarly
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
         // A refused upgrade: NIO has already consumed the request (its end arrived while the relay was
         // dialling upstream), so answer now rather than wait for parts that will not come.
-        if handshake.value.refusal != nil {
+        if answerEarly, handshake.value.refusal != nil {
             respond(context: context)
         }
     }

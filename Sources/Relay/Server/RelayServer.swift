@@ -24,6 +24,8 @@ public final class RelayServer: Service, Sendable {
     private let connector: UpstreamConnector
     private let nextConnection = NIOLockedValueBox<UInt64>(0)
     private let children = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
+    /// Refusals over the connection limit since the last log line about them.
+    private let overLimitRefusals = NIOLockedValueBox<(count: Int, lastLog: ContinuousClock.Instant?)>((0, nil))
     private let onListening: @Sendable (_ host: String, _ port: Int) -> Void
     /// Random id of this run; written into every segment so connection numbers stay unique.
     public let runID: String
@@ -139,7 +141,15 @@ public final class RelayServer: Service, Sendable {
     private func configureChargerPipeline(_ channel: any Channel) throws {
         let handshake = NIOLoopBound(Handshake(), eventLoop: channel.eventLoop)
         let id = ObjectIdentifier(channel)
-        children.withLockedValue { $0[id] = channel }
+        let admitted = children.withLockedValue { children in
+            guard children.count < configuration.maxConnections else { return false }
+            children[id] = channel
+            return true
+        }
+        guard admitted else {
+            try refuseOverLimit(channel)
+            return
+        }
         channel.closeFuture.whenComplete { [self] _ in
             children.withLockedValue { $0[id] = nil }
             // A charger that left before its handshake finished must not leave an upstream behind.
@@ -186,6 +196,40 @@ public final class RelayServer: Service, Sendable {
                 )
             )
         )
+    }
+
+    /// Answers a charger over `limits.max_connections` with 503 once its request is in, and closes.
+    private func refuseOverLimit(_ channel: any Channel) throws {
+        let refused = overLimitRefusals.withLockedValue { state in
+            state.count += 1
+            let now = ContinuousClock.now
+            guard state.lastLog.map({ now - $0 >= .seconds(10) }) ?? true else { return 0 }
+            state.lastLog = now
+            defer { state.count = 0 }
+            return state.count
+        }
+        if refused > 0 {
+            logger.warning(
+                "connection limit reached; chargers refused with 503",
+                metadata: ["max_connections": "\(configuration.maxConnections)", "refused": "\(refused)"]
+            )
+        }
+        let handshake = Handshake()
+        handshake.refusal = Handshake.Refusal(
+            status: .serviceUnavailable,
+            headers: ["Retry-After": "30"],
+            message: "ocpp-relay: too many connections (limits.max_connections \(configuration.maxConnections))"
+        )
+        let sync = channel.pipeline.syncOperations
+        try sync.configureHTTPServerPipeline(withErrorHandling: true)
+        try sync.addHandler(
+            RefusalResponder(handshake: NIOLoopBound(handshake, eventLoop: channel.eventLoop), answerEarly: false)
+        )
+        // A refused client must not hold the socket either.
+        let expiry = channel.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(
+            in: .nanoseconds(Int64(configuration.handshakeTimeoutSeconds * 1e9))
+        ) { channel.close(promise: nil) }
+        channel.closeFuture.whenComplete { _ in expiry.cancel() }
     }
 
     // MARK: Handshake
