@@ -125,12 +125,17 @@ public final class RelayServer: Service, Sendable {
 
     // MARK: Pipeline
 
+    /// Receive buffers start small: OCPP frames are a few hundred bytes, and every idle charger keeps one
+    /// per socket (they grow for bursts).
+    static let receiveBuffers = AdaptiveRecvByteBufferAllocator(minimum: 256, initial: 512, maximum: 65536)
+
     private func makeBootstrap() -> ServerBootstrap {
         ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 4096)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelOption(.recvAllocator, value: RelayServer.receiveBuffers)
             .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
                     try configureChargerPipeline(channel)

@@ -55,6 +55,7 @@ struct UpstreamConnector {
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(timeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.recvAllocator, value: RelayServer.receiveBuffers)
             .channelInitializer { channel in
                 let upgrader = NIOTypedWebSocketClientUpgrader<UpgradeResult>(
                     maxFrameSize: maxFrameBytes,
