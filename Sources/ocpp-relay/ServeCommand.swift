@@ -61,7 +61,8 @@ struct ServeCommand: AsyncParsableCommand {
             settings = try self.settings()
             configuration = try settings.resolve()
         } catch let error as ConfigurationError {
-            throw ValidationError(error.message)
+            // EX_USAGE, as for a bad flag, without the usage text under a configuration error.
+            throw fail(error.message, code: 64)
         }
         let logger = try Logging.makeLogger(level: settings.logLevel)
         let relay: RelayServer
@@ -72,7 +73,8 @@ struct ServeCommand: AsyncParsableCommand {
                 FileHandle.standardOutput.write(Data("listening on ws://\(shown):\(port)\n".utf8))
             }
         } catch let error as ConfigurationError {
-            throw ValidationError(error.message)
+            // EX_USAGE, as for a bad flag, without the usage text under a configuration error.
+            throw fail(error.message, code: 64)
         }
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
