@@ -126,16 +126,17 @@ def test_the_upstream_leg_of_a_translated_recording_replays_against_a_201_backen
 
 
 def test_cutting_one_transaction_keeps_the_boot_in_front(start_relay, tmp_path):
-    # A backend that asks after the boot would race the transaction's start: its question may fall outside the
-    # cut, and the live backend's repeat of it would then be an unexpected CALL. Keep the recording deterministic.
-    recordings, original = record_session(start_relay, identity="CP-CUT", ask_after_boot=False)
+    # The backend asks (GetConfiguration) after the boot, before or during the transaction: the cut keeps its
+    # question either way, because the live backend asks again on replay.
+    recordings, original = record_session(start_relay, identity="CP-CUT")
     fixture = cut(recordings, tmp_path, "--charger", "CP-CUT", "--transaction", str(original.started[0]))
     texts = [json.loads(line).get("text") for line in fixture.read_text().splitlines()[1:]]
     actions = [json.loads(t)[2] for t in texts if t and json.loads(t)[0] == 2]
     assert actions[0] == "BootNotification"
     assert "StartTransaction" in actions and "StopTransaction" in actions
     assert "Authorize" not in actions and "Heartbeat" not in actions
-    code, out, err, _ = asyncio.run(replay_against(lambda: Backend(ask_after_boot=False), fixture))
+    assert actions.count("GetConfiguration") == actions.count("BootNotification")  # on both legs, like the boot
+    code, out, err, _ = asyncio.run(replay_against(Backend, fixture))
     assert code == 0, out + err
 
 

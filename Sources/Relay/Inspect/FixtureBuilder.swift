@@ -70,7 +70,8 @@ public enum FixtureBuilder {
     }
 
     /// From the CALL that started the transaction to the answer of the one that ended it, on both legs,
-    /// after the connection's BootNotification exchange.
+    /// after the connection's BootNotification exchange and the backend's calls (with their answers) that
+    /// came between the boot and the transaction.
     private static func transactionEntries(_ entries: [JSONValue], _ transaction: String) throws -> [JSONValue] {
         var startIndex: Int?
         var endCallID: String?
@@ -113,14 +114,25 @@ public enum FixtureBuilder {
         }
         while sameFrame(start - 1, start) { start -= 1 }
         while sameFrame(end, end + 1) { end += 1 }
-        // Keep the boot exchange in front so the fixture is self-contained.
+        // Keep the boot exchange in front so the fixture is self-contained, with the backend's own calls
+        // between the boot and the transaction (a backend that asks after every boot asks again on replay).
         var boot: [JSONValue] = []
         if let bootCall = entries[..<start].firstIndex(where: { frame($0)?.action == "BootNotification" }) {
             let id = frame(entries[bootCall])?.messageID
-            boot = entries[..<start].filter { entry in
-                guard let f = frame(entry) else { return entry["event"]?.stringValue == "open" }
-                return f.messageID == id || f.action == "BootNotification"
+            var backendCalls: Set<String> = []
+            for entry in entries[bootCall..<start] {
+                guard case .call(let call) = frame(entry), let leg = entry["leg"]?.stringValue,
+                    let direction = entry["dir"]?.stringValue
+                else { continue }
+                if (leg == "upstream" && direction == "in") || (leg == "charger" && direction == "out") {
+                    backendCalls.insert("\(leg) \(call.messageID)")
+                }
             }
+            boot = entries[..<start].enumerated().filter { index, entry in
+                guard let f = frame(entry) else { return entry["event"]?.stringValue == "open" }
+                if f.messageID == id || f.action == "BootNotification" { return true }
+                return index > bootCall && backendCalls.contains("\(entry["leg"]?.stringValue ?? "") \(f.messageID)")
+            }.map(\.element)
         }
         return boot + Array(entries[start...end])
     }
