@@ -284,6 +284,46 @@ def test_chargers_over_the_connection_limit_get_503_and_the_others_are_unaffecte
     assert "connection limit reached" in relay.log()
 
 
+def test_a_charger_that_stops_answering_pings_is_dropped_and_the_backend_sees_it_go(start_relay):
+    """A vanished charger must not look connected to the backend (the relay answers the backend's pings)."""
+    import base64
+    import os
+
+    async def scenario():
+        async with Backend(ask_after_boot=False) as backend:
+            relay = start_relay(backend.url, config="timeouts:\n  ping: 300ms\n")
+            host, port = relay.url.split("//")[1].split("/")[0].split(":")
+            dead_reader, dead = await asyncio.open_connection(host, int(port))
+            key = base64.b64encode(os.urandom(16)).decode()
+            dead.write(
+                f"GET /ocpp/CP-DEAD HTTP/1.1\r\nHost: relay\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: ocpp1.6\r\n\r\n".encode()
+            )
+            assert (await asyncio.wait_for(dead_reader.readuntil(b"\r\n\r\n"), 5)).startswith(b"HTTP/1.1 101")
+            # From here on the dead charger reads nothing and answers nothing; the live one answers pings.
+            live = await open_charger(relay.url, "CP-LIVE", ["ocpp1.6"])
+            reader = asyncio.create_task(live.recv())
+            await asyncio.sleep(2.0)
+            # Seen before the dead charger's socket is closed by this test.
+            dead_upstream_state = backend.sessions["CP-DEAD"][0][1].connection.state.name
+            await live.send('[2,"h","Heartbeat",{}]')
+            answer = await asyncio.wait_for(reader, 5)
+            await live.close()
+            dead.close()
+            await asyncio.sleep(0.2)
+            return relay, dead_upstream_state, answer
+
+    relay, dead_upstream_state, answer = asyncio.run(scenario())
+    assert dead_upstream_state == "CLOSED"
+    assert answer.startswith('[3,"h",')  # the live charger stayed, answering the relay's pings
+    relay.stop()
+    entries, _ = recordings_show(relay.recordings, "--charger", "CP-DEAD")
+    assert any(e.get("event") == "error" and "no answer to a ping" in e.get("message", "") for e in entries)
+    closes = {e["leg"]: e["code"] for e in entries if e.get("event") == "close"}
+    assert closes == {"charger": 1006, "upstream": 1006}
+    assert "no answer to a ping" in relay.log()
+
+
 def test_a_reconnecting_charger_replaces_its_old_connection(start_relay):
     async def scenario():
         async with Backend(ask_after_boot=False) as backend:

@@ -28,6 +28,7 @@ struct RelaySettingsTests {
                   close: 3s
                   shutdown: 4
                   handshake: 15s
+                  ping: 45s
                 event_loops: 2
                 log_level: debug
                 """
@@ -48,6 +49,7 @@ struct RelaySettingsTests {
         #expect(c.closeTimeoutSeconds == 3)
         #expect(c.shutdownTimeoutSeconds == 4)
         #expect(c.handshakeTimeoutSeconds == 15)
+        #expect(c.pingIntervalSeconds == 45)
         #expect(c.eventLoops == 2)
     }
 
@@ -88,6 +90,7 @@ struct RelaySettingsTests {
             ("upstream: ws://a:1\ntimeouts:\n  upstream: soon", "timeouts.upstream: 'soon' is not a duration"),
             ("upstream: ws://a:1\nevent_loops: 0", "event_loops must be 1 to 64"),
             ("upstream: ws://a:1\nlimits:\n  max_connections: 0", "limits.max_connections must be at least 1"),
+            ("upstream: ws://a:1\ntimeouts:\n  ping: 10ms", "timeouts.ping must be 0 (off) or at least 50ms"),
             ("upstream: [1, 2]", "upstream"),
             ("listen: 1.2.3.4:5", "no upstream"),
         ]

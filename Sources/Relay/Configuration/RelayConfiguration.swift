@@ -26,6 +26,8 @@ public struct RelayConfiguration: Sendable {
     /// By default as many as the process's descriptor limit allows (two sockets per charger), so that the
     /// relay refuses clearly instead of failing to accept or to dial.
     public var maxConnections: Int = RelayConfiguration.descriptorBoundConnections()
+    /// A leg silent this long is pinged, and dropped when still silent one interval later; 0 never pings.
+    public var pingIntervalSeconds: Double = 60
     /// How long a charger may take to send its HTTP upgrade request before the relay drops the connection
     /// (a client that connects and sends nothing, or a byte a minute, must not hold a socket).
     public var handshakeTimeoutSeconds: Double = 30

@@ -106,14 +106,18 @@ public struct RelaySettings: Sendable, Decodable, Equatable {
         public var call: Quantity?
         /// A charger's HTTP upgrade request, from connect to its last byte.
         public var handshake: Quantity?
+        /// Silence on a leg before the relay pings it (`0` never pings).
+        public var ping: Quantity?
 
         public init(
             upstream: Quantity? = nil,
             close: Quantity? = nil,
             shutdown: Quantity? = nil,
             call: Quantity? = nil,
-            handshake: Quantity? = nil
+            handshake: Quantity? = nil,
+            ping: Quantity? = nil
         ) {
+            self.ping = ping
             self.upstream = upstream
             self.close = close
             self.shutdown = shutdown
@@ -234,7 +238,8 @@ public struct RelaySettings: Sendable, Decodable, Equatable {
                 close: o.close ?? timeouts?.close,
                 shutdown: o.shutdown ?? timeouts?.shutdown,
                 call: o.call ?? timeouts?.call,
-                handshake: o.handshake ?? timeouts?.handshake
+                handshake: o.handshake ?? timeouts?.handshake,
+                ping: o.ping ?? timeouts?.ping
             )
         }
         return result
@@ -305,6 +310,13 @@ public struct RelaySettings: Sendable, Decodable, Equatable {
         }
         if let t = timeouts?.call {
             configuration.callTimeoutSeconds = try t.seconds(name: "timeouts.call", minimum: 0.1)
+        }
+        if let t = timeouts?.ping {
+            let seconds = try t.seconds(name: "timeouts.ping", minimum: 0)
+            guard seconds == 0 || seconds >= 0.05 else {
+                throw ConfigurationError("timeouts.ping must be 0 (off) or at least 50ms")
+            }
+            configuration.pingIntervalSeconds = seconds
         }
         if let t = timeouts?.handshake {
             configuration.handshakeTimeoutSeconds = try t.seconds(name: "timeouts.handshake", minimum: 0.01)

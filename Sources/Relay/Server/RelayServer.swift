@@ -439,6 +439,8 @@ public final class RelayServer: Service, Sendable {
             registry: registry,
             logger: logger,
             closeTimeout: .nanoseconds(Int64(configuration.closeTimeoutSeconds * 1e9)),
+            pingInterval: configuration.pingIntervalSeconds > 0
+                ? .nanoseconds(Int64(configuration.pingIntervalSeconds * 1e9)) : nil,
             translator: translator
         )
         handshake.attached = true

@@ -20,6 +20,12 @@ final class RelaySession: @unchecked Sendable {
     private let registry: SessionRegistry
     private let logger: Logger
     private let closeTimeout: TimeAmount
+    /// How often silent legs are checked; `nil` never pings.
+    private let pingInterval: TimeAmount?
+    /// Whether anything arrived on a leg since the last check, and whether a ping is waiting for its answer.
+    private var heard: [Bool] = [true, true]
+    private var pingOutstanding: [Bool] = [false, false]
+    private var pingTask: RepeatedTask?
     private var legs: [LegHandler]
     private var states: [LegState] = [.open, .open]
     private var inactiveLegs: Set<Leg> = []
@@ -55,8 +61,10 @@ final class RelaySession: @unchecked Sendable {
         registry: SessionRegistry,
         logger: Logger,
         closeTimeout: TimeAmount,
+        pingInterval: TimeAmount? = nil,
         translator: Translator? = nil
     ) {
+        self.pingInterval = pingInterval
         self.translator = translator
         self.connection = connection
         self.identity = identity
@@ -85,6 +93,11 @@ final class RelaySession: @unchecked Sendable {
         )
         handler(.charger).attach(self)
         handler(.upstream).attach(self)
+        if let pingInterval {
+            pingTask = eventLoop.scheduleRepeatedTask(initialDelay: pingInterval, delay: pingInterval) { [self] _ in
+                checkLiveness()
+            }
+        }
         if let timeout = translator?.callTimeout {
             // Calls nobody answers must not block the translation queues.
             let seconds = Double(timeout.nanoseconds) / 1e9
@@ -106,6 +119,7 @@ final class RelaySession: @unchecked Sendable {
     // MARK: Messages
 
     func received(_ frame: WebSocketFrame, on leg: Leg) {
+        heard[leg == .charger ? 0 : 1] = true
         switch frame.opcode {
         case .text, .binary:
             // A peer may still send after the relay sent it a close: such messages are recorded too,
@@ -249,6 +263,34 @@ final class RelaySession: @unchecked Sendable {
 
     private func maskKey(for leg: Leg) -> WebSocketMaskingKey? {
         leg == .upstream ? recorder.maskingKeys.next() : nil
+    }
+
+    /// Pings a leg that was silent for a whole interval, and drops one that did not answer by the next check:
+    /// a charger whose network vanished must not look connected to the backend (the relay answers the
+    /// backend's pings itself).
+    private func checkLiveness() {
+        for leg in [Leg.charger, .upstream] where state(leg) == .open {
+            let i = leg == .charger ? 0 : 1
+            if heard[i] {
+                heard[i] = false
+                pingOutstanding[i] = false
+            } else if !pingOutstanding[i] {
+                pingOutstanding[i] = true
+                handler(leg).send(
+                    WebSocketFrame(fin: true, opcode: .ping, maskKey: maskKey(for: leg), data: ByteBuffer())
+                )
+            } else {
+                let message =
+                    "no answer to a ping within \(Double(pingInterval?.nanoseconds ?? 0) / 1e9) s; connection dropped"
+                recorder.writer.error(
+                    ConnectionErrorEvent(connection: connection, time: Timestamp.now(), leg: leg, message: message)
+                )
+                recorder.scheduleFlush()
+                logger.warning("\(leg.rawValue) \(message)")
+                // Recorded and mirrored like any lost connection (1006 on the other leg).
+                handler(leg).closeChannel()
+            }
+        }
     }
 
     // MARK: Closing
@@ -406,6 +448,8 @@ final class RelaySession: @unchecked Sendable {
         registry.remove(self)
         expiryTask?.cancel()
         expiryTask = nil
+        pingTask?.cancel()
+        pingTask = nil
         for leg in legs { leg.detach() }
         logger.debug("session ended")
     }
