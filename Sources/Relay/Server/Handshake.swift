@@ -55,6 +55,18 @@ final class Handshake {
         )
     }
 
+    /// The request target as recordings keep it: query values are replaced, because some chargers put a token
+    /// there (`?token=…`); parameter names stay, so the shape of the request is still visible.
+    static func recordablePath(_ uri: String) -> String {
+        guard let question = uri.firstIndex(of: "?") else { return uri }
+        let query = uri[uri.index(after: question)...].split(separator: "&", omittingEmptySubsequences: false).map {
+            parameter in
+            guard let equals = parameter.firstIndex(of: "=") else { return String(parameter) }
+            return parameter[..<equals] + "=redacted"
+        }
+        return uri[..<question] + "?" + query.joined(separator: "&")
+    }
+
     /// Splits a `Sec-WebSocket-Protocol` header list into tokens, in the charger's order.
     static func subprotocols(in headers: HTTPHeaders) -> [String] {
         headers[canonicalForm: "Sec-WebSocket-Protocol"].map { $0.trimmingCharacters(in: .whitespaces) }.filter {

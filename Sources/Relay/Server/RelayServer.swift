@@ -251,7 +251,7 @@ public final class RelayServer: Service, Sendable {
             $0 += 1
             return $0
         }
-        handshake.path = head.uri
+        handshake.path = Handshake.recordablePath(head.uri)
         handshake.offeredSubprotocols = Handshake.subprotocols(in: head.headers)
         let authorization = head.headers.first(name: "Authorization")
         handshake.authorizationPresent = authorization != nil
