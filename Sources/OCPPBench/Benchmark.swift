@@ -36,8 +36,8 @@ public enum Benchmark {
     }
 
     /// Runs everything, printing progress and the table to `log`; returns the JSON document.
+    /// The caller raises the process's open-file limit first (9,000 chargers need it; `ocpp-relay bench` does).
     public static func run(_ options: Options, log: @escaping @Sendable (String) -> Void) async throws -> String {
-        raiseDescriptorLimit()
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let backend = try await BenchBackend.start(group: group)
         var targets: [Target] = [.direct, .nginx, .relay, .relayTranslating]
@@ -300,13 +300,6 @@ public enum Benchmark {
     }
 
     // MARK: Environment
-
-    static func raiseDescriptorLimit() {
-        var limit = rlimit()
-        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
-        limit.rlim_cur = limit.rlim_max
-        setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
-    }
 
     static func machine() -> String {
         let cpu =

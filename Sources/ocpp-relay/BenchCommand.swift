@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import OCPPBench
+import Relay
 
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -32,6 +33,7 @@ struct BenchCommand: AsyncParsableCommand {
             throw fail("no mapping tables at \(mappingsPath): run from the repository root or pass --mappings", code: 2)
         }
         try Self.ensureNginx()
+        RelayConfiguration.raiseDescriptorLimit()
         var options = Benchmark.Options(
             relayBinary: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
                 ?? CommandLine.arguments[0],

@@ -67,6 +67,11 @@ final class Handshake {
         return uri[..<question] + "?" + query.joined(separator: "&")
     }
 
+    /// `address:port` of a peer, as recordings and logs show it.
+    static func describe(_ address: SocketAddress?) -> String? {
+        address.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" }
+    }
+
     /// Splits a `Sec-WebSocket-Protocol` header list into tokens, in the charger's order.
     static func subprotocols(in headers: HTTPHeaders) -> [String] {
         headers[canonicalForm: "Sec-WebSocket-Protocol"].map { $0.trimmingCharacters(in: .whitespaces) }.filter {

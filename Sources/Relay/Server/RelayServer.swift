@@ -161,21 +161,7 @@ public final class RelayServer: Service, Sendable {
             let hs = handshake.value
             if !hs.attached, let upstream = hs.upstream { upstream.channel.close(promise: nil) }
         }
-        // A client that connects and never finishes its request (slowloris) is dropped; once the request
-        // is in, the upstream timeout bounds the rest of the handshake.
-        let handshakeTimeout = configuration.handshakeTimeoutSeconds
-        let expiry = channel.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(
-            in: .nanoseconds(Int64(handshakeTimeout * 1e9))
-        ) { [logger] in
-            guard !handshake.value.requestReceived, channel.isActive else { return }
-            let remote = channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?"
-            logger.notice(
-                "handshake timed out; connection dropped",
-                metadata: ["remote": "\(remote)", "timeout_s": "\(handshakeTimeout)"]
-            )
-            channel.close(promise: nil)
-        }
-        channel.closeFuture.whenComplete { _ in expiry.cancel() }
+        dropUnlessRequestArrives(channel, handshake)
         let maxFrameBytes = configuration.maxFrameBytes
         let upgrader = NIOTypedWebSocketServerUpgrader<Void>(
             maxFrameSize: maxFrameBytes,
@@ -219,21 +205,34 @@ public final class RelayServer: Service, Sendable {
                 metadata: ["max_connections": "\(configuration.maxConnections)", "refused": "\(refused)"]
             )
         }
-        let handshake = Handshake()
-        handshake.refusal = Handshake.Refusal(
+        let overLimit = Handshake()
+        overLimit.refusal = Handshake.Refusal(
             status: .serviceUnavailable,
             headers: ["Retry-After": "30"],
             message: "ocpp-relay: too many connections (limits.max_connections \(configuration.maxConnections))"
         )
+        let handshake = NIOLoopBound(overLimit, eventLoop: channel.eventLoop)
         let sync = channel.pipeline.syncOperations
         try sync.configureHTTPServerPipeline(withErrorHandling: true)
-        try sync.addHandler(
-            RefusalResponder(handshake: NIOLoopBound(handshake, eventLoop: channel.eventLoop), answerEarly: false)
-        )
+        try sync.addHandler(RefusalResponder(handshake: handshake, answerEarly: false))
         // A refused client must not hold the socket either.
+        dropUnlessRequestArrives(channel, handshake)
+    }
+
+    /// Drops a client that has not sent its whole request within `timeouts.handshake` (slowloris); once the
+    /// request is in, the upstream timeout bounds the rest of the handshake.
+    private func dropUnlessRequestArrives(_ channel: any Channel, _ handshake: NIOLoopBound<Handshake>) {
+        let timeout = configuration.handshakeTimeoutSeconds
         let expiry = channel.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(
-            in: .nanoseconds(Int64(configuration.handshakeTimeoutSeconds * 1e9))
-        ) { channel.close(promise: nil) }
+            in: .nanoseconds(Int64(timeout * 1e9))
+        ) { [logger] in
+            guard !handshake.value.requestReceived, channel.isActive else { return }
+            logger.notice(
+                "handshake timed out; connection dropped",
+                metadata: ["remote": "\(Handshake.describe(channel.remoteAddress) ?? "?")", "timeout_s": "\(timeout)"]
+            )
+            channel.close(promise: nil)
+        }
         channel.closeFuture.whenComplete { _ in expiry.cancel() }
     }
 
@@ -256,7 +255,7 @@ public final class RelayServer: Service, Sendable {
         let authorization = head.headers.first(name: "Authorization")
         handshake.authorizationPresent = authorization != nil
         handshake.authorizationUser = Handshake.basicUser(authorization)
-        let remote = channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" }
+        let remote = Handshake.describe(channel.remoteAddress)
 
         let identity: ChargePointIdentity
         do {
@@ -447,7 +446,7 @@ public final class RelayServer: Service, Sendable {
         if let previous = registry.register(session) {
             previous.eventLoop.execute { previous.closeBoth(code: 1000, reason: "replaced by a newer connection") }
         }
-        let remote = channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" }
+        let remote = Handshake.describe(channel.remoteAddress)
         session.start(handshake.openRecord(remoteAddress: remote, subprotocol: upstream.subprotocol))
     }
 
