@@ -84,6 +84,11 @@ extension TranslationSession {
         return value
     }
 
+    private func string(_ payload: JSONValue, _ key: String) throws(Untranslatable) -> String {
+        guard let value = payload[key]?.stringValue else { throw Untranslatable(message: "\(key) is missing") }
+        return value
+    }
+
     private func int(_ payload: JSONValue, _ key: String) throws(Untranslatable) -> Int {
         guard let value = payload[key]?.intValue else { throw Untranslatable(message: "\(key) must be an integer") }
         return value
@@ -127,7 +132,7 @@ extension TranslationSession {
     ) throws(Untranslatable) {
         let p = call.payload
         let connector = try int(p, "connectorId")
-        guard let status = p["status"]?.stringValue else { throw Untranslatable(message: "status is missing") }
+        let status = try string(p, "status")
         guard let connectorStatus = tables.enumMap("connector_status_16_to_201").map(status) else {
             throw Untranslatable(message: "status \(status) has no 2.0.1 connectorStatus")
         }
@@ -287,7 +292,7 @@ extension TranslationSession {
     }
 
     private mutating func authorize(_ call: RPCFrame.Call, _ out: inout [TranslationOutput]) throws(Untranslatable) {
-        guard let idTag = call.payload["idTag"]?.stringValue else { throw Untranslatable(message: "idTag is missing") }
+        let idTag = try string(call.payload, "idTag")
         forward(call, "Authorize", .object([(key: "idToken", value: idToken(idTag))]), .authorize, &out)
     }
 
@@ -320,7 +325,7 @@ extension TranslationSession {
     ) throws(Untranslatable) {
         let p = call.payload
         let connector = try int(p, "connectorId")
-        guard let idTag = p["idTag"]?.stringValue else { throw Untranslatable(message: "idTag is missing") }
+        let idTag = try string(p, "idTag")
         let meterStart = try required(p, "meterStart")
         let timestamp = try required(p, "timestamp")
         let (evseId, connectorId) = tables.topology.evse(forConnector: connector)
