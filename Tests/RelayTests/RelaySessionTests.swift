@@ -63,20 +63,51 @@ struct RelaySessionTests {
             try? FileManager.default.removeItem(atPath: directory)
         }
 
-        func text(_ string: String, masked: Bool) -> WebSocketFrame {
-            var data = ByteBuffer(string: string)
-            let key: WebSocketMaskingKey? = masked ? [1, 2, 3, 4] : nil
-            if let key { data.webSocketMask(key) }
-            return WebSocketFrame(fin: true, opcode: .text, maskKey: key, data: data)
+        /// A frame's bytes as a peer sends them.
+        func frame(
+            _ opcode: WebSocketOpcode,
+            _ data: ByteBuffer,
+            maskKey: WebSocketMaskingKey?,
+            fin: Bool = true
+        ) -> ByteBuffer {
+            WireFrame.encode(
+                fin: fin,
+                opcode: opcode,
+                payload: data,
+                maskKey: maskKey,
+                allocator: ByteBufferAllocator()
+            )
         }
 
-        func close(_ code: UInt16, masked: Bool) -> WebSocketFrame {
+        func text(_ string: String, masked: Bool) -> ByteBuffer {
+            frame(.text, ByteBuffer(string: string), maskKey: masked ? [1, 2, 3, 4] : nil)
+        }
+
+        func close(_ code: UInt16, masked: Bool) -> ByteBuffer {
             var data = ByteBuffer()
             data.writeInteger(code)
             data.writeString("bye")
-            let key: WebSocketMaskingKey? = masked ? [9, 9, 9, 9] : nil
-            if let key { data.webSocketMask(key) }
-            return WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: key, data: data)
+            return frame(.connectionClose, data, maskKey: masked ? [9, 9, 9, 9] : nil)
+        }
+
+        /// The next frame the relay wrote to a peer, decoded (its data unmasked), or nil.
+        func sent(_ channel: EmbeddedChannel) throws -> Frame? {
+            guard var bytes = try channel.readOutbound(as: ByteBuffer.self) else { return nil }
+            guard case .header(let header) = WireFrameHeader.parse(bytes, maxPayload: .max) else {
+                Issue.record("not a whole frame header")
+                return nil
+            }
+            #expect(bytes.readableBytes == header.frameLength, "one frame per write")
+            let wire = bytes
+            bytes.moveReaderIndex(forwardBy: header.headerLength)
+            let data = WireFrame.unmasked(bytes, key: header.maskKey, allocator: ByteBufferAllocator())
+            return Frame(
+                opcode: WebSocketOpcode(encodedWebSocketOpcode: header.opcode)!,
+                fin: header.fin,
+                maskKey: header.maskKey,
+                data: data,
+                wire: wire
+            )
         }
 
         /// The records written so far (the segment is read as it stands, like after a crash).
@@ -88,8 +119,16 @@ struct RelaySessionTests {
         }
     }
 
-    /// The text of a frame the relay wrote: outbound frames carry plain data (the encoder masks on the wire).
-    private func payload(_ frame: WebSocketFrame?) -> String? {
+    struct Frame {
+        var opcode: WebSocketOpcode
+        var fin: Bool
+        var maskKey: WebSocketMaskingKey?
+        var data: ByteBuffer
+        var wire: ByteBuffer
+    }
+
+    /// The text of a frame the relay wrote.
+    private func payload(_ frame: Frame?) -> String? {
         guard let frame else { return nil }
         var data = frame.data
         return data.readString(length: data.readableBytes)
@@ -100,18 +139,18 @@ struct RelaySessionTests {
         let h = try Harness()
         try h.charger.writeInbound(h.text(#"[2,"1","Heartbeat",{}]"#, masked: true))
         // Not forwarded before the loop's flush ran…
-        #expect(try h.upstream.readOutbound(as: WebSocketFrame.self) == nil)
+        #expect(try h.sent(h.upstream) == nil)
         #expect(try h.recordedFrames().isEmpty)
         h.loop.run()
-        // …and after it: recorded, then sent upstream with a fresh mask and the same text.
+        // …and after it: recorded, then sent upstream as the very bytes that came (the charger's mask kept).
         #expect(try h.recordedFrames().map(\.text) == [#"[2,"1","Heartbeat",{}]"#])
-        let sent = try #require(try h.upstream.readOutbound(as: WebSocketFrame.self))
-        #expect(sent.maskKey != nil)
+        let sent = try #require(try h.sent(h.upstream))
+        #expect(sent.wire == h.text(#"[2,"1","Heartbeat",{}]"#, masked: true))
         #expect(payload(sent) == #"[2,"1","Heartbeat",{}]"#)
 
         try h.upstream.writeInbound(h.text(#"[3,"1",{"currentTime":"x"}]"#, masked: false))
         h.loop.run()
-        let back = try #require(try h.charger.readOutbound(as: WebSocketFrame.self))
+        let back = try #require(try h.sent(h.charger))
         #expect(back.maskKey == nil)
         #expect(payload(back) == #"[3,"1",{"currentTime":"x"}]"#)
     }
@@ -121,12 +160,14 @@ struct RelaySessionTests {
         let h = try Harness()
         try h.charger.writeInbound(h.close(4001, masked: true))
         h.loop.run()
-        let echo = try #require(try h.charger.readOutbound(as: WebSocketFrame.self))
+        let echo = try #require(try h.sent(h.charger))
         #expect(echo.opcode == .connectionClose)
+        #expect(echo.maskKey == nil)
         var echoData = echo.data
         #expect(echoData.readInteger(as: UInt16.self) == 4001)
-        let mirrored = try #require(try h.upstream.readOutbound(as: WebSocketFrame.self))
+        let mirrored = try #require(try h.sent(h.upstream))
         #expect(mirrored.opcode == .connectionClose)
+        #expect(mirrored.maskKey != nil)
         var data = mirrored.data
         #expect(data.readInteger(as: UInt16.self) == 4001)
         #expect(data.readString(length: data.readableBytes) == "bye")
@@ -142,8 +183,8 @@ struct RelaySessionTests {
         let h = try Harness()
         try h.charger.writeInbound(h.close(1000, masked: true))
         h.loop.run()
-        _ = try h.charger.readOutbound(as: WebSocketFrame.self)  // the echo
-        _ = try h.upstream.readOutbound(as: WebSocketFrame.self)  // the mirrored close
+        _ = try h.sent(h.charger)  // the echo
+        _ = try h.sent(h.upstream)  // the mirrored close
         try h.upstream.writeInbound(h.text(#"[2,"late","Reset",{"type":"Soft"}]"#, masked: false))
         h.loop.run()
         let late = try h.recordedFrames().filter { $0.leg == .upstream }
@@ -158,23 +199,107 @@ struct RelaySessionTests {
         h.upstream.pipeline.fireChannelInactive()
         h.loop.run()
         // The message that arrived before the loss is still delivered, then the connection drops.
-        let delivered = try #require(try h.charger.readOutbound(as: WebSocketFrame.self))
+        let delivered = try #require(try h.sent(h.charger))
         #expect(payload(delivered) == #"[2,"b","Reset",{"type":"Soft"}]"#)
-        #expect(try h.charger.readOutbound(as: WebSocketFrame.self) == nil)
+        #expect(try h.sent(h.charger) == nil)
         #expect(!h.charger.isActive)
     }
 
     @Test("pings are answered on the leg they came from and never forwarded")
     func pings() throws {
         let h = try Harness()
-        var ping = ByteBuffer(string: "p")
-        ping.webSocketMask([1, 1, 1, 1])
-        try h.charger.writeInbound(WebSocketFrame(fin: true, opcode: .ping, maskKey: [1, 1, 1, 1], data: ping))
+        try h.charger.writeInbound(h.frame(.ping, ByteBuffer(string: "p"), maskKey: [1, 1, 1, 1]))
         h.loop.run()
-        let pong = try #require(try h.charger.readOutbound(as: WebSocketFrame.self))
+        let pong = try #require(try h.sent(h.charger))
         #expect(pong.opcode == .pong)
         #expect(payload(pong) == "p")
-        #expect(try h.upstream.readOutbound(as: WebSocketFrame.self) == nil)
+        #expect(try h.sent(h.upstream) == nil)
+    }
+
+    @Test("frames split across reads, and several in one read, arrive whole and in order")
+    func framesAcrossReads() throws {
+        let h = try Harness()
+        var bytes = h.text(#"[2,"a","Heartbeat",{}]"#, masked: true)
+        var second = h.text(#"[2,"b","Heartbeat",{}]"#, masked: true)
+        bytes.writeBuffer(&second)
+        // Byte by byte through the first header, then the rest in two pieces.
+        for _ in 0..<3 { try h.charger.writeInbound(bytes.readSlice(length: 1)!) }
+        try h.charger.writeInbound(bytes.readSlice(length: 30)!)
+        try h.charger.writeInbound(bytes)
+        h.loop.run()
+        #expect(try h.recordedFrames().map(\.text) == [#"[2,"a","Heartbeat",{}]"#, #"[2,"b","Heartbeat",{}]"#])
+        #expect(payload(try h.sent(h.upstream)) == #"[2,"a","Heartbeat",{}]"#)
+        #expect(payload(try h.sent(h.upstream)) == #"[2,"b","Heartbeat",{}]"#)
+    }
+
+    @Test("a fragmented message is recorded joined and forwarded as the fragments that came")
+    func fragmented() throws {
+        let h = try Harness()
+        var wire = h.frame(.text, ByteBuffer(string: #"[2,"f1","#), maskKey: [5, 6, 7, 8], fin: false)
+        var ping = h.frame(.ping, ByteBuffer(string: "between"), maskKey: [1, 1, 1, 1])
+        var middle = h.frame(.continuation, ByteBuffer(string: #""Heartbeat""#), maskKey: [9, 8, 7, 6], fin: false)
+        var last = h.frame(.continuation, ByteBuffer(string: ",{}]"), maskKey: [4, 3, 2, 1])
+        let expected = [wire, middle, last].reduce(into: ByteBuffer()) { all, frame in all.writeImmutableBuffer(frame) }
+        // A ping between the fragments is answered at once and is not part of the message.
+        wire.writeBuffer(&ping)
+        wire.writeBuffer(&middle)
+        wire.writeBuffer(&last)
+        try h.charger.writeInbound(wire)
+        h.loop.run()
+        #expect(payload(try h.sent(h.charger)) == "between")
+        #expect(try h.recordedFrames().map(\.text) == [#"[2,"f1","Heartbeat",{}]"#])
+        let forwarded = try #require(try h.upstream.readOutbound(as: ByteBuffer.self))
+        #expect(forwarded == expected)
+    }
+
+    @Test("a charger frame without a mask is re-framed with one upstream; a masked upstream frame without")
+    func maskingRepaired() throws {
+        let h = try Harness()
+        try h.charger.writeInbound(h.text(#"[2,"u","Heartbeat",{}]"#, masked: false))
+        try h.upstream.writeInbound(h.text(#"[2,"m","Reset",{"type":"Soft"}]"#, masked: true))
+        h.loop.run()
+        let up = try #require(try h.sent(h.upstream))
+        #expect(up.maskKey != nil)
+        #expect(payload(up) == #"[2,"u","Heartbeat",{}]"#)
+        let down = try #require(try h.sent(h.charger))
+        #expect(down.maskKey == nil)
+        #expect(payload(down) == #"[2,"m","Reset",{"type":"Soft"}]"#)
+    }
+
+    @Test("a frame over the size limit closes that leg with 1009 before its payload arrives, the other with 1001")
+    func oversized() throws {
+        let h = try Harness()
+        var header = ByteBuffer()
+        header.writeInteger(UInt8(0x81))
+        header.writeInteger(UInt8(0x80 | 127))
+        header.writeInteger(UInt64(5 << 20))  // announced 5 MiB; the limit is 1 MiB
+        header.writeBytes([1, 2, 3, 4])
+        try h.charger.writeInbound(header)
+        h.loop.run()
+        let close = try #require(try h.sent(h.charger))
+        #expect(close.opcode == .connectionClose)
+        var code = close.data
+        #expect(code.readInteger(as: UInt16.self) == 1009)
+        let mirrored = try #require(try h.sent(h.upstream))
+        var upstreamCode = mirrored.data
+        #expect(upstreamCode.readInteger(as: UInt16.self) == 1001)
+    }
+
+    @Test("reserved bits, unknown opcodes and stray continuations close the leg with 1002")
+    func protocolViolations() throws {
+        for first: UInt8 in [0xC1, 0x83, 0x80] {
+            let h = try Harness()
+            var frame = ByteBuffer()
+            frame.writeInteger(first)
+            frame.writeInteger(UInt8(0x80))
+            frame.writeBytes([1, 2, 3, 4])
+            try h.charger.writeInbound(frame)
+            h.loop.run()
+            let close = try #require(try h.sent(h.charger))
+            var code = close.data
+            #expect(code.readInteger(as: UInt16.self) == 1002, "first byte \(first)")
+            #expect(try h.recordedFrames().isEmpty)
+        }
     }
 
     @Test("when upstream cannot take more, the charger is not read")

@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import NIOWebSocket
 import RelayRecording
 
 /// The recorder of one event loop: one shared gzip stream for every connection on the loop.
@@ -19,11 +20,27 @@ final class LoopRecorder {
     private var actions: [() -> Void] = []
     private var flushScheduled = false
     private var lastErrorReport: UInt64 = 0
+    /// Where masked payloads are unmasked for recording: one buffer for the loop, reused for every frame.
+    private var scratch = ByteBuffer()
 
     init(eventLoop: any EventLoop, writer: RecordingWriter, logger: Logger) {
         self.eventLoop = eventLoop
         self.writer = writer
         self.logger = logger
+    }
+
+    /// Calls `body` with the payload's bytes, unmasked into the loop's scratch buffer when `key` is set (the
+    /// bytes forwarded keep their mask).
+    func withUnmasked<Result>(
+        _ payload: ByteBuffer,
+        key: WebSocketMaskingKey?,
+        _ body: (UnsafeRawBufferPointer) -> Result
+    ) -> Result {
+        guard let key else { return payload.withUnsafeReadableBytes(body) }
+        scratch.clear()
+        scratch.writeImmutableBuffer(payload)
+        scratch.withUnsafeMutableReadableBytes { WireFrame.applyMask(key, to: $0) }
+        return scratch.withUnsafeReadableBytes(body)
     }
 
     /// Runs `action` once everything recorded so far has been written.

@@ -2,15 +2,50 @@ import NIOCore
 import NIOWebSocket
 import RelayRecording
 
-/// The last handler of one leg's pipeline: hands whole WebSocket messages to the session, writes what the
-/// session sends, and holds reads while the other leg cannot take more (backpressure).
+/// A WebSocket message as it arrived on a leg: the frames' bytes as they came, and where the payload is.
+///
+/// A message of one frame (nearly every OCPP message) is a view into the received bytes: its payload is
+/// still masked when the peer masked it. The frames of a fragmented message are kept as they came too, and
+/// their payload is joined (unmasked) for recording and translation.
+struct LegMessage {
+    let opcode: WebSocketOpcode
+    /// Every frame of the message, byte for byte as received.
+    let wire: ByteBuffer
+    /// The payload, masked with ``maskKey`` when that is set.
+    let payload: ByteBuffer
+    let maskKey: WebSocketMaskingKey?
+    /// Whether all frames of ``wire`` are masked (`true`), none is (`false`), or some are (`nil`).
+    let wireMasked: Bool?
+
+    /// The payload without its mask (a copy only when it is masked).
+    func unmaskedPayload(allocator: ByteBufferAllocator) -> ByteBuffer {
+        WireFrame.unmasked(payload, key: maskKey, allocator: allocator)
+    }
+}
+
+/// What a peer sent that breaks the WebSocket protocol or the relay's limits.
+enum LegError: Error, Equatable {
+    /// A frame (or a fragmented message) over `limits.max_frame_size`.
+    case tooLarge(fragmented: Bool)
+    case protocolViolation(String)
+}
+
+/// The last handler of one leg's pipeline, and its WebSocket framing.
+///
+/// After the upgrade it reads frame headers in place and hands whole messages to the session without
+/// copying or re-encoding them, writes what the session sends, and holds reads while the other leg cannot
+/// take more (backpressure). It sits in front of NIO's frame codec, which the upgrade installs and
+/// ``install(in:leg:maxFrameBytes:)`` removes.
 ///
 /// Until a session attaches (the upstream leg exists before the charger's handshake completes), events are
 /// kept in order and reads are held, so nothing is lost and nothing piles up.
 final class LegHandler: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = WebSocketFrame
-    typealias OutboundIn = WebSocketFrame
-    typealias OutboundOut = WebSocketFrame
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    /// At most this many fragments make one message.
+    static let maxFragments = 4096
 
     let leg: Leg
     let maxFrameBytes: Int
@@ -19,9 +54,23 @@ final class LegHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var early: [Event] = []
     private var holdReads: Bool
     private var readPending = false
+    /// Bytes of a frame not yet complete.
+    private var partial: ByteBuffer?
+    /// The fragments of a message not yet complete.
+    private var fragments: Fragments?
+    /// Set after a protocol violation: what follows is not read.
+    private var broken = false
+
+    private struct Fragments {
+        let opcode: WebSocketOpcode
+        var wire: ByteBuffer
+        var payload: ByteBuffer
+        var count: Int
+        var masked: Bool?
+    }
 
     private enum Event {
-        case frame(WebSocketFrame)
+        case message(LegMessage)
         case inactive
         case error(any Error)
     }
@@ -34,22 +83,21 @@ final class LegHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     var channel: (any Channel)? { context?.channel }
 
-    /// Adds a leg handler, behind an aggregator that joins fragmented messages up to the size limit,
-    /// to an upgraded WebSocket pipeline.
+    private var allocator: ByteBufferAllocator { context?.channel.allocator ?? ByteBufferAllocator() }
+
+    /// Puts a leg handler in front of the frame codec that a WebSocket upgrade installed, and removes
+    /// that codec: from here on the handler reads and writes the frames itself.
     static func install(
         in pipeline: ChannelPipeline.SynchronousOperations,
         leg: Leg,
         maxFrameBytes: Int
     ) throws -> LegHandler {
         let handler = LegHandler(leg: leg, maxFrameBytes: maxFrameBytes)
-        try pipeline.addHandler(
-            NIOWebSocketFrameAggregator(
-                minNonFinalFragmentSize: 0,
-                maxAccumulatedFrameCount: 4096,
-                maxAccumulatedFrameSize: maxFrameBytes
-            )
-        )
-        try pipeline.addHandler(handler)
+        let encoder = try pipeline.context(handlerType: WebSocketFrameEncoder.self)
+        let decoder = try pipeline.context(handlerType: ByteToMessageHandler<WebSocketFrameDecoder>.self)
+        try pipeline.addHandler(handler, position: .before(encoder.handler))
+        pipeline.removeHandler(context: encoder, promise: nil)
+        pipeline.removeHandler(context: decoder, promise: nil)
         return handler
     }
 
@@ -68,7 +116,7 @@ final class LegHandler: ChannelDuplexHandler, RemovableChannelHandler {
         early = []
         for event in events {
             switch event {
-            case .frame(let frame): session.received(frame, on: leg)
+            case .message(let message): session.received(message, on: leg)
             case .inactive: session.inactive(leg)
             case .error(let error): session.failed(leg, error)
             }
@@ -81,12 +129,130 @@ final class LegHandler: ChannelDuplexHandler, RemovableChannelHandler {
         session = nil
     }
 
+    // MARK: Reading frames
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let frame = unwrapInboundIn(data)
+        guard !broken else { return }
+        var buffer = unwrapInboundIn(data)
+        if var pending = partial {
+            partial = nil
+            pending.writeBuffer(&buffer)
+            buffer = pending
+        }
+        while !broken {
+            switch WireFrameHeader.parse(buffer, maxPayload: maxFrameBytes) {
+            case .needMore:
+                keepPartial(&buffer, context: context)
+                return
+            case .tooLarge:
+                fail(.tooLarge(fragmented: false))
+                return
+            case .header(let header):
+                guard buffer.readableBytes >= header.frameLength else {
+                    keepPartial(&buffer, context: context)
+                    return
+                }
+                let wire = buffer.readSlice(length: header.frameLength)!
+                frame(header, wire)
+            }
+        }
+    }
+
+    /// Keeps the start of an incomplete frame in a buffer of its own (not a view that pins the whole
+    /// receive buffer).
+    private func keepPartial(_ buffer: inout ByteBuffer, context: ChannelHandlerContext) {
+        guard buffer.readableBytes > 0 else { return }
+        var kept = context.channel.allocator.buffer(capacity: buffer.readableBytes)
+        kept.writeBuffer(&buffer)
+        partial = kept
+    }
+
+    private func frame(_ header: WireFrameHeader, _ wire: ByteBuffer) {
+        guard header.reserved == 0 else {
+            return fail(.protocolViolation("reserved bits set without a negotiated extension"))
+        }
+        let payload = wire.getSlice(at: wire.readerIndex + header.headerLength, length: header.payloadLength)!
+        let opcode = WebSocketOpcode(encodedWebSocketOpcode: header.opcode)
+        switch header.opcode {
+        case 0x8, 0x9, 0xA:
+            guard header.fin, header.payloadLength <= 125 else {
+                return fail(.protocolViolation("control frame fragmented or longer than 125 bytes"))
+            }
+            emit(LegMessage(opcode: opcode!, wire: wire, payload: payload, maskKey: header.maskKey, wireMasked: nil))
+        case 0x1, 0x2:
+            guard fragments == nil else {
+                return fail(.protocolViolation("a new message started inside a fragmented one"))
+            }
+            let masked = header.maskKey != nil
+            if header.fin {
+                emit(
+                    LegMessage(
+                        opcode: opcode!,
+                        wire: wire,
+                        payload: payload,
+                        maskKey: header.maskKey,
+                        wireMasked: masked
+                    )
+                )
+            } else {
+                fragments = Fragments(
+                    opcode: opcode!,
+                    wire: wire,
+                    payload: WireFrame.unmasked(payload, key: header.maskKey, allocator: allocator),
+                    count: 1,
+                    masked: masked
+                )
+            }
+        case 0x0:
+            guard var message = fragments else {
+                return fail(.protocolViolation("a continuation frame without a message to continue"))
+            }
+            fragments = nil
+            message.count += 1
+            guard message.count <= LegHandler.maxFragments,
+                message.payload.readableBytes + header.payloadLength <= maxFrameBytes
+            else {
+                return fail(.tooLarge(fragmented: true))
+            }
+            var wire = wire
+            message.wire.writeBuffer(&wire)
+            var part = WireFrame.unmasked(payload, key: header.maskKey, allocator: allocator)
+            message.payload.writeBuffer(&part)
+            if message.masked != (header.maskKey != nil) { message.masked = nil }
+            if header.fin {
+                emit(
+                    LegMessage(
+                        opcode: message.opcode,
+                        wire: message.wire,
+                        payload: message.payload,
+                        maskKey: nil,
+                        wireMasked: message.masked
+                    )
+                )
+            } else {
+                fragments = message
+            }
+        default:
+            fail(.protocolViolation("unknown opcode \(header.opcode)"))
+        }
+    }
+
+    private func emit(_ message: LegMessage) {
         if let session {
-            session.received(frame, on: leg)
+            session.received(message, on: leg)
         } else {
-            early.append(.frame(frame))
+            early.append(.message(message))
+        }
+    }
+
+    private func fail(_ error: LegError) {
+        broken = true
+        partial = nil
+        fragments = nil
+        if let session {
+            session.failed(leg, error)
+        } else {
+            early.append(.error(error))
         }
     }
 
@@ -133,13 +299,26 @@ final class LegHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    /// Writes and flushes a frame; client frames are masked as RFC 6455 requires.
-    func send(_ frame: WebSocketFrame, promise: EventLoopPromise<Void>? = nil) {
+    // MARK: Writing
+
+    /// Writes and flushes bytes that already are frames (a message forwarded as it came).
+    func sendWire(_ wire: ByteBuffer, promise: EventLoopPromise<Void>? = nil) {
         guard let context else {
             promise?.fail(ChannelError.ioOnClosedChannel)
             return
         }
-        context.writeAndFlush(wrapOutboundOut(frame), promise: promise)
+        context.writeAndFlush(wrapOutboundOut(wire), promise: promise)
+    }
+
+    /// Frames `payload` in one buffer (masked when `maskKey` is given) and writes and flushes it.
+    func send(
+        _ opcode: WebSocketOpcode,
+        _ payload: ByteBuffer,
+        maskKey: WebSocketMaskingKey?,
+        promise: EventLoopPromise<Void>? = nil
+    ) {
+        let frame = WireFrame.encode(opcode: opcode, payload: payload, maskKey: maskKey, allocator: allocator)
+        sendWire(frame, promise: promise)
     }
 
     /// Whether the leg's channel can take more writes now.

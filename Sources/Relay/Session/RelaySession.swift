@@ -118,41 +118,45 @@ final class RelaySession: @unchecked Sendable {
 
     // MARK: Messages
 
-    func received(_ frame: WebSocketFrame, on leg: Leg) {
+    func received(_ message: LegMessage, on leg: Leg) {
         heard[leg == .charger ? 0 : 1] = true
-        switch frame.opcode {
+        switch message.opcode {
         case .text, .binary:
             // A peer may still send after the relay sent it a close: such messages are recorded too,
             // and forwarded only while the other leg is open.
             guard state(leg) != .closed else { return }
-            var data = frame.data
-            if let mask = frame.maskKey { data.webSocketUnmask(mask) }
-            let opcode = frame.opcode
             if translator != nil {
-                translate(data, opcode: opcode, from: leg)
+                translate(message.unmaskedPayload(allocator: allocator), opcode: message.opcode, from: leg)
                 return
             }
-            let forward = state(leg.opposite) == .open
-            record(data, leg: leg, direction: .in, opcode: opcode.rawValueForRecording, forwarded: forward)
-            if forward {
-                recorder.afterFlush { [self] in deliver(data, opcode: opcode, to: leg.opposite) }
+            let forwarding = state(leg.opposite) == .open
+            recorder.withUnmasked(message.payload, key: message.maskKey) { bytes in
+                recorder.writer.frame(
+                    connection: connection,
+                    leg: leg,
+                    direction: .in,
+                    opcode: message.opcode.rawValueForRecording,
+                    forwardedUnchanged: forwarding,
+                    payload: bytes
+                )
+            }
+            if forwarding {
+                recorder.afterFlush { [self] in forward(message, to: leg.opposite) }
             } else {
                 recorder.scheduleFlush()
             }
         case .ping:
             // Answered per leg, never forwarded: each leg keeps its own liveness.
             guard state(leg) == .open else { return }
-            var data = frame.data
-            if let mask = frame.maskKey { data.webSocketUnmask(mask) }
-            handler(leg).send(WebSocketFrame(fin: true, opcode: .pong, maskKey: maskKey(for: leg), data: data))
+            handler(leg).send(.pong, message.unmaskedPayload(allocator: allocator), maskKey: maskKey(for: leg))
         case .connectionClose:
-            var data = frame.data
-            if let mask = frame.maskKey { data.webSocketUnmask(mask) }
-            closeReceived(data, on: leg)
+            closeReceived(message.unmaskedPayload(allocator: allocator), on: leg)
         default:
-            break  // pongs; continuation frames are joined by the aggregator
+            break  // pongs
         }
     }
+
+    private var allocator: ByteBufferAllocator { handler(.charger).channel?.allocator ?? ByteBufferAllocator() }
 
     /// Records the frame as it came, translates it and sends (and records) what the translation says.
     private func translate(_ data: ByteBuffer, opcode: WebSocketOpcode, from leg: Leg) {
@@ -250,10 +254,22 @@ final class RelaySession: @unchecked Sendable {
             return
         }
         let target = handler(leg)
-        target.send(WebSocketFrame(fin: true, opcode: opcode, maskKey: maskKey(for: leg), data: data))
+        target.send(opcode, data, maskKey: maskKey(for: leg))
         if !target.isWritable {
             // Backpressure: stop reading the sender until the receiver drains.
             handler(leg.opposite).pauseReads()
+        }
+    }
+
+    /// Forwards a message as the bytes that came when their masking suits the receiving leg (clients mask,
+    /// servers do not): no copy, no re-encoding. A peer that got masking wrong has its message re-framed.
+    private func forward(_ message: LegMessage, to leg: Leg) {
+        if message.wireMasked == (leg == .upstream), state(leg) == .open {
+            let target = handler(leg)
+            target.sendWire(message.wire)
+            if !target.isWritable { handler(leg.opposite).pauseReads() }
+        } else {
+            deliver(message.unmaskedPayload(allocator: allocator), opcode: message.opcode, to: leg)
         }
     }
 
@@ -276,9 +292,7 @@ final class RelaySession: @unchecked Sendable {
                 pingOutstanding[i] = false
             } else if !pingOutstanding[i] {
                 pingOutstanding[i] = true
-                handler(leg).send(
-                    WebSocketFrame(fin: true, opcode: .ping, maskKey: maskKey(for: leg), data: ByteBuffer())
-                )
+                handler(leg).send(.ping, ByteBuffer(), maskKey: maskKey(for: leg))
             } else {
                 let message =
                     "no answer to a ping within \(Double(pingInterval?.nanoseconds ?? 0) / 1e9) s; connection dropped"
@@ -335,10 +349,7 @@ final class RelaySession: @unchecked Sendable {
     private func sendCloseAndDisconnect(_ payload: ByteBuffer, on leg: Leg) {
         let target = handler(leg)
         let promise = eventLoop.makePromise(of: Void.self)
-        target.send(
-            WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: maskKey(for: leg), data: payload),
-            promise: promise
-        )
+        target.send(.connectionClose, payload, maskKey: maskKey(for: leg), promise: promise)
         promise.futureResult.assumeIsolatedUnsafeUnchecked().whenComplete { _ in target.closeChannel() }
     }
 
@@ -355,9 +366,7 @@ final class RelaySession: @unchecked Sendable {
         }
         recordClose(leg: leg, initiator: "relay", code: sendable ? code : 1005, reason: reason)
         recorder.scheduleFlush()
-        handler(leg).send(
-            WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: maskKey(for: leg), data: payload)
-        )
+        handler(leg).send(.connectionClose, payload, maskKey: maskKey(for: leg))
         let target = handler(leg)
         eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: closeTimeout) { [self] in
             if state(leg) != .closed {
@@ -399,18 +408,12 @@ final class RelaySession: @unchecked Sendable {
         let message: String
         let closeCode: Int?
         switch error {
-        case NIOWebSocketError.invalidFrameLength:
-            message = "message larger than the \(limit)-byte limit; closed with 1009"
+        case LegError.tooLarge(let fragmented):
+            message =
+                "\(fragmented ? "fragmented message" : "message") larger than the \(limit)-byte limit; closed with 1009"
             closeCode = 1009
-        case let error as NIOWebSocketError:
-            message = "WebSocket protocol violation (\(error)); closed with 1002"
-            closeCode = 1002
-        case NIOWebSocketFrameAggregator.Error.accumulatedFrameSizeIsTooLarge,
-            NIOWebSocketFrameAggregator.Error.tooManyFragments:
-            message = "fragmented message larger than the \(limit)-byte limit; closed with 1009"
-            closeCode = 1009
-        case let error as NIOWebSocketFrameAggregator.Error:
-            message = "invalid fragmentation (\(error)); closed with 1002"
+        case LegError.protocolViolation(let why):
+            message = "WebSocket protocol violation (\(why)); closed with 1002"
             closeCode = 1002
         default:
             // I/O errors: the connection is going; channelInactive records how.
