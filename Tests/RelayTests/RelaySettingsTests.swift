@@ -113,6 +113,19 @@ struct RelaySettingsTests {
         #expect(plain.port == 80 && plain.basePath == "" && plain.hostHeader == "backend")
         #expect(plain.url(for: try .init("../x")) == "ws://backend/..%2Fx")
     }
+
+    @Test("upstream URL templates put the percent-encoded id where {id} is, trailing slash kept")
+    func templates() throws {
+        let steve = try UpstreamURL("ws://steve:8180/steve/websocket/CentralSystemService/{id}")
+        #expect(steve.path(for: try .init("CP 1")) == "/steve/websocket/CentralSystemService/CP%201")
+        let slash = try UpstreamURL("ws://csms.example/ws/ocpp/{id}/")
+        #expect(slash.url(for: try .init("CP-7")) == "ws://csms.example/ws/ocpp/CP-7/")
+        let twice = try UpstreamURL("ws://b/{id}/ocpp/{id}")
+        #expect(twice.path(for: try .init("a/b")) == "/a%2Fb/ocpp/a%2Fb")
+        // A plain URL keeps meaning <url>/{id}.
+        #expect(try UpstreamURL("ws://b/ocpp/").path(for: try .init("X")) == "/ocpp/X")
+        #expect(throws: ConfigurationError.self) { try UpstreamURL("ws://b/ocpp/{charger}") }
+    }
 }
 
 @Suite("Shipped configuration")

@@ -1,16 +1,25 @@
 import Foundation
 import OCPP
 
-/// Where the relay dials for each charger: `ws://host[:port][/path]`, the charger's identity appended
-/// as one more path segment.
+/// Where the relay dials for each charger.
+///
+/// Either a template with `{id}` where the charger's identity goes, percent-encoded
+/// (`ws://host/steve/websocket/CentralSystemService/{id}`, `wss://host/ws/ocpp/{id}/`, trailing slash kept),
+/// or a plain `ws://host[:port][/path]`, which means `<url>/{id}`.
 public struct UpstreamURL: Sendable, Hashable, CustomStringConvertible {
     public enum Scheme: String, Sendable { case ws, wss }
+
+    /// Where a charger's identity goes in a template.
+    public static let placeholder = "{id}"
 
     public var scheme: Scheme
     public var host: String
     public var port: Int
-    /// The path before the identity, without a trailing slash (`""` or `/ocpp`).
+    /// The path before the identity, without a trailing slash (`""` or `/ocpp`); for a template, the template
+    /// path as written.
     public var basePath: String
+    /// Whether ``basePath`` holds `{id}` placeholders.
+    public var isTemplate: Bool
 
     /// Parses `ws://host:port/path`. Credentials in the URL are refused: they would end up in logs.
     public init(_ text: String) throws(ConfigurationError) {
@@ -35,7 +44,16 @@ public struct UpstreamURL: Sendable, Hashable, CustomStringConvertible {
         if path.contains("?") || path.contains("#") {
             throw ConfigurationError("upstream URL '\(text)' must not have a query or fragment")
         }
-        while path.hasSuffix("/") { path.removeLast() }
+        let isTemplate = path.contains(Self.placeholder)
+        let withoutPlaceholders = path.replacingOccurrences(of: Self.placeholder, with: "")
+        if withoutPlaceholders.contains("{") || withoutPlaceholders.contains("}") {
+            throw ConfigurationError(
+                "upstream URL '\(text)': the only placeholder is {id} (the charger's identity, percent-encoded)"
+            )
+        }
+        if !isTemplate {
+            while path.hasSuffix("/") { path.removeLast() }
+        }
         let host: Substring
         let portText: Substring?
         if authority.hasPrefix("[") {
@@ -64,11 +82,14 @@ public struct UpstreamURL: Sendable, Hashable, CustomStringConvertible {
         self.host = String(host)
         self.port = port
         self.basePath = path
+        self.isTemplate = isTemplate
     }
 
     /// The request path for one charger.
     public func path(for identity: ChargePointIdentity) -> String {
-        basePath + "/" + identity.pathSegment
+        isTemplate
+            ? basePath.replacingOccurrences(of: Self.placeholder, with: identity.pathSegment)
+            : basePath + "/" + identity.pathSegment
     }
 
     /// The Host header value.

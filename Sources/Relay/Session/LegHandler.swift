@@ -34,8 +34,8 @@ enum LegError: Error, Equatable {
 ///
 /// After the upgrade it reads frame headers in place and hands whole messages to the session without
 /// copying or re-encoding them, writes what the session sends, and holds reads while the other leg cannot
-/// take more (backpressure). It sits in front of NIO's frame codec, which the upgrade installs and
-/// ``install(in:leg:maxFrameBytes:)`` removes.
+/// take more (backpressure). It sits in front of NIO's frame codec, which the upgrade installs
+/// (``install(in:leg:maxFrameBytes:)``).
 ///
 /// Until a session attaches (the upstream leg exists before the charger's handshake completes), events are
 /// kept in order and reads are held, so nothing is lost and nothing piles up.
@@ -85,8 +85,9 @@ final class LegHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private var allocator: ByteBufferAllocator { context?.channel.allocator ?? ByteBufferAllocator() }
 
-    /// Puts a leg handler in front of the frame codec that a WebSocket upgrade installed, and removes
-    /// that codec: from here on the handler reads and writes the frames itself.
+    /// Puts a leg handler in front of the frame codec that a WebSocket upgrade installed and removes its
+    /// decoder: from here on the handler reads and writes the frames itself. (NIO's encoder cannot be removed;
+    /// it stays behind the leg handler, where nothing reaches it.)
     static func install(
         in pipeline: ChannelPipeline.SynchronousOperations,
         leg: Leg,
@@ -96,7 +97,6 @@ final class LegHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let encoder = try pipeline.context(handlerType: WebSocketFrameEncoder.self)
         let decoder = try pipeline.context(handlerType: ByteToMessageHandler<WebSocketFrameDecoder>.self)
         try pipeline.addHandler(handler, position: .before(encoder.handler))
-        pipeline.removeHandler(context: encoder, promise: nil)
         pipeline.removeHandler(context: decoder, promise: nil)
         return handler
     }
