@@ -8,7 +8,7 @@ struct OCPPRelayCommand: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             ServeCommand.self, RecordingsCommand.self, ReplayCommand.self, MappingsCommand.self, RoutesCommand.self,
-            BenchCommand.self,
+            AuthCommand.self, BenchCommand.self,
             DemoCommand.self,
         ]
     )

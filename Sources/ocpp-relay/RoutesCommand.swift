@@ -57,7 +57,21 @@ struct RoutesCommand: ParsableCommand {
             } catch {
                 throw ValidationError(error.message)
             }
+            guard configuration.access.isAllowed(charger) else {
+                print("\(charger) is not on the allow-list: refused with 404")
+                return
+            }
             print("\(charger) → \(choice.upstream.url(for: identity)) (\(version)) by \(choice.reason)")
+            if let passwords = configuration.access.passwords {
+                print(
+                    passwords[charger] == nil
+                        ? "no password is configured for \(charger): refused with 401"
+                        : "the relay checks \(charger)'s password"
+                )
+            }
+            if choice.upstreamPassword != nil {
+                print("the relay logs in upstream as \(charger) with the configured upstream password")
+            }
         }
     }
 }

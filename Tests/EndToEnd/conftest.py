@@ -16,7 +16,7 @@ BINARY = os.environ.get("OCPP_RELAY_BIN", str(ROOT / ".build" / "debug" / "ocpp-
 class Relay:
     """One `ocpp-relay serve` process."""
 
-    def __init__(self, recordings, upstream, *args, config=None):
+    def __init__(self, recordings, upstream, *args, config=None, env=None):
         self.recordings = pathlib.Path(recordings)
         command = [BINARY, "serve", "--listen", "127.0.0.1:0", "--upstream", upstream, "--recordings", str(recordings)]
         if config is not None:
@@ -26,7 +26,8 @@ class Relay:
         command += list(args)
         self.stderr_path = self.recordings.parent / f"relay-{time.monotonic_ns()}.log"
         self.stderr = open(self.stderr_path, "w")
-        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=self.stderr, text=True)
+        environment = {**os.environ, **(env or {})}
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=self.stderr, text=True, env=environment)
         line = self.process.stdout.readline()
         if not line.startswith("listening on "):
             self.process.kill()
@@ -65,8 +66,8 @@ def recordings_list(path):
 def start_relay(tmp_path):
     relays = []
 
-    def start(upstream, *args, config=None):
-        relay = Relay(tmp_path / "recordings", upstream, *args, config=config)
+    def start(upstream, *args, config=None, env=None):
+        relay = Relay(tmp_path / "recordings", upstream, *args, config=config, env=env)
         relays.append(relay)
         return relay
 

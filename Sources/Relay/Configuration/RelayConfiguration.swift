@@ -42,6 +42,10 @@ public struct RelayConfiguration: Sendable {
     /// Per-charger upstreams and versions, first match wins; chargers no route matches use
     /// ``upstream`` and ``upstreamVersion``.
     public var routes: [Route] = []
+    /// The allow-list and the charger passwords the relay checks itself.
+    public var access = ChargerAccess()
+    /// The password the relay presents upstream for chargers no route gives one (`nil`: the charger's header).
+    public var upstreamPassword: String?
 
     /// Where the translation state lives.
     public var stateDatabasePath: String {

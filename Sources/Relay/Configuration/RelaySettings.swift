@@ -19,6 +19,42 @@ public struct RelaySettings: Sendable, Decodable, Equatable {
     public var logLevel: String?
     public var translation: Translation?
     public var routes: [RouteSettings]?
+    /// Charger ids or `glob:`/`regex:` patterns allowed to connect; others get 404. Absent: everyone.
+    public var allow: [String]?
+    public var auth: Auth?
+
+    /// Credentials: what the relay checks itself and what it presents upstream.
+    public struct Auth: Sendable, Decodable, Equatable {
+        /// Charger id → password hash (`ocpp-relay auth hash`). When set (here or in a file), the relay checks
+        /// every charger's Basic credentials; chargers without an entry get 401.
+        public var passwords: [String: String]?
+        /// A YAML file holding the same map (keep it readable by the relay only).
+        public var passwordsFile: String?
+        /// Whether the charger's Authorization header is passed upstream (default yes).
+        public var forwardAuthorization: Bool?
+        /// An environment variable holding the password the relay presents upstream as `<charger id>:<password>`
+        /// (instead of the charger's header); routes may set their own.
+        public var upstreamPasswordEnv: String?
+
+        public init(
+            passwords: [String: String]? = nil,
+            passwordsFile: String? = nil,
+            forwardAuthorization: Bool? = nil,
+            upstreamPasswordEnv: String? = nil
+        ) {
+            self.passwords = passwords
+            self.passwordsFile = passwordsFile
+            self.forwardAuthorization = forwardAuthorization
+            self.upstreamPasswordEnv = upstreamPasswordEnv
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case passwords
+            case passwordsFile = "passwords_file"
+            case forwardAuthorization = "forward_authorization"
+            case upstreamPasswordEnv = "upstream_password_env"
+        }
+    }
 
     /// A route as written in the configuration file.
     public struct RouteSettings: Sendable, Decodable, Equatable {
@@ -28,10 +64,13 @@ public struct RelaySettings: Sendable, Decodable, Equatable {
         /// `1.6`, `2.0.1` or `passthrough`; absent: the top-level setting.
         public var upstreamVersion: String?
         public var name: String?
+        /// An environment variable with the password the relay presents upstream for these chargers.
+        public var upstreamPasswordEnv: String?
 
         enum CodingKeys: String, CodingKey {
             case chargers, upstream, name
             case upstreamVersion = "upstream_version"
+            case upstreamPasswordEnv = "upstream_password_env"
         }
     }
 
@@ -132,7 +171,7 @@ public struct RelaySettings: Sendable, Decodable, Equatable {
         case recordings, limits, timeouts
         case eventLoops = "event_loops"
         case logLevel = "log_level"
-        case translation, routes
+        case translation, routes, allow, auth
     }
 
     public init(
@@ -201,6 +240,49 @@ public struct RelaySettings: Sendable, Decodable, Equatable {
         return parsed
     }
 
+    /// The allow-list and the charger passwords.
+    private func resolveAccess() throws(ConfigurationError) -> ChargerAccess {
+        var access = ChargerAccess()
+        if let allow {
+            access.allowed = try ChargerMatcher(allow, what: "allow")
+        }
+        var texts: [String: String]?
+        if let file = auth?.passwordsFile {
+            guard let data = FileManager.default.contents(atPath: file) else {
+                throw ConfigurationError("auth.passwords_file: cannot read \(file)")
+            }
+            do {
+                texts = try YAMLDecoder().decode([String: String].self, from: String(decoding: data, as: UTF8.self))
+            } catch {
+                throw ConfigurationError("auth.passwords_file \(file): expected a map of charger id to password hash")
+            }
+        }
+        if let inline = auth?.passwords {
+            texts = (texts ?? [:]).merging(inline) { _, new in new }
+        }
+        if let texts {
+            var hashes: [String: PasswordHash] = [:]
+            for (id, text) in texts {
+                do {
+                    hashes[id] = try PasswordHash(parsing: text)
+                } catch {
+                    throw ConfigurationError("auth.passwords[\(id)]: \(error.message)")
+                }
+            }
+            access.passwords = hashes
+        }
+        access.forwardAuthorization = auth?.forwardAuthorization ?? true
+        return access
+    }
+
+    /// A secret from the environment (secrets do not belong in configuration files).
+    private static func secret(environment name: String, setting: String) throws(ConfigurationError) -> String {
+        guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty else {
+            throw ConfigurationError("\(setting): the environment variable \(name) is not set")
+        }
+        return value
+    }
+
     /// These settings with every field that `overrides` sets replaced by its value.
     public func overridden(by overrides: RelaySettings) -> RelaySettings {
         var result = self
@@ -210,6 +292,8 @@ public struct RelaySettings: Sendable, Decodable, Equatable {
         result.eventLoops = overrides.eventLoops ?? eventLoops
         result.logLevel = overrides.logLevel ?? logLevel
         result.routes = overrides.routes ?? routes
+        result.allow = overrides.allow ?? allow
+        result.auth = overrides.auth ?? auth
         if let o = overrides.recordings {
             var r = recordings ?? Recordings()
             r.directory = o.directory ?? r.directory
@@ -259,6 +343,11 @@ public struct RelaySettings: Sendable, Decodable, Equatable {
         if let version = upstreamVersion {
             configuration.upstreamVersion = try Self.version(version, name: "upstream_version")
         }
+        configuration.access = try resolveAccess()
+        let defaultUpstreamPassword = try auth?.upstreamPasswordEnv.map { name throws(ConfigurationError) in
+            try Self.secret(environment: name, setting: "auth.upstream_password_env")
+        }
+        configuration.upstreamPassword = defaultUpstreamPassword
         for (index, route) in (routes ?? []).enumerated() {
             let name = route.name ?? "#\(index + 1)"
             configuration.routes.append(
@@ -269,7 +358,10 @@ public struct RelaySettings: Sendable, Decodable, Equatable {
                         ?? configuration.upstream,
                     upstreamVersion: try route.upstreamVersion.map { v throws(ConfigurationError) in
                         try Self.version(v, name: "routes[\(name)].upstream_version")
-                    } ?? configuration.upstreamVersion
+                    } ?? configuration.upstreamVersion,
+                    upstreamPassword: try route.upstreamPasswordEnv.map { env throws(ConfigurationError) in
+                        try Self.secret(environment: env, setting: "routes[\(name)].upstream_password_env")
+                    } ?? defaultUpstreamPassword
                 )
             )
         }

@@ -16,7 +16,7 @@ public struct ChargerMatcher: Sendable, CustomStringConvertible {
     private let patterns: [Pattern]
     public let description: String
 
-    public init(_ texts: [String]) throws(ConfigurationError) {
+    public init(_ texts: [String], what: String = "route") throws(ConfigurationError) {
         var patterns: [Pattern] = []
         for text in texts {
             if text.hasPrefix("glob:") {
@@ -24,14 +24,14 @@ public struct ChargerMatcher: Sendable, CustomStringConvertible {
             } else if text.hasPrefix("regex:") {
                 let source = String(text.dropFirst(6))
                 guard let regex = try? Regex(source) else {
-                    throw ConfigurationError("route pattern '\(text)' is not a valid regular expression")
+                    throw ConfigurationError("\(what) pattern '\(text)' is not a valid regular expression")
                 }
                 patterns.append(.regex(source, SendableRegex(regex: regex)))
             } else {
                 patterns.append(.exact(text))
             }
         }
-        guard !patterns.isEmpty else { throw ConfigurationError("a route needs at least one charger id or pattern") }
+        guard !patterns.isEmpty else { throw ConfigurationError("\(what) needs at least one charger id or pattern") }
         self.patterns = patterns
         self.description = texts.joined(separator: ", ")
     }
@@ -86,12 +86,16 @@ public struct Route: Sendable {
     public var upstream: UpstreamURL
     /// `nil`: pass through whatever the charger speaks.
     public var upstreamVersion: OCPPVersion?
+    /// The password the relay presents upstream as `<charger id>:<password>`; `nil`: the charger's own header
+    /// (when forwarded).
+    public var upstreamPassword: String?
 }
 
 /// The route a charger takes, and why.
 public struct RouteChoice: Sendable {
     public var upstream: UpstreamURL
     public var upstreamVersion: OCPPVersion?
+    public var upstreamPassword: String?
     /// A readable reason: which route and pattern matched, or the default.
     public var reason: String
 }
@@ -104,6 +108,7 @@ extension RelayConfiguration {
                 return RouteChoice(
                     upstream: route.upstream,
                     upstreamVersion: route.upstreamVersion,
+                    upstreamPassword: route.upstreamPassword,
                     reason: "route \(route.name) (matched \(pattern))"
                 )
             }
@@ -111,6 +116,7 @@ extension RelayConfiguration {
         return RouteChoice(
             upstream: upstream,
             upstreamVersion: upstreamVersion,
+            upstreamPassword: upstreamPassword,
             reason: "no route matched: default upstream"
         )
     }

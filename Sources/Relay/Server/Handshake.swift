@@ -81,36 +81,6 @@ final class Handshake {
 
     /// The user name of a Basic Authorization header; the password is never kept.
     static func basicUser(_ authorization: String?) -> String? {
-        guard let authorization, authorization.lowercased().hasPrefix("basic ") else { return nil }
-        let encoded = authorization.dropFirst(6).trimmingCharacters(in: .whitespaces)
-        guard let data = Base64.decode(encoded), let text = String(validating: data, as: UTF8.self),
-            let colon = text.firstIndex(of: ":")
-        else { return nil }
-        return String(text[..<colon])
-    }
-}
-
-/// Standard base64 decoding, for Basic credentials.
-enum Base64 {
-    static func decode(_ text: String) -> [UInt8]? {
-        var lookup = [UInt8](repeating: 0xFF, count: 256)
-        for (i, c) in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8.enumerated() {
-            lookup[Int(c)] = UInt8(i)
-        }
-        var output: [UInt8] = []
-        var buffer: UInt32 = 0
-        var bits = 0
-        for c in text.utf8 {
-            if c == UInt8(ascii: "=") { break }
-            let v = lookup[Int(c)]
-            guard v != 0xFF else { return nil }
-            buffer = buffer << 6 | UInt32(v)
-            bits += 6
-            if bits >= 8 {
-                bits -= 8
-                output.append(UInt8(truncatingIfNeeded: buffer >> UInt32(bits)))
-            }
-        }
-        return output
+        BasicCredentials.parse(authorization)?.user
     }
 }

@@ -21,6 +21,8 @@ public final class RelayServer: Service, Sendable {
     private let group: MultiThreadedEventLoopGroup
     private let recorders: LoopRecorders
     private let registry = SessionRegistry()
+    /// Charger credentials already checked, so that reconnecting chargers cost a hash, not a PBKDF2.
+    private let verifiedCredentials = VerifiedCredentials()
     private let connector: UpstreamConnector
     private let nextConnection = NIOLockedValueBox<UInt64>(0)
     private let children = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
@@ -271,6 +273,50 @@ public final class RelayServer: Service, Sendable {
             return eventLoop.makeSucceededFuture(nil)
         }
         handshake.identity = identity
+        guard configuration.access.isAllowed(identity.value) else {
+            refuse(
+                handshake,
+                status: .notFound,
+                message: "charger is not on the allow-list",
+                remote: remote,
+                on: eventLoop
+            )
+            return eventLoop.makeSucceededFuture(nil)
+        }
+        guard configuration.access.passwords != nil else {
+            return dial(identity, authorization: authorization, remote: remote, boundHandshake, on: eventLoop)
+        }
+        // PBKDF2 takes milliseconds: off the event loop, so that a storm of logins does not stall relaying.
+        let access = configuration.access
+        let verified = verifiedCredentials
+        return NIOThreadPool.singleton.runIfActive(eventLoop: eventLoop) {
+            access.authenticate(identity.value, authorization: authorization, cache: verified)
+        }.flatMap { [self] decision -> EventLoopFuture<HTTPHeaders?> in
+            if case .unauthorized(let why) = decision {
+                refuse(
+                    boundHandshake.value,
+                    status: .unauthorized,
+                    headers: ["WWW-Authenticate": #"Basic realm="ocpp-relay", charset="UTF-8""#],
+                    message: "authentication failed: \(why)",
+                    remote: remote,
+                    on: eventLoop
+                )
+                return eventLoop.makeSucceededFuture(nil)
+            }
+            return dial(identity, authorization: authorization, remote: remote, boundHandshake, on: eventLoop)
+        }
+    }
+
+    /// Chooses the charger's route and dials its upstream; the charger's handshake completes when upstream
+    /// accepts.
+    private func dial(
+        _ identity: ChargePointIdentity,
+        authorization: String?,
+        remote: String?,
+        _ boundHandshake: NIOLoopBound<Handshake>,
+        on eventLoop: any EventLoop
+    ) -> EventLoopFuture<HTTPHeaders?> {
+        let handshake = boundHandshake.value
         let route = configuration.route(for: identity.value)
         handshake.upstreamURL = route.upstream.url(for: identity)
 
@@ -307,11 +353,14 @@ public final class RelayServer: Service, Sendable {
                 metadata: ["route": "\(route.reason)", "upstream": "\(handshake.upstreamURL ?? "")"]
             )
         }
+        let upstreamAuthorization =
+            route.upstreamPassword.map { BasicCredentials.header(user: identity.value, password: $0) }
+            ?? (configuration.access.forwardAuthorization ? authorization : nil)
         return connector.connect(
             to: route.upstream,
             identity: identity,
             offeredSubprotocols: offered,
-            authorization: authorization,
+            authorization: upstreamAuthorization,
             on: eventLoop
         ).map { [self] outcome -> HTTPHeaders? in
             let handshake = boundHandshake.value
