@@ -38,6 +38,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel: String?
 
+    @Flag(help: "Allow a plaintext listener on an address other than loopback (a proxy in front terminates TLS).")
+    var plaintext = false
+
     func settings() throws -> RelaySettings {
         let file = try config.map { try RelaySettings.load(path: $0) } ?? RelaySettings()
         let flags = RelaySettings(
@@ -50,7 +53,9 @@ struct ServeCommand: AsyncParsableCommand {
             translation: mappings == nil && state == nil
                 ? nil : RelaySettings.Translation(mappings: mappings, state: state)
         )
-        return file.overridden(by: flags)
+        var settings = file.overridden(by: flags)
+        if plaintext { settings.plaintext = true }
+        return settings
     }
 
     func run() async throws {
@@ -70,7 +75,8 @@ struct ServeCommand: AsyncParsableCommand {
             relay = try RelayServer(configuration: configuration, logger: logger) { host, port in
                 // One line on standard output that scripts can wait for (useful with port 0).
                 let shown = host.contains(":") ? "[\(host)]" : host
-                FileHandle.standardOutput.write(Data("listening on ws://\(shown):\(port)\n".utf8))
+                let scheme = configuration.listenerTLS == nil ? "ws" : "wss"
+                FileHandle.standardOutput.write(Data("listening on \(scheme)://\(shown):\(port)\n".utf8))
             }
         } catch let error as ConfigurationError {
             // EX_USAGE, as for a bad flag, without the usage text under a configuration error.

@@ -175,7 +175,9 @@ class Backend201(ChargePoint201):
 class Backend:
     """A CSMS on loopback. `refuse` makes it answer the upgrade with an HTTP status instead."""
 
-    def __init__(self, subprotocols=("ocpp1.6", "ocpp2.0.1"), refuse=None, ask_after_boot=True):
+    def __init__(self, subprotocols=("ocpp1.6", "ocpp2.0.1"), refuse=None, ask_after_boot=True, ssl=None):
+        self.ssl = ssl  # an ssl.SSLContext: the backend speaks wss://
+        self.peer_certificates = []  # the client certificates seen (wss with client authentication)
         self.subprotocols = list(subprotocols)
         self.refuse = refuse
         self.ask_after_boot = ask_after_boot
@@ -197,6 +199,8 @@ class Backend:
 
     def _process_request(self, connection, request):
         self.requests.append((request.path, dict(request.headers.raw_items())))
+        if self.ssl is not None:
+            self.peer_certificates.append(connection.transport.get_extra_info("peercert"))
         if self.refuse:
             response = connection.respond(http.HTTPStatus(self.refuse), "refused by the test backend\n")
             if self.refuse == 401:
@@ -245,6 +249,7 @@ class Backend:
             subprotocols=self.subprotocols,
             process_request=self._process_request,
             ping_interval=None,
+            ssl=self.ssl,
         )
         self.port = self.server.sockets[0].getsockname()[1]
         return self
@@ -255,7 +260,7 @@ class Backend:
 
     @property
     def url(self):
-        return f"ws://127.0.0.1:{self.port}/ocpp"
+        return f"{'wss' if self.ssl else 'ws'}://127.0.0.1:{self.port}/ocpp"
 
 
 # ---------------------------------------------------------------- chargers
@@ -459,10 +464,10 @@ async def session_201(cp):
     return results
 
 
-async def run_charger(relay_url, identity, version="1.6", headers=None, close_code=1000):
+async def run_charger(relay_url, identity, version="1.6", headers=None, close_code=1000, **kwargs):
     """Connects, plays a session, closes; returns (results, tap, subprotocol)."""
     offered = ["ocpp1.6"] if version == "1.6" else ["ocpp2.0.1"]
-    ws = await open_charger(relay_url, identity, offered, headers)
+    ws = await open_charger(relay_url, identity, offered, headers, **kwargs)
     tap = Tap(ws)
     cp = (Charger16 if version == "1.6" else Charger201)(identity, tap)
     task = asyncio.create_task(cp.start())

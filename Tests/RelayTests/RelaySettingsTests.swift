@@ -31,6 +31,15 @@ struct RelaySettingsTests {
                   ping: 45s
                 event_loops: 2
                 log_level: debug
+                tls:
+                  certificate: /etc/ocpp-relay/relay.pem
+                  key: /etc/ocpp-relay/relay.key
+                  client_ca: /etc/ocpp-relay/chargers-ca.pem
+                upstream_tls:
+                  ca: /etc/ocpp-relay/csms-ca.pem
+                allow: [CP-1, "glob:ALF-*"]
+                auth:
+                  forward_authorization: false
                 """
         )
         let c = try settings.resolve()
@@ -51,6 +60,18 @@ struct RelaySettingsTests {
         #expect(c.handshakeTimeoutSeconds == 15)
         #expect(c.pingIntervalSeconds == 45)
         #expect(c.eventLoops == 2)
+        #expect(
+            c.listenerTLS
+                == ListenerTLS(
+                    certificate: "/etc/ocpp-relay/relay.pem",
+                    key: "/etc/ocpp-relay/relay.key",
+                    clientCA: "/etc/ocpp-relay/chargers-ca.pem",
+                    checkIdentity: true
+                )
+        )
+        #expect(c.upstreamTLS?.ca == "/etc/ocpp-relay/csms-ca.pem" && c.upstreamTLS?.certificate == nil)
+        #expect(c.access.isAllowed("ALF-9") && !c.access.isAllowed("CP-2"))
+        #expect(!c.access.forwardAuthorization && c.access.passwords == nil)
     }
 
     @Test("flags override the file, field by field")
@@ -93,6 +114,11 @@ struct RelaySettingsTests {
             ("upstream: ws://a:1\ntimeouts:\n  ping: 10ms", "timeouts.ping must be 0 (off) or at least 50ms"),
             ("upstream: [1, 2]", "upstream"),
             ("listen: 1.2.3.4:5", "no upstream"),
+            ("listen: 0.0.0.0:1\nupstream: ws://a:1", "listening on 0.0.0.0 without TLS"),
+            ("upstream: ws://a:1\ntls:\n  certificate: c\n  key: k\n  client_identity: serial", "tls.client_identity"),
+            ("upstream: ws://a:1\nupstream_tls:\n  certificate: c", "go together"),
+            ("upstream: ws://a:1\nauth:\n  passwords:\n    CP-1: hunter2", "auth.passwords[CP-1]"),
+            ("upstream: ws://a:1\nallow: []", "allow needs at least one"),
         ]
     )
     func mistakes(yaml: String, expected: String) {

@@ -42,6 +42,10 @@ public struct RelayConfiguration: Sendable {
     /// Per-charger upstreams and versions, first match wins; chargers no route matches use
     /// ``upstream`` and ``upstreamVersion``.
     public var routes: [Route] = []
+    /// Set: the listener speaks TLS (wss://).
+    public var listenerTLS: ListenerTLS?
+    /// Trust roots and the relay's own certificate for wss:// upstreams.
+    public var upstreamTLS: UpstreamTLSFiles?
     /// The allow-list and the charger passwords the relay checks itself.
     public var access = ChargerAccess()
     /// The password the relay presents upstream for chargers no route gives one (`nil`: the charger's header).
@@ -109,5 +113,36 @@ public struct RelayConfiguration: Sendable {
         if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         if host.isEmpty { host = "0.0.0.0" }
         return (host, port)
+    }
+}
+
+/// The listener's TLS files (paths; read when the relay starts).
+public struct ListenerTLS: Sendable, Equatable {
+    public var certificate: String
+    public var key: String
+    /// CA file for charger certificates (security profile 3); `nil`: no client certificates.
+    public var clientCA: String?
+    /// The certificate's subject common name must equal the charger's identity.
+    public var checkIdentity: Bool
+
+    public init(certificate: String, key: String, clientCA: String? = nil, checkIdentity: Bool = false) {
+        self.certificate = certificate
+        self.key = key
+        self.clientCA = clientCA
+        self.checkIdentity = checkIdentity
+    }
+}
+
+/// TLS files for wss:// upstreams.
+public struct UpstreamTLSFiles: Sendable, Equatable {
+    public var ca: String?
+    public var certificate: String?
+    public var key: String?
+}
+
+extension RelayConfiguration {
+    /// Whether a listen host only accepts connections from this machine.
+    static func isLoopback(_ host: String) -> Bool {
+        host == "localhost" || host == "::1" || host.hasPrefix("127.")
     }
 }

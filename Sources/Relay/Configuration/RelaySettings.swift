@@ -22,6 +22,40 @@ public struct RelaySettings: Sendable, Decodable, Equatable {
     /// Charger ids or `glob:`/`regex:` patterns allowed to connect; others get 404. Absent: everyone.
     public var allow: [String]?
     public var auth: Auth?
+    /// The chargers' listener speaks TLS (wss://).
+    public var tls: TLS?
+    /// How the relay dials wss:// upstreams.
+    public var upstreamTLS: UpstreamTLS?
+    /// Allows a plaintext listener on an address other than loopback (behind a proxy that terminates TLS).
+    public var plaintext: Bool?
+
+    /// The listener's certificate and, for security profile 3, the CA that signs charger certificates.
+    public struct TLS: Sendable, Decodable, Equatable {
+        /// PEM file: the relay's certificate, then its chain.
+        public var certificate: String
+        /// PEM file: the private key.
+        public var key: String
+        /// PEM file: the CA(s) charger certificates must chain to; set, a charger without one is refused.
+        public var clientCA: String?
+        /// `cn` (default with client_ca): the certificate's subject common name must be the charger's identity;
+        /// `none`: any certificate from the CA will do.
+        public var clientIdentity: String?
+
+        enum CodingKeys: String, CodingKey {
+            case certificate, key
+            case clientCA = "client_ca"
+            case clientIdentity = "client_identity"
+        }
+    }
+
+    /// Trust and identity for wss:// upstreams.
+    public struct UpstreamTLS: Sendable, Decodable, Equatable {
+        /// PEM file of the CAs trusted for upstream certificates (default: the system's).
+        public var ca: String?
+        /// PEM file: the certificate the relay presents upstream (security profile 3), and its key.
+        public var certificate: String?
+        public var key: String?
+    }
 
     /// Credentials: what the relay checks itself and what it presents upstream.
     public struct Auth: Sendable, Decodable, Equatable {
@@ -171,7 +205,8 @@ public struct RelaySettings: Sendable, Decodable, Equatable {
         case recordings, limits, timeouts
         case eventLoops = "event_loops"
         case logLevel = "log_level"
-        case translation, routes, allow, auth
+        case translation, routes, allow, auth, tls, plaintext
+        case upstreamTLS = "upstream_tls"
     }
 
     public init(
@@ -275,6 +310,37 @@ public struct RelaySettings: Sendable, Decodable, Equatable {
         return access
     }
 
+    /// TLS for chargers and upstreams; a plaintext listener beyond loopback only when asked for.
+    private func resolveTLS(into configuration: inout RelayConfiguration) throws(ConfigurationError) {
+        if let tls {
+            let identity = tls.clientIdentity ?? "cn"
+            guard ["cn", "none"].contains(identity) else {
+                throw ConfigurationError("tls.client_identity must be cn or none")
+            }
+            configuration.listenerTLS = ListenerTLS(
+                certificate: tls.certificate,
+                key: tls.key,
+                clientCA: tls.clientCA,
+                checkIdentity: tls.clientCA != nil && identity == "cn"
+            )
+        } else if !(plaintext ?? false) && !RelayConfiguration.isLoopback(configuration.listenHost) {
+            throw ConfigurationError(
+                "listening on \(configuration.listenHost) without TLS: configure tls (certificate, key), "
+                    + "or set plaintext: true (--plaintext) when a proxy in front terminates TLS"
+            )
+        }
+        if let upstreamTLS {
+            guard (upstreamTLS.certificate == nil) == (upstreamTLS.key == nil) else {
+                throw ConfigurationError("upstream_tls.certificate and upstream_tls.key go together")
+            }
+            configuration.upstreamTLS = UpstreamTLSFiles(
+                ca: upstreamTLS.ca,
+                certificate: upstreamTLS.certificate,
+                key: upstreamTLS.key
+            )
+        }
+    }
+
     /// A secret from the environment (secrets do not belong in configuration files).
     private static func secret(environment name: String, setting: String) throws(ConfigurationError) -> String {
         guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty else {
@@ -293,6 +359,9 @@ public struct RelaySettings: Sendable, Decodable, Equatable {
         result.logLevel = overrides.logLevel ?? logLevel
         result.routes = overrides.routes ?? routes
         result.allow = overrides.allow ?? allow
+        result.tls = overrides.tls ?? tls
+        result.upstreamTLS = overrides.upstreamTLS ?? upstreamTLS
+        result.plaintext = overrides.plaintext ?? plaintext
         result.auth = overrides.auth ?? auth
         if let o = overrides.recordings {
             var r = recordings ?? Recordings()
@@ -344,6 +413,7 @@ public struct RelaySettings: Sendable, Decodable, Equatable {
             configuration.upstreamVersion = try Self.version(version, name: "upstream_version")
         }
         configuration.access = try resolveAccess()
+        try resolveTLS(into: &configuration)
         let defaultUpstreamPassword = try auth?.upstreamPasswordEnv.map { name throws(ConfigurationError) in
             try Self.secret(environment: name, setting: "auth.upstream_password_env")
         }

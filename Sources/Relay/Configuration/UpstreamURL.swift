@@ -29,9 +29,6 @@ public struct UpstreamURL: Sendable, Hashable, CustomStringConvertible {
         guard let scheme = Scheme(rawValue: text[..<schemeEnd.lowerBound].lowercased()) else {
             throw ConfigurationError("upstream URL '\(text)': only ws:// and wss:// are supported")
         }
-        if scheme == .wss {
-            throw ConfigurationError("upstream URL '\(text)': wss:// upstreams are not supported yet; use ws://")
-        }
         let rest = text[schemeEnd.upperBound...]
         let authorityEnd = rest.firstIndex(of: "/") ?? rest.endIndex
         let authority = rest[..<authorityEnd]

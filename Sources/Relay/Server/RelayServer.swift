@@ -4,6 +4,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import NIOWebSocket
 import OCPP
 import OCPPTranslation
@@ -33,6 +34,7 @@ public final class RelayServer: Service, Sendable {
     public let runID: String
     /// Tables and state store, when the relay translates 1.6 chargers for a 2.0.1 upstream.
     private let translation: Translation?
+    private let tls: TLSContexts
 
     struct Translation: Sendable {
         let tables: MappingTables
@@ -74,6 +76,7 @@ public final class RelayServer: Service, Sendable {
         } else {
             translation = nil
         }
+        self.tls = try TLSContexts(listener: configuration.listenerTLS, upstream: configuration.upstreamTLS)
         self.configuration = configuration
         self.logger = logger
         self.onListening = onListening
@@ -91,6 +94,7 @@ public final class RelayServer: Service, Sendable {
         }
         self.recorders = LoopRecorders(recorders)
         self.connector = UpstreamConnector(
+            tls: tls.upstream,
             maxFrameBytes: configuration.maxFrameBytes,
             timeout: .nanoseconds(Int64(configuration.upstreamTimeoutSeconds * 1e9))
         )
@@ -146,6 +150,10 @@ public final class RelayServer: Service, Sendable {
     }
 
     private func configureChargerPipeline(_ channel: any Channel) throws {
+        if let context = tls.listener {
+            try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context))
+            try channel.pipeline.syncOperations.addHandler(TLSFailureLogger(logger: logger))
+        }
         let handshake = NIOLoopBound(Handshake(), eventLoop: channel.eventLoop)
         let id = ObjectIdentifier(channel)
         let admitted = children.withLockedValue { children in
@@ -273,6 +281,22 @@ public final class RelayServer: Service, Sendable {
             return eventLoop.makeSucceededFuture(nil)
         }
         handshake.identity = identity
+        if configuration.listenerTLS?.checkIdentity == true {
+            // Security profile 3: the certificate names the charger it was issued to.
+            let certificate = try? channel.pipeline.syncOperations.nioSSL_peerCertificate()
+            let name = certificate.flatMap { TLSContexts.commonName(of: $0) }
+            guard name == identity.value else {
+                refuse(
+                    handshake,
+                    status: .forbidden,
+                    message:
+                        "the client certificate names \(name.map { "'\($0)'" } ?? "no common name"), not this charger",
+                    remote: remote,
+                    on: eventLoop
+                )
+                return eventLoop.makeSucceededFuture(nil)
+            }
+        }
         guard configuration.access.isAllowed(identity.value) else {
             refuse(
                 handshake,

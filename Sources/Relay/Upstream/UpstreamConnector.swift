@@ -1,6 +1,7 @@
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import NIOWebSocket
 import OCPP
 import RelayRecording
@@ -21,6 +22,8 @@ enum UpstreamOutcome: @unchecked Sendable {
 
 /// Dials `<upstream>/<chargePointId>` with the charger's subprotocols and Authorization header.
 struct UpstreamConnector {
+    /// For wss:// upstreams.
+    let tls: NIOSSLContext
     let maxFrameBytes: Int
     let timeout: TimeAmount
 
@@ -50,6 +53,9 @@ struct UpstreamConnector {
         if let authorization { headers.add(name: "Authorization", value: authorization) }
         let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: upstream.path(for: identity), headers: headers)
         let maxFrameBytes = self.maxFrameBytes
+        let tls = upstream.scheme == .wss ? self.tls : nil
+        // SNI and the certificate check need a name; an IP address is checked against the certificate's addresses.
+        let serverHostname = (try? SocketAddress(ipAddress: upstream.host, port: 0)) == nil ? upstream.host : nil
         let refusal = eventLoop.makePromise(of: UpstreamOutcome.self)
 
         let bootstrap = ClientBootstrap(group: eventLoop)
@@ -85,6 +91,11 @@ struct UpstreamConnector {
                     }
                 )
                 return channel.eventLoop.makeCompletedFuture {
+                    if let tls {
+                        try channel.pipeline.syncOperations.addHandler(
+                            try NIOSSLClientHandler(context: tls, serverHostname: serverHostname)
+                        )
+                    }
                     let upgraded = try channel.pipeline.syncOperations.configureUpgradableHTTPClientPipeline(
                         configuration: NIOUpgradableHTTPClientPipelineConfiguration(upgradeConfiguration: configuration)
                     )
