@@ -38,6 +38,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel: String?
 
+    @Option(help: "HOST:PORT for /metrics, /healthz and /readyz (plain HTTP; default: not served).")
+    var metricsListen: String?
+
     @Flag(help: "Allow a plaintext listener on an address other than loopback (a proxy in front terminates TLS).")
     var plaintext = false
 
@@ -55,6 +58,7 @@ struct ServeCommand: AsyncParsableCommand {
         )
         var settings = file.overridden(by: flags)
         if plaintext { settings.plaintext = true }
+        if let metricsListen { settings.metrics = RelaySettings.Metrics(listen: metricsListen) }
         return settings
     }
 

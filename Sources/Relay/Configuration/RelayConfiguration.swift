@@ -42,6 +42,8 @@ public struct RelayConfiguration: Sendable {
     /// Per-charger upstreams and versions, first match wins; chargers no route matches use
     /// ``upstream`` and ``upstreamVersion``.
     public var routes: [Route] = []
+    /// Where `/metrics`, `/healthz` and `/readyz` are served (plain HTTP); `nil`: not served.
+    public var metricsListen: (host: String, port: Int)?
     /// Set: the listener speaks TLS (wss://).
     public var listenerTLS: ListenerTLS?
     /// Trust roots and the relay's own certificate for wss:// upstreams.

@@ -28,6 +28,17 @@ public struct RelaySettings: Sendable, Decodable, Equatable {
     public var upstreamTLS: UpstreamTLS?
     /// Allows a plaintext listener on an address other than loopback (behind a proxy that terminates TLS).
     public var plaintext: Bool?
+    public var metrics: Metrics?
+
+    /// Prometheus metrics and health endpoints.
+    public struct Metrics: Sendable, Decodable, Equatable {
+        /// HOST:PORT for `/metrics`, `/healthz` and `/readyz` (plain HTTP; keep it on an internal address).
+        public var listen: String?
+
+        public init(listen: String? = nil) {
+            self.listen = listen
+        }
+    }
 
     /// The listener's certificate and, for security profile 3, the CA that signs charger certificates.
     public struct TLS: Sendable, Decodable, Equatable {
@@ -205,7 +216,7 @@ public struct RelaySettings: Sendable, Decodable, Equatable {
         case recordings, limits, timeouts
         case eventLoops = "event_loops"
         case logLevel = "log_level"
-        case translation, routes, allow, auth, tls, plaintext
+        case translation, routes, allow, auth, tls, plaintext, metrics
         case upstreamTLS = "upstream_tls"
     }
 
@@ -362,6 +373,7 @@ public struct RelaySettings: Sendable, Decodable, Equatable {
         result.tls = overrides.tls ?? tls
         result.upstreamTLS = overrides.upstreamTLS ?? upstreamTLS
         result.plaintext = overrides.plaintext ?? plaintext
+        result.metrics = overrides.metrics ?? metrics
         result.auth = overrides.auth ?? auth
         if let o = overrides.recordings {
             var r = recordings ?? Recordings()
@@ -413,6 +425,9 @@ public struct RelaySettings: Sendable, Decodable, Equatable {
             configuration.upstreamVersion = try Self.version(version, name: "upstream_version")
         }
         configuration.access = try resolveAccess()
+        if let listen = metrics?.listen {
+            configuration.metricsListen = try RelayConfiguration.parseListen(listen)
+        }
         try resolveTLS(into: &configuration)
         let defaultUpstreamPassword = try auth?.upstreamPasswordEnv.map { name throws(ConfigurationError) in
             try Self.secret(environment: name, setting: "auth.upstream_password_env")

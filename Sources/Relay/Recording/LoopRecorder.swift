@@ -23,10 +23,15 @@ final class LoopRecorder {
     /// Where masked payloads are unmasked for recording: one buffer for the loop, reused for every frame.
     private var scratch = ByteBuffer()
 
-    init(eventLoop: any EventLoop, writer: RecordingWriter, logger: Logger) {
+    private let metrics: RelayMetrics?
+    private var countedBytes = 0
+    private var countedErrors = 0
+
+    init(eventLoop: any EventLoop, writer: RecordingWriter, logger: Logger, metrics: RelayMetrics? = nil) {
         self.eventLoop = eventLoop
         self.writer = writer
         self.logger = logger
+        self.metrics = metrics
     }
 
     /// Calls `body` with the payload's bytes, unmasked into the loop's scratch buffer when `key` is set (the
@@ -70,6 +75,11 @@ final class LoopRecorder {
                     metadata: ["error": "\(error)", "write_errors": "\(writer.writeErrors)"]
                 )
             }
+        }
+        if let metrics, writer.bytesWritten != countedBytes || writer.writeErrors != countedErrors {
+            metrics.recorded(bytes: writer.bytesWritten - countedBytes, errors: writer.writeErrors - countedErrors)
+            countedBytes = writer.bytesWritten
+            countedErrors = writer.writeErrors
         }
         // Actions may record and queue more; those run on the next flush.
         let ready = actions

@@ -35,6 +35,8 @@ public final class RelayServer: Service, Sendable {
     /// Tables and state store, when the relay translates 1.6 chargers for a 2.0.1 upstream.
     private let translation: Translation?
     private let tls: TLSContexts
+    /// What the relay counts; served on `metrics.listen` when configured.
+    public let metrics: RelayMetrics
 
     struct Translation: Sendable {
         let tables: MappingTables
@@ -77,6 +79,7 @@ public final class RelayServer: Service, Sendable {
             translation = nil
         }
         self.tls = try TLSContexts(listener: configuration.listenerTLS, upstream: configuration.upstreamTLS)
+        self.metrics = RelayMetrics()
         self.configuration = configuration
         self.logger = logger
         self.onListening = onListening
@@ -90,7 +93,12 @@ public final class RelayServer: Service, Sendable {
                 runID: runID,
                 relayVersion: RelayVersion.current
             )
-            recorders[ObjectIdentifier(loop)] = LoopRecorder(eventLoop: loop, writer: writer, logger: logger)
+            recorders[ObjectIdentifier(loop)] = LoopRecorder(
+                eventLoop: loop,
+                writer: writer,
+                logger: logger,
+                metrics: metrics
+            )
         }
         self.recorders = LoopRecorders(recorders)
         self.connector = UpstreamConnector(
@@ -119,14 +127,47 @@ public final class RelayServer: Service, Sendable {
             )
             onListening(address.ipAddress ?? configuration.listenHost, address.port ?? configuration.listenPort)
         }
+        let accepting = NIOLockedValueBox(true)
+        let observability = try await startObservability(accepting: accepting)
         await withGracefulShutdownHandler {
             try? await serverChannel.closeFuture.get()
         } onGracefulShutdown: {
+            // Not ready from now on: a load balancer stops sending chargers while the connected ones drain.
+            accepting.withLockedValue { $0 = false }
             serverChannel.close(promise: nil)
         }
         for task in maintenance { task.cancel() }
         await drain()
+        await observability?.close()
         try await group.shutdownGracefully()
+    }
+
+    /// Serves `/metrics`, `/healthz` and `/readyz` when `metrics.listen` is configured.
+    private func startObservability(accepting: NIOLockedValueBox<Bool>) async throws -> ObservabilityServer? {
+        guard let (host, port) = configuration.metricsListen else { return nil }
+        let reachability = UpstreamReachability(configuration: configuration, group: group)
+        let server = try await ObservabilityServer.start(
+            host: host,
+            port: port,
+            group: group,
+            endpoints: ObservabilityServer.Endpoints(
+                metrics: { [metrics, registry] in
+                    metrics.exposition(connectedChargers: registry.liveCount)
+                },
+                ready: { loop in
+                    guard accepting.withLockedValue({ $0 }) else {
+                        return loop.makeSucceededFuture((false, "shutting down"))
+                    }
+                    return reachability.unreachable(on: loop).map { unreachable in
+                        unreachable.isEmpty
+                            ? (true, "ready")
+                            : (false, "upstream unreachable: \(unreachable.joined(separator: ", "))")
+                    }
+                }
+            )
+        )
+        logger.info("metrics and health", metadata: ["address": "\(server.localAddress.map { "\($0)" } ?? "?")"])
+        return server
     }
 
     // MARK: Pipeline
@@ -152,7 +193,7 @@ public final class RelayServer: Service, Sendable {
     private func configureChargerPipeline(_ channel: any Channel) throws {
         if let context = tls.listener {
             try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context))
-            try channel.pipeline.syncOperations.addHandler(TLSFailureLogger(logger: logger))
+            try channel.pipeline.syncOperations.addHandler(TLSFailureLogger(logger: logger, metrics: metrics))
         }
         let handshake = NIOLoopBound(Handshake(), eventLoop: channel.eventLoop)
         let id = ObjectIdentifier(channel)
@@ -215,6 +256,7 @@ public final class RelayServer: Service, Sendable {
                 metadata: ["max_connections": "\(configuration.maxConnections)", "refused": "\(refused)"]
             )
         }
+        metrics.refused(status: 503, by: "relay")
         let overLimit = Handshake()
         overLimit.refusal = Handshake.Refusal(
             status: .serviceUnavailable,
@@ -417,11 +459,14 @@ public final class RelayServer: Service, Sendable {
                     headers: headers,
                     message: "upstream refused the connection: \(status.code) \(status.reasonPhrase)",
                     remote: remote,
-                    on: eventLoop
+                    on: eventLoop,
+                    by: "upstream"
                 )
             case .failed(let message):
+                metrics.upstreamFailure("unreachable")
                 refuse(handshake, status: .badGateway, message: message, remote: remote, on: eventLoop)
             case .timedOut:
+                metrics.upstreamFailure("timeout")
                 refuse(
                     handshake,
                     status: .gatewayTimeout,
@@ -441,8 +486,10 @@ public final class RelayServer: Service, Sendable {
         headers: HTTPHeaders = [:],
         message: String,
         remote: String?,
-        on eventLoop: any EventLoop
+        on eventLoop: any EventLoop,
+        by source: String = "relay"
     ) {
+        metrics.refused(status: Int(status.code), by: source)
         handshake.refusal = Handshake.Refusal(status: status, headers: headers, message: "ocpp-relay: \(message)")
         let recorder = recorders.recorder(for: eventLoop)
         recorder.writer.open(handshake.openRecord(remoteAddress: remote, subprotocol: nil))
@@ -513,8 +560,10 @@ public final class RelayServer: Service, Sendable {
             closeTimeout: .nanoseconds(Int64(configuration.closeTimeoutSeconds * 1e9)),
             pingInterval: configuration.pingIntervalSeconds > 0
                 ? .nanoseconds(Int64(configuration.pingIntervalSeconds * 1e9)) : nil,
-            translator: translator
+            translator: translator,
+            metrics: metrics
         )
+        metrics.connectionAccepted()
         handshake.attached = true
         if let previous = registry.register(session) {
             previous.eventLoop.execute { previous.closeBoth(code: 1000, reason: "replaced by a newer connection") }

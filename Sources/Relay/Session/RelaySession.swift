@@ -32,6 +32,9 @@ final class RelaySession: @unchecked Sendable {
     private var ended = false
     /// Set when the charger speaks 1.6 and upstream 2.0.1.
     private var translator: Translator?
+    private let metrics: RelayMetrics
+    /// Calls waiting for their answers (message labels and call durations).
+    private var pendingCalls = PendingCalls()
 
     /// The translation of a 1.6 charger for a 2.0.1 upstream, and where its state is kept.
     struct Translator {
@@ -62,8 +65,10 @@ final class RelaySession: @unchecked Sendable {
         logger: Logger,
         closeTimeout: TimeAmount,
         pingInterval: TimeAmount? = nil,
-        translator: Translator? = nil
+        translator: Translator? = nil,
+        metrics: RelayMetrics = RelayMetrics()
     ) {
+        self.metrics = metrics
         self.pingInterval = pingInterval
         self.translator = translator
         self.connection = connection
@@ -139,6 +144,7 @@ final class RelaySession: @unchecked Sendable {
                     forwardedUnchanged: forwarding,
                     payload: bytes
                 )
+                pendingCalls.observe(bytes, direction: leg == .charger ? 0 : 1, metrics: metrics)
             }
             if forwarding {
                 recorder.afterFlush { [self] in forward(message, to: leg.opposite) }
@@ -169,6 +175,10 @@ final class RelaySession: @unchecked Sendable {
             recordTranslationNote(leg, "binary message cannot be translated; dropped", &translator)
             self.translator = translator
             return
+        }
+        if leg == .charger {
+            // Counted in the charger's terms (1.6 actions and ids); translated frames upstream are not.
+            data.withUnsafeReadableBytes { pendingCalls.observe($0, direction: 0, metrics: metrics) }
         }
         let text = String(buffer: data)
         let outputs = leg == .charger ? translator.session.fromCharger(text) : translator.session.fromUpstream(text)
@@ -201,6 +211,7 @@ final class RelaySession: @unchecked Sendable {
             case .toUpstream(let frame): sendTranslated(frame, to: .upstream)
             case .toCharger(let frame): sendTranslated(frame, to: .charger)
             case .diagnostic(let diagnostic):
+                metrics.translationDiagnostic(diagnostic.kind.rawValue)
                 let key = "\(diagnostic.kind.rawValue) \(diagnostic.action)"
                 recordTranslationNote(leg, "translation \(diagnostic)", &translator, logKey: key)
             }
@@ -238,6 +249,9 @@ final class RelaySession: @unchecked Sendable {
     private func sendTranslated(_ text: String, to leg: Leg) {
         let data = ByteBuffer(string: text)
         record(data, leg: leg, direction: .out, opcode: 1, forwarded: false)
+        if leg == .charger {
+            data.withUnsafeReadableBytes { pendingCalls.observe($0, direction: 1, metrics: metrics) }
+        }
         recorder.afterFlush { [self] in deliver(data, opcode: .text, to: leg) }
     }
 
@@ -388,6 +402,7 @@ final class RelaySession: @unchecked Sendable {
             // Lost without a close frame: record it, and let the other side see the same (after pending messages).
             setState(leg, .closed)
             recordClose(leg: leg, initiator: leg.rawValue, code: 1006, reason: "connection lost")
+            if leg == .upstream { metrics.upstreamFailure("lost") }
             recorder.scheduleFlush()
             logger.info("\(leg.rawValue) connection lost")
             let other = leg.opposite

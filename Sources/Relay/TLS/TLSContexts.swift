@@ -104,15 +104,18 @@ struct TLSContexts: Sendable {
 final class TLSFailureLogger: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = NIOAny
     private let logger: Logger
+    private let metrics: RelayMetrics
     private var logged = false
 
-    init(logger: Logger) {
+    init(logger: Logger, metrics: RelayMetrics) {
         self.logger = logger
+        self.metrics = metrics
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         if !logged, error is NIOSSLError || error is BoringSSLError {
             logged = true
+            metrics.tlsHandshakeFailed()
             logger.notice(
                 "TLS handshake failed; connection dropped",
                 metadata: [

@@ -1,0 +1,197 @@
+import NIOCore
+import OCPP
+import Prometheus
+
+/// What the relay counts, in Prometheus form (served by ``ObservabilityServer`` on `metrics.listen`).
+///
+/// Every label value comes from a bounded set (OCPP's actions, HTTP statuses, fixed reasons), so a peer cannot
+/// create time series by inventing names. Metrics on the frame path are made once, up front, and looked up by
+/// index: a forwarded frame costs an atomic increment, not a registry lookup.
+public final class RelayMetrics: Sendable {
+    public let registry: PrometheusCollectorRegistry
+
+    private let connected: Gauge
+    private let accepted: Counter
+    private let tlsFailures: Counter
+    private let recordingBytes: Counter
+    private let recordingWriteErrors: Counter
+    /// Calls by direction and action (`OCPPAction.all`, then one slot for actions OCPP does not define).
+    private let calls: [[Counter]]
+    /// Results and errors by direction and the action of the call they answer (same layout), then by kind.
+    private let answers: [[[Counter]]]
+    /// Frames that are not OCPP RPC frames (or not scannable), by direction.
+    private let other: [Counter]
+    /// From a CALL forwarded to its answer, by who answered.
+    private let callDuration: [DurationHistogram]
+
+    static let directions = ["charger_to_upstream", "upstream_to_charger"]
+
+    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+        self.registry = registry
+        func descriptor(_ name: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
+            MetricNameDescriptor(namespace: "ocpp_relay", metricName: name, unitName: unit, helpText: help)
+        }
+        connected = registry.makeGauge(descriptor: descriptor("connected_chargers", "", "Chargers relayed now."))
+        accepted = registry.makeCounter(
+            descriptor: descriptor("connections_accepted", "total", "Charger connections relayed.")
+        )
+        tlsFailures = registry.makeCounter(
+            descriptor: descriptor("tls_handshake_failures", "total", "TLS handshakes with chargers that failed.")
+        )
+        recordingBytes = registry.makeCounter(
+            descriptor: descriptor("recording_written_bytes", "total", "Compressed bytes written to recordings.")
+        )
+        recordingWriteErrors = registry.makeCounter(
+            descriptor: descriptor("recording_write_errors", "total", "Failed writes to recordings.")
+        )
+        let messages = descriptor("messages", "total", "OCPP messages relayed, by direction, type and action.")
+        let actions = OCPPAction.all + ["other"]
+        calls = Self.directions.map { direction in
+            actions.map { action in
+                registry.makeCounter(
+                    descriptor: messages,
+                    labels: [("direction", direction), ("type", "call"), ("action", action)]
+                )
+            }
+        }
+        answers = Self.directions.map { direction in
+            ["result", "error"].map { type in
+                (actions + ["unmatched"]).map { action in
+                    registry.makeCounter(
+                        descriptor: messages,
+                        labels: [("direction", direction), ("type", type), ("action", action)]
+                    )
+                }
+            }
+        }
+        other = Self.directions.map { direction in
+            registry.makeCounter(
+                descriptor: messages,
+                labels: [("direction", direction), ("type", "other"), ("action", "")]
+            )
+        }
+        let buckets: [Duration] = [
+            .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
+            .milliseconds(250), .milliseconds(500), .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10),
+            .seconds(30),
+        ]
+        callDuration = ["upstream", "charger"].map { answeredBy in
+            registry.makeDurationHistogram(
+                descriptor: descriptor(
+                    "call_duration",
+                    "seconds",
+                    "From a call relayed to its answer, by who answered."
+                ),
+                labels: [("answered_by", answeredBy)],
+                buckets: buckets
+            )
+        }
+    }
+
+    // MARK: Recorded by the relay
+
+    func recorded(bytes: Int, errors: Int) {
+        recordingBytes.increment(by: Int64(bytes))
+        if errors > 0 { recordingWriteErrors.increment(by: Int64(errors)) }
+    }
+
+    func connectionAccepted() {
+        accepted.increment()
+    }
+
+    func tlsHandshakeFailed() {
+        tlsFailures.increment()
+    }
+
+    /// The Prometheus text, with the gauges that are read rather than counted brought up to date.
+    func exposition(connectedChargers: Int) -> [UInt8] {
+        connected.set(Double(connectedChargers))
+        return registry.emitToBuffer()
+    }
+
+    func refused(status: Int, by source: String) {
+        registry.makeCounter(
+            descriptor: MetricNameDescriptor(
+                namespace: "ocpp_relay",
+                metricName: "connections_refused",
+                unitName: "total",
+                helpText: "Charger connections refused, by HTTP status and by whom (relay or upstream)."
+            ),
+            labels: [("status", String(status)), ("by", source)]
+        ).increment()
+    }
+
+    func upstreamFailure(_ reason: String) {
+        registry.makeCounter(
+            descriptor: MetricNameDescriptor(
+                namespace: "ocpp_relay",
+                metricName: "upstream_failures",
+                unitName: "total",
+                helpText: "Upstream connections that failed: unreachable, timeout, lost."
+            ),
+            labels: [("reason", reason)]
+        ).increment()
+    }
+
+    func translationDiagnostic(_ kind: String) {
+        registry.makeCounter(
+            descriptor: MetricNameDescriptor(
+                namespace: "ocpp_relay",
+                metricName: "translation_diagnostics",
+                unitName: "total",
+                helpText: "Translation notes: lossy, untranslatable, malformed."
+            ),
+            labels: [("kind", kind)]
+        ).increment()
+    }
+
+    func call(direction: Int, action: Int?) {
+        calls[direction][action ?? OCPPAction.all.count].increment()
+    }
+
+    func answer(direction: Int, isError: Bool, action: Int?, matched: Bool) {
+        let slot = matched ? (action ?? OCPPAction.all.count) : OCPPAction.all.count + 1
+        answers[direction][isError ? 1 : 0][slot].increment()
+    }
+
+    func otherMessage(direction: Int) {
+        other[direction].increment()
+    }
+
+    func callAnswered(by direction: Int, nanoseconds: Int64) {
+        callDuration[direction].recordNanoseconds(nanoseconds)
+    }
+}
+
+/// The calls one session relayed that wait for their answer, per direction: for the messages' action labels on
+/// answers and the call-duration histogram. Bounded: a peer that never answers cannot grow it without limit.
+struct PendingCalls {
+    private var waiting: [[UInt64: (action: Int?, since: NIODeadline)]] = [[:], [:]]
+    static let limit = 256
+
+    /// Counts a frame and pairs answers with their calls. `direction`: 0 charger → upstream, 1 the other way.
+    mutating func observe(_ bytes: UnsafeRawBufferPointer, direction: Int, metrics: RelayMetrics) {
+        guard let header = RPCFrameHeader.scan(bytes) else {
+            metrics.otherMessage(direction: direction)
+            return
+        }
+        if header.messageType == 2 {
+            metrics.call(direction: direction, action: header.action)
+            if waiting[direction].count >= Self.limit { waiting[direction].removeAll(keepingCapacity: true) }
+            waiting[direction][header.messageIDHash] = (header.action, .now())
+        } else {
+            // An answer travels the other way from its call.
+            let call = waiting[1 - direction].removeValue(forKey: header.messageIDHash)
+            metrics.answer(
+                direction: direction,
+                isError: header.messageType == 4,
+                action: call?.action,
+                matched: call != nil
+            )
+            if let call {
+                // Answered by the peer this answer came from: upstream for charger calls.
+                metrics.callAnswered(by: 1 - direction, nanoseconds: (NIODeadline.now() - call.since).nanoseconds)
+            }
+        }
+    }
+}
