@@ -361,3 +361,40 @@ def test_pings_are_answered_on_each_leg(start_relay):
 
     latency, upstream_latency = asyncio.run(scenario())
     assert latency < 1 and upstream_latency < 1
+
+
+def test_a_flooding_charger_is_slowed_to_its_message_rate_and_the_others_are_not(start_relay):
+    config = "limits:\n  messages_per_second: 100\n  message_burst: 20\n"
+    flood = 300
+
+    async def scenario():
+        async with Backend(ask_after_boot=False) as backend:
+            relay = start_relay(backend.url, config=config)
+            flooder = await open_charger(relay.url, "CP-FLOOD", ["ocpp1.6"])
+            polite = await open_charger(relay.url, "CP-POLITE", ["ocpp1.6"])
+            started = time.monotonic()
+            for i in range(flood):  # as fast as the socket takes them, answers unread
+                await flooder.send(f'[2,"f{i}","Heartbeat",{{}}]')
+            polite_rtts = []
+            for i in range(10):
+                t = time.monotonic()
+                await polite.send(f'[2,"p{i}","Heartbeat",{{}}]')
+                await asyncio.wait_for(polite.recv(), 5)
+                polite_rtts.append(time.monotonic() - t)
+                await asyncio.sleep(0.05)
+            answers = [await asyncio.wait_for(flooder.recv(), 10) for _ in range(flood)]
+            flood_seconds = time.monotonic() - started
+            await flooder.close()
+            await polite.close()
+            return relay, backend, flood_seconds, polite_rtts, answers
+
+    relay, backend, flood_seconds, polite_rtts, answers = asyncio.run(scenario())
+    # Nothing is dropped: every message reached the backend and was answered, in order…
+    (_, tap), = backend.sessions["CP-FLOOD"]
+    assert tap.received == [f'[2,"f{i}","Heartbeat",{{}}]' for i in range(flood)]
+    assert [a.split('"')[1] for a in answers] == [f"f{i}" for i in range(flood)]
+    # …at about the configured rate ((300 - 20) / 100 = 2.8 s; without a limit it takes a fraction of a second)…
+    assert flood_seconds >= 2.5
+    # …while the other charger kept its ordinary round trips.
+    assert max(polite_rtts) < 0.2, polite_rtts
+    assert "more than 100.0 messages/s" in relay.log()

@@ -302,6 +302,28 @@ struct RelaySessionTests {
         }
     }
 
+    @Test("a held leg stops handing on frames mid-read, goes on where it stopped, and relays them if the peer goes")
+    func heldMidRead() throws {
+        for peerLeaves in [false, true] {
+            let h = try Harness()
+            h.chargerLeg.pauseReads(.rate)
+            var bytes = h.text(#"[2,"a","Heartbeat",{}]"#, masked: true)
+            var second = h.text(#"[2,"b","Heartbeat",{}]"#, masked: true)
+            bytes.writeBuffer(&second)
+            try h.charger.writeInbound(bytes)
+            h.loop.run()
+            #expect(try h.sent(h.upstream) == nil)
+            if peerLeaves {
+                h.charger.pipeline.fireChannelInactive()
+            } else {
+                h.chargerLeg.resumeReads(.rate)
+            }
+            h.loop.run()
+            #expect(payload(try h.sent(h.upstream)) == #"[2,"a","Heartbeat",{}]"#)
+            #expect(payload(try h.sent(h.upstream)) == #"[2,"b","Heartbeat",{}]"#)
+        }
+    }
+
     @Test("when upstream cannot take more, the charger is not read")
     func backpressure() throws {
         let h = try Harness()

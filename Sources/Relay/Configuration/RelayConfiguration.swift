@@ -42,6 +42,11 @@ public struct RelayConfiguration: Sendable {
     /// Per-charger upstreams and versions, first match wins; chargers no route matches use
     /// ``upstream`` and ``upstreamVersion``.
     public var routes: [Route] = []
+    /// A charger's average message rate (0: unlimited); over it, the relay stops reading the charger until its
+    /// budget refills (its own TCP backpressure slows it; the other chargers are not affected).
+    public var messagesPerSecond: Double = 50
+    /// How many messages a charger may send at once (a boot, a queue sent after being offline).
+    public var messageBurst: Int = 200
     /// Where `/metrics`, `/healthz` and `/readyz` are served (plain HTTP); `nil`: not served.
     public var metricsListen: (host: String, port: Int)?
     /// Set: the listener speaks TLS (wss://).

@@ -170,15 +170,27 @@ public struct RelaySettings: Sendable, Decodable, Equatable {
         public var maxFrameSize: Quantity?
         /// Chargers connected or connecting at once; more get 503.
         public var maxConnections: Int?
+        /// A charger's average message rate (0: unlimited) and how many it may send at once.
+        public var messagesPerSecond: Double?
+        public var messageBurst: Int?
 
-        public init(maxFrameSize: Quantity? = nil, maxConnections: Int? = nil) {
+        public init(
+            maxFrameSize: Quantity? = nil,
+            maxConnections: Int? = nil,
+            messagesPerSecond: Double? = nil,
+            messageBurst: Int? = nil
+        ) {
             self.maxFrameSize = maxFrameSize
             self.maxConnections = maxConnections
+            self.messagesPerSecond = messagesPerSecond
+            self.messageBurst = messageBurst
         }
 
         enum CodingKeys: String, CodingKey {
             case maxFrameSize = "max_frame_size"
             case maxConnections = "max_connections"
+            case messagesPerSecond = "messages_per_second"
+            case messageBurst = "message_burst"
         }
     }
 
@@ -387,7 +399,9 @@ public struct RelaySettings: Sendable, Decodable, Equatable {
         if let o = overrides.limits {
             result.limits = Limits(
                 maxFrameSize: o.maxFrameSize ?? limits?.maxFrameSize,
-                maxConnections: o.maxConnections ?? limits?.maxConnections
+                maxConnections: o.maxConnections ?? limits?.maxConnections,
+                messagesPerSecond: o.messagesPerSecond ?? limits?.messagesPerSecond,
+                messageBurst: o.messageBurst ?? limits?.messageBurst
             )
         }
         if let o = overrides.translation {
@@ -478,6 +492,16 @@ public struct RelaySettings: Sendable, Decodable, Equatable {
         if let connections = limits?.maxConnections {
             guard connections >= 1 else { throw ConfigurationError("limits.max_connections must be at least 1") }
             configuration.maxConnections = connections
+        }
+        if let rate = limits?.messagesPerSecond {
+            guard rate >= 0 else {
+                throw ConfigurationError("limits.messages_per_second must be 0 (unlimited) or more")
+            }
+            configuration.messagesPerSecond = rate
+        }
+        if let burst = limits?.messageBurst {
+            guard burst >= 1 else { throw ConfigurationError("limits.message_burst must be at least 1") }
+            configuration.messageBurst = burst
         }
         if let t = timeouts?.upstream {
             configuration.upstreamTimeoutSeconds = try t.seconds(name: "timeouts.upstream", minimum: 0.01)

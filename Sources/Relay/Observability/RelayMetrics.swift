@@ -99,6 +99,18 @@ public final class RelayMetrics: Sendable {
         accepted.increment()
     }
 
+    /// A charger over its message rate was slowed (counted once a minute per charger, as it is logged).
+    func rateLimited() {
+        registry.makeCounter(
+            descriptor: MetricNameDescriptor(
+                namespace: "ocpp_relay",
+                metricName: "rate_limited",
+                unitName: "total",
+                helpText: "Chargers slowed for sending more than limits.messages_per_second (once a minute each)."
+            )
+        ).increment()
+    }
+
     func tlsHandshakeFailed() {
         tlsFailures.increment()
     }

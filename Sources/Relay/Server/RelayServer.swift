@@ -561,7 +561,10 @@ public final class RelayServer: Service, Sendable {
             pingInterval: configuration.pingIntervalSeconds > 0
                 ? .nanoseconds(Int64(configuration.pingIntervalSeconds * 1e9)) : nil,
             translator: translator,
-            metrics: metrics
+            metrics: metrics,
+            messageRate: configuration.messagesPerSecond > 0
+                ? MessageRate(perSecond: configuration.messagesPerSecond, burst: Double(configuration.messageBurst))
+                : nil
         )
         metrics.connectionAccepted()
         handshake.attached = true

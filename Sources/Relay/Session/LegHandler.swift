@@ -52,7 +52,8 @@ final class LegHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private(set) var context: ChannelHandlerContext?
     private var session: RelaySession?
     private var early: [Event] = []
-    private var holdReads: Bool
+    /// Why reads are held (none: the leg is read).
+    private var holds: Set<ReadHold>
     private var readPending = false
     /// Bytes of a frame not yet complete.
     private var partial: ByteBuffer?
@@ -78,7 +79,7 @@ final class LegHandler: ChannelDuplexHandler, RemovableChannelHandler {
     init(leg: Leg, maxFrameBytes: Int) {
         self.leg = leg
         self.maxFrameBytes = maxFrameBytes
-        self.holdReads = leg == .upstream
+        self.holds = leg == .upstream ? [.unattached] : []
     }
 
     var channel: (any Channel)? { context?.channel }
@@ -121,7 +122,7 @@ final class LegHandler: ChannelDuplexHandler, RemovableChannelHandler {
             case .error(let error): session.failed(leg, error)
             }
         }
-        resumeReads()
+        resumeReads(.unattached)
     }
 
     /// Drops the session reference (the session has ended).
@@ -139,32 +140,40 @@ final class LegHandler: ChannelDuplexHandler, RemovableChannelHandler {
             pending.writeBuffer(&buffer)
             buffer = pending
         }
+        process(&buffer, honouringHolds: true)
+        keepRest(&buffer, own: false)
+    }
+
+    /// Hands on the complete frames in `buffer`; stops early while the leg is held for the rate limit or
+    /// backpressure (a read of many small frames must not get past either).
+    private func process(_ buffer: inout ByteBuffer, honouringHolds: Bool) {
         while !broken {
+            if honouringHolds, holds.contains(.rate) || holds.contains(.backpressure) { return }
             switch WireFrameHeader.parse(buffer, maxPayload: maxFrameBytes) {
             case .needMore:
-                keepPartial(&buffer, context: context)
                 return
             case .tooLarge:
                 fail(.tooLarge(fragmented: false))
                 return
             case .header(let header):
-                guard buffer.readableBytes >= header.frameLength else {
-                    keepPartial(&buffer, context: context)
-                    return
-                }
+                guard buffer.readableBytes >= header.frameLength else { return }
                 let wire = buffer.readSlice(length: header.frameLength)!
                 frame(header, wire)
             }
         }
     }
 
-    /// Keeps the start of an incomplete frame in a buffer of its own (not a view that pins the whole
-    /// receive buffer).
-    private func keepPartial(_ buffer: inout ByteBuffer, context: ChannelHandlerContext) {
-        guard buffer.readableBytes > 0 else { return }
-        var kept = context.channel.allocator.buffer(capacity: buffer.readableBytes)
-        kept.writeBuffer(&buffer)
-        partial = kept
+    /// Keeps what was not handed on: in a buffer of its own, unless it already is one (not a view that would
+    /// pin the whole receive buffer).
+    private func keepRest(_ buffer: inout ByteBuffer, own: Bool) {
+        guard !broken, buffer.readableBytes > 0 else { return }
+        if own {
+            partial = buffer
+        } else {
+            var kept = allocator.buffer(capacity: buffer.readableBytes)
+            kept.writeBuffer(&buffer)
+            partial = kept
+        }
     }
 
     private func frame(_ header: WireFrameHeader, _ wire: ByteBuffer) {
@@ -257,6 +266,11 @@ final class LegHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        // What the peer sent before it went is still relayed, held or not.
+        if !broken, var pending = partial {
+            partial = nil
+            process(&pending, honouringHolds: false)
+        }
         if let session {
             session.inactive(leg)
         } else {
@@ -279,21 +293,37 @@ final class LegHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func read(context: ChannelHandlerContext) {
-        if holdReads {
+        if !holds.isEmpty {
             readPending = true
         } else {
             context.read()
         }
     }
 
-    /// Stops reading from this leg until ``resumeReads()``.
-    func pauseReads() {
-        holdReads = true
+    /// Why a leg is not read.
+    enum ReadHold: Hashable {
+        /// The session has not attached yet.
+        case unattached
+        /// The other leg cannot take more.
+        case backpressure
+        /// The charger sent more than its message rate allows.
+        case rate
     }
 
-    func resumeReads() {
-        holdReads = false
-        if readPending, let context {
+    /// Stops reading from this leg until ``resumeReads(_:)`` with the same reason (and no other holds).
+    func pauseReads(_ reason: ReadHold) {
+        holds.insert(reason)
+    }
+
+    func resumeReads(_ reason: ReadHold) {
+        guard holds.remove(reason) != nil else { return }
+        if !broken, holds.isEmpty, var pending = partial {
+            // Frames already received come first.
+            partial = nil
+            process(&pending, honouringHolds: true)
+            keepRest(&pending, own: true)
+        }
+        if holds.isEmpty, readPending, let context {
             readPending = false
             context.read()
         }

@@ -33,6 +33,12 @@ final class RelaySession: @unchecked Sendable {
     /// Set when the charger speaks 1.6 and upstream 2.0.1.
     private var translator: Translator?
     private let metrics: RelayMetrics
+    /// The charger's message budget (a token bucket), when limited.
+    private let messageRate: MessageRate?
+    private var tokens: Double
+    private var refilledAt = NIODeadline.now()
+    private var rateResume: Scheduled<Void>?
+    private var lastRateLog: NIODeadline?
     /// Calls waiting for their answers (message labels and call durations).
     private var pendingCalls = PendingCalls()
 
@@ -66,9 +72,12 @@ final class RelaySession: @unchecked Sendable {
         closeTimeout: TimeAmount,
         pingInterval: TimeAmount? = nil,
         translator: Translator? = nil,
-        metrics: RelayMetrics = RelayMetrics()
+        metrics: RelayMetrics = RelayMetrics(),
+        messageRate: MessageRate? = nil
     ) {
         self.metrics = metrics
+        self.messageRate = messageRate
+        self.tokens = messageRate?.burst ?? 0
         self.pingInterval = pingInterval
         self.translator = translator
         self.connection = connection
@@ -130,6 +139,7 @@ final class RelaySession: @unchecked Sendable {
             // A peer may still send after the relay sent it a close: such messages are recorded too,
             // and forwarded only while the other leg is open.
             guard state(leg) != .closed else { return }
+            if leg == .charger, messageRate != nil { spendToken() }
             if translator != nil {
                 translate(message.unmaskedPayload(allocator: allocator), opcode: message.opcode, from: leg)
                 return
@@ -271,7 +281,7 @@ final class RelaySession: @unchecked Sendable {
         target.send(opcode, data, maskKey: maskKey(for: leg))
         if !target.isWritable {
             // Backpressure: stop reading the sender until the receiver drains.
-            handler(leg.opposite).pauseReads()
+            handler(leg.opposite).pauseReads(.backpressure)
         }
     }
 
@@ -281,14 +291,14 @@ final class RelaySession: @unchecked Sendable {
         if message.wireMasked == (leg == .upstream), state(leg) == .open {
             let target = handler(leg)
             target.sendWire(message.wire)
-            if !target.isWritable { handler(leg.opposite).pauseReads() }
+            if !target.isWritable { handler(leg.opposite).pauseReads(.backpressure) }
         } else {
             deliver(message.unmaskedPayload(allocator: allocator), opcode: message.opcode, to: leg)
         }
     }
 
     func writabilityChanged(_ leg: Leg, writable: Bool) {
-        if writable { handler(leg.opposite).resumeReads() }
+        if writable { handler(leg.opposite).resumeReads(.backpressure) }
     }
 
     private func maskKey(for leg: Leg) -> WebSocketMaskingKey? {
@@ -318,6 +328,34 @@ final class RelaySession: @unchecked Sendable {
                 // Recorded and mirrored like any lost connection (1006 on the other leg).
                 handler(leg).closeChannel()
             }
+        }
+    }
+
+    /// Takes one message from the charger's budget; an empty budget stops reading the charger until it has
+    /// refilled. The charger is slowed by its own TCP backpressure, the others are not slowed at all.
+    private func spendToken() {
+        guard let rate = messageRate else { return }
+        let now = NIODeadline.now()
+        tokens = min(rate.burst, tokens + Double((now - refilledAt).nanoseconds) / 1e9 * rate.perSecond)
+        refilledAt = now
+        tokens -= 1
+        guard tokens < 0 else { return }
+        let charger = handler(.charger)
+        charger.pauseReads(.rate)
+        if lastRateLog.map({ now - $0 >= .seconds(60) }) ?? true {
+            lastRateLog = now
+            metrics.rateLimited()
+            let message =
+                "more than \(rate.perSecond) messages/s (burst \(Int(rate.burst))); reading the charger slowed"
+            logger.warning("\(message)")
+            recorder.writer.error(
+                ConnectionErrorEvent(connection: connection, time: Timestamp.now(), leg: .charger, message: message)
+            )
+        }
+        rateResume?.cancel()
+        let wait = TimeAmount.nanoseconds(Int64(-tokens / rate.perSecond * 1e9))
+        rateResume = eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: wait) {
+            charger.resumeReads(.rate)
         }
     }
 
@@ -468,9 +506,17 @@ final class RelaySession: @unchecked Sendable {
         expiryTask = nil
         pingTask?.cancel()
         pingTask = nil
+        rateResume?.cancel()
+        rateResume = nil
         for leg in legs { leg.detach() }
         logger.debug("session ended")
     }
+}
+
+/// How many messages a charger may send: `perSecond` on average, `burst` at once.
+struct MessageRate: Equatable {
+    var perSecond: Double
+    var burst: Double
 }
 
 extension WebSocketOpcode {
