@@ -180,9 +180,12 @@ final class ProxyProcess {
         let port = freePort()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
+        // The bench's chargers send far more than a real one: no per-charger rate limit (nginx has none either).
+        let config = "\(directory)/relay.yaml"
+        FileManager.default.createFile(atPath: config, contents: Data("limits:\n  messages_per_second: 0\n".utf8))
         var arguments = [
             "serve", "--listen", "127.0.0.1:\(port)", "--upstream", "ws://127.0.0.1:\(backendPort)/ocpp",
-            "--recordings", "\(directory)/recordings", "--log-level", "error",
+            "--recordings", "\(directory)/recordings", "--log-level", "error", "--config", config,
         ]
         if translate { arguments += ["--upstream-version", "2.0.1", "--mappings", mappings] }
         process.arguments = arguments
