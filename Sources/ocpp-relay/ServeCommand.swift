@@ -93,6 +93,19 @@ struct ServeCommand: AsyncParsableCommand {
                 logger: logger
             )
         )
+        // SIGHUP: read the configuration again and apply it to new connections.
+        let reloader = Task { [self] in
+            for await _ in await UnixSignalsSequence(trapping: .sighup) {
+                do {
+                    let notes = try relay.reload(try self.settings().resolve())
+                    for note in notes { logger.warning("\(note)") }
+                    logger.notice("configuration reloaded; connected chargers keep theirs")
+                } catch {
+                    logger.error("configuration not reloaded; the running one stays", metadata: ["error": "\(error)"])
+                }
+            }
+        }
+        defer { reloader.cancel() }
         try await group.run()
     }
 }

@@ -148,6 +148,11 @@ public struct UpstreamTLSFiles: Sendable, Equatable {
 }
 
 extension RelayConfiguration {
+    /// ``metricsListen`` as text (tuples are not comparable).
+    var metricsListenText: String {
+        metricsListen.map { "\($0.host):\($0.port)" } ?? ""
+    }
+
     /// Whether a listen host only accepts connections from this machine.
     static func isLoopback(_ host: String) -> Bool {
         host == "localhost" || host == "::1" || host.hasPrefix("127.")

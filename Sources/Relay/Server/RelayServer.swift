@@ -17,7 +17,16 @@ import ServiceLifecycle
 /// 1001 (going away), waits for the close handshakes (bounded by the shutdown timeout) and finishes every
 /// recording segment.
 public final class RelayServer: Service, Sendable {
-    public let configuration: RelayConfiguration
+    /// The configuration and translation tables new connections use; ``reload(_:)`` replaces them.
+    private let live: NIOLockedValueBox<Live>
+
+    private struct Live {
+        var configuration: RelayConfiguration
+        var translation: Translation?
+    }
+
+    /// The configuration new connections use.
+    public var configuration: RelayConfiguration { live.withLockedValue { $0.configuration } }
     private let logger: Logger
     private let group: MultiThreadedEventLoopGroup
     private let recorders: LoopRecorders
@@ -33,7 +42,7 @@ public final class RelayServer: Service, Sendable {
     /// Random id of this run; written into every segment so connection numbers stay unique.
     public let runID: String
     /// Tables and state store, when the relay translates 1.6 chargers for a 2.0.1 upstream.
-    private let translation: Translation?
+    private var translation: Translation? { live.withLockedValue { $0.translation } }
     private let tls: TLSContexts
     /// What the relay counts; served on `metrics.listen` when configured.
     public let metrics: RelayMetrics
@@ -41,6 +50,7 @@ public final class RelayServer: Service, Sendable {
     struct Translation: Sendable {
         let tables: MappingTables
         let store: TranslationStateStore
+        let storePath: String
     }
 
     /// - Parameters:
@@ -53,34 +63,10 @@ public final class RelayServer: Service, Sendable {
         logger: Logger,
         onListening: @escaping @Sendable (_ host: String, _ port: Int) -> Void = { _, _ in }
     ) throws {
-        if configuration.translates {
-            let tables = MappingTables.load(
-                directory: configuration.mappingsDirectory,
-                overrides: configuration.mappingOverrides
-            )
-            guard tables.isUsable else {
-                throw ConfigurationError(
-                    "the mapping tables in \(configuration.mappingsDirectory) have errors:\n"
-                        + tables.diagnostics.map(\.description).joined(separator: "\n")
-                )
-            }
-            for warning in tables.diagnostics { logger.warning("\(warning)") }
-            do {
-                translation = Translation(
-                    tables: tables,
-                    store: try TranslationStateStore(path: configuration.stateDatabasePath)
-                )
-            } catch {
-                throw ConfigurationError(
-                    "cannot open the translation state \(configuration.stateDatabasePath): \(error)"
-                )
-            }
-        } else {
-            translation = nil
-        }
+        let translation = try Self.makeTranslation(for: configuration, reusing: nil, logger: logger)
+        self.live = NIOLockedValueBox(Live(configuration: configuration, translation: translation))
         self.tls = try TLSContexts(listener: configuration.listenerTLS, upstream: configuration.upstreamTLS)
         self.metrics = RelayMetrics()
-        self.configuration = configuration
         self.logger = logger
         self.onListening = onListening
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.eventLoops)
@@ -106,6 +92,72 @@ public final class RelayServer: Service, Sendable {
             maxFrameBytes: configuration.maxFrameBytes,
             timeout: .nanoseconds(Int64(configuration.upstreamTimeoutSeconds * 1e9))
         )
+    }
+
+    /// The mapping tables and the state store when `configuration` translates; the store is kept when its file
+    /// stays the same.
+    private static func makeTranslation(
+        for configuration: RelayConfiguration,
+        reusing current: Translation?,
+        logger: Logger
+    ) throws(ConfigurationError) -> Translation? {
+        guard configuration.translates else { return nil }
+        let tables = MappingTables.load(
+            directory: configuration.mappingsDirectory,
+            overrides: configuration.mappingOverrides
+        )
+        guard tables.isUsable else {
+            throw ConfigurationError(
+                "the mapping tables in \(configuration.mappingsDirectory) have errors:\n"
+                    + tables.diagnostics.map(\.description).joined(separator: "\n")
+            )
+        }
+        for warning in tables.diagnostics { logger.warning("\(warning)") }
+        if let current, current.storePath == configuration.stateDatabasePath {
+            return Translation(tables: tables, store: current.store, storePath: current.storePath)
+        }
+        do {
+            return Translation(
+                tables: tables,
+                store: try TranslationStateStore(path: configuration.stateDatabasePath),
+                storePath: configuration.stateDatabasePath
+            )
+        } catch {
+            throw ConfigurationError("cannot open the translation state \(configuration.stateDatabasePath): \(error)")
+        }
+    }
+
+    /// Applies a new configuration to connections from now on (SIGHUP): routes, upstreams and their versions and
+    /// credentials, the allow-list and charger passwords, the mapping tables and their overrides, limits and
+    /// timeouts of new sessions. Connected chargers keep what they had. Settings bound at start (listen address,
+    /// TLS files, recordings, event loops, metrics address) are not changed; the notes returned name those that
+    /// differ. On an error nothing changes.
+    public func reload(_ new: RelayConfiguration) throws(ConfigurationError) -> [String] {
+        let current = live.withLockedValue { $0 }
+        let translation = try Self.makeTranslation(for: new, reusing: current.translation, logger: logger)
+        var applied = new
+        var notes: [String] = []
+        let old = current.configuration
+        func keep<Value: Equatable>(_ path: WritableKeyPath<RelayConfiguration, Value>, _ name: String) {
+            if applied[keyPath: path] != old[keyPath: path] {
+                notes.append("\(name) changed; it takes effect after a restart")
+                applied[keyPath: path] = old[keyPath: path]
+            }
+        }
+        keep(\.listenHost, "listen")
+        keep(\.listenPort, "listen")
+        keep(\.listenerTLS, "tls")
+        keep(\.upstreamTLS, "upstream_tls")
+        keep(\.recording, "recordings")
+        keep(\.eventLoops, "event_loops")
+        if applied.metricsListenText != old.metricsListenText {
+            notes.append("metrics.listen changed; it takes effect after a restart")
+            applied.metricsListen = old.metricsListen
+        }
+        keep(\.maxFrameBytes, "limits.max_frame_size")
+        keep(\.upstreamTimeoutSeconds, "timeouts.upstream")
+        live.withLockedValue { $0 = Live(configuration: applied, translation: translation) }
+        return Array(Set(notes)).sorted()
     }
 
     public func run() async throws {
