@@ -169,6 +169,20 @@ struct ShippedConfigurationTests {
         #expect(configuration.mappingsDirectory == "Mappings")
         #expect(settings.recordings?.retention == "30d")
     }
+
+    @Test("Config/production.yaml (the container's and the systemd unit's starting point) resolves: TLS, metrics")
+    func production() throws {
+        var root = URL(fileURLWithPath: #filePath)
+        while !FileManager.default.fileExists(atPath: root.appendingPathComponent("Package.swift").path) {
+            root.deleteLastPathComponent()
+        }
+        let configuration = try RelaySettings.load(path: root.appendingPathComponent("Config/production.yaml").path)
+            .resolve()
+        #expect(configuration.listenHost == "0.0.0.0" && configuration.listenerTLS != nil)
+        #expect(configuration.upstream.scheme == .wss && configuration.upstream.isTemplate)
+        #expect(configuration.metricsListen?.host == "0.0.0.0" && configuration.metricsListen?.port == 9464)
+        #expect(configuration.recording.directory == "/var/lib/ocpp-relay/recordings")
+    }
 }
 
 @Suite("Routes")

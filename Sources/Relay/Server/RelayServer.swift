@@ -233,7 +233,8 @@ public final class RelayServer: Service, Sendable {
             .serverChannelOption(.backlog, value: 4096)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .childChannelOption(.maxMessagesPerRead, value: 16)
+            // Reads per readiness event (NIO's default): a held leg is read at most 4 × 64 KiB past its hold.
+            .childChannelOption(.maxMessagesPerRead, value: 4)
             .childChannelOption(.recvAllocator, value: RelayServer.receiveBuffers)
             .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {

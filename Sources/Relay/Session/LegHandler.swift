@@ -168,6 +168,8 @@ final class LegHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func keepRest(_ buffer: inout ByteBuffer, own: Bool) {
         guard !broken, buffer.readableBytes > 0 else { return }
         if own {
+            // Its bytes already handed on go, or the buffer would only ever grow.
+            buffer.discardReadBytes()
             partial = buffer
         } else {
             var kept = allocator.buffer(capacity: buffer.readableBytes)
