@@ -168,6 +168,9 @@ public final class RelayServer: Service, Sendable {
         let serverChannel = try await makeBootstrap()
             .bind(host: configuration.listenHost, port: configuration.listenPort).get()
         let maintenance = startMaintenance()
+        // Health and metrics answer before the relay says it listens (scripts wait for that line).
+        let accepting = NIOLockedValueBox(true)
+        let observability = try await startObservability(accepting: accepting)
         if let address = serverChannel.localAddress {
             logger.info(
                 "listening",
@@ -179,8 +182,6 @@ public final class RelayServer: Service, Sendable {
             )
             onListening(address.ipAddress ?? configuration.listenHost, address.port ?? configuration.listenPort)
         }
-        let accepting = NIOLockedValueBox(true)
-        let observability = try await startObservability(accepting: accepting)
         await withGracefulShutdownHandler {
             try? await serverChannel.closeFuture.get()
         } onGracefulShutdown: {
