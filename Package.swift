@@ -77,6 +77,7 @@ let package = Package(
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
             swiftSettings: framePathSettings
         ),
@@ -120,6 +121,14 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
+            swiftSettings: swiftSettings
+        ),
+
+        // The fuzz harness (libFuzzer with -sanitize=fuzzer; a corpus replayer otherwise). See Tests/Fuzz/run.sh.
+        .executableTarget(
+            name: "ocpp-relay-fuzz",
+            dependencies: ["Relay"],
+            path: "Tests/Fuzz/Harness",
             swiftSettings: swiftSettings
         ),
 
