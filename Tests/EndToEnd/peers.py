@@ -11,6 +11,8 @@ import datetime
 import http
 import itertools
 
+import websockets
+
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint as ChargePoint16
 from ocpp.v16 import call as call16
@@ -414,6 +416,17 @@ async def open_charger(relay_url, identity, subprotocols, headers=None, **kwargs
         open_timeout=10,
         **kwargs,
     )
+
+
+async def handshake_status(relay_url, identity, headers=None, **kwargs):
+    """The HTTP status of a charger's upgrade (101 when it was accepted; the connection is then closed) and the
+    response headers of a refusal."""
+    try:
+        ws = await open_charger(relay_url, identity, ["ocpp1.6"], headers, **kwargs)
+    except websockets.exceptions.InvalidStatus as error:
+        return error.response.status_code, dict(error.response.headers.raw_items())
+    await ws.close()
+    return 101, {}
 
 
 async def session_16(cp, wait_for_question=True):

@@ -7,19 +7,11 @@ import socket
 import pytest
 import websockets
 from conftest import recordings_show
-from peers import Backend, open_charger, run_charger
+from peers import Backend, handshake_status, open_charger, run_charger
 
 
 def refusal_status(relay_url, identity, headers=None):
-    async def attempt():
-        try:
-            ws = await open_charger(relay_url, identity, ["ocpp1.6"], headers)
-        except websockets.exceptions.InvalidStatus as error:
-            return error.response.status_code, dict(error.response.headers.raw_items())
-        await ws.close()
-        return 101, {}
-
-    return asyncio.run(attempt())
+    return asyncio.run(handshake_status(relay_url, identity, headers))
 
 
 def free_port():

@@ -5,9 +5,8 @@ import base64
 import gzip
 import subprocess
 
-import websockets
 from conftest import BINARY, recordings_show
-from peers import Backend, open_charger, run_charger
+from peers import Backend, handshake_status, run_charger
 
 
 def basic(user, password):
@@ -18,15 +17,6 @@ def password_hash(password):
     out = subprocess.run([BINARY, "auth", "hash", "--rounds", "10000"], input=password, capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
     return out.stdout.strip()
-
-
-async def status_of(relay_url, identity, headers=None):
-    try:
-        ws = await open_charger(relay_url, identity, ["ocpp1.6"], headers)
-    except websockets.exceptions.InvalidStatus as error:
-        return error.response.status_code, dict(error.response.headers.raw_items())
-    await ws.close()
-    return 101, {}
 
 
 def test_the_relay_checks_charger_passwords_itself(start_relay):
@@ -43,10 +33,10 @@ auth:
         async with Backend(ask_after_boot=False) as backend:
             relay = start_relay(backend.url, config=config)
             results = {
-                "wrong password": await status_of(relay.url, "CP-PW", {"Authorization": basic("CP-PW", "guess-1234567890")}),
-                "no credentials": await status_of(relay.url, "CP-PW"),
-                "other charger's credentials": await status_of(relay.url, "CP-PW", {"Authorization": basic("CP-OTHER", "another-password-1234")}),
-                "unknown charger": await status_of(relay.url, "CP-NOBODY", {"Authorization": basic("CP-NOBODY", good)}),
+                "wrong password": await handshake_status(relay.url, "CP-PW", {"Authorization": basic("CP-PW", "guess-1234567890")}),
+                "no credentials": await handshake_status(relay.url, "CP-PW"),
+                "other charger's credentials": await handshake_status(relay.url, "CP-PW", {"Authorization": basic("CP-OTHER", "another-password-1234")}),
+                "unknown charger": await handshake_status(relay.url, "CP-NOBODY", {"Authorization": basic("CP-NOBODY", good)}),
             }
             # The right password, twice (the second check is answered from the cache of accepted credentials).
             for _ in range(2):
@@ -77,7 +67,7 @@ def test_allow_list_refuses_unknown_chargers_with_404(start_relay):
     async def scenario():
         async with Backend(ask_after_boot=False) as backend:
             relay = start_relay(backend.url, config=config)
-            statuses = {cp: (await status_of(relay.url, cp))[0] for cp in ["CP-ALLOWED", "PILOT-7", "CP-STRANGER", "pilot-7"]}
+            statuses = {cp: (await handshake_status(relay.url, cp))[0] for cp in ["CP-ALLOWED", "PILOT-7", "CP-STRANGER", "pilot-7"]}
             return relay, backend, statuses
 
     relay, backend, statuses = asyncio.run(scenario())

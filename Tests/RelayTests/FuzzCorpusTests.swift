@@ -6,13 +6,7 @@ import Testing
 /// with seeded mutations of each input: the parsers of peer and file input never crash or hang.
 @Suite("Fuzz corpus")
 struct FuzzCorpusTests {
-    static var corpus: URL {
-        var root = URL(fileURLWithPath: #filePath)
-        while !FileManager.default.fileExists(atPath: root.appendingPathComponent("Package.swift").path) {
-            root.deleteLastPathComponent()
-        }
-        return root.appendingPathComponent("Tests/Fuzz/corpus")
-    }
+    static var corpus: URL { repositoryRoot().appendingPathComponent("Tests/Fuzz/corpus") }
 
     /// SplitMix64: the same mutations on every machine.
     struct Seeded: RandomNumberGenerator {

@@ -158,10 +158,7 @@ struct RelaySettingsTests {
 struct ShippedConfigurationTests {
     @Test("Config/relay.yaml documents every key and resolves")
     func shipped() throws {
-        var root = URL(fileURLWithPath: #filePath)
-        while !FileManager.default.fileExists(atPath: root.appendingPathComponent("Package.swift").path) {
-            root.deleteLastPathComponent()
-        }
+        let root = repositoryRoot()
         let settings = try RelaySettings.load(path: root.appendingPathComponent("Config/relay.yaml").path)
         let configuration = try settings.resolve()
         #expect(configuration.upstreamVersion == nil)
@@ -172,10 +169,7 @@ struct ShippedConfigurationTests {
 
     @Test("Config/production.yaml (the container's and the systemd unit's starting point) resolves: TLS, metrics")
     func production() throws {
-        var root = URL(fileURLWithPath: #filePath)
-        while !FileManager.default.fileExists(atPath: root.appendingPathComponent("Package.swift").path) {
-            root.deleteLastPathComponent()
-        }
+        let root = repositoryRoot()
         let configuration = try RelaySettings.load(path: root.appendingPathComponent("Config/production.yaml").path)
             .resolve()
         #expect(configuration.listenHost == "0.0.0.0" && configuration.listenerTLS != nil)
@@ -224,4 +218,13 @@ struct RouteTests {
             try RelaySettings.parse(yaml: "upstream: ws://a\nroutes:\n  - chargers: []\n").resolve()
         }
     }
+}
+
+/// The folder holding Package.swift (shipped files are read from the repository).
+func repositoryRoot(_ file: String = #filePath) -> URL {
+    var root = URL(fileURLWithPath: file)
+    while !FileManager.default.fileExists(atPath: root.appendingPathComponent("Package.swift").path) {
+        root.deleteLastPathComponent()
+    }
+    return root
 }
