@@ -12,14 +12,28 @@ public func fuzzOneInput(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
     return 0
 }
 
-#if !FUZZING
-    @main
-    struct Replay {
-        static func main() throws {
+#if FUZZING
+    /// libFuzzer's driver, for programs that have a main of their own (SwiftPM's executables do).
+    @_silgen_name("LLVMFuzzerRunDriver")
+    func LLVMFuzzerRunDriver(
+        _ argc: UnsafeMutablePointer<CInt>,
+        _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
+        _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
+    ) -> CInt
+#endif
+
+@main
+struct FuzzHarness {
+    static func main() throws {
+        #if FUZZING
+            var argc = CommandLine.argc
+            var argv = CommandLine.unsafeArgv
+            exit(LLVMFuzzerRunDriver(&argc, &argv, fuzzOneInput))
+        #else
             for path in CommandLine.arguments.dropFirst() {
                 let data = try Data(contentsOf: URL(fileURLWithPath: path))
                 _ = data.withUnsafeBytes { fuzzOneInput($0.bindMemory(to: UInt8.self).baseAddress, $0.count) }
             }
-        }
+        #endif
     }
-#endif
+}
