@@ -142,3 +142,41 @@ def test_unreadable_tls_files_are_clear_start_up_errors(tmp_path):
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 64
     assert "tls.certificate: cannot read certificates from" in out.stderr
+
+
+def test_sighup_serves_a_renewed_certificate_without_dropping_chargers(start_relay, pki, tmp_path):
+    import shutil
+    import signal
+
+    live = tmp_path / "live"
+    live.mkdir()
+    shutil.copy(pki / "relay.pem", live / "relay.pem")
+    shutil.copy(pki / "relay.key", live / "relay.key")
+    make_leaf(pki, "ca", "relay-renewed", "relay-renewed.test")
+    config = f"tls:\n  certificate: {live / 'relay.pem'}\n  key: {live / 'relay.key'}\n"
+
+    async def scenario():
+        async with Backend(ask_after_boot=False) as backend:
+            relay = start_relay(backend.url, config=config)
+            first = await open_charger(relay.url, "CP-RENEW-1", ["ocpp1.6"], ssl=charger_context(pki, None))
+            before = subject_cn(first.transport.get_extra_info("peercert"))
+            # The certificate is renewed in place, then the relay is told.
+            shutil.copy(pki / "relay-renewed.pem", live / "relay.pem")
+            shutil.copy(pki / "relay-renewed.key", live / "relay.key")
+            relay.process.send_signal(signal.SIGHUP)
+            for _ in range(250):
+                if "configuration reloaded" in relay.log():
+                    break
+                await asyncio.sleep(0.02)
+            second = await open_charger(relay.url, "CP-RENEW-2", ["ocpp1.6"], ssl=charger_context(pki, None))
+            after = subject_cn(second.transport.get_extra_info("peercert"))
+            # The charger connected before still talks over its connection.
+            await first.send('[2,"1","Heartbeat",{}]')
+            answer = await asyncio.wait_for(first.recv(), 5)
+            await first.close()
+            await second.close()
+            return before, after, answer
+
+    before, after, answer = asyncio.run(scenario())
+    assert (before, after) == ("relay.test", "relay-renewed.test")
+    assert answer.startswith('[3,"1",')

@@ -23,6 +23,8 @@ public final class RelayServer: Service, Sendable {
     private struct Live {
         var configuration: RelayConfiguration
         var translation: Translation?
+        /// Made from the configured files; a reload reads them again (certificates renewed in place).
+        var tls: TLSContexts
     }
 
     /// The configuration new connections use.
@@ -43,7 +45,7 @@ public final class RelayServer: Service, Sendable {
     public let runID: String
     /// Tables and state store, when the relay translates 1.6 chargers for a 2.0.1 upstream.
     private var translation: Translation? { live.withLockedValue { $0.translation } }
-    private let tls: TLSContexts
+    private var tls: TLSContexts { live.withLockedValue { $0.tls } }
     /// What the relay counts; served on `metrics.listen` when configured.
     public let metrics: RelayMetrics
 
@@ -64,8 +66,8 @@ public final class RelayServer: Service, Sendable {
         onListening: @escaping @Sendable (_ host: String, _ port: Int) -> Void = { _, _ in }
     ) throws {
         let translation = try Self.makeTranslation(for: configuration, reusing: nil, logger: logger)
-        self.live = NIOLockedValueBox(Live(configuration: configuration, translation: translation))
-        self.tls = try TLSContexts(listener: configuration.listenerTLS, upstream: configuration.upstreamTLS)
+        let tls = try TLSContexts(listener: configuration.listenerTLS, upstream: configuration.upstreamTLS)
+        self.live = NIOLockedValueBox(Live(configuration: configuration, translation: translation, tls: tls))
         self.metrics = RelayMetrics()
         self.logger = logger
         self.onListening = onListening
@@ -88,7 +90,6 @@ public final class RelayServer: Service, Sendable {
         }
         self.recorders = LoopRecorders(recorders)
         self.connector = UpstreamConnector(
-            tls: tls.upstream,
             maxFrameBytes: configuration.maxFrameBytes,
             timeout: .nanoseconds(Int64(configuration.upstreamTimeoutSeconds * 1e9))
         )
@@ -129,9 +130,10 @@ public final class RelayServer: Service, Sendable {
 
     /// Applies a new configuration to connections from now on (SIGHUP): routes, upstreams and their versions and
     /// credentials, the allow-list and charger passwords, the mapping tables and their overrides, limits and
-    /// timeouts of new sessions. Connected chargers keep what they had. Settings bound at start (listen address,
-    /// TLS files, recordings, event loops, metrics address) are not changed; the notes returned name those that
-    /// differ. On an error nothing changes.
+    /// timeouts of new sessions, and the TLS certificates and keys (read again from their files, renewed or moved).
+    /// Connected chargers keep what they had. Settings bound at start (listen address, whether the listener speaks
+    /// TLS, recordings, event loops, metrics address) are not changed; the notes returned name those that differ.
+    /// On an error nothing changes.
     public func reload(_ new: RelayConfiguration) throws(ConfigurationError) -> [String] {
         let current = live.withLockedValue { $0 }
         let translation = try Self.makeTranslation(for: new, reusing: current.translation, logger: logger)
@@ -146,8 +148,12 @@ public final class RelayServer: Service, Sendable {
         }
         keep(\.listenHost, "listen")
         keep(\.listenPort, "listen")
-        keep(\.listenerTLS, "tls")
-        keep(\.upstreamTLS, "upstream_tls")
+        if (applied.listenerTLS == nil) != (old.listenerTLS == nil) {
+            notes.append("tls was \(old.listenerTLS == nil ? "added" : "removed"); it takes effect after a restart")
+            applied.listenerTLS = old.listenerTLS
+        }
+        // Certificate files are read again, so that renewed ones serve new connections without a restart.
+        let tls = try TLSContexts(listener: applied.listenerTLS, upstream: applied.upstreamTLS)
         keep(\.recording, "recordings")
         keep(\.eventLoops, "event_loops")
         if applied.metricsListenText != old.metricsListenText {
@@ -156,7 +162,7 @@ public final class RelayServer: Service, Sendable {
         }
         keep(\.maxFrameBytes, "limits.max_frame_size")
         keep(\.upstreamTimeoutSeconds, "timeouts.upstream")
-        live.withLockedValue { $0 = Live(configuration: applied, translation: translation) }
+        live.withLockedValue { $0 = Live(configuration: applied, translation: translation, tls: tls) }
         return Array(Set(notes)).sorted()
     }
 
@@ -478,6 +484,7 @@ public final class RelayServer: Service, Sendable {
             ?? (configuration.access.forwardAuthorization ? authorization : nil)
         return connector.connect(
             to: route.upstream,
+            tls: tls.upstream,
             identity: identity,
             offeredSubprotocols: offered,
             authorization: upstreamAuthorization,

@@ -22,8 +22,6 @@ enum UpstreamOutcome: @unchecked Sendable {
 
 /// Dials `<upstream>/<chargePointId>` with the charger's subprotocols and Authorization header.
 struct UpstreamConnector {
-    /// For wss:// upstreams.
-    let tls: NIOSSLContext
     let maxFrameBytes: Int
     let timeout: TimeAmount
 
@@ -35,8 +33,10 @@ struct UpstreamConnector {
         case notUpgraded
     }
 
+    /// - Parameter tls: the context for a wss:// upstream.
     func connect(
         to upstream: UpstreamURL,
+        tls: NIOSSLContext,
         identity: ChargePointIdentity,
         offeredSubprotocols: [String],
         authorization: String?,
@@ -53,7 +53,7 @@ struct UpstreamConnector {
         if let authorization { headers.add(name: "Authorization", value: authorization) }
         let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: upstream.path(for: identity), headers: headers)
         let maxFrameBytes = self.maxFrameBytes
-        let tls = upstream.scheme == .wss ? self.tls : nil
+        let tls = upstream.scheme == .wss ? tls : nil
         // SNI and the certificate check need a name; an IP address is checked against the certificate's addresses.
         let serverHostname = (try? SocketAddress(ipAddress: upstream.host, port: 0)) == nil ? upstream.host : nil
         let refusal = eventLoop.makePromise(of: UpstreamOutcome.self)
