@@ -36,6 +36,8 @@ let package = Package(
     targets: [
         // zlib from the system (Debian: zlib1g-dev).
         .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
+        // glibc's malloc_trim: memory a reconnect storm used goes back to the system once it is over.
+        .systemLibrary(name: "CMalloc"),
 
         // Pure OCPP frame model: no I/O, no dependencies.
         .target(name: "OCPP", swiftSettings: swiftSettings),
@@ -62,7 +64,7 @@ let package = Package(
         .target(
             name: "Relay",
             dependencies: [
-                "OCPP", "OCPPTranslation", "OCPPReplay", "RelayRecording",
+                "OCPP", "OCPPTranslation", "OCPPReplay", "RelayRecording", "CMalloc",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -175,11 +175,18 @@ public final class RelayMetrics: Sendable {
     }
 }
 
-/// The calls one session relayed that wait for their answer, per direction: for the messages' action labels on
-/// answers and the call-duration histogram. Bounded: a peer that never answers cannot grow it without limit.
+/// The call one session relayed in each direction that waits for its answer: for the action label of the answer and
+/// the call-duration histogram. OCPP-J allows one outstanding call per direction, so one slot each is enough (a
+/// second call replaces the first, whose answer then counts as unmatched); no allocation per session.
 struct PendingCalls {
-    private var waiting: [[UInt64: (action: Int?, since: NIODeadline)]] = [[:], [:]]
-    static let limit = 256
+    private struct Slot {
+        var id: UInt64
+        var action: Int?
+        var since: NIODeadline
+    }
+
+    private var fromCharger: Slot?
+    private var fromUpstream: Slot?
 
     /// Counts a frame and pairs answers with their calls. `direction`: 0 charger → upstream, 1 the other way.
     mutating func observe(_ bytes: UnsafeRawBufferPointer, direction: Int, metrics: RelayMetrics) {
@@ -189,11 +196,15 @@ struct PendingCalls {
         }
         if header.messageType == 2 {
             metrics.call(direction: direction, action: header.action)
-            if waiting[direction].count >= Self.limit { waiting[direction].removeAll(keepingCapacity: true) }
-            waiting[direction][header.messageIDHash] = (header.action, .now())
+            let slot = Slot(id: header.messageIDHash, action: header.action, since: .now())
+            if direction == 0 { fromCharger = slot } else { fromUpstream = slot }
         } else {
             // An answer travels the other way from its call.
-            let call = waiting[1 - direction].removeValue(forKey: header.messageIDHash)
+            var call = direction == 0 ? fromUpstream : fromCharger
+            if call?.id != header.messageIDHash { call = nil }
+            if call != nil {
+                if direction == 0 { fromUpstream = nil } else { fromCharger = nil }
+            }
             metrics.answer(
                 direction: direction,
                 isError: header.messageType == 4,

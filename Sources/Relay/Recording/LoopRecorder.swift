@@ -16,6 +16,8 @@ final class LoopRecorder {
     let writer: RecordingWriter
     /// Masking keys for the loop's upstream legs (per loop, like the recorder, to keep the frame path cheap).
     let maskingKeys = MaskingKeySource()
+    /// The periodic checks of the loop's sessions.
+    lazy var timers = LoopTimers(eventLoop: eventLoop)
     private let logger: Logger
     private var actions: [() -> Void] = []
     private var flushScheduled = false
@@ -85,5 +87,52 @@ final class LoopRecorder {
         let ready = actions
         actions.removeAll(keepingCapacity: true)
         for action in ready { action() }
+    }
+}
+
+/// Periodic checks of the sessions on one event loop (liveness pings, translated calls that expire): one timer per
+/// interval for all of them, not one per session, so that an idle charger costs no timer of its own.
+///
+/// Confined to its event loop.
+final class LoopTimers {
+    private let eventLoop: any EventLoop
+    private var groups: [Int64: Group] = [:]
+
+    /// Unchecked `Sendable`: used on its event loop only.
+    private final class Group: @unchecked Sendable {
+        var task: RepeatedTask?
+        var members: [ObjectIdentifier: () -> Void] = [:]
+    }
+
+    init(eventLoop: any EventLoop) {
+        self.eventLoop = eventLoop
+    }
+
+    /// Runs `action` every `interval` (give or take one interval for the first run) until ``remove(_:)``.
+    func add(_ owner: ObjectIdentifier, every interval: TimeAmount, _ action: @escaping () -> Void) {
+        let group: Group
+        if let existing = groups[interval.nanoseconds] {
+            group = existing
+        } else {
+            group = Group()
+            groups[interval.nanoseconds] = group
+            group.task = eventLoop.scheduleRepeatedTask(
+                initialDelay: interval,
+                delay: interval
+            ) { _ in
+                for action in Array(group.members.values) { action() }
+            }
+        }
+        group.members[owner] = action
+    }
+
+    /// Stops every check of `owner`; a timer nobody needs any more stops too.
+    func remove(_ owner: ObjectIdentifier) {
+        for (interval, group) in groups where group.members.removeValue(forKey: owner) != nil {
+            if group.members.isEmpty {
+                group.task?.cancel()
+                groups[interval] = nil
+            }
+        }
     }
 }

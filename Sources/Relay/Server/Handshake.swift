@@ -37,6 +37,19 @@ final class Handshake {
     var attached = false
     /// The charger speaks 1.6 and upstream 2.0.1: frames are translated.
     var translated = false
+    /// Drops the connection if the request does not arrive in time.
+    var expiry: Scheduled<Void>?
+
+    /// Lets go of what only the handshake needed, once the session owns the connection (the handshake lives as
+    /// long as the connection: an idle charger should not keep its request's strings).
+    func release() {
+        upstream = nil
+        path = ""
+        offeredSubprotocols = []
+        upstreamURL = nil
+        authorizationUser = nil
+        refusal = nil
+    }
 
     /// The open record for this connection.
     func openRecord(remoteAddress: String?, subprotocol: String?) -> ConnectionOpen {

@@ -345,6 +345,7 @@ public final class RelayServer: Service, Sendable {
             )
             channel.close(promise: nil)
         }
+        handshake.value.expiry = expiry
         channel.closeFuture.whenComplete { _ in expiry.cancel() }
     }
 
@@ -358,6 +359,9 @@ public final class RelayServer: Service, Sendable {
         let eventLoop = channel.eventLoop
         let handshake = boundHandshake.value
         handshake.requestReceived = true
+        // The request is in: its timer need not wait out its 30 s beside every connected charger.
+        handshake.expiry?.cancel()
+        handshake.expiry = nil
         handshake.connection = nextConnection.withLockedValue {
             $0 += 1
             return $0
@@ -634,17 +638,40 @@ public final class RelayServer: Service, Sendable {
         }
         let remote = Handshake.describe(channel.remoteAddress)
         session.start(handshake.openRecord(remoteAddress: remote, subprotocol: upstream.subprotocol))
+        handshake.release()
     }
 
     // MARK: Maintenance and shutdown
 
     private func startMaintenance() -> [RepeatedTask] {
-        group.makeIterator().map { loop in
+        var tasks = group.makeIterator().map { loop in
             let recorders = self.recorders
             return loop.scheduleRepeatedTask(initialDelay: .seconds(30), delay: .seconds(30)) { _ in
                 recorders.recorder(for: loop).writer.maintenance()
             }
         }
+        // After a burst of connections (a reconnect storm), give the memory its handshakes used back to the system
+        // once the burst is over: glibc keeps freed memory otherwise, and the relay looks as large as its worst
+        // minute for ever.
+        let seen = NIOLockedValueBox((connections: UInt64(0), settled: true))
+        let connections = nextConnection
+        tasks.append(
+            group.next().scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in
+                let now = connections.withLockedValue { $0 }
+                let trim = seen.withLockedValue { state -> Bool in
+                    defer { state.connections = now }
+                    if now != state.connections {
+                        state.settled = false
+                        return false
+                    }
+                    guard !state.settled else { return false }
+                    state.settled = true
+                    return true
+                }
+                if trim { Memory.returnFreed() }
+            }
+        )
+        return tasks
     }
 
     private func drain() async {

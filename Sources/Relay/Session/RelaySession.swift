@@ -18,18 +18,26 @@ final class RelaySession: @unchecked Sendable {
     let eventLoop: any EventLoop
     private let recorder: LoopRecorder
     private let registry: SessionRegistry
-    private let logger: Logger
+    /// The relay's logger; ``logger`` adds this session's metadata when something is logged (an idle session
+    /// keeps no metadata of its own: memory per connection counts with thousands of chargers).
+    private let baseLogger: Logger
     private let closeTimeout: TimeAmount
     /// How often silent legs are checked; `nil` never pings.
     private let pingInterval: TimeAmount?
-    /// Whether anything arrived on a leg since the last check, and whether a ping is waiting for its answer.
-    private var heard: [Bool] = [true, true]
-    private var pingOutstanding: [Bool] = [false, false]
-    private var pingTask: RepeatedTask?
-    private var legs: [LegHandler]
-    private var states: [LegState] = [.open, .open]
-    private var inactiveLegs: Set<Leg> = []
+    private let chargerLeg: LegHandler
+    private let upstreamLeg: LegHandler
+    /// Per leg (stored fields, not arrays: no allocation per session).
+    private var chargerSide = Side()
+    private var upstreamSide = Side()
     private var ended = false
+
+    private struct Side {
+        var state = LegState.open
+        var inactive = false
+        /// Whether anything arrived since the last liveness check, and whether a ping waits for its answer.
+        var heard = true
+        var pingOutstanding = false
+    }
     /// Set when the charger speaks 1.6 and upstream 2.0.1.
     private var translator: Translator?
     private let metrics: RelayMetrics
@@ -83,19 +91,28 @@ final class RelaySession: @unchecked Sendable {
         self.connection = connection
         self.identity = identity
         self.eventLoop = recorder.eventLoop
-        self.legs = [charger, upstream]
+        self.chargerLeg = charger
+        self.upstreamLeg = upstream
         self.recorder = recorder
         self.registry = registry
         self.closeTimeout = closeTimeout
-        var logger = logger
-        logger[metadataKey: "charger"] = "\(identity.value)"
-        logger[metadataKey: "connection"] = "\(connection)"
-        self.logger = logger
+        self.baseLogger = logger
     }
 
-    private func handler(_ leg: Leg) -> LegHandler { legs[leg == .charger ? 0 : 1] }
-    private func state(_ leg: Leg) -> LegState { states[leg == .charger ? 0 : 1] }
-    private func setState(_ leg: Leg, _ state: LegState) { states[leg == .charger ? 0 : 1] = state }
+    private var logger: Logger {
+        var logger = baseLogger
+        logger[metadataKey: "charger"] = "\(identity.value)"
+        logger[metadataKey: "connection"] = "\(connection)"
+        return logger
+    }
+
+    private func handler(_ leg: Leg) -> LegHandler { leg == .charger ? chargerLeg : upstreamLeg }
+    private func side(_ leg: Leg) -> Side { leg == .charger ? chargerSide : upstreamSide }
+    private func updateSide(_ leg: Leg, _ change: (inout Side) -> Void) {
+        if leg == .charger { change(&chargerSide) } else { change(&upstreamSide) }
+    }
+    private func state(_ leg: Leg) -> LegState { side(leg).state }
+    private func setState(_ leg: Leg, _ state: LegState) { updateSide(leg) { $0.state = state } }
 
     /// Records the open event and lets messages flow.
     func start(_ open: ConnectionOpen) {
@@ -108,17 +125,12 @@ final class RelaySession: @unchecked Sendable {
         handler(.charger).attach(self)
         handler(.upstream).attach(self)
         if let pingInterval {
-            pingTask = eventLoop.scheduleRepeatedTask(initialDelay: pingInterval, delay: pingInterval) { [self] _ in
-                checkLiveness()
-            }
+            recorder.timers.add(ObjectIdentifier(self), every: pingInterval) { [self] in checkLiveness() }
         }
         if let timeout = translator?.callTimeout {
             // Calls nobody answers must not block the translation queues.
             let seconds = Double(timeout.nanoseconds) / 1e9
-            expiryTask = eventLoop.scheduleRepeatedTask(
-                initialDelay: .seconds(1),
-                delay: .seconds(1)
-            ) { [self] _ in
+            recorder.timers.add(ObjectIdentifier(self), every: .seconds(1)) { [self] in
                 guard var translator, translator.session.hasCallsInFlight else { return }
                 self.translator = nil
                 let outputs = translator.session.expireCalls(timeout: seconds)
@@ -128,12 +140,10 @@ final class RelaySession: @unchecked Sendable {
         }
     }
 
-    private var expiryTask: RepeatedTask?
-
     // MARK: Messages
 
     func received(_ message: LegMessage, on leg: Leg) {
-        heard[leg == .charger ? 0 : 1] = true
+        updateSide(leg) { $0.heard = true }
         switch message.opcode {
         case .text, .binary:
             // A peer may still send after the relay sent it a close: such messages are recorded too,
@@ -310,12 +320,14 @@ final class RelaySession: @unchecked Sendable {
     /// backend's pings itself).
     private func checkLiveness() {
         for leg in [Leg.charger, .upstream] where state(leg) == .open {
-            let i = leg == .charger ? 0 : 1
-            if heard[i] {
-                heard[i] = false
-                pingOutstanding[i] = false
-            } else if !pingOutstanding[i] {
-                pingOutstanding[i] = true
+            let side = side(leg)
+            if side.heard {
+                updateSide(leg) {
+                    $0.heard = false
+                    $0.pingOutstanding = false
+                }
+            } else if !side.pingOutstanding {
+                updateSide(leg) { $0.pingOutstanding = true }
                 handler(leg).send(.ping, ByteBuffer(), maskKey: maskKey(for: leg))
             } else {
                 let message =
@@ -435,7 +447,7 @@ final class RelaySession: @unchecked Sendable {
     }
 
     func inactive(_ leg: Leg) {
-        inactiveLegs.insert(leg)
+        updateSide(leg) { $0.inactive = true }
         if state(leg) == .open {
             // Lost without a close frame: record it, and let the other side see the same (after pending messages).
             setState(leg, .closed)
@@ -453,7 +465,7 @@ final class RelaySession: @unchecked Sendable {
         } else {
             setState(leg, .closed)
         }
-        if inactiveLegs.count == 2 { end() }
+        if chargerSide.inactive && upstreamSide.inactive { end() }
     }
 
     func failed(_ leg: Leg, _ error: any Error) {
@@ -502,13 +514,11 @@ final class RelaySession: @unchecked Sendable {
         recorder.writer.endConnection(connection, time: Timestamp.now())
         recorder.scheduleFlush()
         registry.remove(self)
-        expiryTask?.cancel()
-        expiryTask = nil
-        pingTask?.cancel()
-        pingTask = nil
+        recorder.timers.remove(ObjectIdentifier(self))
         rateResume?.cancel()
         rateResume = nil
-        for leg in legs { leg.detach() }
+        chargerLeg.detach()
+        upstreamLeg.detach()
         logger.debug("session ended")
     }
 }
