@@ -50,3 +50,15 @@ struct WireFrameTests {
         }
     }
 }
+
+@Suite("Random ids")
+struct UUIDSourceTests {
+    @Test("version-4 UUIDs in lowercase text, all different")
+    func uuids() throws {
+        let source = UUIDSource()
+        let ids = (0..<2000).map { _ in source.next() }
+        #expect(Set(ids).count == ids.count)
+        let pattern = try Regex("^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+        for id in ids { #expect(id.wholeMatch(of: pattern) != nil, "\(id)") }
+    }
+}

@@ -46,6 +46,8 @@ public final class RelayServer: Service, Sendable {
     /// Tables and state store, when the relay translates 1.6 chargers for a 2.0.1 upstream.
     private var translation: Translation? { live.withLockedValue { $0.translation } }
     private var tls: TLSContexts { live.withLockedValue { $0.tls } }
+    /// Ids for translated messages and transactions.
+    private let uuids = UUIDSource()
     /// What the relay counts; served on `metrics.listen` when configured.
     public let metrics: RelayMetrics
 
@@ -605,7 +607,7 @@ public final class RelayServer: Service, Sendable {
                 tables: translation.tables,
                 state: state,
                 now: { Timestamp.rfc3339(Timestamp.now()) },
-                makeID: { UUID().uuidString.lowercased() },
+                makeID: { [uuids] in uuids.next() },
                 uptime: { Double(NIODeadline.now().uptimeNanoseconds) / 1e9 }
             )
             translator = RelaySession.Translator(
