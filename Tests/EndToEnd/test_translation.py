@@ -48,6 +48,17 @@ def start_translating_relay(start_relay, backend):
     return start_relay(backend.url, "--upstream-version", "2.0.1", "--mappings", MAPPINGS)
 
 
+async def booted_16_charger(relay_url, backend, identity):
+    """A 1.6 charger connected through the relay and booted: (its socket, the charger, its task, the backend's side)."""
+    ws = await open_charger(relay_url, identity, ["ocpp1.6"])
+    cp = Charger16(identity, Tap(ws))
+    cp._ensure()
+    task = asyncio.create_task(cp.start())
+    await cp.call(call16.BootNotification(charge_point_model="E2E", charge_point_vendor="ocpp-relay-tests"))
+    (backend_cp, _), = backend.sessions[identity]
+    return ws, cp, task, backend_cp
+
+
 def test_a_16_charger_runs_a_session_on_a_201_backend(start_relay):
     async def scenario():
         async with Backend(subprotocols=["ocpp2.0.1"]) as backend:
@@ -101,12 +112,7 @@ def test_remote_start_and_stop_and_configuration_fan_out(start_relay):
     async def scenario():
         async with Backend(subprotocols=["ocpp2.0.1"], ask_after_boot=False) as backend:
             relay = start_translating_relay(start_relay, backend)
-            ws = await open_charger(relay.url, "CP-REMOTE", ["ocpp1.6"])
-            cp = Charger16("CP-REMOTE", Tap(ws))
-            cp._ensure()
-            task = asyncio.create_task(cp.start())
-            await cp.call(call16.BootNotification(charge_point_model="E2E", charge_point_vendor="ocpp-relay-tests"))
-            (backend_cp, _), = backend.sessions["CP-REMOTE"]
+            ws, cp, task, backend_cp = await booted_16_charger(relay.url, backend, "CP-REMOTE")
             started = await backend_cp.call(
                 call201.RequestStartTransaction(id_token={"id_token": "APP-42", "type": "Central"}, remote_start_id=4242, evse_id=1)
             )
@@ -209,12 +215,7 @@ def test_every_backend_command_and_charger_notification_translates_schema_valid(
     async def scenario():
         async with Backend(subprotocols=["ocpp2.0.1"], ask_after_boot=False) as backend:
             relay = start_translating_relay(start_relay, backend)
-            ws = await open_charger(relay.url, "CP-ALL", ["ocpp1.6"])
-            cp = Charger16("CP-ALL", Tap(ws))
-            cp._ensure()
-            task = asyncio.create_task(cp.start())
-            await cp.call(call16.BootNotification(charge_point_model="E2E", charge_point_vendor="ocpp-relay-tests"))
-            (backend_cp, _), = backend.sessions["CP-ALL"]
+            ws, cp, task, backend_cp = await booted_16_charger(relay.url, backend, "CP-ALL")
             answers = {}
             for name, request, _ in commands:
                 answers[name] = await backend_cp.call(request, suppress=False)
@@ -294,12 +295,7 @@ def test_a_table_override_from_config_changes_the_translation(start_relay, tmp_p
             relay = start_relay(
                 backend.url, config=f"upstream_version: '2.0.1'\ntranslation:\n  mappings: {MAPPINGS}\n  overrides: {overrides}\n"
             )
-            ws = await open_charger(relay.url, "CP-OVERRIDE", ["ocpp1.6"])
-            cp = Charger16("CP-OVERRIDE", Tap(ws))
-            cp._ensure()
-            task = asyncio.create_task(cp.start())
-            await cp.call(call16.BootNotification(charge_point_model="E2E", charge_point_vendor="ocpp-relay-tests"))
-            (backend_cp, _), = backend.sessions["CP-OVERRIDE"]
+            ws, cp, task, backend_cp = await booted_16_charger(relay.url, backend, "CP-OVERRIDE")
             answer = await backend_cp.call(call201.Reset(type="Immediate"))
             await ws.close()
             task.cancel()
