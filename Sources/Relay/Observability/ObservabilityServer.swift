@@ -144,40 +144,42 @@ private final class ObservabilityHandler: ChannelInboundHandler {
 }
 
 /// Whether every upstream the configuration names accepts a TCP connection; asked at most every few seconds.
+/// The upstreams are read from the configuration in force when asked (a reload may change them).
 final class UpstreamReachability: Sendable {
-    private let targets: [(host: String, port: Int)]
-    private let group: any EventLoopGroup
-    private let cache = NIOLockedValueBox<(at: NIODeadline, unreachable: [String])?>(nil)
-    private let timeout: TimeAmount
+    private let configuration: @Sendable () -> RelayConfiguration
+    private let cache = NIOLockedValueBox<(at: NIODeadline, targets: [String], unreachable: [String])?>(nil)
     private static let freshFor = TimeAmount.seconds(5)
 
-    init(configuration: RelayConfiguration, group: any EventLoopGroup) {
-        var seen = Set<String>()
-        var targets: [(String, Int)] = []
-        for upstream in [configuration.upstream] + configuration.routes.map(\.upstream)
-        where seen.insert("\(upstream.host):\(upstream.port)").inserted {
-            targets.append((upstream.host, upstream.port))
-        }
-        self.targets = targets
-        self.group = group
-        self.timeout = .nanoseconds(Int64(min(configuration.upstreamTimeoutSeconds, 2) * 1e9))
+    init(configuration: @escaping @Sendable () -> RelayConfiguration) {
+        self.configuration = configuration
     }
 
     /// The upstreams (`host:port`) that did not accept a connection.
     func unreachable(on eventLoop: any EventLoop) -> EventLoopFuture<[String]> {
-        if let cached = cache.withLockedValue({ $0 }), NIODeadline.now() - cached.at < Self.freshFor {
+        let configuration = self.configuration()
+        var targets: [(host: String, port: Int)] = []
+        var seen = Set<String>()
+        for upstream in [configuration.upstream] + configuration.routes.map(\.upstream)
+        where seen.insert("\(upstream.host):\(upstream.port)").inserted {
+            targets.append((upstream.host, upstream.port))
+        }
+        let names = targets.map { "\($0.host):\($0.port)" }
+        if let cached = cache.withLockedValue({ $0 }), cached.targets == names,
+            NIODeadline.now() - cached.at < Self.freshFor
+        {
             return eventLoop.makeSucceededFuture(cached.unreachable)
         }
-        let probes = targets.map { target in
+        let timeout = TimeAmount.nanoseconds(Int64(min(configuration.upstreamTimeoutSeconds, 2) * 1e9))
+        let probes = zip(targets, names).map { target, name in
             ClientBootstrap(group: eventLoop)
                 .connectTimeout(timeout)
                 .connect(host: target.host, port: target.port)
                 .flatMap { channel in channel.close().map { nil as String? } }
-                .recover { _ in "\(target.host):\(target.port)" }
+                .recover { _ in name }
         }
         return EventLoopFuture.whenAllSucceed(probes, on: eventLoop).map { [cache] results in
             let unreachable = results.compactMap { $0 }
-            cache.withLockedValue { $0 = (NIODeadline.now(), unreachable) }
+            cache.withLockedValue { $0 = (NIODeadline.now(), names, unreachable) }
             return unreachable
         }
     }

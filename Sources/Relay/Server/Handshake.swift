@@ -37,6 +37,8 @@ final class Handshake {
     var attached = false
     /// The charger speaks 1.6 and upstream 2.0.1: frames are translated.
     var translated = false
+    /// The tables and state store the handshake chose (a reload meanwhile does not change them).
+    var translation: RelayServer.Translation?
     /// Drops the connection if the request does not arrive in time.
     var expiry: Scheduled<Void>?
 
@@ -49,6 +51,7 @@ final class Handshake {
         upstreamURL = nil
         authorizationUser = nil
         refusal = nil
+        translation = nil
     }
 
     /// The open record for this connection.

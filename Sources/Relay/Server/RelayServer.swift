@@ -22,6 +22,7 @@ public final class RelayServer: Service, Sendable {
 
     private struct Live {
         var configuration: RelayConfiguration
+        /// Tables and state store, when the relay translates 1.6 chargers for a 2.0.1 upstream.
         var translation: Translation?
         /// Made from the configured files; a reload reads them again (certificates renewed in place).
         var tls: TLSContexts
@@ -43,9 +44,6 @@ public final class RelayServer: Service, Sendable {
     private let onListening: @Sendable (_ host: String, _ port: Int) -> Void
     /// Random id of this run; written into every segment so connection numbers stay unique.
     public let runID: String
-    /// Tables and state store, when the relay translates 1.6 chargers for a 2.0.1 upstream.
-    private var translation: Translation? { live.withLockedValue { $0.translation } }
-    private var tls: TLSContexts { live.withLockedValue { $0.tls } }
     /// Ids for translated messages and transactions.
     private let uuids = UUIDSource()
     /// What the relay counts; served on `metrics.listen` when configured.
@@ -206,7 +204,7 @@ public final class RelayServer: Service, Sendable {
     /// Serves `/metrics`, `/healthz` and `/readyz` when `metrics.listen` is configured.
     private func startObservability(accepting: NIOLockedValueBox<Bool>) async throws -> ObservabilityServer? {
         guard let (host, port) = configuration.metricsListen else { return nil }
-        let reachability = UpstreamReachability(configuration: configuration, group: group)
+        let reachability = UpstreamReachability { [live] in live.withLockedValue { $0.configuration } }
         let server = try await ObservabilityServer.start(
             host: host,
             port: port,
@@ -253,7 +251,10 @@ public final class RelayServer: Service, Sendable {
     }
 
     private func configureChargerPipeline(_ channel: any Channel) throws {
-        if let context = tls.listener {
+        // One snapshot per connection: a reload in the middle of a handshake does not mix two configurations.
+        let live = self.live.withLockedValue { $0 }
+        let configuration = live.configuration
+        if let context = live.tls.listener {
             try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context))
             try channel.pipeline.syncOperations.addHandler(TLSFailureLogger(logger: logger, metrics: metrics))
         }
@@ -265,7 +266,7 @@ public final class RelayServer: Service, Sendable {
             return true
         }
         guard admitted else {
-            try refuseOverLimit(channel)
+            try refuseOverLimit(channel, configuration)
             return
         }
         channel.closeFuture.whenComplete { [self] _ in
@@ -274,17 +275,16 @@ public final class RelayServer: Service, Sendable {
             let hs = handshake.value
             if !hs.attached, let upstream = hs.upstream { upstream.channel.close(promise: nil) }
         }
-        dropUnlessRequestArrives(channel, handshake)
-        let maxFrameBytes = configuration.maxFrameBytes
+        dropUnlessRequestArrives(channel, handshake, timeout: configuration.handshakeTimeoutSeconds)
         let upgrader = NIOTypedWebSocketServerUpgrader<Void>(
-            maxFrameSize: maxFrameBytes,
+            maxFrameSize: configuration.maxFrameBytes,
             enableAutomaticErrorHandling: false,  // protocol errors are answered by RelaySession.failed
             shouldUpgrade: { [self] channel, head in
-                shouldUpgrade(channel: channel, head: head, boundHandshake: handshake)
+                shouldUpgrade(channel: channel, head: head, boundHandshake: handshake, live: live)
             },
             upgradePipelineHandler: { [self] channel, _ in
                 channel.eventLoop.makeCompletedFuture {
-                    try startSession(channel: channel, handshake: handshake.value)
+                    try startSession(channel: channel, handshake: handshake.value, configuration: configuration)
                 }
             }
         )
@@ -303,7 +303,7 @@ public final class RelayServer: Service, Sendable {
     }
 
     /// Answers a charger over `limits.max_connections` with 503 once its request is in, and closes.
-    private func refuseOverLimit(_ channel: any Channel) throws {
+    private func refuseOverLimit(_ channel: any Channel, _ configuration: RelayConfiguration) throws {
         let refused = overLimitRefusals.withLockedValue { state in
             state.count += 1
             let now = ContinuousClock.now
@@ -330,13 +330,16 @@ public final class RelayServer: Service, Sendable {
         try sync.configureHTTPServerPipeline(withErrorHandling: true)
         try sync.addHandler(RefusalResponder(handshake: handshake, answerEarly: false))
         // A refused client must not hold the socket either.
-        dropUnlessRequestArrives(channel, handshake)
+        dropUnlessRequestArrives(channel, handshake, timeout: configuration.handshakeTimeoutSeconds)
     }
 
     /// Drops a client that has not sent its whole request within `timeouts.handshake` (slowloris); once the
     /// request is in, the upstream timeout bounds the rest of the handshake.
-    private func dropUnlessRequestArrives(_ channel: any Channel, _ handshake: NIOLoopBound<Handshake>) {
-        let timeout = configuration.handshakeTimeoutSeconds
+    private func dropUnlessRequestArrives(
+        _ channel: any Channel,
+        _ handshake: NIOLoopBound<Handshake>,
+        timeout: Double
+    ) {
         let expiry = channel.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(
             in: .nanoseconds(Int64(timeout * 1e9))
         ) { [logger] in
@@ -356,8 +359,10 @@ public final class RelayServer: Service, Sendable {
     private func shouldUpgrade(
         channel: any Channel,
         head: HTTPRequestHead,
-        boundHandshake: NIOLoopBound<Handshake>
+        boundHandshake: NIOLoopBound<Handshake>,
+        live: Live
     ) -> EventLoopFuture<HTTPHeaders?> {
+        let configuration = live.configuration
         let eventLoop = channel.eventLoop
         let handshake = boundHandshake.value
         handshake.requestReceived = true
@@ -416,7 +421,7 @@ public final class RelayServer: Service, Sendable {
             return eventLoop.makeSucceededFuture(nil)
         }
         guard configuration.access.passwords != nil else {
-            return dial(identity, authorization: authorization, remote: remote, boundHandshake, on: eventLoop)
+            return dial(identity, authorization: authorization, remote: remote, boundHandshake, live, on: eventLoop)
         }
         // PBKDF2 takes milliseconds: off the event loop, so that a storm of logins does not stall relaying.
         let access = configuration.access
@@ -435,7 +440,7 @@ public final class RelayServer: Service, Sendable {
                 )
                 return eventLoop.makeSucceededFuture(nil)
             }
-            return dial(identity, authorization: authorization, remote: remote, boundHandshake, on: eventLoop)
+            return dial(identity, authorization: authorization, remote: remote, boundHandshake, live, on: eventLoop)
         }
     }
 
@@ -446,8 +451,10 @@ public final class RelayServer: Service, Sendable {
         authorization: String?,
         remote: String?,
         _ boundHandshake: NIOLoopBound<Handshake>,
+        _ live: Live,
         on eventLoop: any EventLoop
     ) -> EventLoopFuture<HTTPHeaders?> {
+        let configuration = live.configuration
         let handshake = boundHandshake.value
         let route = configuration.route(for: identity.value)
         handshake.upstreamURL = route.upstream.url(for: identity)
@@ -456,9 +463,12 @@ public final class RelayServer: Service, Sendable {
         if let pinned = route.upstreamVersion {
             if offered.contains(pinned.rawValue) {
                 offered = [pinned.rawValue]
-            } else if pinned == .v201, translation != nil, offered.contains(OCPPVersion.v16.rawValue) {
-                // A 1.6 charger on a 2.0.1 backend: the relay translates.
+            } else if pinned == .v201, let translation = live.translation,
+                offered.contains(OCPPVersion.v16.rawValue)
+            {
+                // A 1.6 charger on a 2.0.1 backend: the relay translates (with the tables of this handshake).
                 handshake.translated = true
+                handshake.translation = translation
                 offered = [OCPPVersion.v201.rawValue]
             } else {
                 refuse(
@@ -490,7 +500,7 @@ public final class RelayServer: Service, Sendable {
             ?? (configuration.access.forwardAuthorization ? authorization : nil)
         return connector.connect(
             to: route.upstream,
-            tls: tls.upstream,
+            tls: live.tls.upstream,
             identity: identity,
             offeredSubprotocols: offered,
             authorization: upstreamAuthorization,
@@ -581,7 +591,7 @@ public final class RelayServer: Service, Sendable {
         )
     }
 
-    private func startSession(channel: any Channel, handshake: Handshake) throws {
+    private func startSession(channel: any Channel, handshake: Handshake, configuration: RelayConfiguration) throws {
         guard let upstream = handshake.upstream, let identity = handshake.identity else {
             throw ChannelError.inappropriateOperationForState
         }
@@ -591,7 +601,7 @@ public final class RelayServer: Service, Sendable {
             maxFrameBytes: configuration.maxFrameBytes
         )
         var translator: RelaySession.Translator?
-        if handshake.translated, let translation {
+        if handshake.translated, let translation = handshake.translation {
             let state: ChargerState
             do {
                 state = try translation.store.load(identity: identity.value)
