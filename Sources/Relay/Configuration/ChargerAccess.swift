@@ -130,7 +130,7 @@ public final class VerifiedCredentials: Sendable {
 
     public init() {}
 
-    private static func digest(_ identity: String, _ hash: PasswordHash, _ password: String) -> [UInt8] {
+    private static func digest(_ hash: PasswordHash, _ password: String) -> [UInt8] {
         var hasher = SHA256()
         hasher.update(data: Array(hash.description.utf8))
         hasher.update(data: [0])
@@ -139,12 +139,12 @@ public final class VerifiedCredentials: Sendable {
     }
 
     func contains(identity: String, hash: PasswordHash, password: String) -> Bool {
-        let digest = Self.digest(identity, hash, password)
+        let digest = Self.digest(hash, password)
         return entries.withLockedValue { $0[identity] } == digest
     }
 
     func insert(identity: String, hash: PasswordHash, password: String) {
-        let digest = Self.digest(identity, hash, password)
+        let digest = Self.digest(hash, password)
         entries.withLockedValue { $0[identity] = digest }
     }
 }

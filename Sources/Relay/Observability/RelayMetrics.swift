@@ -26,11 +26,20 @@ public final class RelayMetrics: Sendable {
 
     static let directions = ["charger_to_upstream", "upstream_to_charger"]
 
+    /// `ocpp_relay_<name>_<unit>` with its help text.
+    private static func descriptor(_ name: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "ocpp_relay", metricName: name, unitName: unit, helpText: help)
+    }
+
+    /// A counter whose labels are known only when it is counted (off the frame path): the registry returns the
+    /// same counter for the same name and labels.
+    private func counter(_ name: String, _ help: String, labels: [(String, String)] = []) -> Counter {
+        registry.makeCounter(descriptor: Self.descriptor(name, "total", help), labels: labels)
+    }
+
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
-        func descriptor(_ name: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
-            MetricNameDescriptor(namespace: "ocpp_relay", metricName: name, unitName: unit, helpText: help)
-        }
+        let descriptor = Self.descriptor
         connected = registry.makeGauge(descriptor: descriptor("connected_chargers", "", "Chargers relayed now."))
         accepted = registry.makeCounter(
             descriptor: descriptor("connections_accepted", "total", "Charger connections relayed.")
@@ -101,13 +110,9 @@ public final class RelayMetrics: Sendable {
 
     /// A charger over its message rate was slowed (counted once a minute per charger, as it is logged).
     func rateLimited() {
-        registry.makeCounter(
-            descriptor: MetricNameDescriptor(
-                namespace: "ocpp_relay",
-                metricName: "rate_limited",
-                unitName: "total",
-                helpText: "Chargers slowed for sending more than limits.messages_per_second (once a minute each)."
-            )
+        counter(
+            "rate_limited",
+            "Chargers slowed for sending more than limits.messages_per_second (once a minute each)."
         ).increment()
     }
 
@@ -122,37 +127,25 @@ public final class RelayMetrics: Sendable {
     }
 
     func refused(status: Int, by source: String) {
-        registry.makeCounter(
-            descriptor: MetricNameDescriptor(
-                namespace: "ocpp_relay",
-                metricName: "connections_refused",
-                unitName: "total",
-                helpText: "Charger connections refused, by HTTP status and by whom (relay or upstream)."
-            ),
+        counter(
+            "connections_refused",
+            "Charger connections refused, by HTTP status and by whom (relay or upstream).",
             labels: [("status", String(status)), ("by", source)]
         ).increment()
     }
 
     func upstreamFailure(_ reason: String) {
-        registry.makeCounter(
-            descriptor: MetricNameDescriptor(
-                namespace: "ocpp_relay",
-                metricName: "upstream_failures",
-                unitName: "total",
-                helpText: "Upstream connections that failed: unreachable, timeout, lost."
-            ),
+        counter(
+            "upstream_failures",
+            "Upstream connections that failed: unreachable, timeout, lost.",
             labels: [("reason", reason)]
         ).increment()
     }
 
     func translationDiagnostic(_ kind: String) {
-        registry.makeCounter(
-            descriptor: MetricNameDescriptor(
-                namespace: "ocpp_relay",
-                metricName: "translation_diagnostics",
-                unitName: "total",
-                helpText: "Translation notes: lossy, untranslatable, malformed."
-            ),
+        counter(
+            "translation_diagnostics",
+            "Translation notes: lossy, untranslatable, malformed.",
             labels: [("kind", kind)]
         ).increment()
     }

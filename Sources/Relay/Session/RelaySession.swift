@@ -155,17 +155,15 @@ final class RelaySession: @unchecked Sendable {
                 return
             }
             let forwarding = state(leg.opposite) == .open
-            recorder.withUnmasked(message.payload, key: message.maskKey) { bytes in
-                recorder.writer.frame(
-                    connection: connection,
-                    leg: leg,
-                    direction: .in,
-                    opcode: message.opcode.rawValueForRecording,
-                    forwardedUnchanged: forwarding,
-                    payload: bytes
-                )
-                pendingCalls.observe(bytes, direction: leg == .charger ? 0 : 1, metrics: metrics)
-            }
+            record(
+                message.payload,
+                maskKey: message.maskKey,
+                leg: leg,
+                direction: .in,
+                opcode: message.opcode.rawValueForRecording,
+                forwarded: forwarding,
+                countedAs: leg == .charger ? 0 : 1
+            )
             if forwarding {
                 recorder.afterFlush { [self] in forward(message, to: leg.opposite) }
             } else {
@@ -189,16 +187,20 @@ final class RelaySession: @unchecked Sendable {
         guard var translator else { return }
         // The only reference while it is mutated: its state is not copied on every message.
         self.translator = nil
-        record(data, leg: leg, direction: .in, opcode: opcode.rawValueForRecording, forwarded: false)
+        // Counted in the charger's terms (1.6 actions and ids); translated frames upstream are not.
+        record(
+            data,
+            leg: leg,
+            direction: .in,
+            opcode: opcode.rawValueForRecording,
+            forwarded: false,
+            countedAs: leg == .charger && opcode == .text ? 0 : nil
+        )
         recorder.scheduleFlush()
         guard opcode == .text else {
             recordTranslationNote(leg, "binary message cannot be translated; dropped", &translator)
             self.translator = translator
             return
-        }
-        if leg == .charger {
-            // Counted in the charger's terms (1.6 actions and ids); translated frames upstream are not.
-            data.withUnsafeReadableBytes { pendingCalls.observe($0, direction: 0, metrics: metrics) }
         }
         let text = String(buffer: data)
         let outputs = leg == .charger ? translator.session.fromCharger(text) : translator.session.fromUpstream(text)
@@ -253,8 +255,18 @@ final class RelaySession: @unchecked Sendable {
         }
     }
 
-    private func record(_ data: ByteBuffer, leg: Leg, direction: Direction, opcode: UInt8, forwarded: Bool) {
-        data.withUnsafeReadableBytes { bytes in
+    /// Records a payload (unmasked into the loop's scratch buffer when the peer masked it) and, when `countedAs`
+    /// names its direction (0 charger → upstream, 1 the other way), counts it for the metrics.
+    private func record(
+        _ data: ByteBuffer,
+        maskKey: WebSocketMaskingKey? = nil,
+        leg: Leg,
+        direction: Direction,
+        opcode: UInt8,
+        forwarded: Bool,
+        countedAs metricsDirection: Int? = nil
+    ) {
+        recorder.withUnmasked(data, key: maskKey) { bytes in
             recorder.writer.frame(
                 connection: connection,
                 leg: leg,
@@ -263,19 +275,34 @@ final class RelaySession: @unchecked Sendable {
                 forwardedUnchanged: forwarded,
                 payload: bytes
             )
+            if let metricsDirection { pendingCalls.observe(bytes, direction: metricsDirection, metrics: metrics) }
         }
     }
 
     private func sendTranslated(_ text: String, to leg: Leg) {
         let data = ByteBuffer(string: text)
-        record(data, leg: leg, direction: .out, opcode: 1, forwarded: false)
-        if leg == .charger {
-            data.withUnsafeReadableBytes { pendingCalls.observe($0, direction: 1, metrics: metrics) }
-        }
+        record(data, leg: leg, direction: .out, opcode: 1, forwarded: false, countedAs: leg == .charger ? 1 : nil)
         recorder.afterFlush { [self] in deliver(data, opcode: .text, to: leg) }
     }
 
+    /// Frames a message the relay made (or re-frames one) and sends it.
     private func deliver(_ data: ByteBuffer, opcode: WebSocketOpcode, to leg: Leg) {
+        send(to: leg) { [self] target in target.send(opcode, data, maskKey: maskKey(for: leg)) }
+    }
+
+    /// Forwards a message as the bytes that came when their masking suits the receiving leg (clients mask,
+    /// servers do not): no copy, no re-encoding. A peer that got masking wrong has its message re-framed.
+    private func forward(_ message: LegMessage, to leg: Leg) {
+        if message.wireMasked == (leg == .upstream) {
+            send(to: leg) { target in target.sendWire(message.wire) }
+        } else {
+            deliver(message.unmaskedPayload(allocator: allocator), opcode: message.opcode, to: leg)
+        }
+    }
+
+    /// Writes to an open leg (a closing one gets nothing: the drop is recorded), and stops reading the other leg
+    /// while this one cannot take more (backpressure).
+    private func send(to leg: Leg, _ write: (LegHandler) -> Void) {
         guard state(leg) == .open else {
             recorder.writer.error(
                 ConnectionErrorEvent(
@@ -288,23 +315,8 @@ final class RelaySession: @unchecked Sendable {
             return
         }
         let target = handler(leg)
-        target.send(opcode, data, maskKey: maskKey(for: leg))
-        if !target.isWritable {
-            // Backpressure: stop reading the sender until the receiver drains.
-            handler(leg.opposite).pauseReads(.backpressure)
-        }
-    }
-
-    /// Forwards a message as the bytes that came when their masking suits the receiving leg (clients mask,
-    /// servers do not): no copy, no re-encoding. A peer that got masking wrong has its message re-framed.
-    private func forward(_ message: LegMessage, to leg: Leg) {
-        if message.wireMasked == (leg == .upstream), state(leg) == .open {
-            let target = handler(leg)
-            target.sendWire(message.wire)
-            if !target.isWritable { handler(leg.opposite).pauseReads(.backpressure) }
-        } else {
-            deliver(message.unmaskedPayload(allocator: allocator), opcode: message.opcode, to: leg)
-        }
+        write(target)
+        if !target.isWritable { handler(leg.opposite).pauseReads(.backpressure) }
     }
 
     func writabilityChanged(_ leg: Leg, writable: Bool) {
