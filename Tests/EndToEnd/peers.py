@@ -94,6 +94,11 @@ class Backend16(ChargePoint16):
         self.actions.append("MeterValues")
         return result16.MeterValues()
 
+    @on(Action16.data_transfer)
+    async def on_data_transfer(self, vendor_id, **kwargs):
+        self.actions.append("DataTransfer")
+        return result16.DataTransfer(status="Accepted")
+
     @on(Action16.stop_transaction)
     async def on_stop(self, meter_stop, timestamp, transaction_id, **kwargs):
         self.actions.append("StopTransaction")
@@ -187,6 +192,8 @@ class Backend:
         self.boots = {}
         self.requests = []  # (path, headers)
         self.closes = {}  # identity -> (code, reason)
+        self.errors = []  # (identity, exception) the backend's own side raised: re-raised when the backend stops
+        self._closed = {}  # identity -> asyncio.Event set when its latest connection is over
         self.answers = {}  # identity -> answer to the backend's own request
         self.events = {}  # identity -> TransactionEvent payloads (2.0.1)
         self.reports = {}  # identity -> NotifyReport reportData entries (2.0.1)
@@ -216,10 +223,13 @@ class Backend:
         cls = Backend201 if connection.subprotocol == "ocpp2.0.1" else Backend16
         cp = cls(identity, tap, self)
         self.sessions.setdefault(identity, []).append((cp, tap))
+        self._closed.setdefault(identity, asyncio.Event()).clear()
         task = asyncio.create_task(cp.start())
         try:
             if self.ask_after_boot:
                 while "BootNotification" not in cp.actions:
+                    if task.done():  # the charger left before it booted: nothing to ask
+                        return
                     await asyncio.sleep(0.01)
                 if cls is Backend16:
                     answer = await cp.call(call16.GetConfiguration(key=["HeartbeatInterval"]))
@@ -237,11 +247,25 @@ class Backend:
                     await asyncio.sleep(0.01)
                 connection.transport.abort()
             await task
-        except Exception:
-            pass
+        except websockets.exceptions.ConnectionClosed:
+            pass  # the charger (or the relay) went away: an ordinary end
+        except Exception as error:  # a schema failure, a call nobody answered: the test must hear of it
+            self.errors.append((identity, error))
         finally:
             task.cancel()
             self.closes[identity] = (connection.close_code, connection.close_reason)
+            self._closed[identity].set()
+
+    async def closed(self, identity, timeout=10):
+        """Waits until the latest connection of `identity` is over (its close code and reason are then in `closes`)."""
+        event = self._closed.get(identity)
+        deadline = asyncio.get_running_loop().time() + timeout
+        while event is None:
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"{identity} never connected to the backend")
+            await asyncio.sleep(0.01)
+            event = self._closed.get(identity)
+        await asyncio.wait_for(event.wait(), timeout)
 
     async def __aenter__(self):
         self.server = await serve(
@@ -256,9 +280,11 @@ class Backend:
         self.port = self.server.sockets[0].getsockname()[1]
         return self
 
-    async def __aexit__(self, *exc):
+    async def __aexit__(self, exc_type, *exc):
         self.server.close()
-        await self.server.wait_closed()
+        await asyncio.wait_for(self.server.wait_closed(), 30)
+        if exc_type is None and self.errors:
+            raise AssertionError(f"the test backend failed: {self.errors!r}")
 
     @property
     def url(self):

@@ -83,9 +83,9 @@ def test_authorization_is_forwarded_and_the_password_never_recorded(start_relay)
     assert headers["Authorization"] == authorization
     raw = b"".join(gzip.open(p).read() for p in relay.recordings.glob("*.ocrec.gz"))
     index = b"".join(p.read_bytes() for p in relay.recordings.glob("*.idx"))
+    log = relay.log().encode()
     for secret in (b"s3cret-passw0rd", authorization.encode(), b"Q1AtQVVUSDpzM2NyZXQtcGFzc3cwcmQ"):
-        assert secret not in raw and secret not in index
-    assert secret not in relay.log().encode()
+        assert secret not in raw and secret not in index and secret not in log, secret
     entries, _ = recordings_show(relay.recordings)
     opened = [e for e in entries if e.get("event") == "open"][0]
     assert opened["authorization"] is True and opened["user"] == "CP-AUTH"
@@ -95,17 +95,33 @@ def test_close_code_and_reason_pass_through_both_ways(start_relay):
     async def scenario():
         async with Backend(ask_after_boot=False) as backend:
             relay = start_relay(backend.url)
+            # The charger closes: the backend sees its code and reason.
             ws = await open_charger(relay.url, "CP-CLOSE", ["ocpp1.6"])
             await ws.close(code=4001, reason="charger maintenance")
-            await asyncio.sleep(0.2)
-            return relay, backend
+            await backend.closed("CP-CLOSE")
+            # The backend closes: the charger sees its code and reason.
+            ws2 = await open_charger(relay.url, "CP-KICKED", ["ocpp1.6"])
+            await ws2.send('[2,"1","Heartbeat",{}]')
+            await asyncio.wait_for(ws2.recv(), 10)
+            (_, tap), = backend.sessions["CP-KICKED"]
+            await tap.connection.close(code=4002, reason="moved to another backend")
+            with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
+                await asyncio.wait_for(ws2.recv(), 10)
+            await backend.closed("CP-KICKED")
+            return relay, backend, closed.value
 
-    relay, backend = asyncio.run(scenario())
+    relay, backend, kicked = asyncio.run(scenario())
     assert backend.closes["CP-CLOSE"] == (4001, "charger maintenance")
+    assert (kicked.rcvd.code, kicked.rcvd.reason) == (4002, "moved to another backend")
     relay.stop()
     entries, _ = recordings_show(relay.recordings)
-    closes = [(e["leg"], e["initiator"], e["code"], e["reason"]) for e in entries if e.get("event") == "close"]
-    assert closes == [("charger", "charger", 4001, "charger maintenance"), ("upstream", "relay", 4001, "charger maintenance")]
+    closes = [(e["charger"], e["leg"], e["initiator"], e["code"], e["reason"]) for e in entries if e.get("event") == "close"]
+    assert closes == [
+        ("CP-CLOSE", "charger", "charger", 4001, "charger maintenance"),
+        ("CP-CLOSE", "upstream", "relay", 4001, "charger maintenance"),
+        ("CP-KICKED", "upstream", "upstream", 4002, "moved to another backend"),
+        ("CP-KICKED", "charger", "relay", 4002, "moved to another backend"),
+    ]
 
 
 def test_upstream_dropping_the_connection_drops_the_charger(start_relay):

@@ -9,7 +9,7 @@ import zlib
 
 import pytest
 import websockets
-from conftest import recordings_show
+from conftest import recordings_list, recordings_show
 from peers import Backend, Charger16, Tap, open_charger, session_16
 from ocpp.v16 import call as call16
 
@@ -50,6 +50,11 @@ def test_kill_9_loses_no_forwarded_frame(start_relay):
     assert len(segments) == 1
     with pytest.raises(EOFError):
         gzip.open(segments[0]).read()
+    listing = recordings_list(relay.recordings)
+    assert [row.split()[0] for row in listing[1:]] == ["CP-KILL"]
+    charger, start, still_open, last_seen, frames = listing[1].split()[:5]
+    assert still_open == "open/last"  # never closed: the relay died
+    assert int(frames) == sum(1 for e in entries if "text" in e)
     assert texts(entries, "charger", "in")[:5] == charger_tap.sent[:5]
 
 

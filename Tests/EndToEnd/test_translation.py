@@ -24,22 +24,25 @@ def schema(version, action, response):
     return json.loads((SCHEMAS / "v201" / "schemas" / f"{action}{'Response' if response else 'Request'}.json").read_text())
 
 
-def validate_recording(entries):
-    """Every CALL and CALLRESULT on both legs is valid against its version's schema; returns counts."""
+def validate_recording(entries, expected_errors=()):
+    """Every CALL and CALLRESULT on both legs is valid against its version's schema, and no call was answered with a
+    CALLERROR unless its action is in `expected_errors` (a translation that degrades into an error must fail the
+    test); returns counts."""
     pending = {}
     checked = {"1.6": 0, "2.0.1": 0}
     for e in entries:
         if "text" not in e:
             continue
         frame = json.loads(e["text"])
-        # A CALL's sender: what the relay received came from that leg's peer, what it sent came from the relay.
-        sender = (e["leg"], e["dir"])
         if frame[0] == 2:
             pending[(e["connection"], e["leg"], frame[1])] = frame[2]
             jsonschema.validate(frame[3], schema(e["version"], frame[2], response=False))
         elif frame[0] == 3:
             action = pending.pop((e["connection"], e["leg"], frame[1]))
             jsonschema.validate(frame[2], schema(e["version"], action, response=True))
+        elif frame[0] == 4:
+            action = pending.pop((e["connection"], e["leg"], frame[1]), None)
+            assert action in expected_errors, f"{action} answered with a CALLERROR on the {e['leg']} leg: {e['text']}"
         checked[e["version"]] += 1
     return checked
 
@@ -169,15 +172,17 @@ def test_a_relay_restarted_mid_transaction_ends_the_right_transaction(start_rela
             stop = await cp2.call(call16.StopTransaction(meter_stop=900, timestamp=now(), transaction_id=start.transaction_id))
             await ws2.close()
             task2.cancel()
-            return backend, start, stop
+            return relay2, backend, start, stop
 
-    backend, start, stop = asyncio.run(scenario())
+    relay2, backend, start, stop = asyncio.run(scenario())
     assert stop is not None
     started, ended = backend.events["CP-RESTART"]
     assert started["event_type"] == "Started" and ended["event_type"] == "Ended"
     assert ended["transaction_info"]["transaction_id"] == started["transaction_info"]["transaction_id"]
     assert ended["seq_no"] == started["seq_no"] + 1
     assert ended["meter_value"][-1]["sampled_value"][0]["value"] == 900
+    relay2.stop()
+    validate_recording(recordings_show(relay2.recordings)[0])
 
 
 def test_every_backend_command_and_charger_notification_translates_schema_valid(start_relay):
@@ -299,11 +304,13 @@ def test_a_table_override_from_config_changes_the_translation(start_relay, tmp_p
             answer = await backend_cp.call(call201.Reset(type="Immediate"))
             await ws.close()
             task.cancel()
-            return answer, cp.remote_starts
+            return relay, answer, cp.remote_starts
 
-    answer, received = asyncio.run(scenario())
+    relay, answer, received = asyncio.run(scenario())
     assert answer.status == "Accepted"
     assert received == [("Reset", {"type": "Hard"})]
+    relay.stop()
+    validate_recording(recordings_show(relay.recordings)[0])
 
 
 def test_charger_faults_reach_the_backend_as_events(start_relay):
@@ -368,7 +375,10 @@ def test_routes_migrate_some_chargers_to_the_new_backend(start_relay, tmp_path):
     (new_cp, _), = new.sessions["NEW-1"]
     (old_cp, old_tap), = old.sessions["OLD-1"]
     assert new_cp.actions == ["BootNotification", "Heartbeat"] and old_cp.actions == ["BootNotification", "Heartbeat"]
-    upstream_texts = [e["text"] for e in recordings_show(relay.recordings)[0] if e.get("charger") == "NEW-1" and e.get("leg") == "upstream" and "text" in e]
+    relay.stop()
+    entries = recordings_show(relay.recordings)[0]
+    validate_recording(entries)
+    upstream_texts = [e["text"] for e in entries if e.get("charger") == "NEW-1" and e.get("leg") == "upstream" and "text" in e]
     assert '"chargingStation"' in upstream_texts[0]  # the 2.0.1 BootNotification the relay made
     path = tmp_path / "routes.yaml"
     path.write_text(config)

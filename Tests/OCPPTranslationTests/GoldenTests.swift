@@ -24,11 +24,15 @@ enum Repository {
         return MappingTables(files: files)
     }
 
+    static let goldenFolder = root.appendingPathComponent("Tests/OCPPTranslationTests/Golden")
+
+    /// The golden files. A folder that cannot be read yields no cases here; `goldenFolderIsRead` then fails.
     static var goldenCases: [String] {
-        let folder = root.appendingPathComponent("Tests/OCPPTranslationTests/Golden")
-        return ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []).filter {
-            $0.hasSuffix(".json")
-        }.sorted()
+        ((try? goldenFiles()) ?? [])
+    }
+
+    static func goldenFiles() throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: goldenFolder.path).filter { $0.hasSuffix(".json") }.sorted()
     }
 }
 
@@ -56,8 +60,11 @@ extension JSONValue {
         case .array(let elements):
             return .array(elements.map(\.canonical))
         case .number(let text):
-            // 10 and 10.0 are the same number to a schema.
-            if let value = Double(text) { return .number(String(value)) }
+            // An integer stays as written: 1 and 1.0 differ (a strict validator refuses 1.0 for an integer
+            // field). Numbers with a fraction or an exponent compare by value (1.50 is 1.5).
+            if text.contains(where: { $0 == "." || $0 == "e" || $0 == "E" }), let value = Double(text) {
+                return .number(String(value))
+            }
             return self
         default:
             return self
@@ -77,12 +84,24 @@ struct GoldenTests {
         #expect(tables.charger.count >= 10 && tables.backend.count >= 20)
     }
 
+    @Test("the golden folder is read and holds every conversation")
+    func goldenFolderIsRead() throws {
+        let files = try Repository.goldenFiles()
+        #expect(files.count >= 11, "golden files: \(files)")
+    }
+
+    /// The members a golden file and each of its steps may have: a misspelt key fails instead of being ignored.
+    static let documentKeys: Set<String> = ["description", "state", "steps", "finalState"]
+    static let stepKeys: Set<String> = ["note", "from", "frame", "tick", "expect", "diagnostics"]
+
     @Test("golden conversation", arguments: Repository.goldenCases)
     func golden(_ name: String) throws {
-        let url = Repository.root.appendingPathComponent("Tests/OCPPTranslationTests/Golden").appendingPathComponent(
-            name
-        )
+        let url = Repository.goldenFolder.appendingPathComponent(name)
         let document = try JSONParser.parse(Array(try Data(contentsOf: url)))
+        let unknown = Set(document.objectMembersForTests.map(\.key)).subtracting(Self.documentKeys)
+        #expect(unknown.isEmpty, "\(name): unknown keys \(unknown.sorted())")
+        let steps = try #require(document["steps"]?.arrayValue, "\(name) has no steps")
+        #expect(!steps.isEmpty, "\(name) has no steps")
         var state = ChargerState()
         if let seeded = document["state"] {
             state = try JSONDecoder().decode(ChargerState.self, from: Data(seeded.jsonText.utf8))
@@ -96,7 +115,26 @@ struct GoldenTests {
             makeID: { ids.make() },
             uptime: { ids.uptime }
         )
-        for (index, step) in (document["steps"]?.arrayValue ?? []).enumerated() {
+        for (index, step) in steps.enumerated() {
+            let keys = Set(step.objectMembersForTests.map(\.key))
+            #expect(
+                keys.isSubset(of: Self.stepKeys),
+                "\(name) step \(index + 1): unknown keys \(keys.subtracting(Self.stepKeys).sorted())"
+            )
+            #expect(
+                (step["tick"] == nil) != (step["frame"] == nil),
+                "\(name) step \(index + 1): a step is either a tick or a frame"
+            )
+            if step["frame"] != nil {
+                #expect(
+                    ["charger", "upstream"].contains(step["from"]?.stringValue ?? ""),
+                    "\(name) step \(index + 1): from must be charger or upstream"
+                )
+            }
+            let expected = try #require(
+                step["expect"]?.arrayValue,
+                "\(name) step \(index + 1): expect is missing (write [] for a step the relay does not answer)"
+            )
             let outputs: [TranslationOutput]
             if let seconds = step["tick"]?.doubleValue {
                 ids.uptime += seconds
@@ -117,7 +155,6 @@ struct GoldenTests {
                 case .diagnostic: nil
                 }
             }
-            let expected = step["expect"]?.arrayValue ?? []
             #expect(
                 sent.map(\.canonical) == expected.map(\.canonical),
                 "\(name) step \(index + 1) (\(step["note"]?.stringValue ?? "")):\n got      \(JSONValue.array(sent).jsonText)\n expected \(JSONValue.array(expected).jsonText)"

@@ -327,8 +327,10 @@ extension TranslationSession {
     }
 
     private func getTransactionStatus(_ call: RPCFrame.Call, _ out: inout [TranslationOutput]) {
-        var payload = JSONValue.object([(key: "messagesInQueue", value: .bool(false))])
-        if let id = call.payload["transactionId"]?.stringValue {
+        let asked = call.payload["transactionId"]?.stringValue
+        let queued = transactionEventsUndelivered(transactionID: asked)
+        var payload = JSONValue.object([(key: "messagesInQueue", value: .bool(queued))])
+        if let id = asked {
             let open = state.transaction(id: id).map { !$0.ended } ?? false
             payload.set("ongoingIndicator", .bool(open))
         }

@@ -223,8 +223,22 @@ public struct TranslationSession: Sendable {
         _ out: inout [TranslationOutput]
     ) {
         let frame = RPCFrame.call(.init(messageID: makeID(), action: action, payload: payload))
+        var call = call
+        if action == "TransactionEvent" {
+            call.transactionID = payload.value(at: "transactionInfo.transactionId")?.stringValue
+        }
         upstreamQueue.append((frame, call))
         pumpUpstream(&out)
+    }
+
+    /// Whether TransactionEvents (of `transactionID`, or of any transaction) are still to be delivered to the
+    /// backend: queued behind another CALL, or sent and not yet answered.
+    func transactionEventsUndelivered(transactionID: String?) -> Bool {
+        let inFlight = upstreamInFlight.flatMap { upstreamCalls[$0] }
+        return ([inFlight].compactMap { $0 } + upstreamQueue.map(\.call)).contains { call in
+            guard let id = call.transactionID else { return false }
+            return transactionID == nil || id == transactionID
+        }
     }
 
     mutating func pumpUpstream(_ out: inout [TranslationOutput]) {
@@ -330,6 +344,8 @@ struct UpstreamCall: Sendable {
 
     var action: String
     var purpose: Purpose
+    /// The 2.0.1 transaction a TransactionEvent belongs to (GetTransactionStatus asks whether it is delivered).
+    var transactionID: String? = nil
 }
 
 /// What a charger CALL's translation must remember to translate the result.
