@@ -13,7 +13,9 @@ let framePathSettings: [SwiftSetting] =
 
 let package = Package(
     name: "ocpp-relay",
-    platforms: [.macOS(.v15)],
+    // Linux only (built and tested on Debian 12): the recorder and the relay call glibc directly (open(2) with
+    // O_EXCL|O_APPEND, malloc_trim) and the benchmark reads /proc. No Apple platform is declared, because none
+    // is built or tested.
     products: [
         .executable(name: "ocpp-relay", targets: ["ocpp-relay"]),
         .library(name: "OCPP", targets: ["OCPP"]),
@@ -47,8 +49,17 @@ let package = Package(
         .target(
             name: "OCPPTranslation",
             dependencies: ["OCPP", .product(name: "Yams", package: "Yams")],
-            swiftSettings: swiftSettings
+            swiftSettings: swiftSettings,
+            plugins: ["EmbedMappings"]
         ),
+        // Builds Mappings/ into OCPPTranslation (MappingTables.builtInFiles): the binary needs no tables on disk.
+        .plugin(
+            name: "EmbedMappings",
+            capability: .buildTool(),
+            dependencies: ["embed-mappings"],
+            path: "Sources/EmbedMappingsPlugin"
+        ),
+        .executableTarget(name: "embed-mappings", swiftSettings: swiftSettings),
 
         // Replay: recorded conversations as test fixtures; the comparison and the replay state machine. Pure.
         .target(

@@ -13,7 +13,8 @@ public enum Benchmark {
     public struct Options: Sendable {
         /// The `ocpp-relay` binary to run as the relay under test.
         public var relayBinary: String
-        public var mappings: String
+        /// A folder of edited tables for the translating relay; nil: the relay's built-in tables.
+        public var mappings: String?
         public var rounds = 3
         public var latencyCalls = 2000
         public var cpuSeconds = 3.0
@@ -24,7 +25,7 @@ public enum Benchmark {
         /// Chargers of the realistic session measuring compression.
         public var realisticChargers = 24
 
-        public init(relayBinary: String, mappings: String) {
+        public init(relayBinary: String, mappings: String?) {
             self.relayBinary = relayBinary
             self.mappings = mappings
         }

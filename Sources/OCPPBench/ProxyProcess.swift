@@ -62,10 +62,18 @@ final class ProxyProcess {
     var cpuSeconds: Double { pids.map(ProcStat.cpuSeconds).reduce(0, +) }
     var residentKiB: Int { pids.map(ProcStat.residentKiB).reduce(0, +) }
 
-    func stop() {
+    /// SIGTERM, then SIGKILL to the whole family if it is still there after `grace` seconds (mitmdump 11 does
+    /// not exit on SIGTERM); never waits without a bound.
+    func stop(grace: Double = 3) {
         if process.isRunning {
+            let family = pids
             process.terminate()
-            process.waitUntilExit()
+            let deadline = Date().addingTimeInterval(grace)
+            while process.isRunning && Date() < deadline { usleep(20_000) }
+            if process.isRunning {
+                for pid in family { kill(pid, SIGKILL) }
+                process.waitUntilExit()
+            }
         }
         try? FileManager.default.removeItem(atPath: directory)
     }
@@ -175,22 +183,22 @@ final class ProxyProcess {
     }
 
     /// The relay itself, recording; translating when `translate` is set.
-    static func relay(binary: String, backendPort: Int, translate: Bool, mappings: String) throws -> ProxyProcess {
+    static func relay(binary: String, backendPort: Int, translate: Bool, mappings: String?) throws -> ProxyProcess {
         let directory = temporaryDirectory(translate ? "relay-translating" : "relay")
         let port = freePort()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         // The bench's chargers send far more than a real one: no per-charger rate limit (nginx has none either).
         let config = "\(directory)/relay.yaml"
-        FileManager.default.createFile(atPath: config, contents: Data("limits:\n  messages_per_second: 0\n".utf8))
+        _ = FileManager.default.createFile(atPath: config, contents: Data("limits:\n  messages_per_second: 0\n".utf8))
         var arguments = [
             "serve", "--listen", "127.0.0.1:\(port)", "--upstream", "ws://127.0.0.1:\(backendPort)/ocpp",
             "--recordings", "\(directory)/recordings", "--log-level", "error", "--config", config,
         ]
-        if translate { arguments += ["--upstream-version", "2.0.1", "--mappings", mappings] }
+        if translate { arguments += ["--upstream-version", "2.0.1"] + (mappings.map { ["--mappings", $0] } ?? []) }
         process.arguments = arguments
         let log = "\(directory)/relay.log"
-        FileManager.default.createFile(atPath: log, contents: nil)
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle(forWritingAtPath: log) ?? FileHandle.nullDevice
         try process.run()

@@ -8,8 +8,9 @@ import Relay
 import RelayRecording
 import ServiceLifecycle
 
-/// `ocpp-relay demo`: the relay between a built-in backend and two scripted chargers (1.6 and 2.0.1),
-/// all on loopback, then the recording printed. Needs nothing but the binary.
+/// `ocpp-relay demo`: the relay between a built-in backend and three scripted chargers (1.6 and 2.0.1 passed
+/// through, and a 1.6 charger translated to 2.0.1), all on loopback, then the recording printed. Needs nothing but
+/// the binary.
 public enum Demo {
     public struct Options: Sendable {
         public var recordings: String
@@ -23,6 +24,9 @@ public enum Demo {
         }
     }
 
+    /// The demo charger whose 1.6 is translated to 2.0.1 on its way to the backend.
+    static let translated = "DEMO-CP-16-ON-201"
+
     public static func run(_ options: Options, output: @escaping @Sendable (String) -> Void) async throws {
         var logger = Logger(label: "ocpp-relay.demo")
         logger.logLevel = options.logLevel
@@ -31,12 +35,19 @@ public enum Demo {
         let backendTask = Task { try await backend.run() }
         output("demo backend listening on ws://127.0.0.1:\(backend.port)/ocpp")
 
-        let configuration = RelayConfiguration(
-            listenHost: "127.0.0.1",
-            listenPort: 0,
-            upstream: try UpstreamURL("ws://127.0.0.1:\(backend.port)/ocpp"),
-            recording: RecordingConfiguration(directory: options.recordings)
-        )
+        // Pass-through for the 1.6 and the 2.0.1 charger; a third, 1.6 charger is translated for the backend's
+        // 2.0.1 side (the built-in tables), so the recording shows a 1.6 frame next to its 2.0.1 translation.
+        var configuration = try RelaySettings.parse(
+            yaml: """
+                listen: "127.0.0.1:0"
+                upstream: ws://127.0.0.1:\(backend.port)/ocpp
+                routes:
+                  - name: translated
+                    chargers: [\(translated)]
+                    upstream_version: "2.0.1"
+                """
+        ).resolve()
+        configuration.recording = RecordingConfiguration(directory: options.recordings)
         let (listening, continuation) = AsyncStream<Int>.makeStream()
         let relay = try RelayServer(configuration: configuration, logger: logger) { _, port in
             continuation.yield(port)
@@ -49,7 +60,7 @@ public enum Demo {
         let port = listeningPort
         output("relay listening on ws://127.0.0.1:\(port), recording into \(options.recordings)")
 
-        let chargers = [("DEMO-CP-16", OCPPVersion.v16), ("DEMO-CP-201", OCPPVersion.v201)]
+        let chargers = [("DEMO-CP-16", OCPPVersion.v16), ("DEMO-CP-201", OCPPVersion.v201), (translated, .v16)]
         try await withThrowingTaskGroup(of: (String, ScriptedCharger.Report).self) { tasks in
             for (id, version) in chargers {
                 tasks.addTask {

@@ -6,7 +6,8 @@ struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
         abstract:
-            "Run the relay between a built-in backend and two scripted chargers (1.6 and 2.0.1), then print the recording."
+            "Run the relay between a built-in backend and three scripted chargers (1.6, 2.0.1, and 1.6 translated to "
+            + "2.0.1), then print the recording."
     )
 
     @Option(help: "Folder for the demo's recordings (default: a new temporary folder).")

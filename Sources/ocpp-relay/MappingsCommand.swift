@@ -6,8 +6,8 @@ import Relay
 struct MappingsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mappings",
-        abstract: "Check and show the OCPP 1.6 ↔ 2.0.1 mapping tables.",
-        subcommands: [Check.self, Show.self]
+        abstract: "Check, show and export the OCPP 1.6 ↔ 2.0.1 mapping tables.",
+        subcommands: [Check.self, Show.self, Export.self]
     )
 
     struct Check: ParsableCommand {
@@ -16,8 +16,8 @@ struct MappingsCommand: ParsableCommand {
                 "Validate the tables; with --schemas, against the official OCPP JSON schemas too. Exit 1 on errors."
         )
 
-        @Argument(help: "The folder of tables.")
-        var directory: String = "Mappings"
+        @Argument(help: "A folder of tables (default: the tables built into the binary).")
+        var directory: String?
 
         @Option(help: "A YAML overrides file to lay over the tables.")
         var overrides: String?
@@ -51,8 +51,8 @@ struct MappingsCommand: ParsableCommand {
             abstract: "Print what each message becomes, the enum maps and the key table."
         )
 
-        @Argument(help: "The folder of tables.")
-        var directory: String = "Mappings"
+        @Argument(help: "A folder of tables (default: the tables built into the binary).")
+        var directory: String?
 
         @Option(help: "A YAML overrides file to lay over the tables.")
         var overrides: String?
@@ -63,6 +63,26 @@ struct MappingsCommand: ParsableCommand {
                 FileHandle.standardError.write(Data("\(problem)\n".utf8))
             }
             print(tables.summary)
+        }
+    }
+
+    struct Export: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write the tables built into the binary to a folder, to edit them (then translation.mappings).",
+        )
+
+        @Argument(help: "The folder to write (created if needed).")
+        var directory: String
+
+        @Flag(help: "Replace tables that are already there.")
+        var force = false
+
+        func run() throws {
+            do {
+                for path in try MappingTables.exportBuiltIn(to: directory, replace: force) { print(path) }
+            } catch {
+                throw ValidationError(error.message)
+            }
         }
     }
 }

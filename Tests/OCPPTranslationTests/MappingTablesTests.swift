@@ -1,3 +1,4 @@
+import Foundation
 import OCPP
 import OCPPTranslation
 import Testing
@@ -88,5 +89,19 @@ struct MappingTablesTests {
         #expect(tables.tokenTypes.type(of: "E004010203040506") == "ISO15693")
         #expect(tables.tokenTypes.type(of: "NL-TNM-012345678-X") == "eMAID")
         #expect(tables.tokenTypes.type(of: "hello") == "ISO14443")
+    }
+
+    @Test("the binary carries the tables of Mappings/ as they are in the repository")
+    func builtIn() throws {
+        #expect(Set(MappingTables.builtInFiles.keys) == Set(MappingTables.fileNames))
+        for name in MappingTables.fileNames {
+            let onDisk = try String(
+                contentsOf: Repository.root.appendingPathComponent("Mappings").appendingPathComponent(name),
+                encoding: .utf8
+            )
+            #expect(MappingTables.builtInFiles[name] == onDisk, "\(name) differs from Mappings/\(name)")
+        }
+        let tables = MappingTables(files: MappingTables.builtInFiles)
+        #expect(tables.isUsable)
     }
 }

@@ -163,7 +163,7 @@ struct ShippedConfigurationTests {
         let configuration = try settings.resolve()
         #expect(configuration.upstreamVersion == nil)
         #expect(configuration.callTimeoutSeconds == 30)
-        #expect(configuration.mappingsDirectory == "Mappings")
+        #expect(configuration.mappingsDirectory == nil)  // the tables built into the binary
         #expect(settings.recordings?.retention == "30d")
     }
 

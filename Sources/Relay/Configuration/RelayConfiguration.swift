@@ -33,8 +33,8 @@ public struct RelayConfiguration: Sendable {
     public var handshakeTimeoutSeconds: Double = 30
     /// How long a translated CALL may wait for its answer before its sender gets a CALLERROR.
     public var callTimeoutSeconds: Double = 30
-    /// The folder holding the translation tables (`Mappings/`).
-    public var mappingsDirectory: String
+    /// A folder of edited translation tables; nil: the tables built into the binary (`Mappings/` at build time).
+    public var mappingsDirectory: String?
     /// The SQLite file of the translation state; `nil` puts it beside the recordings.
     public var stateDatabase: String?
     /// An operator's YAML laid over the tables (top-level keys are table file names).
@@ -74,7 +74,7 @@ public struct RelayConfiguration: Sendable {
         closeTimeoutSeconds: Double = 5,
         shutdownTimeoutSeconds: Double = 5,
         eventLoops: Int = 1,
-        mappingsDirectory: String = "Mappings",
+        mappingsDirectory: String? = nil,
         stateDatabase: String? = nil
     ) {
         self.listenHost = listenHost

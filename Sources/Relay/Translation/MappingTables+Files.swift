@@ -3,10 +3,12 @@ import OCPP
 import OCPPTranslation
 
 extension MappingTables {
-    /// Reads the tables from a folder (`Mappings/`), with an operator's overrides file laid over them.
-    public static func load(directory: String, overrides: String? = nil) -> MappingTables {
-        var files: [String: String] = [:]
+    /// Reads the tables from a folder (an edited copy of `Mappings/`), or takes those built into the binary when
+    /// `directory` is nil, with an operator's overrides file laid over them.
+    public static func load(directory: String?, overrides: String? = nil) -> MappingTables {
+        var files: [String: String] = directory == nil ? builtInFiles : [:]
         for name in fileNames {
+            guard let directory else { break }
             let path = (directory as NSString).appendingPathComponent(name)
             if let data = FileManager.default.contents(atPath: path) {
                 files[name] = String(decoding: data, as: UTF8.self)
@@ -22,6 +24,30 @@ extension MappingTables {
         var tables = MappingTables(files: files, overrides: split)
         for problem in problems { tables.addDiagnostic(problem) }
         return tables
+    }
+
+    /// Writes the built-in tables into `directory` (created if needed) for editing; existing files are kept
+    /// unless `replace`. Returns the paths written.
+    public static func exportBuiltIn(to directory: String, replace: Bool) throws(ConfigurationError) -> [String] {
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw ConfigurationError("cannot create \(directory): \(error.localizedDescription)")
+        }
+        var written: [String] = []
+        for (name, text) in builtInFiles.sorted(by: { $0.key < $1.key }) {
+            let path = (directory as NSString).appendingPathComponent(name)
+            if !replace && FileManager.default.fileExists(atPath: path) {
+                throw ConfigurationError("\(path) exists; pass --force to replace it")
+            }
+            do {
+                try text.write(toFile: path, atomically: true, encoding: .utf8)
+            } catch {
+                throw ConfigurationError("cannot write \(path): \(error.localizedDescription)")
+            }
+            written.append(path)
+        }
+        return written
     }
 
     /// A readable summary of the tables (`ocpp-relay mappings show`).
