@@ -26,7 +26,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Largest message accepted from either side, e.g. 1MiB (default); larger ones close with 1009.")
     var maxFrameSize: String?
 
-    @Option(help: "Folder of the 1.6 ↔ 2.0.1 mapping tables (default Mappings).")
+    @Option(help: "Folder of edited 1.6 ↔ 2.0.1 mapping tables (default: the tables built into the binary).")
     var mappings: String?
 
     @Option(help: "SQLite file of the translation state (default: translation-state.sqlite in the recordings folder).")
@@ -64,6 +64,8 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         RelayConfiguration.raiseDescriptorLimit()
+        // A recording over a file size limit is a failed write (EFBIG) the recorder handles, not a reason to die.
+        signal(SIGXFSZ, SIG_IGN)
         let settings: RelaySettings
         let configuration: RelayConfiguration
         do {

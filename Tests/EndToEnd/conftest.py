@@ -16,18 +16,21 @@ BINARY = os.environ.get("OCPP_RELAY_BIN", str(ROOT / ".build" / "debug" / "ocpp-
 class Relay:
     """One `ocpp-relay serve` process."""
 
-    def __init__(self, recordings, upstream, *args, config=None, env=None):
+    def __init__(self, recordings, upstream, *args, config=None, env=None, preexec=None, config_folder=None):
         self.recordings = pathlib.Path(recordings)
+        config_folder = pathlib.Path(config_folder or self.recordings.parent)
         command = [BINARY, "serve", "--listen", "127.0.0.1:0", "--upstream", upstream, "--recordings", str(recordings)]
         if config is not None:
-            path = self.recordings.parent / "relay.yaml"
+            path = config_folder / "relay.yaml"
             path.write_text(config)
             command += ["--config", str(path)]
         command += list(args)
-        self.stderr_path = self.recordings.parent / f"relay-{time.monotonic_ns()}.log"
+        self.stderr_path = config_folder / f"relay-{time.monotonic_ns()}.log"
         self.stderr = open(self.stderr_path, "w")
         environment = {**os.environ, **(env or {})}
-        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=self.stderr, text=True, env=environment)
+        self.process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=self.stderr, text=True, env=environment, preexec_fn=preexec
+        )
         line = self.process.stdout.readline()
         if not line.startswith("listening on "):
             self.process.kill()
@@ -66,8 +69,11 @@ def recordings_list(path):
 def start_relay(tmp_path):
     relays = []
 
-    def start(upstream, *args, config=None, env=None):
-        relay = Relay(tmp_path / "recordings", upstream, *args, config=config, env=env)
+    def start(upstream, *args, config=None, env=None, recordings=None, preexec=None):
+        relay = Relay(
+            recordings or tmp_path / "recordings", upstream, *args, config=config, env=env, preexec=preexec,
+            config_folder=tmp_path,
+        )
         relays.append(relay)
         return relay
 

@@ -109,6 +109,9 @@ public struct RecordingPrinter {
         case .error(let error):
             guard let info = connections[error.connection], include(info.charger) else { return [] }
             return [render(error: error, info: info)]
+        case .gap(let gap):
+            // Every connection of the loop may have lost records: shown whatever the filter.
+            return [render(gap: gap)]
         }
     }
 
@@ -186,9 +189,16 @@ public struct RecordingPrinter {
     {
         guard frame.isText else { return paint("binary message, \(frame.payload.count) bytes", .red) }
         let text = frame.text
-        // The side that sent the frame: a CALL it sends is answered from the other side.
+        // Who sent the frame. A result that came in on a leg answers a CALL passed through from the other leg or one
+        // the relay sent on this leg (translation); a result the relay sent on a leg answers that leg's peer.
         let sender = direction == .in ? leg.rawValue : "relay-\(leg.rawValue)"
-        let answerer = direction == .in ? leg.opposite.rawValue : "relay-\(leg.rawValue)"
+        let callers = direction == .in ? [leg.opposite.rawValue, "relay-\(leg.rawValue)"] : [leg.rawValue]
+        func action(answering id: String) -> String? {
+            for caller in callers {
+                if let action = pendingActions.removeValue(forKey: "\(info.key) \(caller) \(id)") { return action }
+            }
+            return nil
+        }
         guard let parsed = try? RPCFrame.parse(frame.payload) else {
             return paint("not an OCPP frame: ", .red) + text
         }
@@ -197,11 +207,11 @@ public struct RecordingPrinter {
             pendingActions["\(info.key) \(sender) \(call.messageID)"] = call.action
             return paint(call.action, .green) + " " + paint(call.messageID, .dim) + " " + call.payload.jsonText
         case .callResult(let result):
-            let action = pendingActions.removeValue(forKey: "\(info.key) \(answerer) \(result.messageID)")
+            let action = action(answering: result.messageID)
             return paint("\(action ?? "?").result", .blue) + " " + paint(result.messageID, .dim) + " "
                 + result.payload.jsonText
         case .callError(let error), .callResultError(let error):
-            let action = pendingActions.removeValue(forKey: "\(info.key) \(answerer) \(error.messageID)")
+            let action = action(answering: error.messageID)
             return paint("\(action ?? "?").error \(error.errorCode)", .red) + " " + paint(error.messageID, .dim) + " "
                 + error.errorDescription
         }
@@ -245,6 +255,29 @@ public struct RecordingPrinter {
                 charger: info.charger,
                 arrow: "",
                 body: paint("error on \(error.leg.rawValue) leg: \(error.message)", .red)
+            )
+        }
+    }
+
+    private func render(gap: RecordingGap) -> String {
+        switch format {
+        case .jsonl:
+            return json([
+                ("time", .string(Timestamp.rfc3339(gap.time))), ("event", .string("gap")),
+                ("from", .string(Timestamp.rfc3339(gap.from))), ("to", .string(Timestamp.rfc3339(gap.to))),
+                ("frames", .number(String(gap.frames))), ("records", .number(String(gap.records))),
+                ("error", .string(gap.error)),
+            ])
+        case .text:
+            return textLine(
+                time: gap.time,
+                charger: "",
+                arrow: "",
+                body: paint(
+                    "recording gap: \(gap.frames) frames (\(gap.records) records) not recorded from "
+                        + "\(Timestamp.rfc3339(gap.from)) to \(Timestamp.rfc3339(gap.to)): \(gap.error)",
+                    .red
+                )
             )
         }
     }

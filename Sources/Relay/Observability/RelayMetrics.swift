@@ -15,6 +15,8 @@ public final class RelayMetrics: Sendable {
     private let tlsFailures: Counter
     private let recordingBytes: Counter
     private let recordingWriteErrors: Counter
+    private let recordingLostFrames: Counter
+    private let recordingFailing: Gauge
     /// Calls by direction and action (`OCPPAction.all`, then one slot for actions OCPP does not define).
     private let calls: [[Counter]]
     /// Results and errors by direction and the action of the call they answer (same layout), then by kind.
@@ -49,6 +51,16 @@ public final class RelayMetrics: Sendable {
         )
         recordingBytes = registry.makeCounter(
             descriptor: descriptor("recording_written_bytes", "total", "Compressed bytes written to recordings.")
+        )
+        recordingLostFrames = registry.makeCounter(
+            descriptor: descriptor(
+                "recording_lost_frames",
+                "total",
+                "Frames forwarded but not recorded because the recordings could not be written."
+            )
+        )
+        recordingFailing = registry.makeGauge(
+            descriptor: descriptor("recording_failing", "", "1 while the recordings cannot be written, else 0.")
         )
         recordingWriteErrors = registry.makeCounter(
             descriptor: descriptor("recording_write_errors", "total", "Failed writes to recordings.")
@@ -99,9 +111,10 @@ public final class RelayMetrics: Sendable {
 
     // MARK: Recorded by the relay
 
-    func recorded(bytes: Int, errors: Int) {
+    func recorded(bytes: Int, errors: Int, lostFrames: Int = 0) {
         recordingBytes.increment(by: Int64(bytes))
         if errors > 0 { recordingWriteErrors.increment(by: Int64(errors)) }
+        if lostFrames > 0 { recordingLostFrames.increment(by: Int64(lostFrames)) }
     }
 
     func connectionAccepted() {
@@ -121,8 +134,9 @@ public final class RelayMetrics: Sendable {
     }
 
     /// The Prometheus text, with the gauges that are read rather than counted brought up to date.
-    func exposition(connectedChargers: Int) -> [UInt8] {
+    func exposition(connectedChargers: Int, recordingFailing failing: Bool = false) -> [UInt8] {
         connected.set(Double(connectedChargers))
+        recordingFailing.set(failing ? 1.0 : 0.0)
         return registry.emitToBuffer()
     }
 

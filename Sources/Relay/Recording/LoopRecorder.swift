@@ -26,14 +26,26 @@ final class LoopRecorder {
     private var scratch = ByteBuffer()
 
     private let metrics: RelayMetrics?
+    private let health: RecordingHealth?
     private var countedBytes = 0
     private var countedErrors = 0
+    private var countedLost = 0
+    /// The failure `health` was last told of.
+    private var reportedFailure: String?
+    private var retryScheduled = false
 
-    init(eventLoop: any EventLoop, writer: RecordingWriter, logger: Logger, metrics: RelayMetrics? = nil) {
+    init(
+        eventLoop: any EventLoop,
+        writer: RecordingWriter,
+        logger: Logger,
+        metrics: RelayMetrics? = nil,
+        health: RecordingHealth? = nil
+    ) {
         self.eventLoop = eventLoop
         self.writer = writer
         self.logger = logger
         self.metrics = metrics
+        self.health = health
     }
 
     /// Calls `body` with the payload's bytes, unmasked into the loop's scratch buffer when `key` is set (the
@@ -78,15 +90,53 @@ final class LoopRecorder {
                 )
             }
         }
-        if let metrics, writer.bytesWritten != countedBytes || writer.writeErrors != countedErrors {
-            metrics.recorded(bytes: writer.bytesWritten - countedBytes, errors: writer.writeErrors - countedErrors)
-            countedBytes = writer.bytesWritten
-            countedErrors = writer.writeErrors
-        }
+        report()
         // Actions may record and queue more; those run on the next flush.
         let ready = actions
         actions.removeAll(keepingCapacity: true)
         for action in ready { action() }
+    }
+
+    /// The periodic roll and retention (and, while writing fails, one more retry).
+    func maintenance() {
+        writer.maintenance()
+        report()
+    }
+
+    /// Counts what the writer did, and says when recording starts or stops failing; while it fails, a retry is
+    /// scheduled even without traffic (the writer's backoff decides whether it writes).
+    private func report() {
+        if let metrics,
+            writer.bytesWritten != countedBytes || writer.writeErrors != countedErrors
+                || writer.lostFrames != countedLost
+        {
+            metrics.recorded(
+                bytes: writer.bytesWritten - countedBytes,
+                errors: writer.writeErrors - countedErrors,
+                lostFrames: writer.lostFrames - countedLost
+            )
+            countedBytes = writer.bytesWritten
+            countedErrors = writer.writeErrors
+            countedLost = writer.lostFrames
+        }
+        let failure = writer.failure.map { "cannot write since \(Timestamp.rfc3339($0.since)): \($0.error)" }
+        if failure != reportedFailure {
+            if failure == nil {
+                logger.notice(
+                    "recording works again; the gap is recorded",
+                    metadata: ["frames_not_recorded": "\(writer.lostFrames)"]
+                )
+            }
+            reportedFailure = failure
+            health?.set(loop: writer.loop, failure: failure)
+        }
+        if failure != nil && !retryScheduled {
+            retryScheduled = true
+            eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: .milliseconds(200)) { [self] in
+                retryScheduled = false
+                flushNow()
+            }
+        }
     }
 }
 

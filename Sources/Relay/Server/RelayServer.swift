@@ -48,6 +48,8 @@ public final class RelayServer: Service, Sendable {
     private let uuids = UUIDSource()
     /// What the relay counts; served on `metrics.listen` when configured.
     public let metrics: RelayMetrics
+    /// Whether every loop can write its recordings (`/readyz`, `/metrics`).
+    private let recordingHealth = RecordingHealth()
 
     struct Translation: Sendable {
         let tables: MappingTables
@@ -85,7 +87,8 @@ public final class RelayServer: Service, Sendable {
                 eventLoop: loop,
                 writer: writer,
                 logger: logger,
-                metrics: metrics
+                metrics: metrics,
+                health: recordingHealth
             )
         }
         self.recorders = LoopRecorders(recorders)
@@ -109,7 +112,7 @@ public final class RelayServer: Service, Sendable {
         )
         guard tables.isUsable else {
             throw ConfigurationError(
-                "the mapping tables in \(configuration.mappingsDirectory) have errors:\n"
+                "the mapping tables in \(configuration.mappingsDirectory ?? "the binary") have errors:\n"
                     + tables.diagnostics.map(\.description).joined(separator: "\n")
             )
         }
@@ -210,12 +213,18 @@ public final class RelayServer: Service, Sendable {
             port: port,
             group: group,
             endpoints: ObservabilityServer.Endpoints(
-                metrics: { [metrics, registry] in
-                    metrics.exposition(connectedChargers: registry.liveCount)
+                metrics: { [metrics, registry, recordingHealth] in
+                    metrics.exposition(
+                        connectedChargers: registry.liveCount,
+                        recordingFailing: recordingHealth.failure != nil
+                    )
                 },
-                ready: { loop in
+                ready: { [recordingHealth] loop in
                     guard accepting.withLockedValue({ $0 }) else {
                         return loop.makeSucceededFuture((false, "shutting down"))
+                    }
+                    if let failure = recordingHealth.failure {
+                        return loop.makeSucceededFuture((false, "recording failing: \(failure)"))
                     }
                     return reachability.unreachable(on: loop).map { unreachable in
                         unreachable.isEmpty
@@ -659,7 +668,7 @@ public final class RelayServer: Service, Sendable {
         var tasks = group.makeIterator().map { loop in
             let recorders = self.recorders
             return loop.scheduleRepeatedTask(initialDelay: .seconds(30), delay: .seconds(30)) { _ in
-                recorders.recorder(for: loop).writer.maintenance()
+                recorders.recorder(for: loop).maintenance()
             }
         }
         // After a burst of connections (a reconnect storm), give the memory its handshakes used back to the system

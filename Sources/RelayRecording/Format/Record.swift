@@ -29,6 +29,8 @@ public enum Record: Sendable, Hashable {
     case close(ConnectionClose)
     /// Something went wrong on a connection.
     case error(ConnectionErrorEvent)
+    /// Records of this event loop that could not be written (the disk was full): what is missing, and when.
+    case gap(RecordingGap)
 
     /// Microseconds since the Unix epoch.
     public var time: UInt64 {
@@ -38,6 +40,7 @@ public enum Record: Sendable, Hashable {
         case .frame(let f): f.time
         case .close(let c): c.time
         case .error(let e): e.time
+        case .gap(let g): g.time
         }
     }
 
@@ -49,6 +52,7 @@ public enum Record: Sendable, Hashable {
         case .frame(let f): f.connection
         case .close(let c): c.connection
         case .error(let e): e.connection
+        case .gap: 0
         }
     }
 }
@@ -207,6 +211,30 @@ public struct ConnectionClose: Sendable, Hashable, Codable {
         self.code = code
         self.reason = reason
         self.refused = refused
+    }
+}
+
+/// Records that could not be written while the recordings' file system refused writes (full, or over a file size
+/// limit). The frames were forwarded all the same. Written, with `time` the moment writing worked again, as the
+/// first record after the segment that restates the connections still open.
+public struct RecordingGap: Sendable, Hashable, Codable {
+    public var time: UInt64
+    /// The first and the last record that could not be written.
+    public var from: UInt64
+    public var to: UInt64
+    /// Frames (messages) not recorded, and all records (opens, closes and errors too).
+    public var frames: Int
+    public var records: Int
+    /// What the file system said.
+    public var error: String
+
+    public init(time: UInt64, from: UInt64, to: UInt64, frames: Int, records: Int, error: String) {
+        self.time = time
+        self.from = from
+        self.to = to
+        self.frames = frames
+        self.records = records
+        self.error = error
     }
 }
 

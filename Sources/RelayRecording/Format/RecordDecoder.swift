@@ -118,6 +118,7 @@ public struct RecordDecoder {
         case .close: return .record(.close(try decodeJSON(ConnectionClose.self, rest)))
         case .error: return .record(.error(try decodeJSON(ConnectionErrorEvent.self, rest)))
         case .header: return .record(.segmentHeader(try decodeJSON(SegmentHeader.self, rest)))
+        case .gap: return .record(.gap(try decodeJSON(RecordingGap.self, rest)))
         }
     }
 

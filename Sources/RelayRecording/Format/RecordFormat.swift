@@ -13,6 +13,7 @@ import Foundation
 /// kind 3  close   rest := JSON (ConnectionClose)
 /// kind 4  error   rest := JSON (ConnectionErrorEvent)
 /// kind 5  header  rest := JSON (SegmentHeader)
+/// kind 6  gap     rest := JSON (RecordingGap)
 /// ```
 /// A reader that meets a kind it does not know skips the record; a record whose length or CRC does not
 /// check out ends the readable prefix (the tail of a file cut off by a crash).
@@ -25,7 +26,7 @@ public enum RecordFormat {
     public static let maximumBodyLength = 256 << 20
 
     enum Kind: UInt8 {
-        case frame = 1, open = 2, close = 3, error = 4, header = 5
+        case frame = 1, open = 2, close = 3, error = 4, header = 5, gap = 6
     }
 
     enum FrameFlags {
@@ -82,6 +83,7 @@ public enum RecordFormat {
         case .close(let c): appendJSON(c, kind: .close, time: c.time, connection: c.connection, to: &output)
         case .error(let e): appendJSON(e, kind: .error, time: e.time, connection: e.connection, to: &output)
         case .segmentHeader(let h): appendJSON(h, kind: .header, time: h.time, connection: 0, to: &output)
+        case .gap(let g): appendJSON(g, kind: .gap, time: g.time, connection: 0, to: &output)
         }
     }
 

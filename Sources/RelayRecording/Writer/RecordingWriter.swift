@@ -11,6 +11,12 @@ import Foundation
 /// kernel with `write(2)`. The relay flushes once per event-loop tick and forwards frames only after that,
 /// so a frame is on its way to disk before it reaches the other side, and `kill -9` loses nothing forwarded.
 ///
+/// When the file system refuses writes (full, a file size limit), nothing forwarded waits for it: the segment
+/// being written is kept (its compressed bytes that did not reach the file wait in memory) and retried with a
+/// backoff, records that arrive meanwhile are counted and dropped, and no new file is opened. Once writing works
+/// again the segment is finished, and the next one restates the open connections and starts with a
+/// ``RecordingGap`` saying what is missing.
+///
 /// Not thread-safe: one writer per event loop, used only from that loop.
 public final class RecordingWriter {
     public let configuration: RecordingConfiguration
@@ -43,6 +49,10 @@ public final class RecordingWriter {
     }
 
     private var pending: [UInt8] = []
+    /// Frames and records in `pending`, for the gap count when they cannot be written.
+    private var pendingFrames = 0
+    private var pendingRecords = 0
+    private var pendingSince: UInt64?
     private var batchRaw: [UInt64: Int] = [:]
     private var tracked: [UInt64: Tracked] = [:]
     private var segment: Segment?
@@ -50,8 +60,29 @@ public final class RecordingWriter {
 
     /// Bytes written to segment files by this writer (compressed), for metrics.
     public private(set) var bytesWritten = 0
-    /// Write failures so far.
+    /// Write failures so far (each failed attempt, retries included).
     public private(set) var writeErrors = 0
+    /// Frames not recorded because writing failed, so far.
+    public private(set) var lostFrames = 0
+
+    /// While writes fail: since when, why, what was dropped, and when to try again.
+    private struct Outage {
+        var since: UInt64
+        var error: String
+        var frames = 0
+        var records = 0
+        var firstLost: UInt64?
+        var lastLost: UInt64?
+        var retryAt: UInt64
+        var backoff: UInt64
+    }
+    private var outage: Outage?
+    /// The first retry comes after this long, doubling up to ``maximumBackoff`` (microseconds).
+    static let firstBackoff: UInt64 = 100_000
+    static let maximumBackoff: UInt64 = 5_000_000
+
+    /// Why recording fails, and since when; nil while it works.
+    public var failure: (since: UInt64, error: String)? { outage.map { ($0.since, $0.error) } }
     /// The path of the segment being written, if any.
     public var currentSegmentPath: String? { segment?.path }
 
@@ -70,9 +101,9 @@ public final class RecordingWriter {
 
     /// Records a connection opening (or a refusal, followed by ``close(_:final:)``).
     public func open(_ record: ConnectionOpen) {
-        if segment == nil {
+        if segment == nil && outage == nil {
             // Start the segment now, so that it restates only the connections opened before this one.
-            do { try startSegment(now: record.time) } catch { writeErrors += 1 }
+            do { try startSegment(now: record.time) } catch { begin(error, now: record.time) }
         }
         tracked[record.connection] = Tracked(open: record)
         append(.open(record), connection: record.connection)
@@ -109,6 +140,9 @@ public final class RecordingWriter {
             payload: payload
         )
         let size = pending.count - start
+        pendingFrames += 1
+        pendingRecords += 1
+        if pendingSince == nil { pendingSince = time }
         batchRaw[connection, default: 0] += size
         if var t = tracked[connection] {
             t.frames += forwardedUnchanged ? 2 : 1
@@ -138,6 +172,8 @@ public final class RecordingWriter {
     private func append(_ record: Record, connection: UInt64) {
         let start = pending.count
         RecordFormat.append(record, to: &pending)
+        pendingRecords += 1
+        if pendingSince == nil { pendingSince = record.time }
         batchRaw[connection, default: 0] += pending.count - start
         if var t = tracked[connection] {
             t.rawBytes += pending.count - start
@@ -154,44 +190,108 @@ public final class RecordingWriter {
 
     // MARK: Flushing and rolling
 
-    /// Compresses what is pending with a sync flush and writes it to the segment file.
+    /// Compresses what is pending with a sync flush and writes it to the segment file. While writing fails, what
+    /// is pending is dropped (and counted) until the retry is due.
     public func flush() throws {
-        guard !pending.isEmpty else { return }
+        guard !pending.isEmpty || outage != nil else { return }
         let now = Timestamp.now()
+        if outage != nil {
+            guard try recover(now: now) else {
+                dropPending()
+                return
+            }
+        }
+        guard !pending.isEmpty else { return }
         if segment == nil {
             do {
                 try startSegment(now: now)
             } catch {
-                discardPending()
-                writeErrors += 1
+                dropPending()
+                begin(error, now: now)
                 throw error
             }
         }
         guard let current = segment else { return }
         let before = current.compressedBytes
-        // Compressed straight from the buffer, which is then emptied in place: no copy, no new allocation.
+        // Compressed straight from the buffer, which is then emptied in place: no copy, no new allocation. What
+        // the file does not take waits in the segment: the stream stays whole.
+        var failed: (any Error)?
         do {
             try pending.withUnsafeBytes { bytes throws in
                 try current.compress(bytes, flush: .sync)
             }
         } catch {
-            // The stream now has a gap: end this segment where it is readable and start afresh next time.
-            discardPending()
-            writeErrors += 1
-            current.abandon()
-            segment = nil
-            throw error
+            failed = error
         }
-        pending.removeAll(keepingCapacity: true)
         let written = current.compressedBytes - before
         bytesWritten += written
         attribute(written: written, raw: batchRaw)
-        batchRaw.removeAll(keepingCapacity: true)
+        clearPending()
+        if let failed {
+            begin(failed, now: now)
+            throw failed
+        }
         if current.compressedBytes >= configuration.rollBytes
             || now >= current.startTime + UInt64(configuration.rollSeconds) * 1_000_000
         {
             try roll(now: now)
         }
+    }
+
+    /// Writing failed: keep the segment, retry later.
+    private func begin(_ error: any Error, now: UInt64) {
+        writeErrors += 1
+        let text = (error as? RecordingWriteError)?.description ?? "\(error)"
+        if var o = outage {
+            o.error = text
+            o.backoff = min(o.backoff * 2, Self.maximumBackoff)
+            o.retryAt = now + o.backoff
+            outage = o
+        } else {
+            outage = Outage(since: now, error: text, retryAt: now + Self.firstBackoff, backoff: Self.firstBackoff)
+        }
+    }
+
+    /// Tries the kept segment again when the retry is due. On success that segment is finished and a new one
+    /// started: it restates the open connections, then says what is missing. Returns whether writing works again.
+    private func recover(now: UInt64) throws -> Bool {
+        guard let o = outage, now >= o.retryAt else { return false }
+        let head: Int
+        do {
+            if let current = segment {
+                try current.retry()
+                try finishSegment(current, now: now)
+            }
+            head = try startSegment(now: now)
+        } catch {
+            begin(error, now: now)
+            throw error
+        }
+        outage = nil
+        if o.records > 0, let from = o.firstLost, let to = o.lastLost {
+            let gap = RecordingGap(time: now, from: from, to: to, frames: o.frames, records: o.records, error: o.error)
+            var record: [UInt8] = []
+            RecordFormat.append(.gap(gap), to: &record)
+            pending.insert(contentsOf: record, at: head)
+            pendingRecords += 1
+        }
+        return true
+    }
+
+    /// Drops what is pending while writing fails, counting it for the gap record.
+    private func dropPending() {
+        guard var o = outage, pendingRecords > 0 else {
+            clearPending()
+            return
+        }
+        o.frames += pendingFrames
+        o.records += pendingRecords
+        lostFrames += pendingFrames
+        let time = pendingSince ?? Timestamp.now()
+        if o.firstLost == nil { o.firstLost = time }
+        o.lastLost = Timestamp.now()
+        outage = o
+        clearPending()
     }
 
     private func attribute(written: Int, raw: [UInt64: Int]) {
@@ -202,14 +302,22 @@ public final class RecordingWriter {
         }
     }
 
-    private func discardPending() {
+    private func clearPending() {
         pending.removeAll(keepingCapacity: true)
         batchRaw.removeAll(keepingCapacity: true)
+        pendingFrames = 0
+        pendingRecords = 0
+        pendingSince = nil
     }
 
     /// Rolls the segment when it is too old even without traffic, and applies retention.
     /// The relay calls this from a timer.
     public func maintenance(now: UInt64 = Timestamp.now()) {
+        if outage != nil {
+            // No new segment while writing fails; the retry also runs without traffic.
+            try? flush()
+            return
+        }
         if let current = segment, now >= current.startTime + UInt64(configuration.rollSeconds) * 1_000_000 {
             try? flush()
             try? roll(now: now)
@@ -220,33 +328,58 @@ public final class RecordingWriter {
     /// Finishes the current segment (it is complete and closed) and forgets nothing about open connections:
     /// the next record starts a new segment that restates them.
     public func roll(now: UInt64 = Timestamp.now()) throws {
-        guard let current = segment else { return }
+        guard segment != nil, outage == nil else { return }
         try flush()
+        guard let current = segment, outage == nil else { return }
+        do {
+            try finishSegment(current, now: now)
+        } catch {
+            begin(error, now: now)
+            throw error
+        }
+        applyRetention(now: now)
+    }
+
+    /// Ends `current` (index counters, end line, the gzip stream's end) and forgets it; a failure keeps it for the
+    /// retry.
+    private func finishSegment(_ current: Segment, now: UInt64) throws {
         for (connection, t) in tracked {
             indexLine(t.entry(.continued, time: now))
             tracked[connection] = Tracked(open: t.open)
         }
         indexLine(IndexEntry(type: .end, time: now, rawBytes: current.rawBytes, diskBytes: current.compressedBytes))
-        segment = nil
         try current.finish()
-        applyRetention(now: now)
+        segment = nil
     }
 
     /// Flushes and finishes the current segment; for shutdown.
     public func finish() {
+        if let o = outage {
+            outage = Outage(
+                since: o.since,
+                error: o.error,
+                frames: o.frames,
+                records: o.records,
+                firstLost: o.firstLost,
+                lastLost: o.lastLost,
+                retryAt: 0,
+                backoff: o.backoff
+            )
+        }
         try? flush()
         if let current = segment {
-            let now = Timestamp.now()
-            for t in tracked.values {
-                indexLine(t.entry(.continued, time: now))
+            if (try? finishSegment(current, now: Timestamp.now())) == nil {
+                // Still failing: the file keeps its readable prefix (or goes, if nothing reached it).
+                current.abandon()
+                segment = nil
             }
-            indexLine(IndexEntry(type: .end, time: now, rawBytes: current.rawBytes, diskBytes: current.compressedBytes))
-            segment = nil
-            try? current.finish()
         }
     }
 
-    private func startSegment(now: UInt64) throws {
+    /// Opens a new segment; its head (header and restated connections) goes in front of what is pending. Returns
+    /// the head's size.
+    @discardableResult
+    private func startSegment(now: UInt64) throws -> Int {
         sequence += 1
         let name =
             "ocpp-\(Timestamp.compact(now))-\(runID.prefix(8))-l\(loop)-\(sequence)"
@@ -289,6 +422,7 @@ public final class RecordingWriter {
             )
         }
         pending.insert(contentsOf: head, at: 0)
+        return head.count
     }
 
     private func indexLine(_ entry: IndexEntry) {
