@@ -96,8 +96,9 @@ private final class BackendHandler: ChannelInboundHandler {
         case .connectionClose:
             var echo = context.channel.allocator.buffer(capacity: 2)
             echo.writeInteger(UInt16(1000))
+            let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
             context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: echo)))
-                .whenComplete { [context] _ in context.close(promise: nil) }
+                .whenComplete { _ in bound.value.close(promise: nil) }
         default:
             break
         }

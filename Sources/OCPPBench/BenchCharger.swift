@@ -229,10 +229,9 @@ private final class ChargerHandler: ChannelInboundHandler {
             if running { send(action: "Heartbeat", payload: "{}") }
         case .paced(let interval):
             if running {
-                let loopContext = NIOLoopBound(context, eventLoop: context.eventLoop)
-                context.eventLoop.scheduleTask(in: interval) { [self] in
-                    _ = loopContext
-                    if running { send(action: "Heartbeat", payload: "{}") }
+                let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+                context.eventLoop.scheduleTask(in: interval) {
+                    if handler.value.running { handler.value.send(action: "Heartbeat", payload: "{}") }
                 }
             }
         case .script:

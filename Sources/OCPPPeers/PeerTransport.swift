@@ -96,17 +96,18 @@ public enum PeerTransport {
             }
         }
 
-        /// Waits for one WebSocket connection, at most `timeout` seconds.
+        /// Waits for one WebSocket connection, at most `timeout` seconds; the listener is closed then.
         public func acceptOne(timeout: Double) async throws -> PeerSocket? {
             try await withThrowingTaskGroup(of: PeerSocket?.self) { group in
                 group.addTask {
-                    var iterator = listener.inbound.makeAsyncIterator()
-                    while let upgrade = try await iterator.next() {
-                        if case .websocket(let channel, let subprotocol, _) = try? await upgrade.get() {
-                            return PeerSocket(channel: channel, isClient: false, subprotocol: subprotocol)
+                    try await listener.executeThenClose { inbound in
+                        for try await upgrade in inbound {
+                            if case .websocket(let channel, let subprotocol, _) = try? await upgrade.get() {
+                                return PeerSocket(channel: channel, isClient: false, subprotocol: subprotocol)
+                            }
                         }
+                        return nil
                     }
-                    return nil
                 }
                 group.addTask {
                     try await Task.sleep(for: .milliseconds(Int(timeout * 1000)))

@@ -1,11 +1,12 @@
 import ArgumentParser
+import Relay
 
 @main
 struct OCPPRelayCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ocpp-relay",
         abstract: "Relay, record and inspect OCPP traffic between chargers and their backend.",
-        version: "0.1.0",
+        version: RelayVersion.current,
         subcommands: [
             ServeCommand.self, RecordingsCommand.self, ReplayCommand.self, MappingsCommand.self, RoutesCommand.self,
             AuthCommand.self, BenchCommand.self,

@@ -186,8 +186,8 @@ struct RecordingRoundTripTests {
         let dir = TemporaryDirectory()
         let old = dir.path + "/ocpp-20200101T000000Z-old-l0-1" + RecordingConfiguration.segmentSuffix
         let oldIndex = dir.path + "/ocpp-20200101T000000Z-old-l0-1" + RecordingConfiguration.indexSuffix
-        FileManager.default.createFile(atPath: old, contents: Data([1]))
-        FileManager.default.createFile(atPath: oldIndex, contents: Data([1]))
+        _ = FileManager.default.createFile(atPath: old, contents: Data([1]))
+        _ = FileManager.default.createFile(atPath: oldIndex, contents: Data([1]))
         try FileManager.default.setAttributes(
             [.modificationDate: Date(timeIntervalSince1970: 1_600_000_000)],
             ofItemAtPath: old

@@ -77,7 +77,7 @@ struct TruncationTests {
         try Data("hello, not gzip".utf8).write(to: URL(fileURLWithPath: path))
         #expect(throws: RecordingReadError.self) { try SegmentReader(path: path).readAll() }
         let empty = dir.path + "/empty" + RecordingConfiguration.segmentSuffix
-        FileManager.default.createFile(atPath: empty, contents: Data())
+        _ = FileManager.default.createFile(atPath: empty, contents: Data())
         #expect(throws: RecordingReadError.self) { try SegmentReader(path: empty).readAll() }
     }
 }

@@ -154,6 +154,28 @@ struct RelaySettingsTests {
     }
 }
 
+@Suite("Translation state")
+struct TranslationStateSettingTests {
+    @Test("translation.state is a SQLite file path: a URL, an empty text or a folder is a clear error")
+    func statePath() throws {
+        func resolve(_ state: String) throws -> RelayConfiguration {
+            try RelaySettings.parse(
+                yaml: "upstream: ws://b/ocpp\nupstream_version: '2.0.1'\ntranslation:\n  state: '\(state)'\n"
+            ).resolve()
+        }
+        #expect(try resolve("/var/lib/ocpp-relay/state.sqlite").stateDatabase == "/var/lib/ocpp-relay/state.sqlite")
+        for bad in ["postgresql://relay:secret@db:5432/ocpp", "", NSTemporaryDirectory()] {
+            do {
+                _ = try resolve(bad)
+                Issue.record("\(bad) was accepted")
+            } catch let error as ConfigurationError {
+                #expect(error.message.hasPrefix("translation.state"))
+                #expect(!error.message.contains("secret"))  // a URL's password is never repeated
+            }
+        }
+    }
+}
+
 @Suite("Shipped configuration")
 struct ShippedConfigurationTests {
     @Test("Config/relay.yaml documents every key and resolves")

@@ -527,7 +527,7 @@ public struct RelaySettings: Sendable, Decodable, Equatable {
         }
         if let t = translation {
             if let mappings = t.mappings { configuration.mappingsDirectory = mappings }
-            configuration.stateDatabase = t.state
+            if let state = t.state { configuration.stateDatabase = try Self.statePath(state) }
             configuration.mappingOverrides = t.overrides
         }
         if let loops = eventLoops {
@@ -535,6 +535,26 @@ public struct RelaySettings: Sendable, Decodable, Equatable {
             configuration.eventLoops = loops
         }
         return configuration
+    }
+}
+
+extension RelaySettings {
+    /// `translation.state` is the path of a SQLite file; anything else is refused instead of becoming a file
+    /// named after it in the working folder.
+    static func statePath(_ text: String) throws(ConfigurationError) -> String {
+        if let scheme = text.range(of: "://").map({ text[..<$0.lowerBound] }) {
+            throw ConfigurationError(
+                "translation.state: \(scheme):// is not supported; give the path of a SQLite file"
+            )
+        }
+        guard !text.trimmingCharacters(in: .whitespaces).isEmpty else {
+            throw ConfigurationError("translation.state is empty; give the path of a SQLite file")
+        }
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: text, isDirectory: &isDirectory), isDirectory.boolValue {
+            throw ConfigurationError("translation.state: \(text) is a folder; give the path of a SQLite file")
+        }
+        return text
     }
 }
 
