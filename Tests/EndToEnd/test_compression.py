@@ -14,7 +14,6 @@ def test_realistic_fleet_compresses_well(start_relay):
         async with Backend(ask_after_boot=False) as backend:
             relay = start_relay(backend.url)
             await run_fleet(relay.url, chargers=24, transactions=2, minutes=30)
-            await asyncio.sleep(0.2)
             return relay
 
     relay = asyncio.run(scenario())

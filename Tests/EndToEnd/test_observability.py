@@ -57,7 +57,7 @@ def test_metrics_after_a_known_session_and_health_endpoints(start_relay):
                 await open_charger(relay.url, "", ["ocpp1.6"])  # no identity: 404 from the relay
             except Exception:
                 pass
-            await asyncio.sleep(0.3)
+            await backend.closed("CP-METRICS")
             scraped = get(base + "/metrics")
             return relay, backend, tap, ready_before, scraped
 

@@ -25,7 +25,7 @@ def test_session_arrives_byte_exact_and_is_recorded(start_relay, version):
         async with Backend() as backend:
             relay = start_relay(backend.url)
             results, charger_tap, subprotocol = await run_charger(relay.url, "CP-E2E-1", version)
-            await asyncio.sleep(0.2)
+            await backend.closed("CP-E2E-1")
             return relay, backend, results, charger_tap, subprotocol
 
     relay, backend, results, charger_tap, subprotocol = asyncio.run(scenario())
@@ -79,7 +79,7 @@ def test_upstream_chooses_the_subprotocol(start_relay):
             ws = await open_charger(relay.url, "CP-NEGOTIATE", ["ocpp2.0.1", "ocpp1.6"])
             subprotocol = ws.subprotocol
             await ws.close()
-            await asyncio.sleep(0.1)
+            await backend.closed("CP-NEGOTIATE")
             return relay, backend, subprotocol
 
     relay, backend, subprotocol = asyncio.run(scenario())
@@ -99,7 +99,8 @@ def test_many_chargers_at_once_without_cross_talk(start_relay):
             outcomes = await asyncio.gather(
                 *(run_charger(relay.url, cid, "1.6" if i % 2 == 0 else "2.0.1") for i, cid in enumerate(ids))
             )
-            await asyncio.sleep(0.3)
+            for cid in ids:
+                await backend.closed(cid)
             return relay, backend, ids, outcomes
 
     relay, backend, ids, outcomes = asyncio.run(scenario())

@@ -23,7 +23,7 @@ def record_session(start_relay, identity="CP-REPLAY", version="1.6", ask_after_b
         async with Backend(ask_after_boot=ask_after_boot) as backend:
             relay = start_relay(backend.url)
             await run_charger(relay.url, identity, version)
-            await asyncio.sleep(0.2)
+            await backend.closed(identity)
             return relay, backend
 
     relay, backend = asyncio.run(scenario())
@@ -110,7 +110,7 @@ def test_the_upstream_leg_of_a_translated_recording_replays_against_a_201_backen
         async with Backend(subprotocols=["ocpp2.0.1"]) as backend:
             relay = start_relay(backend.url, "--upstream-version", "2.0.1", "--mappings", MAPPINGS)
             await run_charger(relay.url, "CP-XLATE", "1.6")
-            await asyncio.sleep(0.2)
+            await backend.closed("CP-XLATE")
             return relay
 
     relay = asyncio.run(scenario())

@@ -77,7 +77,7 @@ def test_a_16_charger_runs_a_session_on_a_201_backend(start_relay):
                 await asyncio.sleep(0.02)
             await ws.close()
             task.cancel()
-            await asyncio.sleep(0.1)
+            await backend.closed("CP-TRANSLATE")
             return relay, backend, results
 
     relay, backend, results = asyncio.run(scenario())
