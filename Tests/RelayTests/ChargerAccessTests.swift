@@ -61,6 +61,14 @@ struct ChargerAccessTests {
         let cache = VerifiedCredentials()
         let access = ChargerAccess(passwords: ["CP-1": Self.hash])
         let good = basic("CP-1", "correct-horse-battery-staple")
+        // A wrong password is refused, and refused again: it never enters the cache.
+        for _ in 0..<2 {
+            #expect(
+                access.authenticate("CP-1", authorization: basic("CP-1", "wrong-horse"), cache: cache)
+                    == .unauthorized("wrong password")
+            )
+            #expect(!cache.contains(identity: "CP-1", hash: Self.hash, password: "wrong-horse"))
+        }
         #expect(access.authenticate("CP-1", authorization: good, cache: cache) == .allowed)
         #expect(cache.contains(identity: "CP-1", hash: Self.hash, password: "correct-horse-battery-staple"))
         #expect(!cache.contains(identity: "CP-1", hash: Self.hash, password: "other"))

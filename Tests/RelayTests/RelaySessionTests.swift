@@ -178,6 +178,29 @@ struct RelaySessionTests {
         #expect(h.registry.liveCount == 0)
     }
 
+    @Test("a close from upstream is answered and mirrored to the charger with the same code and reason")
+    func upstreamCloseMirrored() throws {
+        let h = try Harness()
+        try h.upstream.writeInbound(h.close(4002, masked: false))
+        h.loop.run()
+        let echo = try #require(try h.sent(h.upstream))
+        #expect(echo.opcode == .connectionClose)
+        #expect(echo.maskKey != nil)  // the relay is the client there
+        var echoData = echo.data
+        #expect(echoData.readInteger(as: UInt16.self) == 4002)
+        let mirrored = try #require(try h.sent(h.charger))
+        #expect(mirrored.opcode == .connectionClose)
+        #expect(mirrored.maskKey == nil)
+        var data = mirrored.data
+        #expect(data.readInteger(as: UInt16.self) == 4002)
+        #expect(data.readString(length: data.readableBytes) == "bye")
+        // The charger answers; both legs end and the session leaves the registry.
+        try h.charger.writeInbound(h.close(4002, masked: true))
+        h.loop.run()
+        #expect(!h.upstream.isActive && !h.charger.isActive)
+        #expect(h.registry.liveCount == 0)
+    }
+
     @Test("a message upstream sends while closing is recorded, not forwarded to a closed charger")
     func recordedWhileClosing() throws {
         let h = try Harness()

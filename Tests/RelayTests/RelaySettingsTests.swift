@@ -181,6 +181,12 @@ struct ShippedConfigurationTests {
     @Test("Config/relay.yaml documents every key and resolves")
     func shipped() throws {
         let root = repositoryRoot()
+        let text = try String(contentsOf: root.appendingPathComponent("Config/relay.yaml"), encoding: .utf8)
+        let documented = DocumentedKeys.paths(in: text)
+        let known = try SettingsKeyProbe.keys(of: RelaySettings.self)
+        #expect(known.count >= 40, "\(known.sorted())")
+        #expect(known.subtracting(documented).sorted() == [], "keys the relay reads that Config/relay.yaml omits")
+        #expect(documented.subtracting(known).sorted() == [], "keys Config/relay.yaml shows that the relay ignores")
         let settings = try RelaySettings.load(path: root.appendingPathComponent("Config/relay.yaml").path)
         let configuration = try settings.resolve()
         #expect(configuration.upstreamVersion == nil)
