@@ -28,5 +28,5 @@ def test_realistic_fleet_compresses_well(start_relay):
     # Every message is there (both legs) and the stats count what is really recorded.
     assert len(frames) == 2 * messages
     assert text == sum(len(e["text"].encode()) for e in frames) // 2
-    # Sync-flushed per tick, one shared stream: the research saw ~8x on synthetic OCPP; demand at least 5x.
-    assert text / disk >= 5, stats
+    # Sync-flushed per tick, one shared stream: the README quotes this run (8.5-8.7x); below 8x is a regression.
+    assert text / disk >= 8, stats

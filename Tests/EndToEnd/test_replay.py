@@ -141,27 +141,40 @@ def test_cutting_one_transaction_keeps_the_boot_in_front(start_relay, tmp_path):
 
 
 def test_redaction_keeps_fixtures_schema_valid_and_pseudonyms_stable(start_relay, tmp_path):
+    # Two chargers' sessions: both start their transaction with the tag TAG-1, each authorizes its own tag.
     recordings, _ = record_session(start_relay, identity="CP-REDACT")
+    record_session(start_relay, identity="CP-OTHER")
     fixture = cut(recordings, tmp_path, "--charger", "CP-REDACT")
-    other = cut(recordings, tmp_path, "--charger", "CP-REDACT", name="other.jsonl")
-    env = dict(os.environ, OCPP_RELAY_REDACT_KEY="test-secret-key")
-    outputs = []
-    for source in (fixture, other):
-        target = tmp_path / f"redacted-{source.name}"
+    other = cut(recordings, tmp_path, "--charger", "CP-OTHER", name="other.jsonl")
+
+    def redact(source, key, name):
+        target = tmp_path / name
+        env = dict(os.environ, OCPP_RELAY_REDACT_KEY=key)
         out = subprocess.run([BINARY, "recordings", "redact", str(source), "-o", str(target)], capture_output=True, text=True, env=env)
         assert out.returncode == 0, out.stderr
-        outputs.append(target)
-    original = fixture.read_text()
-    redacted = outputs[0].read_text()
-    assert "TAG-CP-REDACT" in original and "TAG-CP-REDACT" not in redacted
-    entries = [json.loads(line) for line in redacted.splitlines()[1:]]
-    validate_recording(entries)
-    authorize = next(json.loads(e["text"]) for e in entries if "text" in e and '"Authorize"' in e["text"])
-    assert len(authorize[3]["idTag"]) == len("TAG-CP-REDACT")
-    # The same key gives the same pseudonyms in every file; integers (transaction ids) are untouched.
-    assert outputs[1].read_text() == redacted
-    starts = [json.loads(e["text"]) for e in entries if "text" in e and '"transactionId"' in e["text"]]
-    assert all(isinstance(f[-1].get("transactionId", 0), int) for f in starts if f[0] in (2, 3))
+        return [json.loads(line) for line in target.read_text().splitlines()[1:]]
+
+    def tags(entries, action):
+        frames = [json.loads(e["text"]) for e in entries if "text" in e and e["leg"] == "charger" and e["dir"] == "in"]
+        return {f[3]["idTag"] for f in frames if f[0] == 2 and f[2] == action}
+
+    first = redact(fixture, "test-secret-key", "redacted-a.jsonl")
+    second = redact(other, "test-secret-key", "redacted-b.jsonl")
+    rekeyed = redact(fixture, "another-key", "redacted-c.jsonl")
+    assert "TAG-CP-REDACT" in fixture.read_text()
+    assert "TAG-CP-REDACT" not in json.dumps(first) and "TAG-CP-OTHER" not in json.dumps(second)
+    validate_recording(first)
+    validate_recording(second)
+    # The same key gives the same pseudonym for the same tag in every file, and different tags stay different…
+    assert tags(first, "StartTransaction") == tags(second, "StartTransaction") != {"TAG-1"}
+    assert tags(first, "Authorize") != tags(second, "Authorize")
+    (pseudonym,) = tags(first, "Authorize")
+    assert len(pseudonym) == len("TAG-CP-REDACT")
+    # …another key gives other pseudonyms.
+    assert tags(rekeyed, "StartTransaction") != tags(first, "StartTransaction")
+    # Integers (transaction ids) are untouched.
+    starts = [json.loads(e["text"]) for e in first if "text" in e and '"transactionId"' in e["text"]]
+    assert starts and all(isinstance(f[-1].get("transactionId", 0), int) for f in starts if f[0] in (2, 3))
     no_key = subprocess.run([BINARY, "recordings", "redact", str(fixture)], capture_output=True, text=True, env={"PATH": os.environ["PATH"]})
     assert no_key.returncode != 0 and "give a key" in no_key.stderr
 
