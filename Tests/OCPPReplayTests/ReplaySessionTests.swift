@@ -232,6 +232,36 @@ struct ComparisonTests {
         #expect(relaxed.compare(action: "StopTransaction", expected: expected, got: got).count == 2)
     }
 
+    @Test(
+        "ids the live peer chooses are learned, whatever they are called",
+        arguments: ["transactionId", "reservationId", "requestId", "remoteStartId", "chargingProfileId"]
+    )
+    func learnsEveryBoundId(_ name: String) throws {
+        var comparator = Comparator(rules: .defaults, bindings: Bindings())
+        let expected = try JSONParser.parse(#"{"\#(name)":1}"#)
+        #expect(
+            comparator.compare(action: "x", expected: expected, got: try JSONParser.parse(#"{"\#(name)":7}"#)).isEmpty
+        )
+        // Learned: the recorded 1 is the live 7 from now on, in comparisons and in what the replay sends.
+        #expect(
+            comparator.compare(action: "y", expected: expected, got: try JSONParser.parse(#"{"\#(name)":8}"#)).count
+                == 1
+        )
+        #expect(
+            comparator.bindings.substitute(try JSONParser.parse(#"{"a":{"\#(name)":1}}"#), keys: [name])
+                == (try JSONParser.parse(#"{"a":{"\#(name)":7}}"#))
+        )
+        // A field that is not an id is compared, not learned.
+        var plain = Comparator(rules: .defaults, bindings: Bindings())
+        #expect(
+            plain.compare(
+                action: "x",
+                expected: try JSONParser.parse(#"{"connectorId":1}"#),
+                got: try JSONParser.parse(#"{"connectorId":7}"#)
+            ).count == 1
+        )
+    }
+
     @Test("a bound value is learned once; a later different value is a mismatch")
     func binding() throws {
         var comparator = Comparator(rules: .defaults, bindings: Bindings())
@@ -288,6 +318,33 @@ struct RedactionTests {
             action: "ChangeConfiguration"
         )
         #expect(key["value"] != .string("0011223344") && key["value"]?.stringValue?.count == 10)
+    }
+
+    @Test("a parent id tag and BasicAuthPassword (set or read) are pseudonymised; other variables stay")
+    func parentAndPasswords() throws {
+        let a = Redactor(key: "k1")
+        let authorize = a.redact(
+            payload: try JSONParser.parse(#"{"idTagInfo":{"status":"Accepted","parentIdTag":"FLEET-7"}}"#),
+            action: "Authorize"
+        )
+        #expect(authorize.value(at: "idTagInfo.parentIdTag") == .string(a.pseudonym("FLEET-7")))
+        #expect(authorize.value(at: "idTagInfo.status") == .string("Accepted"))
+        let set = a.redact(
+            payload: try JSONParser.parse(
+                #"{"setVariableData":[{"component":{"name":"SecurityCtrlr"},"variable":{"name":"BasicAuthPassword"},"attributeValue":"s3cret-passw0rd"},{"component":{"name":"OCPPCommCtrlr"},"variable":{"name":"HeartbeatInterval"},"attributeValue":"300"}]}"#
+            ),
+            action: "SetVariables"
+        )
+        let values = set["setVariableData"]?.arrayValue?.map { $0["attributeValue"] }
+        #expect(values == [.string(a.pseudonym("s3cret-passw0rd")), .string("300")])
+        #expect(!set.jsonText.contains("s3cret-passw0rd"))
+        let read = a.redact(
+            payload: try JSONParser.parse(
+                #"{"getVariableResult":[{"attributeStatus":"Accepted","component":{"name":"SecurityCtrlr"},"variable":{"name":"BasicAuthPassword"},"attributeValue":"s3cret-passw0rd"}]}"#
+            ),
+            action: "GetVariables"
+        )
+        #expect(!read.jsonText.contains("s3cret-passw0rd"))
     }
 }
 
