@@ -180,3 +180,53 @@ def test_sighup_serves_a_renewed_certificate_without_dropping_chargers(start_rel
     before, after, answer = asyncio.run(scenario())
     assert (before, after) == ("relay.test", "relay-renewed.test")
     assert answer.startswith('[3,"1",')
+
+
+def test_tls_1_1_is_refused_and_counted_and_client_identity_none_accepts_any_name(start_relay, pki):
+    """TLS 1.2 is the minimum (a TLS 1.1 client is refused by the relay, counted in tls_handshake_failures_total);
+    with client_identity: none a certificate from the CA is enough, whatever charger it names."""
+    import socket
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        metrics_port = s.getsockname()[1]
+    client_ca = f"  client_ca: {pki / 'ca.pem'}\n"
+    config = relay_config(pki).replace(client_ca, client_ca + "  client_identity: none\n")
+    config += f"metrics:\n  listen: '127.0.0.1:{metrics_port}'\n"
+
+    async def scenario():
+        async with Backend(ask_after_boot=False, ssl=backend_context(pki)) as backend:
+            relay = start_relay(backend.url, config=config)
+            # A good certificate naming CP-TLS, used by another charger: accepted under client_identity none.
+            ws = await open_charger(relay.url, "CP-ANOTHER", ["ocpp1.6"], ssl=charger_context(pki, "cp-tls"))
+            await ws.send('[2,"1","Heartbeat",{}]')
+            answer = await asyncio.wait_for(ws.recv(), 10)
+            await ws.close()
+            # A client that offers TLS 1.1 at most (its library allowed to: security level 0).
+            old = charger_context(pki, "cp-tls")
+            old.minimum_version = ssl.TLSVersion.TLSv1
+            old.maximum_version = ssl.TLSVersion.TLSv1_1
+            old.set_ciphers("DEFAULT:@SECLEVEL=0")
+            outcome = "accepted"
+            try:
+                legacy = await open_charger(relay.url, "CP-OLD", ["ocpp1.6"], ssl=old)
+                await legacy.close()
+            except (ssl.SSLError, ConnectionError, websockets.exceptions.InvalidMessage, EOFError):
+                outcome = "refused"
+            return relay, backend, answer, outcome
+
+    relay, backend, answer, outcome = asyncio.run(scenario())
+    assert answer.startswith('[3,"1",')
+    assert outcome == "refused"
+    assert [path for path, _ in backend.requests] == ["/ocpp/CP-ANOTHER"]
+    # The relay saw the attempt and refused it (not the client failing on its own).
+    for _ in range(100):
+        if "TLS handshake failed" in relay.log():
+            break
+        time.sleep(0.02)
+    assert "TLS handshake failed" in relay.log()
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as response:
+        metrics = response.read().decode()
+    failures = [line for line in metrics.splitlines() if line.startswith("ocpp_relay_tls_handshake_failures_total")]
+    assert failures and float(failures[0].split()[-1]) >= 1, failures
