@@ -58,7 +58,8 @@ def test_kill_9_loses_no_forwarded_frame(start_relay):
     assert texts(entries, "charger", "in")[:5] == charger_tap.sent[:5]
 
 
-def test_sigterm_closes_both_legs_with_1001_and_finishes_the_recording(start_relay):
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_closes_both_legs_with_1001_and_finishes_the_recording(start_relay, stop):
     async def scenario():
         async with Backend(ask_after_boot=False) as backend:
             relay = start_relay(backend.url, config="timeouts:\n  shutdown: 60s\n")
@@ -66,7 +67,7 @@ def test_sigterm_closes_both_legs_with_1001_and_finishes_the_recording(start_rel
             for ws in chargers:
                 await ws.send('[2,"1","Heartbeat",{}]')
                 await ws.recv()
-            relay.process.send_signal(signal.SIGTERM)
+            relay.process.send_signal(stop)
             codes = []
             for ws in chargers:
                 try:
@@ -412,3 +413,114 @@ def test_a_flooding_charger_is_slowed_to_its_message_rate_and_the_others_are_not
     # …while the other charger was served in between: its ten round trips were over before the flood was.
     assert polite_first
     assert "more than 100.0 messages/s" in relay.log()
+
+
+def test_a_peer_that_never_answers_the_close_holds_shutdown_for_timeouts_shutdown_and_readyz_says_so(start_relay):
+    """SIGTERM with a charger that reads nothing: /readyz is 503 from the moment the shutdown starts, and the relay
+    exits (0, recording finished) once timeouts.shutdown is over, not before and not never."""
+    import base64
+    import os
+    import socket
+    import urllib.error
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        metrics_port = s.getsockname()[1]
+
+    def readyz():
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/readyz", timeout=5) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
+        except (urllib.error.URLError, ConnectionError):
+            return None, "gone"
+
+    async def scenario():
+        async with Backend(ask_after_boot=False) as backend:
+            relay = start_relay(
+                backend.url,
+                config=f"timeouts:\n  shutdown: 2s\n  close: 30s\nmetrics:\n  listen: '127.0.0.1:{metrics_port}'\n",
+            )
+            host, port = relay.url.split("//")[1].split("/")[0].split(":")
+            reader, writer = await asyncio.open_connection(host, int(port))
+            key = base64.b64encode(os.urandom(16)).decode()
+            writer.write(
+                f"GET /ocpp/CP-DEAF HTTP/1.1\r\nHost: relay\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: ocpp1.6\r\n\r\n".encode()
+            )
+            assert (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)).startswith(b"HTTP/1.1 101")
+            loop = asyncio.get_running_loop()
+            before = await loop.run_in_executor(None, readyz)
+            started = time.monotonic()
+            relay.process.send_signal(signal.SIGTERM)
+            during = None
+            while relay.alive() and time.monotonic() - started < 30:
+                answer = await loop.run_in_executor(None, readyz)
+                if answer[0] is not None:
+                    during = answer
+                    break
+                await asyncio.sleep(0.02)
+            exit_code = await loop.run_in_executor(None, relay.process.wait, 30)
+            waited = time.monotonic() - started
+            writer.close()
+            return relay, before, during, exit_code, waited
+
+    relay, before, during, exit_code, waited = asyncio.run(scenario())
+    assert before == (200, "ready\n")
+    assert during is not None and during[0] == 503 and "shutting down" in during[1], during
+    assert exit_code == 0
+    assert waited >= 1.9  # it waited for the charger's close for timeouts.shutdown (the ceiling above bounds it)
+    (segment,) = relay.recordings.glob("*.ocrec.gz")
+    assert gzip.open(segment).read().startswith(b"OCPPREC")  # finished: a complete gzip stream
+
+
+def test_an_upstream_that_stops_answering_pings_is_dropped_and_the_charger_sees_it_go(start_relay):
+    async def scenario():
+        async with Backend(ask_after_boot=False) as backend:
+            relay = start_relay(backend.url, config="timeouts:\n  ping: 300ms\n")
+            ws = await open_charger(relay.url, "CP-UPDEAD", ["ocpp1.6"])
+            await ws.send('[2,"1","Heartbeat",{}]')
+            await asyncio.wait_for(ws.recv(), 10)
+            (_, tap), = backend.sessions["CP-UPDEAD"]
+            tap.connection.transport.pause_reading()  # the backend reads nothing more, pings included
+            with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
+                while True:
+                    await asyncio.wait_for(ws.recv(), 30)
+            tap.connection.transport.resume_reading()
+            return relay, closed.value
+
+    relay, closed = asyncio.run(scenario())
+    assert closed.rcvd is None  # mirrored as a lost connection (1006), as the charger would see a dead backend
+    relay.stop()
+    entries, _ = recordings_show(relay.recordings, "--charger", "CP-UPDEAD")
+    errors = [e for e in entries if e.get("event") == "error"]
+    assert any(e["leg"] == "upstream" and "no answer to a ping" in e["message"] for e in errors), errors
+    assert {e["leg"]: e["code"] for e in entries if e.get("event") == "close"} == {"upstream": 1006, "charger": 1006}
+
+
+def test_a_segment_is_rolled_by_age(start_relay):
+    async def scenario():
+        async with Backend(ask_after_boot=False) as backend:
+            relay = start_relay(backend.url, config="recordings:\n  roll_age: 1s\n")
+            ws = await open_charger(relay.url, "CP-AGE", ["ocpp1.6"])
+            for i in range(3):
+                await ws.send(f'[2,"{i}","Heartbeat",{{}}]')
+                await asyncio.wait_for(ws.recv(), 10)
+                await asyncio.sleep(1.1)  # past roll_age: the next write starts a new segment
+            await ws.close()
+            await backend.closed("CP-AGE")
+            return relay
+
+    relay = asyncio.run(scenario())
+    assert relay.stop() == 0
+    segments = sorted(relay.recordings.glob("*.ocrec.gz"))
+    assert len(segments) >= 3, segments
+    for segment in segments:
+        assert gzip.open(segment).read().startswith(b"OCPPREC")  # each one finished
+    entries, warnings = recordings_show(relay.recordings)
+    assert warnings == ""
+    # The connection continues across segments: every heartbeat and answer is there once, in order.
+    ids = [e["text"].split('"')[1] for e in entries if "text" in e and e["leg"] == "charger" and e["dir"] == "in"]
+    assert ids == ["0", "1", "2"]
