@@ -9,7 +9,9 @@ import time
 import urllib.error
 import urllib.request
 
-from peers import Backend, open_charger, run_charger
+import pytest
+import websockets
+from peers import Backend, handshake_status, open_charger, run_charger
 
 
 def free_port():
@@ -96,3 +98,78 @@ def test_metrics_after_a_known_session_and_health_endpoints(start_relay):
     status, body = get(base + "/readyz")
     assert status == 503 and "upstream unreachable" in body
     assert get(base + "/nothing")[0] == 404
+
+
+def test_failure_metric_families_count_what_happened(start_relay):
+    """upstream_failures_total by reason, connections_refused_total by the upstream, translation notes and rate
+    limiting, each caused once on purpose and counted."""
+    from ocpp.v16 import call as call16
+    from peers import Charger16, Tap
+
+    metrics_port = free_port()
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    dead_port = free_port()
+
+    async def scenario():
+        async with Backend(ask_after_boot=False) as backend, Backend(refuse=403) as refusing, \
+                Backend(ask_after_boot=False) as dropping, Backend(subprotocols=["ocpp2.0.1"], ask_after_boot=False) as new:
+            dropping.drop_after = 1
+            config = f"""
+metrics:
+  listen: "127.0.0.1:{metrics_port}"
+timeouts:
+  upstream: 500ms
+limits:
+  messages_per_second: 5
+  message_burst: 2
+routes:
+  - {{name: down, chargers: ["glob:DOWN-*"], upstream: "ws://127.0.0.1:{dead_port}/ocpp"}}
+  - {{name: slow, chargers: ["glob:SLOW-*"], upstream: "ws://127.0.0.1:{silent.getsockname()[1]}/ocpp"}}
+  - {{name: refusing, chargers: ["glob:REF-*"], upstream: "{refusing.url}"}}
+  - {{name: dropping, chargers: ["glob:DROP-*"], upstream: "{dropping.url}"}}
+  - {{name: new, chargers: ["glob:XL-*"], upstream: "{new.url}", upstream_version: "2.0.1"}}
+"""
+            relay = start_relay(backend.url, config=config)
+            statuses = {
+                cp: (await handshake_status(relay.url, cp))[0] for cp in ("DOWN-1", "SLOW-1", "REF-1")
+            }
+            # An upstream that drops the connection after the first frame.
+            dropped = await open_charger(relay.url, "DROP-1", ["ocpp1.6"])
+            await dropped.send('[2,"1","Heartbeat",{}]')
+            with pytest.raises(websockets.exceptions.ConnectionClosed):
+                while True:
+                    await asyncio.wait_for(dropped.recv(), 10)
+            # A translated boot with a field 2.0.1 has no place for (meterType): a lossy note.
+            ws = await open_charger(relay.url, "XL-1", ["ocpp1.6"])
+            cp = Charger16("XL-1", Tap(ws))
+            task = asyncio.create_task(cp.start())
+            await cp.call(call16.BootNotification(charge_point_model="M", charge_point_vendor="V", meter_type="Inepro"))
+            # A charger over its message rate (5/s, burst 2): slowed, every message still answered.
+            flooder = await open_charger(relay.url, "FLOOD-1", ["ocpp1.6"])
+            for i in range(8):
+                await flooder.send(f'[2,"f{i}","Heartbeat",{{}}]')
+            answers = [await asyncio.wait_for(flooder.recv(), 30) for _ in range(8)]
+            await flooder.close()
+            await ws.close()
+            task.cancel()
+            await backend.closed("FLOOD-1")
+            scraped = get(f"http://127.0.0.1:{metrics_port}/metrics")
+            return statuses, answers, scraped
+
+    try:
+        statuses, answers, (status, text) = asyncio.run(scenario())
+    finally:
+        silent.close()
+    assert statuses == {"DOWN-1": 502, "SLOW-1": 504, "REF-1": 403}
+    assert len(answers) == 8
+    m = samples(text)
+    assert value(m, "ocpp_relay_upstream_failures_total", reason="unreachable") == 1
+    assert value(m, "ocpp_relay_upstream_failures_total", reason="timeout") == 1
+    assert value(m, "ocpp_relay_upstream_failures_total", reason="lost") == 1
+    assert value(m, "ocpp_relay_connections_refused_total", status="403", by="upstream") == 1
+    assert value(m, "ocpp_relay_connections_refused_total", status="502", by="relay") == 1
+    assert value(m, "ocpp_relay_connections_refused_total", status="504", by="relay") == 1
+    assert value(m, "ocpp_relay_translation_diagnostics_total", kind="lossy") >= 1
+    assert value(m, "ocpp_relay_rate_limited_total") == 1
