@@ -60,3 +60,84 @@ def test_sighup_moves_new_chargers_and_keeps_connected_ones(start_relay):
     assert relay.alive()
     assert "metrics.listen changed; it takes effect after a restart" in relay.log()
     assert "route needs at least one charger id or pattern" in relay.log()
+
+
+def basic(user, password):
+    import base64
+
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def password_hash(password):
+    import subprocess
+
+    from conftest import BINARY
+
+    out = subprocess.run([BINARY, "auth", "hash", "--rounds", "10000"], input=password, capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+def test_sighup_reloads_credentials_from_passwords_file_and_limits(start_relay, tmp_path):
+    passwords = tmp_path / "passwords.yaml"
+    passwords.write_text(f'CP-1: "{password_hash("first-password-123")}"\n')
+
+    async def scenario():
+        async with Backend(ask_after_boot=False) as backend:
+            relay = start_relay(backend.url, config=f"auth:\n  passwords_file: {passwords}\n")
+            config = relay.recordings.parent / "relay.yaml"
+            before = (await handshake_status(relay.url, "CP-1", {"Authorization": basic("CP-1", "first-password-123")}))[0]
+            # The password is rotated in the file; new sessions get a tight message rate; the frame size limit,
+            # bound at start, is named as needing a restart.
+            passwords.write_text(f'CP-1: "{password_hash("second-password-456")}"\n')
+            config.write_text(
+                f"auth:\n  passwords_file: {passwords}\n"
+                "limits:\n  messages_per_second: 5\n  message_burst: 2\n  max_frame_size: 1KiB\n"
+            )
+            relay.process.send_signal(signal.SIGHUP)
+            wait_for_log(relay, "configuration reloaded")
+            old = (await handshake_status(relay.url, "CP-1", {"Authorization": basic("CP-1", "first-password-123")}))[0]
+            new = await open_charger(relay.url, "CP-1", ["ocpp1.6"], headers={"Authorization": basic("CP-1", "second-password-456")})
+            for i in range(6):
+                await new.send(f'[2,"h{i}","Heartbeat",{{}}]')
+            answers = [await asyncio.wait_for(new.recv(), 30) for _ in range(6)]
+            await new.close()
+            await backend.closed("CP-1")
+            return relay, before, old, answers
+
+    relay, before, old, answers = asyncio.run(scenario())
+    assert (before, old) == (101, 401)
+    assert len(answers) == 6  # slowed, not dropped
+    assert "more than 5.0 messages/s" in relay.log()
+    assert "limits.max_frame_size changed; it takes effect after a restart" in relay.log()
+    assert relay.alive()
+
+
+def test_sighup_reloads_mapping_overrides_for_new_chargers(start_relay, tmp_path):
+    from ocpp.v201 import call as call201
+    from test_translation import MAPPINGS, booted_16_charger
+
+    overrides = tmp_path / "overrides.yaml"
+
+    async def scenario():
+        async with Backend(subprotocols=["ocpp2.0.1"], ask_after_boot=False) as backend:
+            relay = start_relay(backend.url, config=f"upstream_version: '2.0.1'\ntranslation:\n  mappings: {MAPPINGS}\n")
+            config = relay.recordings.parent / "relay.yaml"
+            ws1, cp1, task1, backend_cp1 = await booted_16_charger(relay.url, backend, "CP-OLD")
+            overrides.write_text("enums.yaml:\n  reset_type_201_to_16:\n    values:\n      Immediate: Hard\n")
+            config.write_text(
+                f"upstream_version: '2.0.1'\ntranslation:\n  mappings: {MAPPINGS}\n  overrides: {overrides}\n"
+            )
+            relay.process.send_signal(signal.SIGHUP)
+            wait_for_log(relay, "configuration reloaded")
+            ws2, cp2, task2, backend_cp2 = await booted_16_charger(relay.url, backend, "CP-NEW")
+            await backend_cp1.call(call201.Reset(type="Immediate"))
+            await backend_cp2.call(call201.Reset(type="Immediate"))
+            for ws, task in ((ws1, task1), (ws2, task2)):
+                await ws.close()
+                task.cancel()
+            return cp1.remote_starts, cp2.remote_starts
+
+    before, after = asyncio.run(scenario())
+    assert before == [("Reset", {"type": "Soft"})]  # connected before the reload: the tables it started with
+    assert after == [("Reset", {"type": "Hard"})]  # connected after: the override
