@@ -38,7 +38,7 @@ def test_a_peer_that_stops_reading_holds_the_other_back(start_relay, slow):
             relay = start_relay(backend.url, "--max-frame-size", "1MiB")
             ws = await open_charger(relay.url, "CP-FLOOD", ["ocpp1.6"], write_limit=65536, max_size=None)
             await ws.send('[2,"0","Heartbeat",{}]')
-            await ws.recv()
+            await asyncio.wait_for(ws.recv(), 10)
             (_, backend_tap), = backend.sessions["CP-FLOOD"]
             # The flooding side sends CALLs as fast as its socket takes them; the other side stops reading.
             if slow == "backend":

@@ -131,7 +131,7 @@ def test_upstream_dropping_the_connection_drops_the_charger(start_relay):
             relay = start_relay(backend.url)
             ws = await open_charger(relay.url, "CP-DROP", ["ocpp1.6"])
             await ws.send('[2,"1","Heartbeat",{}]')
-            await ws.recv()
+            await asyncio.wait_for(ws.recv(), 10)
             await ws.send('[2,"2","Heartbeat",{}]')
             with pytest.raises(websockets.exceptions.ConnectionClosed):
                 while True:

@@ -66,7 +66,7 @@ def test_sigterm_closes_both_legs_with_1001_and_finishes_the_recording(start_rel
             chargers = [await open_charger(relay.url, f"CP-TERM-{i}", ["ocpp1.6"]) for i in range(3)]
             for ws in chargers:
                 await ws.send('[2,"1","Heartbeat",{}]')
-                await ws.recv()
+                await asyncio.wait_for(ws.recv(), 10)
             relay.process.send_signal(stop)
             codes = []
             for ws in chargers:
@@ -346,7 +346,7 @@ def test_a_reconnecting_charger_replaces_its_old_connection(start_relay):
             relay = start_relay(backend.url)
             first = await open_charger(relay.url, "CP-DUP", ["ocpp1.6"])
             await first.send('[2,"a","Heartbeat",{}]')
-            await first.recv()
+            await asyncio.wait_for(first.recv(), 10)
             second = await open_charger(relay.url, "CP-DUP", ["ocpp1.6"])
             with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
                 await asyncio.wait_for(first.recv(), 5)
@@ -369,7 +369,7 @@ def test_pings_are_answered_on_each_leg(start_relay):
             ws = await open_charger(relay.url, "CP-PING", ["ocpp1.6"])
             latency = await asyncio.wait_for(await ws.ping(), 5)
             await ws.send('[2,"1","Heartbeat",{}]')
-            await ws.recv()
+            await asyncio.wait_for(ws.recv(), 10)
             (cp, backend_tap), = backend.sessions["CP-PING"]
             upstream_latency = await asyncio.wait_for(await backend_tap.connection.ping(), 5)
             await ws.close()
