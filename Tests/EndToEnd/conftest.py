@@ -4,8 +4,11 @@ import json
 import os
 import pathlib
 import signal
+import socket
 import subprocess
 import time
+import urllib.error
+import urllib.request
 
 import pytest
 
@@ -48,6 +51,22 @@ class Relay:
 
     def alive(self):
         return self.process.poll() is None
+
+
+def free_port():
+    """A loopback port nobody listens on (for a dead upstream or a metrics address)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_get(url):
+    """(status, body) of a GET, error statuses included."""
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
 
 
 def recordings_show(path, *args):

@@ -444,6 +444,24 @@ async def open_charger(relay_url, identity, subprotocols, headers=None, **kwargs
     )
 
 
+async def raw_websocket(relay_url, identity):
+    """A charger's upgrade written by hand, after which it reads and answers nothing (not even pings): the
+    (reader, writer) of its socket."""
+    import base64
+    import os
+
+    host, port = relay_url.split("//")[1].split("/")[0].split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write(
+        f"GET /ocpp/{identity} HTTP/1.1\r\nHost: relay\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: ocpp1.6\r\n\r\n".encode()
+    )
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return reader, writer
+
+
 async def handshake_status(relay_url, identity, headers=None, **kwargs):
     """The HTTP status of a charger's upgrade (101 when it was accepted; the connection is then closed) and the
     response headers of a refusal."""

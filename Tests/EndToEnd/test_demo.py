@@ -2,7 +2,6 @@
 translated for a 2.0.1 backend, and every frame its built-in peers exchange is valid against the official OCA JSON
 schemas."""
 
-import json
 import subprocess
 
 from conftest import BINARY, ROOT, recordings_show

@@ -6,18 +6,12 @@ import socket
 
 import pytest
 import websockets
-from conftest import recordings_show
+from conftest import free_port, recordings_show
 from peers import Backend, handshake_status, open_charger, run_charger
 
 
 def refusal_status(relay_url, identity, headers=None):
     return asyncio.run(handshake_status(relay_url, identity, headers))
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_upstream_down_is_502_and_recorded(start_relay):

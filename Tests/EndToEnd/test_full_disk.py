@@ -8,20 +8,11 @@ import os
 import resource
 import subprocess
 import time
-import urllib.error
-import urllib.request
 
 import pytest
-from conftest import BINARY, recordings_show
+from conftest import free_port, recordings_show
+from conftest import http_get as get
 from peers import Backend, open_charger
-
-
-def free_port():
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -37,14 +28,6 @@ def small_disk(tmp_path):
         yield mount
     finally:
         subprocess.run(["umount", "-l", str(mount)], check=False)
-
-
-def get(url):
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
 
 
 def wait_until(predicate, seconds=30):

@@ -6,26 +6,12 @@ import json
 import re
 import socket
 import time
-import urllib.error
-import urllib.request
 
 import pytest
 import websockets
+from conftest import free_port
+from conftest import http_get as get
 from peers import Backend, handshake_status, open_charger, run_charger
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def get(url):
-    try:
-        with urllib.request.urlopen(url, timeout=10) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
 
 
 def samples(text):

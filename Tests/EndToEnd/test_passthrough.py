@@ -1,11 +1,10 @@
 """Pass-through: real 1.6 and 2.0.1 chargers and backends (the `ocpp` package) through the relay."""
 
 import asyncio
-import json
 
 import pytest
 from conftest import recordings_list, recordings_show
-from peers import Backend, Tap, open_charger, run_charger
+from peers import Backend, open_charger, run_charger
 
 
 def frames(entries, charger=None, leg=None, direction=None):

@@ -5,6 +5,7 @@ import signal
 import time
 
 from peers import Backend, handshake_status, open_charger
+from test_security import basic, password_hash
 
 
 def wait_for_log(relay, text, seconds=5):
@@ -60,22 +61,6 @@ def test_sighup_moves_new_chargers_and_keeps_connected_ones(start_relay):
     assert relay.alive()
     assert "metrics.listen changed; it takes effect after a restart" in relay.log()
     assert "route needs at least one charger id or pattern" in relay.log()
-
-
-def basic(user, password):
-    import base64
-
-    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
-
-
-def password_hash(password):
-    import subprocess
-
-    from conftest import BINARY
-
-    out = subprocess.run([BINARY, "auth", "hash", "--rounds", "10000"], input=password, capture_output=True, text=True, timeout=30)
-    assert out.returncode == 0, out.stderr
-    return out.stdout.strip()
 
 
 def test_sighup_reloads_credentials_from_passwords_file_and_limits(start_relay, tmp_path):

@@ -4,11 +4,9 @@ replay either side against live peers from the pinned `ocpp` package."""
 import asyncio
 import json
 import os
-import pathlib
 import subprocess
 import xml.etree.ElementTree as ElementTree
 
-import jsonschema
 from conftest import BINARY, ROOT
 from peers import Backend, run_charger
 from test_translation import MAPPINGS, validate_recording

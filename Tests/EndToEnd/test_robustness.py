@@ -5,12 +5,11 @@ import gzip
 import http.client
 import signal
 import time
-import zlib
 
 import pytest
 import websockets
 from conftest import recordings_list, recordings_show
-from peers import Backend, Charger16, Tap, open_charger, session_16
+from peers import Backend, Charger16, Tap, open_charger, raw_websocket, session_16
 from ocpp.v16 import call as call16
 
 
@@ -232,7 +231,6 @@ def test_plain_http_gets_426(start_relay):
 
 def test_clients_that_never_finish_their_handshake_are_dropped(start_relay):
     """Slowloris: a socket that sends nothing, or half a request, is closed after timeouts.handshake."""
-    import socket
 
     async def scenario():
         async with Backend(ask_after_boot=False) as backend:
@@ -300,20 +298,10 @@ def test_chargers_over_the_connection_limit_get_503_and_the_others_are_unaffecte
 
 def test_a_charger_that_stops_answering_pings_is_dropped_and_the_backend_sees_it_go(start_relay):
     """A vanished charger must not look connected to the backend (the relay answers the backend's pings)."""
-    import base64
-    import os
-
     async def scenario():
         async with Backend(ask_after_boot=False) as backend:
             relay = start_relay(backend.url, config="timeouts:\n  ping: 300ms\n")
-            host, port = relay.url.split("//")[1].split("/")[0].split(":")
-            dead_reader, dead = await asyncio.open_connection(host, int(port))
-            key = base64.b64encode(os.urandom(16)).decode()
-            dead.write(
-                f"GET /ocpp/CP-DEAD HTTP/1.1\r\nHost: relay\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: ocpp1.6\r\n\r\n".encode()
-            )
-            assert (await asyncio.wait_for(dead_reader.readuntil(b"\r\n\r\n"), 5)).startswith(b"HTTP/1.1 101")
+            _, dead = await raw_websocket(relay.url, "CP-DEAD")
             # From here on the dead charger reads nothing and answers nothing; the live one answers pings.
             live = await open_charger(relay.url, "CP-LIVE", ["ocpp1.6"])
             reader = asyncio.create_task(live.recv())
@@ -418,22 +406,15 @@ def test_a_flooding_charger_is_slowed_to_its_message_rate_and_the_others_are_not
 def test_a_peer_that_never_answers_the_close_holds_shutdown_for_timeouts_shutdown_and_readyz_says_so(start_relay):
     """SIGTERM with a charger that reads nothing: /readyz is 503 from the moment the shutdown starts, and the relay
     exits (0, recording finished) once timeouts.shutdown is over, not before and not never."""
-    import base64
-    import os
-    import socket
     import urllib.error
-    import urllib.request
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        metrics_port = s.getsockname()[1]
+    from conftest import free_port, http_get
+
+    metrics_port = free_port()
 
     def readyz():
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/readyz", timeout=5) as response:
-                return response.status, response.read().decode()
-        except urllib.error.HTTPError as error:
-            return error.code, error.read().decode()
+            return http_get(f"http://127.0.0.1:{metrics_port}/readyz")
         except (urllib.error.URLError, ConnectionError):
             return None, "gone"
 
@@ -443,33 +424,29 @@ def test_a_peer_that_never_answers_the_close_holds_shutdown_for_timeouts_shutdow
                 backend.url,
                 config=f"timeouts:\n  shutdown: 2s\n  close: 30s\nmetrics:\n  listen: '127.0.0.1:{metrics_port}'\n",
             )
-            host, port = relay.url.split("//")[1].split("/")[0].split(":")
-            reader, writer = await asyncio.open_connection(host, int(port))
-            key = base64.b64encode(os.urandom(16)).decode()
-            writer.write(
-                f"GET /ocpp/CP-DEAF HTTP/1.1\r\nHost: relay\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: ocpp1.6\r\n\r\n".encode()
-            )
-            assert (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)).startswith(b"HTTP/1.1 101")
+            _, writer = await raw_websocket(relay.url, "CP-DEAF")
             loop = asyncio.get_running_loop()
             before = await loop.run_in_executor(None, readyz)
             started = time.monotonic()
             relay.process.send_signal(signal.SIGTERM)
+            # The signal takes a moment to arrive; from then on, and for the whole drain, readiness is 503.
             during = None
             while relay.alive() and time.monotonic() - started < 30:
                 answer = await loop.run_in_executor(None, readyz)
-                if answer[0] is not None:
+                if answer[0] == 503:
                     during = answer
                     break
                 await asyncio.sleep(0.02)
+            still_draining = relay.alive()
             exit_code = await loop.run_in_executor(None, relay.process.wait, 30)
             waited = time.monotonic() - started
             writer.close()
-            return relay, before, during, exit_code, waited
+            return relay, before, during, still_draining, exit_code, waited
 
-    relay, before, during, exit_code, waited = asyncio.run(scenario())
+    relay, before, during, still_draining, exit_code, waited = asyncio.run(scenario())
     assert before == (200, "ready\n")
-    assert during is not None and during[0] == 503 and "shutting down" in during[1], during
+    assert during is not None and "shutting down" in during[1], during
+    assert still_draining  # 503 came while connections were still being closed, not after
     assert exit_code == 0
     assert waited >= 1.9  # it waited for the charger's close for timeouts.shutdown (the ceiling above bounds it)
     (segment,) = relay.recordings.glob("*.ocrec.gz")

@@ -2,7 +2,6 @@
 relay's own certificate, with a CA made by the test."""
 
 import asyncio
-import pathlib
 import ssl
 import subprocess
 import time
@@ -185,12 +184,9 @@ def test_sighup_serves_a_renewed_certificate_without_dropping_chargers(start_rel
 def test_tls_1_1_is_refused_and_counted_and_client_identity_none_accepts_any_name(start_relay, pki):
     """TLS 1.2 is the minimum (a TLS 1.1 client is refused by the relay, counted in tls_handshake_failures_total);
     with client_identity: none a certificate from the CA is enough, whatever charger it names."""
-    import socket
-    import urllib.request
+    from conftest import free_port, http_get
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        metrics_port = s.getsockname()[1]
+    metrics_port = free_port()
     client_ca = f"  client_ca: {pki / 'ca.pem'}\n"
     config = relay_config(pki).replace(client_ca, client_ca + "  client_identity: none\n")
     config += f"metrics:\n  listen: '127.0.0.1:{metrics_port}'\n"
@@ -226,7 +222,6 @@ def test_tls_1_1_is_refused_and_counted_and_client_identity_none_accepts_any_nam
             break
         time.sleep(0.02)
     assert "TLS handshake failed" in relay.log()
-    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as response:
-        metrics = response.read().decode()
+    metrics = http_get(f"http://127.0.0.1:{metrics_port}/metrics")[1]
     failures = [line for line in metrics.splitlines() if line.startswith("ocpp_relay_tls_handshake_failures_total")]
     assert failures and float(failures[0].split()[-1]) >= 1, failures
