@@ -196,7 +196,14 @@ public final class RecordingWriter {
         guard !pending.isEmpty || outage != nil else { return }
         let now = Timestamp.now()
         if outage != nil {
-            guard try recover(now: now) else {
+            let recovered: Bool
+            do {
+                recovered = try recover(now: now)
+            } catch {
+                dropPending()
+                throw error
+            }
+            guard recovered else {
                 dropPending()
                 return
             }
@@ -206,8 +213,8 @@ public final class RecordingWriter {
             do {
                 try startSegment(now: now)
             } catch {
-                dropPending()
                 begin(error, now: now)
+                dropPending()
                 throw error
             }
         }

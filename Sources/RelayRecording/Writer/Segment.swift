@@ -36,7 +36,13 @@ final class Segment {
         let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw RecordingWriteError("cannot create \(path): \(String(cString: strerror(errno)))") }
         file = AppendFile(fd: fd, path: path)
-        index = AppendFile(fd: Glibc.open(indexPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644), path: indexPath)
+        // Index lines wait for a retry up to 1 MiB; past that the index is given up (no `end` line), and readers
+        // scan the segment instead.
+        index = AppendFile(
+            fd: Glibc.open(indexPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644),
+            path: indexPath,
+            maximumUnwritten: 1 << 20
+        )
     }
 
     deinit {
@@ -95,17 +101,20 @@ final class Segment {
     }
 }
 
-/// A file written with `write(2)` in append mode that keeps, in order, the bytes it could not write yet.
+/// A file written with `write(2)` in append mode that keeps, in order, the bytes it could not write yet (up to
+/// `maximumUnwritten`; past that it stops writing altogether rather than leave a hole in the middle).
 struct AppendFile {
     private var fd: Int32
     let path: String
+    let maximumUnwritten: Int
     private(set) var written = 0
     private var unwritten: [UInt8] = []
     private var error: String?
 
-    init(fd: Int32, path: String) {
+    init(fd: Int32, path: String, maximumUnwritten: Int = .max) {
         self.fd = fd
         self.path = path
+        self.maximumUnwritten = maximumUnwritten
     }
 
     var hasUnwritten: Bool { !unwritten.isEmpty }
@@ -114,6 +123,11 @@ struct AppendFile {
     mutating func append(_ bytes: UnsafeRawBufferPointer) {
         guard fd >= 0, bytes.count > 0 else { return }
         guard unwritten.isEmpty else {
+            guard unwritten.count + bytes.count <= maximumUnwritten else {
+                unwritten.removeAll()
+                close()
+                return
+            }
             unwritten.append(contentsOf: bytes)
             return
         }
