@@ -65,21 +65,8 @@ public final class RecordingWriter {
     /// Frames not recorded because writing failed, so far.
     public private(set) var lostFrames = 0
 
-    /// While writes fail: since when, why, what was dropped, and when to try again.
-    private struct Outage {
-        var since: UInt64
-        var error: String
-        var frames = 0
-        var records = 0
-        var firstLost: UInt64?
-        var lastLost: UInt64?
-        var retryAt: UInt64
-        var backoff: UInt64
-    }
-    private var outage: Outage?
-    /// The first retry comes after this long, doubling up to ``maximumBackoff`` (microseconds).
-    static let firstBackoff: UInt64 = 100_000
-    static let maximumBackoff: UInt64 = 5_000_000
+    /// Set while writes fail.
+    private var outage: WriteOutage?
 
     /// Why recording fails, and since when; nil while it works.
     public var failure: (since: UInt64, error: String)? { outage.map { ($0.since, $0.error) } }
@@ -249,20 +236,17 @@ public final class RecordingWriter {
     private func begin(_ error: any Error, now: UInt64) {
         writeErrors += 1
         let text = (error as? RecordingWriteError)?.description ?? "\(error)"
-        if var o = outage {
-            o.error = text
-            o.backoff = min(o.backoff * 2, Self.maximumBackoff)
-            o.retryAt = now + o.backoff
-            outage = o
+        if outage != nil {
+            outage?.failedAgain(error: text, now: now)
         } else {
-            outage = Outage(since: now, error: text, retryAt: now + Self.firstBackoff, backoff: Self.firstBackoff)
+            outage = WriteOutage(error: text, now: now)
         }
     }
 
     /// Tries the kept segment again when the retry is due. On success that segment is finished and a new one
     /// started: it restates the open connections, then says what is missing. Returns whether writing works again.
     private func recover(now: UInt64) throws -> Bool {
-        guard let o = outage, now >= o.retryAt else { return false }
+        guard let o = outage, o.retryIsDue(now: now) else { return false }
         let head: Int
         do {
             if let current = segment {
@@ -275,8 +259,7 @@ public final class RecordingWriter {
             throw error
         }
         outage = nil
-        if o.records > 0, let from = o.firstLost, let to = o.lastLost {
-            let gap = RecordingGap(time: now, from: from, to: to, frames: o.frames, records: o.records, error: o.error)
+        if let gap = o.gap(now: now) {
             var record: [UInt8] = []
             RecordFormat.append(.gap(gap), to: &record)
             pending.insert(contentsOf: record, at: head)
@@ -287,17 +270,11 @@ public final class RecordingWriter {
 
     /// Drops what is pending while writing fails, counting it for the gap record.
     private func dropPending() {
-        guard var o = outage, pendingRecords > 0 else {
-            clearPending()
-            return
+        if outage != nil && pendingRecords > 0 {
+            let now = Timestamp.now()
+            outage?.dropped(frames: pendingFrames, records: pendingRecords, oldest: pendingSince ?? now, now: now)
+            lostFrames += pendingFrames
         }
-        o.frames += pendingFrames
-        o.records += pendingRecords
-        lostFrames += pendingFrames
-        let time = pendingSince ?? Timestamp.now()
-        if o.firstLost == nil { o.firstLost = time }
-        o.lastLost = Timestamp.now()
-        outage = o
         clearPending()
     }
 
@@ -361,18 +338,7 @@ public final class RecordingWriter {
 
     /// Flushes and finishes the current segment; for shutdown.
     public func finish() {
-        if let o = outage {
-            outage = Outage(
-                since: o.since,
-                error: o.error,
-                frames: o.frames,
-                records: o.records,
-                firstLost: o.firstLost,
-                lastLost: o.lastLost,
-                retryAt: 0,
-                backoff: o.backoff
-            )
-        }
+        outage?.retryNow()
         try? flush()
         if let current = segment {
             if (try? finishSegment(current, now: Timestamp.now())) == nil {
