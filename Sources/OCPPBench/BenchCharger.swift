@@ -7,7 +7,7 @@ import NIOWebSocket
 
 /// A charger of the benchmark: boots, then sends heartbeats in a closed loop, at a pace, or not at all,
 /// recording each round trip. A ChannelHandler on the event loop, so the load generator costs little.
-final class BenchCharger: @unchecked Sendable {
+final class BenchCharger: Sendable {
     enum Mode: Sendable {
         case idle
         case closedLoop
@@ -17,11 +17,13 @@ final class BenchCharger: @unchecked Sendable {
     }
 
     let channel: any Channel
-    fileprivate let handler: ChargerHandler
+    /// Reached only on the channel's event loop.
+    fileprivate let handler: NIOLoopBound<ChargerHandler>
 
+    /// Made on the channel's event loop, once the charger booted.
     fileprivate init(channel: any Channel, handler: ChargerHandler) {
         self.channel = channel
-        self.handler = handler
+        self.handler = NIOLoopBound(handler, eventLoop: channel.eventLoop)
     }
 
     /// Connects to `ws://host:port/path`, upgrades with `subprotocol` and boots; fails on any refusal.
@@ -82,39 +84,30 @@ final class BenchCharger: @unchecked Sendable {
     /// Starts a mode; `done` completes when a script finishes.
     func start(_ mode: Mode) -> EventLoopFuture<Void> {
         let promise = channel.eventLoop.makePromise(of: Void.self)
-        let handler = Confined(self.handler)
+        let handler = self.handler
         channel.eventLoop.execute { handler.value.start(mode, done: promise) }
         return promise.futureResult
     }
 
     /// Stops sending (the call in flight still completes).
     func stop() {
-        let handler = Confined(self.handler)
+        let handler = self.handler
         channel.eventLoop.execute { handler.value.stopRunning() }
     }
 
     /// Round trips measured so far, in nanoseconds (read on the loop).
     func roundTrips() async throws -> [UInt64] {
-        let handler = Confined(self.handler)
+        let handler = self.handler
         return try await channel.eventLoop.submit { handler.value.samples }.get()
     }
 
     func clearSamples() async throws {
-        let handler = Confined(self.handler)
+        let handler = self.handler
         try await channel.eventLoop.submit { handler.value.samples.removeAll(keepingCapacity: true) }.get()
     }
 
     func close() async {
         try? await channel.close()
-    }
-}
-
-/// A value used only on its channel's event loop, handed there from elsewhere.
-private struct Confined<T>: @unchecked Sendable {
-    let value: T
-
-    init(_ value: T) {
-        self.value = value
     }
 }
 

@@ -494,7 +494,7 @@ public final class RelayServer: Service, Sendable {
         // A charger that reconnects replaces its old connection; close the old one first, so that the
         // backend sees it go before the new one arrives.
         if let existing = registry.current(for: identity.value) {
-            existing.eventLoop.execute { existing.closeBoth(code: 1000, reason: "replaced by a newer connection") }
+            existing.replaceByNewerConnection()
         }
         if !configuration.routes.isEmpty {
             var logger = self.logger
@@ -655,7 +655,7 @@ public final class RelayServer: Service, Sendable {
         metrics.connectionAccepted()
         handshake.attached = true
         if let previous = registry.register(session) {
-            previous.eventLoop.execute { previous.closeBoth(code: 1000, reason: "replaced by a newer connection") }
+            previous.replaceByNewerConnection()
         }
         let remote = Handshake.describe(channel.remoteAddress)
         session.start(handshake.openRecord(remoteAddress: remote, subprotocol: upstream.subprotocol))

@@ -452,6 +452,12 @@ final class RelaySession: @unchecked Sendable {
         }
     }
 
+    /// A newer connection of the same charger takes over: both legs close with 1000, on this session's loop
+    /// (callable from any thread).
+    func replaceByNewerConnection() {
+        eventLoop.execute { self.closeBoth(code: 1000, reason: "replaced by a newer connection") }
+    }
+
     /// Closes both legs with a close handshake (replacement, shutdown).
     func closeBoth(code: Int, reason: String) {
         closeLeg(.charger, code: code, reason: reason)

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import OCPPTranslation
+import RelayRecording
 
 /// The translation state of every charger, in an embedded SQLite database (GRDB), one row per charger.
 ///
@@ -45,7 +46,8 @@ public final class TranslationStateStore: Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let text = String(decoding: try encoder.encode(state), as: UTF8.self)
-        let now = ISO8601DateFormatter().string(from: Date())
+        // Formatting by hand: an ISO8601DateFormatter made per write was a third of a translated MeterValues' CPU.
+        let now = Timestamp.rfc3339(Timestamp.now())
         try database.write { db in
             try db.execute(
                 sql: """
