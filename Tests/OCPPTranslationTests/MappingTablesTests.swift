@@ -68,17 +68,37 @@ struct MappingTablesTests {
     @Test("overrides replace single entries and leave the rest")
     func overrides() {
         let split = MappingTables.overrides(
-            fromYAML: "enums.yaml:\n  a:\n    values: {X: Z}\ntokens.yaml:\n  default: Central\n"
+            fromYAML:
+                "enums.yaml:\n  reset_type_201_to_16:\n    values: {Immediate: Hard}\ntokens.yaml:\n  default: Central\n"
         )
         #expect(split.diagnostics.isEmpty)
-        var base = files(messages: "charger: {}\nbackend: {}\n")
-        base["enums.yaml"] = "a:\n  values: {X: Y, W: V}\nb:\n  passthrough: true\n"
-        let tables = MappingTables(files: base, overrides: split.overrides)
+        let shipped = Repository.tables()
+        let tables = MappingTables(files: MappingTables.builtInFiles, overrides: split.overrides)
         #expect(tables.isUsable)
-        #expect(tables.enumMap("a").map("X") == "Z")
-        #expect(tables.enumMap("a").map("W") == "V")
-        #expect(tables.enums["b"]?.passthrough == true)
+        #expect(tables.enumMap(.resetType201To16).map("Immediate") == "Hard")
+        #expect(tables.enumMap(.resetType201To16).map("OnIdle") == shipped.enumMap(.resetType201To16).map("OnIdle"))
+        #expect(tables.enumMap(.unit16To201) == shipped.enumMap(.unit16To201))
         #expect(tables.tokenTypes.fallback == "Central")
+    }
+
+    @Test("every enum map the translation names must be in the tables: a missing one is a load error")
+    func requiredEnumMaps() {
+        var incomplete = MappingTables.builtInFiles
+        incomplete["enums.yaml"] = incomplete["enums.yaml"]!.replacingOccurrences(
+            of: "unlock_status_16_to_201:",
+            with: "unlock_status_16_to_201_renamed:"
+        )
+        let tables = MappingTables(files: incomplete)
+        #expect(!tables.isUsable)
+        #expect(
+            tables.diagnostics.map(\.description).contains {
+                $0.hasPrefix("enums.yaml:")
+                    && $0.hasSuffix("error: unlock_status_16_to_201 is missing: the translation uses it")
+            },
+            "\(tables.diagnostics.map(\.description))"
+        )
+        #expect(MappingTables(files: MappingTables.builtInFiles).isUsable)
+        #expect(Set(EnumMapName.allCases.map(\.rawValue)).isSubset(of: Set(Repository.tables().enums.keys)))
     }
 
     @Test("token types: the table's patterns, then the default")

@@ -35,27 +35,28 @@ extension TranslationSession {
             case nil:
                 let payload = try apply(mapping.request ?? [], to: call.payload, action: call.action, &out)
                 toCharger(call, mapping.action ?? call.action, payload, .generic(mapping), &out)
-            case "requestStartTransaction": try requestStartTransaction(call, &out)
-            case "requestStopTransaction": try requestStopTransaction(call, &out)
-            case "reset": try reset(call, &out)
-            case "changeAvailability": try changeAvailability(call, &out)
-            case "unlockConnector": try unlockConnector(call, &out)
-            case "triggerMessage": try triggerMessage(call, &out)
-            case "getVariables": getVariables(call, &out)
-            case "setVariables": setVariables(call, &out)
-            case "getBaseReport": try baseReport(call, &out)
-            case "setChargingProfile": try setChargingProfile(call, &out)
-            case "getCompositeSchedule": try getCompositeSchedule(call, &out)
-            case "sendLocalList": try sendLocalList(call, &out)
-            case "getLog": try getLog(call, &out)
-            case "updateFirmware": try updateFirmware(call, &out)
-            case "getTransactionStatus": getTransactionStatus(call, &out)
-            case "clearChargingProfile": try clearChargingProfile(call, &out)
-            case "getChargingProfiles": try getChargingProfiles(call, &out)
-            default:
-                throw Untranslatable(
-                    message: "transform \(mapping.transform ?? "") is not available for backend messages"
-                )
+            case .backend(let transform):
+                switch transform {
+                case .requestStartTransaction: try requestStartTransaction(call, &out)
+                case .requestStopTransaction: try requestStopTransaction(call, &out)
+                case .reset: try reset(call, &out)
+                case .changeAvailability: try changeAvailability(call, &out)
+                case .unlockConnector: try unlockConnector(call, &out)
+                case .triggerMessage: try triggerMessage(call, &out)
+                case .getVariables: getVariables(call, &out)
+                case .setVariables: setVariables(call, &out)
+                case .getBaseReport: try baseReport(call, &out)
+                case .setChargingProfile: try setChargingProfile(call, &out)
+                case .getCompositeSchedule: try getCompositeSchedule(call, &out)
+                case .sendLocalList: try sendLocalList(call, &out)
+                case .getLog: try getLog(call, &out)
+                case .updateFirmware: try updateFirmware(call, &out)
+                case .getTransactionStatus: getTransactionStatus(call, &out)
+                case .clearChargingProfile: try clearChargingProfile(call, &out)
+                case .getChargingProfiles: try getChargingProfiles(call, &out)
+                }
+            case .charger(let transform):
+                throw Untranslatable(message: "transform \(transform.rawValue) is not available for backend messages")
             }
         } catch {
             out.append(.toUpstream(Self.callError(call.messageID, "PropertyConstraintViolation", error.message)))
@@ -152,7 +153,7 @@ extension TranslationSession {
             call,
             "RemoteStopTransaction",
             .object([(key: "transactionId", value: .number(String(transaction.number)))]),
-            .statusMap("identity"),
+            .statusMap(nil),
             &out
         )
     }
@@ -163,7 +164,7 @@ extension TranslationSession {
             return
         }
         guard let type = call.payload["type"]?.stringValue,
-            let type16 = tables.enumMap("reset_type_201_to_16").map(type)
+            let type16 = tables.enumMap(.resetType201To16).map(type)
         else {
             throw Untranslatable(message: "Reset type must be Immediate or OnIdle")
         }
@@ -188,7 +189,7 @@ extension TranslationSession {
         let payload = JSONValue.object([
             (key: "connectorId", value: .int(connector(evse: call.payload["evse"]))), (key: "type", value: status),
         ])
-        toCharger(call, "ChangeAvailability", payload, .statusMap("identity"), &out)
+        toCharger(call, "ChangeAvailability", payload, .statusMap(nil), &out)
     }
 
     private mutating func unlockConnector(
@@ -201,7 +202,7 @@ extension TranslationSession {
             call,
             "UnlockConnector",
             .object([(key: "connectorId", value: .int(connector))]),
-            .statusMap("unlock_status_16_to_201"),
+            .statusMap(.unlockStatus16To201),
             &out
         )
     }
@@ -211,7 +212,7 @@ extension TranslationSession {
         guard let requested = call.payload["requestedMessage"]?.stringValue else {
             throw Untranslatable(message: "requestedMessage is required")
         }
-        guard let message16 = tables.enumMap("trigger_message_201_to_16").map(requested) else {
+        guard let message16 = tables.enumMap(.triggerMessage201To16).map(requested) else {
             answer(call, status: "NotImplemented", &out)
             return
         }
@@ -224,7 +225,7 @@ extension TranslationSession {
         let payload = JSONValue.object(omittingNil: [
             "requestedMessage": .string(message16), "connectorId": connectorField,
         ])
-        toCharger(call, "TriggerMessage", payload, .statusMap("identity"), &out)
+        toCharger(call, "TriggerMessage", payload, .statusMap(nil), &out)
     }
 
     private mutating func getCompositeSchedule(
@@ -275,7 +276,7 @@ extension TranslationSession {
         markChanged()
         var payload = JSONValue.object([(key: "listVersion", value: version), (key: "updateType", value: updateType)])
         if p["localAuthorizationList"] != nil { payload.set("localAuthorizationList", .array(entries)) }
-        toCharger(call, "SendLocalList", payload, .statusMap("send_local_list_status_16_to_201"), &out)
+        toCharger(call, "SendLocalList", payload, .statusMap(.sendLocalListStatus16To201), &out)
     }
 
     private mutating func getLog(_ call: RPCFrame.Call, _ out: inout [TranslationOutput]) throws(Untranslatable) {
@@ -379,7 +380,7 @@ extension TranslationSession {
             reply = .object([
                 (
                     key: "status",
-                    value: .string(name == "identity" ? status : (tables.enumMap(name).map(status) ?? "Rejected"))
+                    value: .string(name.map { tables.enumMap($0).map(status) ?? "Rejected" } ?? status)
                 )
             ])
         case .requestStart(let remoteStartId):
@@ -397,7 +398,7 @@ extension TranslationSession {
             continueSetVariables(
                 job,
                 itemStatus: payload["status"]?.stringValue.flatMap {
-                    tables.enumMap("change_configuration_status_16_to_201").map($0)
+                    tables.enumMap(.changeConfigurationStatus16To201).map($0)
                 } ?? "Rejected",
                 &out
             )
@@ -410,7 +411,7 @@ extension TranslationSession {
         case .setChargingProfile(let evseId, let profile):
             let status =
                 payload["status"]?.stringValue.flatMap {
-                    tables.enumMap("set_charging_profile_status_16_to_201").map($0)
+                    tables.enumMap(.setChargingProfileStatus16To201).map($0)
                 } ?? "Rejected"
             if status == "Accepted" {
                 state.chargingProfiles.removeAll { $0.profile["id"] == profile["id"] }

@@ -42,18 +42,19 @@ extension TranslationSession {
             case nil:
                 let payload = try apply(mapping.request ?? [], to: call.payload, action: call.action, &out)
                 forward(call, mapping.action ?? call.action, payload, .generic(mapping), &out)
-            case "bootNotification": try bootNotification(call, &out)
-            case "statusNotification": try statusNotification(call, &out)
-            case "authorize": try authorize(call, &out)
-            case "startTransaction": try startTransaction(call, &out)
-            case "stopTransaction": try stopTransaction(call, &out)
-            case "meterValues": try meterValues(call, &out)
-            case "diagnosticsStatusNotification": try diagnosticsStatus(call, &out)
-            case "firmwareStatusNotification": try firmwareStatus(call, &out)
-            default:
-                throw Untranslatable(
-                    message: "transform \(mapping.transform ?? "") is not available for charger messages"
-                )
+            case .charger(let transform):
+                switch transform {
+                case .bootNotification: try bootNotification(call, &out)
+                case .statusNotification: try statusNotification(call, &out)
+                case .authorize: try authorize(call, &out)
+                case .startTransaction: try startTransaction(call, &out)
+                case .stopTransaction: try stopTransaction(call, &out)
+                case .meterValues: try meterValues(call, &out)
+                case .diagnosticsStatusNotification: try diagnosticsStatus(call, &out)
+                case .firmwareStatusNotification: try firmwareStatus(call, &out)
+                }
+            case .backend(let transform):
+                throw Untranslatable(message: "transform \(transform.rawValue) is not available for charger messages")
             }
         } catch {
             out.append(.toCharger(Self.callError(call.messageID, "PropertyConstraintViolation", error.message)))
@@ -133,7 +134,7 @@ extension TranslationSession {
         let p = call.payload
         let connector = try int(p, "connectorId")
         let status = try string(p, "status")
-        guard let connectorStatus = tables.enumMap("connector_status_16_to_201").map(status) else {
+        guard let connectorStatus = tables.enumMap(.connectorStatus16To201).map(status) else {
             throw Untranslatable(message: "status \(status) has no 2.0.1 connectorStatus")
         }
         let timestamp = p["timestamp"] ?? .string(now())
@@ -181,7 +182,7 @@ extension TranslationSession {
             sendUpstream("NotifyEvent", notifyEvent(events), UpstreamCall(action: "NotifyEvent", purpose: .relay), &out)
         }
         // During a transaction, Charging/SuspendedEV/SuspendedEVSE are a change of the charging state.
-        if let chargingState = tables.enumMap("charging_state_16_to_201").map(status), status != previous,
+        if let chargingState = tables.enumMap(.chargingState16To201).map(status), status != previous,
             var transaction = state.openTransaction(onConnector: connector), transaction.chargingState != chargingState
         {
             transaction.chargingState = chargingState
@@ -248,7 +249,7 @@ extension TranslationSession {
     }
 
     private func errorVariable(_ code: String) -> (String, String) {
-        let target = tables.enumMap("error_code_16_to_201").map(code) ?? "EVSE.Problem"
+        let target = tables.enumMap(.errorCode16To201).map(code) ?? "EVSE.Problem"
         let parts = target.split(separator: ".", maxSplits: 1).map(String.init)
         return parts.count == 2 ? (parts[0], parts[1]) : (target, "Problem")
     }
@@ -335,7 +336,7 @@ extension TranslationSession {
         }
         let remoteStart = remote.map { state.pendingRemoteStarts.remove(at: $0) }
         let lastStatus = state.connectorStatus[String(connector)]
-        let chargingState = lastStatus.flatMap { tables.enumMap("charging_state_16_to_201").map($0) } ?? "EVConnected"
+        let chargingState = lastStatus.flatMap { tables.enumMap(.chargingState16To201).map($0) } ?? "EVConnected"
         var transaction = ChargerState.Transaction(
             number: state.nextTransactionNumber(),
             id: makeID(),
@@ -414,8 +415,8 @@ extension TranslationSession {
             return
         }
         let reason = p["reason"]?.stringValue ?? "Local"
-        let stopped = tables.enumMap("stopped_reason_16_to_201").map(reason) ?? "Other"
-        let trigger = tables.enumMap("stop_trigger_reason_16_to_201").map(reason) ?? "AbnormalCondition"
+        let stopped = tables.enumMap(.stoppedReason16To201).map(reason) ?? "Other"
+        let trigger = tables.enumMap(.stopTriggerReason16To201).map(reason) ?? "AbnormalCondition"
         if reason == "SoftReset" || reason == "UnlockCommand" {
             out.append(
                 .note(.lossy, call.action, "reason \(reason) becomes stoppedReason \(stopped)")
@@ -469,7 +470,7 @@ extension TranslationSession {
         let context =
             call.payload["meterValue"]?.arrayValue?.first?["sampledValue"]?.arrayValue?.first?["context"]?.stringValue
             ?? "Sample.Periodic"
-        let trigger = tables.enumMap("meter_trigger_reason_16_to_201").map(context) ?? "MeterValuePeriodic"
+        let trigger = tables.enumMap(.meterTriggerReason16To201).map(context) ?? "MeterValuePeriodic"
         let timestamp = values.first?["timestamp"] ?? .string(now())
         let event = transactionEvent(
             &open,
@@ -488,7 +489,7 @@ extension TranslationSession {
         _ out: inout [TranslationOutput]
     ) throws(Untranslatable) {
         guard let status = call.payload["status"]?.stringValue,
-            let mapped = tables.enumMap("diagnostics_status_16_to_201").map(status)
+            let mapped = tables.enumMap(.diagnosticsStatus16To201).map(status)
         else { throw Untranslatable(message: "status has no 2.0.1 UploadLogStatus") }
         forward(
             call,

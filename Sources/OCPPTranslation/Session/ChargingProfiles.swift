@@ -10,7 +10,7 @@ extension TranslationSession {
         guard let purpose = profile["chargingProfilePurpose"]?.stringValue else {
             throw Untranslatable(message: "chargingProfilePurpose is required")
         }
-        guard let purpose16 = tables.enumMap("charging_profile_purpose_201_to_16").map(purpose) else {
+        guard let purpose16 = tables.enumMap(.chargingProfilePurpose201To16).map(purpose) else {
             throw Untranslatable(
                 message: "\(purpose) profiles do not exist in OCPP 1.6",
                 reasonCode: "UnsupportedPurpose"
@@ -87,7 +87,7 @@ extension TranslationSession {
                 payload.set("connectorId", .int(tables.topology.connector(evseId: evseId, connectorId: nil)))
             }
             if let purpose = criteria["chargingProfilePurpose"]?.stringValue {
-                guard let purpose16 = tables.enumMap("charging_profile_purpose_201_to_16").map(purpose) else {
+                guard let purpose16 = tables.enumMap(.chargingProfilePurpose201To16).map(purpose) else {
                     answer(
                         call,
                         status: "Unknown",

@@ -25,7 +25,7 @@ extension TranslationSession {
                 guard case .string(let text) = value else {
                     throw Untranslatable(message: "\(rule.source ?? rule.target) is not a string")
                 }
-                guard let mapped = tables.enumMap(name).map(text) else {
+                guard let mapped = tables.enums[name, default: EnumMap()].map(text) else {
                     out.append(
                         .note(.lossy, action, "\(rule.target): \(text) has no counterpart; left out")
                     )
@@ -60,7 +60,7 @@ extension TranslationSession {
     /// 2.0.1 `idTokenInfo` → 1.6 `idTagInfo`.
     func idTagInfo(_ info: JSONValue?) -> JSONValue? {
         guard let info, let status = info["status"]?.stringValue else { return nil }
-        let mapped = tables.enumMap("authorization_status_201_to_16").map(status) ?? "Invalid"
+        let mapped = tables.enumMap(.authorizationStatus201To16).map(status) ?? "Invalid"
         var parent: JSONValue?
         if let group = info.value(at: "groupIdToken.idToken")?.stringValue, group.count <= 20 {
             parent = .string(group)

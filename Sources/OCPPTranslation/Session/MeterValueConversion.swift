@@ -33,7 +33,7 @@ extension TranslationSession {
         }
         var measurand: JSONValue?
         if let m = sample["measurand"]?.stringValue {
-            guard let mapped = tables.enumMap("measurand_16_to_201").map(m) else {
+            guard let mapped = tables.enumMap(.measurand16To201).map(m) else {
                 out.append(
                     .note(.lossy, action, "measurand \(m) has no 2.0.1 value; sample dropped")
                 )
@@ -43,7 +43,7 @@ extension TranslationSession {
         }
         var unit: JSONValue?
         if let u = sample["unit"]?.stringValue {
-            unit = .object([(key: "unit", value: .string(tables.enumMap("unit_16_to_201").map(u) ?? u))])
+            unit = .object([(key: "unit", value: .string(tables.enumMap(.unit16To201).map(u) ?? u))])
         }
         return .object(omittingNil: [
             "value": number,

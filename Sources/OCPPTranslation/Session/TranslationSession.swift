@@ -379,5 +379,5 @@ enum BackendCallContext: Sendable {
     case clearChargingProfile(request: JSONValue)
     case getLog
     case updateFirmware
-    case statusMap(String)
+    case statusMap(EnumMapName?)
 }

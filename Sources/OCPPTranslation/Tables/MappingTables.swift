@@ -6,7 +6,7 @@ public struct ActionMapping: Sendable, Hashable {
     /// The action on the other side, if any.
     public var action: String?
     /// A named stateful transform written in Swift.
-    public var transform: String?
+    public var transform: Transform?
     /// Field rules for the request and the response (generic mapper).
     public var request: [FieldRule]?
     public var response: [FieldRule]?
@@ -129,26 +129,12 @@ public struct MappingTables: Sendable {
         "messages.yaml", "enums.yaml", "configuration-keys.yaml", "tokens.yaml", "topology.yaml",
     ]
 
-    /// The transforms implemented in Swift that tables may name.
-    public static let chargerTransforms: Set<String> = [
-        "bootNotification", "statusNotification", "authorize", "startTransaction", "stopTransaction", "meterValues",
-        "diagnosticsStatusNotification", "firmwareStatusNotification",
-    ]
-    public static let backendTransforms: Set<String> = [
-        "requestStartTransaction", "requestStopTransaction", "reset", "changeAvailability", "unlockConnector",
-        "triggerMessage", "getVariables", "setVariables", "getBaseReport", "setChargingProfile", "getCompositeSchedule",
-        "sendLocalList", "getLog", "updateFirmware", "getTransactionStatus", "clearChargingProfile",
-        "getChargingProfiles",
-    ]
-
     /// Adds a problem found outside the table files (an unreadable overrides file).
     public mutating func addDiagnostic(_ diagnostic: TableDiagnostic) {
         diagnostics.append(diagnostic)
     }
 
     /// Transforms the relay answers itself (no message on the other side).
-    static let localTransforms: Set<String> = ["getTransactionStatus", "getChargingProfiles"]
-
     /// No errors (warnings allowed).
     public var isUsable: Bool { !diagnostics.contains { $0.severity == .error } }
 
@@ -183,9 +169,10 @@ public struct MappingTables: Sendable {
         return (result, source.diagnostics)
     }
 
-    /// The enum map named `name` (an unknown name passes values through; `mappings check` reports it).
-    public func enumMap(_ name: String) -> EnumMap {
-        enums[name] ?? EnumMap(passthrough: true)
+    /// The enum map a transform uses. Tables without it do not load (``isUsable`` is false); should such tables
+    /// be used anyway, the map is empty and maps nothing.
+    public func enumMap(_ name: EnumMapName) -> EnumMap {
+        enums[name.rawValue] ?? EnumMap()
     }
 
     /// The mapping of a configuration key, or the legacy-component one for keys the table does not list.
@@ -242,6 +229,9 @@ public struct MappingTables: Sendable {
             }
             enums[name] = map
         }
+        for name in EnumMapName.allCases where enums[name.rawValue] == nil {
+            source.error(source.root, "\(name.rawValue) is missing: the translation uses it")
+        }
         diagnostics += source.diagnostics
     }
 
@@ -252,15 +242,23 @@ public struct MappingTables: Sendable {
                 source.error(directionNode, "unknown section '\(direction)' (charger, backend)")
                 continue
             }
-            let transforms = direction == "charger" ? Self.chargerTransforms : Self.backendTransforms
+            let transforms =
+                direction == "charger"
+                ? ChargerTransform.allCases.map(\.rawValue) : BackendTransform.allCases.map(\.rawValue)
             for (action, actionNode, entry) in source.members(body, direction) {
                 var mapping = ActionMapping(lossy: [], line: actionNode.mark?.line)
+                var namesTransform = false
                 for (key, keyNode, value) in source.members(entry, action) {
                     switch key {
                     case "action": mapping.action = TableSource.string(value)
                     case "transform":
-                        mapping.transform = TableSource.string(value)
-                        if let name = mapping.transform, !transforms.contains(name) {
+                        namesTransform = true
+                        let name = TableSource.string(value) ?? ""
+                        mapping.transform =
+                            direction == "charger"
+                            ? ChargerTransform(rawValue: name).map(Transform.charger)
+                            : BackendTransform(rawValue: name).map(Transform.backend)
+                        if mapping.transform == nil {
                             source.error(
                                 value,
                                 "\(action): unknown transform '\(name)' (known: \(transforms.sorted().joined(separator: ", ")))"
@@ -279,7 +277,7 @@ public struct MappingTables: Sendable {
                     }
                 }
                 let ways = [
-                    mapping.transform != nil, mapping.request != nil || mapping.response != nil, mapping.answer != nil,
+                    namesTransform, mapping.request != nil || mapping.response != nil, mapping.answer != nil,
                     mapping.error != nil,
                 ]
                 if ways.filter({ $0 }).count != 1 {
@@ -289,7 +287,7 @@ public struct MappingTables: Sendable {
                     )
                 }
                 if (mapping.transform != nil || mapping.request != nil) && mapping.action == nil
-                    && !Self.localTransforms.contains(mapping.transform ?? "")
+                    && mapping.transform?.isLocal != true
                 {
                     source.error(actionNode, "\(action): 'action' (the message it becomes) is missing")
                 }
