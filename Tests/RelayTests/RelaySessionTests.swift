@@ -201,6 +201,27 @@ struct RelaySessionTests {
         #expect(h.registry.liveCount == 0)
     }
 
+    @Test(
+        "shutdown waits for the last session to end, or until its deadline; a waiter is never left hanging",
+        .timeLimit(.minutes(1))
+    )
+    func allEnded() async throws {
+        let h = try Harness()
+        // A live session that does not end: the wait gives up at its deadline (its waiter is cancelled).
+        await h.registry.allEnded(before: .now + .milliseconds(50))
+        #expect(h.registry.liveCount == 1)
+        let registry = h.registry
+        let waiter = Task { await registry.allEnded() }
+        h.session.closeBoth(code: 1001, reason: "relay shutting down")
+        h.loop.run()
+        try h.charger.writeInbound(h.close(1001, masked: true))
+        try h.upstream.writeInbound(h.close(1001, masked: false))
+        h.loop.run()
+        await waiter.value  // woken by the last session's end
+        #expect(h.registry.liveCount == 0)
+        await h.registry.allEnded()  // nothing live: at once
+    }
+
     @Test("a message upstream sends while closing is recorded, not forwarded to a closed charger")
     func recordedWhileClosing() throws {
         let h = try Harness()

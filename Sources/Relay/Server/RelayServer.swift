@@ -704,17 +704,13 @@ public final class RelayServer: Service, Sendable {
             session.eventLoop.execute { session.closeBoth(code: 1001, reason: "relay shutting down") }
         }
         let deadline = ContinuousClock.now + .milliseconds(Int(configuration.shutdownTimeoutSeconds * 1000))
-        while registry.liveCount > 0 && ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(20))
-        }
+        await registry.allEnded(before: deadline)
         // Whatever is left (handshakes in flight, peers that never answered the close) is cut.
         let remaining = children.withLockedValue { Array($0.values) }
         for channel in remaining {
             try? await channel.close()
         }
-        while registry.liveCount > 0 && ContinuousClock.now < deadline + .seconds(1) {
-            try? await Task.sleep(for: .milliseconds(10))
-        }
+        await registry.allEnded(before: deadline + .seconds(1))
         for loop in group.makeIterator() {
             let recorders = self.recorders
             try? await loop.submit { recorders.recorder(for: loop).writer.finish() }.get()

@@ -7,6 +7,10 @@ final class SessionRegistry: Sendable {
     private struct State {
         var current: [String: RelaySession] = [:]
         var live: [UInt64: RelaySession] = [:]
+        /// Tasks waiting in ``allEnded()``, and waits cancelled before they could be stored.
+        var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
+        var cancelled: Set<Int> = []
+        var nextWaiter = 0
     }
 
     private let state = NIOLockedValueBox(State())
@@ -26,13 +30,44 @@ final class SessionRegistry: Sendable {
         state.withLockedValue { $0.current[identity] }
     }
 
-    /// Forgets an ended session.
+    /// Forgets an ended session; the last one to end wakes ``allEnded()``.
     func remove(_ session: RelaySession) {
-        state.withLockedValue { state in
+        let waking = state.withLockedValue { state -> [CheckedContinuation<Void, Never>] in
             state.live[session.connection] = nil
             if state.current[session.identity.value] === session {
                 state.current[session.identity.value] = nil
             }
+            guard state.live.isEmpty else { return [] }
+            defer { state.waiters.removeAll() }
+            return Array(state.waiters.values)
+        }
+        for continuation in waking { continuation.resume() }
+    }
+
+    /// Returns once no session is live (at once if none is), or when the task is cancelled.
+    func allEnded() async {
+        let id = state.withLockedValue { state -> Int in
+            state.nextWaiter += 1
+            return state.nextWaiter
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let now = state.withLockedValue { state -> Bool in
+                    if state.live.isEmpty || state.cancelled.remove(id) != nil { return true }
+                    state.waiters[id] = continuation
+                    return false
+                }
+                if now { continuation.resume() }
+            }
+        } onCancel: {
+            let waiting = state.withLockedValue { state -> CheckedContinuation<Void, Never>? in
+                guard let continuation = state.waiters.removeValue(forKey: id) else {
+                    state.cancelled.insert(id)
+                    return nil
+                }
+                return continuation
+            }
+            waiting?.resume()
         }
     }
 
@@ -44,5 +79,15 @@ final class SessionRegistry: Sendable {
     /// The number of live sessions.
     var liveCount: Int {
         state.withLockedValue { $0.live.count }
+    }
+
+    /// ``allEnded()``, or `deadline`, whichever comes first.
+    func allEnded(before deadline: ContinuousClock.Instant) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.allEnded() }
+            group.addTask { try? await Task.sleep(until: deadline, clock: .continuous) }
+            await group.next()
+            group.cancelAll()
+        }
     }
 }
