@@ -28,16 +28,21 @@ struct SettingsKeyProbe {
         func singleValueContainer() throws -> any SingleValueDecodingContainer { Single() }
     }
 
-    /// A dummy for each leaf type; anything else is a nested value to probe.
-    static func value<T: Decodable>(_ type: T.Type, path: String, found: Found) throws -> T {
+    /// A dummy for each leaf type (a map of user data too: its keys are not settings), nil for anything else.
+    static func leaf<T>(_ type: T.Type) -> T? {
         switch type {
-        case is String.Type: return "1" as! T
-        case is Int.Type: return 1 as! T
-        case is Double.Type: return 1.0 as! T
-        case is Bool.Type: return true as! T
-        case is [String: String].Type: return [:] as! T  // user data: its keys are not settings
-        default: return try T(from: ProbeDecoder(path: path, found: found))
+        case is String.Type: "1" as? T
+        case is Int.Type: 1 as? T
+        case is Double.Type: 1.0 as? T
+        case is Bool.Type: true as? T
+        case is [String: String].Type: [String: String]() as? T
+        default: nil
         }
+    }
+
+    /// A leaf's dummy, or a nested value probed in turn.
+    static func value<T: Decodable>(_ type: T.Type, path: String, found: Found) throws -> T {
+        try leaf(type) ?? T(from: ProbeDecoder(path: path, found: found))
     }
 
     struct Keyed<Key: CodingKey>: KeyedDecodingContainerProtocol {
@@ -96,13 +101,10 @@ struct SettingsKeyProbe {
         var codingPath: [any CodingKey] { [] }
         func decodeNil() -> Bool { false }
         func decode<T: Decodable>(_ type: T.Type) throws -> T {
-            switch type {
-            case is String.Type: return "1" as! T
-            case is Int.Type: return 1 as! T
-            case is Double.Type: return 1.0 as! T
-            case is Bool.Type: return true as! T
-            default: throw DecodingError.typeMismatch(type, .init(codingPath: [], debugDescription: "probe"))
+            guard let value = SettingsKeyProbe.leaf(type) else {
+                throw DecodingError.typeMismatch(type, .init(codingPath: [], debugDescription: "probe"))
             }
+            return value
         }
     }
 }

@@ -121,10 +121,13 @@ final class LoopRecorder {
         }
         let failure = writer.failure.map { "cannot write since \(Timestamp.rfc3339($0.since)): \($0.error)" }
         if failure != reportedFailure {
-            if failure == nil {
+            if failure == nil, let gap = writer.lastGap {
                 logger.notice(
                     "recording works again; the gap is recorded",
-                    metadata: ["frames_not_recorded": "\(writer.lostFrames)"]
+                    metadata: [
+                        "frames_not_recorded": "\(gap.frames)", "from": "\(Timestamp.rfc3339(gap.from))",
+                        "to": "\(Timestamp.rfc3339(gap.to))",
+                    ]
                 )
             }
             reportedFailure = failure

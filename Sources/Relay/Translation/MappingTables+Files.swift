@@ -6,12 +6,14 @@ extension MappingTables {
     /// Reads the tables from a folder (an edited copy of `Mappings/`), or takes those built into the binary when
     /// `directory` is nil, with an operator's overrides file laid over them.
     public static func load(directory: String?, overrides: String? = nil) -> MappingTables {
-        var files: [String: String] = directory == nil ? builtInFiles : [:]
-        for name in fileNames {
-            guard let directory else { break }
-            let path = (directory as NSString).appendingPathComponent(name)
-            if let data = FileManager.default.contents(atPath: path) {
-                files[name] = String(decoding: data, as: UTF8.self)
+        var files = builtInFiles
+        if let directory {
+            files = [:]
+            for name in fileNames {
+                let path = (directory as NSString).appendingPathComponent(name)
+                if let data = FileManager.default.contents(atPath: path) {
+                    files[name] = String(decoding: data, as: UTF8.self)
+                }
             }
         }
         guard let overrides else { return MappingTables(files: files) }

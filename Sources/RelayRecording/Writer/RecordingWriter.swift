@@ -64,6 +64,8 @@ public final class RecordingWriter {
     public private(set) var writeErrors = 0
     /// Frames not recorded because writing failed, so far.
     public private(set) var lostFrames = 0
+    /// The gap recorded when writing last worked again.
+    public private(set) var lastGap: RecordingGap?
 
     /// Set while writes fail.
     private var outage: WriteOutage?
@@ -260,6 +262,7 @@ public final class RecordingWriter {
         }
         outage = nil
         if let gap = o.gap(now: now) {
+            lastGap = gap
             var record: [UInt8] = []
             RecordFormat.append(.gap(gap), to: &record)
             pending.insert(contentsOf: record, at: head)

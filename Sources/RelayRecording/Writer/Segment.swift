@@ -19,8 +19,6 @@ final class Segment {
     private(set) var rawBytes = 0
     /// Compressed bytes in the file.
     var compressedBytes: Int { file.written }
-    /// Whether compressed bytes wait for ``retry()``.
-    var hasUnwritten: Bool { file.hasUnwritten || index.hasUnwritten }
     private static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
