@@ -152,7 +152,7 @@ struct GoldenTests {
                     ])
                 case .toCharger(let text):
                     .object([(key: "to", value: .string("charger")), (key: "frame", value: try JSONParser.parse(text))])
-                case .diagnostic: nil
+                case .diagnostic, .persist: nil
                 }
             }
             #expect(

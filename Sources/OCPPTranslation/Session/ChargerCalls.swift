@@ -297,8 +297,9 @@ extension TranslationSession {
         forward(call, "Authorize", .object([(key: "idToken", value: idToken(idTag))]), .authorize, &out)
     }
 
-    /// A TransactionEvent for `transaction`, taking its next seqNo.
-    func transactionEvent(
+    /// A TransactionEvent for `transaction`, taking its next seqNo (and, when its reserved block is used up,
+    /// reserving the next one: the state is then persisted).
+    mutating func transactionEvent(
         _ transaction: inout ChargerState.Transaction,
         type: String,
         trigger: String,
@@ -306,8 +307,8 @@ extension TranslationSession {
         info extra: [(key: String, value: JSONValue)] = [],
         fields: [(key: String, value: JSONValue)] = []
     ) -> JSONValue {
-        let seqNo = transaction.nextSeqNo
-        transaction.nextSeqNo += 1
+        let (seqNo, reserved) = transaction.takeSeqNo()
+        if reserved { seqNosReserved = true }
         let info = JSONValue.object([(key: "transactionId", value: .string(transaction.id))] + extra)
         return .object(
             [
@@ -346,9 +347,7 @@ extension TranslationSession {
             idTag: idTag,
             tokenType: remoteStart?.tokenType ?? tokenType(idTag),
             remoteStartId: remoteStart?.remoteStartId,
-            chargingState: chargingState,
-            nextSeqNo: 0,
-            ended: false
+            chargingState: chargingState
         )
         var info: [(key: String, value: JSONValue)] = [(key: "chargingState", value: .string(chargingState))]
         if let remoteStart { info.append((key: "remoteStartId", value: .int(remoteStart.remoteStartId))) }
@@ -479,8 +478,8 @@ extension TranslationSession {
             timestamp: timestamp,
             fields: [(key: "meterValue", value: .array(values))]
         )
+        // Only its seqNo changed: written when that needs a new reservation (transactionEvent says so).
         state.update(open)
-        markChanged()
         forward(call, "TransactionEvent", event, .emptyResult, &out)
     }
 

@@ -8,6 +8,9 @@ public enum TranslationOutput: Sendable, Equatable {
     case toCharger(String)
     /// A translation problem or loss worth logging and recording.
     case diagnostic(TranslationDiagnostic)
+    /// Store this state of the charger before sending any frame of this output or after it. Always first
+    /// when present: everything the same event produced depends on it.
+    case persist(ChargerState)
 }
 
 extension TranslationOutput {
@@ -40,14 +43,18 @@ public struct TranslationDiagnostic: Sendable, Hashable, CustomStringConvertible
 /// sides, returning the frames to send. It keeps OCPP's rules on both legs: one outstanding CALL per
 /// direction (relay-originated CALLs wait in a queue), fresh message ids, CALLRESULTs correlated by id.
 ///
-/// The persistent part is ``state`` (transactions, remote starts, request ids, …); the relay stores it
-/// whenever ``stateChanged`` is set. The correlation of calls in flight lives only as long as the connection.
+/// The persistent part is ``state`` (transactions, remote starts, request ids, …): an event that changes it
+/// durably returns ``TranslationOutput/persist(_:)`` first, and the relay sends nothing of it (or after it)
+/// before the state is stored. A seqNo taken inside a reserved block is not such a change. The correlation
+/// of calls in flight lives only as long as the connection.
 public struct TranslationSession: Sendable {
     public let identity: String
     public let tables: MappingTables
     public internal(set) var state: ChargerState
-    /// Set when ``state`` changed since the flag was last cleared.
-    public var stateChanged = false
+    /// Whether ``state`` changed durably during the event being handled.
+    private var changed = false
+    /// Whether a transaction took a new block of seqNos during the event being handled.
+    var seqNosReserved = false
 
     let now: @Sendable () -> String
     let makeID: @Sendable () -> String
@@ -88,6 +95,12 @@ public struct TranslationSession: Sendable {
     /// CALLERROR, and the queue behind it moves on. A late answer is then ignored.
     public mutating func expireCalls(timeout: Double) -> [TranslationOutput] {
         var out: [TranslationOutput] = []
+        expire(timeout: timeout, &out)
+        persistIfChanged(&out)
+        return out
+    }
+
+    private mutating func expire(timeout: Double, _ out: inout [TranslationOutput]) {
         let now = uptime()
         if let id = upstreamInFlight, now - upstreamSentAt >= timeout, let call = upstreamCalls.removeValue(forKey: id)
         {
@@ -126,7 +139,6 @@ public struct TranslationSession: Sendable {
             }
             pumpCharger(&out)
         }
-        return out
     }
 
     /// Whether a CALL is in flight in either direction (the relay then checks for expiry).
@@ -137,6 +149,20 @@ public struct TranslationSession: Sendable {
     /// A frame from the charger (OCPP 1.6).
     public mutating func fromCharger(_ text: String) -> [TranslationOutput] {
         var out: [TranslationOutput] = []
+        chargerFrame(text, &out)
+        persistIfChanged(&out)
+        return out
+    }
+
+    /// A frame from the backend (OCPP 2.0.1).
+    public mutating func fromUpstream(_ text: String) -> [TranslationOutput] {
+        var out: [TranslationOutput] = []
+        upstreamFrame(text, &out)
+        persistIfChanged(&out)
+        return out
+    }
+
+    private mutating func chargerFrame(_ text: String, _ out: inout [TranslationOutput]) {
         let frame: RPCFrame
         do {
             frame = try RPCFrame.parse(text)
@@ -145,7 +171,7 @@ public struct TranslationSession: Sendable {
             if let id = error.messageID {
                 out.append(.toCharger(Self.callError(id, error.rpcErrorCode(for: .v16), error.message)))
             }
-            return out
+            return
         }
         switch frame {
         case .call(let call):
@@ -159,12 +185,9 @@ public struct TranslationSession: Sendable {
                 .note(.malformed, "?", "OCPP 2.1 message type from a 1.6 charger ignored")
             )
         }
-        return out
     }
 
-    /// A frame from the backend (OCPP 2.0.1).
-    public mutating func fromUpstream(_ text: String) -> [TranslationOutput] {
-        var out: [TranslationOutput] = []
+    private mutating func upstreamFrame(_ text: String, _ out: inout [TranslationOutput]) {
         let frame: RPCFrame
         do {
             frame = try RPCFrame.parse(text)
@@ -173,7 +196,7 @@ public struct TranslationSession: Sendable {
             if let id = error.messageID {
                 out.append(.toUpstream(Self.callError(id, error.rpcErrorCode(for: .v201), error.message)))
             }
-            return out
+            return
         }
         switch frame {
         case .call(let call):
@@ -185,7 +208,6 @@ public struct TranslationSession: Sendable {
         case .send, .callResultError:
             out.append(.note(.malformed, "?", "OCPP 2.1 message type ignored"))
         }
-        return out
     }
 
     // MARK: Frames
@@ -211,7 +233,22 @@ public struct TranslationSession: Sendable {
     }
 
     mutating func markChanged() {
-        stateChanged = true
+        changed = true
+    }
+
+    /// Puts the state to persist first, when the event changed it durably or reserved seqNos. A state written for
+    /// its own sake is exact (its open transactions resume at their next seqNo after a crash); one written only
+    /// for a reservation keeps the block, so the events inside it cost no write.
+    private mutating func persistIfChanged(_ out: inout [TranslationOutput]) {
+        guard changed || seqNosReserved else { return }
+        if changed {
+            for index in state.transactions.indices where !state.transactions[index].ended {
+                state.transactions[index].seqNoReserved = state.transactions[index].nextSeqNo
+            }
+        }
+        changed = false
+        seqNosReserved = false
+        out.insert(.persist(state), at: 0)
     }
 
     // MARK: Queues (one outstanding CALL per direction)

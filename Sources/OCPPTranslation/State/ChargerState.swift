@@ -2,7 +2,8 @@ import OCPP
 
 /// What the relay must remember about one translated charger, across connections and restarts.
 ///
-/// Persisted as a whole after every change (see the relay's state store). Codable with stable keys:
+/// Persisted as a whole after every durable change (``TranslationSession`` returns it as
+/// ``TranslationOutput/persist(_:)``; the relay's ``TranslationStateStore`` keeps it). Codable with stable keys:
 /// a relay upgraded in the middle of a transaction reads the state an older one wrote.
 public struct ChargerState: Codable, Sendable, Equatable {
     /// The last 1.6 transaction number handed out (positive 32-bit, per charger).
@@ -79,6 +80,74 @@ public struct ChargerState: Codable, Sendable, Equatable {
         /// The next seqNo of this transaction's events (0 at start, as the 2.0.1 spec recommends).
         public var nextSeqNo: Int
         public var ended: Bool
+        /// seqNos below this may have been sent: a stored state resumes here. Events that change nothing else
+        /// (MeterValues in a transaction) reserve ``seqNoBlock`` at a time, so that they cost one write per block,
+        /// and a relay that died inside a block skips the rest of it (the backend still sees seqNo increase).
+        public var seqNoReserved: Int
+
+        /// How many seqNos one write reserves.
+        public static let seqNoBlock = 64
+
+        public init(
+            number: Int32,
+            id: String,
+            connector: Int,
+            evseId: Int,
+            connectorId: Int,
+            idTag: String?,
+            tokenType: String?,
+            remoteStartId: Int?,
+            chargingState: String?,
+            nextSeqNo: Int = 0,
+            ended: Bool = false,
+            seqNoReserved: Int = 0
+        ) {
+            self.number = number
+            self.id = id
+            self.connector = connector
+            self.evseId = evseId
+            self.connectorId = connectorId
+            self.idTag = idTag
+            self.tokenType = tokenType
+            self.remoteStartId = remoteStartId
+            self.chargingState = chargingState
+            self.nextSeqNo = nextSeqNo
+            self.ended = ended
+            self.seqNoReserved = seqNoReserved
+        }
+
+        private enum CodingKeys: String, CodingKey {
+            case number, id, connector, evseId, connectorId, idTag, tokenType, remoteStartId, chargingState
+            case nextSeqNo, ended, seqNoReserved
+        }
+
+        /// A stored transaction resumes at its reserved seqNo (a state written before reservations existed, at
+        /// its stored one).
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            number = try c.decode(Int32.self, forKey: .number)
+            id = try c.decode(String.self, forKey: .id)
+            connector = try c.decode(Int.self, forKey: .connector)
+            evseId = try c.decode(Int.self, forKey: .evseId)
+            connectorId = try c.decode(Int.self, forKey: .connectorId)
+            idTag = try c.decodeIfPresent(String.self, forKey: .idTag)
+            tokenType = try c.decodeIfPresent(String.self, forKey: .tokenType)
+            remoteStartId = try c.decodeIfPresent(Int.self, forKey: .remoteStartId)
+            chargingState = try c.decodeIfPresent(String.self, forKey: .chargingState)
+            ended = try c.decode(Bool.self, forKey: .ended)
+            let stored = try c.decode(Int.self, forKey: .nextSeqNo)
+            seqNoReserved = try c.decodeIfPresent(Int.self, forKey: .seqNoReserved) ?? stored
+            nextSeqNo = max(stored, seqNoReserved)
+        }
+
+        /// Takes the next seqNo; `true` when it needed a new reservation (the state must be written).
+        mutating func takeSeqNo() -> (seqNo: Int, reserved: Bool) {
+            let seqNo = nextSeqNo
+            nextSeqNo += 1
+            guard nextSeqNo > seqNoReserved else { return (seqNo, false) }
+            seqNoReserved = nextSeqNo + Self.seqNoBlock
+            return (seqNo, true)
+        }
     }
 
     /// A remote start the backend requested.

@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import OCPP
+import OCPPTranslation
 import RelayRecording
 
 /// What the relay decided about one charger's upgrade request, shared by the upgrader's callbacks and
@@ -39,6 +40,8 @@ final class Handshake {
     var translated = false
     /// The tables and state store the handshake chose (a reload meanwhile does not change them).
     var translation: RelayServer.Translation?
+    /// The translated charger's state, read while upstream was dialled.
+    var translationState: ChargerState?
     /// Drops the connection if the request does not arrive in time.
     var expiry: Scheduled<Void>?
 
@@ -52,6 +55,7 @@ final class Handshake {
         authorizationUser = nil
         refusal = nil
         translation = nil
+        translationState = nil
     }
 
     /// The open record for this connection.

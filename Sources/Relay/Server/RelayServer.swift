@@ -53,7 +53,7 @@ public final class RelayServer: Service, Sendable {
 
     struct Translation: Sendable {
         let tables: MappingTables
-        let store: TranslationStateStore
+        let states: TranslationStates
         let storePath: String
     }
 
@@ -118,12 +118,12 @@ public final class RelayServer: Service, Sendable {
         }
         for warning in tables.diagnostics { logger.warning("\(warning)") }
         if let current, current.storePath == configuration.stateDatabasePath {
-            return Translation(tables: tables, store: current.store, storePath: current.storePath)
+            return Translation(tables: tables, states: current.states, storePath: current.storePath)
         }
         do {
             return Translation(
                 tables: tables,
-                store: try TranslationStateStore(path: configuration.stateDatabasePath),
+                states: TranslationStates(store: try SQLiteStateStore(path: configuration.stateDatabasePath)),
                 storePath: configuration.stateDatabasePath
             )
         } catch {
@@ -507,6 +507,10 @@ public final class RelayServer: Service, Sendable {
         let upstreamAuthorization =
             route.upstreamPassword.map { BasicCredentials.header(user: identity.value, password: $0) }
             ?? (configuration.access.forwardAuthorization ? authorization : nil)
+        // A translated charger's state is read while upstream is dialled, off the loop.
+        let loaded = handshake.translation.map { translation in
+            eventLoop.makeFutureWithTask { try await translation.states.load(identity: identity.value) }
+        }
         return connector.connect(
             to: route.upstream,
             tls: live.tls.upstream,
@@ -514,8 +518,18 @@ public final class RelayServer: Service, Sendable {
             offeredSubprotocols: offered,
             authorization: upstreamAuthorization,
             on: eventLoop
-        ).map { [self] outcome -> HTTPHeaders? in
+        ).flatMap { outcome in
+            guard let loaded else { return eventLoop.makeSucceededFuture((outcome, nil)) }
+            return loaded.map { (outcome, $0) }.recover { [logger = self.logger] error in
+                logger.error(
+                    "cannot read the translation state; starting afresh",
+                    metadata: ["charger": "\(identity)", "error": "\(error)"]
+                )
+                return (outcome, ChargerState())
+            }
+        }.map { [self] (outcome, state: ChargerState?) -> HTTPHeaders? in
             let handshake = boundHandshake.value
+            handshake.translationState = state
             switch outcome {
             case .accepted(let channel, let handler, let subprotocol):
                 handshake.upstream = Handshake.Upstream(channel: channel, handler: handler, subprotocol: subprotocol)
@@ -610,17 +624,7 @@ public final class RelayServer: Service, Sendable {
             maxFrameBytes: configuration.maxFrameBytes
         )
         var translator: RelaySession.Translator?
-        if handshake.translated, let translation = handshake.translation {
-            let state: ChargerState
-            do {
-                state = try translation.store.load(identity: identity.value)
-            } catch {
-                logger.error(
-                    "cannot read the translation state; starting afresh",
-                    metadata: ["charger": "\(identity)", "error": "\(error)"]
-                )
-                state = ChargerState()
-            }
+        if handshake.translated, let translation = handshake.translation, let state = handshake.translationState {
             let session = TranslationSession(
                 identity: identity.value,
                 tables: translation.tables,
@@ -631,7 +635,7 @@ public final class RelayServer: Service, Sendable {
             )
             translator = RelaySession.Translator(
                 session: session,
-                store: translation.store,
+                writer: translation.states.writer(for: channel.eventLoop),
                 callTimeout: .nanoseconds(Int64(configuration.callTimeoutSeconds * 1e9))
             )
         }

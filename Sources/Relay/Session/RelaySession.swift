@@ -53,11 +53,16 @@ final class RelaySession: @unchecked Sendable {
     /// The translation of a 1.6 charger for a 2.0.1 upstream, and where its state is kept.
     struct Translator {
         var session: TranslationSession
-        let store: TranslationStateStore
+        let writer: StateWriter
         /// How long a translated CALL may wait for its answer.
         let callTimeout: TimeAmount
         /// Diagnostics already logged for this charger (each kind and action once).
         var logged: Set<String> = []
+        /// States handed to the writer, and how many of them are stored (or failed to be).
+        var writesIssued = 0
+        var writesDone = 0
+        /// Outputs waiting for a state write (theirs or an earlier one's), in order, with the write they wait for.
+        var held: [(outputs: ArraySlice<TranslationOutput>, from: Leg, write: Int)] = []
     }
 
     private enum LegState {
@@ -204,28 +209,57 @@ final class RelaySession: @unchecked Sendable {
         }
         let text = String(buffer: data)
         let outputs = leg == .charger ? translator.session.fromCharger(text) : translator.session.fromUpstream(text)
-        if translator.session.stateChanged {
-            // Stored before anything that depends on it is forwarded.
-            do {
-                try translator.store.save(identity: identity.value, state: translator.session.state)
-            } catch {
-                logger.error("cannot store the translation state", metadata: ["error": "\(error)"])
-                recorder.writer.error(
-                    ConnectionErrorEvent(
-                        connection: connection,
-                        time: Timestamp.now(),
-                        leg: leg,
-                        message: "translation state not stored: \(error)"
-                    )
-                )
-            }
-            translator.session.stateChanged = false
-        }
         self.translator = translator
         handle(outputs, from: leg)
     }
 
+    /// Performs what the translation returned. A state to persist goes to the loop's writer, and this output's
+    /// frames (and every later one's, to keep their order) wait until it is stored: a relay killed after a
+    /// StartTransaction.conf still knows the transaction when the StopTransaction comes.
     private func handle(_ outputs: [TranslationOutput], from leg: Leg) {
+        guard var translator else { return }
+        var outputs = outputs[...]
+        if case .persist(let state) = outputs.first {
+            outputs = outputs.dropFirst()
+            translator.writesIssued += 1
+            let write = translator.writesIssued
+            translator.writer.persist(identity.value, state) { [self] result in stored(write, result, leg) }
+        }
+        if !translator.held.isEmpty || translator.writesDone < translator.writesIssued {
+            translator.held.append((outputs, leg, translator.writesIssued))
+            self.translator = translator
+            return
+        }
+        self.translator = translator
+        perform(outputs, from: leg)
+    }
+
+    /// A state write finished: what waited for it goes out, in order.
+    private func stored(_ write: Int, _ result: Result<Void, any Error>, _ leg: Leg) {
+        if case .failure(let error) = result {
+            // The frames still go (the state lives on in memory); loudly.
+            logger.error("cannot store the translation state", metadata: ["error": "\(error)"])
+            recorder.writer.error(
+                ConnectionErrorEvent(
+                    connection: connection,
+                    time: Timestamp.now(),
+                    leg: leg,
+                    message: "translation state not stored: \(error)"
+                )
+            )
+            recorder.scheduleFlush()
+        }
+        guard var translator else { return }
+        translator.writesDone = max(translator.writesDone, write)
+        var ready: [(outputs: ArraySlice<TranslationOutput>, from: Leg, write: Int)] = []
+        while let first = translator.held.first, first.write <= translator.writesDone {
+            ready.append(translator.held.removeFirst())
+        }
+        self.translator = translator
+        for (outputs, leg, _) in ready { perform(outputs, from: leg) }
+    }
+
+    private func perform(_ outputs: ArraySlice<TranslationOutput>, from leg: Leg) {
         guard var translator else { return }
         self.translator = nil
         for output in outputs {
@@ -236,6 +270,8 @@ final class RelaySession: @unchecked Sendable {
                 metrics.translationDiagnostic(diagnostic.kind.rawValue)
                 let key = "\(diagnostic.kind.rawValue) \(diagnostic.action)"
                 recordTranslationNote(leg, "translation \(diagnostic)", &translator, logKey: key)
+            case .persist:
+                break  // only ever first; handle(_:from:) took it
             }
         }
         self.translator = translator

@@ -1,0 +1,124 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import OCPPTranslation
+
+/// The translation state of every charger: the store, and in front of it the states handed over and not yet
+/// written. A charger that reconnects (on any loop) while its last state is on its way to the store gets that
+/// state, not the older one stored.
+final class TranslationStates: Sendable {
+    let store: any TranslationStateStore
+    private let unwritten = UnwrittenStates()
+    private let writers = NIOLockedValueBox<[ObjectIdentifier: StateWriter]>([:])
+
+    init(store: any TranslationStateStore) {
+        self.store = store
+    }
+
+    /// A charger's state: the one on its way to the store, the stored one, or a fresh one.
+    func load(identity: String) async throws -> ChargerState {
+        if let state = unwritten.state(of: identity) { return state }
+        return try await store.load(identity: identity) ?? ChargerState()
+    }
+
+    /// The writer of `loop` (one per loop: the sessions of a loop share its batches).
+    func writer(for loop: any EventLoop) -> StateWriter {
+        writers.withLockedValue { writers in
+            if let writer = writers[ObjectIdentifier(loop)] { return writer }
+            let writer = StateWriter(eventLoop: loop, store: store, unwritten: unwritten)
+            writers[ObjectIdentifier(loop)] = writer
+            return writer
+        }
+    }
+}
+
+/// The states handed over for writing and not yet stored, with a generation each.
+private final class UnwrittenStates: Sendable {
+    private let states = NIOLockedValueBox<[String: (generation: UInt64, state: ChargerState)]>([:])
+
+    func state(of identity: String) -> ChargerState? {
+        states.withLockedValue { $0[identity]?.state }
+    }
+
+    /// Notes a state handed over for writing; returns its generation.
+    func handOver(_ write: StateWrite) -> UInt64 {
+        states.withLockedValue { unwritten in
+            let generation = (unwritten[write.identity]?.generation ?? 0) &+ 1
+            unwritten[write.identity] = (generation, write.state)
+            return generation
+        }
+    }
+
+    /// Forgets states that are stored now, unless a newer one was handed over meanwhile.
+    func stored(_ generations: [String: UInt64]) {
+        states.withLockedValue { unwritten in
+            for (identity, generation) in generations where unwritten[identity]?.generation == generation {
+                unwritten[identity] = nil
+            }
+        }
+    }
+}
+
+/// Writes the translation states one event loop's sessions hand over: everything handed over in a loop tick
+/// goes to the store as one batch, off the loop; while a batch is being written the next one collects. Each
+/// session learns on its loop when its state is stored, and sends what depends on it then.
+///
+/// Confined to its event loop.
+final class StateWriter: @unchecked Sendable {
+    let eventLoop: any EventLoop
+    private let store: any TranslationStateStore
+    private let unwritten: UnwrittenStates
+    /// The next batch: the latest state of each charger, in the order first handed over.
+    private var batch: [StateWrite] = []
+    private var positions: [String: Int] = [:]
+    private var generations: [String: UInt64] = [:]
+    private var waiting: [(Result<Void, any Error>) -> Void] = []
+    private var writing = false
+    private var scheduled = false
+
+    fileprivate init(eventLoop: any EventLoop, store: any TranslationStateStore, unwritten: UnwrittenStates) {
+        self.eventLoop = eventLoop
+        self.store = store
+        self.unwritten = unwritten
+    }
+
+    /// Stores `state` as `identity`'s, and calls `done` on the loop once it is stored (or failed to be).
+    func persist(_ identity: String, _ state: ChargerState, done: @escaping (Result<Void, any Error>) -> Void) {
+        eventLoop.preconditionInEventLoop()
+        let write = StateWrite(identity: identity, state: state)
+        generations[identity] = unwritten.handOver(write)
+        if let position = positions[identity] {
+            batch[position] = write
+        } else {
+            positions[identity] = batch.count
+            batch.append(write)
+        }
+        waiting.append(done)
+        guard !writing, !scheduled else { return }
+        scheduled = true
+        // At the end of the tick: what the other sessions of this loop hand over now joins the batch.
+        eventLoop.assumeIsolatedUnsafeUnchecked().execute { [self] in writeBatch() }
+    }
+
+    private func writeBatch() {
+        scheduled = false
+        guard !writing, !batch.isEmpty else { return }
+        writing = true
+        let batch = self.batch
+        let generations = self.generations
+        let waiting = self.waiting
+        self.batch.removeAll(keepingCapacity: true)
+        positions.removeAll(keepingCapacity: true)
+        self.generations.removeAll(keepingCapacity: true)
+        self.waiting.removeAll(keepingCapacity: true)
+        let store = self.store
+        let promise = eventLoop.makePromise(of: Void.self)
+        promise.completeWithTask { try await store.save(batch) }
+        promise.futureResult.assumeIsolatedUnsafeUnchecked().whenComplete { [self] result in
+            writing = false
+            if case .success = result { unwritten.stored(generations) }
+            for done in waiting { done(result) }
+            // What collected meanwhile goes next.
+            if !self.batch.isEmpty { writeBatch() }
+        }
+    }
+}
