@@ -5,15 +5,24 @@ import NIOHTTP1
 import NIOPosix
 import NIOWebSocket
 
-/// A charger of the benchmark: boots, then sends heartbeats in a closed loop, at a pace, or not at all,
-/// recording each round trip. A ChannelHandler on the event loop, so the load generator costs little.
+/// A charger of the benchmark: boots, then sends heartbeats or meter values in a closed loop, at a pace, or
+/// nothing, recording each round trip. A ChannelHandler on the event loop, so the load generator costs little.
 final class BenchCharger: Sendable {
     enum Mode: Sendable {
         case idle
-        case closedLoop
-        case paced(TimeAmount)
+        case closedLoop(Traffic)
+        case paced(TimeAmount, Traffic)
         /// Frames to send one after the other (each waits for its answer).
         case script([String])
+    }
+
+    /// What a charger sends in a loop.
+    enum Traffic: String, Sendable {
+        /// Heartbeats: nothing changes anywhere.
+        case heartbeat
+        /// MeterValues inside a transaction (started first, once per charger): energy, power, and current and
+        /// voltage per phase, every message a state change for a translating relay.
+        case meterValues = "meter-values"
     }
 
     let channel: any Channel
@@ -123,6 +132,10 @@ private final class ChargerHandler: ChannelInboundHandler {
     private var mode: BenchCharger.Mode = .idle
     private var script: [String] = []
     private var done: EventLoopPromise<Void>?
+    /// The transaction the meter values belong to, once started; whether its StartTransaction is in flight.
+    private var transactionId: Int?
+    private var starting = false
+    private var meterReading = 0
     var running = false
     var samples: [UInt64] = []
 
@@ -175,8 +188,8 @@ private final class ChargerHandler: ChannelInboundHandler {
         case .idle:
             done.succeed(())
             self.done = nil
-        case .closedLoop, .paced:
-            send(action: "Heartbeat", payload: "{}")
+        case .closedLoop(let traffic), .paced(_, let traffic):
+            sendNext(traffic)
         case .script(let frames):
             script = frames
             next()
@@ -207,24 +220,30 @@ private final class ChargerHandler: ChannelInboundHandler {
             return
         }
         let now = NIODeadline.now()
-        if let sentAt { samples.append(UInt64(max(0, (now - sentAt).nanoseconds))) }
+        // A CALL from the other side (the relay's own) is not an answer.
+        if frame.data.getInteger(at: frame.data.readerIndex + 1, as: UInt8.self) == UInt8(ascii: "2") { return }
+        let roundTrip = sentAt.map { UInt64(max(0, (now - $0).nanoseconds)) }
         sentAt = nil
         if let promise = booted {
             booted = nil
-            samples.removeAll()
             promise.succeed(BenchCharger(channel: context.channel, handler: self))
             return
         }
-        // A CALL from the other side (the relay's own) would not be a result: answer it empty.
-        if frame.data.getInteger(at: frame.data.readerIndex + 1, as: UInt8.self) == UInt8(ascii: "2") { return }
+        if starting {
+            // The StartTransaction's answer is not a measured round trip.
+            starting = false
+            transactionId = Self.transactionId(in: frame.data)
+        } else if let roundTrip {
+            samples.append(roundTrip)
+        }
         switch mode {
-        case .closedLoop:
-            if running { send(action: "Heartbeat", payload: "{}") }
-        case .paced(let interval):
+        case .closedLoop(let traffic):
+            if running { sendNext(traffic) }
+        case .paced(let interval, let traffic):
             if running {
                 let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
                 context.eventLoop.scheduleTask(in: interval) {
-                    if handler.value.running { handler.value.send(action: "Heartbeat", payload: "{}") }
+                    if handler.value.running { handler.value.sendNext(traffic) }
                 }
             }
         case .script:
@@ -232,6 +251,52 @@ private final class ChargerHandler: ChannelInboundHandler {
         case .idle:
             break
         }
+    }
+
+    /// The next message of a loop: the transaction's start first, when meter values need one.
+    private func sendNext(_ traffic: BenchCharger.Traffic) {
+        switch traffic {
+        case .heartbeat:
+            send(action: "Heartbeat", payload: "{}")
+        case .meterValues:
+            guard let transactionId else {
+                starting = true
+                send(
+                    action: "StartTransaction",
+                    payload:
+                        #"{"connectorId":1,"idTag":"BENCH-TAG","meterStart":0,"timestamp":"2026-12-01T06:00:00Z"}"#
+                )
+                return
+            }
+            meterReading += 37
+            send(action: "MeterValues", payload: Self.meterValues(transactionId: transactionId, reading: meterReading))
+        }
+    }
+
+    /// A periodic sample as real chargers send it: energy, power, and current and voltage on three phases.
+    static func meterValues(transactionId: Int, reading: Int) -> String {
+        var sampled = [
+            #"{"value":"\#(reading)","context":"Sample.Periodic","measurand":"Energy.Active.Import.Register","location":"Outlet","unit":"Wh"}"#,
+            #"{"value":"11040","context":"Sample.Periodic","measurand":"Power.Active.Import","location":"Outlet","unit":"W"}"#,
+        ]
+        for phase in 1...3 {
+            sampled.append(
+                #"{"value":"16.\#(phase)","context":"Sample.Periodic","measurand":"Current.Import","phase":"L\#(phase)","location":"Outlet","unit":"A"}"#
+            )
+            sampled.append(
+                #"{"value":"230.\#(phase)","context":"Sample.Periodic","measurand":"Voltage","phase":"L\#(phase)-N","location":"Outlet","unit":"V"}"#
+            )
+        }
+        return
+            #"{"connectorId":1,"transactionId":\#(transactionId),"meterValue":[{"timestamp":"2026-12-01T06:00:00Z","sampledValue":["#
+            + sampled.joined(separator: ",") + "]}]}"
+    }
+
+    /// The `transactionId` of a StartTransaction.conf, read without a JSON parser.
+    static func transactionId(in buffer: ByteBuffer) -> Int? {
+        let text = String(buffer: buffer)
+        guard let range = text.range(of: #""transactionId":"#) else { return nil }
+        return Int(text[range.upperBound...].prefix { $0.isNumber })
     }
 
     func channelInactive(context: ChannelHandlerContext) {

@@ -50,6 +50,7 @@ public enum Benchmark {
         var latency: [Target: [Percentiles]] = [:]
         var cpuClosed: [Target: [Double]] = [:]
         var cpuPaced: [Target: [Double]] = [:]
+        var transactions = TransactionFigures()
         for round in 0..<options.rounds {
             // Rotate the order each round so drift hits every target alike.
             let shift = round % targets.count
@@ -61,13 +62,30 @@ public enum Benchmark {
                 let p = try await measureLatency(port: port, calls: options.latencyCalls, group: group)
                 latency[target, default: []].append(p)
                 if let proxy {
-                    let (closed, paced) = try await measureCPU(proxy: proxy, options: options, group: group)
-                    cpuClosed[target, default: []].append(closed)
-                    cpuPaced[target, default: []].append(paced)
+                    let heartbeats = try await measureCPU(
+                        proxy: proxy,
+                        traffic: .heartbeat,
+                        firstCharger: 1000,
+                        options: options,
+                        group: group
+                    )
+                    cpuClosed[target, default: []].append(heartbeats.closed)
+                    cpuPaced[target, default: []].append(heartbeats.paced)
+                    let meterValues = try await measureCPU(
+                        proxy: proxy,
+                        traffic: .meterValues,
+                        firstCharger: 2000,
+                        options: options,
+                        group: group
+                    )
+                    transactions.closed[target, default: []].append(meterValues.closed)
+                    transactions.paced[target, default: []].append(meterValues.paced)
+                    transactions.perSecond[target, default: []].append(meterValues.perSecond)
                 }
                 log(
                     "round \(round + 1) \(target.rawValue): p50 \(fmt(p.p50)) µs"
-                        + (cpuClosed[target]?.last.map { ", CPU \(fmt($0)) µs/round trip" } ?? "")
+                        + (cpuClosed[target]?.last.map { ", CPU \(fmt($0)) µs/heartbeat round trip" } ?? "")
+                        + (transactions.closed[target]?.last.map { ", \(fmt($0)) µs/MeterValues round trip" } ?? "")
                 )
             }
         }
@@ -104,6 +122,7 @@ public enum Benchmark {
             latency: latency,
             cpuClosed: cpuClosed,
             cpuPaced: cpuPaced,
+            transactions: transactions,
             memory: memory,
             storms: storms,
             compression: compression,
@@ -173,7 +192,7 @@ public enum Benchmark {
     private static func measureLatency(port: Int, calls: Int, group: any EventLoopGroup) async throws -> Percentiles {
         let c = try await charger(port, 0, group: group)
         defer { Task { await c.close() } }
-        _ = c.start(.closedLoop)
+        _ = c.start(.closedLoop(.heartbeat))
         try await waitForSamples([c], calls / 10)
         try await c.clearSamples()
         try await waitForSamples([c], calls)
@@ -190,16 +209,43 @@ public enum Benchmark {
         }
     }
 
-    /// CPU of the proxy per round trip (µs), in closed loops and at a paced rate.
+    /// The CPU of a proxy per round trip (µs) in closed loops and at a paced rate, and the round trips per second
+    /// of the closed loops.
+    struct CPUFigures {
+        var closed: Double
+        var paced: Double
+        var perSecond: Double
+    }
+
+    /// The MeterValues-in-a-transaction figures, per target and round.
+    struct TransactionFigures {
+        var closed: [Target: [Double]] = [:]
+        var paced: [Target: [Double]] = [:]
+        var perSecond: [Target: [Double]] = [:]
+    }
+
+    /// CPU of the proxy per round trip of `traffic` (µs), in closed loops and at a paced rate. Meter values
+    /// start their transactions before the measurement (one per charger, not measured).
     private static func measureCPU(
         proxy: ProxyProcess,
+        traffic: BenchCharger.Traffic,
+        firstCharger: Int,
         options: Options,
         group: any EventLoopGroup
-    ) async throws -> (Double, Double) {
+    ) async throws -> CPUFigures {
         var chargers: [BenchCharger] = []
-        for n in 0..<options.cpuChargers { chargers.append(try await charger(proxy.port, 1000 + n, group: group)) }
+        for n in 0..<options.cpuChargers {
+            chargers.append(try await charger(proxy.port, firstCharger + n, group: group))
+        }
         defer { for c in chargers { Task { await c.close() } } }
-        func run(_ mode: BenchCharger.Mode) async throws -> Double {
+        if traffic == .meterValues {
+            // One MeterValues each: the transaction starts, the first value flows; then measure.
+            for c in chargers { _ = c.start(.closedLoop(traffic)) }
+            try await waitForSamples(chargers, chargers.count)
+            for c in chargers { c.stop() }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        func run(_ mode: BenchCharger.Mode) async throws -> (cpu: Double, perSecond: Double) {
             for c in chargers { try await c.clearSamples() }
             let before = proxy.cpuSeconds
             for c in chargers { _ = c.start(mode) }
@@ -209,12 +255,12 @@ public enum Benchmark {
             let cpu = proxy.cpuSeconds - before
             var trips = 0
             for c in chargers { trips += try await c.roundTrips().count }
-            return trips > 0 ? cpu * 1e6 / Double(trips) : 0
+            return (trips > 0 ? cpu * 1e6 / Double(trips) : 0, Double(trips) / options.cpuSeconds)
         }
-        let closed = try await run(.closedLoop)
+        let closed = try await run(.closedLoop(traffic))
         let interval = TimeAmount.nanoseconds(Int64(1e9 * Double(options.cpuChargers) / Double(options.pacedRate)))
-        let paced = try await run(.paced(interval))
-        return (closed, paced)
+        let paced = try await run(.paced(interval, traffic))
+        return CPUFigures(closed: closed.cpu, paced: paced.cpu, perSecond: closed.perSecond)
     }
 
     struct Storm: Codable {

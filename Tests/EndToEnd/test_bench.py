@@ -20,4 +20,8 @@ def test_the_benchmark_runs_and_reports_every_target(tmp_path):
     for target in ("nginx", "relay", "relay-translating"):
         assert figures["targets"][target]["cpu_us_per_round_trip_closed"]["median"] > 0, target
         assert figures["targets"][target]["storm"]["errors"] == 0, target
+        # MeterValues inside a transaction went through every proxy (translated by the translating relay).
+        meter_values = figures["targets"][target]["meter_values_in_transaction"]
+        assert meter_values["cpu_us_per_round_trip_closed"]["median"] > 0, target
+        assert meter_values["round_trips_per_second_closed"]["median"] > 0, target
     assert figures["compression"]["ratio"] > 1
