@@ -17,7 +17,7 @@ struct RelaySessionTests {
         let charger: EmbeddedChannel
         let upstream: EmbeddedChannel
         let chargerLeg = LegHandler(leg: .charger, maxFrameBytes: 1 << 20)
-        let upstreamLeg = LegHandler(leg: .upstream, maxFrameBytes: 1 << 20)
+        let upstreamLeg = LegHandler(leg: .upstream(0), maxFrameBytes: 1 << 20)
         let recorder: LoopRecorder
         let registry = SessionRegistry()
         let session: RelaySession
@@ -212,7 +212,7 @@ struct RelaySessionTests {
         #expect(h.registry.liveCount == 1)
         let registry = h.registry
         let waiter = Task { await registry.allEnded() }
-        h.session.closeBoth(code: 1001, reason: "relay shutting down")
+        h.session.closeAll(code: 1001, reason: "relay shutting down")
         h.loop.run()
         try h.charger.writeInbound(h.close(1001, masked: true))
         try h.upstream.writeInbound(h.close(1001, masked: false))

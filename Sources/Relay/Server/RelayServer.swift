@@ -623,7 +623,7 @@ public final class RelayServer: Service, Sendable {
             leg: .charger,
             maxFrameBytes: configuration.maxFrameBytes
         )
-        var translator: RelaySession.Translator?
+        var translator: Translator?
         if handshake.translated, let translation = handshake.translation, let state = handshake.translationState {
             let session = TranslationSession(
                 identity: identity.value,
@@ -633,7 +633,7 @@ public final class RelayServer: Service, Sendable {
                 makeID: { [uuids] in uuids.next() },
                 uptime: { Double(NIODeadline.now().uptimeNanoseconds) / 1e9 }
             )
-            translator = RelaySession.Translator(
+            translator = Translator(
                 session: session,
                 writer: translation.states.writer(for: channel.eventLoop),
                 callTimeout: .nanoseconds(Int64(configuration.callTimeoutSeconds * 1e9))
@@ -705,7 +705,7 @@ public final class RelayServer: Service, Sendable {
             logger.info("shutting down: closing \(sessions.count) connection(s) with 1001")
         }
         for session in sessions {
-            session.eventLoop.execute { session.closeBoth(code: 1001, reason: "relay shutting down") }
+            session.eventLoop.execute { session.closeAll(code: 1001, reason: "relay shutting down") }
         }
         let deadline = ContinuousClock.now + .milliseconds(Int(configuration.shutdownTimeoutSeconds * 1000))
         await registry.allEnded(before: deadline)

@@ -47,7 +47,7 @@ final class LegHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// At most this many fragments make one message.
     static let maxFragments = 4096
 
-    let leg: Leg
+    let leg: LegID
     let maxFrameBytes: Int
     private(set) var context: ChannelHandlerContext?
     private var session: RelaySession?
@@ -76,10 +76,10 @@ final class LegHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case error(any Error)
     }
 
-    init(leg: Leg, maxFrameBytes: Int) {
+    init(leg: LegID, maxFrameBytes: Int) {
         self.leg = leg
         self.maxFrameBytes = maxFrameBytes
-        self.holds = leg == .upstream ? [.unattached] : []
+        self.holds = leg == .charger ? [] : [.unattached]
     }
 
     var channel: (any Channel)? { context?.channel }
@@ -91,7 +91,7 @@ final class LegHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// it stays behind the leg handler, where nothing reaches it.)
     static func install(
         in pipeline: ChannelPipeline.SynchronousOperations,
-        leg: Leg,
+        leg: LegID,
         maxFrameBytes: Int
     ) throws -> LegHandler {
         let handler = LegHandler(leg: leg, maxFrameBytes: maxFrameBytes)

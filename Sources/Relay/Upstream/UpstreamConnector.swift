@@ -70,7 +70,7 @@ struct UpstreamConnector {
                         channel.eventLoop.makeCompletedFuture {
                             let handler = try LegHandler.install(
                                 in: channel.pipeline.syncOperations,
-                                leg: .upstream,
+                                leg: .upstream(0),
                                 maxFrameBytes: maxFrameBytes
                             )
                             let chosen = response.headers[canonicalForm: "Sec-WebSocket-Protocol"].first.map(

@@ -1,0 +1,123 @@
+import Logging
+import NIOCore
+import NIOWebSocket
+import OCPP
+import OCPPTranslation
+import RelayRecording
+
+/// The translation of a 1.6 charger for a 2.0.1 upstream: its session, where its state is written, and the
+/// outputs waiting for a write. A class, so that the translation session is mutated in place.
+///
+/// Confined to its session's event loop.
+final class Translator {
+    var session: TranslationSession
+    let writer: StateWriter
+    /// How long a translated CALL may wait for its answer.
+    let callTimeout: TimeAmount
+    /// Diagnostics already logged for this charger (each kind and action once).
+    var logged: Set<String> = []
+    /// States handed to the writer, and how many of them are stored (or failed to be).
+    var writesIssued = 0
+    var writesDone = 0
+    /// Outputs waiting for a state write (theirs or an earlier one's), in order, with the write they wait for.
+    var held: [(outputs: ArraySlice<TranslationOutput>, from: LegID, write: Int)] = []
+
+    init(session: TranslationSession, writer: StateWriter, callTimeout: TimeAmount) {
+        self.session = session
+        self.writer = writer
+        self.callTimeout = callTimeout
+    }
+}
+
+extension RelaySession {
+    /// Records the frame as it came, translates it and sends (and records) what the translation says.
+    func translate(_ data: ByteBuffer, opcode: WebSocketOpcode, from leg: LegID) {
+        guard let translator else { return }
+        // Counted in the charger's terms (1.6 actions and ids); translated frames upstream are not.
+        record(
+            data,
+            leg: leg,
+            direction: .in,
+            opcode: opcode.rawValueForRecording,
+            forwarded: false,
+            countedAs: leg == .charger && opcode == .text ? 0 : nil
+        )
+        recorder.scheduleFlush()
+        guard opcode == .text else {
+            note(leg, "binary message cannot be translated; dropped")
+            return
+        }
+        let text = String(buffer: data)
+        let outputs = leg == .charger ? translator.session.fromCharger(text) : translator.session.fromUpstream(text)
+        handle(outputs, from: leg)
+    }
+
+    /// Performs what the translation returned. A state to persist goes to the loop's writer, and this output's
+    /// frames (and every later one's, to keep their order) wait until it is stored: a relay killed after a
+    /// StartTransaction.conf still knows the transaction when the StopTransaction comes.
+    func handle(_ outputs: [TranslationOutput], from leg: LegID) {
+        guard let translator else { return }
+        var outputs = outputs[...]
+        if case .persist(let state) = outputs.first {
+            outputs = outputs.dropFirst()
+            translator.writesIssued += 1
+            let write = translator.writesIssued
+            translator.writer.persist(identity.value, state) { [self] result in stored(write, result, leg) }
+        }
+        if !translator.held.isEmpty || translator.writesDone < translator.writesIssued {
+            translator.held.append((outputs, leg, translator.writesIssued))
+            return
+        }
+        perform(outputs, from: leg)
+    }
+
+    /// A state write finished: what waited for it goes out, in order.
+    private func stored(_ write: Int, _ result: Result<Void, any Error>, _ leg: LegID) {
+        guard let translator else { return }
+        if case .failure(let error) = result {
+            // The frames still go (the state lives on in memory); loudly.
+            logger.error("cannot store the translation state", metadata: ["error": "\(error)"])
+            recordError(leg, "translation state not stored: \(error)")
+        }
+        translator.writesDone = max(translator.writesDone, write)
+        while let first = translator.held.first, first.write <= translator.writesDone {
+            translator.held.removeFirst()
+            perform(first.outputs, from: first.from)
+        }
+    }
+
+    private func perform(_ outputs: ArraySlice<TranslationOutput>, from leg: LegID) {
+        for output in outputs {
+            switch output {
+            case .toUpstream(let frame): sendTranslated(frame, to: .upstream(0))
+            case .toCharger(let frame): sendTranslated(frame, to: .charger)
+            case .diagnostic(let diagnostic):
+                metrics.translationDiagnostic(diagnostic.kind.rawValue)
+                note(leg, "translation \(diagnostic)", logKey: "\(diagnostic.kind.rawValue) \(diagnostic.action)")
+            case .persist:
+                break  // only ever first; handle(_:from:) took it
+            }
+        }
+    }
+
+    /// Records a translation note, and logs it the first time its key comes up.
+    private func note(_ leg: LegID, _ message: String, logKey: String? = nil) {
+        recordError(leg, message)
+        if translator?.logged.insert(logKey ?? message).inserted == true {
+            logger.notice("\(message)")
+        }
+    }
+
+    private func sendTranslated(_ text: String, to leg: LegID) {
+        let data = ByteBuffer(string: text)
+        record(
+            data,
+            leg: leg,
+            direction: .out,
+            opcode: 1,
+            forwarded: false,
+            countedAs: leg == .charger ? 1 : nil
+        )
+        recorder.afterFlush { [self] in deliver(data, opcode: .text, to: leg) }
+    }
+}

@@ -1,0 +1,287 @@
+import RelayRecording
+
+/// One leg of a relayed session: the charger's, or one of its upstreams (0 is the primary, whose answers reach
+/// the charger).
+enum LegID: Hashable, Sendable, CustomStringConvertible {
+    case charger
+    case upstream(Int)
+
+    /// The leg as recordings name it.
+    var recorded: Leg { self == .charger ? .charger : .upstream }
+
+    var description: String { recorded.rawValue }
+}
+
+/// What broke a leg.
+enum LegFailure: Equatable, Sendable {
+    /// A frame (or a fragmented message) over the size limit.
+    case tooLarge(fragmented: Bool, limit: Int)
+    /// A frame that breaks the WebSocket protocol.
+    case protocolViolation(String)
+    /// An I/O error: the connection is going; its end arrives as ``SessionLegs/Event/inactive(_:)``.
+    case io(String)
+}
+
+/// The legs of one session and how they open, close and stay alive: a pure state machine. Events go in
+/// (a close frame, a lost connection, a protocol error, a liveness check), actions come out (record, send a
+/// close, disconnect, ping, wait for the recording flush); ``RelaySession`` performs them and owns no leg state.
+///
+/// Close handshakes are completed per leg and mirrored on the legs that depend on it with the same code: the
+/// charger's on every upstream, the primary upstream's on the charger (and on the other upstreams); an upstream
+/// that is not the primary affects no other leg. A connection lost without a close is mirrored as lost (no close
+/// frame). Mirroring waits for the recording flush, so that what came before the close is delivered first.
+struct SessionLegs: Sendable {
+    enum State: Equatable, Sendable {
+        /// Messages flow.
+        case open
+        /// The relay sent a close frame and waits for the peer's.
+        case closeSent
+        /// The close handshake is done, or the connection is gone.
+        case closed
+    }
+
+    struct Status: Equatable, Sendable {
+        var state = State.open
+        /// The connection's channel is gone.
+        var inactive = false
+        /// Whether anything arrived since the last liveness check, and whether a ping waits for its answer.
+        var heard = true
+        var pingOutstanding = false
+    }
+
+    enum Event: Equatable, Sendable {
+        /// The peer sent a close frame.
+        case closeReceived(LegID, code: Int, reason: String)
+        /// The relay starts the close handshake (mirroring, a newer connection, shutdown).
+        case close(LegID, code: Int, reason: String)
+        /// The peer did not answer the relay's close in time.
+        case closeTimedOut(LegID)
+        /// The connection is gone.
+        case inactive(LegID)
+        /// After the flush: `leg` lost its connection; its dependant `target` is dropped the same way.
+        case lostMirrored(LegID, because: LegID)
+        case failed(LegID, LegFailure)
+        /// The periodic check: silent legs are pinged, unanswered pings drop the leg.
+        case livenessCheck
+    }
+
+    enum Action: Equatable, Sendable {
+        /// Record a close of `leg` (`byPeer`: the peer's close or its lost connection; else the relay's).
+        case recordClose(LegID, byPeer: Bool, code: Int, reason: String)
+        /// Record (and log) a problem on a leg.
+        case recordError(LegID, String)
+        /// Send a close frame (with `code`, or none) and disconnect once it is written.
+        case closeAndDisconnect(LegID, code: Int?)
+        /// Send a close frame and wait for the peer's answer, at most the close timeout.
+        case sendClose(LegID, code: Int?, reason: String)
+        case startCloseTimer(LegID)
+        case disconnect(LegID)
+        case ping(LegID)
+        /// The primary upstream's connection was lost (counted as an upstream failure).
+        case upstreamLost
+        /// Feed `event` back once everything recorded so far is written.
+        case afterFlush(Event)
+        /// Every leg is gone: the session ends.
+        case end
+    }
+
+    private(set) var charger = Status()
+    private(set) var upstreams: [Status]
+    private(set) var ended = false
+    /// How often liveness is checked (for the message of a dropped leg).
+    let pingInterval: Double?
+
+    init(upstreams: Int = 1, pingInterval: Double? = nil) {
+        precondition(upstreams >= 1, "a session has a primary upstream")
+        self.upstreams = Array(repeating: Status(), count: upstreams)
+        self.pingInterval = pingInterval
+    }
+
+    subscript(leg: LegID) -> Status {
+        get {
+            switch leg {
+            case .charger: charger
+            case .upstream(let index): upstreams[index]
+            }
+        }
+        set {
+            switch leg {
+            case .charger: charger = newValue
+            case .upstream(let index): upstreams[index] = newValue
+            }
+        }
+    }
+
+    var legs: [LegID] { [.charger] + upstreams.indices.map { LegID.upstream($0) } }
+
+    // MARK: The frame path (no allocation)
+
+    /// Something arrived on `leg`: it is alive.
+    mutating func heard(_ leg: LegID) {
+        self[leg].heard = true
+    }
+
+    /// Whether a message that arrived on `leg` is taken (recorded, forwarded or translated). A peer may still
+    /// send after the relay sent it a close: such messages are taken too, and forwarded only while the other
+    /// leg is open.
+    func takes(from leg: LegID) -> Bool { self[leg].state != .closed }
+
+    /// Whether `leg` can be sent messages (and pongs).
+    func isOpen(_ leg: LegID) -> Bool { self[leg].state == .open }
+
+    /// Where a message from `leg` is forwarded, if that leg is open: the charger's to the primary, the primary's
+    /// to the charger. Other upstreams' messages are not forwarded.
+    func forwardTarget(from leg: LegID) -> LegID? {
+        let target: LegID
+        switch leg {
+        case .charger: target = .upstream(0)
+        case .upstream(0): target = .charger
+        case .upstream: return nil
+        }
+        return isOpen(target) ? target : nil
+    }
+
+    /// The leg whose messages are forwarded to `leg` (its reads are held while `leg` cannot take more).
+    static func source(into leg: LegID) -> LegID? {
+        switch leg {
+        case .charger: .upstream(0)
+        case .upstream(0): .charger
+        case .upstream: nil
+        }
+    }
+
+    /// The legs that close when `leg` closes.
+    func dependants(of leg: LegID) -> [LegID] {
+        switch leg {
+        case .charger: upstreams.indices.map { LegID.upstream($0) }
+        case .upstream(0): [.charger] + upstreams.indices.dropFirst().map { LegID.upstream($0) }
+        case .upstream: []
+        }
+    }
+
+    // MARK: Events
+
+    mutating func handle(_ event: Event) -> [Action] {
+        switch event {
+        case .closeReceived(let leg, let code, let reason): closeReceived(leg, code, reason)
+        case .close(let leg, let code, let reason): close(leg, code, reason)
+        case .closeTimedOut(let leg): closeTimedOut(leg)
+        case .inactive(let leg): inactive(leg)
+        case .lostMirrored(let target, let leg): lostMirrored(target, because: leg)
+        case .failed(let leg, let failure): failed(leg, failure)
+        case .livenessCheck: livenessCheck()
+        }
+    }
+
+    private mutating func closeReceived(_ leg: LegID, _ code: Int, _ reason: String) -> [Action] {
+        switch self[leg].state {
+        case .open:
+            // The peer starts the close: echo it, then mirror it on the dependants after pending messages.
+            self[leg].state = .closed
+            return [
+                .recordClose(leg, byPeer: true, code: code, reason: reason),
+                .closeAndDisconnect(leg, code: code == 1005 ? nil : code),
+            ] + dependants(of: leg).map { .afterFlush(.close($0, code: code, reason: reason)) }
+        case .closeSent:
+            // The peer answered the relay's close.
+            self[leg].state = .closed
+            return [.disconnect(leg)]
+        case .closed:
+            return []
+        }
+    }
+
+    private mutating func close(_ leg: LegID, _ code: Int, _ reason: String) -> [Action] {
+        guard self[leg].state == .open else { return [] }
+        self[leg].state = .closeSent
+        // 1005 (none), 1006 (lost) and 1015 (TLS) must not be sent: close without a code then.
+        let sendable = !(code == 1005 || code == 1006 || code == 1015)
+        return [
+            .recordClose(leg, byPeer: false, code: sendable ? code : 1005, reason: reason),
+            .sendClose(leg, code: sendable ? code : nil, reason: reason),
+            .startCloseTimer(leg),
+        ]
+    }
+
+    private mutating func closeTimedOut(_ leg: LegID) -> [Action] {
+        guard self[leg].state != .closed else { return [] }
+        self[leg].state = .closed
+        return [.disconnect(leg)]
+    }
+
+    private mutating func inactive(_ leg: LegID) -> [Action] {
+        self[leg].inactive = true
+        var actions: [Action] = []
+        if self[leg].state == .open {
+            // Lost without a close frame: recorded, and the dependants see the same (after pending messages).
+            self[leg].state = .closed
+            actions.append(.recordClose(leg, byPeer: true, code: 1006, reason: "connection lost"))
+            if leg == .upstream(0) { actions.append(.upstreamLost) }
+            actions += dependants(of: leg).map { .afterFlush(.lostMirrored($0, because: leg)) }
+        } else {
+            self[leg].state = .closed
+        }
+        if !ended, charger.inactive, upstreams.allSatisfy(\.inactive) {
+            ended = true
+            actions.append(.end)
+        }
+        return actions
+    }
+
+    private mutating func lostMirrored(_ target: LegID, because leg: LegID) -> [Action] {
+        guard self[target].state == .open else { return [] }
+        self[target].state = .closed
+        return [
+            .recordClose(target, byPeer: false, code: 1006, reason: "\(leg) connection lost"),
+            .disconnect(target),
+        ]
+    }
+
+    private mutating func failed(_ leg: LegID, _ failure: LegFailure) -> [Action] {
+        let message: String
+        let closeCode: Int
+        switch failure {
+        case .tooLarge(let fragmented, let limit):
+            message =
+                "\(fragmented ? "fragmented message" : "message") larger than the \(limit)-byte limit; closed with 1009"
+            closeCode = 1009
+        case .protocolViolation(let why):
+            message = "WebSocket protocol violation (\(why)); closed with 1002"
+            closeCode = 1002
+        case .io(let description):
+            // The connection is going; its end says how.
+            return [.recordError(leg, description)]
+        }
+        guard self[leg].state != .closed else { return [.recordError(leg, message)] }
+        // What the peer sent broke the protocol: close its leg with the code that says why, and give the
+        // dependants a clean close (they did nothing wrong).
+        self[leg].state = .closed
+        let why = "\(leg) connection closed: \(closeCode == 1009 ? "message too large" : "protocol error")"
+        return [
+            .recordError(leg, message),
+            .recordClose(leg, byPeer: false, code: closeCode, reason: message),
+            .closeAndDisconnect(leg, code: closeCode),
+        ] + dependants(of: leg).map { .afterFlush(.close($0, code: 1001, reason: why)) }
+    }
+
+    /// Pings a leg that was silent for a whole interval, and drops one that did not answer by the next check:
+    /// a charger whose network vanished must not look connected to the backend.
+    private mutating func livenessCheck() -> [Action] {
+        var actions: [Action] = []
+        for leg in legs where self[leg].state == .open {
+            if self[leg].heard {
+                self[leg].heard = false
+                self[leg].pingOutstanding = false
+            } else if !self[leg].pingOutstanding {
+                self[leg].pingOutstanding = true
+                actions.append(.ping(leg))
+            } else {
+                let interval = pingInterval.map { "\($0)" } ?? "?"
+                // Recorded and mirrored like any lost connection when its channel goes.
+                actions.append(.recordError(leg, "no answer to a ping within \(interval) s; connection dropped"))
+                actions.append(.disconnect(leg))
+            }
+        }
+        return actions
+    }
+}
