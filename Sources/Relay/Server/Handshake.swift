@@ -5,73 +5,68 @@ import OCPP
 import OCPPTranslation
 import RelayRecording
 
-/// What the relay decided about one charger's upgrade request, shared by the upgrader's callbacks and
-/// the handler that answers a refusal (NIO does not replay a refused request to the HTTP pipeline, so the
-/// decision has to be kept here).
+/// One charger's upgrade in progress, shared by the upgrader's callbacks and the handler that answers a refusal
+/// (NIO does not replay a refused request to the HTTP pipeline, so the decision has to be kept here): the
+/// admission's decision (``ChargerAdmission``), what the recordings keep of the request, and the upstream leg
+/// between upstream's acceptance and the session taking it.
 ///
 /// Confined to the charger channel's event loop.
 final class Handshake {
-    struct Refusal {
-        var status: HTTPResponseStatus
-        var headers: HTTPHeaders
-        var message: String
+    var admission: ChargerAdmission
+    /// What recordings keep of the request, once it arrived.
+    var request: RecordedRequest?
+    var upstream = UpstreamStage.none
+    /// Drops the connection if the request does not arrive in time.
+    var expiry: Scheduled<Void>?
+
+    struct RecordedRequest {
+        var connection: UInt64
+        /// The request target, query values redacted.
+        var path: String
+        var offeredSubprotocols: [String]
+        var authorizationUser: String?
+        var authorizationPresent: Bool
+        var remote: String?
+    }
+
+    /// Where the upstream leg is.
+    enum UpstreamStage {
+        case none
+        /// Upstream accepted; the session has not taken the leg yet.
+        case accepted(Upstream)
+        /// The session owns the leg.
+        case attached
     }
 
     struct Upstream {
         var channel: any Channel
         var handler: LegHandler
         var subprotocol: String?
+        /// The tables and state store the handshake chose (a reload meanwhile does not change them), and the
+        /// translated charger's state, read while upstream was dialled.
+        var translation: RelayServer.Translation?
+        var state: ChargerState?
     }
 
-    var connection: UInt64 = 0
-    var identity: ChargePointIdentity?
-    var path = ""
-    /// The charger's whole upgrade request has arrived (the handshake timeout no longer applies).
-    var requestReceived = false
-    var offeredSubprotocols: [String] = []
-    var upstreamURL: String?
-    var authorizationUser: String?
-    var authorizationPresent = false
-    var refusal: Refusal?
-    var upstream: Upstream?
-    /// Set once the session owns the upstream leg.
-    var attached = false
-    /// The charger speaks 1.6 and upstream 2.0.1: frames are translated.
-    var translated = false
-    /// The tables and state store the handshake chose (a reload meanwhile does not change them).
-    var translation: RelayServer.Translation?
-    /// The translated charger's state, read while upstream was dialled.
-    var translationState: ChargerState?
-    /// Drops the connection if the request does not arrive in time.
-    var expiry: Scheduled<Void>?
-
-    /// Lets go of what only the handshake needed, once the session owns the connection (the handshake lives as
-    /// long as the connection: an idle charger should not keep its request's strings).
-    func release() {
-        upstream = nil
-        path = ""
-        offeredSubprotocols = []
-        upstreamURL = nil
-        authorizationUser = nil
-        refusal = nil
-        translation = nil
-        translationState = nil
+    init(admission: ChargerAdmission) {
+        self.admission = admission
     }
 
     /// The open record for this connection.
-    func openRecord(remoteAddress: String?, subprotocol: String?) -> ConnectionOpen {
-        ConnectionOpen(
-            connection: connection,
+    func openRecord(subprotocol: String?) -> ConnectionOpen {
+        let translated = admission.plan?.translated ?? false
+        return ConnectionOpen(
+            connection: request?.connection ?? 0,
             time: Timestamp.now(),
-            charger: identity?.value ?? "",
-            path: path,
-            offeredSubprotocols: offeredSubprotocols,
+            charger: admission.identity?.value ?? "",
+            path: request?.path ?? "",
+            offeredSubprotocols: request?.offeredSubprotocols ?? [],
             subprotocol: translated && subprotocol != nil ? OCPPVersion.v16.rawValue : subprotocol,
             upstreamSubprotocol: translated ? subprotocol : nil,
-            remoteAddress: remoteAddress,
-            upstreamURL: upstreamURL,
-            authorizationPresent: authorizationPresent,
-            authorizationUser: authorizationUser
+            remoteAddress: request?.remote,
+            upstreamURL: admission.plan.map { $0.upstream.url(for: $0.identity) },
+            authorizationPresent: request?.authorizationPresent ?? false,
+            authorizationUser: request?.authorizationUser
         )
     }
 

@@ -23,7 +23,7 @@ final class RefusalResponder: ChannelInboundHandler, RemovableChannelHandler {
     func handlerAdded(context: ChannelHandlerContext) {
         // A refused upgrade: NIO has already consumed the request (its end arrived while the relay was
         // dialling upstream), so answer now rather than wait for parts that will not come.
-        if answerEarly, handshake.value.refusal != nil {
+        if answerEarly, handshake.value.admission.refusal != nil {
             respond(context: context)
         }
     }
@@ -42,22 +42,19 @@ final class RefusalResponder: ChannelInboundHandler, RemovableChannelHandler {
     private func respond(context: ChannelHandlerContext) {
         guard !answered else { return }
         answered = true
-        handshake.value.requestReceived = true
+        // The request is in: the slowloris timer is done.
+        handshake.value.expiry?.cancel()
         let refusal =
-            handshake.value.refusal
+            handshake.value.admission.refusal
             ?? (sawHead
-                ? Handshake.Refusal(
+                ? ChargerAdmission.Refusal(
                     status: .upgradeRequired,
                     headers: ["Upgrade": "websocket"],
-                    message: "ocpp-relay: connect with a WebSocket (ws://HOST:PORT/PREFIX/CHARGE_POINT_ID)"
+                    message: "connect with a WebSocket (ws://HOST:PORT/PREFIX/CHARGE_POINT_ID)"
                 )
-                : Handshake.Refusal(
-                    status: .badRequest,
-                    headers: [:],
-                    message: "ocpp-relay: invalid WebSocket handshake"
-                ))
+                : ChargerAdmission.Refusal(status: .badRequest, message: "invalid WebSocket handshake"))
         var headers = refusal.headers
-        let body = refusal.message + "\n"
+        let body = "ocpp-relay: " + refusal.message + "\n"
         headers.replaceOrAdd(name: "Content-Type", value: "text/plain; charset=utf-8")
         headers.replaceOrAdd(name: "Content-Length", value: String(body.utf8.count))
         headers.replaceOrAdd(name: "Connection", value: "close")

@@ -1,0 +1,372 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOSSL
+import NIOWebSocket
+import OCPP
+import OCPPTranslation
+import RelayRecording
+
+/// The charger's side of a connection, up to its session: the pipeline, the slowloris and connection limits,
+/// and the upgrade, whose decisions ``ChargerAdmission`` makes and this code carries out.
+extension RelayServer {
+    /// Receive buffers start small: OCPP frames are a few hundred bytes, and every idle charger keeps one
+    /// per socket (they grow for bursts).
+    static let receiveBuffers = AdaptiveRecvByteBufferAllocator(minimum: 256, initial: 512, maximum: 65536)
+
+    func makeBootstrap() -> ServerBootstrap {
+        ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 4096)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            // Reads per readiness event (NIO's default): a held leg is read at most 4 × 64 KiB past its hold.
+            .childChannelOption(.maxMessagesPerRead, value: 4)
+            .childChannelOption(.recvAllocator, value: RelayServer.receiveBuffers)
+            .childChannelInitializer { [self] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try configureChargerPipeline(channel)
+                }
+            }
+    }
+
+    private func configureChargerPipeline(_ channel: any Channel) throws {
+        // One snapshot per connection: a reload in the middle of a handshake does not mix two configurations.
+        let live = self.live.withLockedValue { $0 }
+        let configuration = live.configuration
+        if let context = live.tls.listener {
+            try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context))
+            try channel.pipeline.syncOperations.addHandler(TLSFailureLogger(logger: logger, metrics: metrics))
+        }
+        let policy = ChargerAdmission.Policy(configuration: configuration, canTranslate: live.translation != nil)
+        let id = ObjectIdentifier(channel)
+        let admitted = children.withLockedValue { children in
+            guard children.count < configuration.maxConnections else { return false }
+            children[id] = channel
+            return true
+        }
+        guard admitted else {
+            try refuseOverLimit(channel, policy)
+            return
+        }
+        let handshake = NIOLoopBound(
+            Handshake(admission: ChargerAdmission(policy: policy)),
+            eventLoop: channel.eventLoop
+        )
+        channel.closeFuture.whenComplete { [self] _ in
+            children.withLockedValue { $0[id] = nil }
+            // A charger that left before its handshake finished must not leave an upstream behind.
+            if case .accepted(let upstream) = handshake.value.upstream { upstream.channel.close(promise: nil) }
+        }
+        dropUnlessRequestArrives(channel, handshake, timeout: configuration.handshakeTimeoutSeconds)
+        let upgrader = NIOTypedWebSocketServerUpgrader<Void>(
+            maxFrameSize: configuration.maxFrameBytes,
+            enableAutomaticErrorHandling: false,  // protocol errors are answered by RelaySession.failed
+            shouldUpgrade: { [self] channel, head in
+                requestReceived(channel: channel, head: head, handshake, live)
+            },
+            upgradePipelineHandler: { [self] channel, _ in
+                channel.eventLoop.makeCompletedFuture {
+                    try startSession(channel: channel, handshake: handshake.value, configuration: configuration)
+                }
+            }
+        )
+        _ = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(
+            configuration: NIOUpgradableHTTPServerPipelineConfiguration(
+                upgradeConfiguration: NIOTypedHTTPServerUpgradeConfiguration(
+                    upgraders: [upgrader],
+                    notUpgradingCompletionHandler: { channel in
+                        channel.eventLoop.makeCompletedFuture {
+                            try channel.pipeline.syncOperations.addHandler(RefusalResponder(handshake: handshake))
+                        }
+                    }
+                )
+            )
+        )
+    }
+
+    /// Answers a charger over `limits.max_connections` with 503 once its request is in, and closes.
+    private func refuseOverLimit(_ channel: any Channel, _ policy: ChargerAdmission.Policy) throws {
+        let refused = overLimitRefusals.withLockedValue { state in
+            state.count += 1
+            let now = ContinuousClock.now
+            guard state.lastLog.map({ now - $0 >= .seconds(10) }) ?? true else { return 0 }
+            state.lastLog = now
+            defer { state.count = 0 }
+            return state.count
+        }
+        let limit = policy.configuration.maxConnections
+        if refused > 0 {
+            logger.warning(
+                "connection limit reached; chargers refused with 503",
+                metadata: ["max_connections": "\(limit)", "refused": "\(refused)"]
+            )
+        }
+        metrics.refused(status: 503, by: "relay")
+        let refusal = ChargerAdmission.Refusal(
+            status: .serviceUnavailable,
+            headers: ["Retry-After": "30"],
+            message: "too many connections (limits.max_connections \(limit))"
+        )
+        let handshake = NIOLoopBound(
+            Handshake(admission: ChargerAdmission(policy: policy, refused: refusal)),
+            eventLoop: channel.eventLoop
+        )
+        let sync = channel.pipeline.syncOperations
+        try sync.configureHTTPServerPipeline(withErrorHandling: true)
+        try sync.addHandler(RefusalResponder(handshake: handshake, answerEarly: false))
+        // A refused client must not hold the socket either.
+        dropUnlessRequestArrives(channel, handshake, timeout: policy.configuration.handshakeTimeoutSeconds)
+    }
+
+    /// Drops a client that has not sent its whole request within `timeouts.handshake` (slowloris); once the
+    /// request is in (the timer is cancelled then), the upstream timeout bounds the rest of the handshake.
+    private func dropUnlessRequestArrives(
+        _ channel: any Channel,
+        _ handshake: NIOLoopBound<Handshake>,
+        timeout: Double
+    ) {
+        let expiry = channel.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(
+            in: .nanoseconds(Int64(timeout * 1e9))
+        ) { [logger] in
+            guard channel.isActive else { return }
+            logger.notice(
+                "handshake timed out; connection dropped",
+                metadata: ["remote": "\(Handshake.describe(channel.remoteAddress) ?? "?")", "timeout_s": "\(timeout)"]
+            )
+            channel.close(promise: nil)
+        }
+        handshake.value.expiry = expiry
+        channel.closeFuture.whenComplete { _ in expiry.cancel() }
+    }
+
+    // MARK: Carrying out the admission
+
+    /// The charger's upgrade request is in: the admission decides.
+    private func requestReceived(
+        channel: any Channel,
+        head: HTTPRequestHead,
+        _ bound: NIOLoopBound<Handshake>,
+        _ live: Live
+    ) -> EventLoopFuture<HTTPHeaders?> {
+        let handshake = bound.value
+        // The request is in: its timer need not wait out its 30 s beside every connected charger.
+        handshake.expiry?.cancel()
+        handshake.expiry = nil
+        let offered = Handshake.subprotocols(in: head.headers)
+        let authorization = head.headers.first(name: "Authorization")
+        handshake.request = Handshake.RecordedRequest(
+            connection: nextConnection.withLockedValue {
+                $0 += 1
+                return $0
+            },
+            path: Handshake.recordablePath(head.uri),
+            offeredSubprotocols: offered,
+            authorizationUser: Handshake.basicUser(authorization),
+            authorizationPresent: authorization != nil,
+            remote: Handshake.describe(channel.remoteAddress)
+        )
+        var certificate = ChargerAdmission.CertificateIdentity.notChecked
+        if live.configuration.listenerTLS?.checkIdentity == true {
+            let peer = try? channel.pipeline.syncOperations.nioSSL_peerCertificate()
+            certificate = .commonName(peer.flatMap { TLSContexts.commonName(of: $0) })
+        }
+        let action = handshake.admission.requestReceived(
+            ChargerAdmission.Request(
+                uri: head.uri,
+                offeredSubprotocols: offered,
+                authorization: authorization,
+                certificate: certificate
+            )
+        )
+        return perform(action, channel, bound, live)
+    }
+
+    private func perform(
+        _ action: ChargerAdmission.Action,
+        _ channel: any Channel,
+        _ bound: NIOLoopBound<Handshake>,
+        _ live: Live
+    ) -> EventLoopFuture<HTTPHeaders?> {
+        let eventLoop = channel.eventLoop
+        switch action {
+        case .refuse(let refusal, let closeUpstream):
+            if closeUpstream, case .accepted(let upstream) = bound.value.upstream {
+                upstream.channel.close(promise: nil)
+                bound.value.upstream = .none
+            }
+            recordRefusal(bound.value, refusal, on: eventLoop)
+            return eventLoop.makeSucceededFuture(nil)
+        case .authenticate(let identity, let authorization):
+            // PBKDF2 takes milliseconds: off the event loop, so that a storm of logins does not stall relaying.
+            let access = live.configuration.access
+            let verified = verifiedCredentials
+            return NIOThreadPool.singleton.runIfActive(eventLoop: eventLoop) {
+                access.authenticate(identity, authorization: authorization, cache: verified)
+            }.flatMap { [self] decision in
+                perform(bound.value.admission.authenticated(decision), channel, bound, live)
+            }
+        case .dial(let plan):
+            return dial(plan, channel, bound, live)
+        case .complete(let headers):
+            return eventLoop.makeSucceededFuture(headers)
+        }
+    }
+
+    /// Dials upstream for an admitted charger (and reads a translated charger's state meanwhile, off the loop);
+    /// the charger's handshake completes when upstream accepts.
+    private func dial(
+        _ plan: ChargerAdmission.Plan,
+        _ channel: any Channel,
+        _ bound: NIOLoopBound<Handshake>,
+        _ live: Live
+    ) -> EventLoopFuture<HTTPHeaders?> {
+        let eventLoop = channel.eventLoop
+        // A charger that reconnects replaces its old connection; close the old one first, so that the
+        // backend sees it go before the new one arrives.
+        registry.current(for: plan.identity.value)?.replaceByNewerConnection()
+        if !live.configuration.routes.isEmpty {
+            var logger = self.logger
+            logger[metadataKey: "charger"] = "\(plan.identity.value)"
+            logger.debug(
+                "routed",
+                metadata: ["route": "\(plan.routeReason)", "upstream": "\(plan.upstream.url(for: plan.identity))"]
+            )
+        }
+        let translation = plan.translated ? live.translation : nil
+        let loaded = translation.map { translation in
+            eventLoop.makeFutureWithTask { try await translation.states.load(identity: plan.identity.value) }
+        }
+        return connector.connect(
+            to: plan.upstream,
+            tls: live.tls.upstream,
+            identity: plan.identity,
+            offeredSubprotocols: plan.offeredSubprotocols,
+            authorization: plan.authorization,
+            on: eventLoop
+        ).flatMap { outcome in
+            guard let loaded else { return eventLoop.makeSucceededFuture((outcome, nil)) }
+            return loaded.map { (outcome, $0) }.recover { [logger = self.logger] error in
+                logger.error(
+                    "cannot read the translation state; starting afresh",
+                    metadata: ["charger": "\(plan.identity)", "error": "\(error)"]
+                )
+                return (outcome, ChargerState())
+            }
+        }.flatMap { [self] (outcome, state: ChargerState?) in
+            let answer: ChargerAdmission.UpstreamAnswer
+            switch outcome {
+            case .accepted(let upstreamChannel, let handler, let subprotocol):
+                guard channel.isActive else {
+                    // The charger went while upstream was dialled.
+                    upstreamChannel.close(promise: nil)
+                    return eventLoop.makeSucceededFuture(nil)
+                }
+                bound.value.upstream = .accepted(
+                    .init(
+                        channel: upstreamChannel,
+                        handler: handler,
+                        subprotocol: subprotocol,
+                        translation: translation,
+                        state: state
+                    )
+                )
+                answer = .accepted(subprotocol: subprotocol)
+            case .refused(let status, let headers):
+                answer = .refused(status: status, headers: headers)
+            case .failed(let message):
+                answer = .failed(message)
+            case .timedOut:
+                answer = .timedOut
+            }
+            return perform(bound.value.admission.upstreamAnswered(answer), channel, bound, live)
+        }
+    }
+
+    /// Counts and records a refusal (an open event and a close with the HTTP status) and logs it; the
+    /// ``RefusalResponder`` answers it.
+    private func recordRefusal(_ handshake: Handshake, _ refusal: ChargerAdmission.Refusal, on eventLoop: any EventLoop)
+    {
+        if let failure = refusal.upstreamFailure { metrics.upstreamFailure(failure) }
+        metrics.refused(status: Int(refusal.status.code), by: refusal.byUpstream ? "upstream" : "relay")
+        let recorder = recorders.recorder(for: eventLoop)
+        recorder.writer.open(handshake.openRecord(subprotocol: nil))
+        recorder.writer.close(
+            ConnectionClose(
+                connection: handshake.request?.connection ?? 0,
+                time: Timestamp.now(),
+                leg: .charger,
+                initiator: "relay",
+                code: Int(refusal.status.code),
+                reason: refusal.message,
+                refused: true
+            ),
+            final: true
+        )
+        recorder.scheduleFlush()
+        var logger = self.logger
+        logger[metadataKey: "charger"] = "\(handshake.admission.identity?.value ?? "-")"
+        logger.notice(
+            "refused",
+            metadata: [
+                "status": "\(refusal.status.code)", "reason": "\(refusal.message)",
+                "remote": "\(handshake.request?.remote ?? "?")",
+            ]
+        )
+    }
+
+    /// The upgrade completed: the session takes both legs.
+    private func startSession(channel: any Channel, handshake: Handshake, configuration: RelayConfiguration) throws {
+        guard case .admitted(let plan, let subprotocol) = handshake.admission.state,
+            case .accepted(let upstream) = handshake.upstream, let request = handshake.request
+        else {
+            throw ChannelError.inappropriateOperationForState
+        }
+        let charger = try LegHandler.install(
+            in: channel.pipeline.syncOperations,
+            leg: .charger,
+            maxFrameBytes: configuration.maxFrameBytes
+        )
+        var translator: Translator?
+        if plan.translated, let translation = upstream.translation, let state = upstream.state {
+            let session = TranslationSession(
+                identity: plan.identity.value,
+                tables: translation.tables,
+                state: state,
+                now: { Timestamp.rfc3339(Timestamp.now()) },
+                makeID: { [uuids] in uuids.next() },
+                uptime: { Double(NIODeadline.now().uptimeNanoseconds) / 1e9 }
+            )
+            translator = Translator(
+                session: session,
+                writer: translation.states.writer(for: channel.eventLoop),
+                callTimeout: .nanoseconds(Int64(configuration.callTimeoutSeconds * 1e9))
+            )
+        }
+        let session = RelaySession(
+            connection: request.connection,
+            identity: plan.identity,
+            charger: charger,
+            upstream: upstream.handler,
+            recorder: recorders.recorder(for: channel.eventLoop),
+            registry: registry,
+            logger: logger,
+            closeTimeout: .nanoseconds(Int64(configuration.closeTimeoutSeconds * 1e9)),
+            pingInterval: configuration.pingIntervalSeconds > 0
+                ? .nanoseconds(Int64(configuration.pingIntervalSeconds * 1e9)) : nil,
+            translator: translator,
+            metrics: metrics,
+            messageRate: configuration.messagesPerSecond > 0
+                ? MessageRate(perSecond: configuration.messagesPerSecond, burst: Double(configuration.messageBurst))
+                : nil
+        )
+        metrics.connectionAccepted()
+        handshake.upstream = .attached
+        registry.register(session)?.replaceByNewerConnection()
+        session.start(handshake.openRecord(subprotocol: subprotocol))
+        // An idle charger's handshake lives as long as its connection: it keeps nothing of the request.
+        handshake.request = nil
+        handshake.admission.sessionStarted()
+    }
+}
