@@ -68,6 +68,21 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // The WebSocket client dialler (TCP, TLS, upgrade, subprotocols, timeout) and upstream URLs: used by the
+        // relay's upstream legs, the built-in peers, the replayer and the benchmark.
+        .target(
+            name: "OCPPTransport",
+            dependencies: [
+                "OCPP",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // Recording format, writer and reader. Knows nothing about sockets or OCPP.
         .target(name: "RelayRecording", dependencies: ["CZlib"], swiftSettings: framePathSettings),
 
@@ -75,7 +90,7 @@ let package = Package(
         .target(
             name: "Relay",
             dependencies: [
-                "OCPP", "OCPPTranslation", "OCPPReplay", "RelayRecording", "CMalloc",
+                "OCPP", "OCPPTranslation", "OCPPReplay", "OCPPTransport", "RelayRecording", "CMalloc",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -99,7 +114,7 @@ let package = Package(
         .target(
             name: "OCPPPeers",
             dependencies: [
-                "OCPP", "OCPPReplay", "Relay", "RelayRecording",
+                "OCPP", "OCPPReplay", "OCPPTransport", "Relay", "RelayRecording",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -115,7 +130,7 @@ let package = Package(
         .target(
             name: "OCPPBench",
             dependencies: [
-                "OCPP", "RelayRecording",
+                "OCPP", "OCPPTransport", "RelayRecording",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -129,6 +144,7 @@ let package = Package(
             name: "ocpp-relay",
             dependencies: [
                 "Relay", "RelayRecording", "OCPPPeers", "OCPP", "OCPPTranslation", "OCPPReplay", "OCPPBench",
+                "OCPPTransport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -4,6 +4,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOWebSocket
+import OCPPTransport
 
 /// A charger of the benchmark: boots, then sends heartbeats or meter values in a closed loop, at a pace, or
 /// nothing, recording each round trip. A ChannelHandler on the event loop, so the load generator costs little.
@@ -43,50 +44,24 @@ final class BenchCharger: Sendable {
         subprotocol: String,
         group: any EventLoopGroup
     ) async throws -> BenchCharger {
-        let booted = group.next().makePromise(of: BenchCharger.self)
-        var headers = HTTPHeaders()
-        headers.add(name: "Host", value: "\(host):\(port)")
-        headers.add(name: "Sec-WebSocket-Protocol", value: subprotocol)
-        let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: path, headers: headers)
         let v201 = subprotocol == "ocpp2.0.1"
-        let channel = try await ClientBootstrap(group: group)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .connectTimeout(.seconds(30))
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    let handler = NIOLoopBound(ChargerHandler(v201: v201, booted: booted), eventLoop: channel.eventLoop)
-                    let upgrader = NIOTypedWebSocketClientUpgrader<Void>(
-                        maxFrameSize: 1 << 20,
-                        upgradePipelineHandler: { channel, _ in
-                            channel.eventLoop.makeCompletedFuture {
-                                try channel.pipeline.syncOperations.addHandler(handler.value)
-                            }
-                        }
-                    )
-                    let upgraded = try channel.pipeline.syncOperations.configureUpgradableHTTPClientPipeline(
-                        configuration: .init(
-                            upgradeConfiguration: .init(
-                                upgradeRequestHead: head,
-                                upgraders: [upgrader],
-                                notUpgradingCompletionHandler: { channel in
-                                    channel.close(promise: nil)
-                                    return channel.eventLoop.makeSucceededVoidFuture()
-                                }
-                            )
-                        )
-                    )
-                    // Writes are possible once the upgrade handler is gone: boot then.
-                    upgraded.whenComplete { result in
-                        switch result {
-                        case .success: handler.value.boot()
-                        case .failure(let error): booted.fail(error)
-                        }
-                    }
-                    channel.closeFuture.whenComplete { _ in booted.fail(ChannelError.ioOnClosedChannel) }
-                }
-            }
-            .connect(host: host, port: port).get()
-        _ = channel
+        let eventLoop = group.next()
+        let booted = eventLoop.makePromise(of: BenchCharger.self)
+        let dial = WebSocketDial(host: host, port: port, path: path, subprotocols: [subprotocol])
+        let outcome = try await WebSocketDialler.dial(dial, on: eventLoop) { channel, _ in
+            let handler = ChargerHandler(v201: v201, booted: booted)
+            try channel.pipeline.syncOperations.addHandler(handler)
+            return NIOLoopBound(handler, eventLoop: channel.eventLoop)
+        }.get()
+        guard case .accepted(let channel, let handler, _) = outcome else {
+            booted.fail(BenchError("the WebSocket upgrade failed: \(outcome)"))
+            return try await booted.futureResult.get()
+        }
+        // Writes are possible once the upgrade handlers are gone: boot now.
+        try await eventLoop.submit {
+            channel.closeFuture.whenComplete { _ in booted.fail(ChannelError.ioOnClosedChannel) }
+            handler.value.boot()
+        }.get()
         return try await booted.futureResult.get()
     }
 

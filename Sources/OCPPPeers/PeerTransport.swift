@@ -2,70 +2,46 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOWebSocket
+import OCPPTransport
 
 /// Client and server WebSocket plumbing for the built-in peers.
 public enum PeerTransport {
-    enum ClientUpgrade: Sendable {
-        case websocket(NIOAsyncChannel<WebSocketFrame, WebSocketFrame>, subprotocol: String?)
-        case refused
-    }
-
     /// Why a built-in peer could not connect.
     public struct ConnectError: Error, CustomStringConvertible {
         public let description: String
     }
 
-    /// Opens a WebSocket to `ws://host:port/path` offering `subprotocols`.
+    /// Opens a WebSocket to `ws://host:port/path` offering `subprotocols` (through the project's one dialler).
     public static func connect(
         host: String,
         port: Int,
         path: String,
         subprotocols: [String],
         group: any EventLoopGroup,
-        headers extraHeaders: HTTPHeaders = [:]
+        headers: HTTPHeaders = [:],
+        timeout: TimeAmount = .seconds(30)
     ) async throws -> PeerSocket {
-        var headers = extraHeaders
-        headers.add(name: "Host", value: "\(host):\(port)")
-        if !subprotocols.isEmpty {
-            headers.add(name: "Sec-WebSocket-Protocol", value: subprotocols.joined(separator: ", "))
-        }
-        let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: path, headers: headers)
-        let upgrade = try await ClientBootstrap(group: group)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .connect(host: host, port: port) { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    let upgrader = NIOTypedWebSocketClientUpgrader<ClientUpgrade>(
-                        maxFrameSize: 1 << 24,
-                        upgradePipelineHandler: { channel, response in
-                            channel.eventLoop.makeCompletedFuture {
-                                let chosen = response.headers[canonicalForm: "Sec-WebSocket-Protocol"].first.map(
-                                    String.init
-                                )
-                                let asyncChannel = try NIOAsyncChannel<WebSocketFrame, WebSocketFrame>(
-                                    wrappingChannelSynchronously: channel
-                                )
-                                return ClientUpgrade.websocket(asyncChannel, subprotocol: chosen)
-                            }
-                        }
-                    )
-                    let configuration = NIOTypedHTTPClientUpgradeConfiguration<ClientUpgrade>(
-                        upgradeRequestHead: head,
-                        upgraders: [upgrader],
-                        notUpgradingCompletionHandler: { channel in
-                            channel.close(promise: nil)
-                            return channel.eventLoop.makeSucceededFuture(.refused)
-                        }
-                    )
-                    return try channel.pipeline.syncOperations.configureUpgradableHTTPClientPipeline(
-                        configuration: NIOUpgradableHTTPClientPipelineConfiguration(upgradeConfiguration: configuration)
-                    )
-                }
-            }
-        switch try await upgrade.get() {
-        case .websocket(let channel, let subprotocol):
+        let dial = WebSocketDial(
+            host: host,
+            port: port,
+            path: path,
+            subprotocols: subprotocols,
+            headers: headers,
+            maxFrameSize: 1 << 24,
+            timeout: timeout
+        )
+        let outcome = try await WebSocketDialler.dial(dial, on: group) { channel, _ in
+            try NIOAsyncChannel<WebSocketFrame, WebSocketFrame>(wrappingChannelSynchronously: channel)
+        }.get()
+        switch outcome {
+        case .accepted(_, let channel, let subprotocol):
             return PeerSocket(channel: channel, isClient: true, subprotocol: subprotocol)
-        case .refused:
-            throw ConnectError(description: "the server refused the WebSocket upgrade for \(path)")
+        case .refused(let status, _):
+            throw ConnectError(description: "the server refused the WebSocket upgrade for \(path): \(status.code)")
+        case .failed(let message):
+            throw ConnectError(description: message)
+        case .timedOut:
+            throw ConnectError(description: "no WebSocket within \(timeout.nanoseconds / 1_000_000_000) s")
         }
     }
 

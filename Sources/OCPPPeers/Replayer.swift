@@ -3,7 +3,7 @@ import NIOCore
 import NIOWebSocket
 import OCPP
 import OCPPReplay
-import Relay
+import OCPPTransport
 import RelayRecording
 
 /// Runs a replay over the network: as the charger against a backend (`connect`), or as the backend for a

@@ -1,5 +1,6 @@
 import ArgumentParser
 import OCPP
+import OCPPTransport
 import Relay
 
 struct RoutesCommand: ParsableCommand {

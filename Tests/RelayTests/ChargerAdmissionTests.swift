@@ -1,5 +1,6 @@
 import NIOHTTP1
 import OCPP
+import OCPPTransport
 import Testing
 
 @testable import Relay

@@ -1,5 +1,6 @@
 import Foundation
 import OCPP
+import OCPPTransport
 import Relay
 import RelayRecording
 import Testing
@@ -150,7 +151,7 @@ struct RelaySettingsTests {
         #expect(twice.path(for: try .init("a/b")) == "/a%2Fb/ocpp/a%2Fb")
         // A plain URL keeps meaning <url>/{id}.
         #expect(try UpstreamURL("ws://b/ocpp/").path(for: try .init("X")) == "/ocpp/X")
-        #expect(throws: ConfigurationError.self) { try UpstreamURL("ws://b/ocpp/{charger}") }
+        #expect(throws: UpstreamURL.Invalid.self) { try UpstreamURL("ws://b/ocpp/{charger}") }
     }
 }
 

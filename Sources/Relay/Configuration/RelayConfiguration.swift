@@ -1,5 +1,6 @@
 import Foundation
 import OCPP
+import OCPPTransport
 import RelayRecording
 
 /// Everything `ocpp-relay serve` needs, from flags and the YAML file (flags win).
@@ -157,4 +158,15 @@ extension RelayConfiguration {
     static func isLoopback(_ host: String) -> Bool {
         host == "localhost" || host == "::1" || host.hasPrefix("127.")
     }
+}
+
+/// A configuration value is wrong; the message says which and why.
+public struct ConfigurationError: Error, Sendable, Hashable, CustomStringConvertible {
+    public let message: String
+
+    public init(_ message: String) {
+        self.message = message
+    }
+
+    public var description: String { message }
 }

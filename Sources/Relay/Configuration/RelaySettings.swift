@@ -1,5 +1,6 @@
 import Foundation
 import OCPP
+import OCPPTransport
 import RelayRecording
 import Yams
 
@@ -424,6 +425,14 @@ public struct RelaySettings: Sendable, Decodable, Equatable {
         return result
     }
 
+    static func upstreamURL(_ text: String) throws(ConfigurationError) -> UpstreamURL {
+        do {
+            return try UpstreamURL(text)
+        } catch {
+            throw ConfigurationError(error.message)
+        }
+    }
+
     /// Checks the settings and turns them into a configuration with defaults filled in.
     public func resolve() throws(ConfigurationError) -> RelayConfiguration {
         guard let upstreamText = upstream else {
@@ -431,7 +440,7 @@ public struct RelaySettings: Sendable, Decodable, Equatable {
                 "no upstream: pass --upstream ws://HOST:PORT/PATH or set 'upstream' in the configuration file"
             )
         }
-        var configuration = RelayConfiguration(upstream: try UpstreamURL(upstreamText))
+        var configuration = RelayConfiguration(upstream: try Self.upstreamURL(upstreamText))
         if let listen {
             (configuration.listenHost, configuration.listenPort) = try RelayConfiguration.parseListen(listen)
         }
@@ -453,7 +462,7 @@ public struct RelaySettings: Sendable, Decodable, Equatable {
                 Route(
                     name: name,
                     chargers: try ChargerMatcher(route.chargers),
-                    upstream: try route.upstream.map { u throws(ConfigurationError) in try UpstreamURL(u) }
+                    upstream: try route.upstream.map { u throws(ConfigurationError) in try Self.upstreamURL(u) }
                         ?? configuration.upstream,
                     upstreamVersion: try route.upstreamVersion.map { v throws(ConfigurationError) in
                         try Self.version(v, name: "routes[\(name)].upstream_version")

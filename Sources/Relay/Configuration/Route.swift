@@ -1,5 +1,6 @@
 import Foundation
 import OCPP
+import OCPPTransport
 
 /// Which chargers a route applies to: exact ids, `glob:` patterns (`*`, `?`) or `regex:` patterns.
 public struct ChargerMatcher: Sendable, CustomStringConvertible {

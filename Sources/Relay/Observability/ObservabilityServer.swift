@@ -3,6 +3,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import OCPPTransport
 
 /// `/metrics` (Prometheus text), `/healthz` (the process answers) and `/readyz` (the relay accepts chargers and
 /// every configured upstream accepts TCP connections) on their own listen address, apart from the chargers'.

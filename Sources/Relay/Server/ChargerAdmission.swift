@@ -1,5 +1,6 @@
 import NIOHTTP1
 import OCPP
+import OCPPTransport
 
 /// The decision about one charger's WebSocket upgrade: a pure state machine. The request goes in (with the
 /// TLS identity), then the password check's result and upstream's answer; out come the steps to take

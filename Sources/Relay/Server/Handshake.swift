@@ -3,6 +3,7 @@ import NIOCore
 import NIOHTTP1
 import OCPP
 import OCPPTranslation
+import OCPPTransport
 import RelayRecording
 
 /// One charger's upgrade in progress, shared by the upgrader's callbacks and the handler that answers a refusal

@@ -7,6 +7,7 @@ import NIOSSL
 import NIOWebSocket
 import OCPP
 import OCPPTranslation
+import OCPPTransport
 import RelayRecording
 
 /// The charger's side of a connection, up to its session: the pipeline, the slowloris and connection limits,

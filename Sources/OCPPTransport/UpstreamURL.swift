@@ -21,30 +21,40 @@ public struct UpstreamURL: Sendable, Hashable, CustomStringConvertible {
     /// Whether ``basePath`` holds `{id}` placeholders.
     public var isTemplate: Bool
 
+    /// A URL that is not a ws:// or wss:// URL the relay can dial; the message says why.
+    public struct Invalid: Error, Sendable, Hashable, CustomStringConvertible {
+        public let message: String
+        public var description: String { message }
+
+        init(_ message: String) {
+            self.message = message
+        }
+    }
+
     /// Parses `ws://host:port/path`. Credentials in the URL are refused: they would end up in logs.
-    public init(_ text: String) throws(ConfigurationError) {
+    public init(_ text: String) throws(Invalid) {
         guard let schemeEnd = text.range(of: "://") else {
-            throw ConfigurationError("upstream URL '\(text)' has no scheme (expected ws://host:port/path)")
+            throw Invalid("upstream URL '\(text)' has no scheme (expected ws://host:port/path)")
         }
         guard let scheme = Scheme(rawValue: text[..<schemeEnd.lowerBound].lowercased()) else {
-            throw ConfigurationError("upstream URL '\(text)': only ws:// and wss:// are supported")
+            throw Invalid("upstream URL '\(text)': only ws:// and wss:// are supported")
         }
         let rest = text[schemeEnd.upperBound...]
         let authorityEnd = rest.firstIndex(of: "/") ?? rest.endIndex
         let authority = rest[..<authorityEnd]
         var path = String(rest[authorityEnd...])
         if authority.contains("@") {
-            throw ConfigurationError(
+            throw Invalid(
                 "upstream URL must not carry credentials; the charger's Authorization header is forwarded"
             )
         }
         if path.contains("?") || path.contains("#") {
-            throw ConfigurationError("upstream URL '\(text)' must not have a query or fragment")
+            throw Invalid("upstream URL '\(text)' must not have a query or fragment")
         }
         let isTemplate = path.contains(Self.placeholder)
         let withoutPlaceholders = path.replacingOccurrences(of: Self.placeholder, with: "")
         if withoutPlaceholders.contains("{") || withoutPlaceholders.contains("}") {
-            throw ConfigurationError(
+            throw Invalid(
                 "upstream URL '\(text)': the only placeholder is {id} (the charger's identity, percent-encoded)"
             )
         }
@@ -55,7 +65,7 @@ public struct UpstreamURL: Sendable, Hashable, CustomStringConvertible {
         let portText: Substring?
         if authority.hasPrefix("[") {
             guard let close = authority.firstIndex(of: "]") else {
-                throw ConfigurationError("upstream URL '\(text)' has a broken IPv6 address")
+                throw Invalid("upstream URL '\(text)' has a broken IPv6 address")
             }
             host = authority[authority.index(after: authority.startIndex)..<close]
             let after = authority[authority.index(after: close)...]
@@ -67,11 +77,11 @@ public struct UpstreamURL: Sendable, Hashable, CustomStringConvertible {
             host = authority
             portText = nil
         }
-        guard !host.isEmpty else { throw ConfigurationError("upstream URL '\(text)' has no host") }
+        guard !host.isEmpty else { throw Invalid("upstream URL '\(text)' has no host") }
         var port = scheme == .ws ? 80 : 443
         if let portText {
             guard let p = Int(portText), (1...65535).contains(p) else {
-                throw ConfigurationError("upstream URL '\(text)' has an invalid port")
+                throw Invalid("upstream URL '\(text)' has an invalid port")
             }
             port = p
         }
@@ -102,15 +112,4 @@ public struct UpstreamURL: Sendable, Hashable, CustomStringConvertible {
     }
 
     public var description: String { "\(scheme.rawValue)://\(hostHeader)\(basePath)" }
-}
-
-/// A configuration value is wrong; the message says which and why.
-public struct ConfigurationError: Error, Sendable, Hashable, CustomStringConvertible {
-    public let message: String
-
-    public init(_ message: String) {
-        self.message = message
-    }
-
-    public var description: String { message }
 }
