@@ -176,6 +176,18 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .testTarget(
+            name: "OCPPTransportTests",
+            dependencies: [
+                "OCPPTransport",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "OCPPReplayTests", dependencies: ["OCPPReplay", "OCPP"], swiftSettings: swiftSettings),
         .testTarget(name: "RelayRecordingTests", dependencies: ["RelayRecording"], swiftSettings: swiftSettings),
         .testTarget(
