@@ -21,6 +21,7 @@ let package = Package(
         .library(name: "OCPP", targets: ["OCPP"]),
         .library(name: "RelayRecording", targets: ["RelayRecording"]),
         .library(name: "Relay", targets: ["Relay"]),
+        .library(name: "RelayTools", targets: ["RelayTools"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -105,22 +106,58 @@ let package = Package(
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
-                .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
             swiftSettings: framePathSettings
+        ),
+
+        // Offline tools over recordings and tables: listing and printing recordings, building replay fixtures,
+        // the comparison rules' and the schemas' loaders. No networking.
+        .target(
+            name: "RelayTools",
+            dependencies: [
+                "OCPP", "OCPPReplay", "OCPPTranslation", "RelayRecording",
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // The parsers' fuzz entry points (frames through the leg handler on an embedded channel, RPC frames,
+        // recordings, handshakes): for the fuzz harness and the corpus test, outside the production library.
+        .target(
+            name: "RelayFuzzSupport",
+            dependencies: [
+                "Relay", "OCPP", "RelayRecording",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
         ),
 
         // Built-in OCPP peers (a scripted charger and a backend) and the demo that runs them through the relay.
         .target(
             name: "OCPPPeers",
             dependencies: [
-                "OCPP", "OCPPReplay", "OCPPTransport", "Relay", "RelayRecording",
+                "OCPP", "OCPPReplay", "OCPPTransport", "RelayRecording",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // The demo: the relay with a built-in backend and scripted chargers, printing the recording.
+        .target(
+            name: "RelayDemo",
+            dependencies: [
+                "Relay", "RelayTools", "OCPPPeers", "OCPP", "OCPPReplay", "RelayRecording",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -143,8 +180,8 @@ let package = Package(
         .executableTarget(
             name: "ocpp-relay",
             dependencies: [
-                "Relay", "RelayRecording", "OCPPPeers", "OCPP", "OCPPTranslation", "OCPPReplay", "OCPPBench",
-                "OCPPTransport",
+                "Relay", "RelayTools", "RelayDemo", "RelayRecording", "OCPPPeers", "OCPP", "OCPPTranslation",
+                "OCPPReplay", "OCPPBench", "OCPPTransport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -156,7 +193,7 @@ let package = Package(
         // The fuzz harness (libFuzzer with -sanitize=fuzzer; a corpus replayer otherwise). See Tests/Fuzz/run.sh.
         .executableTarget(
             name: "ocpp-relay-fuzz",
-            dependencies: ["Relay"],
+            dependencies: ["RelayFuzzSupport"],
             path: "Tests/Fuzz/Harness",
             swiftSettings: swiftSettings
         ),
@@ -189,11 +226,16 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "OCPPReplayTests", dependencies: ["OCPPReplay", "OCPP"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "RelayToolsTests",
+            dependencies: ["RelayTools", "OCPP", "RelayRecording"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "RelayRecordingTests", dependencies: ["RelayRecording"], swiftSettings: swiftSettings),
         .testTarget(
             name: "RelayTests",
             dependencies: [
-                "Relay", "OCPP", "OCPPTranslation", "RelayRecording",
+                "Relay", "RelayFuzzSupport", "OCPP", "OCPPTranslation", "OCPPTransport", "RelayRecording",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

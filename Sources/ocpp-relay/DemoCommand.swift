@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import OCPPPeers
+import RelayDemo
 
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import OCPPTranslation
 import Relay
+import RelayTools
 
 struct MappingsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Relay
+import RelayRecording
 
 @main
 struct OCPPRelayCommand: AsyncParsableCommand {

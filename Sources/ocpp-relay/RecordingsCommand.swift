@@ -3,6 +3,7 @@ import Foundation
 import OCPPReplay
 import Relay
 import RelayRecording
+import RelayTools
 
 struct RecordingsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

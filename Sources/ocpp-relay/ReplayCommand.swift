@@ -5,6 +5,7 @@ import OCPPPeers
 import OCPPReplay
 import Relay
 import RelayRecording
+import RelayTools
 
 /// Reads a fixture file, or cuts one from a recording (folder or segment).
 func loadFixture(_ path: String, charger: String?, connection: String? = nil) throws -> Fixture {

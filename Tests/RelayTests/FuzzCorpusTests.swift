@@ -1,5 +1,5 @@
 import Foundation
-import Relay
+import RelayFuzzSupport
 import Testing
 
 /// The fuzz corpus (`Tests/Fuzz/corpus`, grown by `Tests/Fuzz/run.sh` with libFuzzer) replayed on every test run,

@@ -150,9 +150,9 @@ public final class VerifiedCredentials: Sendable {
 }
 
 /// HTTP Basic credentials (RFC 7617).
-enum BasicCredentials {
+package enum BasicCredentials {
     /// The user and password of a `Basic` Authorization header.
-    static func parse(_ authorization: String?) -> (user: String, password: String)? {
+    package static func parse(_ authorization: String?) -> (user: String, password: String)? {
         guard let authorization, authorization.lowercased().hasPrefix("basic ") else { return nil }
         let encoded = authorization.dropFirst(6).trimmingCharacters(in: .whitespaces)
         guard let data = Data(base64Encoded: encoded), let text = String(data: data, encoding: .utf8),

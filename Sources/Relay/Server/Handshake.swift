@@ -12,7 +12,7 @@ import RelayRecording
 /// between upstream's acceptance and the session taking it.
 ///
 /// Confined to the charger channel's event loop.
-final class Handshake {
+package final class Handshake {
     var admission: ChargerAdmission
     /// What recordings keep of the request, once it arrived.
     var request: RecordedRequest?
@@ -73,7 +73,7 @@ final class Handshake {
 
     /// The request target as recordings keep it: query values are replaced, because some chargers put a token
     /// there (`?token=…`); parameter names stay, so the shape of the request is still visible.
-    static func recordablePath(_ uri: String) -> String {
+    package static func recordablePath(_ uri: String) -> String {
         guard let question = uri.firstIndex(of: "?") else { return uri }
         let query = uri[uri.index(after: question)...].split(separator: "&", omittingEmptySubsequences: false).map {
             parameter in
@@ -89,7 +89,7 @@ final class Handshake {
     }
 
     /// Splits a `Sec-WebSocket-Protocol` header list into tokens, in the charger's order.
-    static func subprotocols(in headers: HTTPHeaders) -> [String] {
+    package static func subprotocols(in headers: HTTPHeaders) -> [String] {
         headers[canonicalForm: "Sec-WebSocket-Protocol"].map { $0.trimmingCharacters(in: .whitespaces) }.filter {
             !$0.isEmpty
         }

@@ -39,10 +39,10 @@ enum LegError: Error, Equatable {
 ///
 /// Until a session attaches (the upstream leg exists before the charger's handshake completes), events are
 /// kept in order and reads are held, so nothing is lost and nothing piles up.
-final class LegHandler: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = ByteBuffer
-    typealias OutboundIn = ByteBuffer
-    typealias OutboundOut = ByteBuffer
+package final class LegHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    package typealias InboundIn = ByteBuffer
+    package typealias OutboundIn = ByteBuffer
+    package typealias OutboundOut = ByteBuffer
 
     /// At most this many fragments make one message.
     static let maxFragments = 4096
@@ -76,7 +76,7 @@ final class LegHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case error(any Error)
     }
 
-    init(leg: LegID, maxFrameBytes: Int) {
+    package init(leg: LegID, maxFrameBytes: Int) {
         self.leg = leg
         self.maxFrameBytes = maxFrameBytes
         self.holds = leg == .charger ? [] : [.unattached]
@@ -102,11 +102,11 @@ final class LegHandler: ChannelDuplexHandler, RemovableChannelHandler {
         return handler
     }
 
-    func handlerAdded(context: ChannelHandlerContext) {
+    package func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
     }
 
-    func handlerRemoved(context: ChannelHandlerContext) {
+    package func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
     }
 
@@ -132,7 +132,7 @@ final class LegHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     // MARK: Reading frames
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !broken else { return }
         var buffer = unwrapInboundIn(data)
         if var pending = partial {
@@ -267,7 +267,7 @@ final class LegHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    func channelInactive(context: ChannelHandlerContext) {
+    package func channelInactive(context: ChannelHandlerContext) {
         // What the peer sent before it went is still relayed, held or not.
         if !broken, var pending = partial {
             partial = nil
@@ -281,7 +281,7 @@ final class LegHandler: ChannelDuplexHandler, RemovableChannelHandler {
         context.fireChannelInactive()
     }
 
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+    package func errorCaught(context: ChannelHandlerContext, error: any Error) {
         if let session {
             session.failed(leg, error)
         } else {
@@ -289,12 +289,12 @@ final class LegHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    func channelWritabilityChanged(context: ChannelHandlerContext) {
+    package func channelWritabilityChanged(context: ChannelHandlerContext) {
         session?.writabilityChanged(leg, writable: context.channel.isWritable)
         context.fireChannelWritabilityChanged()
     }
 
-    func read(context: ChannelHandlerContext) {
+    package func read(context: ChannelHandlerContext) {
         if !holds.isEmpty {
             readPending = true
         } else {

@@ -2,14 +2,14 @@ import RelayRecording
 
 /// One leg of a relayed session: the charger's, or one of its upstreams (0 is the primary, whose answers reach
 /// the charger).
-enum LegID: Hashable, Sendable, CustomStringConvertible {
+package enum LegID: Hashable, Sendable, CustomStringConvertible {
     case charger
     case upstream(Int)
 
     /// The leg as recordings name it.
     var recorded: Leg { self == .charger ? .charger : .upstream }
 
-    var description: String { recorded.rawValue }
+    package var description: String { recorded.rawValue }
 }
 
 /// What broke a leg.

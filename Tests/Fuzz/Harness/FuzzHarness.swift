@@ -1,7 +1,7 @@
 // The libFuzzer harness for FuzzEntryPoints (see Tests/Fuzz/run.sh). Built with `-sanitize=fuzzer -DFUZZING`,
 // libFuzzer drives it; built normally, it replays the inputs named on its command line.
 import Foundation
-import Relay
+import RelayFuzzSupport
 
 private let target = ProcessInfo.processInfo.environment["FUZZ_TARGET"] ?? "rpc"
 

@@ -3,9 +3,11 @@ import Logging
 import NIOCore
 import NIOPosix
 import OCPP
+import OCPPPeers
 import OCPPReplay
 import Relay
 import RelayRecording
+import RelayTools
 import ServiceLifecycle
 
 /// `ocpp-relay demo`: the relay between a built-in backend and three scripted chargers (1.6 and 2.0.1 passed

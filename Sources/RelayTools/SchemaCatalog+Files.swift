@@ -4,11 +4,11 @@ import OCPPTranslation
 
 extension SchemaCatalog {
     /// Reads the schemas of the `ocpp` package folder (the one holding `v16/schemas` and `v201/schemas`).
-    public static func load(directory: String) throws(ConfigurationError) -> SchemaCatalog {
-        func read(_ folder: String) throws(ConfigurationError) -> [String: JSONValue] {
+    public static func load(directory: String) throws(ToolInputError) -> SchemaCatalog {
+        func read(_ folder: String) throws(ToolInputError) -> [String: JSONValue] {
             let path = (directory as NSString).appendingPathComponent(folder)
             guard let names = try? FileManager.default.contentsOfDirectory(atPath: path) else {
-                throw ConfigurationError(
+                throw ToolInputError(
                     "\(path) does not exist: give the folder of the ocpp package (with v16/ and v201/)"
                 )
             }

@@ -2,6 +2,7 @@ import NIOCore
 import NIOEmbedded
 import NIOHTTP1
 import OCPP
+import Relay
 import RelayRecording
 
 /// The parsers that read what peers and files hand the relay, each behind one function that takes arbitrary bytes.

@@ -10,9 +10,9 @@ extension ComparisonRules {
     ///   BootNotification.result: [interval]
     /// bind: [chargingProfileId]   # more members whose live values are learned
     /// ```
-    public static func load(path: String) throws(ConfigurationError) -> ComparisonRules {
+    public static func load(path: String) throws(ToolInputError) -> ComparisonRules {
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw ConfigurationError("cannot read the replay rules \(path)")
+            throw ToolInputError("cannot read the replay rules \(path)")
         }
         struct File: Decodable {
             var ignore: [String: [String]]?
@@ -24,7 +24,7 @@ extension ComparisonRules {
             rules.bind.formUnion(file.bind ?? [])
             return rules
         } catch {
-            throw ConfigurationError("\(path): \(error)")
+            throw ToolInputError("\(path): \(error)")
         }
     }
 }

@@ -1,6 +1,6 @@
 import OCPP
-import Relay
 import RelayRecording
+import RelayTools
 import Testing
 
 @Suite("Recording printer")
