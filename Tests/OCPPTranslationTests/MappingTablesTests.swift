@@ -101,6 +101,25 @@ struct MappingTablesTests {
         #expect(Set(EnumMapName.allCases.map(\.rawValue)).isSubset(of: Set(Repository.tables().enums.keys)))
     }
 
+    @Test("every transform is reached by the shipped tables; edited tables that bypass one are warned about")
+    func everyTransformReached() {
+        let shipped = MappingTables(files: MappingTables.builtInFiles)
+        #expect(shipped.diagnostics.isEmpty, "\(shipped.diagnostics.map(\.description))")
+        var edited = MappingTables.builtInFiles
+        edited["messages.yaml"] = edited["messages.yaml"]!.replacingOccurrences(
+            of: "transform: meterValues",
+            with: "error: NotSupported"
+        )
+        let tables = MappingTables(files: edited)
+        #expect(tables.isUsable, "a warning, not an error: the operator may mean it")
+        #expect(
+            tables.diagnostics.map(\.description).contains {
+                $0.contains("warning: no message names transform 'meterValues'")
+            },
+            "\(tables.diagnostics.map(\.description))"
+        )
+    }
+
     @Test("token types: the table's patterns, then the default")
     func tokens() {
         let tables = Repository.tables()

@@ -199,7 +199,14 @@ struct RecordingRoundTripTests {
             relayVersion: "test"
         )
         _ = try writeSession(writer, connection: 1, charger: "A", frames: 2)
-        writer.maintenance()
+        try writer.flush()
+        let current = try #require(writer.currentSegmentPath)
+        // The current segment is kept however old it looks (a quiet loop's segment is not written for hours).
+        try FileManager.default.setAttributes(
+            [.modificationDate: Date(timeIntervalSince1970: 1_600_000_000)],
+            ofItemAtPath: current
+        )
+        #expect(Retention.prune(directory: dir.path, olderThan: 86_400, keeping: [current]) == [old])
         #expect(!FileManager.default.fileExists(atPath: old))
         #expect(!FileManager.default.fileExists(atPath: oldIndex))
         #expect(dir.files(withSuffix: RecordingConfiguration.segmentSuffix).count == 1)

@@ -294,6 +294,16 @@ public struct MappingTables: Sendable {
                 if direction == "charger" { charger[action] = mapping } else { backend[action] = mapping }
             }
         }
+        // Every step written in Swift is reached by some message; one that is not means its message is no
+        // longer translated the way the relay needs (an override replaced it).
+        let named = Set((charger.values.compactMap(\.transform)) + backend.values.compactMap(\.transform))
+        let known = ChargerTransform.allCases.map(Transform.charger) + BackendTransform.allCases.map(Transform.backend)
+        for transform in known where !named.contains(transform) {
+            source.warning(
+                nil,
+                "no message names transform '\(transform)': the message it translates is not translated by it"
+            )
+        }
         // Enum names used by field rules must exist.
         for (action, mapping) in charger.merging(backend, uniquingKeysWith: { a, _ in a }) {
             for rule in (mapping.request ?? []) + (mapping.response ?? []) {

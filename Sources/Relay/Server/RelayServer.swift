@@ -241,12 +241,31 @@ public final class RelayServer: Service, Sendable {
     // MARK: Maintenance and shutdown
 
     private func startMaintenance() -> [RepeatedTask] {
-        var tasks = group.makeIterator().map { loop in
-            let recorders = self.recorders
-            return loop.scheduleRepeatedTask(initialDelay: .seconds(30), delay: .seconds(30)) { _ in
-                recorders.recorder(for: loop).maintenance()
+        // Every 30 s: each loop rolls its segment when it is old, then retention runs once, off the loops, keeping
+        // every loop's current segment.
+        let recorders = self.recorders
+        let loops = Array(group.makeIterator())
+        let recording = configuration.recording
+        let maintenanceLoop = group.next()
+        var tasks = [
+            maintenanceLoop.scheduleRepeatedAsyncTask(initialDelay: .seconds(30), delay: .seconds(30)) { _ in
+                let open = loops.map { loop in
+                    loop.submit {
+                        let recorder = recorders.recorder(for: loop)
+                        recorder.maintenance()
+                        return recorder.writer.currentSegmentPath
+                    }
+                }
+                let eventLoop = maintenanceLoop
+                return EventLoopFuture.whenAllComplete(open, on: eventLoop).flatMap { paths in
+                    guard let retention = recording.retentionSeconds else { return eventLoop.makeSucceededVoidFuture() }
+                    let keeping = Set(paths.compactMap { try? $0.get() }.compactMap { $0 })
+                    return NIOThreadPool.singleton.runIfActive(eventLoop: eventLoop) {
+                        Retention.prune(directory: recording.directory, olderThan: retention, keeping: keeping)
+                    }.map { _ in }.recover { _ in }
+                }
             }
-        }
+        ]
         // After a burst of connections (a reconnect storm), give the memory its handshakes used back to the system
         // once the burst is over: glibc keeps freed memory otherwise, and the relay looks as large as its worst
         // minute for ever.

@@ -297,8 +297,8 @@ public final class RecordingWriter {
         pendingSince = nil
     }
 
-    /// Rolls the segment when it is too old even without traffic, and applies retention.
-    /// The relay calls this from a timer.
+    /// Rolls the segment when it is too old even without traffic. The relay calls this from a timer (and
+    /// ``Retention`` off the event loop).
     public func maintenance(now: UInt64 = Timestamp.now()) {
         if outage != nil {
             // No new segment while writing fails; the retry also runs without traffic.
@@ -309,7 +309,6 @@ public final class RecordingWriter {
             try? flush()
             try? roll(now: now)
         }
-        applyRetention(now: now)
     }
 
     /// Finishes the current segment (it is complete and closed) and forgets nothing about open connections:
@@ -324,7 +323,6 @@ public final class RecordingWriter {
             begin(error, now: now)
             throw error
         }
-        applyRetention(now: now)
     }
 
     /// Ends `current` (index counters, end line, the gzip stream's end) and forgets it; a failure keeps it for the
@@ -404,22 +402,5 @@ public final class RecordingWriter {
     private func indexLine(_ entry: IndexEntry) {
         // Without a segment (it could not be created) there is no index to write to; the records say it all.
         segment?.writeIndex(entry)
-    }
-
-    private func applyRetention(now: UInt64) {
-        guard let retention = configuration.retentionSeconds else { return }
-        let cutoff = Double(now) / 1_000_000 - Double(retention)
-        let directory = configuration.directory
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
-        for name in names where name.hasSuffix(RecordingConfiguration.segmentSuffix) {
-            let path = (directory as NSString).appendingPathComponent(name)
-            if path == segment?.path { continue }
-            var info = stat()
-            guard stat(path, &info) == 0, Double(info.st_mtim.tv_sec) < cutoff else { continue }
-            unlink(path)
-            unlink(
-                String(path.dropLast(RecordingConfiguration.segmentSuffix.count)) + RecordingConfiguration.indexSuffix
-            )
-        }
     }
 }
