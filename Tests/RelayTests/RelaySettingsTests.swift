@@ -55,11 +55,11 @@ struct RelaySettingsTests {
         #expect(c.recording.compressionLevel == 9)
         #expect(c.maxFrameBytes == 2 << 20)
         #expect(c.maxConnections == 5000)
-        #expect(c.upstreamTimeoutSeconds == 2.5)
-        #expect(c.closeTimeoutSeconds == 3)
-        #expect(c.shutdownTimeoutSeconds == 4)
-        #expect(c.handshakeTimeoutSeconds == 15)
-        #expect(c.pingIntervalSeconds == 45)
+        #expect(c.upstreamTimeout == .milliseconds(2500))
+        #expect(c.closeTimeout == .seconds(3))
+        #expect(c.shutdownTimeout == .seconds(4))
+        #expect(c.handshakeTimeout == .seconds(15))
+        #expect(c.pingInterval == .seconds(45))
         #expect(c.eventLoops == 2)
         #expect(
             c.listenerTLS
@@ -191,7 +191,7 @@ struct ShippedConfigurationTests {
         let settings = try RelaySettings.load(path: root.appendingPathComponent("Config/relay.yaml").path)
         let configuration = try settings.resolve()
         #expect(configuration.upstreamVersion == nil)
-        #expect(configuration.callTimeoutSeconds == 30)
+        #expect(configuration.callTimeout == .seconds(30))
         #expect(configuration.mappingsDirectory == nil)  // the tables built into the binary
         #expect(settings.recordings?.retention == "30d")
     }

@@ -16,11 +16,11 @@ public struct RelayConfiguration: Sendable {
     /// The largest WebSocket message accepted from either side; larger ones close the leg with 1009.
     public var maxFrameBytes: Int
     /// How long dialling and the upstream handshake may take before the charger gets 504.
-    public var upstreamTimeoutSeconds: Double
+    public var upstreamTimeout: Duration
     /// How long a close handshake may take before the TCP connection is dropped.
-    public var closeTimeoutSeconds: Double
+    public var closeTimeout: Duration
     /// How long a graceful shutdown waits for connections to close.
-    public var shutdownTimeoutSeconds: Double
+    public var shutdownTimeout: Duration
     /// Event-loop threads (one is fastest on two cores).
     public var eventLoops: Int
     /// Chargers connected or in their handshake at once; more are refused with 503 (and `Retry-After`).
@@ -28,12 +28,12 @@ public struct RelayConfiguration: Sendable {
     /// relay refuses clearly instead of failing to accept or to dial.
     public var maxConnections: Int = RelayConfiguration.descriptorBoundConnections()
     /// A leg silent this long is pinged, and dropped when still silent one interval later; 0 never pings.
-    public var pingIntervalSeconds: Double = 60
+    public var pingInterval: Duration = .seconds(60)
     /// How long a charger may take to send its HTTP upgrade request before the relay drops the connection
     /// (a client that connects and sends nothing, or a byte a minute, must not hold a socket).
-    public var handshakeTimeoutSeconds: Double = 30
+    public var handshakeTimeout: Duration = .seconds(30)
     /// How long a translated CALL may wait for its answer before its sender gets a CALLERROR.
-    public var callTimeoutSeconds: Double = 30
+    public var callTimeout: Duration = .seconds(30)
     /// A folder of edited translation tables; nil: the tables built into the binary (`Mappings/` at build time).
     public var mappingsDirectory: String?
     /// The SQLite file of the translation state; `nil` puts it beside the recordings.
@@ -71,9 +71,9 @@ public struct RelayConfiguration: Sendable {
         upstreamVersion: OCPPVersion? = nil,
         recording: RecordingConfiguration = RecordingConfiguration(),
         maxFrameBytes: Int = 1 << 20,
-        upstreamTimeoutSeconds: Double = 10,
-        closeTimeoutSeconds: Double = 5,
-        shutdownTimeoutSeconds: Double = 5,
+        upstreamTimeout: Duration = .seconds(10),
+        closeTimeout: Duration = .seconds(5),
+        shutdownTimeout: Duration = .seconds(5),
         eventLoops: Int = 1,
         mappingsDirectory: String? = nil,
         stateDatabase: String? = nil
@@ -84,9 +84,9 @@ public struct RelayConfiguration: Sendable {
         self.upstreamVersion = upstreamVersion
         self.recording = recording
         self.maxFrameBytes = maxFrameBytes
-        self.upstreamTimeoutSeconds = upstreamTimeoutSeconds
-        self.closeTimeoutSeconds = closeTimeoutSeconds
-        self.shutdownTimeoutSeconds = shutdownTimeoutSeconds
+        self.upstreamTimeout = upstreamTimeout
+        self.closeTimeout = closeTimeout
+        self.shutdownTimeout = shutdownTimeout
         self.eventLoops = eventLoops
         self.mappingsDirectory = mappingsDirectory
         self.stateDatabase = stateDatabase
@@ -157,6 +157,15 @@ extension RelayConfiguration {
     /// Whether a listen host only accepts connections from this machine.
     static func isLoopback(_ host: String) -> Bool {
         host == "localhost" || host == "::1" || host.hasPrefix("127.")
+    }
+}
+
+extension Duration {
+    /// Seconds as messages say them: `10`, `2.5`, `0.05`.
+    public var secondsText: String {
+        let (seconds, attoseconds) = components
+        guard attoseconds != 0 else { return "\(seconds)" }
+        return "\(Double(seconds) + Double(attoseconds) / 1e18)"
     }
 }
 

@@ -513,26 +513,26 @@ public struct RelaySettings: Sendable, Decodable, Equatable {
             configuration.messageBurst = burst
         }
         if let t = timeouts?.upstream {
-            configuration.upstreamTimeoutSeconds = try t.seconds(name: "timeouts.upstream", minimum: 0.01)
+            configuration.upstreamTimeout = try t.duration(name: "timeouts.upstream", minimum: .milliseconds(10))
         }
         if let t = timeouts?.close {
-            configuration.closeTimeoutSeconds = try t.seconds(name: "timeouts.close", minimum: 0.01)
+            configuration.closeTimeout = try t.duration(name: "timeouts.close", minimum: .milliseconds(10))
         }
         if let t = timeouts?.call {
-            configuration.callTimeoutSeconds = try t.seconds(name: "timeouts.call", minimum: 0.1)
+            configuration.callTimeout = try t.duration(name: "timeouts.call", minimum: .milliseconds(100))
         }
         if let t = timeouts?.ping {
-            let seconds = try t.seconds(name: "timeouts.ping", minimum: 0)
-            guard seconds == 0 || seconds >= 0.05 else {
+            let interval = try t.duration(name: "timeouts.ping", minimum: .zero)
+            guard interval == .zero || interval >= .milliseconds(50) else {
                 throw ConfigurationError("timeouts.ping must be 0 (off) or at least 50ms")
             }
-            configuration.pingIntervalSeconds = seconds
+            configuration.pingInterval = interval
         }
         if let t = timeouts?.handshake {
-            configuration.handshakeTimeoutSeconds = try t.seconds(name: "timeouts.handshake", minimum: 0.01)
+            configuration.handshakeTimeout = try t.duration(name: "timeouts.handshake", minimum: .milliseconds(10))
         }
         if let t = timeouts?.shutdown {
-            configuration.shutdownTimeoutSeconds = try t.seconds(name: "timeouts.shutdown", minimum: 0.01)
+            configuration.shutdownTimeout = try t.duration(name: "timeouts.shutdown", minimum: .milliseconds(10))
         }
         if let t = translation {
             if let mappings = t.mappings { configuration.mappingsDirectory = mappings }
@@ -615,6 +615,12 @@ public struct Quantity: Sendable, Decodable, Equatable, ExpressibleByStringLiter
             throw ConfigurationError("\(name): \(text) is below the minimum of \(minimum) bytes")
         }
         return bytes
+    }
+
+    /// The value as a duration (units ms, s, m/min, h, d; no unit means seconds), to the microsecond.
+    public func duration(name: String, minimum: Duration) throws(ConfigurationError) -> Duration {
+        let minimumSeconds = Double(minimum.components.seconds) + Double(minimum.components.attoseconds) / 1e18
+        return .microseconds(Int64((try seconds(name: name, minimum: minimumSeconds) * 1e6).rounded()))
     }
 
     /// The value in seconds (units ms, s, m/min, h, d; no unit means seconds).

@@ -170,7 +170,7 @@ final class UpstreamReachability: Sendable {
         {
             return eventLoop.makeSucceededFuture(cached.unreachable)
         }
-        let timeout = TimeAmount.nanoseconds(Int64(min(configuration.upstreamTimeoutSeconds, 2) * 1e9))
+        let timeout = TimeAmount(min(configuration.upstreamTimeout, .seconds(2)))
         let probes = zip(targets, names).map { target, name in
             ClientBootstrap(group: eventLoop)
                 .connectTimeout(timeout)

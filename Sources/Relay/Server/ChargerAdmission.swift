@@ -207,11 +207,11 @@ struct ChargerAdmission: Sendable {
         case .failed(let message):
             return refuse(.init(status: .badGateway, message: message, upstreamFailure: "unreachable"))
         case .timedOut:
-            let seconds = policy.configuration.upstreamTimeoutSeconds
+            let timeout = policy.configuration.upstreamTimeout.secondsText
             return refuse(
                 .init(
                     status: .gatewayTimeout,
-                    message: "upstream did not answer within \(seconds) s",
+                    message: "upstream did not answer within \(timeout) s",
                     upstreamFailure: "timeout"
                 )
             )

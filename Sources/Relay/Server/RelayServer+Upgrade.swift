@@ -60,7 +60,7 @@ extension RelayServer {
             // A charger that left before its handshake finished must not leave an upstream behind.
             if case .accepted(let upstream) = handshake.value.upstream { upstream.channel.close(promise: nil) }
         }
-        dropUnlessRequestArrives(channel, handshake, timeout: configuration.handshakeTimeoutSeconds)
+        dropUnlessRequestArrives(channel, handshake, timeout: configuration.handshakeTimeout)
         let upgrader = NIOTypedWebSocketServerUpgrader<Void>(
             maxFrameSize: configuration.maxFrameBytes,
             enableAutomaticErrorHandling: false,  // protocol errors are answered by RelaySession.failed
@@ -118,7 +118,7 @@ extension RelayServer {
         try sync.configureHTTPServerPipeline(withErrorHandling: true)
         try sync.addHandler(RefusalResponder(handshake: handshake, answerEarly: false))
         // A refused client must not hold the socket either.
-        dropUnlessRequestArrives(channel, handshake, timeout: policy.configuration.handshakeTimeoutSeconds)
+        dropUnlessRequestArrives(channel, handshake, timeout: policy.configuration.handshakeTimeout)
     }
 
     /// Drops a client that has not sent its whole request within `timeouts.handshake` (slowloris); once the
@@ -126,15 +126,17 @@ extension RelayServer {
     private func dropUnlessRequestArrives(
         _ channel: any Channel,
         _ handshake: NIOLoopBound<Handshake>,
-        timeout: Double
+        timeout: Duration
     ) {
-        let expiry = channel.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(
-            in: .nanoseconds(Int64(timeout * 1e9))
-        ) { [logger] in
+        let expiry = channel.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: TimeAmount(timeout)) {
+            [logger] in
             guard channel.isActive else { return }
             logger.notice(
                 "handshake timed out; connection dropped",
-                metadata: ["remote": "\(Handshake.describe(channel.remoteAddress) ?? "?")", "timeout_s": "\(timeout)"]
+                metadata: [
+                    "remote": "\(Handshake.describe(channel.remoteAddress) ?? "?")",
+                    "timeout_s": "\(timeout.secondsText)",
+                ]
             )
             channel.close(promise: nil)
         }
@@ -342,7 +344,7 @@ extension RelayServer {
             translator = Translator(
                 session: session,
                 writer: translation.states.writer(for: channel.eventLoop),
-                callTimeout: .nanoseconds(Int64(configuration.callTimeoutSeconds * 1e9))
+                callTimeout: TimeAmount(configuration.callTimeout)
             )
         }
         let session = RelaySession(
@@ -353,9 +355,8 @@ extension RelayServer {
             recorder: recorders.recorder(for: channel.eventLoop),
             registry: registry,
             logger: logger,
-            closeTimeout: .nanoseconds(Int64(configuration.closeTimeoutSeconds * 1e9)),
-            pingInterval: configuration.pingIntervalSeconds > 0
-                ? .nanoseconds(Int64(configuration.pingIntervalSeconds * 1e9)) : nil,
+            closeTimeout: TimeAmount(configuration.closeTimeout),
+            pingInterval: configuration.pingInterval > .zero ? TimeAmount(configuration.pingInterval) : nil,
             translator: translator,
             metrics: metrics,
             messageRate: configuration.messagesPerSecond > 0

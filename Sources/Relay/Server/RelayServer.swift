@@ -94,7 +94,7 @@ public final class RelayServer: Service, Sendable {
         self.recorders = LoopRecorders(recorders)
         self.connector = UpstreamConnector(
             maxFrameBytes: configuration.maxFrameBytes,
-            timeout: .nanoseconds(Int64(configuration.upstreamTimeoutSeconds * 1e9))
+            timeout: TimeAmount(configuration.upstreamTimeout)
         )
     }
 
@@ -164,7 +164,7 @@ public final class RelayServer: Service, Sendable {
             applied.metricsListen = old.metricsListen
         }
         keep(\.maxFrameBytes, "limits.max_frame_size")
-        keep(\.upstreamTimeoutSeconds, "timeouts.upstream")
+        keep(\.upstreamTimeout, "timeouts.upstream")
         live.withLockedValue { $0 = Live(configuration: applied, translation: translation, tls: tls) }
         return Array(Set(notes)).sorted()
     }
@@ -298,7 +298,7 @@ public final class RelayServer: Service, Sendable {
         for session in sessions {
             session.eventLoop.execute { session.closeAll(code: 1001, reason: "relay shutting down") }
         }
-        let deadline = ContinuousClock.now + .milliseconds(Int(configuration.shutdownTimeoutSeconds * 1000))
+        let deadline = ContinuousClock.now + configuration.shutdownTimeout
         await registry.allEnded(before: deadline)
         // Whatever is left (handshakes in flight, peers that never answered the close) is cut.
         let remaining = children.withLockedValue { Array($0.values) }
