@@ -13,6 +13,8 @@ import Testing
 @Suite("Relay session")
 struct RelaySessionTests {
     final class Harness {
+        /// The relay's clock in these tests: 2026-12-01T06:00:00.250Z on the wall, 42 s monotonic.
+        static let clock = RelayClock(wall: { 1_764_568_800_250_000 }, monotonic: { 42_000_000_000 })
         let loop = EmbeddedEventLoop()
         let charger: EmbeddedChannel
         let upstream: EmbeddedChannel
@@ -30,7 +32,8 @@ struct RelaySessionTests {
                 configuration: RecordingConfiguration(directory: directory),
                 loop: 0,
                 runID: "test",
-                relayVersion: "test"
+                relayVersion: "test",
+                clock: Self.clock
             )
             recorder = LoopRecorder(eventLoop: loop, writer: writer, logger: Logger(label: "test"))
             session = RelaySession(
@@ -142,8 +145,10 @@ struct RelaySessionTests {
         #expect(try h.sent(h.upstream) == nil)
         #expect(try h.recordedFrames().isEmpty)
         h.loop.run()
-        // …and after it: recorded, then sent upstream as the very bytes that came (the charger's mask kept).
+        // …and after it: recorded (at the relay clock's time), then sent upstream as the very bytes that came (the
+        // charger's mask kept).
         #expect(try h.recordedFrames().map(\.text) == [#"[2,"1","Heartbeat",{}]"#])
+        #expect(try h.recordedFrames().map(\.time) == [Harness.clock.wall()])
         let sent = try #require(try h.sent(h.upstream))
         #expect(sent.wire == h.text(#"[2,"1","Heartbeat",{}]"#, masked: true))
         #expect(payload(sent) == #"[2,"1","Heartbeat",{}]"#)
@@ -208,7 +213,7 @@ struct RelaySessionTests {
     func allEnded() async throws {
         let h = try Harness()
         // A live session that does not end: the wait gives up at its deadline (its waiter is cancelled).
-        await h.registry.allEnded(before: .now + .milliseconds(50))
+        await h.registry.allEnded(within: .milliseconds(50))
         #expect(h.registry.liveCount == 1)
         let registry = h.registry
         let waiter = Task { await registry.allEnded() }

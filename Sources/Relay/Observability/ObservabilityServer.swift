@@ -4,6 +4,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import OCPPTransport
+import RelayRecording
 
 /// `/metrics` (Prometheus text), `/healthz` (the process answers) and `/readyz` (the relay accepts chargers and
 /// every configured upstream accepts TCP connections) on their own listen address, apart from the chargers'.
@@ -148,10 +149,13 @@ private final class ObservabilityHandler: ChannelInboundHandler {
 /// The upstreams are read from the configuration in force when asked (a reload may change them).
 final class UpstreamReachability: Sendable {
     private let configuration: @Sendable () -> RelayConfiguration
-    private let cache = NIOLockedValueBox<(at: NIODeadline, targets: [String], unreachable: [String])?>(nil)
-    private static let freshFor = TimeAmount.seconds(5)
+    private let clock: RelayClock
+    /// When (monotonic nanoseconds) the upstreams were last probed, and what was found.
+    private let cache = NIOLockedValueBox<(at: UInt64, targets: [String], unreachable: [String])?>(nil)
+    private static let freshFor: UInt64 = 5_000_000_000
 
-    init(configuration: @escaping @Sendable () -> RelayConfiguration) {
+    init(clock: RelayClock, configuration: @escaping @Sendable () -> RelayConfiguration) {
+        self.clock = clock
         self.configuration = configuration
     }
 
@@ -166,7 +170,7 @@ final class UpstreamReachability: Sendable {
         }
         let names = targets.map { "\($0.host):\($0.port)" }
         if let cached = cache.withLockedValue({ $0 }), cached.targets == names,
-            NIODeadline.now() - cached.at < Self.freshFor
+            clock.monotonic() &- cached.at < Self.freshFor
         {
             return eventLoop.makeSucceededFuture(cached.unreachable)
         }
@@ -178,9 +182,9 @@ final class UpstreamReachability: Sendable {
                 .flatMap { channel in channel.close().map { nil as String? } }
                 .recover { _ in name }
         }
-        return EventLoopFuture.whenAllSucceed(probes, on: eventLoop).map { [cache] results in
+        return EventLoopFuture.whenAllSucceed(probes, on: eventLoop).map { [cache, clock] results in
             let unreachable = results.compactMap { $0 }
-            cache.withLockedValue { $0 = (NIODeadline.now(), names, unreachable) }
+            cache.withLockedValue { $0 = (clock.monotonic(), names, unreachable) }
             return unreachable
         }
     }

@@ -189,21 +189,22 @@ struct PendingCalls {
     private struct Slot {
         var id: UInt64
         var action: Int?
-        var since: NIODeadline
+        /// Monotonic nanoseconds.
+        var since: UInt64
     }
 
     private var fromCharger: Slot?
     private var fromUpstream: Slot?
 
     /// Counts a frame and pairs answers with their calls. `direction`: 0 charger → upstream, 1 the other way.
-    mutating func observe(_ bytes: UnsafeRawBufferPointer, direction: Int, metrics: RelayMetrics) {
+    mutating func observe(_ bytes: UnsafeRawBufferPointer, direction: Int, metrics: RelayMetrics, now: UInt64) {
         guard let header = RPCFrameHeader.scan(bytes) else {
             metrics.otherMessage(direction: direction)
             return
         }
         if header.messageType == 2 {
             metrics.call(direction: direction, action: header.action)
-            let slot = Slot(id: header.messageIDHash, action: header.action, since: .now())
+            let slot = Slot(id: header.messageIDHash, action: header.action, since: now)
             if direction == 0 { fromCharger = slot } else { fromUpstream = slot }
         } else {
             // An answer travels the other way from its call.
@@ -220,7 +221,7 @@ struct PendingCalls {
             )
             if let call {
                 // Answered by the peer this answer came from: upstream for charger calls.
-                metrics.callAnswered(by: 1 - direction, nanoseconds: (NIODeadline.now() - call.since).nanoseconds)
+                metrics.callAnswered(by: 1 - direction, nanoseconds: Int64(now &- call.since))
             }
         }
     }

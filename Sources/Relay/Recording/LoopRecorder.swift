@@ -19,6 +19,8 @@ final class LoopRecorder {
     /// The periodic checks of the loop's sessions.
     lazy var timers = LoopTimers(eventLoop: eventLoop)
     private let logger: Logger
+    /// The relay's clock (the writer's).
+    var clock: RelayClock { writer.clock }
     private var actions: [() -> Void] = []
     private var flushScheduled = false
     private var lastErrorReport: UInt64 = 0
@@ -81,7 +83,7 @@ final class LoopRecorder {
             try writer.flush()
         } catch {
             // A full disk must not take the fleet down: frames keep flowing, loudly.
-            let now = Timestamp.now()
+            let now = clock.wall()
             if now - lastErrorReport > 10_000_000 {
                 lastErrorReport = now
                 logger.error(

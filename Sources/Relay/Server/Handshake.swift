@@ -54,11 +54,11 @@ package final class Handshake {
     }
 
     /// The open record for this connection.
-    func openRecord(subprotocol: String?) -> ConnectionOpen {
+    func openRecord(subprotocol: String?, time: UInt64) -> ConnectionOpen {
         let translated = admission.plan?.translated ?? false
         return ConnectionOpen(
             connection: request?.connection ?? 0,
-            time: Timestamp.now(),
+            time: time,
             charger: admission.identity?.value ?? "",
             path: request?.path ?? "",
             offeredSubprotocols: request?.offeredSubprotocols ?? [],

@@ -91,8 +91,8 @@ extension RelayServer {
     private func refuseOverLimit(_ channel: any Channel, _ policy: ChargerAdmission.Policy) throws {
         let refused = overLimitRefusals.withLockedValue { state in
             state.count += 1
-            let now = ContinuousClock.now
-            guard state.lastLog.map({ now - $0 >= .seconds(10) }) ?? true else { return 0 }
+            let now = clock.monotonic()
+            guard state.lastLog.map({ now &- $0 >= 10_000_000_000 }) ?? true else { return 0 }
             state.lastLog = now
             defer { state.count = 0 }
             return state.count
@@ -294,11 +294,11 @@ extension RelayServer {
         if let failure = refusal.upstreamFailure { metrics.upstreamFailure(failure) }
         metrics.refused(status: Int(refusal.status.code), by: refusal.byUpstream ? "upstream" : "relay")
         let recorder = recorders.recorder(for: eventLoop)
-        recorder.writer.open(handshake.openRecord(subprotocol: nil))
+        recorder.writer.open(handshake.openRecord(subprotocol: nil, time: clock.wall()))
         recorder.writer.close(
             ConnectionClose(
                 connection: handshake.request?.connection ?? 0,
-                time: Timestamp.now(),
+                time: clock.wall(),
                 leg: .charger,
                 initiator: "relay",
                 code: Int(refusal.status.code),
@@ -337,9 +337,9 @@ extension RelayServer {
                 identity: plan.identity.value,
                 tables: translation.tables,
                 state: state,
-                now: { Timestamp.rfc3339(Timestamp.now()) },
+                now: { [clock] in clock.rfc3339 },
                 makeID: { [uuids] in uuids.next() },
-                uptime: { Double(NIODeadline.now().uptimeNanoseconds) / 1e9 }
+                uptime: { [clock] in Double(clock.monotonic()) / 1e9 }
             )
             translator = Translator(
                 session: session,
@@ -366,7 +366,7 @@ extension RelayServer {
         metrics.connectionAccepted()
         handshake.upstream = .attached
         registry.register(session)?.replaceByNewerConnection()
-        session.start(handshake.openRecord(subprotocol: subprotocol))
+        session.start(handshake.openRecord(subprotocol: subprotocol, time: clock.wall()))
         // An idle charger's handshake lives as long as its connection: it keeps nothing of the request.
         handshake.request = nil
         handshake.admission.sessionStarted()

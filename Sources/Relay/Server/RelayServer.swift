@@ -40,7 +40,9 @@ public final class RelayServer: Service, Sendable {
     let nextConnection = NIOLockedValueBox<UInt64>(0)
     let children = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
     /// Refusals over the connection limit since the last log line about them.
-    let overLimitRefusals = NIOLockedValueBox<(count: Int, lastLog: ContinuousClock.Instant?)>((0, nil))
+    let overLimitRefusals = NIOLockedValueBox<(count: Int, lastLog: UInt64?)>((0, nil))
+    /// Where the relay reads the time.
+    let clock: RelayClock
     private let onListening: @Sendable (_ host: String, _ port: Int) -> Void
     /// Random id of this run; written into every segment so connection numbers stay unique.
     public let runID: String
@@ -58,6 +60,7 @@ public final class RelayServer: Service, Sendable {
     }
 
     /// - Parameters:
+    ///   - clock: where the relay reads the time (records, payload timestamps, intervals).
     ///   - onListening: called with the bound host and port once the relay accepts connections
     ///     (useful with port 0).
     /// - Throws: ``ConfigurationError`` when translation is configured and the mapping tables have errors
@@ -65,9 +68,11 @@ public final class RelayServer: Service, Sendable {
     public init(
         configuration: RelayConfiguration,
         logger: Logger,
+        clock: RelayClock = .system,
         onListening: @escaping @Sendable (_ host: String, _ port: Int) -> Void = { _, _ in }
     ) throws {
-        let translation = try Self.makeTranslation(for: configuration, reusing: nil, logger: logger)
+        self.clock = clock
+        let translation = try Self.makeTranslation(for: configuration, reusing: nil, logger: logger, clock: clock)
         let tls = try TLSContexts(listener: configuration.listenerTLS, upstream: configuration.upstreamTLS)
         self.live = NIOLockedValueBox(Live(configuration: configuration, translation: translation, tls: tls))
         self.metrics = RelayMetrics()
@@ -81,7 +86,8 @@ public final class RelayServer: Service, Sendable {
                 configuration: configuration.recording,
                 loop: index,
                 runID: runID,
-                relayVersion: RelayVersion.current
+                relayVersion: RelayVersion.current,
+                clock: clock
             )
             recorders[ObjectIdentifier(loop)] = LoopRecorder(
                 eventLoop: loop,
@@ -103,7 +109,8 @@ public final class RelayServer: Service, Sendable {
     private static func makeTranslation(
         for configuration: RelayConfiguration,
         reusing current: Translation?,
-        logger: Logger
+        logger: Logger,
+        clock: RelayClock
     ) throws(ConfigurationError) -> Translation? {
         guard configuration.translates else { return nil }
         let tables = MappingTables.load(
@@ -123,7 +130,9 @@ public final class RelayServer: Service, Sendable {
         do {
             return Translation(
                 tables: tables,
-                states: TranslationStates(store: try SQLiteStateStore(path: configuration.stateDatabasePath)),
+                states: TranslationStates(
+                    store: try SQLiteStateStore(path: configuration.stateDatabasePath, clock: clock)
+                ),
                 storePath: configuration.stateDatabasePath
             )
         } catch {
@@ -139,7 +148,12 @@ public final class RelayServer: Service, Sendable {
     /// On an error nothing changes.
     public func reload(_ new: RelayConfiguration) throws(ConfigurationError) -> [String] {
         let current = live.withLockedValue { $0 }
-        let translation = try Self.makeTranslation(for: new, reusing: current.translation, logger: logger)
+        let translation = try Self.makeTranslation(
+            for: new,
+            reusing: current.translation,
+            logger: logger,
+            clock: clock
+        )
         var applied = new
         var notes: [String] = []
         let old = current.configuration
@@ -207,7 +221,7 @@ public final class RelayServer: Service, Sendable {
     /// Serves `/metrics`, `/healthz` and `/readyz` when `metrics.listen` is configured.
     private func startObservability(accepting: NIOLockedValueBox<Bool>) async throws -> ObservabilityServer? {
         guard let (host, port) = configuration.metricsListen else { return nil }
-        let reachability = UpstreamReachability { [live] in live.withLockedValue { $0.configuration } }
+        let reachability = UpstreamReachability(clock: clock) { [live] in live.withLockedValue { $0.configuration } }
         let server = try await ObservabilityServer.start(
             host: host,
             port: port,
@@ -246,6 +260,7 @@ public final class RelayServer: Service, Sendable {
         let recorders = self.recorders
         let loops = Array(group.makeIterator())
         let recording = configuration.recording
+        let clock = self.clock
         let maintenanceLoop = group.next()
         var tasks = [
             maintenanceLoop.scheduleRepeatedAsyncTask(initialDelay: .seconds(30), delay: .seconds(30)) { _ in
@@ -261,7 +276,12 @@ public final class RelayServer: Service, Sendable {
                     guard let retention = recording.retentionSeconds else { return eventLoop.makeSucceededVoidFuture() }
                     let keeping = Set(paths.compactMap { try? $0.get() }.compactMap { $0 })
                     return NIOThreadPool.singleton.runIfActive(eventLoop: eventLoop) {
-                        Retention.prune(directory: recording.directory, olderThan: retention, keeping: keeping)
+                        Retention.prune(
+                            directory: recording.directory,
+                            olderThan: retention,
+                            now: clock.wall(),
+                            keeping: keeping
+                        )
                     }.map { _ in }.recover { _ in }
                 }
             }
@@ -298,14 +318,13 @@ public final class RelayServer: Service, Sendable {
         for session in sessions {
             session.eventLoop.execute { session.closeAll(code: 1001, reason: "relay shutting down") }
         }
-        let deadline = ContinuousClock.now + configuration.shutdownTimeout
-        await registry.allEnded(before: deadline)
+        await registry.allEnded(within: configuration.shutdownTimeout)
         // Whatever is left (handshakes in flight, peers that never answered the close) is cut.
         let remaining = children.withLockedValue { Array($0.values) }
         for channel in remaining {
             try? await channel.close()
         }
-        await registry.allEnded(before: deadline + .seconds(1))
+        await registry.allEnded(within: .seconds(1))
         for loop in group.makeIterator() {
             let recorders = self.recorders
             try? await loop.submit { recorders.recorder(for: loop).writer.finish() }.get()

@@ -52,7 +52,7 @@ final class RelaySession: @unchecked Sendable {
         messageRate: MessageRate? = nil
     ) {
         self.metrics = metrics
-        self.budget = messageRate.map { MessageBudget(rate: $0, now: NIODeadline.now().uptimeNanoseconds) }
+        self.budget = messageRate.map { MessageBudget(rate: $0, now: recorder.clock.monotonic()) }
         self.pingInterval = pingInterval
         self.translator = translator
         self.connection = connection
@@ -154,6 +154,9 @@ final class RelaySession: @unchecked Sendable {
         }
     }
 
+    /// Where the session reads the time.
+    var clock: RelayClock { recorder.clock }
+
     var allocator: ByteBufferAllocator { chargerLeg.channel?.allocator ?? ByteBufferAllocator() }
 
     /// Records a payload (unmasked into the loop's scratch buffer when the peer masked it) and, when `countedAs`
@@ -176,14 +179,16 @@ final class RelaySession: @unchecked Sendable {
                 forwardedUnchanged: forwarded,
                 payload: bytes
             )
-            if let metricsDirection { pendingCalls.observe(bytes, direction: metricsDirection, metrics: metrics) }
+            if let metricsDirection {
+                pendingCalls.observe(bytes, direction: metricsDirection, metrics: metrics, now: clock.monotonic())
+            }
         }
     }
 
     /// Records an event of the connection (a translation note, a problem).
     func recordError(_ leg: LegID, _ message: String) {
         recorder.writer.error(
-            ConnectionErrorEvent(connection: connection, time: Timestamp.now(), leg: leg.recorded, message: message)
+            ConnectionErrorEvent(connection: connection, time: clock.wall(), leg: leg.recorded, message: message)
         )
         recorder.scheduleFlush()
     }
@@ -226,7 +231,7 @@ final class RelaySession: @unchecked Sendable {
     /// Takes one message from the charger's budget; an empty budget stops reading the charger until it has
     /// refilled.
     private func spendBudget() {
-        guard case .exhausted(let wait, let report) = budget?.spend(at: NIODeadline.now().uptimeNanoseconds),
+        guard case .exhausted(let wait, let report) = budget?.spend(at: clock.monotonic()),
             let budget
         else { return }
         let charger = chargerLeg
@@ -256,7 +261,7 @@ final class RelaySession: @unchecked Sendable {
             recorder.writer.close(
                 ConnectionClose(
                     connection: connection,
-                    time: Timestamp.now(),
+                    time: clock.wall(),
                     leg: leg.recorded,
                     initiator: byPeer ? leg.recorded.rawValue : "relay",
                     code: code,
@@ -342,7 +347,7 @@ final class RelaySession: @unchecked Sendable {
     }
 
     private func end() {
-        recorder.writer.endConnection(connection, time: Timestamp.now())
+        recorder.writer.endConnection(connection, time: clock.wall())
         recorder.scheduleFlush()
         registry.remove(self)
         recorder.timers.remove(ObjectIdentifier(self))

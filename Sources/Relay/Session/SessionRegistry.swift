@@ -81,11 +81,11 @@ final class SessionRegistry: Sendable {
         state.withLockedValue { $0.live.count }
     }
 
-    /// ``allEnded()``, or `deadline`, whichever comes first.
-    func allEnded(before deadline: ContinuousClock.Instant) async {
+    /// Returns once no session is live, or after `timeout`.
+    func allEnded(within timeout: Duration) async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.allEnded() }
-            group.addTask { try? await Task.sleep(until: deadline, clock: .continuous) }
+            group.addTask { try? await Task.sleep(for: timeout) }
             await group.next()
             group.cancelAll()
         }

@@ -11,9 +11,12 @@ final class SQLiteStateStore: TranslationStateStore {
     private let database: DatabaseQueue
     let path: String
     private let encoder: JSONEncoder
+    /// For the rows' `updated_at`.
+    private let clock: RelayClock
 
-    init(path: String) throws {
+    init(path: String, clock: RelayClock = .system) throws {
         self.path = path
+        self.clock = clock
         try FileManager.default.createDirectory(
             atPath: (path as NSString).deletingLastPathComponent,
             withIntermediateDirectories: true
@@ -44,8 +47,8 @@ final class SQLiteStateStore: TranslationStateStore {
 
     func save(_ batch: [StateWrite]) async throws {
         let encoder = self.encoder
+        let now = clock.rfc3339
         try await database.write { db in
-            let now = Timestamp.rfc3339(Timestamp.now())
             let statement = try db.cachedStatement(
                 sql: """
                     INSERT INTO charger_state (identity, state, updated_at) VALUES (?, ?, ?)

@@ -75,7 +75,17 @@ public final class RecordingWriter {
     /// The path of the segment being written, if any.
     public var currentSegmentPath: String? { segment?.path }
 
-    public init(configuration: RecordingConfiguration, loop: Int, runID: String, relayVersion: String) {
+    /// Where the writer reads the time (records without one, outages, segment names).
+    public let clock: RelayClock
+
+    public init(
+        configuration: RecordingConfiguration,
+        loop: Int,
+        runID: String,
+        relayVersion: String,
+        clock: RelayClock = .system
+    ) {
+        self.clock = clock
         self.configuration = configuration
         self.loop = loop
         self.runID = runID
@@ -115,8 +125,9 @@ public final class RecordingWriter {
         opcode: UInt8,
         forwardedUnchanged: Bool,
         payload: UnsafeRawBufferPointer,
-        time: UInt64 = Timestamp.now()
+        time: UInt64? = nil
     ) {
+        let time = time ?? clock.wall()
         let start = pending.count
         RecordFormat.appendFrame(
             to: &pending,
@@ -149,7 +160,8 @@ public final class RecordingWriter {
     }
 
     /// The connection is over: its counters go to the index and it is no longer restated in new segments.
-    public func endConnection(_ connection: UInt64, time: UInt64 = Timestamp.now()) {
+    public func endConnection(_ connection: UInt64, time: UInt64? = nil) {
+        let time = time ?? clock.wall()
         finishConnection(connection, time: time)
     }
 
@@ -183,7 +195,7 @@ public final class RecordingWriter {
     /// is pending is dropped (and counted) until the retry is due.
     public func flush() throws {
         guard !pending.isEmpty || outage != nil else { return }
-        let now = Timestamp.now()
+        let now = clock.wall()
         if outage != nil {
             let recovered: Bool
             do {
@@ -274,7 +286,7 @@ public final class RecordingWriter {
     /// Drops what is pending while writing fails, counting it for the gap record.
     private func dropPending() {
         if outage != nil && pendingRecords > 0 {
-            let now = Timestamp.now()
+            let now = clock.wall()
             outage?.dropped(frames: pendingFrames, records: pendingRecords, oldest: pendingSince ?? now, now: now)
             lostFrames += pendingFrames
         }
@@ -299,7 +311,8 @@ public final class RecordingWriter {
 
     /// Rolls the segment when it is too old even without traffic. The relay calls this from a timer (and
     /// ``Retention`` off the event loop).
-    public func maintenance(now: UInt64 = Timestamp.now()) {
+    public func maintenance(now: UInt64? = nil) {
+        let now = now ?? clock.wall()
         if outage != nil {
             // No new segment while writing fails; the retry also runs without traffic.
             try? flush()
@@ -313,7 +326,8 @@ public final class RecordingWriter {
 
     /// Finishes the current segment (it is complete and closed) and forgets nothing about open connections:
     /// the next record starts a new segment that restates them.
-    public func roll(now: UInt64 = Timestamp.now()) throws {
+    public func roll(now: UInt64? = nil) throws {
+        let now = now ?? clock.wall()
         guard segment != nil, outage == nil else { return }
         try flush()
         guard let current = segment, outage == nil else { return }
@@ -342,7 +356,7 @@ public final class RecordingWriter {
         outage?.retryNow()
         try? flush()
         if let current = segment {
-            if (try? finishSegment(current, now: Timestamp.now())) == nil {
+            if (try? finishSegment(current, now: clock.wall())) == nil {
                 // Still failing: the file keeps its readable prefix (or goes, if nothing reached it).
                 current.abandon()
                 segment = nil
