@@ -46,20 +46,16 @@ struct ServeCommand: AsyncParsableCommand {
 
     func settings() throws -> RelaySettings {
         let file = try config.map { try RelaySettings.load(path: $0) } ?? RelaySettings()
-        let flags = RelaySettings(
-            listen: listen,
-            upstream: upstream,
-            upstreamVersion: upstreamVersion,
-            recordings: recordings.map { RelaySettings.Recordings(directory: $0) },
-            limits: maxFrameSize.map { RelaySettings.Limits(maxFrameSize: Quantity($0)) },
-            logLevel: logLevel,
-            translation: mappings == nil && state == nil
-                ? nil : RelaySettings.Translation(mappings: mappings, state: state)
-        )
-        var settings = file.overridden(by: flags)
-        if plaintext { settings.plaintext = true }
-        if let metricsListen { settings.metrics = RelaySettings.Metrics(listen: metricsListen) }
-        return settings
+        // Each flag sets one setting, by its key.
+        var flags = RelaySettings()
+        let given: [(String, String?)] = [
+            ("listen", listen), ("upstream", upstream), ("upstream_version", upstreamVersion),
+            ("recordings.directory", recordings), ("limits.max_frame_size", maxFrameSize), ("log_level", logLevel),
+            ("translation.mappings", mappings), ("translation.state", state), ("metrics.listen", metricsListen),
+            ("plaintext", plaintext ? "true" : nil),
+        ]
+        for case (let key, let value?) in given { flags[key] = .scalar(value) }
+        return file.overridden(by: flags)
     }
 
     func run() async throws {

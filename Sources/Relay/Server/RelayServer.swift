@@ -155,32 +155,15 @@ public final class RelayServer: Service, Sendable {
             clock: clock
         )
         var applied = new
-        var notes: [String] = []
-        let old = current.configuration
-        func keep<Value: Equatable>(_ path: WritableKeyPath<RelayConfiguration, Value>, _ name: String) {
-            if applied[keyPath: path] != old[keyPath: path] {
-                notes.append("\(name) changed; it takes effect after a restart")
-                applied[keyPath: path] = old[keyPath: path]
-            }
-        }
-        keep(\.listenHost, "listen")
-        keep(\.listenPort, "listen")
-        if (applied.listenerTLS == nil) != (old.listenerTLS == nil) {
-            notes.append("tls was \(old.listenerTLS == nil ? "added" : "removed"); it takes effect after a restart")
-            applied.listenerTLS = old.listenerTLS
+        // What is bound at start keeps its running value; the settings say which.
+        let notes = RelaySettings.boundAtStart.compactMap { setting in
+            setting.keep(&applied, current.configuration)
+                ? "\(setting.key) changed; it takes effect after a restart" : nil
         }
         // Certificate files are read again, so that renewed ones serve new connections without a restart.
         let tls = try TLSContexts(listener: applied.listenerTLS, upstream: applied.upstreamTLS)
-        keep(\.recording, "recordings")
-        keep(\.eventLoops, "event_loops")
-        if applied.metricsListenText != old.metricsListenText {
-            notes.append("metrics.listen changed; it takes effect after a restart")
-            applied.metricsListen = old.metricsListen
-        }
-        keep(\.maxFrameBytes, "limits.max_frame_size")
-        keep(\.upstreamTimeout, "timeouts.upstream")
         live.withLockedValue { $0 = Live(configuration: applied, translation: translation, tls: tls) }
-        return Array(Set(notes)).sorted()
+        return notes.sorted()
     }
 
     public func run() async throws {

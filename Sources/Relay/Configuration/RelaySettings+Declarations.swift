@@ -1,0 +1,367 @@
+import Foundation
+import OCPP
+import RelayRecording
+import Yams
+
+/// Whether a reload (SIGHUP) applies a setting to new connections, or the running value stays until a restart.
+enum Reload: Sendable {
+    case applies
+    case restart
+}
+
+/// One setting, declared once: its key, how its value is read and what it sets in the configuration (the
+/// default is the configuration's), whether a reload applies it, and the keys inside it when it has structure.
+struct SettingDeclaration: Sendable {
+    let key: String
+    let reload: Reload
+    /// The keys inside a setting with structure (`tls.certificate`, `routes[].chargers`), for documentation.
+    let subkeys: [String]
+    let apply: @Sendable (SettingValue, inout RelayConfiguration) throws(ConfigurationError) -> Void
+    /// For a setting bound at start: puts the running value back into a reloaded configuration; `true` when it
+    /// differed.
+    let keep: @Sendable (_ new: inout RelayConfiguration, _ running: RelayConfiguration) -> Bool
+
+    init(
+        _ key: String,
+        reload: Reload = .applies,
+        subkeys: [String] = [],
+        keep: @escaping @Sendable (inout RelayConfiguration, RelayConfiguration) -> Bool = { _, _ in false },
+        apply: @escaping @Sendable (SettingValue, inout RelayConfiguration) throws(ConfigurationError) -> Void
+    ) {
+        self.key = key
+        self.reload = reload
+        self.subkeys = subkeys
+        self.keep = keep
+        self.apply = apply
+    }
+
+    /// Restores `path` from the running configuration; whether it differed.
+    static func restore<Value: Equatable>(
+        _ path: WritableKeyPath<RelayConfiguration, Value>,
+        _ new: inout RelayConfiguration,
+        _ running: RelayConfiguration
+    ) -> Bool {
+        guard new[keyPath: path] != running[keyPath: path] else { return false }
+        new[keyPath: path] = running[keyPath: path]
+        return true
+    }
+}
+
+extension RelaySettings {
+    /// Every setting, in the order they apply (routes after the upstream, version and password they default to;
+    /// inline passwords after the passwords file they add to).
+    static let declarations: [SettingDeclaration] = [
+        SettingDeclaration(
+            "listen",
+            reload: .restart,
+            keep: { new, running in
+                let host = SettingDeclaration.restore(\.listenHost, &new, running)
+                return SettingDeclaration.restore(\.listenPort, &new, running) || host
+            }
+        ) { value, c throws(ConfigurationError) in
+            (c.listenHost, c.listenPort) = try RelayConfiguration.parseListen(try value.string("listen"))
+        },
+        SettingDeclaration("upstream") { value, c throws(ConfigurationError) in
+            c.upstream = try upstreamURL(try value.string("upstream"))
+        },
+        SettingDeclaration("upstream_version") { value, c throws(ConfigurationError) in
+            c.upstreamVersion = try version(try value.string("upstream_version"), name: "upstream_version")
+        },
+        SettingDeclaration("plaintext") { value, _ throws(ConfigurationError) in
+            _ = try value.bool("plaintext")  // checked with the listener's address in resolve()
+        },
+        SettingDeclaration("log_level") { value, _ throws(ConfigurationError) in
+            _ = try value.string("log_level")  // the command line sets up logging before the relay starts
+        },
+        SettingDeclaration("event_loops", reload: .restart, keep: { SettingDeclaration.restore(\.eventLoops, &$0, $1) })
+        { value, c throws(ConfigurationError) in
+            let loops = try value.int("event_loops")
+            guard (1...64).contains(loops) else { throw ConfigurationError("event_loops must be 1 to 64") }
+            c.eventLoops = loops
+        },
+
+        // recordings
+        SettingDeclaration(
+            "recordings.directory",
+            reload: .restart,
+            keep: { SettingDeclaration.restore(\.recording.directory, &$0, $1) }
+        ) { value, c throws(ConfigurationError) in
+            c.recording.directory = try value.string("recordings.directory")
+        },
+        SettingDeclaration(
+            "recordings.roll_size",
+            reload: .restart,
+            keep: { SettingDeclaration.restore(\.recording.rollBytes, &$0, $1) }
+        ) { value, c throws(ConfigurationError) in
+            c.recording.rollBytes = try value.quantity("recordings.roll_size")
+                .bytes(name: "recordings.roll_size", minimum: 4096)
+        },
+        SettingDeclaration(
+            "recordings.roll_age",
+            reload: .restart,
+            keep: { SettingDeclaration.restore(\.recording.rollSeconds, &$0, $1) }
+        ) { value, c throws(ConfigurationError) in
+            c.recording.rollSeconds = Int(
+                try value.quantity("recordings.roll_age").seconds(name: "recordings.roll_age", minimum: 1)
+            )
+        },
+        SettingDeclaration(
+            "recordings.retention",
+            reload: .restart,
+            keep: { SettingDeclaration.restore(\.recording.retentionSeconds, &$0, $1) }
+        ) { value, c throws(ConfigurationError) in
+            let keep = try value.quantity("recordings.retention")
+            c.recording.retentionSeconds =
+                keep.isForever ? nil : Int(try keep.seconds(name: "recordings.retention", minimum: 60))
+        },
+        SettingDeclaration(
+            "recordings.compression_level",
+            reload: .restart,
+            keep: { SettingDeclaration.restore(\.recording.compressionLevel, &$0, $1) }
+        ) { value, c throws(ConfigurationError) in
+            let level = try value.int("recordings.compression_level")
+            guard (1...9).contains(level) else {
+                throw ConfigurationError("recordings.compression_level must be 1 to 9")
+            }
+            c.recording.compressionLevel = level
+        },
+
+        // limits
+        SettingDeclaration(
+            "limits.max_frame_size",
+            reload: .restart,
+            keep: { SettingDeclaration.restore(\.maxFrameBytes, &$0, $1) }
+        ) { value, c throws(ConfigurationError) in
+            let bytes = try value.quantity("limits.max_frame_size").bytes(name: "limits.max_frame_size", minimum: 1024)
+            guard bytes <= Int(UInt32.max) else {
+                throw ConfigurationError("limits.max_frame_size must be below 4 GiB")
+            }
+            c.maxFrameBytes = bytes
+        },
+        SettingDeclaration("limits.max_connections") { value, c throws(ConfigurationError) in
+            let connections = try value.int("limits.max_connections")
+            guard connections >= 1 else { throw ConfigurationError("limits.max_connections must be at least 1") }
+            c.maxConnections = connections
+        },
+        SettingDeclaration("limits.messages_per_second") { value, c throws(ConfigurationError) in
+            let rate = try value.double("limits.messages_per_second")
+            guard rate >= 0 else {
+                throw ConfigurationError("limits.messages_per_second must be 0 (unlimited) or more")
+            }
+            c.messagesPerSecond = rate
+        },
+        SettingDeclaration("limits.message_burst") { value, c throws(ConfigurationError) in
+            let burst = try value.int("limits.message_burst")
+            guard burst >= 1 else { throw ConfigurationError("limits.message_burst must be at least 1") }
+            c.messageBurst = burst
+        },
+
+        // timeouts
+        SettingDeclaration(
+            "timeouts.upstream",
+            reload: .restart,
+            keep: { SettingDeclaration.restore(\.upstreamTimeout, &$0, $1) }
+        ) { value, c throws(ConfigurationError) in
+            c.upstreamTimeout = try value.quantity("timeouts.upstream")
+                .duration(name: "timeouts.upstream", minimum: .milliseconds(10))
+        },
+        SettingDeclaration("timeouts.close") { value, c throws(ConfigurationError) in
+            c.closeTimeout = try value.quantity("timeouts.close")
+                .duration(name: "timeouts.close", minimum: .milliseconds(10))
+        },
+        SettingDeclaration("timeouts.shutdown") { value, c throws(ConfigurationError) in
+            c.shutdownTimeout = try value.quantity("timeouts.shutdown")
+                .duration(name: "timeouts.shutdown", minimum: .milliseconds(10))
+        },
+        SettingDeclaration("timeouts.call") { value, c throws(ConfigurationError) in
+            c.callTimeout = try value.quantity("timeouts.call")
+                .duration(name: "timeouts.call", minimum: .milliseconds(100))
+        },
+        SettingDeclaration("timeouts.ping") { value, c throws(ConfigurationError) in
+            let interval = try value.quantity("timeouts.ping").duration(name: "timeouts.ping", minimum: .zero)
+            guard interval == .zero || interval >= .milliseconds(50) else {
+                throw ConfigurationError("timeouts.ping must be 0 (off) or at least 50ms")
+            }
+            c.pingInterval = interval
+        },
+        SettingDeclaration("timeouts.handshake") { value, c throws(ConfigurationError) in
+            c.handshakeTimeout = try value.quantity("timeouts.handshake")
+                .duration(name: "timeouts.handshake", minimum: .milliseconds(10))
+        },
+
+        // translation
+        SettingDeclaration("translation.mappings") { value, c throws(ConfigurationError) in
+            c.mappingsDirectory = try value.string("translation.mappings")
+        },
+        SettingDeclaration("translation.state") { value, c throws(ConfigurationError) in
+            c.stateDatabase = try statePath(try value.string("translation.state"))
+        },
+        SettingDeclaration("translation.overrides") { value, c throws(ConfigurationError) in
+            c.mappingOverrides = try value.string("translation.overrides")
+        },
+
+        // access and credentials
+        SettingDeclaration("allow") { value, c throws(ConfigurationError) in
+            c.access.allowed = try ChargerMatcher(try value.strings("allow"), what: "allow")
+        },
+        SettingDeclaration("auth.passwords_file") { value, c throws(ConfigurationError) in
+            let file = try value.string("auth.passwords_file")
+            guard let data = FileManager.default.contents(atPath: file) else {
+                throw ConfigurationError("auth.passwords_file: cannot read \(file)")
+            }
+            let texts: [String: String]
+            do {
+                texts = try YAMLDecoder().decode([String: String].self, from: String(decoding: data, as: UTF8.self))
+            } catch {
+                throw ConfigurationError("auth.passwords_file \(file): expected a map of charger id to password hash")
+            }
+            c.access.passwords = (c.access.passwords ?? [:]).merging(try passwordHashes(texts)) { _, new in new }
+        },
+        SettingDeclaration("auth.passwords") { value, c throws(ConfigurationError) in
+            let inline = try passwordHashes(try value.stringMap("auth.passwords"))
+            c.access.passwords = (c.access.passwords ?? [:]).merging(inline) { _, new in new }
+        },
+        SettingDeclaration("auth.forward_authorization") { value, c throws(ConfigurationError) in
+            c.access.forwardAuthorization = try value.bool("auth.forward_authorization")
+        },
+        SettingDeclaration("auth.upstream_password_env") { value, c throws(ConfigurationError) in
+            let name = try value.string("auth.upstream_password_env")
+            c.upstreamPassword = try secret(environment: name, setting: "auth.upstream_password_env")
+        },
+
+        // TLS and metrics
+        SettingDeclaration(
+            "tls",
+            reload: .restart,
+            subkeys: ["certificate", "key", "client_ca", "client_identity"],
+            keep: { new, running in
+                // Certificate files are read again on reload (renewed ones serve new connections); whether the
+                // listener speaks TLS at all is bound at start.
+                guard (new.listenerTLS == nil) != (running.listenerTLS == nil) else { return false }
+                new.listenerTLS = running.listenerTLS
+                return true
+            }
+        ) { value, c throws(ConfigurationError) in
+            let tls = try value.members("tls", allowed: ["certificate", "key", "client_ca", "client_identity"])
+            guard let certificate = try tls["certificate"]?.string("tls.certificate"),
+                let key = try tls["key"]?.string("tls.key")
+            else { throw ConfigurationError("tls needs certificate and key") }
+            let clientCA = try tls["client_ca"]?.string("tls.client_ca")
+            let identity = try tls["client_identity"]?.string("tls.client_identity") ?? "cn"
+            guard ["cn", "none"].contains(identity) else {
+                throw ConfigurationError("tls.client_identity must be cn or none")
+            }
+            c.listenerTLS = ListenerTLS(
+                certificate: certificate,
+                key: key,
+                clientCA: clientCA,
+                checkIdentity: clientCA != nil && identity == "cn"
+            )
+        },
+        SettingDeclaration("upstream_tls", subkeys: ["ca", "certificate", "key"]) {
+            value,
+            c throws(ConfigurationError) in
+            let tls = try value.members("upstream_tls", allowed: ["ca", "certificate", "key"])
+            let certificate = try tls["certificate"]?.string("upstream_tls.certificate")
+            let key = try tls["key"]?.string("upstream_tls.key")
+            guard (certificate == nil) == (key == nil) else {
+                throw ConfigurationError("upstream_tls.certificate and upstream_tls.key go together")
+            }
+            c.upstreamTLS = UpstreamTLSFiles(
+                ca: try tls["ca"]?.string("upstream_tls.ca"),
+                certificate: certificate,
+                key: key
+            )
+        },
+        SettingDeclaration(
+            "metrics.listen",
+            reload: .restart,
+            keep: { new, running in
+                guard new.metricsListenText != running.metricsListenText else { return false }
+                new.metricsListen = running.metricsListen
+                return true
+            }
+        ) { value, c throws(ConfigurationError) in
+            c.metricsListen = try RelayConfiguration.parseListen(try value.string("metrics.listen"))
+        },
+
+        // routes (after the upstream, version and password they default to)
+        SettingDeclaration(
+            "routes",
+            subkeys: ["chargers", "upstream", "upstream_version", "name", "upstream_password_env"]
+        ) { value, c throws(ConfigurationError) in
+            guard case .list(let routes) = value else { throw ConfigurationError("routes must be a list") }
+            for (index, route) in routes.enumerated() {
+                let fields = try route.members(
+                    "routes[\(index + 1)]",
+                    allowed: ["chargers", "upstream", "upstream_version", "name", "upstream_password_env"]
+                )
+                let name = try fields["name"]?.string("routes[].name") ?? "#\(index + 1)"
+                guard let chargers = try fields["chargers"]?.strings("routes[\(name)].chargers") else {
+                    throw ConfigurationError("routes[\(name)] needs chargers")
+                }
+                c.routes.append(
+                    Route(
+                        name: name,
+                        chargers: try ChargerMatcher(chargers),
+                        upstream: try fields["upstream"].map { u throws(ConfigurationError) in
+                            try upstreamURL(try u.string("routes[\(name)].upstream"))
+                        } ?? c.upstream,
+                        upstreamVersion: try fields["upstream_version"].map { v throws(ConfigurationError) in
+                            try version(
+                                try v.string("routes[\(name)].upstream_version"),
+                                name: "routes[\(name)].upstream_version"
+                            )
+                        } ?? c.upstreamVersion,
+                        upstreamPassword: try fields["upstream_password_env"].map { env throws(ConfigurationError) in
+                            try secret(
+                                environment: try env.string("routes[\(name)].upstream_password_env"),
+                                setting: "routes[\(name)].upstream_password_env"
+                            )
+                        } ?? c.upstreamPassword
+                    )
+                )
+            }
+        },
+    ]
+
+    /// The declarations by key.
+    static let declared: [String: SettingDeclaration] = Dictionary(
+        uniqueKeysWithValues: declarations.map { ($0.key, $0) }
+    )
+
+    /// The groups keys sit in (`recordings`, `timeouts`, …).
+    static let groups: Set<String> = Set(
+        declarations.flatMap { declaration in
+            let parts = declaration.key.split(separator: ".").map(String.init)
+            return (1..<max(1, parts.count)).map { parts[..<$0].joined(separator: ".") }
+        }
+    )
+
+    /// Every key a configuration file may hold, groups and the keys inside structured settings included
+    /// (`routes[].chargers`): what `Config/relay.yaml` documents.
+    public static var documentedKeys: Set<String> {
+        var keys = groups
+        for declaration in declarations {
+            keys.insert(declaration.key)
+            let inner = declaration.key == "routes" ? "routes[]" : declaration.key
+            for subkey in declaration.subkeys { keys.insert("\(inner).\(subkey)") }
+        }
+        return keys
+    }
+
+    /// The settings a reload leaves as they were (bound at start).
+    static var boundAtStart: [SettingDeclaration] { declarations.filter { $0.reload == .restart } }
+
+    private static func passwordHashes(_ texts: [String: String]) throws(ConfigurationError) -> [String: PasswordHash] {
+        var hashes: [String: PasswordHash] = [:]
+        for (id, text) in texts {
+            do {
+                hashes[id] = try PasswordHash(parsing: text)
+            } catch {
+                throw ConfigurationError("auth.passwords[\(id)]: \(error.message)")
+            }
+        }
+        return hashes
+    }
+}
