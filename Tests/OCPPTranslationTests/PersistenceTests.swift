@@ -1,7 +1,8 @@
 import Foundation
 import OCPP
-import OCPPTranslation
 import Testing
+
+@testable import OCPPTranslation
 
 /// What the translation asks the relay to persist, and what a stored state resumes at.
 @Suite("Translation state persistence")
@@ -105,5 +106,20 @@ struct PersistenceTests {
         let outputs = session.fromCharger(#"[2,"h1","Heartbeat",{}]"#)
         #expect(Self.persisted(outputs) == nil)
         #expect(outputs.count == 1)
+    }
+}
+
+@Suite("Meter value numbers")
+struct MeterValueNumberTests {
+    @Test("a sample's text is kept as written when it is a JSON number, the same set the JSON parser accepts")
+    func numbers() throws {
+        for text in [
+            "0", "-0", "12", "-0.5", "1.50", "1e3", "1E+3", "2.5e-7", "230.1", "07", "1.", ".5", "+1", "1e", "--1", "",
+            "1 2", "0x10", "1.2.3", "e5",
+        ] {
+            let parsed: Bool
+            if case .number = (try? JSONParser.parse(text)) ?? .null { parsed = true } else { parsed = false }
+            #expect(TranslationSession.isJSONNumber(text) == parsed, "\(text)")
+        }
     }
 }

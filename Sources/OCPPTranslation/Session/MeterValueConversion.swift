@@ -58,9 +58,35 @@ extension TranslationSession {
     /// A decimal string as a JSON number, written as it was when it already is valid JSON.
     static func decimal(_ text: String) -> JSONValue? {
         let trimmed = text.trimmingSpaces
-        if case .number = (try? JSONParser.parse(trimmed)) ?? .null { return .number(trimmed) }
+        if isJSONNumber(trimmed) { return .number(trimmed) }
         guard let value = Double(trimmed), value.isFinite else { return nil }
         return .number(value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : String(value))
+    }
+
+    /// Whether `text` is a JSON number as RFC 8259 writes it (`-0.5`, `12`, `1e3`; not `01`, `.5`, `1.`).
+    static func isJSONNumber(_ text: String) -> Bool {
+        var bytes = text.utf8[...]
+        func digits() -> Int {
+            let count = bytes.prefix { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }.count
+            bytes = bytes.dropFirst(count)
+            return count
+        }
+        if bytes.first == UInt8(ascii: "-") { bytes = bytes.dropFirst() }
+        if bytes.first == UInt8(ascii: "0") {
+            bytes = bytes.dropFirst()
+        } else if digits() == 0 {
+            return false
+        }
+        if bytes.first == UInt8(ascii: ".") {
+            bytes = bytes.dropFirst()
+            guard digits() > 0 else { return false }
+        }
+        if bytes.first == UInt8(ascii: "e") || bytes.first == UInt8(ascii: "E") {
+            bytes = bytes.dropFirst()
+            if bytes.first == UInt8(ascii: "+") || bytes.first == UInt8(ascii: "-") { bytes = bytes.dropFirst() }
+            guard digits() > 0 else { return false }
+        }
+        return bytes.isEmpty
     }
 
     /// The energy register reading the 1.6 `meterStart`/`meterStop` carries, as a 2.0.1 meter value.
