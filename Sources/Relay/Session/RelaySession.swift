@@ -25,8 +25,9 @@ final class RelaySession: @unchecked Sendable {
     /// How often silent legs are checked; `nil` never pings.
     private let pingInterval: TimeAmount?
     private let chargerLeg: LegHandler
-    /// The upstream legs; the first is the primary.
-    private let upstreamLegs: [LegHandler]
+    /// The primary upstream leg, and the others (none today; mirrors add them).
+    private let primaryLeg: LegHandler
+    private let otherLegs: [LegHandler] = []
     private var legs: SessionLegs
     /// Set when the charger speaks 1.6 and upstream 2.0.1.
     let translator: Translator?
@@ -59,7 +60,7 @@ final class RelaySession: @unchecked Sendable {
         self.identity = identity
         self.eventLoop = recorder.eventLoop
         self.chargerLeg = charger
-        self.upstreamLegs = [upstream]
+        self.primaryLeg = upstream
         self.legs = SessionLegs(upstreams: 1, pingInterval: pingInterval.map { Double($0.nanoseconds) / 1e9 })
         self.recorder = recorder
         self.registry = registry
@@ -77,7 +78,8 @@ final class RelaySession: @unchecked Sendable {
     private func handler(_ leg: LegID) -> LegHandler {
         switch leg {
         case .charger: chargerLeg
-        case .upstream(let index): upstreamLegs[index]
+        case .upstream(0): primaryLeg
+        case .upstream(let index): otherLegs[index - 1]
         }
     }
 
@@ -90,7 +92,8 @@ final class RelaySession: @unchecked Sendable {
             metadata: ["subprotocol": "\(open.subprotocol ?? "none")", "remote": "\(open.remoteAddress ?? "?")"]
         )
         chargerLeg.attach(self)
-        for leg in upstreamLegs { leg.attach(self) }
+        primaryLeg.attach(self)
+        for leg in otherLegs { leg.attach(self) }
         if let pingInterval {
             recorder.timers.add(ObjectIdentifier(self), every: pingInterval) { [self] in handle(.livenessCheck) }
         }
@@ -354,7 +357,8 @@ final class RelaySession: @unchecked Sendable {
         rateResume?.cancel()
         rateResume = nil
         chargerLeg.detach()
-        for leg in upstreamLegs { leg.detach() }
+        primaryLeg.detach()
+        for leg in otherLegs { leg.detach() }
         logger.debug("session ended")
     }
 }

@@ -86,14 +86,16 @@ struct SessionLegs: Sendable {
     }
 
     private(set) var charger = Status()
-    private(set) var upstreams: [Status]
+    /// The primary upstream, and the others (none allocates nothing: an idle charger's session stays small).
+    private(set) var primary = Status()
+    private(set) var others: [Status]
     private(set) var ended = false
     /// How often liveness is checked (for the message of a dropped leg).
     let pingInterval: Double?
 
     init(upstreams: Int = 1, pingInterval: Double? = nil) {
         precondition(upstreams >= 1, "a session has a primary upstream")
-        self.upstreams = Array(repeating: Status(), count: upstreams)
+        self.others = upstreams > 1 ? Array(repeating: Status(), count: upstreams - 1) : []
         self.pingInterval = pingInterval
     }
 
@@ -101,18 +103,23 @@ struct SessionLegs: Sendable {
         get {
             switch leg {
             case .charger: charger
-            case .upstream(let index): upstreams[index]
+            case .upstream(0): primary
+            case .upstream(let index): others[index - 1]
             }
         }
         set {
             switch leg {
             case .charger: charger = newValue
-            case .upstream(let index): upstreams[index] = newValue
+            case .upstream(0): primary = newValue
+            case .upstream(let index): others[index - 1] = newValue
             }
         }
     }
 
-    var legs: [LegID] { [.charger] + upstreams.indices.map { LegID.upstream($0) } }
+    /// Every upstream leg's status, the primary first.
+    var upstreams: [Status] { [primary] + others }
+
+    var legs: [LegID] { [.charger] + (0...others.count).map { LegID.upstream($0) } }
 
     // MARK: The frame path (no allocation)
 
@@ -153,8 +160,8 @@ struct SessionLegs: Sendable {
     /// The legs that close when `leg` closes.
     func dependants(of leg: LegID) -> [LegID] {
         switch leg {
-        case .charger: upstreams.indices.map { LegID.upstream($0) }
-        case .upstream(0): [.charger] + upstreams.indices.dropFirst().map { LegID.upstream($0) }
+        case .charger: (0...others.count).map { LegID.upstream($0) }
+        case .upstream(0): [.charger] + others.indices.map { LegID.upstream($0 + 1) }
         case .upstream: []
         }
     }
@@ -221,7 +228,7 @@ struct SessionLegs: Sendable {
         } else {
             self[leg].state = .closed
         }
-        if !ended, charger.inactive, upstreams.allSatisfy(\.inactive) {
+        if !ended, charger.inactive, primary.inactive, others.allSatisfy(\.inactive) {
             ended = true
             actions.append(.end)
         }
