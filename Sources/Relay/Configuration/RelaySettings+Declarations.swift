@@ -139,9 +139,7 @@ extension RelaySettings {
             c.maxFrameBytes = bytes
         },
         SettingDeclaration("limits.max_connections") { value, c throws(ConfigurationError) in
-            let connections = try value.int("limits.max_connections")
-            guard connections >= 1 else { throw ConfigurationError("limits.max_connections must be at least 1") }
-            c.maxConnections = connections
+            c.maxConnections = try value.int("limits.max_connections", atLeast: 1)
         },
         SettingDeclaration("limits.messages_per_second") { value, c throws(ConfigurationError) in
             let rate = try value.double("limits.messages_per_second")
@@ -151,9 +149,7 @@ extension RelaySettings {
             c.messagesPerSecond = rate
         },
         SettingDeclaration("limits.message_burst") { value, c throws(ConfigurationError) in
-            let burst = try value.int("limits.message_burst")
-            guard burst >= 1 else { throw ConfigurationError("limits.message_burst must be at least 1") }
-            c.messageBurst = burst
+            c.messageBurst = try value.int("limits.message_burst", atLeast: 1)
         },
 
         // timeouts

@@ -179,6 +179,12 @@ extension SettingValue {
         return number
     }
 
+    func int(_ key: String, atLeast minimum: Int) throws(ConfigurationError) -> Int {
+        let number = try int(key)
+        guard number >= minimum else { throw ConfigurationError("\(key) must be at least \(minimum)") }
+        return number
+    }
+
     func double(_ key: String) throws(ConfigurationError) -> Double {
         guard let number = Double(try string(key)) else { throw ConfigurationError("\(key) must be a number") }
         return number

@@ -61,11 +61,14 @@ struct ChargerAdmission: Sendable {
         case timedOut
     }
 
-    enum State: Sendable, Equatable {
-        case awaitingRequest
+    /// The states, each holding what the next decision needs and nothing more (a connected charger's admission
+    /// keeps nothing).
+    enum State: Sendable {
+        case awaitingRequest(Policy)
         /// The password is being checked (PBKDF2, off the loop).
-        case authenticating(ChargePointIdentity, Request)
-        case dialling(Plan)
+        case authenticating(ChargePointIdentity, Request, Policy)
+        /// Upstream is being dialled, bounded by the upstream timeout.
+        case dialling(Plan, upstreamTimeout: Duration)
         /// Upstream accepted: the charger's upgrade completes and its session starts.
         case admitted(Plan, upstreamSubprotocol: String?)
         /// Refused; with the identity and the plan as far as they were decided (the recording names them).
@@ -85,17 +88,14 @@ struct ChargerAdmission: Sendable {
         case complete(HTTPHeaders)
     }
 
-    let policy: Policy
     private(set) var state: State
 
     init(policy: Policy) {
-        self.policy = policy
-        self.state = .awaitingRequest
+        self.state = .awaitingRequest(policy)
     }
 
     /// An admission refused before its request is read (over the connection limit).
-    init(policy: Policy, refused refusal: Refusal) {
-        self.policy = policy
+    init(refused refusal: Refusal) {
         self.state = .refused(refusal, identity: nil, plan: nil)
     }
 
@@ -108,8 +108,8 @@ struct ChargerAdmission: Sendable {
     /// The charger's identity, once the request named a valid one.
     var identity: ChargePointIdentity? {
         switch state {
-        case .authenticating(let identity, _), .refused(_, .some(let identity), _): identity
-        case .dialling(let plan), .admitted(let plan, _): plan.identity
+        case .authenticating(let identity, _, _), .refused(_, .some(let identity), _): identity
+        case .dialling(let plan, _), .admitted(let plan, _): plan.identity
         case .awaitingRequest, .refused, .attached: nil
         }
     }
@@ -117,7 +117,7 @@ struct ChargerAdmission: Sendable {
     /// The plan, once one was made.
     var plan: Plan? {
         switch state {
-        case .dialling(let plan), .admitted(let plan, _), .refused(_, _, .some(let plan)): plan
+        case .dialling(let plan, _), .admitted(let plan, _), .refused(_, _, .some(let plan)): plan
         case .awaitingRequest, .authenticating, .refused, .attached: nil
         }
     }
@@ -126,7 +126,7 @@ struct ChargerAdmission: Sendable {
 
     /// The whole upgrade request has arrived.
     mutating func requestReceived(_ request: Request) -> Action {
-        guard case .awaitingRequest = state else {
+        guard case .awaitingRequest(let policy) = state else {
             return refuse(.init(status: .badRequest, message: "request repeated"))
         }
         let configuration = policy.configuration
@@ -150,15 +150,15 @@ struct ChargerAdmission: Sendable {
             return refuse(.init(status: .notFound, message: "charger is not on the allow-list"), identity: identity)
         }
         guard configuration.access.passwords == nil else {
-            state = .authenticating(identity, request)
+            state = .authenticating(identity, request, policy)
             return .authenticate(identity: identity.value, authorization: request.authorization)
         }
-        return plan(identity, request)
+        return plan(identity, request, policy)
     }
 
     /// The password check's result.
     mutating func authenticated(_ decision: ChargerAccess.Decision) -> Action {
-        guard case .authenticating(let identity, let request) = state else {
+        guard case .authenticating(let identity, let request, let policy) = state else {
             return refuse(.init(status: .badRequest, message: "unexpected authentication"))
         }
         if case .unauthorized(let why) = decision {
@@ -170,12 +170,12 @@ struct ChargerAdmission: Sendable {
                 )
             )
         }
-        return plan(identity, request)
+        return plan(identity, request, policy)
     }
 
     /// Upstream's answer to the dial.
     mutating func upstreamAnswered(_ answer: UpstreamAnswer) -> Action {
-        guard case .dialling(let plan) = state else {
+        guard case .dialling(let plan, let upstreamTimeout) = state else {
             // The charger went meanwhile (or was refused): an accepted upstream is not kept.
             return .refuse(refusal ?? .init(status: .badRequest, message: "no dial in progress"), closeUpstream: true)
         }
@@ -207,7 +207,7 @@ struct ChargerAdmission: Sendable {
         case .failed(let message):
             return refuse(.init(status: .badGateway, message: message, upstreamFailure: "unreachable"))
         case .timedOut:
-            let timeout = policy.configuration.upstreamTimeout.secondsText
+            let timeout = upstreamTimeout.secondsText
             return refuse(
                 .init(
                     status: .gatewayTimeout,
@@ -235,7 +235,7 @@ struct ChargerAdmission: Sendable {
     }
 
     /// Chooses the route and the subprotocols offered upstream.
-    private mutating func plan(_ identity: ChargePointIdentity, _ request: Request) -> Action {
+    private mutating func plan(_ identity: ChargePointIdentity, _ request: Request, _ policy: Policy) -> Action {
         let configuration = policy.configuration
         let route = configuration.route(for: identity.value)
         var offered = request.offeredSubprotocols
@@ -270,7 +270,7 @@ struct ChargerAdmission: Sendable {
             authorization: authorization,
             translated: translated
         )
-        state = .dialling(plan)
+        state = .dialling(plan, upstreamTimeout: configuration.upstreamTimeout)
         return .dial(plan)
     }
 }

@@ -111,7 +111,7 @@ extension RelayServer {
             message: "too many connections (limits.max_connections \(limit))"
         )
         let handshake = NIOLoopBound(
-            Handshake(admission: ChargerAdmission(policy: policy, refused: refusal)),
+            Handshake(admission: ChargerAdmission(refused: refusal)),
             eventLoop: channel.eventLoop
         )
         let sync = channel.pipeline.syncOperations
