@@ -62,8 +62,9 @@ struct ChargerAdmission: Sendable {
     }
 
     /// The states, each holding what the next decision needs and nothing more (a connected charger's admission
-    /// keeps nothing).
-    enum State: Sendable {
+    /// keeps nothing). Indirect: the payloads live on the heap while they are needed, so that the admission a
+    /// connection keeps is a pointer, not the size of its largest state.
+    indirect enum State: Sendable {
         case awaitingRequest(Policy)
         /// The password is being checked (PBKDF2, off the loop).
         case authenticating(ChargePointIdentity, Request, Policy)

@@ -30,8 +30,8 @@ package final class Handshake {
         var remote: String?
     }
 
-    /// Where the upstream leg is.
-    enum UpstreamStage {
+    /// Where the upstream leg is (indirect: an attached connection keeps a pointer, not the accepted leg's size).
+    indirect enum UpstreamStage {
         case none
         /// Upstream accepted; the session has not taken the leg yet.
         case accepted(Upstream)
