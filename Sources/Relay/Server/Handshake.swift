@@ -20,14 +20,32 @@ package final class Handshake {
     /// Drops the connection if the request does not arrive in time.
     var expiry: Scheduled<Void>?
 
-    struct RecordedRequest {
-        var connection: UInt64
+    /// A class: the handshake an idle connection keeps holds a pointer (nil once the session started), not room
+    /// for these strings.
+    final class RecordedRequest {
+        let connection: UInt64
         /// The request target, query values redacted.
-        var path: String
-        var offeredSubprotocols: [String]
-        var authorizationUser: String?
-        var authorizationPresent: Bool
-        var remote: String?
+        let path: String
+        let offeredSubprotocols: [String]
+        let authorizationUser: String?
+        let authorizationPresent: Bool
+        let remote: String?
+
+        init(
+            connection: UInt64,
+            path: String,
+            offeredSubprotocols: [String],
+            authorizationUser: String?,
+            authorizationPresent: Bool,
+            remote: String?
+        ) {
+            self.connection = connection
+            self.path = path
+            self.offeredSubprotocols = offeredSubprotocols
+            self.authorizationUser = authorizationUser
+            self.authorizationPresent = authorizationPresent
+            self.remote = remote
+        }
     }
 
     /// Where the upstream leg is (indirect: an attached connection keeps a pointer, not the accepted leg's size).
