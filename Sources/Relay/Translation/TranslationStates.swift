@@ -54,6 +54,8 @@ private final class UnwrittenStates: Sendable {
             for (identity, generation) in generations where unwritten[identity]?.generation == generation {
                 unwritten[identity] = nil
             }
+            // After a storm of boots the table held thousands; an empty one keeps no room for them.
+            if unwritten.isEmpty { unwritten = [:] }
         }
     }
 }
@@ -106,10 +108,12 @@ final class StateWriter: @unchecked Sendable {
         let batch = self.batch
         let generations = self.generations
         let waiting = self.waiting
-        self.batch.removeAll(keepingCapacity: true)
-        positions.removeAll(keepingCapacity: true)
-        self.generations.removeAll(keepingCapacity: true)
-        self.waiting.removeAll(keepingCapacity: true)
+        // Room for an ordinary tick is kept; a storm's (thousands of boots in a tick) is given back.
+        let keep = batch.count <= 64
+        self.batch.removeAll(keepingCapacity: keep)
+        positions.removeAll(keepingCapacity: keep)
+        self.generations.removeAll(keepingCapacity: keep)
+        self.waiting.removeAll(keepingCapacity: keep)
         let store = self.store
         let promise = eventLoop.makePromise(of: Void.self)
         promise.completeWithTask { try await store.save(batch) }
