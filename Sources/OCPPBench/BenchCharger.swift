@@ -1,8 +1,5 @@
 import Foundation
-import NIOConcurrencyHelpers
 import NIOCore
-import NIOHTTP1
-import NIOPosix
 import NIOWebSocket
 import OCPPTransport
 

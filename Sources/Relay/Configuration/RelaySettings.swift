@@ -62,7 +62,8 @@ public struct RelaySettings: Sendable, Equatable {
             throw ConfigurationError("\(source): \(error)")
         }
         var settings = RelaySettings()
-        guard let root, root != .scalar(.init("")), !(root.scalar?.string.isEmpty ?? false) else { return settings }
+        // An empty file (or one of comments only) sets nothing.
+        guard let root, root.scalar?.string.isEmpty != true else { return settings }
         guard let mapping = root.mapping else { throw ConfigurationError("\(source): expected a map of settings") }
         try collect(mapping, path: "", into: &settings.values, source: source)
         return settings
@@ -250,26 +251,11 @@ extension RelaySettings {
 }
 
 /// A number with an optional unit, as written in settings: `1048576`, `1MiB`, `64 MB`, `90s`, `1h`, `30d`.
-public struct Quantity: Sendable, Decodable, Equatable, ExpressibleByStringLiteral, CustomStringConvertible {
+public struct Quantity: Sendable, Equatable, CustomStringConvertible {
     public let text: String
 
     public init(_ text: String) {
         self.text = text
-    }
-
-    public init(stringLiteral value: String) {
-        self.text = value
-    }
-
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if let number = try? container.decode(Int.self) {
-            text = String(number)
-        } else if let number = try? container.decode(Double.self) {
-            text = String(number)
-        } else {
-            text = try container.decode(String.self)
-        }
     }
 
     public var description: String { text }

@@ -2,10 +2,7 @@ import Foundation
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
-import NIOHTTP1
 import NIOPosix
-import NIOSSL
-import NIOWebSocket
 import OCPP
 import OCPPTranslation
 import RelayRecording

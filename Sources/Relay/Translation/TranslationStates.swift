@@ -71,8 +71,8 @@ final class StateWriter: @unchecked Sendable {
     private let unwritten: UnwrittenStates
     /// The next batch: the latest state of each charger, in the order first handed over.
     private var batch: [StateWrite] = []
-    private var positions: [String: Int] = [:]
-    private var generations: [String: UInt64] = [:]
+    /// Per charger in the batch: where its write is, and the generation it was handed over as.
+    private var queued: [String: (position: Int, generation: UInt64)] = [:]
     private var waiting: [(Result<Void, any Error>) -> Void] = []
     private var writing = false
     private var scheduled = false
@@ -87,11 +87,12 @@ final class StateWriter: @unchecked Sendable {
     func persist(_ identity: String, _ state: ChargerState, done: @escaping (Result<Void, any Error>) -> Void) {
         eventLoop.preconditionInEventLoop()
         let write = StateWrite(identity: identity, state: state)
-        generations[identity] = unwritten.handOver(write)
-        if let position = positions[identity] {
+        let generation = unwritten.handOver(write)
+        if let position = queued[identity]?.position {
             batch[position] = write
+            queued[identity] = (position, generation)
         } else {
-            positions[identity] = batch.count
+            queued[identity] = (batch.count, generation)
             batch.append(write)
         }
         waiting.append(done)
@@ -106,13 +107,12 @@ final class StateWriter: @unchecked Sendable {
         guard !writing, !batch.isEmpty else { return }
         writing = true
         let batch = self.batch
-        let generations = self.generations
+        let generations = queued.mapValues(\.generation)
         let waiting = self.waiting
         // Room for an ordinary tick is kept; a storm's (thousands of boots in a tick) is given back.
         let keep = batch.count <= 64
         self.batch.removeAll(keepingCapacity: keep)
-        positions.removeAll(keepingCapacity: keep)
-        self.generations.removeAll(keepingCapacity: keep)
+        queued.removeAll(keepingCapacity: keep)
         self.waiting.removeAll(keepingCapacity: keep)
         let store = self.store
         let promise = eventLoop.makePromise(of: Void.self)
