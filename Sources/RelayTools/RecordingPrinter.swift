@@ -7,7 +7,10 @@ import RelayRecording
 /// The `jsonl` shape is a stable interface: one object per line; frames have `time` (RFC 3339 UTC,
 /// milliseconds), `connection`, `charger`, `leg` (`charger`/`upstream`), `dir` (`in` received by the relay,
 /// `out` sent by it), `version` and `text` (the exact frame text; binary frames carry `binary`, base64,
-/// instead); connection events have `event` (`open`, `close`, `error`) instead of `text`.
+/// instead); connection events have `event` (`open`, `close`, `error`) instead of `text`. Frames of a mirror's
+/// leg have `leg` `mirror` and `mirror` (its name); a mirror's answer that differs from the primary's is an
+/// event `divergence` with `mirror`, `action`, `id` and `differences` (`path`, `primary`, `mirror`), and
+/// messages a mirror never answered or never got are events `unanswered` and `dropped`.
 public struct RecordingPrinter {
     public enum Format: String, Sendable, CaseIterable {
         case text, jsonl
@@ -22,8 +25,16 @@ public struct RecordingPrinter {
         var version: String
         /// The upstream leg's version when it differs (translation).
         var upstreamVersion: String
+        /// Each mirror's version.
+        var mirrorVersions: [String: String]
 
-        func version(of leg: Leg) -> String { leg == .upstream ? upstreamVersion : version }
+        func version(of leg: Leg, mirror: String?) -> String {
+            switch leg {
+            case .charger: version
+            case .upstream: upstreamVersion
+            case .mirror: mirrorVersions[mirror ?? ""] ?? version
+            }
+        }
         var key: String
     }
 
@@ -80,6 +91,7 @@ public struct RecordingPrinter {
                 charger: open.charger,
                 version: version,
                 upstreamVersion: upstreamVersion,
+                mirrorVersions: (open.mirrorSubprotocols ?? [:]).mapValues(OCPPVersion.shortName(ofSubprotocol:)),
                 key: key
             )
             guard include(open.charger) else { return [] }
@@ -112,6 +124,10 @@ public struct RecordingPrinter {
         case .gap(let gap):
             // Every connection of the loop may have lost records: shown whatever the filter.
             return [render(gap: gap)]
+        case .mirror(let outcome):
+            guard outcome.kind != .matched, let info = connections[outcome.connection], include(info.charger)
+            else { return [] }
+            return [render(outcome: outcome, info: info)]
         }
     }
 
@@ -165,8 +181,9 @@ public struct RecordingPrinter {
                 ("time", .string(Timestamp.rfc3339(frame.time))), ("connection", .string(info.key)),
                 ("charger", .string(info.charger)), ("leg", .string(leg.rawValue)),
                 ("dir", .string(direction.rawValue)),
-                ("version", .string(info.version(of: leg))),
+                ("version", .string(info.version(of: leg, mirror: frame.mirror))),
             ]
+            if leg == .mirror { members.insert(("mirror", .string(frame.mirror ?? "")), at: 4) }
             if frame.isText {
                 members.append(("text", .string(frame.text)))
             } else {
@@ -174,8 +191,9 @@ public struct RecordingPrinter {
             }
             return json(members)
         case .text:
-            let from = direction == .in ? leg.rawValue : "relay"
-            let to = forwarded ? leg.opposite.rawValue : (direction == .in ? "relay" : leg.rawValue)
+            let name = leg == .mirror ? "mirror \(frame.mirror ?? "")" : leg.rawValue
+            let from = direction == .in ? name : "relay"
+            let to = forwarded ? leg.opposite.rawValue : (direction == .in ? "relay" : name)
             return textLine(
                 time: frame.time,
                 charger: info.charger,
@@ -191,8 +209,11 @@ public struct RecordingPrinter {
         let text = frame.text
         // Who sent the frame. A result that came in on a leg answers a CALL passed through from the other leg or one
         // the relay sent on this leg (translation); a result the relay sent on a leg answers that leg's peer.
-        let sender = direction == .in ? leg.rawValue : "relay-\(leg.rawValue)"
-        let callers = direction == .in ? [leg.opposite.rawValue, "relay-\(leg.rawValue)"] : [leg.rawValue]
+        let name = leg == .mirror ? "mirror:\(frame.mirror ?? "")" : leg.rawValue
+        let sender = direction == .in ? name : "relay-\(name)"
+        let callers =
+            direction == .in
+            ? (leg == .mirror ? [] : [leg.opposite.rawValue]) + ["relay-\(name)"] : [name]
         func action(answering id: String) -> String? {
             for caller in callers {
                 if let action = pendingActions.removeValue(forKey: "\(info.key) \(caller) \(id)") { return action }
@@ -244,18 +265,65 @@ public struct RecordingPrinter {
     private func render(error: ConnectionErrorEvent, info: ConnectionInfo) -> String {
         switch format {
         case .jsonl:
-            return json([
-                ("time", .string(Timestamp.rfc3339(error.time))), ("connection", .string(info.key)),
-                ("charger", .string(info.charger)), ("event", .string("error")), ("leg", .string(error.leg.rawValue)),
-                ("message", .string(error.message)),
-            ])
+            return json(
+                [
+                    ("time", .string(Timestamp.rfc3339(error.time))), ("connection", .string(info.key)),
+                    ("charger", .string(info.charger)), ("event", .string("error")),
+                    ("leg", .string(error.leg.rawValue)),
+                    ("message", .string(error.message)),
+                ] + (error.mirror.map { [("mirror", JSONValue.string($0))] } ?? [])
+            )
         case .text:
             return textLine(
                 time: error.time,
                 charger: info.charger,
                 arrow: "",
-                body: paint("error on \(error.leg.rawValue) leg: \(error.message)", .red)
+                body: paint(
+                    "error on \(error.mirror.map { "mirror \($0)" } ?? error.leg.rawValue) leg: \(error.message)",
+                    .red
+                )
             )
+        }
+    }
+
+    private func render(outcome: MirrorOutcome, info: ConnectionInfo) -> String {
+        let event = outcome.kind == .diverged ? "divergence" : outcome.kind.rawValue
+        switch format {
+        case .jsonl:
+            return json([
+                ("time", .string(Timestamp.rfc3339(outcome.time))), ("connection", .string(info.key)),
+                ("charger", .string(info.charger)), ("event", .string(event)), ("leg", .string("mirror")),
+                ("mirror", .string(outcome.mirror)), ("action", .string(outcome.action)),
+                ("id", .string(outcome.messageID)),
+                (
+                    "differences",
+                    .array(
+                        outcome.differences.map { d in
+                            .object([
+                                (key: "path", value: .string(d.path)), (key: "primary", value: .string(d.primary)),
+                                (key: "mirror", value: .string(d.mirror)),
+                            ])
+                        }
+                    )
+                ),
+            ])
+        case .text:
+            let what: String
+            switch outcome.kind {
+            case .diverged:
+                what =
+                    "\(outcome.action) \(outcome.messageID) differs on mirror \(outcome.mirror): "
+                    + outcome.differences.map { d in
+                        "\(d.path.isEmpty ? "(message)" : d.path) primary \(d.primary) │ mirror \(d.mirror)"
+                    }.joined(separator: "; ")
+            case .unanswered:
+                what = "\(outcome.action) \(outcome.messageID) unanswered by mirror \(outcome.mirror)"
+            case .dropped:
+                what = "\(outcome.action) \(outcome.messageID) dropped for mirror \(outcome.mirror): its queue was full"
+            case .matched:
+                what = "\(outcome.action) \(outcome.messageID) matched on mirror \(outcome.mirror)"
+            }
+            return textLine(time: outcome.time, charger: info.charger, arrow: "", body: paint(what, .red))
         }
     }
 

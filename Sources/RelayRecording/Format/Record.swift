@@ -4,8 +4,10 @@ public enum Leg: String, Sendable, Hashable, Codable {
     case charger
     /// Between the relay and the upstream backend.
     case upstream
+    /// Between the relay and a mirror backend (``FrameRecord/mirror`` names it).
+    case mirror
 
-    /// The other leg.
+    /// The leg a frame of this one is forwarded to (a mirror's answers go nowhere: the charger's side).
     public var opposite: Leg { self == .charger ? .upstream : .charger }
 }
 
@@ -31,6 +33,8 @@ public enum Record: Sendable, Hashable {
     case error(ConnectionErrorEvent)
     /// Records of this event loop that could not be written (the disk was full): what is missing, and when.
     case gap(RecordingGap)
+    /// How a mirror's answer compared with the primary's, or a message it never got.
+    case mirror(MirrorOutcome)
 
     /// Microseconds since the Unix epoch.
     public var time: UInt64 {
@@ -41,6 +45,7 @@ public enum Record: Sendable, Hashable {
         case .close(let c): c.time
         case .error(let e): e.time
         case .gap(let g): g.time
+        case .mirror(let m): m.time
         }
     }
 
@@ -53,6 +58,7 @@ public enum Record: Sendable, Hashable {
         case .close(let c): c.connection
         case .error(let e): e.connection
         case .gap: 0
+        case .mirror(let m): m.connection
         }
     }
 }
@@ -112,6 +118,8 @@ public struct ConnectionOpen: Sendable, Hashable, Codable {
     public var authorizationUser: String?
     /// True when this record restates an open connection at the start of a new segment.
     public var resumed: Bool
+    /// The subprotocol each mirror is spoken to in, by mirror name (none: no mirrors).
+    public var mirrorSubprotocols: [String: String]?
 
     public init(
         connection: UInt64,
@@ -125,8 +133,10 @@ public struct ConnectionOpen: Sendable, Hashable, Codable {
         upstreamURL: String?,
         authorizationPresent: Bool = false,
         authorizationUser: String? = nil,
-        resumed: Bool = false
+        resumed: Bool = false,
+        mirrorSubprotocols: [String: String]? = nil
     ) {
+        self.mirrorSubprotocols = mirrorSubprotocols
         self.connection = connection
         self.time = time
         self.charger = charger
@@ -155,6 +165,8 @@ public struct FrameRecord: Sendable, Hashable {
     /// Set on a received frame that the relay forwarded unchanged to the other leg; readers expand it
     /// into the matching `out` frame, so the bytes are stored once.
     public var forwardedUnchanged: Bool
+    /// The mirror whose leg this is (``Leg/mirror`` frames only).
+    public var mirror: String?
 
     public init(
         connection: UInt64,
@@ -163,8 +175,10 @@ public struct FrameRecord: Sendable, Hashable {
         direction: Direction,
         opcode: UInt8,
         payload: [UInt8],
-        forwardedUnchanged: Bool = false
+        forwardedUnchanged: Bool = false,
+        mirror: String? = nil
     ) {
+        self.mirror = mirror
         self.connection = connection
         self.time = time
         self.leg = leg
@@ -244,11 +258,14 @@ public struct ConnectionErrorEvent: Sendable, Hashable, Codable {
     public var time: UInt64
     public var leg: Leg
     public var message: String
+    /// The mirror concerned, on ``Leg/mirror``.
+    public var mirror: String?
 
-    public init(connection: UInt64, time: UInt64, leg: Leg, message: String) {
+    public init(connection: UInt64, time: UInt64, leg: Leg, message: String, mirror: String? = nil) {
         self.connection = connection
         self.time = time
         self.leg = leg
         self.message = message
+        self.mirror = mirror
     }
 }

@@ -119,6 +119,67 @@ public struct RecordDecoder {
         case .error: return .record(.error(try decodeJSON(ConnectionErrorEvent.self, rest)))
         case .header: return .record(.segmentHeader(try decodeJSON(SegmentHeader.self, rest)))
         case .gap: return .record(.gap(try decodeJSON(RecordingGap.self, rest)))
+        case .mirrorFrame:
+            var reader = BodyReader(bytes: rest)
+            guard let flags = reader.byte(), let opcode = reader.byte(), let mirror = reader.shortString() else {
+                throw RecordingReadError(.corrupt, "mirror frame record too short")
+            }
+            return .record(
+                .frame(
+                    FrameRecord(
+                        connection: connection,
+                        time: time,
+                        leg: .mirror,
+                        direction: flags & RecordFormat.FrameFlags.out != 0 ? .out : .in,
+                        opcode: opcode,
+                        payload: Array(reader.rest),
+                        mirror: mirror
+                    )
+                )
+            )
+        case .mirrorOutcome:
+            var reader = BodyReader(bytes: rest)
+            guard let kind = reader.byte().flatMap({ Int($0) < RecordFormat.outcomeKinds.count ? $0 : nil }),
+                let mirror = reader.shortString(), let action = reader.shortString(), let id = reader.longString()
+            else { throw RecordingReadError(.corrupt, "mirror outcome record too short") }
+            let differences =
+                reader.rest.isEmpty ? [] : try decodeJSON([MirrorOutcome.Difference].self, reader.rest)
+            return .record(
+                .mirror(
+                    MirrorOutcome(
+                        connection: connection,
+                        time: time,
+                        mirror: mirror,
+                        action: action,
+                        kind: RecordFormat.outcomeKinds[Int(kind)],
+                        messageID: id,
+                        differences: differences
+                    )
+                )
+            )
+        }
+    }
+
+    /// Reads the length-prefixed parts of a record body.
+    private struct BodyReader {
+        var bytes: ArraySlice<UInt8>
+
+        var rest: ArraySlice<UInt8> { bytes }
+
+        mutating func byte() -> UInt8? { bytes.popFirst() }
+
+        mutating func shortString() -> String? {
+            guard let count = byte().map(Int.init), bytes.count >= count else { return nil }
+            defer { bytes = bytes.dropFirst(count) }
+            return String(decoding: bytes.prefix(count), as: UTF8.self)
+        }
+
+        mutating func longString() -> String? {
+            guard let low = byte(), let high = byte() else { return nil }
+            let count = Int(low) | Int(high) << 8
+            guard bytes.count >= count else { return nil }
+            defer { bytes = bytes.dropFirst(count) }
+            return String(decoding: bytes.prefix(count), as: UTF8.self)
         }
     }
 

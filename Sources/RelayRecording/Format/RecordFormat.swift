@@ -14,6 +14,9 @@ import Foundation
 /// kind 4  error   rest := JSON (ConnectionErrorEvent)
 /// kind 5  header  rest := JSON (SegmentHeader)
 /// kind 6  gap     rest := JSON (RecordingGap)
+/// kind 7  mirror frame    rest := flags:u8 opcode:u8 nameLength:u8 name payload   (flags: 2 sent by relay)
+/// kind 8  mirror outcome  rest := outcome:u8 nameLength:u8 name actionLength:u8 action idLength:u16le id
+///                                 differences (JSON array, diverged only)
 /// ```
 /// A reader that meets a kind it does not know skips the record; a record whose length or CRC does not
 /// check out ends the readable prefix (the tail of a file cut off by a crash).
@@ -26,8 +29,11 @@ public enum RecordFormat {
     public static let maximumBodyLength = 256 << 20
 
     enum Kind: UInt8 {
-        case frame = 1, open = 2, close = 3, error = 4, header = 5, gap = 6
+        case frame = 1, open = 2, close = 3, error = 4, header = 5, gap = 6, mirrorFrame = 7, mirrorOutcome = 8
     }
+
+    /// Outcome numbers of kind 8, in ``MirrorOutcome/Kind`` order.
+    static let outcomeKinds = MirrorOutcome.Kind.allCases
 
     enum FrameFlags {
         static let upstream: UInt8 = 1
@@ -63,9 +69,64 @@ public enum RecordFormat {
         }
     }
 
+    /// Appends a frame of a mirror's leg.
+    public static func appendMirrorFrame(
+        to output: inout [UInt8],
+        connection: UInt64,
+        time: UInt64,
+        mirror: String,
+        direction: Direction,
+        opcode: UInt8,
+        payload: UnsafeRawBufferPointer
+    ) {
+        appendRecord(to: &output, kind: .mirrorFrame, time: time, connection: connection) { body in
+            body.append(direction == .out ? FrameFlags.out : 0)
+            body.append(opcode)
+            appendShortString(mirror, to: &body)
+            body.append(contentsOf: payload)
+        }
+    }
+
+    /// Appends a mirror outcome without JSON unless it carries differences (matched ones are the common case).
+    public static func appendMirrorOutcome(_ outcome: MirrorOutcome, to output: inout [UInt8]) {
+        appendRecord(to: &output, kind: .mirrorOutcome, time: outcome.time, connection: outcome.connection) { body in
+            body.append(UInt8(outcomeKinds.firstIndex(of: outcome.kind) ?? 0))
+            appendShortString(outcome.mirror, to: &body)
+            appendShortString(outcome.action, to: &body)
+            let id = Array(outcome.messageID.utf8.prefix(Int(UInt16.max)))
+            withUnsafeBytes(of: UInt16(id.count).littleEndian) { body.append(contentsOf: $0) }
+            body.append(contentsOf: id)
+            if !outcome.differences.isEmpty, let json = try? encoder.encode(outcome.differences) {
+                body.append(contentsOf: json)
+            }
+        }
+    }
+
+    /// A string of at most 255 bytes, after its length (longer ones are cut at a character boundary).
+    private static func appendShortString(_ text: String, to body: inout [UInt8]) {
+        var bytes = Array(text.utf8)
+        if bytes.count > 255 { bytes = Array(String(decoding: bytes.prefix(252), as: UTF8.self).utf8.prefix(255)) }
+        body.append(UInt8(bytes.count))
+        body.append(contentsOf: bytes)
+    }
+
     /// Appends any record.
     public static func append(_ record: Record, to output: inout [UInt8]) {
         switch record {
+        case .frame(let f) where f.leg == .mirror:
+            f.payload.withUnsafeBytes { payload in
+                appendMirrorFrame(
+                    to: &output,
+                    connection: f.connection,
+                    time: f.time,
+                    mirror: f.mirror ?? "",
+                    direction: f.direction,
+                    opcode: f.opcode,
+                    payload: payload
+                )
+            }
+        case .mirror(let m):
+            appendMirrorOutcome(m, to: &output)
         case .frame(let f):
             f.payload.withUnsafeBytes { payload in
                 appendFrame(

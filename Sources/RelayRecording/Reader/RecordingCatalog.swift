@@ -154,6 +154,9 @@ public struct RecordingCatalog {
                     case .error(let error):
                         guard byKey[key] != nil else { return }
                         byKey[key]!.lastSeen = max(byKey[key]!.lastSeen, error.time)
+                    case .mirror(let outcome):
+                        guard byKey[key] != nil else { return }
+                        byKey[key]!.lastSeen = max(byKey[key]!.lastSeen, outcome.time)
                     case .gap(let gap):
                         problems(
                             "\(segment): \(gap.frames) frames not recorded from \(Timestamp.rfc3339(gap.from)) to \(Timestamp.rfc3339(gap.to)) (\(gap.error))"

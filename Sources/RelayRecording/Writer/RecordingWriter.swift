@@ -170,6 +170,44 @@ public final class RecordingWriter {
         append(.error(record), connection: record.connection)
     }
 
+    /// Records a frame of a mirror's leg; `payload` is copied.
+    public func mirrorFrame(
+        connection: UInt64,
+        mirror: String,
+        direction: Direction,
+        opcode: UInt8,
+        payload: UnsafeRawBufferPointer
+    ) {
+        let time = clock.wall()
+        let start = pending.count
+        RecordFormat.appendMirrorFrame(
+            to: &pending,
+            connection: connection,
+            time: time,
+            mirror: mirror,
+            direction: direction,
+            opcode: opcode,
+            payload: payload
+        )
+        let size = pending.count - start
+        pendingFrames += 1
+        pendingRecords += 1
+        if pendingSince == nil { pendingSince = time }
+        batchRaw[connection, default: 0] += size
+        if var t = tracked[connection] {
+            t.frames += 1
+            t.messages += 1
+            t.textBytes += payload.count
+            t.rawBytes += size
+            tracked[connection] = t
+        }
+    }
+
+    /// Records how a message fared on a mirror.
+    public func mirrorOutcome(_ outcome: MirrorOutcome) {
+        append(.mirror(outcome), connection: outcome.connection)
+    }
+
     private func append(_ record: Record, connection: UInt64) {
         let start = pending.count
         RecordFormat.append(record, to: &pending)
