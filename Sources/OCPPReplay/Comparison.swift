@@ -104,12 +104,18 @@ extension JSONValue {
     }
 }
 
-/// Compares a live payload with the recorded one under the rules, learning bindings.
-struct Comparator {
-    var rules: ComparisonRules
-    var bindings: Bindings
+/// Compares a live payload with the recorded one under the rules, learning bindings. The relay's mirrors compare
+/// a mirror's answer (live) with the primary's (recorded) the same way.
+public struct Comparator: Sendable {
+    public var rules: ComparisonRules
+    public var bindings: Bindings
 
-    mutating func compare(action: String, expected: JSONValue, got: JSONValue) -> [Mismatch] {
+    public init(rules: ComparisonRules, bindings: Bindings = Bindings()) {
+        self.rules = rules
+        self.bindings = bindings
+    }
+
+    public mutating func compare(action: String, expected: JSONValue, got: JSONValue) -> [Mismatch] {
         var out: [Mismatch] = []
         walk(action, [], expected, got, &out)
         return out

@@ -10,7 +10,7 @@ struct OCPPRelayCommand: AsyncParsableCommand {
         version: RelayVersion.current,
         subcommands: [
             ServeCommand.self, RecordingsCommand.self, ReplayCommand.self, MappingsCommand.self, RoutesCommand.self,
-            AuthCommand.self, BenchCommand.self,
+            AuthCommand.self, BenchCommand.self, MirrorsCommand.self,
             DemoCommand.self,
         ]
     )

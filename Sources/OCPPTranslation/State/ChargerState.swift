@@ -33,6 +33,8 @@ public struct ChargerState: Codable, Sendable, Equatable {
     /// Charging profiles the backend installed through the relay and the charger accepted (2.0.1 form),
     /// for GetChargingProfiles, which 1.6 cannot answer.
     public var chargingProfiles: [InstalledProfile] = []
+    /// For a mirror's state: the charger's (the primary's) 1.6 transaction id → the mirror's, as JSON text.
+    public var mirrorTransactionIDs: [String: String] = [:]
 
     /// A charging profile on an EVSE.
     public struct InstalledProfile: Codable, Sendable, Equatable {
@@ -45,7 +47,7 @@ public struct ChargerState: Codable, Sendable, Equatable {
     private enum CodingKeys: String, CodingKey {
         case lastTransactionNumber, transactions, pendingRemoteStarts, tokenTypes, connectorStatus, logRequestId
         case firmwareRequestId, bootAccepted, nextBootReason, scheduledReset, connectorErrors, lastEventId
-        case chargingProfiles
+        case chargingProfiles, mirrorTransactionIDs
     }
 
     /// Missing members take their defaults, so a state written by an older relay still reads.
@@ -64,6 +66,7 @@ public struct ChargerState: Codable, Sendable, Equatable {
         connectorErrors = try c.decodeIfPresent([String: String].self, forKey: .connectorErrors) ?? [:]
         lastEventId = try c.decodeIfPresent(Int.self, forKey: .lastEventId) ?? 0
         chargingProfiles = try c.decodeIfPresent([InstalledProfile].self, forKey: .chargingProfiles) ?? []
+        mirrorTransactionIDs = try c.decodeIfPresent([String: String].self, forKey: .mirrorTransactionIDs) ?? [:]
     }
 
     /// One transaction: the 1.6 number the charger uses and the 2.0.1 id the backend uses.

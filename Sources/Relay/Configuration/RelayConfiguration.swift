@@ -43,6 +43,8 @@ public struct RelayConfiguration: Sendable {
     /// Per-charger upstreams and versions, first match wins; chargers no route matches use
     /// ``upstream`` and ``upstreamVersion``.
     public var routes: [Route] = []
+    /// Backends beside the upstream for chargers no route gives its own list.
+    public var mirrors: [MirrorSettings] = []
     /// A charger's average message rate (0: unlimited); over it, the relay stops reading the charger until its
     /// budget refills (its own TCP backpressure slows it; the other chargers are not affected).
     public var messagesPerSecond: Double = 50

@@ -281,16 +281,20 @@ extension RelaySettings {
             c.metricsListen = try RelayConfiguration.parseListen(try value.string("metrics.listen"))
         },
 
-        // routes (after the upstream, version and password they default to)
+        SettingDeclaration("mirrors", subkeys: MirrorSettings.keys) { value, c throws(ConfigurationError) in
+            c.mirrors = try mirrors(value, setting: "mirrors")
+        },
+
+        // routes (after the upstream, version, password and mirrors they default to)
         SettingDeclaration(
             "routes",
-            subkeys: ["chargers", "upstream", "upstream_version", "name", "upstream_password_env"]
+            subkeys: ["chargers", "upstream", "upstream_version", "name", "upstream_password_env", "mirrors"]
         ) { value, c throws(ConfigurationError) in
             guard case .list(let routes) = value else { throw ConfigurationError("routes must be a list") }
             for (index, route) in routes.enumerated() {
                 let fields = try route.members(
                     "routes[\(index + 1)]",
-                    allowed: ["chargers", "upstream", "upstream_version", "name", "upstream_password_env"]
+                    allowed: ["chargers", "upstream", "upstream_version", "name", "upstream_password_env", "mirrors"]
                 )
                 let name = try fields["name"]?.string("routes[].name") ?? "#\(index + 1)"
                 guard let chargers = try fields["chargers"]?.strings("routes[\(name)].chargers") else {
@@ -314,7 +318,10 @@ extension RelaySettings {
                                 environment: try env.string("routes[\(name)].upstream_password_env"),
                                 setting: "routes[\(name)].upstream_password_env"
                             )
-                        } ?? c.upstreamPassword
+                        } ?? c.upstreamPassword,
+                        mirrors: try fields["mirrors"].map { m throws(ConfigurationError) in
+                            try mirrors(m, setting: "routes[\(name)].mirrors")
+                        } ?? c.mirrors
                     )
                 )
             }
@@ -340,7 +347,7 @@ extension RelaySettings {
         var keys = groups
         for declaration in declarations {
             keys.insert(declaration.key)
-            let inner = declaration.key == "routes" ? "routes[]" : declaration.key
+            let inner = ["routes", "mirrors"].contains(declaration.key) ? "\(declaration.key)[]" : declaration.key
             for subkey in declaration.subkeys { keys.insert("\(inner).\(subkey)") }
         }
         return keys

@@ -90,6 +90,8 @@ public struct Route: Sendable {
     /// The password the relay presents upstream as `<charger id>:<password>`; `nil`: the charger's own header
     /// (when forwarded).
     public var upstreamPassword: String?
+    /// The backends beside the upstream (replacing the top-level list).
+    public var mirrors: [MirrorSettings] = []
 }
 
 /// The route a charger takes, and why.
@@ -97,6 +99,7 @@ public struct RouteChoice: Sendable {
     public var upstream: UpstreamURL
     public var upstreamVersion: OCPPVersion?
     public var upstreamPassword: String?
+    public var mirrors: [MirrorSettings]
     /// A readable reason: which route and pattern matched, or the default.
     public var reason: String
 }
@@ -110,6 +113,7 @@ extension RelayConfiguration {
                     upstream: route.upstream,
                     upstreamVersion: route.upstreamVersion,
                     upstreamPassword: route.upstreamPassword,
+                    mirrors: route.mirrors,
                     reason: "route \(route.name) (matched \(pattern))"
                 )
             }
@@ -118,12 +122,15 @@ extension RelayConfiguration {
             upstream: upstream,
             upstreamVersion: upstreamVersion,
             upstreamPassword: upstreamPassword,
+            mirrors: mirrors,
             reason: "no route matched: default upstream"
         )
     }
 
-    /// Whether any charger may be translated (then the mapping tables and the state store are needed).
+    /// Whether any charger may be translated, or has mirrors (then the mapping tables and the state store are
+    /// needed: mirrors keep their transaction ids there).
     public var translates: Bool {
         upstreamVersion == .v201 || routes.contains { $0.upstreamVersion == .v201 }
+            || !mirrors.isEmpty || routes.contains { !$0.mirrors.isEmpty }
     }
 }

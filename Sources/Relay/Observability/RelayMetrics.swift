@@ -156,6 +156,43 @@ public final class RelayMetrics: Sendable {
         ).increment()
     }
 
+    /// A charger message's outcome on a mirror (`ocpp_relay_mirror_messages_total`); `cache` is the session's, so
+    /// that the registry is asked once per action and outcome. Actions OCPP does not define count as `other`.
+    func mirrorMessage(_ mirror: String, action: String, outcome: String, cache: inout [String: Counter]) {
+        let key = "\(action) \(outcome)"
+        if let counter = cache[key] {
+            counter.increment()
+            return
+        }
+        let counter = counter(
+            "mirror_messages",
+            "Charger messages on mirrors, by how the mirror's answer compared with the primary's.",
+            labels: [
+                ("mirror", mirror), ("action", OCPPAction.all.contains(action) ? action : "other"),
+                ("outcome", outcome),
+            ]
+        )
+        cache[key] = counter
+        counter.increment()
+    }
+
+    /// A mirror's call the relay refused (shadow, or not among a secondary's commands).
+    func mirrorCallRefused(_ mirror: String, action: String) {
+        counter(
+            "mirror_calls_refused",
+            "Calls from mirrors that the relay refused instead of passing to the charger.",
+            labels: [("mirror", mirror), ("action", OCPPAction.all.contains(action) ? action : "other")]
+        ).increment()
+    }
+
+    /// A mirror's leg came up (+1) or went (-1): `ocpp_relay_mirror_connected`.
+    func mirrorConnected(_ mirror: String, by delta: Int) {
+        registry.makeGauge(
+            descriptor: Self.descriptor("mirror_connected", "", "Chargers whose leg to this mirror is up."),
+            labels: [("mirror", mirror)]
+        ).increment(by: Double(delta))
+    }
+
     func translationDiagnostic(_ kind: String) {
         counter(
             "translation_diagnostics",

@@ -347,6 +347,34 @@ extension RelayServer {
                 callTimeout: TimeAmount(configuration.callTimeout)
             )
         }
+        let live = self.live.withLockedValue { $0 }
+        let chargerVersion = plan.translated ? OCPPVersion.v16 : subprotocol.flatMap(OCPPVersion.init(rawValue:))
+        var sessionMirrors: SessionMirrors?
+        let mirrorSettings = configuration.route(for: plan.identity.value).mirrors
+        var mirrorProblems: [String] = []
+        if !mirrorSettings.isEmpty {
+            let (planned, problems) = SessionMirrors.plan(
+                mirrorSettings,
+                identity: plan.identity,
+                chargerVersion: chargerVersion,
+                primaryVersion: subprotocol.flatMap(OCPPVersion.init(rawValue:)),
+                translation: live.translation,
+                uuids: uuids,
+                clock: clock
+            )
+            mirrorProblems = problems
+            if !planned.isEmpty {
+                sessionMirrors = SessionMirrors(
+                    mirrors: planned,
+                    callTimeout: configuration.callTimeout,
+                    chargerSpeaks16: chargerVersion == .v16,
+                    connector: connector,
+                    tls: live.tls.upstream,
+                    translation: live.translation,
+                    writer: live.translation?.states.writer(for: channel.eventLoop)
+                )
+            }
+        }
         let session = RelaySession(
             connection: request.connection,
             identity: plan.identity,
@@ -361,12 +389,21 @@ extension RelayServer {
             metrics: metrics,
             messageRate: configuration.messagesPerSecond > 0
                 ? MessageRate(perSecond: configuration.messagesPerSecond, burst: Double(configuration.messageBurst))
-                : nil
+                : nil,
+            mirrors: sessionMirrors
         )
         metrics.connectionAccepted()
         handshake.upstream = .attached
         registry.register(session)?.replaceByNewerConnection()
-        session.start(handshake.openRecord(subprotocol: subprotocol, time: clock.wall()))
+        var open = handshake.openRecord(subprotocol: subprotocol, time: clock.wall())
+        if let sessionMirrors {
+            open.mirrorSubprotocols = Dictionary(
+                sessionMirrors.mirrors.map { ($0.settings.name, $0.subprotocol) },
+                uniquingKeysWith: { a, _ in a }
+            )
+        }
+        session.start(open)
+        for problem in mirrorProblems { session.recordError(.charger, problem) }
         // An idle charger's handshake lives as long as its connection: it keeps nothing of the request.
         handshake.request = nil
         handshake.admission.sessionStarted()

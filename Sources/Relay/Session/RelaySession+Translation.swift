@@ -119,5 +119,6 @@ extension RelaySession {
             countedAs: leg == .charger ? 1 : nil
         )
         recorder.afterFlush { [self] in deliver(data, opcode: .text, to: leg) }
+        if leg == .charger { mirrorsToCharger(data) }
     }
 }

@@ -25,9 +25,11 @@ final class RelaySession: @unchecked Sendable {
     /// How often silent legs are checked; `nil` never pings.
     private let pingInterval: TimeAmount?
     private let chargerLeg: LegHandler
-    /// The primary upstream leg, and the others (none today; mirrors add them).
+    /// The primary upstream leg, and the others (none: mirrors are not session legs but ``mirrors``).
     private let primaryLeg: LegHandler
     private let otherLegs: [LegHandler] = []
+    /// The backends beside the primary, when the charger's route has any.
+    let mirrors: SessionMirrors?
     private var legs: SessionLegs
     /// Set when the charger speaks 1.6 and upstream 2.0.1.
     let translator: Translator?
@@ -50,8 +52,10 @@ final class RelaySession: @unchecked Sendable {
         pingInterval: TimeAmount? = nil,
         translator: Translator? = nil,
         metrics: RelayMetrics = RelayMetrics(),
-        messageRate: MessageRate? = nil
+        messageRate: MessageRate? = nil,
+        mirrors: SessionMirrors? = nil
     ) {
+        self.mirrors = mirrors
         self.metrics = metrics
         self.budget = messageRate.map { MessageBudget(rate: $0, now: recorder.clock.monotonic()) }
         self.pingInterval = pingInterval
@@ -80,6 +84,7 @@ final class RelaySession: @unchecked Sendable {
         case .charger: chargerLeg
         case .upstream(0): primaryLeg
         case .upstream(let index): otherLegs[index - 1]
+        case .mirror: preconditionFailure("a mirror's leg is reached through its SessionMirrors")
         }
     }
 
@@ -105,16 +110,29 @@ final class RelaySession: @unchecked Sendable {
                 handle(translator.session.expireCalls(timeout: seconds), from: .upstream(0))
             }
         }
+        if mirrors != nil {
+            recorder.timers.add(ObjectIdentifier(self), every: .seconds(1)) { [self] in expireMirrors() }
+            startMirrors()
+        }
     }
 
     // MARK: Messages
 
     func received(_ message: LegMessage, on leg: LegID) {
+        if case .mirror(let index) = leg {
+            mirrorReceived(message, index: index)
+            return
+        }
         legs.heard(leg)
         switch message.opcode {
         case .text, .binary:
             guard legs.takes(from: leg) else { return }
             if leg == .charger, budget != nil { spendBudget() }
+            if mirrors != nil, message.opcode == .text, leg != .upstream(0) || translator == nil,
+                mirrored(message, from: leg)
+            {
+                return
+            }
             if translator != nil {
                 translate(message.unmaskedPayload(allocator: allocator), opcode: message.opcode, from: leg)
                 return
@@ -148,12 +166,27 @@ final class RelaySession: @unchecked Sendable {
         }
     }
 
+    /// Shows a text message to the mirrors: the charger's, and the primary's when the charger gets it as it
+    /// came (a translated primary's are shown as translated). `true`: the charger answered a mirror's call, and
+    /// the message was recorded and goes no further.
+    private func mirrored(_ message: LegMessage, from leg: LegID) -> Bool {
+        let data = message.unmaskedPayload(allocator: allocator)
+        guard leg == .charger else {
+            mirrorsToCharger(data)
+            return false
+        }
+        guard mirrorsFromCharger(data) else { return false }
+        record(data, leg: .charger, direction: .in, opcode: 1, forwarded: false)
+        recorder.scheduleFlush()
+        return true
+    }
+
     /// How the metrics count a message of `leg`: 0 charger → upstream, 1 the other way; other upstreams' not.
     static func metricsDirection(_ leg: LegID) -> Int? {
         switch leg {
         case .charger: 0
         case .upstream(0): 1
-        case .upstream: nil
+        case .upstream, .mirror: nil
         }
     }
 
@@ -330,13 +363,16 @@ final class RelaySession: @unchecked Sendable {
     /// Closes every leg with a close handshake (replacement, shutdown).
     func closeAll(code: Int, reason: String) {
         for leg in legs.legs { close(leg, code: code, reason: reason) }
+        stopMirrors()
     }
 
     func inactive(_ leg: LegID) {
+        if case .mirror(let index) = leg { return mirrorInactive(index) }
         handle(.inactive(leg))
     }
 
     func failed(_ leg: LegID, _ error: any Error) {
+        if case .mirror(let index) = leg { return mirrorFailed(index, error) }
         let failure: LegFailure
         switch error {
         case LegError.tooLarge(let fragmented):
@@ -356,6 +392,7 @@ final class RelaySession: @unchecked Sendable {
         recorder.timers.remove(ObjectIdentifier(self))
         rateResume?.cancel()
         rateResume = nil
+        stopMirrors()
         chargerLeg.detach()
         primaryLeg.detach()
         for leg in otherLegs { leg.detach() }

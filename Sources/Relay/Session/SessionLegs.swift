@@ -5,9 +5,18 @@ import RelayRecording
 package enum LegID: Hashable, Sendable, CustomStringConvertible {
     case charger
     case upstream(Int)
+    /// A mirror's leg (its index in the session's mirrors); not one of ``SessionLegs``: a mirror comes and goes
+    /// while the session lives (``MirrorLink``).
+    case mirror(Int)
 
     /// The leg as recordings name it.
-    var recorded: Leg { self == .charger ? .charger : .upstream }
+    var recorded: Leg {
+        switch self {
+        case .charger: .charger
+        case .upstream: .upstream
+        case .mirror: .mirror
+        }
+    }
 
     package var description: String { recorded.rawValue }
 }
@@ -105,6 +114,7 @@ struct SessionLegs: Sendable {
             case .charger: charger
             case .upstream(0): primary
             case .upstream(let index): others[index - 1]
+            case .mirror: preconditionFailure("mirror legs are not session legs")
             }
         }
         set {
@@ -112,6 +122,7 @@ struct SessionLegs: Sendable {
             case .charger: charger = newValue
             case .upstream(0): primary = newValue
             case .upstream(let index): others[index - 1] = newValue
+            case .mirror: preconditionFailure("mirror legs are not session legs")
             }
         }
     }
@@ -143,7 +154,7 @@ struct SessionLegs: Sendable {
         switch leg {
         case .charger: target = .upstream(0)
         case .upstream(0): target = .charger
-        case .upstream: return nil
+        case .upstream, .mirror: return nil
         }
         return isOpen(target) ? target : nil
     }
@@ -153,7 +164,7 @@ struct SessionLegs: Sendable {
         switch leg {
         case .charger: .upstream(0)
         case .upstream(0): .charger
-        case .upstream: nil
+        case .upstream, .mirror: nil
         }
     }
 
@@ -162,7 +173,7 @@ struct SessionLegs: Sendable {
         switch leg {
         case .charger: (0...others.count).map { LegID.upstream($0) }
         case .upstream(0): [.charger] + others.indices.map { LegID.upstream($0 + 1) }
-        case .upstream: []
+        case .upstream, .mirror: []
         }
     }
 

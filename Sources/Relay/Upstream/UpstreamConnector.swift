@@ -34,6 +34,7 @@ struct UpstreamConnector {
         identity: ChargePointIdentity,
         offeredSubprotocols: [String],
         authorization: String?,
+        leg: LegID = .upstream(0),
         on eventLoop: any EventLoop
     ) -> EventLoopFuture<UpstreamOutcome> {
         var headers = HTTPHeaders()
@@ -52,7 +53,7 @@ struct UpstreamConnector {
             NIOLoopBound(
                 try LegHandler.install(
                     in: channel.pipeline.syncOperations,
-                    leg: .upstream(0),
+                    leg: leg,
                     maxFrameBytes: maxFrameBytes
                 ),
                 eventLoop: channel.eventLoop
