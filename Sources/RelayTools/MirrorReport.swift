@@ -132,9 +132,11 @@ public struct MirrorReport: Sendable {
             let share = total == 0 ? 0 : Double(matched) / Double(total) * 100
             lines.append("mirror \(mirror): \(total) messages, \(matched) matched (\(Self.percent(share)))")
             lines.append(
-                "  " + ["action", "messages", "matched", "diverged", "unanswered", "dropped"].enumerated().map {
-                    $0.offset == 0 ? $0.element.padding(toLength: 28, withPad: " ", startingAt: 0) : Self.right($0.element)
-                }.joined()
+                "  "
+                    + ["action", "messages", "matched", "diverged", "unanswered", "dropped"].enumerated().map {
+                        $0.offset == 0
+                            ? $0.element.padding(toLength: 28, withPad: " ", startingAt: 0) : Self.right($0.element)
+                    }.joined()
             )
             for row in mine {
                 lines.append(

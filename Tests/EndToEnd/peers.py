@@ -69,6 +69,7 @@ class Backend16(ChargePoint16):
     @on(Action16.heartbeat)
     async def on_heartbeat(self):
         self.actions.append("Heartbeat")
+        await asyncio.sleep(self.backend.delay)
         return result16.Heartbeat(current_time=now())
 
     @on(Action16.status_notification)
@@ -116,7 +117,7 @@ class Backend201(ChargePoint201):
     async def on_boot(self, charging_station, reason, **kwargs):
         self.actions.append("BootNotification")
         self.backend.boots[self.id] = charging_station
-        return result201.BootNotification(current_time=now(), interval=300, status="Accepted")
+        return result201.BootNotification(current_time=now(), interval=self.backend.boot_interval, status="Accepted")
 
     @on(Action201.heartbeat)
     async def on_heartbeat(self, **kwargs):
@@ -131,7 +132,8 @@ class Backend201(ChargePoint201):
     @on(Action201.authorize)
     async def on_authorize(self, id_token, **kwargs):
         self.actions.append("Authorize")
-        return result201.Authorize(id_token_info={"status": "Accepted"})
+        status = "Blocked" if id_token["id_token"] in self.backend.blocked else "Accepted"
+        return result201.Authorize(id_token_info={"status": status})
 
     @on(Action201.data_transfer)
     async def on_data_transfer(self, vendor_id, **kwargs):
@@ -182,7 +184,8 @@ class Backend201(ChargePoint201):
 class Backend:
     """A CSMS on loopback. `refuse` makes it answer the upgrade with an HTTP status instead."""
 
-    def __init__(self, subprotocols=("ocpp1.6", "ocpp2.0.1"), refuse=None, ask_after_boot=True, ssl=None):
+    def __init__(self, subprotocols=("ocpp1.6", "ocpp2.0.1"), refuse=None, ask_after_boot=True, ssl=None, port=0):
+        self.delay = 0  # seconds a 1.6 Heartbeat waits for its answer
         self.ssl = ssl  # an ssl.SSLContext: the backend speaks wss://
         self.peer_certificates = []  # the client certificates seen (wss with client authentication)
         self.subprotocols = list(subprotocols)
@@ -204,7 +207,7 @@ class Backend:
         self.boot_interval = 300
         self.drop_after = None  # drop the TCP connection after this many received frames
         self.server = None
-        self.port = None
+        self.port = port or None
 
     def _process_request(self, connection, request):
         self.requests.append((request.path, dict(request.headers.raw_items())))
@@ -271,7 +274,7 @@ class Backend:
         self.server = await serve(
             self._handle,
             "127.0.0.1",
-            0,
+            self.port or 0,
             subprotocols=self.subprotocols,
             process_request=self._process_request,
             ping_interval=None,

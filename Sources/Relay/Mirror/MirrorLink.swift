@@ -84,7 +84,8 @@ struct MirrorLink: Sendable {
         self.mode = settings.mode
         self.commands = settings.commands
         self.queueLimit = settings.queue
-        self.callTimeout = UInt64(callTimeout.components.seconds) * 1_000_000_000
+        self.callTimeout =
+            UInt64(callTimeout.components.seconds) * 1_000_000_000
             + UInt64(callTimeout.components.attoseconds / 1_000_000_000)
         self.idPrefix = "m\(index)-"
         self.mapsTransactions = mapsTransactions
@@ -118,7 +119,10 @@ struct MirrorLink: Sendable {
             counter += 1
             let id = "\(idPrefix)boot\(counter)"
             connection = .booting(id)
-            return [.note("mirror connected; the charger's BootNotification goes first"), .send(envelope.readdressed(to: id))]
+            return [
+                .note("mirror connected; the charger's BootNotification goes first"),
+                .send(envelope.readdressed(to: id)),
+            ]
         }
         connection = .open
         return flushQueue(now: now)
@@ -137,6 +141,18 @@ struct MirrorLink: Sendable {
         }
         relayCalls = [:]
         actions.append(.dial(after: .seconds(seconds)))
+        return actions
+    }
+
+    /// The session ends: what never reached the mirror counts as dropped, what it never answered as unanswered.
+    mutating func stop() -> [Action] {
+        connection = .down
+        queue = []
+        let actions = pending.sorted(by: { $0.key < $1.key }).compactMap { id, entry -> Action? in
+            guard entry.mirror == nil else { return nil }
+            return .outcome(entry.sentAt == nil ? .dropped : .unanswered, action: entry.action, messageID: id, [])
+        }
+        pending = [:]
         return actions
     }
 
@@ -285,7 +301,8 @@ struct MirrorLink: Sendable {
             guard let p = primary.payload, let m = mirror.payload else {
                 return [.init(path: "", primary: String(primary.rest), mirror: String(mirror.rest))]
             }
-            if mapsTransactions, action == "StartTransaction", let pid = p["transactionId"], let mid = m["transactionId"]
+            if mapsTransactions, action == "StartTransaction", let pid = p["transactionId"],
+                let mid = m["transactionId"]
             {
                 transactionIDs[pid.jsonText] = mid.jsonText
                 actions.append(.persist(transactionIDs))
@@ -310,7 +327,8 @@ struct MirrorLink: Sendable {
 
     private func mapTransactionIDs(_ envelope: FrameEnvelope, text: String, toMirror: Bool) -> String {
         guard mapsTransactions, !transactionIDs.isEmpty, let action = envelope.action else { return text }
-        let map = toMirror ? transactionIDs : Dictionary(transactionIDs.map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+        let map =
+            toMirror ? transactionIDs : Dictionary(transactionIDs.map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
         guard var payload = envelope.payload else { return text }
         switch action {
         case _ where toMirror && Self.chargerTransactionActions.contains(action),

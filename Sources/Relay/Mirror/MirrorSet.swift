@@ -83,6 +83,12 @@ struct MirrorSet: Sendable {
         route(index, links[index].lost(why), now: 0)
     }
 
+    /// The session ends.
+    mutating func stop() -> [Action] {
+        waiting = []
+        return links.indices.flatMap { index in links[index].stop().map { Action.mirror(index, $0) } }
+    }
+
     mutating func dialling(_ index: Int) {
         links[index].dialling()
     }

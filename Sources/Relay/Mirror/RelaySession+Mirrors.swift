@@ -46,12 +46,18 @@ extension RelaySession {
     /// The session ends (or closes): mirrors are closed and not dialled again.
     func stopMirrors() {
         guard let mirrors, !mirrors.stopped else { return }
+        for action in mirrors.set.stop() { perform(action) }
         mirrors.stopped = true
         for index in mirrors.mirrors.indices {
             mirrors.mirrors[index].redial?.cancel()
             guard let handler = mirrors.mirrors[index].handler else { continue }
             let promise = eventLoop.makePromise(of: Void.self)
-            handler.send(.connectionClose, Self.closePayload(1000, ""), maskKey: recorder.maskingKeys.next(), promise: promise)
+            handler.send(
+                .connectionClose,
+                Self.closePayload(1000, ""),
+                maskKey: recorder.maskingKeys.next(),
+                promise: promise
+            )
             promise.futureResult.assumeIsolatedUnsafeUnchecked().whenComplete { _ in handler.closeChannel() }
         }
     }
@@ -82,7 +88,12 @@ extension RelaySession {
             let code = payload.readInteger(as: UInt16.self).map(Int.init) ?? 1005
             mirrorNote(index, "the mirror closed its connection (code \(code))")
             let promise = eventLoop.makePromise(of: Void.self)
-            handler.send(.connectionClose, Self.closePayload(code == 1005 ? nil : 1000, ""), maskKey: recorder.maskingKeys.next(), promise: promise)
+            handler.send(
+                .connectionClose,
+                Self.closePayload(code == 1005 ? nil : 1000, ""),
+                maskKey: recorder.maskingKeys.next(),
+                promise: promise
+            )
             promise.futureResult.assumeIsolatedUnsafeUnchecked().whenComplete { _ in handler.closeChannel() }
         default:
             break
@@ -212,7 +223,13 @@ extension RelaySession {
         guard let mirrors else { return }
         let name = mirrors.mirrors[index].settings.name
         recorder.writer.error(
-            ConnectionErrorEvent(connection: connection, time: clock.wall(), leg: .mirror, message: message, mirror: name)
+            ConnectionErrorEvent(
+                connection: connection,
+                time: clock.wall(),
+                leg: .mirror,
+                message: message,
+                mirror: name
+            )
         )
         recorder.scheduleFlush()
         logOnce("\(name) \(message)", "mirror \(name): \(message)")
@@ -239,7 +256,9 @@ extension RelaySession {
     private func loadAndDial(_ index: Int) {
         guard let mirrors else { return }
         guard let translation = mirrors.translation else {
-            if let make = mirrors.mirrors[index].makeTranslator { mirrors.mirrors[index].translator = make(ChargerState()) }
+            if let make = mirrors.mirrors[index].makeTranslator {
+                mirrors.mirrors[index].translator = make(ChargerState())
+            }
             dialMirror(index)
             return
         }
@@ -280,7 +299,10 @@ extension RelaySession {
                 }
                 guard subprotocol == mirror.subprotocol else {
                     channel.close(promise: nil)
-                    lostDial(index, "the mirror did not accept \(mirror.subprotocol) (it chose \(subprotocol ?? "none"))")
+                    lostDial(
+                        index,
+                        "the mirror did not accept \(mirror.subprotocol) (it chose \(subprotocol ?? "none"))"
+                    )
                     return
                 }
                 mirrors.mirrors[index].handler = handler
