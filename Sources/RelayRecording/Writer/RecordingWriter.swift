@@ -139,15 +139,25 @@ public final class RecordingWriter {
             forwardedUnchanged: forwardedUnchanged,
             payload: payload
         )
-        let size = pending.count - start
+        counted(
+            frames: forwardedUnchanged ? 2 : 1,
+            bytes: pending.count - start,
+            payload: payload.count,
+            connection,
+            time
+        )
+    }
+
+    /// Counts a frame record just appended (`frames`: 2 for one forwarded unchanged, which readers expand).
+    private func counted(frames: Int, bytes size: Int, payload: Int, _ connection: UInt64, _ time: UInt64) {
         pendingFrames += 1
         pendingRecords += 1
         if pendingSince == nil { pendingSince = time }
         batchRaw[connection, default: 0] += size
         if var t = tracked[connection] {
-            t.frames += forwardedUnchanged ? 2 : 1
+            t.frames += frames
             t.messages += 1
-            t.textBytes += payload.count
+            t.textBytes += payload
             t.rawBytes += size
             tracked[connection] = t
         }
@@ -189,18 +199,7 @@ public final class RecordingWriter {
             opcode: opcode,
             payload: payload
         )
-        let size = pending.count - start
-        pendingFrames += 1
-        pendingRecords += 1
-        if pendingSince == nil { pendingSince = time }
-        batchRaw[connection, default: 0] += size
-        if var t = tracked[connection] {
-            t.frames += 1
-            t.messages += 1
-            t.textBytes += payload.count
-            t.rawBytes += size
-            tracked[connection] = t
-        }
+        counted(frames: 1, bytes: pending.count - start, payload: payload.count, connection, time)
     }
 
     /// Records how a message fared on a mirror.
