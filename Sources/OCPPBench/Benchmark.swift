@@ -34,6 +34,8 @@ public enum Benchmark {
     enum Target: String, CaseIterable, Sendable {
         case direct, nginx, mitmproxy, relay
         case relayTranslating = "relay-translating"
+        /// The pass-through relay with one shadow mirror of the same version (a second backend).
+        case relayMirrored = "relay-mirrored"
     }
 
     /// Runs everything, printing progress and the table to `log`; returns the JSON document.
@@ -41,7 +43,10 @@ public enum Benchmark {
     public static func run(_ options: Options, log: @escaping @Sendable (String) -> Void) async throws -> String {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let backend = try await BenchBackend.start(group: group)
-        var targets: [Target] = [.direct, .nginx, .relay, .relayTranslating]
+        // The mirror is another server: its own thread, so that its work does not delay the primary's answers.
+        let mirrorGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let mirror = try await BenchBackend.start(group: mirrorGroup)
+        var targets: [Target] = [.direct, .nginx, .relay, .relayMirrored, .relayTranslating]
         if (try? ProxyProcess.which("mitmdump", extra: [".venv/bin/mitmdump"])) != nil {
             targets.insert(.mitmproxy, at: 2)
         }
@@ -56,7 +61,13 @@ public enum Benchmark {
             let shift = round % targets.count
             let order: [Target] = Array(targets[shift...]) + Array(targets[..<shift])
             for target in order {
-                let proxy = try start(target, backend: backend, options: options, connections: options.cpuChargers)
+                let proxy = try start(
+                    target,
+                    backend: backend,
+                    mirror: mirror,
+                    options: options,
+                    connections: options.cpuChargers
+                )
                 defer { proxy?.stop() }
                 let port = proxy?.port ?? backend.port
                 let p = try await measureLatency(port: port, calls: options.latencyCalls, group: group)
@@ -95,7 +106,18 @@ public enum Benchmark {
         for target in targets where target != .direct {
             for count in options.idleCounts {
                 if target == .mitmproxy && count > 1000 { continue }  // minutes per storm; 1,000 says enough
-                guard let proxy = try start(target, backend: backend, options: options, connections: count) else {
+                // A mirror is a third socket per charger in the relay and in this process: beyond the open-file
+                // limit the figure would measure refusals.
+                if target == .relayMirrored && count * 3 + 1000 > descriptorLimit() { continue }
+                guard
+                    let proxy = try start(
+                        target,
+                        backend: backend,
+                        mirror: mirror,
+                        options: options,
+                        connections: count
+                    )
+                else {
                     continue
                 }
                 defer { proxy.stop() }
@@ -113,6 +135,8 @@ public enum Benchmark {
             "realistic session: \(compression.frames) messages, \(fmt(compression.bytesPerFrame)) bytes on disk each, \(fmt(compression.ratio))× smaller than the frame text"
         )
         await backend.stop()
+        await mirror.stop()
+        try await mirrorGroup.shutdownGracefully()
         try await group.shutdownGracefully()
 
         let report = Report(
@@ -137,6 +161,7 @@ public enum Benchmark {
     private static func start(
         _ target: Target,
         backend: BenchBackend,
+        mirror: BenchBackend,
         options: Options,
         connections: Int
     ) throws -> ProxyProcess? {
@@ -157,6 +182,14 @@ public enum Benchmark {
                 backendPort: backend.port,
                 translate: true,
                 mappings: options.mappings
+            )
+        case .relayMirrored:
+            return try ProxyProcess.relay(
+                binary: options.relayBinary,
+                backendPort: backend.port,
+                translate: false,
+                mappings: options.mappings,
+                mirrorPort: mirror.port
             )
         }
     }
@@ -347,6 +380,15 @@ public enum Benchmark {
     }
 
     // MARK: Environment
+
+    /// The process's open-file limit.
+    static func descriptorLimit() -> Int {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max else {
+            return 1 << 20
+        }
+        return Int(clamping: limit.rlim_cur)
+    }
 
     static func machine() -> String {
         let cpu =

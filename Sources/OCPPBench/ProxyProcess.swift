@@ -183,14 +183,26 @@ final class ProxyProcess {
     }
 
     /// The relay itself, recording; translating when `translate` is set.
-    static func relay(binary: String, backendPort: Int, translate: Bool, mappings: String?) throws -> ProxyProcess {
-        let directory = temporaryDirectory(translate ? "relay-translating" : "relay")
+    /// - Parameter mirrorPort: set: a shadow mirror of the same version on that backend.
+    static func relay(
+        binary: String,
+        backendPort: Int,
+        translate: Bool,
+        mappings: String?,
+        mirrorPort: Int? = nil
+    ) throws -> ProxyProcess {
+        let name = translate ? "relay-translating" : mirrorPort != nil ? "relay-mirrored" : "relay"
+        let directory = temporaryDirectory(name)
         let port = freePort()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         // The bench's chargers send far more than a real one: no per-charger rate limit (nginx has none either).
         let config = "\(directory)/relay.yaml"
-        _ = FileManager.default.createFile(atPath: config, contents: Data("limits:\n  messages_per_second: 0\n".utf8))
+        var yaml = "limits:\n  messages_per_second: 0\n"
+        if let mirrorPort {
+            yaml += "mirrors:\n  - name: shadow\n    upstream: ws://127.0.0.1:\(mirrorPort)/ocpp\n    mode: shadow\n"
+        }
+        _ = FileManager.default.createFile(atPath: config, contents: Data(yaml.utf8))
         var arguments = [
             "serve", "--listen", "127.0.0.1:\(port)", "--upstream", "ws://127.0.0.1:\(backendPort)/ocpp",
             "--recordings", "\(directory)/recordings", "--log-level", "error", "--config", config,
@@ -208,7 +220,7 @@ final class ProxyProcess {
             throw BenchError("the relay did not start: \(said.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
         return ProxyProcess(
-            name: translate ? "relay-translating" : "relay",
+            name: name,
             process: process,
             port: port,
             directory: directory

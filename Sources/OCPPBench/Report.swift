@@ -47,6 +47,8 @@ extension Benchmark {
             let addedRelay = p50(.relay).flatMap { r in direct.map { r - $0 } }
             let addedNginx = p50(.nginx).flatMap { n in direct.map { n - $0 } }
             let largest = options.idleCounts.max() ?? 0
+            // The mirrored relay is measured only where three sockets per charger fit the open-file limit.
+            let mirroredCount = memory[.relayMirrored]?.keys.max() ?? largest
             return [
                 ("relay/nginx CPU per round trip, closed loops", ratio(closed(.relay), closed(.nginx)), "≤ 1.3"),
                 ("relay/nginx CPU per round trip, paced", ratio(paced(.relay), paced(.nginx)), "≤ 1.5"),
@@ -82,6 +84,26 @@ extension Benchmark {
                 (
                     "relay/nginx reconnect storm of \(largest)",
                     ratio(storms[.relay]?.seconds, storms[.nginx]?.seconds), "≤ 2, 0 errors"
+                ),
+                (
+                    "mirrored relay/relay CPU per heartbeat round trip, closed loops",
+                    ratio(closed(.relayMirrored), closed(.relay)), "≤ 1.6"
+                ),
+                (
+                    "mirrored relay/relay CPU per MeterValues round trip in a transaction, closed loops",
+                    ratio(txClosed(.relayMirrored), txClosed(.relay)), "≤ 1.6"
+                ),
+                (
+                    "mirrored relay/relay CPU per MeterValues round trip in a transaction, paced",
+                    ratio(txPaced(.relayMirrored), txPaced(.relay)), ""
+                ),
+                (
+                    "mirrored relay p50 minus relay p50 (µs; the primary path's added latency)",
+                    p50(.relayMirrored).flatMap { m in p50(.relay).map { m - $0 } }, "≈ 0"
+                ),
+                (
+                    "mirrored relay/relay memory per idle connection at \(mirroredCount)",
+                    ratio(memory[.relayMirrored]?[mirroredCount], memory[.relay]?[mirroredCount]), "≤ 2"
                 ),
                 ("recording: frame text / bytes on disk", compression.ratio, "≥ 8"),
             ]

@@ -15,9 +15,10 @@ def test_the_benchmark_runs_and_reports_every_target(tmp_path):
     assert out.returncode == 0, out.stdout + out.stderr
     assert "relay/nginx CPU per round trip" in out.stdout
     figures = json.loads(output.read_text())
-    for target in ("direct", "nginx", "relay", "relay-translating"):
+    assert "mirrored relay/relay CPU per MeterValues round trip" in out.stdout
+    for target in ("direct", "nginx", "relay", "relay-mirrored", "relay-translating"):
         assert figures["targets"][target]["latency_us"]["p50"] > 0, target
-    for target in ("nginx", "relay", "relay-translating"):
+    for target in ("nginx", "relay", "relay-mirrored", "relay-translating"):
         assert figures["targets"][target]["cpu_us_per_round_trip_closed"]["median"] > 0, target
         assert figures["targets"][target]["storm"]["errors"] == 0, target
         # MeterValues inside a transaction went through every proxy (translated by the translating relay).

@@ -163,3 +163,39 @@ struct MirrorLinkTests {
         #expect(back.actions == [.mirror(0, .send(#"[3,"t",{"status":"Accepted"}]"#))])
     }
 }
+
+@Suite("Mirror link, time")
+struct MirrorLinkTimeTests {
+    @Test("a silent mirror is pinged, then dropped; anything it sends keeps it")
+    func liveness() {
+        var link = MirrorLinkTests.link()
+        _ = link.start()
+        #expect(link.livenessCheck().isEmpty, "nothing to check while it is being dialled")
+        _ = link.connected(now: 0)
+        #expect(link.livenessCheck().isEmpty)
+        #expect(link.livenessCheck() == [.ping])
+        link.heardFrom()
+        #expect(link.livenessCheck().isEmpty)
+        #expect(link.livenessCheck() == [.ping])
+        #expect(link.livenessCheck().last == .drop)
+    }
+
+    @Test("a secondary's call the charger never answers frees the charger and comes back to the mirror as an error")
+    func unansweredCall() {
+        var set = MirrorSet(
+            links: [MirrorLinkTests.link(MirrorLinkTests.settings(mode: .secondary, commands: ["TriggerMessage"]))]
+        )
+        _ = set.start()
+        _ = set.connected(0, now: 0)
+        let first = set.fromMirror(0, #"[2,"t1","TriggerMessage",{"requestedMessage":"Heartbeat"}]"#, now: 1)
+        #expect(first == [.toCharger(#"[2,"m1-1","TriggerMessage",{"requestedMessage":"Heartbeat"}]"#)])
+        #expect(set.fromMirror(0, #"[2,"t2","TriggerMessage",{"requestedMessage":"Heartbeat"}]"#, now: 2).isEmpty)
+        let expired = set.expire(now: 1 + 31_000_000_000)
+        guard case .mirror(0, .send(let error))? = expired.first else {
+            Issue.record("no error for the mirror: \(expired)")
+            return
+        }
+        #expect(error.hasPrefix(#"[4,"t1","GenericError","#))
+        #expect(expired.last == .toCharger(#"[2,"m1-2","TriggerMessage",{"requestedMessage":"Heartbeat"}]"#))
+    }
+}

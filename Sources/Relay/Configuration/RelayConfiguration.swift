@@ -103,13 +103,14 @@ public struct RelayConfiguration: Sendable {
         _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
     }
 
-    /// Half the open-file limit, less a reserve for recordings, the database and the listener.
-    public static func descriptorBoundConnections() -> Int {
+    /// The open-file limit shared by the sockets of each charger (its own, the upstream's and a mirror's each),
+    /// less a reserve for recordings, the database and the listener.
+    public static func descriptorBoundConnections(socketsPerCharger: Int = 2) -> Int {
         var limit = rlimit()
         guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max else {
             return 100_000
         }
-        return max(1, (Int(clamping: limit.rlim_cur) - 64) / 2)
+        return max(1, (Int(clamping: limit.rlim_cur) - 64) / socketsPerCharger)
     }
 
     /// Splits `HOST:PORT` (or `[v6]:PORT`, or `:PORT` for all interfaces).

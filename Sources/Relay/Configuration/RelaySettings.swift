@@ -132,6 +132,11 @@ public struct RelaySettings: Sendable, Equatable {
             guard let value = values[declaration.key] else { continue }
             try declaration.apply(value, &configuration)
         }
+        // Each mirror is one more socket per charger: the default connection limit leaves them room.
+        let mirrors = ([configuration.mirrors.count] + configuration.routes.map(\.mirrors.count)).max() ?? 0
+        if values["limits.max_connections"] == nil, mirrors > 0 {
+            configuration.maxConnections = RelayConfiguration.descriptorBoundConnections(socketsPerCharger: 2 + mirrors)
+        }
         // A plaintext listener beyond loopback only when asked for.
         let plaintext = try values["plaintext"]?.bool("plaintext") ?? false
         if configuration.listenerTLS == nil, !plaintext, !RelayConfiguration.isLoopback(configuration.listenHost) {

@@ -37,6 +37,10 @@ struct MirrorLink: Sendable {
         case persist([String: String])
         /// Something worth a line in the recording and the log.
         case note(String)
+        /// Ping the mirror (it was silent for a whole liveness interval).
+        case ping
+        /// Drop the mirror's connection (it did not answer the ping); its end re-dials.
+        case drop
     }
 
     /// A charger message the mirror has to answer, or an answer of the primary's waiting for the mirror's.
@@ -72,6 +76,9 @@ struct MirrorLink: Sendable {
     /// Relay-made ids of the mirror's calls passed to the charger → the mirror's own ids.
     private var relayCalls: [String: String] = [:]
     private var counter = 0
+    /// Whether the mirror said anything since the last liveness check, and whether a ping waits for its answer.
+    private var heard = true
+    private var pingOutstanding = false
 
     init(
         settings: MirrorSettings,
@@ -109,6 +116,8 @@ struct MirrorLink: Sendable {
     /// it), then what queued up.
     mutating func connected(now: UInt64) -> [Action] {
         failures = 0
+        heard = true
+        pingOutstanding = false
         if let first = queue.first, let envelope = FrameEnvelope(first), envelope.action == "BootNotification" {
             queue.removeFirst()
             connection = .booting(envelope.messageID)
@@ -270,6 +279,42 @@ struct MirrorLink: Sendable {
             }
         }
         return actions
+    }
+
+    /// Anything arrived from the mirror (a pong too): it is alive.
+    mutating func heardFrom() {
+        heard = true
+    }
+
+    /// The periodic check (`timeouts.ping`): a mirror silent for a whole interval is pinged, one still silent at
+    /// the next check is dropped (and dialled again), so that a backend gone without a FIN does not pile up
+    /// unanswered messages for ever.
+    mutating func livenessCheck() -> [Action] {
+        guard connection != .down, connection != .dialling else { return [] }
+        if heard {
+            heard = false
+            pingOutstanding = false
+            return []
+        }
+        guard pingOutstanding else {
+            pingOutstanding = true
+            return [.ping]
+        }
+        return [.note("no answer to a ping within the liveness interval; connection dropped"), .drop]
+    }
+
+    /// The charger did not answer this mirror's call (`id` relay-made) within the call timeout: the mirror gets
+    /// a CALLERROR instead of waiting for ever.
+    mutating func chargerNeverAnswered(_ id: String) -> [Action] {
+        guard let call = relayCalls.removeValue(forKey: id) else { return [] }
+        let error = RPCFrame.callError(
+            .init(
+                messageID: call,
+                errorCode: "GenericError",
+                errorDescription: "ocpp-relay: the charger did not answer within the call timeout"
+            )
+        )
+        return deliver(error.jsonText, id: nil, action: nil, now: 0)
     }
 
     /// Whether anything waits for time to pass.

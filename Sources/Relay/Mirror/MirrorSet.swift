@@ -83,6 +83,15 @@ struct MirrorSet: Sendable {
         route(index, links[index].lost(why), now: 0)
     }
 
+    mutating func heard(_ index: Int) {
+        links[index].heardFrom()
+    }
+
+    /// The liveness check of every mirror.
+    mutating func livenessCheck() -> [Action] {
+        links.indices.flatMap { index in links[index].livenessCheck().map { Action.mirror(index, $0) } }
+    }
+
     /// The session ends.
     mutating func stop() -> [Action] {
         waiting = []
@@ -105,6 +114,9 @@ struct MirrorSet: Sendable {
         }
         if let call = mirrorCall, now > call.sentAt, now - call.sentAt > callTimeout {
             mirrorCall = nil
+            if let index = links.firstIndex(where: { $0.owns(call.id) }) {
+                actions += links[index].chargerNeverAnswered(call.id).map { .mirror(index, $0) }
+            }
             actions += nextCall(now: now)
         }
         return actions

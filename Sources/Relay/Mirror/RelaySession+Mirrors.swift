@@ -43,6 +43,12 @@ extension RelaySession {
         }
     }
 
+    /// Pings silent mirrors and drops those that did not answer the last ping.
+    func checkMirrorLiveness() {
+        guard let mirrors else { return }
+        for action in mirrors.set.livenessCheck() { perform(action) }
+    }
+
     /// The session ends (or closes): mirrors are closed and not dialled again.
     func stopMirrors() {
         guard let mirrors, !mirrors.stopped else { return }
@@ -66,6 +72,7 @@ extension RelaySession {
 
     func mirrorReceived(_ message: LegMessage, index: Int) {
         guard let mirrors, let handler = mirrors.mirrors[index].handler else { return }
+        mirrors.set.heard(index)
         let data = message.unmaskedPayload(allocator: allocator)
         switch message.opcode {
         case .text:
@@ -176,6 +183,10 @@ extension RelaySession {
             persistMirror(index, map: map)
         case .note(let message):
             mirrorNote(index, message)
+        case .ping:
+            mirrors.mirrors[index].handler?.send(.ping, ByteBuffer(), maskKey: recorder.maskingKeys.next())
+        case .drop:
+            mirrors.mirrors[index].handler?.closeChannel()
         }
     }
 

@@ -100,7 +100,10 @@ final class RelaySession: @unchecked Sendable {
         primaryLeg.attach(self)
         for leg in otherLegs { leg.attach(self) }
         if let pingInterval {
-            recorder.timers.add(ObjectIdentifier(self), every: pingInterval) { [self] in handle(.livenessCheck) }
+            recorder.timers.add(ObjectIdentifier(self), every: pingInterval) { [self] in
+                handle(.livenessCheck)
+                checkMirrorLiveness()
+            }
         }
         if let translator {
             // Calls nobody answers must not block the translation queues.
