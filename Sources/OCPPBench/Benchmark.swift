@@ -103,12 +103,17 @@ public enum Benchmark {
 
         var memory: [Target: [Int: Double]] = [:]
         var storms: [Target: Storm] = [:]
+        // A mirror is a third socket per charger in the relay and in this process: the mirrored relay is measured
+        // at the largest count that fits the open-file limit (and the relay beside it at that count too).
+        let mirroredCount = min(options.idleCounts.max() ?? 0, (descriptorLimit() - 1000) / 3 / 1000 * 1000)
         for target in targets where target != .direct {
-            for count in options.idleCounts {
+            var counts = options.idleCounts
+            if [.relay, .relayMirrored].contains(target), !counts.contains(mirroredCount) {
+                counts = (counts + [mirroredCount]).sorted()
+            }
+            for count in counts {
                 if target == .mitmproxy && count > 1000 { continue }  // minutes per storm; 1,000 says enough
-                // A mirror is a third socket per charger in the relay and in this process: beyond the open-file
-                // limit the figure would measure refusals.
-                if target == .relayMirrored && count * 3 + 1000 > descriptorLimit() { continue }
+                if target == .relayMirrored && count > mirroredCount { continue }
                 guard
                     let proxy = try start(
                         target,

@@ -111,7 +111,7 @@ extension Benchmark {
 
         var table: String {
             var lines = ["", "ocpp-relay benchmark, \(date), \(machine)"]
-            let counts = options.idleCounts
+            let counts = Set(memory.values.flatMap(\.keys)).sorted()
             let header =
                 ["target", "p50 µs", "p90", "p99", "p50 spread", "CPU µs/rt closed", "spread", "paced"]
                 + ["MeterValues closed", "spread", "paced", "rt/s"]

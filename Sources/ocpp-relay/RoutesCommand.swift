@@ -73,6 +73,16 @@ struct RoutesCommand: ParsableCommand {
             if choice.upstreamPassword != nil {
                 print("the relay logs in upstream as \(charger) with the configured upstream password")
             }
+            for mirror in choice.mirrors {
+                let mirrorIdentity = mirror.identity(for: identity)
+                let commands = mirror.commands.sorted().joined(separator: ", ")
+                print(
+                    "mirrored to \(mirror.name): \(mirror.upstream.url(for: mirrorIdentity)) "
+                        + "(\(mirror.upstreamVersion?.shortName ?? "the upstream's version"), \(mirror.mode.rawValue)"
+                        + (mirror.mode == .secondary ? ", may send \(commands.isEmpty ? "nothing" : commands)" : "")
+                        + ")"
+                )
+            }
         }
     }
 }

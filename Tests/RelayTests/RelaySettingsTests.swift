@@ -271,3 +271,62 @@ func repositoryRoot(_ file: String = #filePath) -> URL {
     }
     return root
 }
+
+@Suite("Mirror settings")
+struct MirrorSettingsTests {
+    static let base = "upstream: ws://old:9000/ocpp\n"
+
+    @Test("a route's mirrors replace the top-level ones; defaults fill the rest")
+    func routeReplaces() throws {
+        let configuration = try RelaySettings.parse(
+            yaml: Self.base + """
+                mirrors:
+                  - name: new-csms
+                    upstream: ws://new:9000/ocpp/{id}
+                    upstream_version: "2.0.1"
+                routes:
+                  - name: pilot
+                    chargers: [CP-1]
+                    mirrors:
+                      - name: energy
+                        upstream: ws://energy:80/ocpp
+                        mode: secondary
+                        commands: [TriggerMessage]
+                        charger_id: "EM-{id}"
+                        queue: 5
+                  - name: others
+                    chargers: ["glob:*"]
+                """
+        ).resolve()
+        let pilot = configuration.route(for: "CP-1").mirrors
+        #expect(pilot.map(\.name) == ["energy"])
+        #expect(pilot.first?.commands == ["TriggerMessage"] && pilot.first?.queue == 5)
+        #expect(pilot.first?.identity(for: try ChargePointIdentity("CP-1")).value == "EM-CP-1")
+        let others = configuration.route(for: "CP-2").mirrors
+        #expect(others.map(\.name) == ["new-csms"] && others.first?.mode == .shadow && others.first?.queue == 1000)
+        #expect(others.first?.upstreamVersion == .v201)
+    }
+
+    @Test(
+        "bad mirrors are refused with the setting named",
+        arguments: [
+            ("  - name: Bad_Name\n    upstream: ws://x/ocpp\n", "a-z, 0-9 and -"),
+            ("  - name: a\n    upstream: ws://x/ocpp\n  - name: a\n    upstream: ws://y/ocpp\n", "two mirrors"),
+            ("  - name: a\n    upstream: ws://x/ocpp\n    commands: [Reset]\n", "a shadow sends no commands"),
+            (
+                "  - name: a\n    upstream: ws://x/ocpp\n    mode: secondary\n    commands: [Rest]\n",
+                "not an OCPP action"
+            ),
+            ("  - name: a\n    upstream: ws://x/ocpp\n    mode: primary\n", "shadow or secondary"),
+            ("  - name: a\n", "needs an upstream"),
+            ("  - name: a\n    upstream: ws://x/ocpp\n    colour: red\n", "unknown setting"),
+        ]
+    )
+    func refused(yaml: String, message: String) {
+        #expect {
+            _ = try RelaySettings.parse(yaml: Self.base + "mirrors:\n" + yaml).resolve()
+        } throws: { error in
+            "\(error)".contains(message)
+        }
+    }
+}
