@@ -67,6 +67,9 @@ public struct MirrorReport: Sendable {
             }
         }
         report.rows.sort { ($0.mirror, $0.action) < ($1.mirror, $1.action) }
+        for index in report.rows.indices {
+            report.rows[index].fields.sort { ($1.count, $0.path) < ($0.count, $1.path) }
+        }
         return (report, problems)
     }
 
@@ -91,7 +94,6 @@ public struct MirrorReport: Sendable {
                 rows[index].fields.append(Field(path: difference.path, count: 1, example: difference))
             }
         }
-        rows[index].fields.sort { ($1.count, $0.path) < ($0.count, $1.path) }
     }
 
     /// One JSON object per mirror and action.

@@ -43,6 +43,13 @@ struct MirrorLink: Sendable {
         case drop
     }
 
+    /// A frame held for the mirror: a charger CALL (with its id and action) or an answer to the mirror's call.
+    private struct Queued: Sendable {
+        var id: String?
+        var action: String?
+        var text: String
+    }
+
     /// A charger message the mirror has to answer, or an answer of the primary's waiting for the mirror's.
     private struct Pending: Sendable {
         var action: String
@@ -66,9 +73,9 @@ struct MirrorLink: Sendable {
     private(set) var connection = Connection.down
     private var failures = 0
     /// Frames held while the mirror is not open, in order.
-    private var queue: [String] = []
+    private var queue: [Queued] = []
     /// The charger's last BootNotification frame.
-    private var lastBoot: String?
+    private var lastBoot: FrameEnvelope?
     private var pending: [String: Pending] = [:]
     private var comparator: Comparator
     /// The charger's (the primary's) 1.6 transaction id → the mirror's, as JSON text.
@@ -118,19 +125,19 @@ struct MirrorLink: Sendable {
         failures = 0
         heard = true
         pingOutstanding = false
-        if let first = queue.first, let envelope = FrameEnvelope(first), envelope.action == "BootNotification" {
+        if let first = queue.first, first.action == "BootNotification", let id = first.id {
             queue.removeFirst()
-            connection = .booting(envelope.messageID)
-            pending[envelope.messageID]?.sentAt = now
-            return [.send(first)]
+            connection = .booting(id)
+            pending[id]?.sentAt = now
+            return [.send(first.text)]
         }
-        if let lastBoot, let envelope = FrameEnvelope(lastBoot) {
+        if let lastBoot {
             counter += 1
             let id = "\(idPrefix)boot\(counter)"
             connection = .booting(id)
             return [
                 .note("mirror connected; the charger's BootNotification goes first"),
-                .send(envelope.readdressed(to: id)),
+                .send(lastBoot.readdressed(to: id)),
             ]
         }
         connection = .open
@@ -166,11 +173,11 @@ struct MirrorLink: Sendable {
     }
 
     private mutating func flushQueue(now: UInt64) -> [Action] {
-        let frames = queue
+        let held = queue
         queue = []
-        return frames.map { frame in
-            if let id = FrameEnvelope(frame)?.messageID, pending[id] != nil { pending[id]?.sentAt = now }
-            return .send(frame)
+        return held.map { entry in
+            if let id = entry.id { pending[id]?.sentAt = now }
+            return .send(entry.text)
         }
     }
 
@@ -179,7 +186,7 @@ struct MirrorLink: Sendable {
     /// A CALL from the charger.
     mutating func chargerCall(_ envelope: FrameEnvelope, text: String, now: UInt64) -> [Action] {
         let action = envelope.action ?? "?"
-        if action == "BootNotification" { lastBoot = text }
+        if action == "BootNotification" { lastBoot = envelope }
         let frame = mapTransactionIDs(envelope, text: text, toMirror: true)
         pending[envelope.messageID] = Pending(action: action)
         return deliver(frame, id: envelope.messageID, action: action, now: now)
@@ -201,7 +208,7 @@ struct MirrorLink: Sendable {
             pending[id] = nil
             return [.outcome(.dropped, action: action, messageID: id, [])]
         }
-        queue.append(frame)
+        queue.append(Queued(id: id, action: action, text: frame))
         return []
     }
 

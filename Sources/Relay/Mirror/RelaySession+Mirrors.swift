@@ -252,10 +252,10 @@ extension RelaySession {
     }
 
     private func persistMirror(_ index: Int, map: [String: String]) {
-        guard let mirrors, let writer = mirrors.writer else { return }
+        guard let mirrors else { return }
         var state = mirrors.mirrors[index].translator?.state ?? ChargerState()
         state.mirrorTransactionIDs = map
-        writer.persist(mirrors.stateKey(index, charger: identity), state) { [self] result in
+        mirrors.writer.persist(mirrors.stateKey(index, charger: identity), state) { [self] result in
             if case .failure(let error) = result { mirrorNote(index, "mirror state not stored: \(error)") }
         }
     }
@@ -266,15 +266,9 @@ extension RelaySession {
     /// mid-transaction keeps the mirror's transaction ids.
     private func loadAndDial(_ index: Int) {
         guard let mirrors else { return }
-        guard let translation = mirrors.translation else {
-            if let make = mirrors.mirrors[index].makeTranslator {
-                mirrors.mirrors[index].translator = make(ChargerState())
-            }
-            dialMirror(index)
-            return
-        }
         let key = mirrors.stateKey(index, charger: identity)
-        eventLoop.makeFutureWithTask { try await translation.states.load(identity: key) }
+        let states = mirrors.states
+        eventLoop.makeFutureWithTask { try await states.load(identity: key) }
             .assumeIsolatedUnsafeUnchecked().whenComplete { [self] result in
                 let state: ChargerState
                 switch result {

@@ -29,8 +29,9 @@ final class SessionMirrors {
     var mirrors: [Mirror]
     let connector: UpstreamConnector
     let tls: NIOSSLContext
-    let translation: RelayServer.Translation?
-    let writer: StateWriter?
+    /// Where each mirror's state (transaction id map, translation state) is read and written.
+    let states: TranslationStates
+    let writer: StateWriter
     /// Set when the session ends: nothing is dialled again.
     var stopped = false
     /// Diagnostics already logged (each once per session).
@@ -42,8 +43,8 @@ final class SessionMirrors {
         chargerSpeaks16: Bool,
         connector: UpstreamConnector,
         tls: NIOSSLContext,
-        translation: RelayServer.Translation?,
-        writer: StateWriter?
+        states: TranslationStates,
+        writer: StateWriter
     ) {
         self.mirrors = mirrors
         self.set = MirrorSet(
@@ -58,7 +59,7 @@ final class SessionMirrors {
         )
         self.connector = connector
         self.tls = tls
-        self.translation = translation
+        self.states = states
         self.writer = writer
     }
 
@@ -75,14 +76,13 @@ final class SessionMirrors {
         return "Basic " + Data("\(mirror.identity.value):\(password)".utf8).base64EncodedString()
     }
 
-    /// The mirrors a charger gets, or why one cannot be served (a 2.0.1 charger on a 1.6 mirror, a 2.0.1 mirror
-    /// without translation tables).
+    /// The mirrors a charger gets, or why one cannot be served (a 2.0.1 charger on a 1.6 mirror).
     static func plan(
         _ settings: [MirrorSettings],
         identity: ChargePointIdentity,
         chargerVersion: OCPPVersion?,
         primaryVersion: OCPPVersion?,
-        translation: RelayServer.Translation?,
+        tables: MappingTables,
         uuids: UUIDSource,
         clock: RelayClock
     ) -> (mirrors: [Mirror], problems: [String]) {
@@ -96,7 +96,7 @@ final class SessionMirrors {
             }
             var makeTranslator: (@Sendable (ChargerState) -> TranslationSession)?
             if version != chargerVersion {
-                guard chargerVersion == .v16, version == .v201, let translation else {
+                guard chargerVersion == .v16, version == .v201 else {
                     problems.append(
                         "mirror \(mirror.name): a \(chargerVersion.shortName) charger cannot be translated for a "
                             + "\(version.shortName) backend; not mirrored"
@@ -104,7 +104,6 @@ final class SessionMirrors {
                     continue
                 }
                 let mirrorIdentity = mirror.identity(for: identity).value
-                let tables = translation.tables
                 makeTranslator = { state in
                     TranslationSession(
                         identity: mirrorIdentity,

@@ -41,6 +41,8 @@ struct ChargerAdmission: Sendable {
         var authorization: String?
         /// A 1.6 charger on a 2.0.1 upstream: frames are translated.
         var translated: Bool
+        /// The backends beside the upstream (the route's, else the top-level ones).
+        var mirrors: [MirrorSettings]
     }
 
     /// A refusal: the status and headers the charger gets, why (for the body, the log and the recording), who
@@ -269,7 +271,8 @@ struct ChargerAdmission: Sendable {
             routeReason: route.reason,
             offeredSubprotocols: offered,
             authorization: authorization,
-            translated: translated
+            translated: translated,
+            mirrors: route.mirrors
         )
         state = .dialling(plan, upstreamTimeout: configuration.upstreamTimeout)
         return .dial(plan)

@@ -69,7 +69,7 @@ extension RelayServer {
             },
             upgradePipelineHandler: { [self] channel, _ in
                 channel.eventLoop.makeCompletedFuture {
-                    try startSession(channel: channel, handshake: handshake.value, configuration: configuration)
+                    try startSession(channel: channel, handshake: handshake.value, live: live)
                 }
             }
         )
@@ -320,7 +320,8 @@ extension RelayServer {
     }
 
     /// The upgrade completed: the session takes both legs.
-    private func startSession(channel: any Channel, handshake: Handshake, configuration: RelayConfiguration) throws {
+    private func startSession(channel: any Channel, handshake: Handshake, live: Live) throws {
+        let configuration = live.configuration
         guard case .admitted(let plan, let subprotocol) = handshake.admission.state,
             case .accepted(let upstream) = handshake.upstream, let request = handshake.request
         else {
@@ -347,18 +348,17 @@ extension RelayServer {
                 callTimeout: TimeAmount(configuration.callTimeout)
             )
         }
-        let live = self.live.withLockedValue { $0 }
         let chargerVersion = plan.translated ? OCPPVersion.v16 : subprotocol.flatMap(OCPPVersion.init(rawValue:))
         var sessionMirrors: SessionMirrors?
-        let mirrorSettings = configuration.route(for: plan.identity.value).mirrors
         var mirrorProblems: [String] = []
-        if !mirrorSettings.isEmpty {
+        // Mirrors keep their state in the translation store, which a configuration with mirrors always opens.
+        if !plan.mirrors.isEmpty, let translation = live.translation {
             let (planned, problems) = SessionMirrors.plan(
-                mirrorSettings,
+                plan.mirrors,
                 identity: plan.identity,
                 chargerVersion: chargerVersion,
                 primaryVersion: subprotocol.flatMap(OCPPVersion.init(rawValue:)),
-                translation: live.translation,
+                tables: translation.tables,
                 uuids: uuids,
                 clock: clock
             )
@@ -370,8 +370,8 @@ extension RelayServer {
                     chargerSpeaks16: chargerVersion == .v16,
                     connector: connector,
                     tls: live.tls.upstream,
-                    translation: live.translation,
-                    writer: live.translation?.states.writer(for: channel.eventLoop)
+                    states: translation.states,
+                    writer: translation.states.writer(for: channel.eventLoop)
                 )
             }
         }
