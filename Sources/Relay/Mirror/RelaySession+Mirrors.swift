@@ -210,7 +210,7 @@ extension RelaySession {
     private func sendToMirror(_ index: Int, _ data: ByteBuffer) {
         guard let mirrors, let handler = mirrors.mirrors[index].handler else { return }
         recordMirror(index, data, direction: .out)
-        recorder.afterFlush { [self] in
+        recorder.afterFlushTrailing { [self] in
             guard mirrors.mirrors[index].handler === handler else { return }
             handler.send(.text, data, maskKey: recorder.maskingKeys.next())
         }

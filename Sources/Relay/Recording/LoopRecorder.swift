@@ -22,6 +22,9 @@ final class LoopRecorder {
     /// The relay's clock (the writer's).
     var clock: RelayClock { writer.clock }
     private var actions: [() -> Void] = []
+    /// Actions that wait for `actions` as well: the mirrors' writes, so that the primary path's frames of a tick
+    /// leave first.
+    private var trailingActions: [() -> Void] = []
     private var flushScheduled = false
     private var lastErrorReport: UInt64 = 0
     /// Where masked payloads are unmasked for recording: one buffer for the loop, reused for every frame.
@@ -70,6 +73,13 @@ final class LoopRecorder {
         scheduleFlush()
     }
 
+    /// Runs `action` once everything recorded so far has been written, after the tick's ``afterFlush(_:)``
+    /// actions (work that must not delay the primary path: a mirror's frames).
+    func afterFlushTrailing(_ action: @escaping () -> Void) {
+        trailingActions.append(action)
+        scheduleFlush()
+    }
+
     /// Makes sure records written outside a frame path (events) reach the file this tick.
     func scheduleFlush() {
         guard !flushScheduled else { return }
@@ -97,6 +107,10 @@ final class LoopRecorder {
         let ready = actions
         actions.removeAll(keepingCapacity: true)
         for action in ready { action() }
+        guard !trailingActions.isEmpty else { return }
+        let trailing = trailingActions
+        trailingActions.removeAll(keepingCapacity: true)
+        for action in trailing { action() }
     }
 
     /// The periodic roll and retention (and, while writing fails, one more retry).
