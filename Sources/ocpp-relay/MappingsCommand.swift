@@ -40,7 +40,9 @@ struct MappingsCommand: ParsableCommand {
             let errors = problems.filter { $0.severity == .error }.count
             print(
                 errors == 0
-                    ? "mappings OK (\(tables.charger.count) charger and \(tables.backend.count) backend messages)"
+                    ? "mappings OK (1.6 chargers on 2.0.1 backends: \(tables.charger.count) charger and "
+                        + "\(tables.backend.count) backend messages; 2.0.1 chargers on 1.6 backends: "
+                        + "\(tables.reverseCharger.count) charger and \(tables.reverseBackend.count) backend messages)"
                     : "\(errors) error(s)"
             )
             if errors > 0 { throw ExitCode(1) }

@@ -75,6 +75,7 @@ class Backend16(ChargePoint16):
     @on(Action16.status_notification)
     async def on_status(self, connector_id, error_code, status, **kwargs):
         self.actions.append("StatusNotification")
+        self.backend.statuses.setdefault(self.id, []).append((connector_id, status, error_code))
         return result16.StatusNotification()
 
     @on(Action16.authorize)
@@ -86,14 +87,29 @@ class Backend16(ChargePoint16):
     @on(Action16.start_transaction)
     async def on_start(self, connector_id, id_tag, meter_start, timestamp, **kwargs):
         self.actions.append("StartTransaction")
+        self.backend.starts.append(dict(connector_id=connector_id, id_tag=id_tag, meter_start=meter_start, timestamp=timestamp, **kwargs))
+        await asyncio.sleep(self.backend.start_delay)
         transaction_id = next(self.transaction_ids)
         self.backend.started.append(transaction_id)
-        return result16.StartTransaction(transaction_id=transaction_id, id_tag_info={"status": AuthorizationStatus.accepted})
+        status = AuthorizationStatus.blocked if id_tag in self.backend.blocked else AuthorizationStatus.accepted
+        return result16.StartTransaction(transaction_id=transaction_id, id_tag_info={"status": status})
 
     @on(Action16.meter_values)
     async def on_meter_values(self, connector_id, meter_value, **kwargs):
         self.actions.append("MeterValues")
+        await asyncio.sleep(self.backend.meter_delay)
+        self.backend.meter_values.append(dict(connector_id=connector_id, meter_value=meter_value, **kwargs))
         return result16.MeterValues()
+
+    @on(Action16.diagnostics_status_notification)
+    async def on_diagnostics_status(self, status):
+        self.actions.append(f"DiagnosticsStatusNotification.{status}")
+        return result16.DiagnosticsStatusNotification()
+
+    @on(Action16.firmware_status_notification)
+    async def on_firmware_status(self, status):
+        self.actions.append(f"FirmwareStatusNotification.{status}")
+        return result16.FirmwareStatusNotification()
 
     @on(Action16.data_transfer)
     async def on_data_transfer(self, vendor_id, **kwargs):
@@ -104,6 +120,7 @@ class Backend16(ChargePoint16):
     async def on_stop(self, meter_stop, timestamp, transaction_id, **kwargs):
         self.actions.append("StopTransaction")
         self.backend.stopped.append(transaction_id)
+        self.backend.stops.append(dict(meter_stop=meter_stop, transaction_id=transaction_id, **kwargs))
         return result16.StopTransaction(id_tag_info={"status": AuthorizationStatus.accepted})
 
 
@@ -203,6 +220,12 @@ class Backend:
         self.notified = {}  # identity -> NotifyEvent eventData entries (2.0.1)
         self.started = []  # 1.6 transaction ids handed out
         self.stopped = []  # 1.6 transaction ids stopped
+        self.starts = []  # 1.6 StartTransaction payloads
+        self.stops = []  # 1.6 StopTransaction payloads
+        self.meter_values = []  # 1.6 MeterValues payloads
+        self.statuses = {}  # identity -> (connectorId, status, errorCode) of 1.6 StatusNotifications
+        self.start_delay = 0  # seconds a 1.6 StartTransaction waits for its answer
+        self.meter_delay = 0  # seconds a 1.6 MeterValues waits for its answer
         self.blocked = set()  # idTags Authorize answers Blocked
         self.boot_interval = 300
         self.drop_after = None  # drop the TCP connection after this many received frames
@@ -434,6 +457,134 @@ class Charger201(ChargePoint201):
                 }
             ]
         )
+
+
+class Station201(ChargePoint201):
+    """A 2.0.1 charging station that accepts every CSMS command and remembers what came (`commands`), with a small
+    device model for GetVariables / SetVariables."""
+
+    def __init__(self, identity, connection):
+        super().__init__(identity, connection)
+        self.commands = []
+        self.variables = {("OCPPCommCtrlr", "HeartbeatInterval", None): "300", ("TxCtrlr", "StopTxOnInvalidId", None): "true",
+                          ("SampledDataCtrlr", "TxUpdatedMeasurands", None): "Energy.Active.Import.Register,Power.Active.Import"}
+
+    def _note(self, action, **fields):
+        self.commands.append((action, fields))
+
+    @on(Action201.request_start_transaction)
+    async def on_request_start(self, id_token, remote_start_id, **kwargs):
+        self._note("RequestStartTransaction", id_token=id_token, remote_start_id=remote_start_id, **kwargs)
+        return result201.RequestStartTransaction(status="Accepted")
+
+    @on(Action201.request_stop_transaction)
+    async def on_request_stop(self, transaction_id):
+        self._note("RequestStopTransaction", transaction_id=transaction_id)
+        return result201.RequestStopTransaction(status="Accepted")
+
+    @on(Action201.reset)
+    async def on_reset(self, type, **kwargs):
+        self._note("Reset", type=type)
+        return result201.Reset(status="Scheduled")
+
+    @on(Action201.change_availability)
+    async def on_change_availability(self, operational_status, evse=None):
+        self._note("ChangeAvailability", operational_status=operational_status, evse=evse)
+        return result201.ChangeAvailability(status="Accepted")
+
+    @on(Action201.unlock_connector)
+    async def on_unlock_connector(self, evse_id, connector_id):
+        self._note("UnlockConnector", evse_id=evse_id, connector_id=connector_id)
+        return result201.UnlockConnector(status="Unlocked")
+
+    @on(Action201.trigger_message)
+    async def on_trigger_message(self, requested_message, evse=None, **kwargs):
+        self._note("TriggerMessage", requested_message=requested_message, evse=evse)
+        return result201.TriggerMessage(status="Accepted")
+
+    @on(Action201.clear_cache)
+    async def on_clear_cache(self, **kwargs):
+        self._note("ClearCache")
+        return result201.ClearCache(status="Accepted")
+
+    @on(Action201.get_variables)
+    async def on_get_variables(self, get_variable_data, **kwargs):
+        results = []
+        for item in get_variable_data:
+            key = (item["component"]["name"], item["variable"]["name"], item["variable"].get("instance"))
+            result = {"component": item["component"], "variable": item["variable"]}
+            if key in self.variables:
+                result.update(attribute_status="Accepted", attribute_value=self.variables[key])
+            else:
+                result.update(attribute_status="UnknownVariable")
+            results.append(result)
+        return result201.GetVariables(get_variable_result=results)
+
+    @on(Action201.set_variables)
+    async def on_set_variables(self, set_variable_data, **kwargs):
+        results = []
+        for item in set_variable_data:
+            key = (item["component"]["name"], item["variable"]["name"], item["variable"].get("instance"))
+            status = "Accepted" if key in self.variables else "UnknownVariable"
+            if status == "Accepted":
+                self.variables[key] = item["attribute_value"]
+            results.append({"attribute_status": status, "component": item["component"], "variable": item["variable"]})
+        self._note("SetVariables", data=set_variable_data)
+        return result201.SetVariables(set_variable_result=results)
+
+    @on(Action201.set_charging_profile)
+    async def on_set_charging_profile(self, evse_id, charging_profile, **kwargs):
+        self._note("SetChargingProfile", evse_id=evse_id, profile=charging_profile)
+        return result201.SetChargingProfile(status="Accepted")
+
+    @on(Action201.clear_charging_profile)
+    async def on_clear_charging_profile(self, **kwargs):
+        self._note("ClearChargingProfile", **kwargs)
+        return result201.ClearChargingProfile(status="Accepted")
+
+    @on(Action201.get_composite_schedule)
+    async def on_get_composite_schedule(self, duration, evse_id, charging_rate_unit=None, **kwargs):
+        self._note("GetCompositeSchedule", evse_id=evse_id)
+        return result201.GetCompositeSchedule(
+            status="Accepted",
+            schedule={"evse_id": evse_id, "duration": duration, "schedule_start": now(), "charging_rate_unit": charging_rate_unit or "A",
+                      "charging_schedule_period": [{"start_period": 0, "limit": 16.0}]},
+        )
+
+    @on(Action201.reserve_now)
+    async def on_reserve_now(self, id, expiry_date_time, id_token, **kwargs):
+        self._note("ReserveNow", id=id, id_token=id_token, **kwargs)
+        return result201.ReserveNow(status="Accepted")
+
+    @on(Action201.cancel_reservation)
+    async def on_cancel_reservation(self, reservation_id, **kwargs):
+        self._note("CancelReservation", reservation_id=reservation_id)
+        return result201.CancelReservation(status="Accepted")
+
+    @on(Action201.send_local_list)
+    async def on_send_local_list(self, version_number, update_type, local_authorization_list=None, **kwargs):
+        self._note("SendLocalList", version_number=version_number, entries=local_authorization_list)
+        return result201.SendLocalList(status="Accepted")
+
+    @on(Action201.get_local_list_version)
+    async def on_get_local_list_version(self, **kwargs):
+        self._note("GetLocalListVersion")
+        return result201.GetLocalListVersion(version_number=7)
+
+    @on(Action201.get_log)
+    async def on_get_log(self, log, log_type, request_id, **kwargs):
+        self._note("GetLog", log=log, log_type=log_type, request_id=request_id)
+        return result201.GetLog(status="Accepted", filename="diagnostics.zip")
+
+    @on(Action201.update_firmware)
+    async def on_update_firmware(self, request_id, firmware, **kwargs):
+        self._note("UpdateFirmware", request_id=request_id, firmware=firmware)
+        return result201.UpdateFirmware(status="Accepted")
+
+    @on(Action201.data_transfer)
+    async def on_data_transfer(self, vendor_id, message_id=None, data=None, **kwargs):
+        self._note("DataTransfer", vendor_id=vendor_id, data=data)
+        return result201.DataTransfer(status="Accepted", data="pong")
 
 
 async def open_charger(relay_url, identity, subprotocols, headers=None, **kwargs):

@@ -282,13 +282,19 @@ def test_mappings_check_validates_the_tables_against_the_schemas(tmp_path):
     (broken / "enums.yaml").write_text(enums)
     messages = (broken / "messages.yaml").read_text().replace("      reservationId: id", "      reservationNumber: id")
     (broken / "messages.yaml").write_text(messages)
+    reverse = (broken / "messages-201-on-16.yaml").read_text().replace("      reservationId: reservationId", "      reservationNumber: reservationId")
+    (broken / "messages-201-on-16.yaml").write_text(reverse)
     bad = subprocess.run([BINARY, "mappings", "check", str(broken), "--schemas", str(SCHEMAS)], capture_output=True, text=True)
     assert bad.returncode == 1
     line = next(i + 1 for i, text in enumerate(enums.splitlines()) if text == "connector_status_16_to_201:")
     assert f"enums.yaml:{line}: error: connector_status_16_to_201: Busy is not a 2.0.1 StatusNotificationRequest connectorStatus value" in bad.stdout
     assert "ReserveNow.request: reservationNumber is not a field of 1.6 ReserveNow" in bad.stdout
+    line = next(i + 1 for i, text in enumerate(reverse.splitlines()) if text == "  CancelReservation:")
+    assert f"messages-201-on-16.yaml:{line}: error: CancelReservation.request: reservationNumber is not a field of 2.0.1 CancelReservationRequest" in bad.stdout
     shown = subprocess.run([BINARY, "mappings", "show", MAPPINGS], capture_output=True, text=True)
     assert "StartTransaction" in shown.stdout and "TransactionEvent (transform startTransaction)" in shown.stdout
+    reverse_shown = shown.stdout.split("charger (2.0.1) → backend (1.6)")[1]
+    assert "TransactionEvent" in reverse_shown and "StartTransaction (transform transactionEvent)" in reverse_shown
 
 
 def test_a_table_override_from_config_changes_the_translation(start_relay, tmp_path):

@@ -91,8 +91,8 @@ struct GoldenTests {
     }
 
     /// The members a golden file and each of its steps may have: a misspelt key fails instead of being ignored.
-    static let documentKeys: Set<String> = ["description", "state", "steps", "finalState"]
-    static let stepKeys: Set<String> = ["note", "from", "frame", "tick", "expect", "diagnostics"]
+    static let documentKeys: Set<String> = ["description", "direction", "state", "steps", "finalState"]
+    static let stepKeys: Set<String> = ["note", "from", "frame", "tick", "start", "expect", "diagnostics"]
 
     @Test("golden conversation", arguments: Repository.goldenCases)
     func golden(_ name: String) throws {
@@ -107,14 +107,30 @@ struct GoldenTests {
             state = try JSONDecoder().decode(ChargerState.self, from: Data(seeded.jsonText.utf8))
         }
         let ids = IDs()
-        var session = TranslationSession(
-            identity: "CP-GOLDEN",
-            tables: Repository.tables(),
-            state: state,
-            now: { "2026-11-27T06:00:00Z" },
-            makeID: { ids.make() },
-            uptime: { ids.uptime }
+        // "2.0.1-on-1.6": a 2.0.1 charger on a 1.6 backend; otherwise a 1.6 charger on a 2.0.1 backend.
+        let reverse = document["direction"]?.stringValue == "2.0.1-on-1.6"
+        #expect(
+            document["direction"] == nil || reverse,
+            "\(name): direction is 2.0.1-on-1.6 or absent (1.6 chargers on 2.0.1 backends)"
         )
+        var session: any VersionTranslation =
+            reverse
+            ? ReverseTranslationSession(
+                identity: "CS-GOLDEN",
+                tables: Repository.tables(),
+                state: state,
+                now: { "2026-11-27T06:00:00Z" },
+                makeID: { ids.make() },
+                uptime: { ids.uptime }
+            )
+            : TranslationSession(
+                identity: "CP-GOLDEN",
+                tables: Repository.tables(),
+                state: state,
+                now: { "2026-11-27T06:00:00Z" },
+                makeID: { ids.make() },
+                uptime: { ids.uptime }
+            )
         for (index, step) in steps.enumerated() {
             let keys = Set(step.objectMembersForTests.map(\.key))
             #expect(
@@ -122,8 +138,8 @@ struct GoldenTests {
                 "\(name) step \(index + 1): unknown keys \(keys.subtracting(Self.stepKeys).sorted())"
             )
             #expect(
-                (step["tick"] == nil) != (step["frame"] == nil),
-                "\(name) step \(index + 1): a step is either a tick or a frame"
+                [step["tick"], step["frame"], step["start"]].compactMap { $0 }.count == 1,
+                "\(name) step \(index + 1): a step is a tick, a frame or the start of a connection"
             )
             if step["frame"] != nil {
                 #expect(
@@ -139,6 +155,8 @@ struct GoldenTests {
             if let seconds = step["tick"]?.doubleValue {
                 ids.uptime += seconds
                 outputs = session.expireCalls(timeout: 30)
+            } else if step["start"] != nil {
+                outputs = session.started()
             } else {
                 let frame = try #require(step["frame"]).jsonText
                 outputs =

@@ -94,6 +94,13 @@ struct ChargerAdmissionTests {
             status: 400,
             message: "this relay speaks ocpp2.0.1 upstream and cannot serve a charger offering ocpp1.6"
         ),
+        .init(
+            name: "a 1.6 upstream and a charger offering only 2.1",
+            request: request(offering: ["ocpp2.1"]),
+            version: .v16,
+            status: 400,
+            message: "this relay speaks ocpp1.6 upstream and cannot serve a charger offering ocpp2.1"
+        ),
     ]
 
     @Test("refused before dialling", arguments: refusals)
@@ -121,7 +128,7 @@ struct ChargerAdmissionTests {
             Issue.record("not dialled")
             return
         }
-        #expect(plan.offeredSubprotocols == ["ocpp2.0.1"] && !plan.translated)
+        #expect(plan.offeredSubprotocols == ["ocpp2.0.1"] && plan.translation == nil)
         var translated = ChargerAdmission(
             policy: .init(configuration: try Self.configuration(version: .v201), canTranslate: true)
         )
@@ -129,13 +136,13 @@ struct ChargerAdmissionTests {
             Issue.record("not dialled")
             return
         }
-        #expect(plan16.offeredSubprotocols == ["ocpp2.0.1"] && plan16.translated)
+        #expect(plan16.offeredSubprotocols == ["ocpp2.0.1"] && plan16.translation == .v16OnV201)
         // Upstream accepts 2.0.1: the charger gets its 1.6.
         #expect(
             translated.upstreamAnswered(.accepted(subprotocol: "ocpp2.0.1"))
                 == .complete(["Sec-WebSocket-Protocol": "ocpp1.6"])
         )
-        #expect(translated.plan?.translated == true)
+        #expect(translated.plan?.translation == .v16OnV201)
         // Upstream accepting something else is a 502, and the upstream connection goes.
         var wrong = ChargerAdmission(
             policy: .init(configuration: try Self.configuration(version: .v201), canTranslate: true)
@@ -147,6 +154,30 @@ struct ChargerAdmissionTests {
             return
         }
         #expect(refusal.status == .badGateway && refusal.message == "upstream did not accept ocpp2.0.1")
+    }
+
+    @Test("a 2.0.1-only charger on a 1.6 upstream is translated; one offering 1.6 as well passes through")
+    func reversePlans() throws {
+        var reverse = ChargerAdmission(
+            policy: .init(configuration: try Self.configuration(version: .v16), canTranslate: true)
+        )
+        guard case .dial(let plan) = reverse.requestReceived(Self.request(offering: ["ocpp2.0.1"])) else {
+            Issue.record("not dialled")
+            return
+        }
+        #expect(plan.offeredSubprotocols == ["ocpp1.6"] && plan.translation == .v201OnV16)
+        #expect(
+            reverse.upstreamAnswered(.accepted(subprotocol: "ocpp1.6"))
+                == .complete(["Sec-WebSocket-Protocol": "ocpp2.0.1"])
+        )
+        var both = ChargerAdmission(
+            policy: .init(configuration: try Self.configuration(version: .v16), canTranslate: true)
+        )
+        guard case .dial(let plain) = both.requestReceived(Self.request(offering: ["ocpp2.0.1", "ocpp1.6"])) else {
+            Issue.record("not dialled")
+            return
+        }
+        #expect(plain.offeredSubprotocols == ["ocpp1.6"] && plain.translation == nil)
     }
 
     @Test("pass-through echoes upstream's subprotocol and forwards the charger's credentials; a route's replace them")

@@ -55,8 +55,8 @@ extension TranslationSession {
                 case .clearChargingProfile: try clearChargingProfile(call, &out)
                 case .getChargingProfiles: try getChargingProfiles(call, &out)
                 }
-            case .charger(let transform):
-                throw Untranslatable(message: "transform \(transform.rawValue) is not available for backend messages")
+            case .some(let transform):
+                throw Untranslatable(message: "transform \(transform) is not available for backend messages")
             }
         } catch {
             out.append(.toUpstream(Self.callError(call.messageID, "PropertyConstraintViolation", error.message)))

@@ -53,8 +53,8 @@ extension TranslationSession {
                 case .diagnosticsStatusNotification: try diagnosticsStatus(call, &out)
                 case .firmwareStatusNotification: try firmwareStatus(call, &out)
                 }
-            case .backend(let transform):
-                throw Untranslatable(message: "transform \(transform.rawValue) is not available for charger messages")
+            case .some(let transform):
+                throw Untranslatable(message: "transform \(transform) is not available for charger messages")
             }
         } catch {
             out.append(.toCharger(Self.callError(call.messageID, "PropertyConstraintViolation", error.message)))

@@ -35,6 +35,8 @@ public struct ChargerState: Codable, Sendable, Equatable {
     public var chargingProfiles: [InstalledProfile] = []
     /// For a mirror's state: the charger's (the primary's) 1.6 transaction id → the mirror's, as JSON text.
     public var mirrorTransactionIDs: [String: String] = [:]
+    /// For a 2.0.1 charger on a 1.6 backend: everything of that direction.
+    public var reverse = ReverseState()
 
     /// A charging profile on an EVSE.
     public struct InstalledProfile: Codable, Sendable, Equatable {
@@ -47,7 +49,7 @@ public struct ChargerState: Codable, Sendable, Equatable {
     private enum CodingKeys: String, CodingKey {
         case lastTransactionNumber, transactions, pendingRemoteStarts, tokenTypes, connectorStatus, logRequestId
         case firmwareRequestId, bootAccepted, nextBootReason, scheduledReset, connectorErrors, lastEventId
-        case chargingProfiles, mirrorTransactionIDs
+        case chargingProfiles, mirrorTransactionIDs, reverse
     }
 
     /// Missing members take their defaults, so a state written by an older relay still reads.
@@ -67,6 +69,7 @@ public struct ChargerState: Codable, Sendable, Equatable {
         lastEventId = try c.decodeIfPresent(Int.self, forKey: .lastEventId) ?? 0
         chargingProfiles = try c.decodeIfPresent([InstalledProfile].self, forKey: .chargingProfiles) ?? []
         mirrorTransactionIDs = try c.decodeIfPresent([String: String].self, forKey: .mirrorTransactionIDs) ?? [:]
+        reverse = try c.decodeIfPresent(ReverseState.self, forKey: .reverse) ?? ReverseState()
     }
 
     /// One transaction: the 1.6 number the charger uses and the 2.0.1 id the backend uses.

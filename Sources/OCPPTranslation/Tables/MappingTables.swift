@@ -114,19 +114,27 @@ final class CompiledPatterns: Sendable {
 /// The format of these files is part of the relay's stable interface. Loading never throws: problems are
 /// collected as ``TableDiagnostic``s naming file and line; ``isUsable`` says whether errors were found.
 public struct MappingTables: Sendable {
+    /// 1.6 chargers on 2.0.1 backends (`messages.yaml`): the charger's CALLs, the backend's CALLs.
     public var charger: [String: ActionMapping] = [:]
     public var backend: [String: ActionMapping] = [:]
+    /// 2.0.1 chargers on 1.6 backends (`messages-201-on-16.yaml`): the charger's CALLs, the backend's CALLs.
+    public var reverseCharger: [String: ActionMapping] = [:]
+    public var reverseBackend: [String: ActionMapping] = [:]
     public var enums: [String: EnumMap] = [:]
     public var configurationKeys: [ConfigurationKeyMapping] = []
     public var legacyComponent = "OCPP16LegacyCtrlr"
     public var syntheticVariables: [SyntheticVariable] = []
     public var tokenTypes = TokenTypeRules(rules: [], fallback: "ISO14443")
+    /// The 1.6 idTag of a 2.0.1 charger's transaction started without a token (NoAuthorization); none by default:
+    /// such a transaction then never reaches a 1.6 backend (`tokens.yaml` free_vend_id_tag).
+    public var freeVendIdTag: String?
     public var topology: Topology = .perConnector
     public private(set) var diagnostics: [TableDiagnostic] = []
 
     /// The files the tables are read from, in `Mappings/`.
     public static let fileNames = [
-        "messages.yaml", "enums.yaml", "configuration-keys.yaml", "tokens.yaml", "topology.yaml",
+        "messages.yaml", MessageTable.reverse.fileName, "enums.yaml", "configuration-keys.yaml", "tokens.yaml",
+        "topology.yaml",
     ]
 
     /// Adds a problem found outside the table files (an unreadable overrides file).
@@ -152,7 +160,8 @@ public struct MappingTables: Sendable {
             files[name].map { TableSource(file: name, text: $0, override: overrides[name]) }
         }
         if let s = source("enums.yaml") { parseEnums(s) }
-        if let s = source("messages.yaml") { parseMessages(s) }
+        if let s = source("messages.yaml") { parseMessages(s, .forward) }
+        if let s = source(MessageTable.reverse.fileName) { parseMessages(s, .reverse) }
         if let s = source("configuration-keys.yaml") { parseConfigurationKeys(s) }
         if let s = source("tokens.yaml") { parseTokens(s) }
         if let s = source("topology.yaml") { parseTopology(s) }
@@ -235,16 +244,15 @@ public struct MappingTables: Sendable {
         diagnostics += source.diagnostics
     }
 
-    private mutating func parseMessages(_ source: TableSource) {
+    private mutating func parseMessages(_ source: TableSource, _ table: MessageTable) {
         var source = source
-        for (direction, directionNode, body) in source.members(source.root, "messages.yaml") {
+        var parsed: [String: [String: ActionMapping]] = ["charger": [:], "backend": [:]]
+        for (direction, directionNode, body) in source.members(source.root, table.fileName) {
             guard direction == "charger" || direction == "backend" else {
                 source.error(directionNode, "unknown section '\(direction)' (charger, backend)")
                 continue
             }
-            let transforms =
-                direction == "charger"
-                ? ChargerTransform.allCases.map(\.rawValue) : BackendTransform.allCases.map(\.rawValue)
+            let fromCharger = direction == "charger"
             for (action, actionNode, entry) in source.members(body, direction) {
                 var mapping = ActionMapping(lossy: [], line: actionNode.mark?.line)
                 var namesTransform = false
@@ -254,14 +262,12 @@ public struct MappingTables: Sendable {
                     case "transform":
                         namesTransform = true
                         let name = TableSource.string(value) ?? ""
-                        mapping.transform =
-                            direction == "charger"
-                            ? ChargerTransform(rawValue: name).map(Transform.charger)
-                            : BackendTransform(rawValue: name).map(Transform.backend)
+                        mapping.transform = Transform(name, table: table, fromCharger: fromCharger)
                         if mapping.transform == nil {
+                            let known = Transform.names(table: table, fromCharger: fromCharger)
                             source.error(
                                 value,
-                                "\(action): unknown transform '\(name)' (known: \(transforms.sorted().joined(separator: ", ")))"
+                                "\(action): unknown transform '\(name)' (known: \(known.sorted().joined(separator: ", ")))"
                             )
                         }
                     case "request": mapping.request = parseRules(&source, value, "\(action).request")
@@ -291,21 +297,25 @@ public struct MappingTables: Sendable {
                 {
                     source.error(actionNode, "\(action): 'action' (the message it becomes) is missing")
                 }
-                if direction == "charger" { charger[action] = mapping } else { backend[action] = mapping }
+                parsed[direction, default: [:]][action] = mapping
             }
+        }
+        let (chargerTable, backendTable) = (parsed["charger"] ?? [:], parsed["backend"] ?? [:])
+        switch table {
+        case .forward: (charger, backend) = (chargerTable, backendTable)
+        case .reverse: (reverseCharger, reverseBackend) = (chargerTable, backendTable)
         }
         // Every step written in Swift is reached by some message; one that is not means its message is no
         // longer translated the way the relay needs (an override replaced it).
-        let named = Set((charger.values.compactMap(\.transform)) + backend.values.compactMap(\.transform))
-        let known = ChargerTransform.allCases.map(Transform.charger) + BackendTransform.allCases.map(Transform.backend)
-        for transform in known where !named.contains(transform) {
+        let named = Set((chargerTable.values.compactMap(\.transform)) + backendTable.values.compactMap(\.transform))
+        for transform in Transform.all(table: table) where !named.contains(transform) {
             source.warning(
                 nil,
                 "no message names transform '\(transform)': the message it translates is not translated by it"
             )
         }
         // Enum names used by field rules must exist.
-        for (action, mapping) in charger.merging(backend, uniquingKeysWith: { a, _ in a }) {
+        for (action, mapping) in chargerTable.merging(backendTable, uniquingKeysWith: { a, _ in a }) {
             for rule in (mapping.request ?? []) + (mapping.response ?? []) {
                 if let name = rule.enumName, enums[name] == nil {
                     source.error(nil, "\(action): field \(rule.target) names unknown enum '\(name)'")
@@ -437,7 +447,12 @@ public struct MappingTables: Sendable {
             case "default":
                 fallback = TableSource.string(value) ?? fallback
                 if !types.contains(fallback) { source.error(value, "unknown token type \(fallback)") }
-            default: source.error(keyNode, "unknown key '\(key)' (rules, default)")
+            case "free_vend_id_tag":
+                freeVendIdTag = TableSource.string(value)
+                if let tag = freeVendIdTag, tag.isEmpty || tag.count > 20 {
+                    source.error(value, "free_vend_id_tag must be 1 to 20 characters (a 1.6 idTag)")
+                }
+            default: source.error(keyNode, "unknown key '\(key)' (rules, default, free_vend_id_tag)")
             }
         }
         tokenTypes = TokenTypeRules(rules: rules.map { (pattern: $0.0, type: $0.1) }, fallback: fallback)

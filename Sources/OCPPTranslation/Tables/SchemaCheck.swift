@@ -47,20 +47,23 @@ extension MappingTables {
         func report(_ file: String, _ line: Int?, _ message: String) {
             problems.append(TableDiagnostic(.error, file: file, line: line, message))
         }
-        for (direction, table, from, to) in [
-            ("charger", charger, OCPPVersion.v16, OCPPVersion.v201), ("backend", backend, .v201, .v16),
+        for (file, direction, table, from, to) in [
+            ("messages.yaml", "charger", charger, OCPPVersion.v16, OCPPVersion.v201),
+            ("messages.yaml", "backend", backend, .v201, .v16),
+            (MessageTable.reverse.fileName, "charger", reverseCharger, .v201, .v16),
+            (MessageTable.reverse.fileName, "backend", reverseBackend, .v16, .v201),
         ] {
             for (action, mapping) in table.sorted(by: { $0.key < $1.key }) {
                 let line = mapping.line
                 guard let sourceRequest = schemas.schema(from, action, response: false) else {
-                    report("messages.yaml", line, "\(direction).\(action): OCPP \(from.shortName) has no such message")
+                    report(file, line, "\(direction).\(action): OCPP \(from.shortName) has no such message")
                     continue
                 }
                 if let answer = mapping.answer, let responseSchema = schemas.schema(from, action, response: true) {
                     for (key, value) in answer.objectMembersForCheck {
                         guard let field = SchemaCatalog.node(at: key, in: responseSchema) else {
                             report(
-                                "messages.yaml",
+                                file,
                                 line,
                                 "\(action).answer: \(key) is not a field of \(action)Response"
                             )
@@ -70,7 +73,7 @@ extension MappingTables {
                             !allowed.contains(.string(text))
                         {
                             report(
-                                "messages.yaml",
+                                file,
                                 line,
                                 "\(action).answer: \(key) \(text) is not one of \(allowed.compactMap(\.stringValue).joined(separator: ", "))"
                             )
@@ -79,7 +82,7 @@ extension MappingTables {
                 }
                 guard let target = mapping.action else { continue }
                 guard let targetRequest = schemas.schema(to, target, response: false) else {
-                    report("messages.yaml", line, "\(action): OCPP \(to.shortName) has no message \(target)")
+                    report(file, line, "\(action): OCPP \(to.shortName) has no message \(target)")
                     continue
                 }
                 func name(_ version: OCPPVersion, _ action: String, response: Bool) -> String {
@@ -105,13 +108,13 @@ extension MappingTables {
                     for rule in rules {
                         if SchemaCatalog.node(at: rule.target, in: targetSchema) == nil {
                             report(
-                                "messages.yaml",
+                                file,
                                 line,
                                 "\(action).\(what): \(rule.target) is not a field of \(targetName)"
                             )
                         }
                         if let path = rule.source, SchemaCatalog.node(at: path, in: sourceSchema) == nil {
-                            report("messages.yaml", line, "\(action).\(what): \(path) is not a field of \(sourceName)")
+                            report(file, line, "\(action).\(what): \(path) is not a field of \(sourceName)")
                         }
                     }
                 }

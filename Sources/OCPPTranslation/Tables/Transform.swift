@@ -1,21 +1,71 @@
-/// The stateful steps written in Swift that an entry of `messages.yaml` may name (`transform:`), one type per
-/// direction: the name is checked when the tables load, and the translator switches over the cases exhaustively.
+/// The two message tables: one per translation direction.
+public enum MessageTable: Sendable, Hashable {
+    /// 1.6 chargers on 2.0.1 backends.
+    case forward
+    /// 2.0.1 chargers on 1.6 backends.
+    case reverse
+
+    public var fileName: String {
+        switch self {
+        case .forward: "messages.yaml"
+        case .reverse: "messages-201-on-16.yaml"
+        }
+    }
+}
+
+/// The stateful steps written in Swift that an entry of the message tables may name (`transform:`), one type
+/// per table and side: the name is checked when the tables load, and the translator switches over the cases
+/// exhaustively.
 public enum Transform: Sendable, Hashable, CustomStringConvertible {
     case charger(ChargerTransform)
     case backend(BackendTransform)
+    case reverseCharger(ReverseChargerTransform)
+    case reverseBackend(ReverseBackendTransform)
 
     /// The name as the tables write it.
     public var description: String {
         switch self {
         case .charger(let transform): transform.rawValue
         case .backend(let transform): transform.rawValue
+        case .reverseCharger(let transform): transform.rawValue
+        case .reverseBackend(let transform): transform.rawValue
+        }
+    }
+
+    /// The transform of that name for one side of one table.
+    init?(_ name: String, table: MessageTable, fromCharger: Bool) {
+        switch (table, fromCharger) {
+        case (.forward, true): guard let t = ChargerTransform(rawValue: name) else { return nil }; self = .charger(t)
+        case (.forward, false): guard let t = BackendTransform(rawValue: name) else { return nil }; self = .backend(t)
+        case (.reverse, true):
+            guard let t = ReverseChargerTransform(rawValue: name) else { return nil }
+            self = .reverseCharger(t)
+        case (.reverse, false):
+            guard let t = ReverseBackendTransform(rawValue: name) else { return nil }
+            self = .reverseBackend(t)
+        }
+    }
+
+    static func names(table: MessageTable, fromCharger: Bool) -> [String] {
+        all(table: table).filter { Transform($0.description, table: table, fromCharger: fromCharger) == $0 }
+            .map(\.description)
+    }
+
+    /// Every transform of a table.
+    static func all(table: MessageTable) -> [Transform] {
+        switch table {
+        case .forward:
+            ChargerTransform.allCases.map(Transform.charger) + BackendTransform.allCases.map(Transform.backend)
+        case .reverse:
+            ReverseChargerTransform.allCases.map(Transform.reverseCharger)
+                + ReverseBackendTransform.allCases.map(Transform.reverseBackend)
         }
     }
 
     /// Whether the relay answers the message itself, so that the entry names no message on the other side.
     public var isLocal: Bool {
         switch self {
-        case .charger: false
+        case .charger, .reverseCharger, .reverseBackend: false
         case .backend(let transform): transform == .getTransactionStatus || transform == .getChargingProfiles
         }
     }
@@ -32,6 +82,19 @@ public enum BackendTransform: String, Sendable, Hashable, CaseIterable {
     case requestStartTransaction, requestStopTransaction, reset, changeAvailability, unlockConnector, triggerMessage
     case getVariables, setVariables, getBaseReport, setChargingProfile, getCompositeSchedule, sendLocalList, getLog
     case updateFirmware, getTransactionStatus, clearChargingProfile, getChargingProfiles
+}
+
+/// Steps for messages from a 2.0.1 charger on a 1.6 backend.
+public enum ReverseChargerTransform: String, Sendable, Hashable, CaseIterable {
+    case bootNotification, statusNotification, authorize, transactionEvent, meterValues, logStatusNotification
+    case firmwareStatusNotification, notifyEvent
+}
+
+/// Steps for messages from a 1.6 backend to a 2.0.1 charger.
+public enum ReverseBackendTransform: String, Sendable, Hashable, CaseIterable {
+    case remoteStartTransaction, remoteStopTransaction, reset, changeAvailability, unlockConnector, triggerMessage
+    case getConfiguration, changeConfiguration, setChargingProfile, clearChargingProfile, getCompositeSchedule
+    case reserveNow, sendLocalList, getDiagnostics, updateFirmware
 }
 
 /// The enum maps of `enums.yaml` that the transforms use by name: each must be in the tables (a load error names
@@ -54,4 +117,18 @@ public enum EnumMapName: String, Sendable, Hashable, CaseIterable {
     case unit16To201 = "unit_16_to_201"
     case unlockStatus16To201 = "unlock_status_16_to_201"
     case sendLocalListStatus16To201 = "send_local_list_status_16_to_201"
+    case chargingState201To16 = "charging_state_201_to_16"
+    case stoppedReason201To16 = "stopped_reason_201_to_16"
+    case stopTriggerReason201To16 = "stop_trigger_reason_201_to_16"
+    case logStatus201To16 = "log_status_201_to_16"
+    case firmwareStatus201To16 = "firmware_status_201_to_16"
+    case unlockStatus201To16 = "unlock_status_201_to_16"
+    case resetType16To201 = "reset_type_16_to_201"
+    case resetStatus201To16 = "reset_status_201_to_16"
+    case chargingProfilePurpose16To201 = "charging_profile_purpose_16_to_201"
+    case setVariableStatus201To16 = "set_variable_status_201_to_16"
+    case triggerMessage16To201 = "trigger_message_16_to_201"
+    case unit201To16 = "unit_201_to_16"
+    case measurand201To16 = "measurand_201_to_16"
+    case errorCode201To16 = "error_code_201_to_16"
 }

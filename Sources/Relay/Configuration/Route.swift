@@ -127,10 +127,10 @@ extension RelayConfiguration {
         )
     }
 
-    /// Whether any charger may be translated, or has mirrors (then the mapping tables and the state store are
+    /// Whether any charger may be translated (an upstream version is pinned), or has mirrors (then the mapping tables and the state store are
     /// needed: mirrors keep their transaction ids there).
     public var translates: Bool {
-        upstreamVersion == .v201 || routes.contains { $0.upstreamVersion == .v201 }
+        upstreamVersion != nil || routes.contains { $0.upstreamVersion != nil }
             || !mirrors.isEmpty || routes.contains { !$0.mirrors.isEmpty }
     }
 }

@@ -15,10 +15,10 @@ final class SessionMirrors {
         /// The identity it sees, and the subprotocol it is offered.
         let identity: ChargePointIdentity
         let subprotocol: String
-        /// Set for a 2.0.1 mirror of a 1.6 charger: its own translation, with its own state (made once the
-        /// state is read).
-        var translator: TranslationSession?
-        let makeTranslator: (@Sendable (ChargerState) -> TranslationSession)?
+        /// Set for a mirror of the other version than the charger: its own translation, with its own state (made
+        /// once the state is read).
+        var translator: (any VersionTranslation)?
+        let makeTranslator: (@Sendable (ChargerState) -> any VersionTranslation)?
         var handler: LegHandler?
         var redial: Scheduled<Void>?
         /// Counters by action and outcome, made when first counted.
@@ -94,9 +94,9 @@ final class SessionMirrors {
                 problems.append("mirror \(mirror.name): the charger negotiated no OCPP version; not mirrored")
                 continue
             }
-            var makeTranslator: (@Sendable (ChargerState) -> TranslationSession)?
+            var makeTranslator: (@Sendable (ChargerState) -> any VersionTranslation)?
             if version != chargerVersion {
-                guard chargerVersion == .v16, version == .v201 else {
+                guard let direction = TranslationDirection(offered: [chargerVersion.rawValue], upstream: version) else {
                     problems.append(
                         "mirror \(mirror.name): a \(chargerVersion.shortName) charger cannot be translated for a "
                             + "\(version.shortName) backend; not mirrored"
@@ -105,13 +105,13 @@ final class SessionMirrors {
                 }
                 let mirrorIdentity = mirror.identity(for: identity).value
                 makeTranslator = { state in
-                    TranslationSession(
+                    RelayServer.translation(
+                        direction,
                         identity: mirrorIdentity,
                         tables: tables,
                         state: state,
-                        now: { clock.rfc3339 },
-                        makeID: { uuids.next() },
-                        uptime: { Double(clock.monotonic()) / 1e9 }
+                        uuids: uuids,
+                        clock: clock
                     )
                 }
             }

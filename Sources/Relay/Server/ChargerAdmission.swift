@@ -39,8 +39,8 @@ struct ChargerAdmission: Sendable {
         var offeredSubprotocols: [String]
         /// The Authorization header upstream gets: the route's credentials, or the charger's when forwarded.
         var authorization: String?
-        /// A 1.6 charger on a 2.0.1 upstream: frames are translated.
-        var translated: Bool
+        /// Set when the charger and the upstream speak different versions: frames are translated.
+        var translation: TranslationDirection?
         /// The backends beside the upstream (the route's, else the top-level ones).
         var mirrors: [MirrorSettings]
     }
@@ -185,14 +185,14 @@ struct ChargerAdmission: Sendable {
         switch answer {
         case .accepted(let subprotocol):
             var headers = HTTPHeaders()
-            if plan.translated {
-                guard subprotocol == OCPPVersion.v201.rawValue else {
+            if let direction = plan.translation {
+                guard subprotocol == direction.upstream.rawValue else {
                     return refuse(
-                        .init(status: .badGateway, message: "upstream did not accept ocpp2.0.1"),
+                        .init(status: .badGateway, message: "upstream did not accept \(direction.upstream.rawValue)"),
                         closeUpstream: true
                     )
                 }
-                headers.add(name: "Sec-WebSocket-Protocol", value: OCPPVersion.v16.rawValue)
+                headers.add(name: "Sec-WebSocket-Protocol", value: direction.charger.rawValue)
             } else if let subprotocol {
                 headers.add(name: "Sec-WebSocket-Protocol", value: subprotocol)
             }
@@ -242,14 +242,14 @@ struct ChargerAdmission: Sendable {
         let configuration = policy.configuration
         let route = configuration.route(for: identity.value)
         var offered = request.offeredSubprotocols
-        var translated = false
+        var translation: TranslationDirection?
         if let pinned = route.upstreamVersion {
             if offered.contains(pinned.rawValue) {
                 offered = [pinned.rawValue]
-            } else if pinned == .v201, policy.canTranslate, offered.contains(OCPPVersion.v16.rawValue) {
-                // A 1.6 charger on a 2.0.1 backend: the relay translates.
-                translated = true
-                offered = [OCPPVersion.v201.rawValue]
+            } else if policy.canTranslate, let direction = TranslationDirection(offered: offered, upstream: pinned) {
+                // A charger of the other version: the relay translates.
+                translation = direction
+                offered = [pinned.rawValue]
             } else {
                 let what = offered.isEmpty ? "no subprotocol" : offered.joined(separator: ", ")
                 return refuse(
@@ -271,10 +271,31 @@ struct ChargerAdmission: Sendable {
             routeReason: route.reason,
             offeredSubprotocols: offered,
             authorization: authorization,
-            translated: translated,
+            translation: translation,
             mirrors: route.mirrors
         )
         state = .dialling(plan, upstreamTimeout: configuration.upstreamTimeout)
         return .dial(plan)
     }
+}
+
+/// Which way the relay translates a charger.
+enum TranslationDirection: Sendable, Equatable {
+    /// A 1.6 charger on a 2.0.1 upstream.
+    case v16OnV201
+    /// A 2.0.1 charger on a 1.6 upstream.
+    case v201OnV16
+
+    /// The translation a charger offering `offered` needs for an upstream pinned to `upstream`, if it is one the
+    /// relay has.
+    init?(offered: [String], upstream: OCPPVersion) {
+        switch upstream {
+        case .v201 where offered.contains(OCPPVersion.v16.rawValue): self = .v16OnV201
+        case .v16 where offered.contains(OCPPVersion.v201.rawValue): self = .v201OnV16
+        default: return nil
+        }
+    }
+
+    var charger: OCPPVersion { self == .v16OnV201 ? .v16 : .v201 }
+    var upstream: OCPPVersion { self == .v16OnV201 ? .v201 : .v16 }
 }

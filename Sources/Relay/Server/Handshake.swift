@@ -73,15 +73,15 @@ package final class Handshake {
 
     /// The open record for this connection.
     func openRecord(subprotocol: String?, time: UInt64) -> ConnectionOpen {
-        let translated = admission.plan?.translated ?? false
+        let translation = admission.plan?.translation
         return ConnectionOpen(
             connection: request?.connection ?? 0,
             time: time,
             charger: admission.identity?.value ?? "",
             path: request?.path ?? "",
             offeredSubprotocols: request?.offeredSubprotocols ?? [],
-            subprotocol: translated && subprotocol != nil ? OCPPVersion.v16.rawValue : subprotocol,
-            upstreamSubprotocol: translated ? subprotocol : nil,
+            subprotocol: subprotocol != nil ? translation?.charger.rawValue ?? subprotocol : subprotocol,
+            upstreamSubprotocol: translation != nil ? subprotocol : nil,
             remoteAddress: request?.remote,
             upstreamURL: admission.plan.map { $0.upstream.url(for: $0.identity) },
             authorizationPresent: request?.authorizationPresent ?? false,

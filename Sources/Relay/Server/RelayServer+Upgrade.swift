@@ -237,7 +237,7 @@ extension RelayServer {
                 metadata: ["route": "\(plan.routeReason)", "upstream": "\(plan.upstream.url(for: plan.identity))"]
             )
         }
-        let translation = plan.translated ? live.translation : nil
+        let translation = plan.translation != nil ? live.translation : nil
         let loaded = translation.map { translation in
             eventLoop.makeFutureWithTask { try await translation.states.load(identity: plan.identity.value) }
         }
@@ -333,14 +333,14 @@ extension RelayServer {
             maxFrameBytes: configuration.maxFrameBytes
         )
         var translator: Translator?
-        if plan.translated, let translation = upstream.translation, let state = upstream.state {
-            let session = TranslationSession(
+        if let direction = plan.translation, let translation = upstream.translation, let state = upstream.state {
+            let session = Self.translation(
+                direction,
                 identity: plan.identity.value,
                 tables: translation.tables,
                 state: state,
-                now: { [clock] in clock.rfc3339 },
-                makeID: { [uuids] in uuids.next() },
-                uptime: { [clock] in Double(clock.monotonic()) / 1e9 }
+                uuids: uuids,
+                clock: clock
             )
             translator = Translator(
                 session: session,
@@ -348,7 +348,7 @@ extension RelayServer {
                 callTimeout: TimeAmount(configuration.callTimeout)
             )
         }
-        let chargerVersion = plan.translated ? OCPPVersion.v16 : subprotocol.flatMap(OCPPVersion.init(rawValue:))
+        let chargerVersion = plan.translation?.charger ?? subprotocol.flatMap(OCPPVersion.init(rawValue:))
         var sessionMirrors: SessionMirrors?
         var mirrorProblems: [String] = []
         // Mirrors keep their state in the translation store, which a configuration with mirrors always opens.
@@ -407,5 +407,38 @@ extension RelayServer {
         // An idle charger's handshake lives as long as its connection: it keeps nothing of the request.
         handshake.request = nil
         handshake.admission.sessionStarted()
+    }
+}
+
+extension RelayServer {
+    /// A translation session for a charger of the other version than its upstream.
+    static func translation(
+        _ direction: TranslationDirection,
+        identity: String,
+        tables: MappingTables,
+        state: ChargerState,
+        uuids: UUIDSource,
+        clock: RelayClock
+    ) -> any VersionTranslation {
+        switch direction {
+        case .v16OnV201:
+            TranslationSession(
+                identity: identity,
+                tables: tables,
+                state: state,
+                now: { clock.rfc3339 },
+                makeID: { uuids.next() },
+                uptime: { Double(clock.monotonic()) / 1e9 }
+            )
+        case .v201OnV16:
+            ReverseTranslationSession(
+                identity: identity,
+                tables: tables,
+                state: state,
+                now: { clock.rfc3339 },
+                makeID: { uuids.next() },
+                uptime: { Double(clock.monotonic()) / 1e9 }
+            )
+        }
     }
 }

@@ -5,12 +5,12 @@ import OCPP
 import OCPPTranslation
 import RelayRecording
 
-/// The translation of a 1.6 charger for a 2.0.1 upstream: its session, where its state is written, and the
-/// outputs waiting for a write. A class, so that the translation session is mutated in place.
+/// The translation of a charger for an upstream of the other version: its session, where its state is written,
+/// and the outputs waiting for a write. A class, so that the translation session is mutated in place.
 ///
 /// Confined to its session's event loop.
 final class Translator {
-    var session: TranslationSession
+    var session: any VersionTranslation
     let writer: StateWriter
     /// How long a translated CALL may wait for its answer.
     let callTimeout: TimeAmount
@@ -22,7 +22,7 @@ final class Translator {
     /// Outputs waiting for a state write (theirs or an earlier one's), in order, with the write they wait for.
     var held: [(outputs: ArraySlice<TranslationOutput>, from: LegID, write: Int)] = []
 
-    init(session: TranslationSession, writer: StateWriter, callTimeout: TimeAmount) {
+    init(session: any VersionTranslation, writer: StateWriter, callTimeout: TimeAmount) {
         self.session = session
         self.writer = writer
         self.callTimeout = callTimeout
@@ -33,7 +33,7 @@ extension RelaySession {
     /// Records the frame as it came, translates it and sends (and records) what the translation says.
     func translate(_ data: ByteBuffer, opcode: WebSocketOpcode, from leg: LegID) {
         guard let translator else { return }
-        // Counted in the charger's terms (1.6 actions and ids); translated frames upstream are not.
+        // Counted in the charger's terms (its actions and ids); translated frames upstream are not.
         record(
             data,
             leg: leg,

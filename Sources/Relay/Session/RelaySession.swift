@@ -106,6 +106,8 @@ final class RelaySession: @unchecked Sendable {
             }
         }
         if let translator {
+            // What an earlier connection left unsent (a 2.0.1 charger's transaction messages) goes first.
+            handle(translator.session.started(), from: .upstream(0))
             // Calls nobody answers must not block the translation queues.
             let seconds = Double(translator.callTimeout.nanoseconds) / 1e9
             recorder.timers.add(ObjectIdentifier(self), every: .seconds(1)) { [self] in

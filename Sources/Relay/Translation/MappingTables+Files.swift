@@ -63,6 +63,7 @@ extension MappingTables {
         }
         for (title, table) in [
             ("charger (1.6) → backend (2.0.1)", charger), ("backend (2.0.1) → charger (1.6)", backend),
+            ("charger (2.0.1) → backend (1.6)", reverseCharger), ("backend (1.6) → charger (2.0.1)", reverseBackend),
         ] {
             lines.append(title)
             for (action, mapping) in table.sorted(by: { $0.key < $1.key }) {
