@@ -28,11 +28,19 @@ extension JSONValue {
 
     /// The value at a dotted path (`idToken.idToken`), through objects only.
     public func value(at path: String) -> JSONValue? {
-        var current: JSONValue? = self
-        for key in path.split(separator: ".") {
-            current = current?[String(key)]
+        // Walks the path in place: translations read paths on every message, so no keys are allocated.
+        var current = self
+        var rest = Substring(path)
+        while true {
+            let end = rest.firstIndex(of: ".") ?? rest.endIndex
+            let key = rest[..<end]
+            guard case .object(let members) = current,
+                let next = members.first(where: { $0.key.utf8.elementsEqual(key.utf8) })?.value
+            else { return nil }
+            current = next
+            guard end < rest.endIndex else { return current }
+            rest = rest[rest.index(after: end)...]
         }
-        return current
     }
 
     /// Sets (or, with `nil`, removes) the member `key` of an object; does nothing to other values.

@@ -108,6 +108,9 @@ private final class ChargerHandler: ChannelInboundHandler {
     private var transactionId: Int?
     private var starting = false
     private var meterReading = 0
+    /// A 2.0.1 charger's transaction: started or not, and the seqNo of its next event.
+    private var started201 = false
+    private var seqNo = 0
     var running = false
     var samples: [UInt64] = []
 
@@ -204,7 +207,7 @@ private final class ChargerHandler: ChannelInboundHandler {
         if starting {
             // The StartTransaction's answer is not a measured round trip.
             starting = false
-            transactionId = Self.transactionId(in: frame.data)
+            if v201 { started201 = true } else { transactionId = Self.transactionId(in: frame.data) }
         } else if let roundTrip {
             samples.append(roundTrip)
         }
@@ -230,6 +233,19 @@ private final class ChargerHandler: ChannelInboundHandler {
         switch traffic {
         case .heartbeat:
             send(action: "Heartbeat", payload: "{}")
+        case .meterValues where v201:
+            guard started201 else {
+                starting = true
+                send(action: "TransactionEvent", payload: Self.transactionEvent(seqNo: 0, started: true, reading: 0))
+                seqNo = 1
+                return
+            }
+            meterReading += 37
+            send(
+                action: "TransactionEvent",
+                payload: Self.transactionEvent(seqNo: seqNo, started: false, reading: meterReading)
+            )
+            seqNo += 1
         case .meterValues:
             guard let transactionId else {
                 starting = true
@@ -261,6 +277,31 @@ private final class ChargerHandler: ChannelInboundHandler {
         }
         return
             #"{"connectorId":1,"transactionId":\#(transactionId),"meterValue":[{"timestamp":"2026-12-01T06:00:00Z","sampledValue":["#
+            + sampled.joined(separator: ",") + "]}]}"
+    }
+
+    /// A 2.0.1 charger's transaction event: Started (with token, EVSE and the start reading), or Updated with the
+    /// same periodic sample as ``meterValues(transactionId:reading:)``, in 2.0.1 form.
+    static func transactionEvent(seqNo: Int, started: Bool, reading: Int) -> String {
+        let time = "2026-12-01T06:00:00Z"
+        guard !started else {
+            return
+                #"{"eventType":"Started","timestamp":"\#(time)","triggerReason":"Authorized","seqNo":0,"transactionInfo":{"transactionId":"bench-tx","chargingState":"Charging"},"idToken":{"idToken":"BENCH-TAG","type":"ISO14443"},"evse":{"id":1,"connectorId":1},"meterValue":[{"timestamp":"\#(time)","sampledValue":[{"value":0,"context":"Transaction.Begin","measurand":"Energy.Active.Import.Register","unitOfMeasure":{"unit":"Wh"}}]}]}"#
+        }
+        var sampled = [
+            #"{"value":\#(reading),"context":"Sample.Periodic","measurand":"Energy.Active.Import.Register","location":"Outlet","unitOfMeasure":{"unit":"Wh"}}"#,
+            #"{"value":11040,"context":"Sample.Periodic","measurand":"Power.Active.Import","location":"Outlet","unitOfMeasure":{"unit":"W"}}"#,
+        ]
+        for phase in 1...3 {
+            sampled.append(
+                #"{"value":16.\#(phase),"context":"Sample.Periodic","measurand":"Current.Import","phase":"L\#(phase)","location":"Outlet","unitOfMeasure":{"unit":"A"}}"#
+            )
+            sampled.append(
+                #"{"value":230.\#(phase),"context":"Sample.Periodic","measurand":"Voltage","phase":"L\#(phase)-N","location":"Outlet","unitOfMeasure":{"unit":"V"}}"#
+            )
+        }
+        return
+            #"{"eventType":"Updated","timestamp":"\#(time)","triggerReason":"MeterValuePeriodic","seqNo":\#(seqNo),"transactionInfo":{"transactionId":"bench-tx"},"meterValue":[{"timestamp":"\#(time)","sampledValue":["#
             + sampled.joined(separator: ",") + "]}]}"
     }
 

@@ -36,6 +36,17 @@ public enum Benchmark {
         case relayTranslating = "relay-translating"
         /// The pass-through relay with one shadow mirror of the same version (a second backend).
         case relayMirrored = "relay-mirrored"
+        /// 2.0.1 chargers on a 1.6 backend through the relay, and the same chargers through nginx (its baseline).
+        case relayReverse = "relay-reverse"
+        case nginx201 = "nginx-2.0.1"
+
+        /// The chargers' OCPP version.
+        var chargerSubprotocol: String {
+            [.relayReverse, .nginx201].contains(self) ? "ocpp2.0.1" : "ocpp1.6"
+        }
+
+        /// Targets measured for CPU and latency only (the idle and storm figures are the pass-through's).
+        var measuresIdle: Bool { ![.direct, .relayReverse, .nginx201].contains(self) }
     }
 
     /// Runs everything, printing progress and the table to `log`; returns the JSON document.
@@ -46,7 +57,7 @@ public enum Benchmark {
         // The mirror is another server: its own thread, so that its work does not delay the primary's answers.
         let mirrorGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let mirror = try await BenchBackend.start(group: mirrorGroup)
-        var targets: [Target] = [.direct, .nginx, .relay, .relayMirrored, .relayTranslating]
+        var targets: [Target] = [.direct, .nginx, .relay, .relayMirrored, .relayTranslating, .nginx201, .relayReverse]
         if (try? ProxyProcess.which("mitmdump", extra: [".venv/bin/mitmdump"])) != nil {
             targets.insert(.mitmproxy, at: 2)
         }
@@ -70,10 +81,11 @@ public enum Benchmark {
                 )
                 defer { proxy?.stop() }
                 let port = proxy?.port ?? backend.port
-                let p = try await measureLatency(port: port, calls: options.latencyCalls, group: group)
+                let p = try await measureLatency(target, port: port, calls: options.latencyCalls, group: group)
                 latency[target, default: []].append(p)
                 if let proxy {
                     let heartbeats = try await measureCPU(
+                        target,
                         proxy: proxy,
                         traffic: .heartbeat,
                         firstCharger: 1000,
@@ -83,6 +95,7 @@ public enum Benchmark {
                     cpuClosed[target, default: []].append(heartbeats.closed)
                     cpuPaced[target, default: []].append(heartbeats.paced)
                     let meterValues = try await measureCPU(
+                        target,
                         proxy: proxy,
                         traffic: .meterValues,
                         firstCharger: 2000,
@@ -106,7 +119,7 @@ public enum Benchmark {
         // A mirror is a third socket per charger in the relay and in this process: the mirrored relay is measured
         // at the largest count that fits the open-file limit (and the relay beside it at that count too).
         let mirroredCount = min(options.idleCounts.max() ?? 0, (descriptorLimit() - 1000) / 3 / 1000 * 1000)
-        for target in targets where target != .direct {
+        for target in targets where target.measuresIdle {
             var counts = options.idleCounts
             if [.relay, .relayMirrored].contains(target), !counts.contains(mirroredCount) {
                 counts = (counts + [mirroredCount]).sorted()
@@ -172,7 +185,7 @@ public enum Benchmark {
     ) throws -> ProxyProcess? {
         switch target {
         case .direct: return nil
-        case .nginx: return try ProxyProcess.nginx(backendPort: backend.port, connections: connections)
+        case .nginx, .nginx201: return try ProxyProcess.nginx(backendPort: backend.port, connections: connections)
         case .mitmproxy: return try ProxyProcess.mitmproxy(backendPort: backend.port)
         case .relay:
             return try ProxyProcess.relay(
@@ -196,15 +209,28 @@ public enum Benchmark {
                 mappings: options.mappings,
                 mirrorPort: mirror.port
             )
+        case .relayReverse:
+            return try ProxyProcess.relay(
+                binary: options.relayBinary,
+                backendPort: backend.port,
+                translate: false,
+                mappings: options.mappings,
+                upstreamVersion: "1.6"
+            )
         }
     }
 
-    private static func charger(_ port: Int, _ n: Int, group: any EventLoopGroup) async throws -> BenchCharger {
+    private static func charger(
+        _ port: Int,
+        _ n: Int,
+        subprotocol: String = "ocpp1.6",
+        group: any EventLoopGroup
+    ) async throws -> BenchCharger {
         try await BenchCharger.connect(
             host: "127.0.0.1",
             port: port,
             path: "/ocpp/BENCH-\(n)",
-            subprotocol: "ocpp1.6",
+            subprotocol: subprotocol,
             group: group
         )
     }
@@ -227,8 +253,13 @@ public enum Benchmark {
     }
 
     /// Sequential calls from one charger: round-trip percentiles in µs.
-    private static func measureLatency(port: Int, calls: Int, group: any EventLoopGroup) async throws -> Percentiles {
-        let c = try await charger(port, 0, group: group)
+    private static func measureLatency(
+        _ target: Target,
+        port: Int,
+        calls: Int,
+        group: any EventLoopGroup
+    ) async throws -> Percentiles {
+        let c = try await charger(port, 0, subprotocol: target.chargerSubprotocol, group: group)
         defer { Task { await c.close() } }
         _ = c.start(.closedLoop(.heartbeat))
         try await waitForSamples([c], calls / 10)
@@ -265,6 +296,7 @@ public enum Benchmark {
     /// CPU of the proxy per round trip of `traffic` (µs), in closed loops and at a paced rate. Meter values
     /// start their transactions before the measurement (one per charger, not measured).
     private static func measureCPU(
+        _ target: Target,
         proxy: ProxyProcess,
         traffic: BenchCharger.Traffic,
         firstCharger: Int,
@@ -273,7 +305,9 @@ public enum Benchmark {
     ) async throws -> CPUFigures {
         var chargers: [BenchCharger] = []
         for n in 0..<options.cpuChargers {
-            chargers.append(try await charger(proxy.port, firstCharger + n, group: group))
+            chargers.append(
+                try await charger(proxy.port, firstCharger + n, subprotocol: target.chargerSubprotocol, group: group)
+            )
         }
         defer { for c in chargers { Task { await c.close() } } }
         if traffic == .meterValues {

@@ -183,15 +183,21 @@ final class ProxyProcess {
     }
 
     /// The relay itself, recording; translating when `translate` is set.
-    /// - Parameter mirrorPort: set: a shadow mirror of the same version on that backend.
+    /// - Parameters:
+    ///   - mirrorPort: set: a shadow mirror of the same version on that backend.
+    ///   - upstreamVersion: "1.6": the backend is pinned to 1.6 (2.0.1 chargers are translated for it).
     static func relay(
         binary: String,
         backendPort: Int,
         translate: Bool,
         mappings: String?,
-        mirrorPort: Int? = nil
+        mirrorPort: Int? = nil,
+        upstreamVersion: String? = nil
     ) throws -> ProxyProcess {
-        let name = translate ? "relay-translating" : mirrorPort != nil ? "relay-mirrored" : "relay"
+        let name =
+            translate
+            ? "relay-translating"
+            : mirrorPort != nil ? "relay-mirrored" : upstreamVersion != nil ? "relay-reverse" : "relay"
         let directory = temporaryDirectory(name)
         let port = freePort()
         let process = Process()
@@ -208,6 +214,9 @@ final class ProxyProcess {
             "--recordings", "\(directory)/recordings", "--log-level", "error", "--config", config,
         ]
         if translate { arguments += ["--upstream-version", "2.0.1"] + (mappings.map { ["--mappings", $0] } ?? []) }
+        if let upstreamVersion {
+            arguments += ["--upstream-version", upstreamVersion] + (mappings.map { ["--mappings", $0] } ?? [])
+        }
         process.arguments = arguments
         let log = "\(directory)/relay.log"
         _ = FileManager.default.createFile(atPath: log, contents: nil)

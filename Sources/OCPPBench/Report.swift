@@ -105,6 +105,18 @@ extension Benchmark {
                     "mirrored relay/relay memory per idle connection at \(mirroredCount)",
                     ratio(memory[.relayMirrored]?[mirroredCount], memory[.relay]?[mirroredCount]), "≤ 2"
                 ),
+                (
+                    "reverse relay/nginx CPU per 2.0.1 TransactionEvent (meter values) round trip, closed loops",
+                    ratio(txClosed(.relayReverse), txClosed(.nginx201)), "≤ 3"
+                ),
+                (
+                    "reverse relay/nginx CPU per 2.0.1 TransactionEvent (meter values) round trip, paced",
+                    ratio(txPaced(.relayReverse), txPaced(.nginx201)), ""
+                ),
+                (
+                    "reverse relay/nginx CPU per 2.0.1 heartbeat round trip, closed loops",
+                    ratio(closed(.relayReverse), closed(.nginx201)), ""
+                ),
                 ("recording: frame text / bytes on disk", compression.ratio, "≥ 8"),
             ]
         }
@@ -148,7 +160,7 @@ extension Benchmark {
                 "realistic session: \(compression.frames) messages, \(compression.textBytes) bytes of frame text, \(compression.diskBytes) on disk, \(fmt(compression.bytesPerFrame)) bytes per message"
             )
             lines.append(
-                "CPU µs per round trip: heartbeats, then MeterValues inside a transaction (energy, power, current and voltage per phase); rt/s: MeterValues round trips per second of the closed loops"
+                "CPU µs per round trip: heartbeats, then MeterValues inside a transaction (energy, power, current and voltage per phase; for 2.0.1 chargers TransactionEvent Updated with the same sample); rt/s: MeterValues round trips per second of the closed loops"
             )
             lines.append("medians of \(options.rounds) interleaved rounds; spreads are min–max over the rounds")
             return lines.joined(separator: "\n")

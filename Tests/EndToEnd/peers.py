@@ -97,7 +97,6 @@ class Backend16(ChargePoint16):
     @on(Action16.meter_values)
     async def on_meter_values(self, connector_id, meter_value, **kwargs):
         self.actions.append("MeterValues")
-        await asyncio.sleep(self.backend.meter_delay)
         self.backend.meter_values.append(dict(connector_id=connector_id, meter_value=meter_value, **kwargs))
         return result16.MeterValues()
 
@@ -225,7 +224,6 @@ class Backend:
         self.meter_values = []  # 1.6 MeterValues payloads
         self.statuses = {}  # identity -> (connectorId, status, errorCode) of 1.6 StatusNotifications
         self.start_delay = 0  # seconds a 1.6 StartTransaction waits for its answer
-        self.meter_delay = 0  # seconds a 1.6 MeterValues waits for its answer
         self.blocked = set()  # idTags Authorize answers Blocked
         self.boot_interval = 300
         self.drop_after = None  # drop the TCP connection after this many received frames

@@ -25,4 +25,10 @@ def test_the_benchmark_runs_and_reports_every_target(tmp_path):
         meter_values = figures["targets"][target]["meter_values_in_transaction"]
         assert meter_values["cpu_us_per_round_trip_closed"]["median"] > 0, target
         assert meter_values["round_trips_per_second_closed"]["median"] > 0, target
+    # 2.0.1 chargers: their transaction traffic through nginx and translated for the 1.6 backend by the relay.
+    assert "reverse relay/nginx CPU per 2.0.1 TransactionEvent (meter values) round trip" in out.stdout
+    for target in ("nginx-2.0.1", "relay-reverse"):
+        meter_values = figures["targets"][target]["meter_values_in_transaction"]
+        assert meter_values["cpu_us_per_round_trip_closed"]["median"] > 0, target
+        assert meter_values["round_trips_per_second_closed"]["median"] > 0, target
     assert figures["compression"]["ratio"] > 1

@@ -381,24 +381,25 @@ def test_a_21_only_charger_is_refused_clearly_and_recorded(start_relay):
 
 
 def test_transaction_messages_left_unsent_go_out_on_the_next_connection(start_relay):
-    """The station leaves while its StopTransaction still waits upstream (behind a MeterValues the backend is slow
-    to answer): the relay kept both in its outbox and sends them, with their message ids, when it returns."""
+    """The backend is slow to answer StartTransaction, so the station was answered from the relay's outbox; it leaves
+    before the backend's id came. When it returns, the relay sends StartTransaction, the readings and the stop
+    again with their message ids (a 1.6 backend can spot the repeat), and the stop carries the backend's id."""
 
     async def scenario():
         async with Backend(subprotocols=["ocpp1.6"], ask_after_boot=False) as backend:
-            relay = start_reverse_relay(start_relay, backend)
+            backend.start_delay = 5
+            relay = start_reverse_relay(start_relay, backend, config="timeouts:\n  call: 6s\n")
             ws, station, task, _ = await booted_station(relay.url, "CS-OUTBOX")
             await station.call(
                 event("Started", "Authorized", 0, "TX-O", id_token=TOKEN, evse={"id": 1, "connector_id": 1}, meter_value=energy(10, "Transaction.Begin"), charging_state="Charging")
             )
-            backend.meter_delay = 1.0
             await station.call(event("Updated", "MeterValuePeriodic", 1, "TX-O", meter_value=energy(20)))
             await station.call(event("Ended", "StopAuthorized", 2, "TX-O", id_token=TOKEN, meter_value=energy(30, "Transaction.End"), stopped_reason="Local"))
             await ws.close()
             task.cancel()
             await backend.closed("CS-OUTBOX")
             stopped_before = list(backend.stops)
-            backend.meter_delay = 0
+            backend.start_delay = 0
             ws2 = await open_charger(relay.url, "CS-OUTBOX", ["ocpp2.0.1"])
             task2 = asyncio.create_task(Station201("CS-OUTBOX", Tap(ws2)).start())
             for _ in range(250):
@@ -411,12 +412,50 @@ def test_transaction_messages_left_unsent_go_out_on_the_next_connection(start_re
 
     relay, backend, stopped_before = asyncio.run(scenario())
     assert stopped_before == []
-    number, = backend.started
     stop, = backend.stops
-    assert stop["transaction_id"] == number and stop["meter_stop"] == 30
+    # The backend answered the first StartTransaction after the relay had gone: the repeat is a second start
+    # with the same message id, and the stop names the id the backend gave last.
+    assert stop["transaction_id"] == backend.started[-1] and stop["meter_stop"] == 30
     (_, first_tap), (_, second_tap) = backend.sessions["CS-OUTBOX"]
     ids = lambda tap, action: [m.split(",")[1] for m in tap.received if f'"{action}"' in m]
-    # The MeterValues the backend never answered came again with the same message id.
-    assert ids(first_tap, "MeterValues")[-1] in ids(second_tap, "MeterValues")
+    assert ids(first_tap, "StartTransaction") == ids(second_tap, "StartTransaction")
+    assert len(ids(second_tap, "MeterValues")) >= 1 and len(ids(second_tap, "StopTransaction")) == 1
     relay.stop()
-    validate_recording(recordings_show(relay.recordings)[0], expected_errors=())
+    validate_recording(recordings_show(relay.recordings)[0])
+
+
+def test_a_201_station_with_a_16_shadow_mirror(start_relay):
+    """Migration the other way round: a 2.0.1 station stays on its 2.0.1 backend while a 1.6 backend shadows it,
+    translated; the mirror's 1.6 transaction is complete and its answers are compared."""
+    from test_mirrors import mirror_config, report, until
+
+    async def scenario():
+        async with Backend(subprotocols=["ocpp2.0.1"], ask_after_boot=False) as primary, Backend(
+            subprotocols=["ocpp1.6"], ask_after_boot=False
+        ) as shadow:
+            relay = start_relay(primary.url, config=mirror_config(shadow, name="old-csms", version="1.6"))
+            ws, station, task, boot = await booted_station(relay.url, "CS-MIRRORED")
+            await station.call(call201.StatusNotification(timestamp=now(), connector_status="Occupied", evse_id=1, connector_id=1))
+            await station.call(
+                event("Started", "Authorized", 0, "TX-M", id_token=TOKEN, evse={"id": 1, "connector_id": 1}, meter_value=energy(100, "Transaction.Begin"), charging_state="Charging")
+            )
+            await station.call(event("Updated", "MeterValuePeriodic", 1, "TX-M", meter_value=energy(400)))
+            await station.call(event("Ended", "StopAuthorized", 2, "TX-M", id_token=TOKEN, meter_value=energy(700, "Transaction.End"), stopped_reason="Local"))
+            await until(lambda: shadow.stops, what="the shadow's StopTransaction")
+            await ws.close()
+            task.cancel()
+            return relay, primary, shadow, boot
+
+    relay, primary, shadow, boot = asyncio.run(scenario())
+    assert boot.status == "Accepted"
+    (primary_cp, _), = primary.sessions["CS-MIRRORED"]
+    assert "TransactionEvent.Ended" in primary_cp.actions
+    start, = shadow.starts
+    assert start["id_tag"] == "TAG-1" and start["meter_start"] == 100
+    assert shadow.stops[0]["transaction_id"] == shadow.started[0] and shadow.stops[0]["meter_stop"] == 700
+    relay.stop()
+    rows = report(relay.recordings)
+    assert rows["BootNotification"]["matched"] == 1 and rows["TransactionEvent"]["matched"] + rows["TransactionEvent"].get("diverged", 0) == 3
+    entries, _ = recordings_show(relay.recordings)
+    mirror_frames = [e for e in entries if e.get("leg") == "mirror"]
+    assert any('"StartTransaction"' in e.get("text", "") for e in mirror_frames)

@@ -248,7 +248,7 @@ extension ReverseTranslationSession {
         case .answer(let chargerID, let action, let context):
             let result: JSONValue
             switch context {
-            case .empty:
+            case .empty, .transactionEvent:
                 result = .object([])
             case .boot:
                 let status = payload["status"]?.stringValue ?? "Rejected"
@@ -323,7 +323,7 @@ extension ReverseTranslationSession {
 
     /// A deterministic alias: "X" and 13 base32 characters of a 64-bit FNV-1a digest of type and token
     /// (another digest character on the rare collision).
-    static func alias(type: String, idToken: String, taken: [String: ReverseState.Token]) -> String {
+    public static func alias(type: String, idToken: String, taken: [String: ReverseState.Token]) -> String {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         var salt = 0
         while true {

@@ -22,8 +22,10 @@ extension ReverseTranslationSession {
             state.reverse.transactions.append(Transaction(id: id))
             pruneTransactions()
             index = state.reverse.transactions.count - 1
+            markChanged()
         }
         var t = state.reverse.transactions[index!]
+        let before = t
         let seqNo = p["seqNo"]?.intValue ?? 0
         if let last = t.lastSeqNo, seqNo <= last {
             // A retry of an event already translated: answered again, sent nowhere.
@@ -43,6 +45,7 @@ extension ReverseTranslationSession {
             if let start = state.reverse.remoteStarts.first(where: { $0.remoteStartId == remoteStartId }) {
                 t.idTag = t.idTag ?? start.idTag
                 state.reverse.remoteStarts.removeAll { $0.remoteStartId == remoteStartId }
+                markChanged()
             }
         }
         if let reservationId = p["reservationId"]?.intValue { t.reservationId = reservationId }
@@ -55,7 +58,11 @@ extension ReverseTranslationSession {
             eventType == "Ended"
             || (eventType == "Updated"
                 && tables.enumMap(.stopTriggerReason201To16).values[p["triggerReason"]?.stringValue ?? ""] != nil)
-        var held = false
+        // Whether the charger's answer waits: for StartTransaction.conf, or for the backend's answer to what the
+        // event became (then the charger keeps the event until the backend has it, and no disk write is needed).
+        var deferred = false
+        // The backend's id is known and nothing of this transaction waits in the outbox: in step with the charger.
+        let inStep = t.number != nil && !state.reverse.outbox.contains { $0.transaction == t.id }
         switch t.window {
         case .none:
             guard !ends, t.idTag != nil, let connector = connector(of: t) else { break }
@@ -74,27 +81,49 @@ extension ReverseTranslationSession {
             sendMeterValues(p["meterValue"], of: t, connector: connector, action: call.action, &out)
             // The token's verdict is in StartTransaction.conf: the charger's answer waits for it.
             self.held = (call.messageID, t.id, uptime())
-            held = true
+            deferred = true
         case .open:
             guard let connector = connector(of: t) else { break }
+            let answering = inStep ? call : nil
             if ends {
                 t.window = .closed
                 state.reverse.transactions[index!] = t
-                stop(t, connector: connector, event: p, timestamp: timestamp, action: call.action, &out)
+                stop(t, connector: connector, event: p, timestamp: timestamp, answering: answering, &out)
+                deferred = inStep
             } else {
                 state.reverse.transactions[index!] = t
-                sendMeterValues(p["meterValue"], of: t, connector: connector, action: call.action, &out)
+                let sent = sendMeterValues(
+                    p["meterValue"],
+                    of: t,
+                    connector: connector,
+                    action: call.action,
+                    answering: answering,
+                    &out
+                )
+                deferred = inStep && sent
             }
         case .closed:
             break
         }
         if eventType == "Ended" { t.ended = true }
         state.reverse.transactions[index!] = t
-        markChanged()
+        // The last seqNo and reading ride along with the next write; everything else of the transaction is
+        // stored before anything that depends on it goes out.
+        var durable = before
+        durable.lastSeqNo = t.lastSeqNo
+        durable.lastRegister = t.lastRegister
+        if durable != t { markChanged() }
         if let connector = connector(of: t), let message = statusChange(connector, timestamp: timestamp) {
             sendUpstream("StatusNotification", message, .relay, &out)
         }
-        if !held { answer(call, &out) }
+        if !deferred { answer(call, &out) }
+    }
+
+    /// The upstream purpose of a transaction's message: in the outbox (its charger event already answered), or
+    /// answering the charger's event when the backend answers it.
+    private func purpose(_ t: Transaction, answering call: RPCFrame.Call?) -> UpstreamPurpose {
+        guard let call else { return .transaction(t.id) }
+        return .answer(chargerID: call.messageID, action: call.action, context: .transactionEvent)
     }
 
     private mutating func stop(
@@ -102,9 +131,10 @@ extension ReverseTranslationSession {
         connector: Int,
         event p: JSONValue,
         timestamp: JSONValue,
-        action: String,
+        answering call: RPCFrame.Call?,
         _ out: inout [TranslationOutput]
     ) {
+        let action = "TransactionEvent"
         let meterStop =
             Self.register(in: p["meterValue"], context: "Transaction.End") ?? t.lastRegister ?? t.meterStart ?? 0
         var reason: String?
@@ -133,27 +163,31 @@ extension ReverseTranslationSession {
             return value
         }
         let message = JSONValue.object(omittingNil: [
-            "transactionId": .int(0), "meterStop": .int(meterStop), "timestamp": timestamp,
+            "transactionId": .int(t.number ?? 0), "meterStop": .int(meterStop), "timestamp": timestamp,
             "reason": reason == "Local" ? nil : reason.map(JSONValue.string), "idTag": stopTag,
             "transactionData": data.isEmpty ? nil : .array(data),
         ])
-        sendUpstream("StopTransaction", message, .transaction(t.id), &out)
+        sendUpstream("StopTransaction", message, purpose(t, answering: call), &out)
     }
 
+    /// Sends the readings of an event, if it has any 1.6 can carry; whether it sent them.
+    @discardableResult
     private mutating func sendMeterValues(
         _ values: JSONValue?,
         of t: Transaction,
         connector: Int,
         action: String,
+        answering call: RPCFrame.Call? = nil,
         _ out: inout [TranslationOutput]
-    ) {
+    ) -> Bool {
         let converted = meterValues16(values, action: action, &out)
-        guard !converted.isEmpty else { return }
+        guard !converted.isEmpty else { return false }
         let message = JSONValue.object([
-            (key: "connectorId", value: .int(connector)), (key: "transactionId", value: .int(0)),
+            (key: "connectorId", value: .int(connector)), (key: "transactionId", value: .int(t.number ?? 0)),
             (key: "meterValue", value: .array(converted)),
         ])
-        sendUpstream("MeterValues", message, .transaction(t.id), &out)
+        sendUpstream("MeterValues", message, purpose(t, answering: call), &out)
+        return true
     }
 
     /// StartTransaction.conf: the backend's id is stored before anything that needs it goes out, and the held
@@ -250,33 +284,35 @@ extension ReverseTranslationSession {
     func meterValues16(_ values: JSONValue?, action: String, _ out: inout [TranslationOutput]) -> [JSONValue] {
         var result: [JSONValue] = []
         var dropped: Set<String> = []
+        let measurands = tables.enumMap(.measurand201To16)
+        let units = tables.enumMap(.unit201To16)
         for value in values?.arrayValue ?? [] {
             var samples: [JSONValue] = []
             for sample in value["sampledValue"]?.arrayValue ?? [] {
                 let measurand = sample["measurand"]?.stringValue ?? "Energy.Active.Import.Register"
-                guard let mapped = tables.enumMap(.measurand201To16).map(measurand) else {
+                guard let mapped = measurands.map(measurand) else {
                     dropped.insert(measurand)
                     continue
                 }
-                let unit = sample.value(at: "unitOfMeasure.unit")?.stringValue ?? "Wh"
-                guard let unit16 = tables.enumMap(.unit201To16).map(unit) else {
+                let unitOfMeasure = sample["unitOfMeasure"]
+                let unit = unitOfMeasure?["unit"]?.stringValue ?? "Wh"
+                guard let unit16 = units.map(unit) else {
                     dropped.insert("unit \(unit)")
                     continue
                 }
-                let multiplier = sample.value(at: "unitOfMeasure.multiplier")?.intValue ?? 0
+                let multiplier = unitOfMeasure?["multiplier"]?.intValue ?? 0
                 guard let number = sample["value"].flatMap(Self.decimalText) else { continue }
-                let base = JSONValue.object(omittingNil: [
-                    "context": sample["context"], "measurand": .string(mapped), "phase": sample["phase"],
-                    "location": sample["location"], "unit": .string(unit16),
-                ])
-                var raw = base
-                raw.set("value", .string(Self.scaled(number, by: multiplier)))
-                samples.append(reorder(raw))
-                if let signed = sample.value(at: "signedMeterValue.signedMeterData")?.stringValue {
-                    var signedSample = base
-                    signedSample.set("value", .string(signed))
-                    signedSample.set("format", .string("SignedData"))
-                    samples.append(reorder(signedSample))
+                // `value` first, as 1.6 examples write it.
+                func sample16(_ value: String, signed: Bool) -> JSONValue {
+                    .object(omittingNil: [
+                        "value": .string(value), "context": sample["context"],
+                        "format": signed ? .string("SignedData") : nil, "measurand": .string(mapped),
+                        "phase": sample["phase"], "location": sample["location"], "unit": .string(unit16),
+                    ])
+                }
+                samples.append(sample16(Self.scaled(number, by: multiplier), signed: false))
+                if let signed = sample["signedMeterValue"]?["signedMeterData"]?.stringValue {
+                    samples.append(sample16(signed, signed: true))
                 }
             }
             guard !samples.isEmpty, let timestamp = value["timestamp"] else { continue }
@@ -292,12 +328,6 @@ extension ReverseTranslationSession {
         return result
     }
 
-    /// `value` first, as 1.6 examples write it.
-    private func reorder(_ sample: JSONValue) -> JSONValue {
-        guard case .object(let members) = sample else { return sample }
-        return .object(members.filter { $0.key == "value" } + members.filter { $0.key != "value" })
-    }
-
     /// The energy register reading in Wh (of a context, when given) in 2.0.1 meter values.
     static func register(in values: JSONValue?, context: String? = nil) -> Int? {
         for value in values?.arrayValue ?? [] {
@@ -306,8 +336,8 @@ extension ReverseTranslationSession {
                 guard measurand == "Energy.Active.Import.Register" else { continue }
                 if let context, (sample["context"]?.stringValue ?? "Sample.Periodic") != context { continue }
                 guard let number = sample["value"]?.doubleValue else { continue }
-                let multiplier = sample.value(at: "unitOfMeasure.multiplier")?.intValue ?? 0
-                let unit = sample.value(at: "unitOfMeasure.unit")?.stringValue ?? "Wh"
+                let multiplier = sample["unitOfMeasure"]?["multiplier"]?.intValue ?? 0
+                let unit = sample["unitOfMeasure"]?["unit"]?.stringValue ?? "Wh"
                 var wattHours = number * pow10(multiplier)
                 if unit == "kWh" { wattHours *= 1000 }
                 return Int((wattHours + 0.5).rounded(.down))

@@ -132,7 +132,7 @@ public struct ReverseTranslationSession: VersionTranslation {
             )
         }
         if let entry = upstream.expired(now: now, timeout: timeout) {
-            upstreamFailed(entry, "the backend did not answer within \(Int(timeout)) s", &out)
+            upstreamFailed(entry, "the backend did not answer within \(Int(timeout)) s", timedOut: true, &out)
             pumpUpstream(&out)
         }
         if let entry = downstream.expired(now: now, timeout: timeout) {
@@ -237,7 +237,12 @@ public struct ReverseTranslationSession: VersionTranslation {
             if case .transaction = entry.purpose { delivered(entry) }
             upstreamResult(entry, payload, &out)
         case .error(let error):
-            upstreamFailed(entry, "the backend answered \(error.errorCode): \(error.errorDescription)", &out)
+            upstreamFailed(
+                entry,
+                "the backend answered \(error.errorCode): \(error.errorDescription)",
+                timedOut: false,
+                &out
+            )
         }
         pumpUpstream(&out)
     }
@@ -253,9 +258,15 @@ public struct ReverseTranslationSession: VersionTranslation {
     private mutating func upstreamFailed(
         _ entry: CallLane<UpstreamPurpose>.Entry,
         _ why: String,
+        timedOut: Bool,
         _ out: inout [TranslationOutput]
     ) {
         switch entry.purpose {
+        case .answer(let chargerID, let action, .transactionEvent):
+            // A TransactionEvent is never answered with a CALLERROR (the charger would drop it after its retries):
+            // a refusal is answered and noted; without an answer the charger's own timeout makes it send again.
+            out.append(.note(.untranslatable, action, why))
+            if !timedOut { out.append(.toCharger(TranslationSession.result(chargerID, .object([])))) }
         case .answer(let chargerID, let action, _):
             out.append(.toCharger(TranslationSession.callError(chargerID, "InternalError", why)))
             out.append(.note(.untranslatable, action, why))
@@ -306,6 +317,9 @@ enum ChargerAnswer: Sendable {
     case authorize
     /// An answer without fields (`{}`).
     case empty
+    /// A TransactionEvent's answer (`{}`), sent once the backend has its 1.6 counterpart: the charger keeps the
+    /// event until then, so nothing needs the relay's disk.
+    case transactionEvent
 }
 
 /// What a CALL to the 2.0.1 charger is for.

@@ -41,6 +41,11 @@ public struct ReverseState: Codable, Sendable, Equatable {
     public struct Token: Codable, Sendable, Equatable {
         public var idToken: String
         public var type: String
+
+        public init(idToken: String, type: String) {
+            self.idToken = idToken
+            self.type = type
+        }
     }
 
     /// One 2.0.1 transaction and its 1.6 counterpart.
