@@ -64,7 +64,8 @@ class Backend16(ChargePoint16):
     async def on_boot(self, charge_point_vendor, charge_point_model, **kwargs):
         self.actions.append("BootNotification")
         self.backend.boots[self.id] = dict(vendor=charge_point_vendor, model=charge_point_model, **kwargs)
-        return result16.BootNotification(current_time=now(), interval=self.backend.boot_interval, status=RegistrationStatus.accepted)
+        status = self.backend.boot_statuses.pop(0) if self.backend.boot_statuses else RegistrationStatus.accepted
+        return result16.BootNotification(current_time=now(), interval=self.backend.boot_interval, status=status)
 
     @on(Action16.heartbeat)
     async def on_heartbeat(self):
@@ -226,6 +227,7 @@ class Backend:
         self.start_delay = 0  # seconds a 1.6 StartTransaction waits for its answer
         self.blocked = set()  # idTags Authorize answers Blocked
         self.boot_interval = 300
+        self.boot_statuses = []  # 1.6 BootNotification answers to give first (then Accepted)
         self.drop_after = None  # drop the TCP connection after this many received frames
         self.server = None
         self.port = port or None

@@ -459,3 +459,32 @@ def test_a_201_station_with_a_16_shadow_mirror(start_relay):
     entries, _ = recordings_show(relay.recordings)
     mirror_frames = [e for e in entries if e.get("leg") == "mirror"]
     assert any('"StartTransaction"' in e.get("text", "") for e in mirror_frames)
+
+
+def test_a_pending_boot_then_an_accepted_one(start_relay):
+    """The 1.6 backend answers the first boot Pending (and may query the station meanwhile), the next Accepted: the
+    station hears both as the backend said them."""
+
+    async def scenario():
+        async with Backend(subprotocols=["ocpp1.6"], ask_after_boot=False) as backend:
+            backend.boot_statuses = ["Pending"]
+            backend.boot_interval = 1
+            relay = start_reverse_relay(start_relay, backend)
+            ws, station, task, first = await booted_station(relay.url, "CS-PENDING")
+            (cp, _), = backend.sessions["CS-PENDING"]
+            asked = await cp.call(call16.GetConfiguration(key=["HeartbeatInterval"]))
+            second = await station.call(
+                call201.BootNotification(charging_station={"model": "E2E-201", "vendor_name": "ocpp-relay-tests"}, reason="PowerUp")
+            )
+            status = await station.call(call201.StatusNotification(timestamp=now(), connector_status="Available", evse_id=1, connector_id=1))
+            await ws.close()
+            task.cancel()
+            return relay, cp, first, asked, second, status
+
+    relay, cp, first, asked, second, status = asyncio.run(scenario())
+    assert first.status == "Pending" and first.interval == 1
+    assert asked.configuration_key == [{"key": "HeartbeatInterval", "readonly": False, "value": "300"}]
+    assert second.status == "Accepted" and status is not None
+    assert cp.actions[:2] == ["BootNotification", "BootNotification"]
+    relay.stop()
+    validate_recording(recordings_show(relay.recordings)[0])
