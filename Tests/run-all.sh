@@ -4,14 +4,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# System packages: zlib and SQLite headers for the build, venv support for the Python peers, openssl and nginx
-# for the tests that use them.
+# System packages: zlib and SQLite headers for the build, venv support for the Python peers, openssl, nginx,
+# PostgreSQL and HAProxy for the tests that use them (the tests start their own servers on loopback).
 missing=()
 dpkg -s zlib1g-dev >/dev/null 2>&1 || missing+=(zlib1g-dev)
 dpkg -s libsqlite3-dev >/dev/null 2>&1 || missing+=(libsqlite3-dev)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)  # the TLS tests make their own CA
 dpkg -s nginx-light >/dev/null 2>&1 || [[ -x /usr/sbin/nginx ]] || missing+=(nginx-light)  # the benchmark's baseline
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)  # several relays share their state there
+command -v haproxy >/dev/null 2>&1 || [[ -x /usr/sbin/haproxy ]] || missing+=(haproxy)  # in front of several relays
 if ((${#missing[@]})); then
     echo "installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive

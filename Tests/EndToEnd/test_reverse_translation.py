@@ -9,7 +9,7 @@ from conftest import recordings_show
 from ocpp.v16 import call as call16
 from ocpp.v201 import call as call201
 from peers import Backend, Station201, Tap, now, open_charger
-from test_translation import MAPPINGS, validate_recording
+from test_translation import MAPPINGS, state_store, validate_recording  # noqa: F401 (a fixture)
 
 TOKEN = {"id_token": "TAG-1", "type": "ISO14443"}
 
@@ -285,7 +285,12 @@ def test_events_before_the_backends_id_wait_for_it(start_relay):
     validate_recording(recordings_show(relay.recordings)[0])
 
 
-def test_a_relay_killed_mid_transaction_keeps_every_mapping(start_relay):
+def test_a_relay_killed_mid_transaction_keeps_every_mapping(start_relay, state_store):
+    config, env = state_store
+
+    def start_reverse_relay(start_relay, backend):
+        return start_relay(backend.url, "--upstream-version", "1.6", "--mappings", MAPPINGS, config=config or None, env=env)
+
     async def scenario():
         async with Backend(subprotocols=["ocpp1.6"], ask_after_boot=False) as backend:
             relay = start_reverse_relay(start_relay, backend)

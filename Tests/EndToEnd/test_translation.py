@@ -8,6 +8,7 @@ import pathlib
 import signal
 
 import jsonschema
+import pytest
 import ocpp
 from conftest import ROOT, recordings_show
 from ocpp.v16 import call as call16
@@ -152,7 +153,26 @@ def test_remote_start_and_stop_and_configuration_fan_out(start_relay):
     assert [f[2] for f in sent if f[0] == 2] == ["RemoteStartTransaction", "RemoteStopTransaction", "ChangeConfiguration", "ChangeConfiguration"]
 
 
-def test_a_relay_restarted_mid_transaction_ends_the_right_transaction(start_relay, tmp_path):
+@pytest.fixture(params=["sqlite", "postgresql"])
+def state_store(request):
+    """The translation state store a test's relays use, each test run against both implementations: (extra
+    relay configuration, environment)."""
+    if request.param == "sqlite":
+        yield "", {}
+        return
+    from servers import PASSWORD, Postgres
+
+    server = Postgres()
+    yield (f"translation:\n  state: {server.url}\n  state_password_env: RELAY_DB_PASSWORD\n", {"RELAY_DB_PASSWORD": PASSWORD})
+    server.close()
+
+
+def test_a_relay_restarted_mid_transaction_ends_the_right_transaction(start_relay, tmp_path, state_store):
+    config, env = state_store
+
+    def start_translating_relay(start_relay, backend):
+        return start_relay(backend.url, "--upstream-version", "2.0.1", "--mappings", MAPPINGS, config=config or None, env=env)
+
     async def scenario():
         async with Backend(subprotocols=["ocpp2.0.1"], ask_after_boot=False) as backend:
             relay = start_translating_relay(start_relay, backend)

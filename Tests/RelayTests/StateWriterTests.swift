@@ -132,6 +132,26 @@ struct StateWriterTests {
         #expect(try await states.load(identity: "CP-1").lastTransactionNumber == 5)
     }
 
+    @Test("a batch the store refused is written again, once the store works, without a session asking")
+    func failedBatchIsRetried() async throws {
+        let store = try GatedStore(path: temporaryDatabase())
+        let states = TranslationStates(store: store)
+        store.failing.withLockedValue { $0 = true }
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        let writer = states.writer(for: loop)
+        let failed = NIOLockedValueBox(false)
+        try await loop.submit {
+            writer.persist("CP-1", state(7)) { result in
+                if case .failure = result { failed.withLockedValue { $0 = true } }
+            }
+        }.get()
+        try await waitUntil(seconds: 5) { failed.withLockedValue { $0 } }
+        store.failing.withLockedValue { $0 = false }
+        try await waitUntil(seconds: 5) { store.batches.withLockedValue { $0.count } >= 2 }
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(try await store.load(identity: "CP-1")?.lastTransactionNumber == 7)
+    }
+
     func waitUntil(seconds: Double = 5, _ condition: () -> Bool) async throws {
         let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
         while !condition() {

@@ -6,6 +6,12 @@ public protocol TranslationStateStore: Sendable {
     func load(identity: String) async throws -> ChargerState?
     /// Stores the states of several chargers, all or none.
     func save(_ batch: [StateWrite]) async throws
+    /// Reaches the store and readies its schema before the relay accepts chargers (a shared database).
+    func prepare() async throws
+}
+
+extension TranslationStateStore {
+    public func prepare() async throws {}
 }
 
 /// One charger's state to store.

@@ -36,8 +36,11 @@ public struct RelayConfiguration: Sendable {
     public var callTimeout: Duration = .seconds(30)
     /// A folder of edited translation tables; nil: the tables built into the binary (`Mappings/` at build time).
     public var mappingsDirectory: String?
-    /// The SQLite file of the translation state; `nil` puts it beside the recordings.
+    /// The SQLite file of the translation state, or a `postgresql://` URL (several relays sharing it); `nil` puts a
+    /// SQLite file beside the recordings.
     public var stateDatabase: String?
+    /// The PostgreSQL password (from `translation.state_password_env`).
+    public var statePassword: String?
     /// An operator's YAML laid over the tables (top-level keys are table file names).
     public var mappingOverrides: String?
     /// Per-charger upstreams and versions, first match wins; chargers no route matches use
@@ -60,6 +63,9 @@ public struct RelayConfiguration: Sendable {
     public var access = ChargerAccess()
     /// The password the relay presents upstream for chargers no route gives one (`nil`: the charger's header).
     public var upstreamPassword: String?
+
+    /// Whether the translation state is in a PostgreSQL database shared by several relays.
+    public var stateIsShared: Bool { stateDatabasePath.contains("://") }
 
     /// Where the translation state lives.
     public var stateDatabasePath: String {

@@ -192,6 +192,10 @@ extension RelaySettings {
         SettingDeclaration("translation.state") { value, c throws(ConfigurationError) in
             c.stateDatabase = try statePath(try value.string("translation.state"))
         },
+        SettingDeclaration("translation.state_password_env") { value, c throws(ConfigurationError) in
+            let name = try value.string("translation.state_password_env")
+            c.statePassword = try secret(environment: name, setting: "translation.state_password_env")
+        },
         SettingDeclaration("translation.overrides") { value, c throws(ConfigurationError) in
             c.mappingOverrides = try value.string("translation.overrides")
         },

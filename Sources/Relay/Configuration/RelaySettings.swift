@@ -236,13 +236,17 @@ extension SettingValue {
     }
 }
 extension RelaySettings {
-    /// `translation.state` is the path of a SQLite file; anything else is refused instead of becoming a file
-    /// named after it in the working folder.
+    /// `translation.state` is the path of a SQLite file or a `postgresql://` URL; anything else is refused instead
+    /// of becoming a file named after it in the working folder.
     static func statePath(_ text: String) throws(ConfigurationError) -> String {
         if let scheme = text.range(of: "://").map({ text[..<$0.lowerBound] }) {
-            throw ConfigurationError(
-                "translation.state: \(scheme):// is not supported; give the path of a SQLite file"
-            )
+            guard ["postgresql", "postgres"].contains(scheme) else {
+                throw ConfigurationError(
+                    "translation.state: \(scheme):// is not supported; give the path of a SQLite file or a postgresql:// URL"
+                )
+            }
+            _ = try PostgresStateStore.Location(url: text)
+            return text
         }
         guard !text.trimmingCharacters(in: .whitespaces).isEmpty else {
             throw ConfigurationError("translation.state is empty; give the path of a SQLite file")

@@ -69,14 +69,22 @@ public final class RelayServer: Service, Sendable {
         onListening: @escaping @Sendable (_ host: String, _ port: Int) -> Void = { _, _ in }
     ) throws {
         self.clock = clock
-        let translation = try Self.makeTranslation(for: configuration, reusing: nil, logger: logger, clock: clock)
+        let runID = (0..<4).map { _ in String(format: "%04x", UInt16.random(in: .min ... .max)) }.joined()
+        self.runID = runID
+        let translation = try Self.makeTranslation(
+            for: configuration,
+            reusing: nil,
+            logger: logger,
+            clock: clock,
+            runID: runID,
+            registry: registry
+        )
         let tls = try TLSContexts(listener: configuration.listenerTLS, upstream: configuration.upstreamTLS)
         self.live = NIOLockedValueBox(Live(configuration: configuration, translation: translation, tls: tls))
         self.metrics = RelayMetrics()
         self.logger = logger
         self.onListening = onListening
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.eventLoops)
-        self.runID = (0..<4).map { _ in String(format: "%04x", UInt16.random(in: .min ... .max)) }.joined()
         var recorders: [ObjectIdentifier: LoopRecorder] = [:]
         for (index, loop) in group.makeIterator().enumerated() {
             let writer = RecordingWriter(
@@ -107,7 +115,9 @@ public final class RelayServer: Service, Sendable {
         for configuration: RelayConfiguration,
         reusing current: Translation?,
         logger: Logger,
-        clock: RelayClock
+        clock: RelayClock,
+        runID: String,
+        registry: SessionRegistry
     ) throws(ConfigurationError) -> Translation? {
         guard configuration.translates else { return nil }
         let tables = MappingTables.load(
@@ -123,6 +133,22 @@ public final class RelayServer: Service, Sendable {
         for warning in tables.diagnostics { logger.warning("\(warning)") }
         if let current, current.storePath == configuration.stateDatabasePath {
             return Translation(tables: tables, states: current.states, storePath: current.storePath)
+        }
+        if configuration.stateIsShared {
+            let store = try PostgresStateStore(
+                url: configuration.stateDatabasePath,
+                password: configuration.statePassword,
+                relayID: runID,
+                logger: logger,
+                ownershipLost: { [registry] charger in
+                    registry.current(for: charger)?.replaceByNewerConnection(reason: "connected through another relay")
+                }
+            )
+            return Translation(
+                tables: tables,
+                states: TranslationStates(store: store),
+                storePath: configuration.stateDatabasePath
+            )
         }
         do {
             return Translation(
@@ -149,7 +175,9 @@ public final class RelayServer: Service, Sendable {
             for: new,
             reusing: current.translation,
             logger: logger,
-            clock: clock
+            clock: clock,
+            runID: runID,
+            registry: registry
         )
         var applied = new
         // What is bound at start keeps its running value; the settings say which.
@@ -164,6 +192,16 @@ public final class RelayServer: Service, Sendable {
     }
 
     public func run() async throws {
+        if let store = live.withLockedValue({ $0.translation?.states.store }) {
+            do {
+                try await store.prepare()
+            } catch {
+                // A relay that cannot reach its shared state would fork it: it does not start.
+                throw ConfigurationError(
+                    "cannot reach the translation state database \(configuration.stateDatabasePath): \(String(reflecting: error))"
+                )
+            }
+        }
         try FileManager.default.createDirectory(
             atPath: configuration.recording.directory,
             withIntermediateDirectories: true

@@ -361,8 +361,8 @@ final class RelaySession: @unchecked Sendable {
 
     /// A newer connection of the same charger takes over: every leg closes with 1000, on this session's loop
     /// (callable from any thread).
-    func replaceByNewerConnection() {
-        eventLoop.execute { self.closeAll(code: 1000, reason: "replaced by a newer connection") }
+    func replaceByNewerConnection(reason: String = "replaced by a newer connection") {
+        eventLoop.execute { self.closeAll(code: 1000, reason: reason) }
     }
 
     /// Closes every leg with a close handshake (replacement, shutdown).

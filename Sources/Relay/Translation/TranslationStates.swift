@@ -76,6 +76,9 @@ final class StateWriter: @unchecked Sendable {
     private var waiting: [(Result<Void, any Error>) -> Void] = []
     private var writing = false
     private var scheduled = false
+    /// The pause before a failed batch is written again (doubling up to 30 s while the store keeps failing).
+    private var retryDelay: TimeAmount = .milliseconds(250)
+    private var retry: Scheduled<Void>?
 
     fileprivate init(eventLoop: any EventLoop, store: any TranslationStateStore, unwritten: UnwrittenStates) {
         self.eventLoop = eventLoop
@@ -119,10 +122,27 @@ final class StateWriter: @unchecked Sendable {
         promise.completeWithTask { try await store.save(batch) }
         promise.futureResult.assumeIsolatedUnsafeUnchecked().whenComplete { [self] result in
             writing = false
-            if case .success = result { unwritten.stored(generations) }
             for done in waiting { done(result) }
-            // What collected meanwhile goes next.
-            if !self.batch.isEmpty { writeBatch() }
+            switch result {
+            case .success:
+                unwritten.stored(generations)
+                retryDelay = .milliseconds(250)
+                // What collected meanwhile goes next.
+                if !self.batch.isEmpty { writeBatch() }
+            case .failure:
+                // The frames went on (their sessions were told); the states are written again until the store
+                // takes them: each charger's latest, unless a newer one is queued already.
+                for write in batch where queued[write.identity] == nil {
+                    guard let generation = generations[write.identity] else { continue }
+                    queued[write.identity] = (self.batch.count, generation)
+                    self.batch.append(write)
+                }
+                retry?.cancel()
+                retry = eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: retryDelay) { [self] in
+                    writeBatch()
+                }
+                retryDelay = min(retryDelay * 2, .seconds(30))
+            }
         }
     }
 }
