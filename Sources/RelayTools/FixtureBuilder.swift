@@ -32,10 +32,16 @@ public enum FixtureBuilder {
 
     /// Builds a fixture from a recording (folder or segment) or returns an existing fixture file's content.
     public static func fixture(from path: String, selection: Selection) throws -> Fixture {
+        try fixture(from: [path], selection: selection)
+    }
+
+    /// Builds a fixture from the recordings of several relays (merged by time).
+    public static func fixture(from paths: [String], selection: Selection) throws -> Fixture {
+        let path = paths.joined(separator: ", ")
         var printer = RecordingPrinter(format: .jsonl, charger: selection.charger)
         var lines: [JSONValue] = []
         var parseError: (any Error)?
-        _ = try printer.print(path: path) { line in
+        _ = try printer.print(paths: paths) { line in
             do { lines.append(try JSONParser.parse(line)) } catch { parseError = error }
         }
         if let parseError { throw parseError }

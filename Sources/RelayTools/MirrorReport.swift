@@ -43,7 +43,12 @@ public struct MirrorReport: Sendable {
     /// Reads the recordings at `path` (a folder or a segment file).
     /// - Returns: the report and the problems met (damaged segments), which do not stop it.
     public static func read(path: String, filter: Filter) throws -> (MirrorReport, [String]) {
-        let catalog = try RecordingCatalog(path: path)
+        try read(paths: [path], filter: filter)
+    }
+
+    /// Reads the recordings of several relays.
+    public static func read(paths: [String], filter: Filter) throws -> (MirrorReport, [String]) {
+        let catalog = try RecordingCatalog(paths: paths)
         let segments = filter.charger.map { catalog.segments(forCharger: $0) } ?? catalog.segments
         var report = MirrorReport()
         var problems: [String] = []

@@ -52,15 +52,25 @@ public struct RecordingPrinter {
     /// Prints every record of the segments at `path` (a file or a folder) to `output`.
     /// - Returns: problems met (torn or damaged segments), one line each; they do not stop the output.
     public mutating func print(path: String, to output: (String) -> Void) throws -> [String] {
-        let catalog = try RecordingCatalog(path: path)
+        try print(paths: [path], to: output)
+    }
+
+    /// Prints every record of the segments at `paths` to `output`. With several folders (several relays'
+    /// recordings) the records are merged by time, so that a charger that moved between relays reads as one
+    /// history.
+    public mutating func print(paths: [String], to output: (String) -> Void) throws -> [String] {
+        let catalog = try RecordingCatalog(paths: paths)
         let segments = charger.map { catalog.segments(forCharger: $0) } ?? catalog.segments
         var problems: [String] = []
+        var merged: [(time: UInt64, line: String)] = []
         for segment in segments {
             connections = [:]
             let outcome: SegmentReader.Outcome
             do {
                 outcome = try SegmentReader(path: segment).forEach { record in
-                    for line in lines(for: record) { output(line) }
+                    for line in lines(for: record) {
+                        if paths.count > 1 { merged.append((record.time, line)) } else { output(line) }
+                    }
                 }
             } catch {
                 problems.append("\(segment): \(error)")
@@ -73,6 +83,10 @@ public struct RecordingPrinter {
                     "\(segment): ends in a partial record (\(outcome.tornBytes) bytes): the relay stopped while writing it"
                 )
             }
+        }
+        // A stable sort: records of one time keep their recorded order.
+        for entry in merged.enumerated().sorted(by: { ($0.element.time, $0.offset) < ($1.element.time, $1.offset) }) {
+            output(entry.element.line)
         }
         return problems
     }

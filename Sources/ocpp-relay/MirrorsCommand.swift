@@ -16,8 +16,8 @@ struct MirrorsCommand: ParsableCommand {
                 "Per mirror and action: messages, matched, diverged, unanswered, dropped, and the fields that differ most (the go/no-go for a cutover)."
         )
 
-        @Argument(help: "A recordings folder or segment file.")
-        var path: String = "Recordings"
+        @Argument(help: "Recordings folders or segment files (several relays' folders are merged).")
+        var paths: [String] = ["Recordings"]
 
         @Option(help: "Only this mirror.")
         var mirror: String?
@@ -41,7 +41,7 @@ struct MirrorsCommand: ParsableCommand {
                 sinceMicros = micros
             }
             let (report, problems) = try MirrorReport.read(
-                path: path,
+                paths: paths,
                 filter: MirrorReport.Filter(mirror: mirror, charger: charger, since: sinceMicros)
             )
             for problem in problems { FileHandle.standardError.write(Data("warning: \(problem)\n".utf8)) }

@@ -15,11 +15,11 @@ struct RecordingsCommand: AsyncParsableCommand {
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "One line per recorded connection.")
 
-        @Argument(help: "A recordings folder or segment file.")
-        var path: String = "Recordings"
+        @Argument(help: "Recordings folders or segment files (several relays' folders are merged by time).")
+        var paths: [String] = ["Recordings"]
 
         func run() throws {
-            let connections = try RecordingCatalog(path: path).connections { problem in
+            let connections = try RecordingCatalog(paths: paths).connections { problem in
                 FileHandle.standardError.write(Data("warning: \(problem)\n".utf8))
             }
             print(RecordingListing.render(connections))
@@ -32,8 +32,8 @@ struct RecordingsCommand: AsyncParsableCommand {
                 "Cut one charger's connection, a time window or one transaction into a self-contained fixture file."
         )
 
-        @Argument(help: "A recordings folder or segment file.")
-        var path: String
+        @Argument(help: "Recordings folders or segment files (several relays' folders are merged by time).")
+        var paths: [String]
 
         @Option(help: "The charger.")
         var charger: String?
@@ -63,8 +63,9 @@ struct RecordingsCommand: AsyncParsableCommand {
             }
             let fixture: Fixture
             do {
+                guard !paths.isEmpty else { throw ValidationError("name a recordings folder or segment file") }
                 fixture = try FixtureBuilder.fixture(
-                    from: path,
+                    from: paths,
                     selection: .init(
                         charger: charger,
                         connection: connection,
@@ -76,7 +77,7 @@ struct RecordingsCommand: AsyncParsableCommand {
             } catch let error as ValidationError {
                 throw error
             } catch {
-                throw fail("cannot cut \(path): \(error)", code: 2)
+                throw fail("cannot cut \(paths.joined(separator: ", ")): \(error)", code: 2)
             }
             try RecordingsCommand.write(fixture.text, to: output)
         }
@@ -136,11 +137,11 @@ struct RecordingsCommand: AsyncParsableCommand {
     struct Stats: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Totals: messages, bytes on disk, compression ratio.")
 
-        @Argument(help: "A recordings folder or segment file.")
-        var path: String = "Recordings"
+        @Argument(help: "Recordings folders or segment files.")
+        var paths: [String] = ["Recordings"]
 
         func run() throws {
-            let catalog = try RecordingCatalog(path: path)
+            let catalog = try RecordingCatalog(paths: paths)
             let connections = try catalog.connections { problem in
                 FileHandle.standardError.write(Data("warning: \(problem)\n".utf8))
             }
@@ -154,8 +155,8 @@ struct RecordingsCommand: AsyncParsableCommand {
     struct Show: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Print the frames and events of a recording.")
 
-        @Argument(help: "A recordings folder or segment file.")
-        var path: String
+        @Argument(help: "Recordings folders or segment files (several relays' folders are merged by time).")
+        var paths: [String]
 
         @Option(help: "Only this charger's connections.")
         var charger: String?
@@ -179,7 +180,8 @@ struct RecordingsCommand: AsyncParsableCommand {
             default: throw ValidationError("--color must be auto, always or never")
             }
             var printer = RecordingPrinter(format: format, charger: charger, color: colored)
-            let problems = try printer.print(path: path) { print($0) }
+            guard !paths.isEmpty else { throw ValidationError("name a recordings folder or segment file") }
+            let problems = try printer.print(paths: paths) { print($0) }
             for problem in problems {
                 FileHandle.standardError.write(Data("warning: \(problem)\n".utf8))
             }

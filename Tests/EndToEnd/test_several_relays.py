@@ -3,12 +3,14 @@ transaction through another; the newest connection of a charger wins across rela
 and repeats nothing. Real PostgreSQL and HAProxy from Debian's packages, started here on loopback."""
 
 import asyncio
+import json
 import signal
+import subprocess
 import time
 
 import pytest
 import websockets
-from conftest import free_port, http_get, recordings_show
+from conftest import BINARY, free_port, http_get, recordings_show
 from ocpp.v16 import call as call16
 from peers import Backend, Charger16, Tap, now, open_charger
 from servers import PASSWORD, HAProxy, Postgres
@@ -123,6 +125,16 @@ def test_a_charger_whose_relay_dies_continues_its_transaction_through_another(st
         if relay.alive():
             relay.stop()
             validate_recording(recordings_show(relay.recordings)[0])
+    # The charger's history across the relays reads as one: both connections, in time order, from three folders.
+    folders = [str(r.recordings) for r in relays if r.recordings.exists()]
+    entries, _ = recordings_show(*folders, "--charger", "CP-FLEET-1")
+    frames = [e for e in entries if "text" in e and e["leg"] == "charger" and e["dir"] == "in"]
+    actions = [json.loads(e["text"])[2] for e in frames if json.loads(e["text"])[0] == 2]
+    assert actions == ["BootNotification", "StartTransaction", "MeterValues", "MeterValues", "StopTransaction"]
+    assert [e["time"] for e in frames] == sorted(e["time"] for e in frames)
+    assert len({e["connection"] for e in frames}) == 2
+    listed = subprocess.run([BINARY, "recordings", "list", *folders], capture_output=True, text=True, timeout=60)
+    assert listed.returncode == 0 and listed.stdout.count("CP-FLEET-1") == 2, listed.stdout
 
 
 def test_thirty_chargers_keep_their_transactions_when_a_relay_dies(start_relay, postgres, tmp_path):

@@ -250,16 +250,23 @@ extension RelayServer {
             on: eventLoop
         ).flatMap { outcome in
             guard let loaded else { return eventLoop.makeSucceededFuture((outcome, nil)) }
+            let shared = live.configuration.stateIsShared
             return loaded.map { (outcome, $0) }.recover { [logger = self.logger] error in
+                // A shared state another relay may be writing is not guessed: the charger comes back later.
                 logger.error(
-                    "cannot read the translation state; starting afresh",
+                    shared
+                        ? "cannot read the translation state; charger refused"
+                        : "cannot read the translation state; starting afresh",
                     metadata: ["charger": "\(plan.identity)", "error": "\(error)"]
                 )
-                return (outcome, ChargerState())
+                return (outcome, shared ? nil : ChargerState())
             }
         }.flatMap { [self] (outcome, state: ChargerState?) in
             let answer: ChargerAdmission.UpstreamAnswer
             switch outcome {
+            case .accepted(let upstreamChannel, _, _) where translation != nil && state == nil:
+                upstreamChannel.close(promise: nil)
+                answer = .failed("the translation state database is unreachable; connect again later")
             case .accepted(let upstreamChannel, let handler, let subprotocol):
                 guard channel.isActive else {
                     // The charger went while upstream was dialled.

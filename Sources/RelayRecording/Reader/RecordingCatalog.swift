@@ -33,21 +33,29 @@ public struct RecordingCatalog {
 
     /// Finds the segments at `path`: a segment file, or a folder (searched recursively).
     public init(path: String) throws {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw RecordingReadError(.io, "\(path) does not exist")
-        }
-        if !isDirectory.boolValue {
-            segments = [path]
-            return
-        }
+        try self.init(paths: [path])
+    }
+
+    /// Finds the segments at each path (segment files or folders: the recordings of several relays), in time
+    /// order across them.
+    public init(paths: [String]) throws {
         var found: [String] = []
-        if let enumerator = FileManager.default.enumerator(atPath: path) {
-            for case let name as String in enumerator where name.hasSuffix(RecordingConfiguration.segmentSuffix) {
-                found.append((path as NSString).appendingPathComponent(name))
+        for path in paths {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+                throw RecordingReadError(.io, "\(path) does not exist")
+            }
+            guard isDirectory.boolValue else {
+                found.append(path)
+                continue
+            }
+            if let enumerator = FileManager.default.enumerator(atPath: path) {
+                for case let name as String in enumerator where name.hasSuffix(RecordingConfiguration.segmentSuffix) {
+                    found.append((path as NSString).appendingPathComponent(name))
+                }
             }
         }
-        // Names start with the UTC start time, so name order is time order.
+        // Names start with the UTC start time, so name order is time order (also across relays).
         segments = found.sorted { ($0 as NSString).lastPathComponent < ($1 as NSString).lastPathComponent }
     }
 
