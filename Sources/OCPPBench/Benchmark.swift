@@ -39,6 +39,8 @@ public enum Benchmark {
         /// 2.0.1 chargers on a 1.6 backend through the relay, and the same chargers through nginx (its baseline).
         case relayReverse = "relay-reverse"
         case nginx201 = "nginx-2.0.1"
+        /// The translating relay with its state in PostgreSQL (several relays' store) instead of SQLite.
+        case relayTranslatingPG = "relay-translating-pg"
 
         /// The chargers' OCPP version.
         var chargerSubprotocol: String {
@@ -46,7 +48,7 @@ public enum Benchmark {
         }
 
         /// Targets measured for CPU and latency only (the idle and storm figures are the pass-through's).
-        var measuresIdle: Bool { ![.direct, .relayReverse, .nginx201].contains(self) }
+        var measuresIdle: Bool { ![.direct, .relayReverse, .nginx201, .relayTranslatingPG].contains(self) }
     }
 
     /// Runs everything, printing progress and the table to `log`; returns the JSON document.
@@ -58,6 +60,9 @@ public enum Benchmark {
         let mirrorGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let mirror = try await BenchBackend.start(group: mirrorGroup)
         var targets: [Target] = [.direct, .nginx, .relay, .relayMirrored, .relayTranslating, .nginx201, .relayReverse]
+        let postgres = try BenchPostgres.start()
+        defer { postgres?.stop() }
+        if postgres != nil { targets.append(.relayTranslatingPG) }
         if (try? ProxyProcess.which("mitmdump", extra: [".venv/bin/mitmdump"])) != nil {
             targets.insert(.mitmproxy, at: 2)
         }
@@ -76,6 +81,7 @@ public enum Benchmark {
                     target,
                     backend: backend,
                     mirror: mirror,
+                    postgres: postgres,
                     options: options,
                     connections: options.cpuChargers
                 )
@@ -97,6 +103,7 @@ public enum Benchmark {
                     let meterValues = try await measureCPU(
                         target,
                         proxy: proxy,
+                        database: target == .relayTranslatingPG ? postgres : nil,
                         traffic: .meterValues,
                         firstCharger: 2000,
                         options: options,
@@ -105,6 +112,9 @@ public enum Benchmark {
                     transactions.closed[target, default: []].append(meterValues.closed)
                     transactions.paced[target, default: []].append(meterValues.paced)
                     transactions.perSecond[target, default: []].append(meterValues.perSecond)
+                    if let database = meterValues.databaseClosed {
+                        transactions.databaseClosed[target, default: []].append(database)
+                    }
                 }
                 log(
                     "round \(round + 1) \(target.rawValue): p50 \(fmt(p.p50)) µs"
@@ -180,6 +190,7 @@ public enum Benchmark {
         _ target: Target,
         backend: BenchBackend,
         mirror: BenchBackend,
+        postgres: BenchPostgres? = nil,
         options: Options,
         connections: Int
     ) throws -> ProxyProcess? {
@@ -208,6 +219,14 @@ public enum Benchmark {
                 translate: false,
                 mappings: options.mappings,
                 mirrorPort: mirror.port
+            )
+        case .relayTranslatingPG:
+            return try ProxyProcess.relay(
+                binary: options.relayBinary,
+                backendPort: backend.port,
+                translate: true,
+                mappings: options.mappings,
+                sharedState: postgres
             )
         case .relayReverse:
             return try ProxyProcess.relay(
@@ -284,6 +303,8 @@ public enum Benchmark {
         var closed: Double
         var paced: Double
         var perSecond: Double
+        /// The database's CPU per round trip of the closed loops, when it was measured.
+        var databaseClosed: Double?
     }
 
     /// The MeterValues-in-a-transaction figures, per target and round.
@@ -291,6 +312,7 @@ public enum Benchmark {
         var closed: [Target: [Double]] = [:]
         var paced: [Target: [Double]] = [:]
         var perSecond: [Target: [Double]] = [:]
+        var databaseClosed: [Target: [Double]] = [:]
     }
 
     /// CPU of the proxy per round trip of `traffic` (µs), in closed loops and at a paced rate. Meter values
@@ -298,6 +320,7 @@ public enum Benchmark {
     private static func measureCPU(
         _ target: Target,
         proxy: ProxyProcess,
+        database: BenchPostgres? = nil,
         traffic: BenchCharger.Traffic,
         firstCharger: Int,
         options: Options,
@@ -317,22 +340,30 @@ public enum Benchmark {
             for c in chargers { c.stop() }
             try await Task.sleep(for: .milliseconds(200))
         }
-        func run(_ mode: BenchCharger.Mode) async throws -> (cpu: Double, perSecond: Double) {
+        func run(_ mode: BenchCharger.Mode) async throws -> (cpu: Double, perSecond: Double, database: Double?) {
             for c in chargers { try await c.clearSamples() }
             let before = proxy.cpuSeconds
+            let databaseBefore = database?.cpuSeconds
             for c in chargers { _ = c.start(mode) }
             try await Task.sleep(for: .milliseconds(Int(options.cpuSeconds * 1000)))
             for c in chargers { c.stop() }
             try await Task.sleep(for: .milliseconds(200))
             let cpu = proxy.cpuSeconds - before
+            let databaseCPU = database.map { $0.cpuSeconds - (databaseBefore ?? 0) }
             var trips = 0
             for c in chargers { trips += try await c.roundTrips().count }
-            return (trips > 0 ? cpu * 1e6 / Double(trips) : 0, Double(trips) / options.cpuSeconds)
+            let perTrip = { (seconds: Double) in trips > 0 ? seconds * 1e6 / Double(trips) : 0 }
+            return (perTrip(cpu), Double(trips) / options.cpuSeconds, databaseCPU.map(perTrip))
         }
         let closed = try await run(.closedLoop(traffic))
         let interval = TimeAmount.nanoseconds(Int64(1e9 * Double(options.cpuChargers) / Double(options.pacedRate)))
         let paced = try await run(.paced(interval, traffic))
-        return CPUFigures(closed: closed.cpu, paced: paced.cpu, perSecond: closed.perSecond)
+        return CPUFigures(
+            closed: closed.cpu,
+            paced: paced.cpu,
+            perSecond: closed.perSecond,
+            databaseClosed: closed.database
+        )
     }
 
     struct Storm: Codable {

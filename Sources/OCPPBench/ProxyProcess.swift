@@ -192,12 +192,15 @@ final class ProxyProcess {
         translate: Bool,
         mappings: String?,
         mirrorPort: Int? = nil,
-        upstreamVersion: String? = nil
+        upstreamVersion: String? = nil,
+        sharedState: BenchPostgres? = nil
     ) throws -> ProxyProcess {
         let name =
-            translate
-            ? "relay-translating"
-            : mirrorPort != nil ? "relay-mirrored" : upstreamVersion != nil ? "relay-reverse" : "relay"
+            sharedState != nil
+            ? "relay-translating-pg"
+            : translate
+                ? "relay-translating"
+                : mirrorPort != nil ? "relay-mirrored" : upstreamVersion != nil ? "relay-reverse" : "relay"
         let directory = temporaryDirectory(name)
         let port = freePort()
         let process = Process()
@@ -205,6 +208,14 @@ final class ProxyProcess {
         // The bench's chargers send far more than a real one: no per-charger rate limit (nginx has none either).
         let config = "\(directory)/relay.yaml"
         var yaml = "limits:\n  messages_per_second: 0\n"
+        if let sharedState {
+            yaml +=
+                "translation:\n  state: \(sharedState.url)\n  state_password_env: \(BenchPostgres.passwordVariable)\n"
+            process.environment = ProcessInfo.processInfo.environment.merging(
+                [BenchPostgres.passwordVariable: BenchPostgres.password],
+                uniquingKeysWith: { _, new in new }
+            )
+        }
         if let mirrorPort {
             yaml += "mirrors:\n  - name: shadow\n    upstream: ws://127.0.0.1:\(mirrorPort)/ocpp\n    mode: shadow\n"
         }

@@ -117,6 +117,18 @@ extension Benchmark {
                     "reverse relay/nginx CPU per 2.0.1 heartbeat round trip, closed loops",
                     ratio(closed(.relayReverse), closed(.nginx201)), ""
                 ),
+                (
+                    "translating relay with PostgreSQL state/nginx CPU per MeterValues round trip in a transaction, closed loops",
+                    ratio(txClosed(.relayTranslatingPG), txClosed(.nginx)), "≤ 3"
+                ),
+                (
+                    "PostgreSQL's CPU per translated MeterValues round trip (µs; beside the relay's)",
+                    Self.median(transactions.databaseClosed[.relayTranslatingPG] ?? []), ""
+                ),
+                (
+                    "translated MeterValues per CPU second with PostgreSQL state (one event loop, 1e6 / relay CPU µs)",
+                    txClosed(.relayTranslatingPG).map { 1e6 / $0 }, "≥ 5000"
+                ),
                 ("recording: frame text / bytes on disk", compression.ratio, "≥ 8"),
             ]
         }
@@ -187,6 +199,11 @@ extension Benchmark {
                         "cpu_us_per_round_trip_closed": ["median": txClosed(t) ?? 0, "rounds": c],
                         "cpu_us_per_round_trip_paced": ["median": txPaced(t) ?? 0, "rounds": p],
                         "round_trips_per_second_closed": ["median": txPerSecond(t) ?? 0, "rounds": r],
+                    ]
+                }
+                if let d = transactions.databaseClosed[t] {
+                    entry["database_cpu_us_per_meter_values_round_trip_closed"] = [
+                        "median": Self.median(d) ?? 0, "rounds": d,
                     ]
                 }
                 if let m = memory[t] {

@@ -31,4 +31,9 @@ def test_the_benchmark_runs_and_reports_every_target(tmp_path):
         meter_values = figures["targets"][target]["meter_values_in_transaction"]
         assert meter_values["cpu_us_per_round_trip_closed"]["median"] > 0, target
         assert meter_values["round_trips_per_second_closed"]["median"] > 0, target
+    # The translating relay with its state in PostgreSQL (the bench starts its own server), and the database's CPU.
+    assert "PostgreSQL's CPU per translated MeterValues round trip" in out.stdout
+    pg = figures["targets"]["relay-translating-pg"]
+    assert pg["meter_values_in_transaction"]["cpu_us_per_round_trip_closed"]["median"] > 0
+    assert pg["database_cpu_us_per_meter_values_round_trip_closed"]["median"] > 0
     assert figures["compression"]["ratio"] > 1
