@@ -493,3 +493,28 @@ def test_a_pending_boot_then_an_accepted_one(start_relay):
     assert cp.actions[:2] == ["BootNotification", "BootNotification"]
     relay.stop()
     validate_recording(recordings_show(relay.recordings)[0])
+
+
+def test_a_201_stations_signed_readings_reach_the_16_backend_byte_exact(start_relay):
+    from test_translation import OCMF
+
+    async def scenario():
+        async with Backend(subprotocols=["ocpp1.6"], ask_after_boot=False) as backend:
+            relay = start_reverse_relay(start_relay, backend)
+            ws, station, task, _ = await booted_station(relay.url, "CS-OCMF")
+            await station.call(
+                event("Started", "Authorized", 0, "TX-S", id_token=TOKEN, evse={"id": 1, "connector_id": 1}, meter_value=energy(1000, "Transaction.Begin"), charging_state="Charging")
+            )
+            signed = {"value": 1234.5, "measurand": "Energy.Active.Import.Register", "unit_of_measure": {"unit": "Wh"},
+                      "signed_meter_value": {"signed_meter_data": OCMF, "signing_method": "ECDSA-secp256r1-SHA256", "encoding_method": "OCMF", "public_key": ""}}
+            await station.call(event("Updated", "MeterValuePeriodic", 1, "TX-S", meter_value=[{"timestamp": now(), "sampled_value": [signed]}]))
+            await ws.close()
+            task.cancel()
+            return relay, backend
+
+    relay, backend = asyncio.run(scenario())
+    samples = [s for m in backend.meter_values for v in m["meter_value"] for s in v["sampled_value"]]
+    assert {"value": "1234.5", "measurand": "Energy.Active.Import.Register", "unit": "Wh"}.items() <= samples[-2].items()
+    assert samples[-1]["format"] == "SignedData" and samples[-1]["value"] == OCMF
+    relay.stop()
+    validate_recording(recordings_show(relay.recordings)[0])

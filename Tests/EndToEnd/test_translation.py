@@ -410,3 +410,47 @@ def test_routes_migrate_some_chargers_to_the_new_backend(start_relay, tmp_path):
     path.write_text(config)
     which = subprocess.run([BINARY, "routes", "which", "NEW-9", "--config", str(path)], capture_output=True, text=True)
     assert which.returncode == 0 and which.stdout.strip().endswith("(2.0.1) by route pilot (matched glob:NEW-*)")
+
+
+OCMF = (
+    'OCMF|{"FV":"1.0","GI":"ABL SBC-301","GS":"808829900001","GV":"1.4p3","PG":"T12345","IS":true,"IL":"VERIFIED",'
+    '"IT":"ISO14443","ID":"1F2D3A4B5C6D7E","RD":[{"TM":"2026-11-27T06:00:00,000+0000 S","TX":"B","RV":1.2345,'
+    '"RI":"1-b:1.8.0","RU":"kWh","RT":"AC","ST":"G"}]}|{"SA":"ECDSA-secp256r1-SHA256","SD":"3045022100D28C5A8F"}'
+)
+
+
+def test_signed_meter_values_reach_the_201_backend_byte_exact(start_relay):
+    """A calibration-law charger's OCMF signed readings: each becomes the signedMeterValue of its reading in the
+    2.0.1 TransactionEvents, byte for byte, and stays readable from the recording."""
+
+    async def scenario():
+        async with Backend(subprotocols=["ocpp2.0.1"], ask_after_boot=False) as backend:
+            relay = start_translating_relay(start_relay, backend)
+            ws, cp, task, _ = await booted_16_charger(relay.url, backend, "CP-OCMF")
+            start = await cp.call(call16.StartTransaction(connector_id=1, id_tag="04A2B3C4", meter_start=1000, timestamp=now()))
+            signed = {"value": OCMF, "format": "SignedData", "measurand": "Energy.Active.Import.Register", "unit": "Wh"}
+            await cp.call(call16.MeterValues(connector_id=1, transaction_id=start.transaction_id, meter_value=[
+                {"timestamp": now(), "sampled_value": [{"value": "1234.5", "measurand": "Energy.Active.Import.Register", "unit": "Wh"}, signed]}]))
+            await cp.call(call16.StopTransaction(meter_stop=1300, timestamp=now(), transaction_id=start.transaction_id, transaction_data=[
+                {"timestamp": now(), "sampled_value": [{"value": "1300", "context": "Transaction.End"},
+                                                         {**signed, "context": "Transaction.End"}]}]))
+            await ws.close()
+            task.cancel()
+            return relay, backend
+
+    relay, backend = asyncio.run(scenario())
+    updated = [e for e in backend.events["CP-OCMF"] if e["event_type"] == "Updated"][0]
+    sample = updated["meter_value"][0]["sampled_value"][0]
+    assert sample["value"] == 1234.5
+    assert sample["signed_meter_value"]["signed_meter_data"] == OCMF
+    assert sample["signed_meter_value"]["encoding_method"] == "OCMF"
+    assert sample["signed_meter_value"]["signing_method"] == "ECDSA-secp256r1-SHA256"
+    ended = backend.events["CP-OCMF"][-1]
+    assert any(s.get("signed_meter_value", {}).get("signed_meter_data") == OCMF for v in ended["meter_value"] for s in v["sampled_value"])
+    relay.stop()
+    entries, _ = recordings_show(relay.recordings)
+    validate_recording(entries)
+    upstream = [json.loads(e["text"]) for e in entries if e.get("leg") == "upstream" and e.get("dir") == "out" and "text" in e]
+    recorded = [s["signedMeterValue"]["signedMeterData"] for f in upstream if f[0] == 2 and f[2] == "TransactionEvent"
+                for v in f[3].get("meterValue", []) for s in v["sampledValue"] if "signedMeterValue" in s]
+    assert recorded == [OCMF, OCMF]

@@ -2,13 +2,25 @@ import OCPP
 
 extension TranslationSession {
     /// 1.6 `meterValue[]` → 2.0.1 `meterValue[]`: values become numbers, `unit` becomes `unitOfMeasure`,
-    /// measurands 2.0.1 lacks are dropped (and reported). Meter values left without samples are dropped.
+    /// measurands 2.0.1 lacks are dropped (and reported). A signed sample (`format` SignedData) becomes the
+    /// `signedMeterValue` of its reading (the Raw sample of the same measurand, phase, context and location), its
+    /// data carried byte for byte. Meter values left without samples are dropped.
     func convertMeterValues(_ values: JSONValue?, action: String, _ out: inout [TranslationOutput]) -> [JSONValue] {
         var converted: [JSONValue] = []
         for meterValue in values?.arrayValue ?? [] {
             var samples: [JSONValue] = []
+            var readings: [JSONValue] = []
+            var signed: [JSONValue] = []
             for sample in meterValue["sampledValue"]?.arrayValue ?? [] {
-                if let sample = convertSample(sample, action: action, &out) { samples.append(sample) }
+                if sample["format"]?.stringValue == "SignedData" {
+                    signed.append(sample)
+                } else if let converted = convertSample(sample, action: action, &out) {
+                    readings.append(sample)
+                    samples.append(converted)
+                }
+            }
+            for sample in signed {
+                attachSigned(sample, readings: readings, samples: &samples, action: action, &out)
             }
             guard !samples.isEmpty, let timestamp = meterValue["timestamp"] else { continue }
             converted.append(
@@ -18,13 +30,54 @@ extension TranslationSession {
         return converted
     }
 
-    private func convertSample(_ sample: JSONValue, action: String, _ out: inout [TranslationOutput]) -> JSONValue? {
-        if sample["format"]?.stringValue == "SignedData" {
-            out.append(
-                .note(.lossy, action, "signed meter value dropped (no signing metadata configured)")
-            )
-            return nil
+    /// Puts a 1.6 SignedData sample on the 2.0.1 sample of its reading (or on a sample of its own, read from an
+    /// OCMF reading); what cannot be carried whole is dropped, never cut, and reported.
+    private func attachSigned(
+        _ sample: JSONValue,
+        readings: [JSONValue],
+        samples: inout [JSONValue],
+        action: String,
+        _ out: inout [TranslationOutput]
+    ) {
+        guard let data = sample["value"]?.stringValue, let signedMeterValue = SignedMeterValue(data) else {
+            out.append(.note(.lossy, action, "a signed meter value without data; dropped"))
+            return
         }
+        guard signedMeterValue.fits else {
+            out.append(
+                .note(.lossy, action, "a signed meter value longer than 2.0.1's 2500 characters; dropped, not cut")
+            )
+            return
+        }
+        if signedMeterValue.signingMethod.isEmpty {
+            out.append(.note(.lossy, action, "the signing method of a signed meter value is unknown (left empty)"))
+        }
+        func key(_ s: JSONValue) -> [String] {
+            [
+                s["measurand"]?.stringValue ?? "Energy.Active.Import.Register", s["phase"]?.stringValue ?? "",
+                s["context"]?.stringValue ?? "Sample.Periodic", s["location"]?.stringValue ?? "Outlet",
+            ]
+        }
+        if let index = readings.firstIndex(where: { key($0) == key(sample) }), samples[index]["signedMeterValue"] == nil
+        {
+            samples[index].set("signedMeterValue", signedMeterValue.json)
+            return
+        }
+        // No Raw sample beside it: the reading comes from the signed data itself when it says it (OCMF).
+        guard let reading = signedMeterValue.reading else {
+            out.append(.note(.lossy, action, "a signed meter value without a reading beside it; dropped"))
+            return
+        }
+        var own = sample
+        own.set("format", nil)
+        own.set("value", .string(reading.value))
+        if let unit = reading.unit { own.set("unit", .string(unit)) }
+        guard var converted = convertSample(own, action: action, &out) else { return }
+        converted.set("signedMeterValue", signedMeterValue.json)
+        samples.append(converted)
+    }
+
+    private func convertSample(_ sample: JSONValue, action: String, _ out: inout [TranslationOutput]) -> JSONValue? {
         guard let text = sample["value"]?.stringValue, let number = Self.decimal(text) else {
             out.append(
                 .note(.lossy, action, "sample value \(sample["value"]?.jsonText ?? "(none)") is not a number; dropped")
