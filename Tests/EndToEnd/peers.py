@@ -189,6 +189,17 @@ class Backend201(ChargePoint201):
         self.backend.reports.setdefault(self.id, []).extend(kwargs.get("report_data") or [])
         return result201.NotifyReport()
 
+    @on(Action201.security_event_notification)
+    async def on_security_event(self, type, timestamp, **kwargs):
+        self.actions.append(f"SecurityEventNotification.{type}")
+        return result201.SecurityEventNotification()
+
+    @on(Action201.sign_certificate)
+    async def on_sign_certificate(self, csr, **kwargs):
+        self.actions.append(f"SignCertificate.{kwargs.get('certificate_type')}")
+        self.backend.csrs.append(csr)
+        return result201.SignCertificate(status="Accepted")
+
     @on(Action201.transaction_event)
     async def on_transaction_event(self, event_type, **kwargs):
         self.actions.append(f"TransactionEvent.{event_type}")
@@ -228,6 +239,7 @@ class Backend:
         self.blocked = set()  # idTags Authorize answers Blocked
         self.boot_interval = 300
         self.boot_statuses = []  # 1.6 BootNotification answers to give first (then Accepted)
+        self.csrs = []  # certificate signing requests the backend got (2.0.1 SignCertificate)
         self.drop_after = None  # drop the TCP connection after this many received frames
         self.server = None
         self.port = port or None
@@ -433,6 +445,11 @@ class Charger16(ChargePoint16):
     async def on_data_transfer(self, vendor_id, message_id=None, data=None):
         self._note("DataTransfer", vendor_id=vendor_id, data=data)
         return result16.DataTransfer(status="Accepted", data="pong")
+
+    @on(Action16.certificate_signed)
+    async def on_certificate_signed(self, certificate_chain):
+        self._note("CertificateSigned", certificate_chain=certificate_chain)
+        return result16.CertificateSigned(status="Accepted")
 
     @on(Action16.get_configuration)
     async def on_get_configuration(self, key=None, **kwargs):

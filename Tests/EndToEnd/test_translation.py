@@ -454,3 +454,29 @@ def test_signed_meter_values_reach_the_201_backend_byte_exact(start_relay):
     recorded = [s["signedMeterValue"]["signedMeterData"] for f in upstream if f[0] == 2 and f[2] == "TransactionEvent"
                 for v in f[3].get("meterValue", []) for s in v["sampledValue"] if "signedMeterValue" in s]
     assert recorded == [OCMF, OCMF]
+
+
+def test_security_events_and_certificate_signing_reach_the_201_backend(start_relay):
+    """The 1.6 Security Whitepaper's charger messages on a 2.0.1 backend: a security event, and a certificate
+    signing round trip (SignCertificate from the charger, CertificateSigned from the backend)."""
+    csr = "-----BEGIN CERTIFICATE REQUEST-----\nMIIBszCCARwCAQAwczELMAkGA1UEBhMCREUx\n-----END CERTIFICATE REQUEST-----"
+    chain = "-----BEGIN CERTIFICATE-----\nMIIB4TCCAYegAwIBAgIUQ2VydGlmaWNhdGU=\n-----END CERTIFICATE-----"
+
+    async def scenario():
+        async with Backend(subprotocols=["ocpp2.0.1"], ask_after_boot=False) as backend:
+            relay = start_translating_relay(start_relay, backend)
+            ws, cp, task, backend_cp = await booted_16_charger(relay.url, backend, "CP-SECURE")
+            event = await cp.call(call16.SecurityEventNotification(type="FirmwareUpdated", timestamp=now(), tech_info="v2.1.0"))
+            signing = await cp.call(call16.SignCertificate(csr=csr))
+            signed = await backend_cp.call(call201.CertificateSigned(certificate_chain=chain, certificate_type="ChargingStationCertificate"))
+            await ws.close()
+            task.cancel()
+            return relay, backend, backend_cp, cp, event, signing, signed
+
+    relay, backend, backend_cp, cp, event, signing, signed = asyncio.run(scenario())
+    assert event is not None and "SecurityEventNotification.FirmwareUpdated" in backend_cp.actions
+    assert signing.status == "Accepted" and backend.csrs == [csr]
+    assert "SignCertificate.ChargingStationCertificate" in backend_cp.actions
+    assert signed.status == "Accepted" and ("CertificateSigned", {"certificate_chain": chain}) in cp.remote_starts
+    relay.stop()
+    validate_recording(recordings_show(relay.recordings)[0])
