@@ -4,36 +4,7 @@ import OCPP
 /// and the charger's result goes back in 1.6 form (`ocpp-mapping.md` §6.3).
 extension ReverseTranslationSession {
     mutating func backendCall(_ call: RPCFrame.Call, _ out: inout [TranslationOutput]) {
-        guard let mapping = tables.reverseBackend[call.action] else {
-            out.append(
-                .toUpstream(
-                    TranslationSession.callError(
-                        call.messageID,
-                        "NotImplemented",
-                        "\(call.action) has no OCPP 2.0.1 translation"
-                    )
-                )
-            )
-            out.append(.note(.untranslatable, call.action, "no mapping in \(MessageTable.reverse.fileName)"))
-            return
-        }
-        if let error = mapping.error {
-            out.append(
-                .toUpstream(
-                    TranslationSession.callError(
-                        call.messageID,
-                        error,
-                        "\(call.action) is not supported through the relay"
-                    )
-                )
-            )
-            return
-        }
-        if let answer = mapping.answer {
-            out.append(.toUpstream(TranslationSession.result(call.messageID, answer)))
-            out.append(.note(.lossy, call.action, "answered by the relay"))
-            return
-        }
+        guard let mapping = tableMapping(call, tables.reverseBackend, from: .backend, &out) else { return }
         do throws(Untranslatable) {
             switch mapping.transform {
             case nil:
@@ -61,10 +32,7 @@ extension ReverseTranslationSession {
                 throw Untranslatable(message: "transform \(transform) is not available for 1.6 backend messages")
             }
         } catch {
-            out.append(
-                .toUpstream(TranslationSession.callError(call.messageID, "PropertyConstraintViolation", error.message))
-            )
-            out.append(.note(.untranslatable, call.action, error.message))
+            refuse(call, error, from: .backend, &out)
         }
     }
 

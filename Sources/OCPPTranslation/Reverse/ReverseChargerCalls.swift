@@ -3,36 +3,7 @@ import OCPP
 /// Charger-initiated messages: a 2.0.1 CALL becomes a 1.6 CALL (or is answered by the relay).
 extension ReverseTranslationSession {
     mutating func chargerCall(_ call: RPCFrame.Call, _ out: inout [TranslationOutput]) {
-        guard let mapping = tables.reverseCharger[call.action] else {
-            out.append(
-                .toCharger(
-                    TranslationSession.callError(
-                        call.messageID,
-                        "NotImplemented",
-                        "\(call.action) has no OCPP 1.6 translation"
-                    )
-                )
-            )
-            out.append(.note(.untranslatable, call.action, "no mapping in \(MessageTable.reverse.fileName)"))
-            return
-        }
-        if let error = mapping.error {
-            out.append(
-                .toCharger(
-                    TranslationSession.callError(
-                        call.messageID,
-                        error,
-                        "\(call.action) is not supported through the relay"
-                    )
-                )
-            )
-            return
-        }
-        if let answer = mapping.answer {
-            out.append(.toCharger(TranslationSession.result(call.messageID, answer)))
-            out.append(.note(.lossy, call.action, "answered by the relay; a 1.6 backend has no such message"))
-            return
-        }
+        guard let mapping = tableMapping(call, tables.reverseCharger, from: .charger, &out) else { return }
         do throws(Untranslatable) {
             switch mapping.transform {
             case nil:
@@ -53,10 +24,7 @@ extension ReverseTranslationSession {
                 throw Untranslatable(message: "transform \(transform) is not available for 2.0.1 charger messages")
             }
         } catch {
-            out.append(
-                .toCharger(TranslationSession.callError(call.messageID, "PropertyConstraintViolation", error.message))
-            )
-            out.append(.note(.untranslatable, call.action, error.message))
+            refuse(call, error, from: .charger, &out)
         }
     }
 

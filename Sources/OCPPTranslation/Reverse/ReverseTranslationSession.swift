@@ -225,6 +225,55 @@ public struct ReverseTranslationSession: VersionTranslation {
         )
     }
 
+    // MARK: The tables' verdict
+
+    /// Which side a CALL came from: its answer goes back there.
+    enum Side {
+        case charger, backend
+
+        func reply(_ frame: String) -> TranslationOutput {
+            self == .charger ? .toCharger(frame) : .toUpstream(frame)
+        }
+
+        /// The version on the other side, for messages.
+        var otherVersion: String { self == .charger ? "1.6" : "2.0.1" }
+    }
+
+    /// The mapping to translate `call` with, or `nil` when the table settles it: an action it does not name
+    /// (NotImplemented), one it refuses (its error), one the relay answers itself (noted as lossy).
+    func tableMapping(
+        _ call: RPCFrame.Call,
+        _ table: [String: ActionMapping],
+        from side: Side,
+        _ out: inout [TranslationOutput]
+    ) -> ActionMapping? {
+        guard let mapping = table[call.action] else {
+            let description = "\(call.action) has no OCPP \(side.otherVersion) translation"
+            out.append(side.reply(TranslationSession.callError(call.messageID, "NotImplemented", description)))
+            out.append(.note(.untranslatable, call.action, "no mapping in \(MessageTable.reverse.fileName)"))
+            return nil
+        }
+        if let error = mapping.error {
+            let description = "\(call.action) is not supported through the relay"
+            out.append(side.reply(TranslationSession.callError(call.messageID, error, description)))
+            return nil
+        }
+        if let answer = mapping.answer {
+            out.append(side.reply(TranslationSession.result(call.messageID, answer)))
+            out.append(.note(.lossy, call.action, "answered by the relay; the other version has no such message"))
+            return nil
+        }
+        return mapping
+    }
+
+    /// A CALL that cannot be translated: its sender is told why.
+    func refuse(_ call: RPCFrame.Call, _ error: Untranslatable, from side: Side, _ out: inout [TranslationOutput]) {
+        out.append(
+            side.reply(TranslationSession.callError(call.messageID, "PropertyConstraintViolation", error.message))
+        )
+        out.append(.note(.untranslatable, call.action, error.message))
+    }
+
     // MARK: Answers
 
     private mutating func upstreamAnswered(_ id: String, _ outcome: CallOutcome, _ out: inout [TranslationOutput]) {
