@@ -205,11 +205,12 @@ final class PostgresStateStore: TranslationStateStore {
         }
     }
 
-    /// `charger epoch relay`: a newer claim than the one held here by another relay closes the connection here.
+    /// `epoch relay charger` (the charger's id last: it may hold spaces): a newer claim than the one held here by
+    /// another relay closes the connection here.
     private func heard(_ payload: String) {
-        let parts = payload.split(separator: " ", maxSplits: 2).map(String.init)
-        guard parts.count == 3, let epoch = Int64(parts[1]), parts[2] != relayID else { return }
-        let charger = parts[0]
+        let parts = payload.split(separator: " ", maxSplits: 2, omittingEmptySubsequences: false).map(String.init)
+        guard parts.count == 3, let epoch = Int64(parts[0]), parts[1] != relayID else { return }
+        let charger = parts[2]
         let lost = epochs.withLockedValue { epochs -> Bool in
             guard let held = epochs[charger], held < epoch else { return false }
             epochs[charger] = nil
@@ -251,7 +252,7 @@ final class PostgresStateStore: TranslationStateStore {
             )
             var epoch: Int64 = 0
             for try await value in rows.decode(Int64.self) { epoch = value }
-            let payload = "\(charger) \(epoch) \(relayID)"
+            let payload = "\(epoch) \(relayID) \(charger)"
             try await connection.query("SELECT pg_notify(\(Self.channel), \(payload))", logger: logger)
             return epoch
         }
