@@ -96,6 +96,21 @@ struct ReverseSessionTests {
         #expect(answered.map(\.to) == ["charger"] && answered[0].frame.arrayValue?[1] == .string("c2"))
     }
 
+    @Test("clock-aligned MeterValues of an open transaction go in step too: its id, no state write, answered after")
+    func alignedMeterValuesInStep() {
+        var s = openTransaction()
+        let aligned =
+            #"[2,"c2","MeterValues",{"evseId":1,"meterValue":[{"timestamp":"2026-11-27T06:00:00Z","sampledValue":[{"value":250,"context":"Sample.Clock"}]}]}]"#
+        let outputs = s.fromCharger(aligned)
+        #expect(!Self.persists(outputs))
+        let sent = Self.frames(outputs)
+        #expect(
+            sent.count == 1 && sent[0].to == "upstream" && sent[0].frame.arrayValue?[3]["transactionId"] == .int(42)
+        )
+        let answered = Self.frames(s.fromUpstream(#"[3,"\#(sent[0].frame.arrayValue?[1].stringValue ?? "")",{}]"#))
+        #expect(answered.map(\.to) == ["charger"] && answered[0].frame.arrayValue?[1] == .string("c2"))
+    }
+
     @Test("the opening event is written before StartTransaction goes, and answered with the backend's verdict")
     func openingIsDurable() {
         var s = session()

@@ -112,10 +112,12 @@ extension ReverseTranslationSession {
             (key: "connectorId", value: .int(connector)), (key: "meterValue", value: .array(values)),
         ])
         if let open {
-            // Clock-aligned data of an open transaction is transaction-related in 1.6: in order, with its id.
-            payload.set("transactionId", .int(0))
-            answer(call, &out)
-            sendUpstream("MeterValues", payload, .transaction(open.id), &out)
+            // Clock-aligned data of an open transaction is transaction-related in 1.6: in order, with its id; in
+            // step with the backend like the transaction's events, or through the outbox while they are.
+            payload.set("transactionId", .int(open.number ?? 0))
+            let answering = inStep(open) ? call : nil
+            if answering == nil { answer(call, &out) }
+            sendUpstream("MeterValues", payload, purpose(open, answering: answering), &out)
         } else {
             forward(call, "MeterValues", payload, .empty, &out)
         }
@@ -216,7 +218,7 @@ extension ReverseTranslationSession {
         case .answer(let chargerID, let action, let context):
             let result: JSONValue
             switch context {
-            case .empty, .transactionEvent:
+            case .empty, .inStep:
                 result = .object([])
             case .boot:
                 let status = payload["status"]?.stringValue ?? "Rejected"

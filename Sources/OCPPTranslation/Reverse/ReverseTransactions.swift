@@ -62,7 +62,7 @@ extension ReverseTranslationSession {
         // event became (then the charger keeps the event until the backend has it, and no disk write is needed).
         var deferred = false
         // The backend's id is known and nothing of this transaction waits in the outbox: in step with the charger.
-        let inStep = t.number != nil && !state.reverse.outbox.contains { $0.transaction == t.id }
+        let inStep = inStep(t)
         switch t.window {
         case .none:
             guard !ends, t.idTag != nil, let connector = connector(of: t) else { break }
@@ -119,11 +119,17 @@ extension ReverseTranslationSession {
         if !deferred { answer(call, &out) }
     }
 
+    /// Whether a transaction's messages go in step with the backend: its id is known and nothing of it waits in
+    /// the outbox.
+    func inStep(_ t: Transaction) -> Bool {
+        t.number != nil && !state.reverse.outbox.contains { $0.transaction == t.id }
+    }
+
     /// The upstream purpose of a transaction's message: in the outbox (its charger event already answered), or
     /// answering the charger's event when the backend answers it.
-    private func purpose(_ t: Transaction, answering call: RPCFrame.Call?) -> UpstreamPurpose {
+    func purpose(_ t: Transaction, answering call: RPCFrame.Call?) -> UpstreamPurpose {
         guard let call else { return .transaction(t.id) }
-        return .answer(chargerID: call.messageID, action: call.action, context: .transactionEvent)
+        return .answer(chargerID: call.messageID, action: call.action, context: .inStep)
     }
 
     private mutating func stop(

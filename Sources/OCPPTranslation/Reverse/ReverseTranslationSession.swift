@@ -311,9 +311,8 @@ public struct ReverseTranslationSession: VersionTranslation {
         _ out: inout [TranslationOutput]
     ) {
         switch entry.purpose {
-        case .answer(let chargerID, let action, .transactionEvent):
-            // A TransactionEvent is never answered with a CALLERROR (the charger would drop it after its retries):
-            // a refusal is answered and noted; without an answer the charger's own timeout makes it send again.
+        case .answer(let chargerID, let action, .inStep):
+            // A refusal is answered and noted; without an answer the charger's own timeout makes it send again.
             out.append(.note(.untranslatable, action, why))
             if !timedOut { out.append(.toCharger(TranslationSession.result(chargerID, .object([])))) }
         case .answer(let chargerID, let action, _):
@@ -366,9 +365,10 @@ enum ChargerAnswer: Sendable {
     case authorize
     /// An answer without fields (`{}`).
     case empty
-    /// A TransactionEvent's answer (`{}`), sent once the backend has its 1.6 counterpart: the charger keeps the
-    /// event until then, so nothing needs the relay's disk.
-    case transactionEvent
+    /// The answer (`{}`) to a message of an open transaction (a TransactionEvent, clock-aligned MeterValues), sent
+    /// once the backend has its 1.6 counterpart: the charger keeps the message until then, so nothing needs the
+    /// relay's disk. Never a CALLERROR (a charger drops a TransactionEvent after its retries).
+    case inStep
 }
 
 /// What a CALL to the 2.0.1 charger is for.
