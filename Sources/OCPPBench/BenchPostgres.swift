@@ -54,32 +54,13 @@ final class BenchPostgres {
             "-p \(port) -k \(directory) -c listen_addresses=127.0.0.1",
             "start"
         )
-        try run(
-            "/usr/bin/psql",
-            "-h",
-            directory,
-            "-p",
-            "\(port)",
-            "-U",
-            "postgres",
-            "-d",
-            "postgres",
-            "-qc",
-            "CREATE ROLE relay LOGIN PASSWORD '\(Self.password)'"
-        )
-        try run(
-            "/usr/bin/psql",
-            "-h",
-            directory,
-            "-p",
-            "\(port)",
-            "-U",
-            "postgres",
-            "-d",
-            "postgres",
-            "-qc",
-            "CREATE DATABASE relay OWNER relay"
-        )
+        try sql("CREATE ROLE relay LOGIN PASSWORD '\(Self.password)'")
+        try sql("CREATE DATABASE relay OWNER relay")
+    }
+
+    /// A statement as the server's superuser, through its socket.
+    private func sql(_ statement: String) throws {
+        try run("/usr/bin/psql", "-h", directory, "-p", "\(port)", "-U", "postgres", "-d", "postgres", "-qc", statement)
     }
 
     private func run(_ arguments: String...) throws {

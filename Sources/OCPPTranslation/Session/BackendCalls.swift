@@ -33,7 +33,7 @@ extension TranslationSession {
         do throws(Untranslatable) {
             switch mapping.transform {
             case nil:
-                let payload = try apply(mapping.request ?? [], to: call.payload, action: call.action, &out)
+                let payload = try tables.apply(mapping.request ?? [], to: call.payload, action: call.action, &out)
                 toCharger(call, mapping.action ?? call.action, payload, .generic(mapping), &out)
             case .backend(let transform):
                 switch transform {
@@ -362,7 +362,7 @@ extension TranslationSession {
         switch call.context {
         case .generic(let mapping):
             do throws(Untranslatable) {
-                reply = try apply(mapping.response ?? [], to: payload, action: call.action, &out)
+                reply = try tables.apply(mapping.response ?? [], to: payload, action: call.action, &out)
             } catch {
                 out.append(
                     .toUpstream(

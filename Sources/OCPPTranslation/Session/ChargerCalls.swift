@@ -40,7 +40,7 @@ extension TranslationSession {
         do throws(Untranslatable) {
             switch mapping.transform {
             case nil:
-                let payload = try apply(mapping.request ?? [], to: call.payload, action: call.action, &out)
+                let payload = try tables.apply(mapping.request ?? [], to: call.payload, action: call.action, &out)
                 forward(call, mapping.action ?? call.action, payload, .generic(mapping), &out)
             case .charger(let transform):
                 switch transform {
@@ -532,7 +532,7 @@ extension TranslationSession {
         switch context {
         case .generic(let mapping):
             do throws(Untranslatable) {
-                reply = try apply(mapping.response ?? [], to: payload, action: action, &out)
+                reply = try tables.apply(mapping.response ?? [], to: payload, action: action, &out)
             } catch {
                 out.append(
                     .toCharger(

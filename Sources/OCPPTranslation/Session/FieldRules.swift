@@ -8,16 +8,6 @@ struct Untranslatable: Error, Sendable {
 }
 
 extension TranslationSession {
-    /// Applies field rules to a payload: the generic mapper behind `request:`/`response:` in messages.yaml.
-    func apply(
-        _ rules: [FieldRule],
-        to payload: JSONValue,
-        action: String,
-        _ out: inout [TranslationOutput]
-    ) throws(Untranslatable) -> JSONValue {
-        try tables.apply(rules, to: payload, action: action, &out)
-    }
-
     /// The 2.0.1 token for a 1.6 idTag: the type the backend used for it, else the table's rules.
     func idToken(_ idTag: String) -> JSONValue {
         .object([(key: "idToken", value: .string(idTag)), (key: "type", value: .string(tokenType(idTag)))])

@@ -80,7 +80,7 @@ package final class Handshake {
             charger: admission.identity?.value ?? "",
             path: request?.path ?? "",
             offeredSubprotocols: request?.offeredSubprotocols ?? [],
-            subprotocol: subprotocol != nil ? translation?.charger.rawValue ?? subprotocol : subprotocol,
+            subprotocol: subprotocol.map { translation?.charger.rawValue ?? $0 },
             upstreamSubprotocol: translation != nil ? subprotocol : nil,
             remoteAddress: request?.remote,
             upstreamURL: admission.plan.map { $0.upstream.url(for: $0.identity) },
