@@ -54,6 +54,9 @@ extension TranslationSession {
                 case .getTransactionStatus: getTransactionStatus(call, &out)
                 case .clearChargingProfile: try clearChargingProfile(call, &out)
                 case .getChargingProfiles: try getChargingProfiles(call, &out)
+                case .certificateSigned: try certificateSigned(call, &out)
+                case .installCertificate: try installCertificate(call, &out)
+                case .getInstalledCertificateIds: getInstalledCertificateIds(call, &out)
                 }
             case .some(let transform):
                 throw Untranslatable(message: "transform \(transform) is not available for backend messages")
@@ -212,6 +215,7 @@ extension TranslationSession {
         guard let requested = call.payload["requestedMessage"]?.stringValue else {
             throw Untranslatable(message: "requestedMessage is required")
         }
+        if securityTrigger(call, requested, &out) { return }
         guard let message16 = tables.enumMap(.triggerMessage201To16).map(requested) else {
             answer(call, status: "NotImplemented", &out)
             return
@@ -281,16 +285,7 @@ extension TranslationSession {
 
     private mutating func getLog(_ call: RPCFrame.Call, _ out: inout [TranslationOutput]) throws(Untranslatable) {
         let p = call.payload
-        guard p["logType"]?.stringValue == "DiagnosticsLog" else {
-            answer(
-                call,
-                status: "Rejected",
-                reason: "NoSecurityLog",
-                info: "a 1.6 charger uploads diagnostics logs only",
-                &out
-            )
-            return
-        }
+        guard p["logType"]?.stringValue == "DiagnosticsLog" else { return try securityLog(call, &out) }
         guard let location = p.value(at: "log.remoteLocation"), let requestId = p["requestId"]?.intValue else {
             throw Untranslatable(message: "log.remoteLocation and requestId are required")
         }
@@ -310,6 +305,9 @@ extension TranslationSession {
             let requestId = p["requestId"]?.intValue
         else {
             throw Untranslatable(message: "firmware.location, firmware.retrieveDateTime and requestId are required")
+        }
+        if p.value(at: "firmware.signature") != nil, p.value(at: "firmware.signingCertificate") != nil {
+            return signedUpdateFirmware(call, requestId: requestId, &out)
         }
         for lost in ["installDateTime", "signingCertificate", "signature"] where p.value(at: "firmware.\(lost)") != nil
         {
@@ -346,9 +344,23 @@ extension TranslationSession {
             payload = p
         case .error(let error):
             // Fan-out jobs turn a failed item into a failed entry; everything else passes the error on.
-            if case .setVariables(let job) = call.context {
+            switch call.context {
+            case .setVariables(let job):
                 continueSetVariables(job, itemStatus: "Rejected", &out)
                 return
+            case .certificates(let job):
+                continueCertificateQuery(job, answer: nil, &out)
+                return
+            case .plugAndCharge:
+                let why = Untranslatable(
+                    message: "the charger answered \(error.errorCode)",
+                    reasonCode: error.errorCode
+                )
+                if let id = call.upstreamID {
+                    out.append(.toUpstream(Self.result(id, PlugAndCharge.refusal(call.action, why))))
+                }
+                return
+            default: break
             }
             if let id = call.upstreamID {
                 out.append(
@@ -430,6 +442,13 @@ extension TranslationSession {
             reply = .object(omittingNil: ["status": .string("Accepted"), "filename": payload["fileName"]])
         case .updateFirmware:
             reply = .object([(key: "status", value: .string("Accepted"))])
+        case .passthrough:
+            reply = payload
+        case .plugAndCharge:
+            reply = unwrappedAnswer(call.action, payload, &out)
+        case .certificates(let job):
+            continueCertificateQuery(job, answer: payload, &out)
+            return
         }
         out.append(.toUpstream(Self.result(upstreamID, reply)))
     }

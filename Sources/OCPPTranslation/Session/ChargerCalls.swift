@@ -52,6 +52,7 @@ extension TranslationSession {
                 case .meterValues: try meterValues(call, &out)
                 case .diagnosticsStatusNotification: try diagnosticsStatus(call, &out)
                 case .firmwareStatusNotification: try firmwareStatus(call, &out)
+                case .dataTransfer: try dataTransfer(call, mapping, &out)
                 }
             case .some(let transform):
                 throw Untranslatable(message: "transform \(transform) is not available for charger messages")
@@ -62,7 +63,7 @@ extension TranslationSession {
         }
     }
 
-    private mutating func forward(
+    mutating func forward(
         _ call: RPCFrame.Call,
         _ action: String,
         _ payload: JSONValue,
@@ -571,6 +572,8 @@ extension TranslationSession {
             reply = .object(omittingNil: ["idTagInfo": idTagInfo(payload["idTokenInfo"])])
         case .emptyResult:
             reply = .object([])
+        case .plugAndCharge:
+            reply = PlugAndCharge.wrapAnswer(payload)
         }
         out.append(.toCharger(Self.result(id, reply)))
     }

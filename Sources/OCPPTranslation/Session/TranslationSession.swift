@@ -393,6 +393,8 @@ enum ChargerCallContext: Sendable {
     case startTransaction(transactionID: String)
     case stopTransaction
     case emptyResult
+    /// A Plug & Charge message unwrapped from a DataTransfer: the answer goes back wrapped.
+    case plugAndCharge
 }
 
 /// A CALL the relay sent to the charger, and what its result is for.
@@ -417,4 +419,9 @@ enum BackendCallContext: Sendable {
     case getLog
     case updateFirmware
     case statusMap(EnumMapName?)
+    /// The charger's answer has the 2.0.1 answer's fields (a Security Whitepaper message).
+    case passthrough
+    /// A message wrapped in a Plug & Charge DataTransfer: the answer is unwrapped.
+    case plugAndCharge
+    case certificates(CertificateQuery)
 }

@@ -282,8 +282,10 @@ public struct MappingTables: Sendable {
                         )
                     }
                 }
+                // A transform may carry field rules for the messages it passes on unchanged in shape (a DataTransfer
+                // that is not Plug & Charge).
                 let ways = [
-                    namesTransform, mapping.request != nil || mapping.response != nil, mapping.answer != nil,
+                    namesTransform || mapping.request != nil || mapping.response != nil, mapping.answer != nil,
                     mapping.error != nil,
                 ]
                 if ways.filter({ $0 }).count != 1 {

@@ -74,7 +74,7 @@ public enum Transform: Sendable, Hashable, CustomStringConvertible {
 /// Steps for messages from a 1.6 charger.
 public enum ChargerTransform: String, Sendable, Hashable, CaseIterable {
     case bootNotification, statusNotification, authorize, startTransaction, stopTransaction, meterValues
-    case diagnosticsStatusNotification, firmwareStatusNotification
+    case diagnosticsStatusNotification, firmwareStatusNotification, dataTransfer
 }
 
 /// Steps for messages from a 2.0.1 backend.
@@ -82,6 +82,7 @@ public enum BackendTransform: String, Sendable, Hashable, CaseIterable {
     case requestStartTransaction, requestStopTransaction, reset, changeAvailability, unlockConnector, triggerMessage
     case getVariables, setVariables, getBaseReport, setChargingProfile, getCompositeSchedule, sendLocalList, getLog
     case updateFirmware, getTransactionStatus, clearChargingProfile, getChargingProfiles
+    case certificateSigned, installCertificate, getInstalledCertificateIds
 }
 
 /// Steps for messages from a 2.0.1 charger on a 1.6 backend.
@@ -131,4 +132,8 @@ public enum EnumMapName: String, Sendable, Hashable, CaseIterable {
     case unit201To16 = "unit_201_to_16"
     case measurand201To16 = "measurand_201_to_16"
     case errorCode201To16 = "error_code_201_to_16"
+    case certificateUse201To16 = "certificate_use_201_to_16"
+    case certificateUse16To201 = "certificate_use_16_to_201"
+    case extendedTrigger201To16 = "extended_trigger_201_to_16"
+    case extendedTrigger16To201 = "extended_trigger_16_to_201"
 }
