@@ -39,7 +39,7 @@ struct MappingTablesTests {
         let messages = tables.diagnostics.map(\.description)
         #expect(
             messages.contains(
-                "messages.yaml:4: error: Heartbeat: unknown transform 'noSuchTransform' (known: authorize, bootNotification, diagnosticsStatusNotification, firmwareStatusNotification, meterValues, startTransaction, statusNotification, stopTransaction)"
+                "messages.yaml:4: error: Heartbeat: unknown transform 'noSuchTransform' (known: authorize, bootNotification, dataTransfer, diagnosticsStatusNotification, firmwareStatusNotification, meterValues, startTransaction, statusNotification, stopTransaction)"
             )
         )
         #expect(messages.contains("messages.yaml:5: error: Authorize: 'action' (the message it becomes) is missing"))
