@@ -91,7 +91,7 @@ struct GoldenTests {
     }
 
     /// The members a golden file and each of its steps may have: a misspelt key fails instead of being ignored.
-    static let documentKeys: Set<String> = ["description", "direction", "state", "steps", "finalState"]
+    static let documentKeys: Set<String> = ["description", "direction", "options", "state", "steps", "finalState"]
     static let stepKeys: Set<String> = ["note", "from", "frame", "tick", "start", "expect", "diagnostics"]
 
     @Test("golden conversation", arguments: Repository.goldenCases)
@@ -113,6 +113,12 @@ struct GoldenTests {
             document["direction"] == nil || reverse,
             "\(name): direction is 2.0.1-on-1.6 or absent (1.6 chargers on 2.0.1 backends)"
         )
+        // What the peers implement beyond the core protocol, and the early StartTransaction answer.
+        let options = TranslationOptions(
+            upstreamSecurity: document.value(at: "options.upstreamSecurity")?.boolValue ?? false,
+            upstreamPlugAndCharge: document.value(at: "options.upstreamPlugAndCharge")?.boolValue ?? false,
+            answerStartEarly: document.value(at: "options.answerStartEarly")?.boolValue ?? false
+        )
         var session: any VersionTranslation =
             reverse
             ? ReverseTranslationSession(
@@ -121,7 +127,8 @@ struct GoldenTests {
                 state: state,
                 now: { "2026-11-27T06:00:00Z" },
                 makeID: { ids.make() },
-                uptime: { ids.uptime }
+                uptime: { ids.uptime },
+                options: options
             )
             : TranslationSession(
                 identity: "CP-GOLDEN",
@@ -129,7 +136,8 @@ struct GoldenTests {
                 state: state,
                 now: { "2026-11-27T06:00:00Z" },
                 makeID: { ids.make() },
-                uptime: { ids.uptime }
+                uptime: { ids.uptime },
+                options: options
             )
         for (index, step) in steps.enumerated() {
             let keys = Set(step.objectMembersForTests.map(\.key))

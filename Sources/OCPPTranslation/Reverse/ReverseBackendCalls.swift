@@ -27,6 +27,11 @@ extension ReverseTranslationSession {
                 case .sendLocalList: sendLocalList(call, &out)
                 case .getDiagnostics: getDiagnostics(call, &out)
                 case .updateFirmware: updateFirmware(call, &out)
+                case .getInstalledCertificateIds: try getInstalledCertificateIds(call, &out)
+                case .extendedTriggerMessage: try extendedTriggerMessage(call, &out)
+                case .getLog: try securityGetLog(call, &out)
+                case .signedUpdateFirmware: try signedUpdateFirmware(call, &out)
+                case .dataTransfer: try backendDataTransfer(call, mapping, &out)
                 }
             case .some(let transform):
                 throw Untranslatable(message: "transform \(transform) is not available for 1.6 backend messages")
@@ -36,7 +41,7 @@ extension ReverseTranslationSession {
         }
     }
 
-    private mutating func send(
+    mutating func send(
         _ call: RPCFrame.Call,
         _ action: String,
         _ payload: JSONValue,
@@ -64,7 +69,7 @@ extension ReverseTranslationSession {
         tables.topology.evse(forConnector: connector)
     }
 
-    private mutating func mint(_ counter: WritableKeyPath<ReverseState, Int>) -> Int {
+    mutating func mint(_ counter: WritableKeyPath<ReverseState, Int>) -> Int {
         state.reverse[keyPath: counter] = state.reverse[keyPath: counter] % Int(Int32.max) + 1
         markChanged()
         return state.reverse[keyPath: counter]
@@ -530,6 +535,8 @@ extension ReverseTranslationSession {
             answer = status(tables.enumMap(.setVariableStatus201To16).map(value) ?? "Rejected")
         case .setChargingProfile:
             answer = status(payload["status"]?.stringValue == "Accepted" ? "Accepted" : "Rejected")
+        case .installedCertificates, .logAnswer, .plugAndCharge:
+            answer = Self.securityAnswer(context, payload) ?? .object([])
         case .compositeSchedule(let connectorId):
             answer = compositeSchedule16(payload, connectorId: connectorId)
         case .getDiagnostics:

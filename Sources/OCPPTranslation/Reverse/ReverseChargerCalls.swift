@@ -19,6 +19,9 @@ extension ReverseTranslationSession {
                 case .logStatusNotification: logStatus(call, &out)
                 case .firmwareStatusNotification: firmwareStatus(call, &out)
                 case .notifyEvent: notifyEvent(call, &out)
+                case .securityEventNotification: try securityEvent(call, mapping, &out)
+                case .signCertificate: try signCertificate(call, mapping, &out)
+                case .plugAndCharge: plugAndCharge(call, &out)
                 }
             case .some(let transform):
                 throw Untranslatable(message: "transform \(transform) is not available for 2.0.1 charger messages")
@@ -88,6 +91,7 @@ extension ReverseTranslationSession {
     }
 
     private mutating func authorize(_ call: RPCFrame.Call, _ out: inout [TranslationOutput]) throws(Untranslatable) {
+        if isContractAuthorization(call.payload) { return plugAndCharge(call, &out) }
         guard let token = call.payload["idToken"], let idTag = idTag(for: token, action: call.action, &out) else {
             throw Untranslatable(
                 message: "a token of type NoAuthorization has no 1.6 idTag (tokens.yaml free_vend_id_tag)"
@@ -124,6 +128,7 @@ extension ReverseTranslationSession {
     }
 
     private mutating func logStatus(_ call: RPCFrame.Call, _ out: inout [TranslationOutput]) {
+        if securityLogStatus(call, &out) { return }
         let status = call.payload["status"]?.stringValue ?? ""
         if let requestId = call.payload["requestId"]?.intValue, requestId != state.reverse.logRequestId {
             answer(call, &out)
@@ -141,6 +146,7 @@ extension ReverseTranslationSession {
     }
 
     private mutating func firmwareStatus(_ call: RPCFrame.Call, _ out: inout [TranslationOutput]) {
+        if signedFirmwareStatus(call, &out) { return }
         let status = call.payload["status"]?.stringValue ?? ""
         guard let mapped = tables.enumMap(.firmwareStatus201To16).map(status) else {
             answer(call, &out)
@@ -232,6 +238,13 @@ extension ReverseTranslationSession {
                 ])
             case .authorize:
                 result = .object(omittingNil: ["idTokenInfo": idTokenInfo(payload["idTagInfo"])])
+            case .plugAndCharge:
+                switch PlugAndCharge.unwrapAnswer(payload) {
+                case .success(let inner): result = inner
+                case .failure(let why):
+                    out.append(.note(.untranslatable, action, "the backend: \(why.message)"))
+                    result = PlugAndCharge.refusal(action, why)
+                }
             case .generic(let mapping):
                 do throws(Untranslatable) {
                     result = try tables.apply(mapping.response ?? [], to: payload, action: action, &out)

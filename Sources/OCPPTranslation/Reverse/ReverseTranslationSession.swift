@@ -21,6 +21,8 @@ public struct ReverseTranslationSession: VersionTranslation {
     /// How long a TransactionEvent's answer may wait for StartTransaction.conf (below the charger's timeout; at
     /// most half the relay's call timeout, so that the charger is answered before the relay gives up on the call).
     let holdTimeout: Double
+    /// What the backend implements beyond 1.6 (the Security Whitepaper, Plug & Charge).
+    let options: TranslationOptions
 
     /// CALLs to the backend (1.6) and to the charger (2.0.1).
     var upstream = CallLane<UpstreamPurpose>()
@@ -41,7 +43,8 @@ public struct ReverseTranslationSession: VersionTranslation {
         now: @escaping @Sendable () -> String,
         makeID: @escaping @Sendable () -> String,
         uptime: @escaping @Sendable () -> Double = { 0 },
-        holdTimeout: Double = 10
+        holdTimeout: Double = 10,
+        options: TranslationOptions = .init()
     ) {
         self.identity = identity
         self.tables = tables
@@ -50,6 +53,7 @@ public struct ReverseTranslationSession: VersionTranslation {
         self.makeID = makeID
         self.uptime = uptime
         self.holdTimeout = holdTimeout
+        self.options = options
     }
 
     public var hasCallsInFlight: Bool { upstream.isBusy || downstream.isBusy || held != nil }
@@ -315,6 +319,11 @@ public struct ReverseTranslationSession: VersionTranslation {
             // A refusal is answered and noted; without an answer the charger's own timeout makes it send again.
             out.append(.note(.untranslatable, action, why))
             if !timedOut { out.append(.toCharger(TranslationSession.result(chargerID, .object([])))) }
+        case .answer(let chargerID, let action, .plugAndCharge):
+            out.append(.note(.untranslatable, action, why))
+            out.append(
+                .toCharger(TranslationSession.result(chargerID, PlugAndCharge.refusal(action, .init(message: why))))
+            )
         case .answer(let chargerID, let action, _):
             out.append(.toCharger(TranslationSession.callError(chargerID, "InternalError", why)))
             out.append(.note(.untranslatable, action, why))
@@ -369,6 +378,8 @@ enum ChargerAnswer: Sendable {
     /// once the backend has its 1.6 counterpart: the charger keeps the message until then, so nothing needs the
     /// relay's disk. Never a CALLERROR (a charger drops a TransactionEvent after its retries).
     case inStep
+    /// A 2.0.1 message sent wrapped in a Plug & Charge DataTransfer: the answer is unwrapped.
+    case plugAndCharge
 }
 
 /// What a CALL to the 2.0.1 charger is for.
@@ -391,6 +402,12 @@ enum BackendRequest: Sendable {
     case compositeSchedule(connectorId: Int)
     case getDiagnostics
     case updateFirmware
+    /// A Whitepaper GetInstalledCertificateIds: the 2.0.1 chain becomes a list of hashes.
+    case installedCertificates
+    /// A Whitepaper GetLog: status and filename.
+    case logAnswer
+    /// A 2.0.1 message unwrapped from the backend's Plug & Charge DataTransfer: the answer goes back wrapped.
+    case plugAndCharge
 }
 
 /// A GetConfiguration in progress: which keys went to the charger as which variables, and what the relay

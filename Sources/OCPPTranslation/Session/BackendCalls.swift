@@ -57,6 +57,8 @@ extension TranslationSession {
                 case .certificateSigned: try certificateSigned(call, &out)
                 case .installCertificate: try installCertificate(call, &out)
                 case .getInstalledCertificateIds: getInstalledCertificateIds(call, &out)
+                case .reserveNow: try reserveNow(call, mapping, &out)
+                case .cancelReservation: try cancelReservation(call, mapping, &out)
                 }
             case .some(let transform):
                 throw Untranslatable(message: "transform \(transform) is not available for backend messages")
@@ -372,7 +374,10 @@ extension TranslationSession {
         guard let upstreamID = call.upstreamID else { return }  // the relay's own (a scheduled Reset)
         let reply: JSONValue
         switch call.context {
-        case .generic(let mapping):
+        case .generic(let mapping), .reservation(let mapping, _):
+            if case .reservation(_, let change) = call.context {
+                reservationAnswered(change, status: payload["status"]?.stringValue)
+            }
             do throws(Untranslatable) {
                 reply = try tables.apply(mapping.response ?? [], to: payload, action: call.action, &out)
             } catch {

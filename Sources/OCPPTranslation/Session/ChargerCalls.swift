@@ -142,6 +142,7 @@ extension TranslationSession {
         let previous = state.connectorStatus[String(connector)]
         state.connectorStatus[String(connector)] = status
         markChanged()
+        reservationEnded(connector: connector, previous: previous, status: status, timestamp: timestamp, &out)
         let (evseId, connectorId) = tables.topology.evse(forConnector: connector)
         var events: [JSONValue] = []
         if connector == 0 {
@@ -370,6 +371,7 @@ extension TranslationSession {
             ),
         ]
         if let reservation = p["reservationId"] { fields.append((key: "reservationId", value: reservation)) }
+        reservationUsed(p["reservationId"]?.intValue, connector: connector)
         let event = transactionEvent(
             &transaction,
             type: "Started",
@@ -381,7 +383,22 @@ extension TranslationSession {
         // Persisted before the backend answers: a relay restarted now still knows this transaction.
         state.update(transaction)
         markChanged()
-        forward(call, "TransactionEvent", event, .startTransaction(transactionID: transaction.id), &out)
+        guard options.answerStartEarly else {
+            return forward(call, "TransactionEvent", event, .startTransaction(transactionID: transaction.id), &out)
+        }
+        out.append(
+            .toCharger(
+                Self.result(
+                    call.messageID,
+                    .object([
+                        (key: "idTagInfo", value: .object([(key: "status", value: .string("Accepted"))])),
+                        (key: "transactionId", value: .number(String(transaction.number))),
+                    ])
+                )
+            )
+        )
+        let purpose = UpstreamCall.Purpose.verdict(transactionID: transaction.id)
+        sendUpstream("TransactionEvent", event, UpstreamCall(action: "TransactionEvent", purpose: purpose), &out)
     }
 
     private mutating func stopTransaction(
@@ -528,6 +545,7 @@ extension TranslationSession {
 
     /// The backend answered a CALL the relay sent for the charger.
     mutating func upstreamResult(_ call: UpstreamCall, _ payload: JSONValue, _ out: inout [TranslationOutput]) {
+        if case .verdict(let transactionID) = call.purpose { return lateVerdict(transactionID, payload, &out) }
         guard case .forCharger(let id, let action, let context) = call.purpose else { return }
         let reply: JSONValue
         switch context {
@@ -576,5 +594,26 @@ extension TranslationSession {
             reply = PlugAndCharge.wrapAnswer(payload)
         }
         out.append(.toCharger(Self.result(id, reply)))
+    }
+
+    /// The backend's verdict on a transaction the relay let start early: a token it does not accept stops it
+    /// (1.6 has no other way to withdraw an authorization once StartTransaction.conf is sent).
+    private mutating func lateVerdict(_ transactionID: String, _ payload: JSONValue, _ out: inout [TranslationOutput]) {
+        guard let status = payload.value(at: "idTokenInfo.status")?.stringValue, status != "Accepted",
+            let transaction = state.transaction(id: transactionID), !transaction.ended
+        else { return }
+        out.append(
+            .note(
+                .lossy,
+                "StartTransaction",
+                "the backend answered \(status) after the early StartTransaction.conf; transaction \(transaction.number) is stopped"
+            )
+        )
+        sendToCharger(
+            "RemoteStopTransaction",
+            .object([(key: "transactionId", value: .number(String(transaction.number)))]),
+            ChargerCall(upstreamID: nil, action: "RemoteStopTransaction", context: .statusMap(nil)),
+            &out
+        )
     }
 }

@@ -59,6 +59,8 @@ public struct TranslationSession: Sendable {
     let now: @Sendable () -> String
     let makeID: @Sendable () -> String
     let uptime: @Sendable () -> Double
+    /// The early StartTransaction answer, if configured.
+    let options: TranslationOptions
     var upstreamSentAt = 0.0
     var chargerSentAt = 0.0
 
@@ -81,7 +83,8 @@ public struct TranslationSession: Sendable {
         state: ChargerState,
         now: @escaping @Sendable () -> String,
         makeID: @escaping @Sendable () -> String,
-        uptime: @escaping @Sendable () -> Double = { 0 }
+        uptime: @escaping @Sendable () -> Double = { 0 },
+        options: TranslationOptions = .init()
     ) {
         self.identity = identity
         self.tables = tables
@@ -89,6 +92,7 @@ public struct TranslationSession: Sendable {
         self.now = now
         self.makeID = makeID
         self.uptime = uptime
+        self.options = options
     }
 
     /// Gives up on a CALL in flight for longer than `timeout` seconds: its original sender gets a
@@ -377,6 +381,9 @@ struct UpstreamCall: Sendable {
         case forCharger(messageID: String, action: String, context: ChargerCallContext)
         /// The relay's own (a TransactionEvent for a status change, a NotifyReport): the result is consumed.
         case relay
+        /// The Started event of a transaction whose StartTransaction the relay answered early: the result is the
+        /// token's verdict, which a RemoteStopTransaction enforces when it is not Accepted.
+        case verdict(transactionID: String)
     }
 
     var action: String
@@ -424,4 +431,6 @@ enum BackendCallContext: Sendable {
     /// A message wrapped in a Plug & Charge DataTransfer: the answer is unwrapped.
     case plugAndCharge
     case certificates(CertificateQuery)
+    /// ReserveNow or CancelReservation by the table's rules: an accepted change is remembered.
+    case reservation(ActionMapping, ReservationChange)
 }

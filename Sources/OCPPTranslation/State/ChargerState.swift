@@ -35,6 +35,8 @@ public struct ChargerState: Codable, Sendable, Equatable {
     public var chargingProfiles: [InstalledProfile] = []
     /// For a mirror's state: the charger's (the primary's) 1.6 transaction id → the mirror's, as JSON text.
     public var mirrorTransactionIDs: [String: String] = [:]
+    /// Reservations the charger accepted, until they are used, cancelled, expire or are removed.
+    public var reservations: [Reservation] = []
     /// For a 2.0.1 charger on a 1.6 backend: everything of that direction.
     public var reverse = ReverseState()
 
@@ -44,12 +46,20 @@ public struct ChargerState: Codable, Sendable, Equatable {
         public var profile: JSONValue
     }
 
+    /// A reservation of a 1.6 connector (0: any).
+    public struct Reservation: Codable, Sendable, Equatable {
+        public var id: Int
+        public var connector: Int
+        /// The backend's expiryDateTime (RFC 3339).
+        public var expiry: String
+    }
+
     public init() {}
 
     private enum CodingKeys: String, CodingKey {
         case lastTransactionNumber, transactions, pendingRemoteStarts, tokenTypes, connectorStatus, logRequestId
         case firmwareRequestId, bootAccepted, nextBootReason, scheduledReset, connectorErrors, lastEventId
-        case chargingProfiles, mirrorTransactionIDs, reverse
+        case chargingProfiles, mirrorTransactionIDs, reservations, reverse
     }
 
     /// Missing members take their defaults, so a state written by an older relay still reads.
@@ -69,6 +79,7 @@ public struct ChargerState: Codable, Sendable, Equatable {
         lastEventId = try c.decodeIfPresent(Int.self, forKey: .lastEventId) ?? 0
         chargingProfiles = try c.decodeIfPresent([InstalledProfile].self, forKey: .chargingProfiles) ?? []
         mirrorTransactionIDs = try c.decodeIfPresent([String: String].self, forKey: .mirrorTransactionIDs) ?? [:]
+        reservations = try c.decodeIfPresent([Reservation].self, forKey: .reservations) ?? []
         reverse = try c.decodeIfPresent(ReverseState.self, forKey: .reverse) ?? ReverseState()
     }
 

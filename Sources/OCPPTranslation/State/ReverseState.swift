@@ -22,6 +22,10 @@ public struct ReverseState: Codable, Sendable, Equatable {
     /// requestId of the GetLog made for the backend's GetDiagnostics, and of the UpdateFirmware.
     public var logRequestId: Int?
     public var firmwareRequestId: Int?
+    /// The backend's Security Whitepaper GetLog and SignedUpdateFirmware in progress: the requestId the relay gave
+    /// the charger and the backend's own (their notifications go back as the Whitepaper's, with the backend's id).
+    public var securityLog: RequestIds?
+    public var signedFirmware: RequestIds?
     /// The last 2.0.1 connector status per 1.6 connector ("1": "Occupied").
     public var connectorStatus: [String: String] = [:]
     /// The last 1.6 status sent per 1.6 connector ("1": "Charging").
@@ -36,6 +40,12 @@ public struct ReverseState: Codable, Sendable, Equatable {
     public var lastReset: String?
 
     public init() {}
+
+    /// A backend's requestId and the one the relay gave the charger for it.
+    public struct RequestIds: Codable, Sendable, Equatable {
+        public var relay: Int
+        public var backend: Int
+    }
 
     /// A 2.0.1 idToken.
     public struct Token: Codable, Sendable, Equatable {
@@ -104,7 +114,8 @@ public struct ReverseState: Codable, Sendable, Equatable {
 
     private enum CodingKeys: String, CodingKey {
         case bootAccepted, boot, transactions, outbox, remoteStarts, lastRemoteStartId, lastRequestId, logRequestId
-        case firmwareRequestId, connectorStatus, reportedStatus, connectorErrors, tokenTypes, aliases, lastReset
+        case firmwareRequestId, securityLog, signedFirmware, connectorStatus, reportedStatus, connectorErrors,
+            tokenTypes, aliases, lastReset
     }
 
     public init(from decoder: any Decoder) throws {
@@ -118,6 +129,8 @@ public struct ReverseState: Codable, Sendable, Equatable {
         lastRequestId = try c.decodeIfPresent(Int.self, forKey: .lastRequestId) ?? 0
         logRequestId = try c.decodeIfPresent(Int.self, forKey: .logRequestId)
         firmwareRequestId = try c.decodeIfPresent(Int.self, forKey: .firmwareRequestId)
+        securityLog = try c.decodeIfPresent(RequestIds.self, forKey: .securityLog)
+        signedFirmware = try c.decodeIfPresent(RequestIds.self, forKey: .signedFirmware)
         connectorStatus = try c.decodeIfPresent([String: String].self, forKey: .connectorStatus) ?? [:]
         reportedStatus = try c.decodeIfPresent([String: String].self, forKey: .reportedStatus) ?? [:]
         connectorErrors = try c.decodeIfPresent([String: String].self, forKey: .connectorErrors) ?? [:]

@@ -82,20 +82,21 @@ public enum BackendTransform: String, Sendable, Hashable, CaseIterable {
     case requestStartTransaction, requestStopTransaction, reset, changeAvailability, unlockConnector, triggerMessage
     case getVariables, setVariables, getBaseReport, setChargingProfile, getCompositeSchedule, sendLocalList, getLog
     case updateFirmware, getTransactionStatus, clearChargingProfile, getChargingProfiles
-    case certificateSigned, installCertificate, getInstalledCertificateIds
+    case certificateSigned, installCertificate, getInstalledCertificateIds, reserveNow, cancelReservation
 }
 
 /// Steps for messages from a 2.0.1 charger on a 1.6 backend.
 public enum ReverseChargerTransform: String, Sendable, Hashable, CaseIterable {
     case bootNotification, statusNotification, authorize, transactionEvent, meterValues, logStatusNotification
-    case firmwareStatusNotification, notifyEvent
+    case firmwareStatusNotification, notifyEvent, securityEventNotification, signCertificate, plugAndCharge
 }
 
 /// Steps for messages from a 1.6 backend to a 2.0.1 charger.
 public enum ReverseBackendTransform: String, Sendable, Hashable, CaseIterable {
     case remoteStartTransaction, remoteStopTransaction, reset, changeAvailability, unlockConnector, triggerMessage
     case getConfiguration, changeConfiguration, setChargingProfile, clearChargingProfile, getCompositeSchedule
-    case reserveNow, sendLocalList, getDiagnostics, updateFirmware
+    case reserveNow, sendLocalList, getDiagnostics, updateFirmware, getInstalledCertificateIds, extendedTriggerMessage
+    case getLog, signedUpdateFirmware, dataTransfer
 }
 
 /// The enum maps of `enums.yaml` that the transforms use by name: each must be in the tables (a load error names

@@ -1,8 +1,8 @@
 /// RFC 3339 date-times as microseconds since the Unix epoch, without Foundation: for re-basing payload
-/// timestamps during a replay.
-enum RFC3339 {
+/// timestamps during a replay, and for comparing a payload's time with another (a reservation's expiry).
+public enum RFC3339 {
     /// Parses `2026-11-27T06:00:00Z`, `…00.123Z` or `…00+01:00`; nil for anything else.
-    static func parse(_ text: String) -> (micros: Int64, fractionDigits: Int)? {
+    public static func parse(_ text: String) -> (micros: Int64, fractionDigits: Int)? {
         let c = Array(text.utf8)
         guard c.count >= 20, c[4] == 0x2D, c[7] == 0x2D, c[10] == 0x54 || c[10] == 0x74, c[13] == 0x3A, c[16] == 0x3A
         else { return nil }
@@ -53,7 +53,7 @@ enum RFC3339 {
     }
 
     /// UTC, with milliseconds when `fractionDigits` > 0.
-    static func format(_ micros: Int64, fractionDigits: Int) -> String {
+    public static func format(_ micros: Int64, fractionDigits: Int) -> String {
         let seconds = micros >= 0 ? micros / 1_000_000 : (micros - 999_999) / 1_000_000
         let remainder = micros - seconds * 1_000_000
         let days = Int(seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400)

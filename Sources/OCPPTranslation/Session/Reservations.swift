@@ -1,0 +1,90 @@
+import OCPP
+
+/// Reservations of a 1.6 charger for a 2.0.1 backend: 2.0.1 expects ReservationStatusUpdate when a reservation
+/// expires or is removed (H01.FR.07/09), which 1.6 has no message for. The relay remembers the reservations the
+/// charger accepted and tells the backend when a reserved connector becomes free without the reservation's
+/// transaction: Expired once the expiry time has passed, Removed before it.
+extension TranslationSession {
+    mutating func reserveNow(
+        _ call: RPCFrame.Call,
+        _ mapping: ActionMapping,
+        _ out: inout [TranslationOutput]
+    ) throws(Untranslatable) {
+        let payload = try tables.apply(mapping.request ?? [], to: call.payload, action: call.action, &out)
+        guard let id = call.payload["id"]?.intValue, let expiry = call.payload["expiryDateTime"]?.stringValue else {
+            throw Untranslatable(message: "id and expiryDateTime are required")
+        }
+        let reservation = ChargerState.Reservation(
+            id: id,
+            connector: payload["connectorId"]?.intValue ?? 0,
+            expiry: expiry
+        )
+        toCharger(call, mapping.action ?? call.action, payload, .reservation(mapping, .reserve(reservation)), &out)
+    }
+
+    mutating func cancelReservation(
+        _ call: RPCFrame.Call,
+        _ mapping: ActionMapping,
+        _ out: inout [TranslationOutput]
+    ) throws(Untranslatable) {
+        let payload = try tables.apply(mapping.request ?? [], to: call.payload, action: call.action, &out)
+        guard let id = call.payload["reservationId"]?.intValue else {
+            throw Untranslatable(message: "reservationId is required")
+        }
+        toCharger(call, mapping.action ?? call.action, payload, .reservation(mapping, .cancel(id)), &out)
+    }
+
+    /// The charger answered ReserveNow or CancelReservation: an accepted change is remembered.
+    mutating func reservationAnswered(_ change: ReservationChange, status: String?) {
+        guard status == "Accepted" else { return }
+        switch change {
+        case .reserve(let reservation):
+            state.reservations.removeAll { $0.id == reservation.id }
+            state.reservations.append(reservation)
+        case .cancel(let id):
+            state.reservations.removeAll { $0.id == id }
+        }
+        markChanged()
+    }
+
+    /// A transaction started on a connector: its reservation (named, or the connector's) is used.
+    mutating func reservationUsed(_ reservationId: Int?, connector: Int) {
+        let before = state.reservations.count
+        state.reservations.removeAll { $0.id == reservationId || $0.connector == connector }
+        if state.reservations.count != before { markChanged() }
+    }
+
+    /// A connector left Reserved for a status without a transaction: its reservation ended unused.
+    mutating func reservationEnded(
+        connector: Int,
+        previous: String?,
+        status: String,
+        timestamp: JSONValue,
+        _ out: inout [TranslationOutput]
+    ) {
+        guard previous == "Reserved", ["Available", "Unavailable", "Faulted"].contains(status),
+            let index = state.reservations.firstIndex(where: { $0.connector == connector })
+                ?? state.reservations.firstIndex(where: { $0.connector == 0 })
+        else { return }
+        let reservation = state.reservations.remove(at: index)
+        markChanged()
+        let at = RFC3339.parse(timestamp.stringValue ?? now())?.micros
+        let expires = RFC3339.parse(reservation.expiry)?.micros
+        let expired = at.flatMap { at in expires.map { at >= $0 } } ?? false
+        sendUpstream(
+            "ReservationStatusUpdate",
+            .object([
+                (key: "reservationId", value: .int(reservation.id)),
+                (key: "reservationUpdateStatus", value: .string(expired ? "Expired" : "Removed")),
+            ]),
+            UpstreamCall(action: "ReservationStatusUpdate", purpose: .relay),
+            &out
+        )
+    }
+}
+
+/// What an accepted ReserveNow or CancelReservation changes.
+enum ReservationChange: Sendable {
+    case reserve(ChargerState.Reservation)
+    case cancel(Int)
+}
