@@ -178,6 +178,8 @@ struct GoldenTests {
                     ])
                 case .toCharger(let text):
                     .object([(key: "to", value: .string("charger")), (key: "frame", value: try JSONParser.parse(text))])
+                case .passwordChanged(let password):
+                    .object([(key: "to", value: .string("relay")), (key: "passwordChanged", value: .string(password))])
                 case .diagnostic, .persist: nil
                 }
             }

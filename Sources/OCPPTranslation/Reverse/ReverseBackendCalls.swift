@@ -275,7 +275,7 @@ extension ReverseTranslationSession {
     private mutating func changeConfiguration(_ call: RPCFrame.Call, _ out: inout [TranslationOutput]) {
         let key = call.payload["key"]?.stringValue ?? ""
         var value = call.payload["value"]?.stringValue ?? ""
-        if ["AuthorizationKey", "SecurityProfile", "CpoName"].contains(key) || relayOwnedKey(key) != nil {
+        if ["SecurityProfile", "CpoName"].contains(key) || relayOwnedKey(key) != nil {
             reply(call, status("Rejected"), &out)
             out.append(.note(.lossy, call.action, "\(key) concerns the relay, not the charger; rejected"))
             return
@@ -290,6 +290,18 @@ extension ReverseTranslationSession {
             value = value.split(separator: ",").map { mapping.values[String($0)] ?? String($0) }.joined(separator: ",")
         }
         if ["true", "false"].contains(value.lowercased()) { value = value.lowercased() }
+        var password: String?
+        if mapping.hexEncoded {
+            guard let text = AuthorizationKey.password(fromHex: value), (16...40).contains(text.count) else {
+                reply(call, status("Rejected"), &out)
+                out.append(
+                    .note(.untranslatable, call.action, "\(key) is not the hex of a 16 to 40 character password")
+                )
+                return
+            }
+            value = text
+            password = text
+        }
         var variable = JSONValue.object([(key: "name", value: .string(mapping.variable))])
         if let instance = mapping.variableInstance { variable.set("instance", .string(instance)) }
         let data = JSONValue.object([
@@ -301,7 +313,7 @@ extension ReverseTranslationSession {
             call,
             "SetVariables",
             .object([(key: "setVariableData", value: .array([data]))]),
-            .changeConfiguration,
+            .changeConfiguration(password: password),
             &out
         )
     }
@@ -530,8 +542,9 @@ extension ReverseTranslationSession {
             answer = status(value)
         case .getConfiguration(let read):
             answer = configurationAnswer(read, results: payload["getVariableResult"]?.arrayValue ?? [])
-        case .changeConfiguration:
+        case .changeConfiguration(let password):
             let value = payload["setVariableResult"]?.arrayValue?.first?["attributeStatus"]?.stringValue ?? "Rejected"
+            if value == "Accepted", let password { out.append(.passwordChanged(password)) }
             answer = status(tables.enumMap(.setVariableStatus201To16).map(value) ?? "Rejected")
         case .setChargingProfile:
             answer = status(payload["status"]?.stringValue == "Accepted" ? "Accepted" : "Rejected")

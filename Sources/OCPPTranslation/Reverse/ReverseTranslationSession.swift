@@ -397,7 +397,8 @@ enum BackendRequest: Sendable {
     case status(EnumMapName?)
     case remoteStart(ReverseState.RemoteStart)
     case getConfiguration(ConfigurationRead)
-    case changeConfiguration
+    /// With the charger's new password, when the key is its AuthorizationKey.
+    case changeConfiguration(password: String?)
     case setChargingProfile
     case compositeSchedule(connectorId: Int)
     case getDiagnostics

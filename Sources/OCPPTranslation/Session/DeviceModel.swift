@@ -14,6 +14,8 @@ struct SetVariablesJob: Sendable {
     /// Entries still to send: index into `results`, the key and the 1.6 value.
     var remaining: [(index: Int, key: String, value: String)]
     var current: Int?
+    /// The entry that sets the charger's password, and the password (announced when the charger accepts it).
+    var password: (index: Int, value: String)?
 }
 
 /// The 2.0.1 device model of a 1.6 charger: GetVariables, SetVariables and reports, backed by
@@ -143,7 +145,17 @@ extension TranslationSession {
             }
             switch lookup(request) {
             case .success(let mapping):
-                let value = Self.convert(request["attributeValue"]?.stringValue ?? "", mapping.values, reverse: true)
+                var value = Self.convert(request["attributeValue"]?.stringValue ?? "", mapping.values, reverse: true)
+                if mapping.hexEncoded {
+                    switch AuthorizationKey.hex(of: value) {
+                    case .success(let hex):
+                        job.password = (index, value)
+                        value = hex
+                    case .failure(let why):
+                        out.append(.note(.untranslatable, call.action, "\(mapping.key): \(why.message)"))
+                        continue
+                    }
+                }
                 if mapping.readOnly || value.count > 500 {
                     out.append(
                         .note(
@@ -166,6 +178,9 @@ extension TranslationSession {
     mutating func continueSetVariables(_ job: SetVariablesJob, itemStatus: String?, _ out: inout [TranslationOutput]) {
         var job = job
         if let current = job.current, let status = itemStatus {
+            if status == "Accepted", let password = job.password, password.index == current {
+                out.append(.passwordChanged(password.value))
+            }
             let request = job.results[current]
             job.results[current] = .object(
                 (request.objectMembers.filter { $0.key != "attributeStatus" }) + [

@@ -11,6 +11,10 @@ public enum TranslationOutput: Sendable, Equatable {
     /// Store this state of the charger before sending any frame of this output or after it. Always first
     /// when present: everything the same event produced depends on it.
     case persist(ChargerState)
+    /// The charger accepted a new Basic-auth password from the backend: the relay, when it checks the charger's
+    /// password itself, must accept the new one from now on (and no longer the old). The password in the clear:
+    /// never logged or recorded.
+    case passwordChanged(String)
 }
 
 extension TranslationOutput {

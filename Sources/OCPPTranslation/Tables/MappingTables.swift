@@ -44,6 +44,8 @@ public struct ConfigurationKeyMapping: Sendable, Hashable {
     /// `maxLimit`: the key is a characteristic of the variable, not its value.
     public var characteristic: String?
     public var readOnly: Bool
+    /// `encoding: hex`: the 1.6 value is the hex of the 2.0.1 value's bytes (AuthorizationKey).
+    public var hexEncoded = false
 }
 
 /// A variable the relay reports itself for 1.6 chargers.
@@ -384,6 +386,12 @@ public struct MappingTables: Sendable {
                         case "variable_instance": entry.variableInstance = TableSource.string(detail)
                         case "characteristic": entry.characteristic = TableSource.string(detail)
                         case "read_only": entry.readOnly = detail.bool ?? false
+                        case "encoding":
+                            guard TableSource.string(detail) == "hex" else {
+                                source.error(fieldNode, "encoding must be hex")
+                                continue
+                            }
+                            entry.hexEncoded = true
                         case "values":
                             for (from, _, to) in source.members(detail, "values") {
                                 entry.values[from] = TableSource.string(to) ?? ""

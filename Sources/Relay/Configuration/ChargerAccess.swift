@@ -104,14 +104,18 @@ public struct ChargerAccess: Sendable {
     }
 
     /// The credentials check: the Basic user must be the charger's identity (OCPP security profiles) and its
-    /// password the one hashed for it. Costs one PBKDF2 unless `cache` already saw these credentials accepted.
+    /// password the one hashed for it: the one a backend `changed` through the relay, else the configured one.
+    /// Costs one PBKDF2 unless `cache` already saw these credentials accepted.
     public func authenticate(
         _ identity: String,
         authorization: String?,
-        cache: VerifiedCredentials? = nil
+        cache: VerifiedCredentials? = nil,
+        changed: PasswordHash? = nil
     ) -> Decision {
         guard let passwords else { return .allowed }
-        guard let hash = passwords[identity] else { return .unauthorized("no password is configured for this charger") }
+        guard let hash = changed ?? passwords[identity] else {
+            return .unauthorized("no password is configured for this charger")
+        }
         guard let (user, password) = BasicCredentials.parse(authorization) else {
             return .unauthorized(authorization == nil ? "no credentials" : "credentials are not HTTP Basic")
         }

@@ -63,6 +63,11 @@ public struct RelayConfiguration: Sendable {
     public var access = ChargerAccess()
     /// The password the relay presents upstream for chargers no route gives one (`nil`: the charger's header).
     public var upstreamPassword: String?
+    /// What the upstream implements beyond its OCPP version (routes may say otherwise).
+    public var upstreamExtensions: Set<UpstreamExtension> = []
+    /// Whether a 1.6 charger's StartTransaction is answered before the 2.0.1 backend answers
+    /// (`translation.early_start_answer`).
+    public var earlyStartAnswer = false
 
     /// Whether the translation state is in a PostgreSQL database shared by several relays.
     public var stateIsShared: Bool { stateDatabasePath.contains("://") }

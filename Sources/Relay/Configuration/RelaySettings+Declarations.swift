@@ -67,6 +67,9 @@ extension RelaySettings {
         SettingDeclaration("upstream_version") { value, c throws(ConfigurationError) in
             c.upstreamVersion = try version(try value.string("upstream_version"), name: "upstream_version")
         },
+        SettingDeclaration("upstream_extensions") { value, c throws(ConfigurationError) in
+            c.upstreamExtensions = try extensions(value, setting: "upstream_extensions")
+        },
         SettingDeclaration("plaintext") { value, _ throws(ConfigurationError) in
             _ = try value.bool("plaintext")  // checked with the listener's address in resolve()
         },
@@ -199,6 +202,9 @@ extension RelaySettings {
         SettingDeclaration("translation.overrides") { value, c throws(ConfigurationError) in
             c.mappingOverrides = try value.string("translation.overrides")
         },
+        SettingDeclaration("translation.early_start_answer") { value, c throws(ConfigurationError) in
+            c.earlyStartAnswer = try value.bool("translation.early_start_answer")
+        },
 
         // access and credentials
         SettingDeclaration("allow") { value, c throws(ConfigurationError) in
@@ -292,13 +298,13 @@ extension RelaySettings {
         // routes (after the upstream, version, password and mirrors they default to)
         SettingDeclaration(
             "routes",
-            subkeys: ["chargers", "upstream", "upstream_version", "name", "upstream_password_env", "mirrors"]
+            subkeys: Self.routeKeys
         ) { value, c throws(ConfigurationError) in
             guard case .list(let routes) = value else { throw ConfigurationError("routes must be a list") }
             for (index, route) in routes.enumerated() {
                 let fields = try route.members(
                     "routes[\(index + 1)]",
-                    allowed: ["chargers", "upstream", "upstream_version", "name", "upstream_password_env", "mirrors"]
+                    allowed: Self.routeKeys
                 )
                 let name = try fields["name"]?.string("routes[].name") ?? "#\(index + 1)"
                 guard let chargers = try fields["chargers"]?.strings("routes[\(name)].chargers") else {
@@ -325,11 +331,18 @@ extension RelaySettings {
                         } ?? c.upstreamPassword,
                         mirrors: try fields["mirrors"].map { m throws(ConfigurationError) in
                             try mirrors(m, setting: "routes[\(name)].mirrors")
-                        } ?? c.mirrors
+                        } ?? c.mirrors,
+                        upstreamExtensions: try fields["upstream_extensions"].map { e throws(ConfigurationError) in
+                            try extensions(e, setting: "routes[\(name)].upstream_extensions")
+                        } ?? c.upstreamExtensions
                     )
                 )
             }
         },
+    ]
+
+    static let routeKeys: [String] = [
+        "chargers", "upstream", "upstream_version", "name", "upstream_password_env", "mirrors", "upstream_extensions",
     ]
 
     /// The declarations by key.

@@ -165,6 +165,20 @@ public struct RelaySettings: Sendable, Equatable {
         return parsed
     }
 
+    /// `[security, pnc]`: what a 1.6 upstream implements beyond 1.6.
+    static func extensions(_ value: SettingValue, setting: String) throws(ConfigurationError) -> Set<UpstreamExtension>
+    {
+        var result: Set<UpstreamExtension> = []
+        for name in try value.strings(setting) {
+            guard let known = UpstreamExtension(rawValue: name) else {
+                let names = UpstreamExtension.allCases.map(\.rawValue).joined(separator: ", ")
+                throw ConfigurationError("\(setting): unknown extension '\(name)' (known: \(names))")
+            }
+            result.insert(known)
+        }
+        return result
+    }
+
     /// A secret from the environment (secrets do not belong in configuration files).
     static func secret(environment name: String, setting: String) throws(ConfigurationError) -> String {
         guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty else {

@@ -92,6 +92,17 @@ public struct Route: Sendable {
     public var upstreamPassword: String?
     /// The backends beside the upstream (replacing the top-level list).
     public var mirrors: [MirrorSettings] = []
+    /// What the upstream implements beyond its OCPP version (replacing the top-level set).
+    public var upstreamExtensions: Set<UpstreamExtension> = []
+}
+
+/// What a 1.6 upstream implements beyond OCPP 1.6, for the translation of 2.0.1 chargers
+/// (`upstream_extensions`).
+public enum UpstreamExtension: String, Sendable, Hashable, CaseIterable {
+    /// The OCA's 1.6 Security Whitepaper (security events, certificates, signed firmware, security logs).
+    case security
+    /// The OCA's Plug & Charge over 1.6: ISO 15118 messages in DataTransfer.
+    case pnc
 }
 
 /// The route a charger takes, and why.
@@ -100,6 +111,7 @@ public struct RouteChoice: Sendable {
     public var upstreamVersion: OCPPVersion?
     public var upstreamPassword: String?
     public var mirrors: [MirrorSettings]
+    public var upstreamExtensions: Set<UpstreamExtension>
     /// A readable reason: which route and pattern matched, or the default.
     public var reason: String
 }
@@ -114,6 +126,7 @@ extension RelayConfiguration {
                     upstreamVersion: route.upstreamVersion,
                     upstreamPassword: route.upstreamPassword,
                     mirrors: route.mirrors,
+                    upstreamExtensions: route.upstreamExtensions,
                     reason: "route \(route.name) (matched \(pattern))"
                 )
             }
@@ -123,6 +136,7 @@ extension RelayConfiguration {
             upstreamVersion: upstreamVersion,
             upstreamPassword: upstreamPassword,
             mirrors: mirrors,
+            upstreamExtensions: upstreamExtensions,
             reason: "no route matched: default upstream"
         )
     }

@@ -203,6 +203,8 @@ extension RelaySession {
                 mirrorNote(index, "translation \(diagnostic)")
             case .persist:
                 persistMirror(index, map: mirrors.set.links[index].transactionIDs)
+            case .passwordChanged:
+                break  // a mirror's commands never reach the charger
             }
         }
     }

@@ -1,5 +1,6 @@
 import NIOHTTP1
 import OCPP
+import OCPPTranslation
 import OCPPTransport
 
 /// The decision about one charger's WebSocket upgrade: a pure state machine. The request goes in (with the
@@ -43,6 +44,8 @@ struct ChargerAdmission: Sendable {
         var translation: TranslationDirection?
         /// The backends beside the upstream (the route's, else the top-level ones).
         var mirrors: [MirrorSettings]
+        /// What the translation may assume of the upstream, and how it answers.
+        var translationOptions = TranslationOptions()
     }
 
     /// A refusal: the status and headers the charger gets, why (for the body, the log and the recording), who
@@ -272,7 +275,12 @@ struct ChargerAdmission: Sendable {
             offeredSubprotocols: offered,
             authorization: authorization,
             translation: translation,
-            mirrors: route.mirrors
+            mirrors: route.mirrors,
+            translationOptions: TranslationOptions(
+                upstreamSecurity: route.upstreamExtensions.contains(.security),
+                upstreamPlugAndCharge: route.upstreamExtensions.contains(.pnc),
+                answerStartEarly: configuration.earlyStartAnswer
+            )
         )
         state = .dialling(plan, upstreamTimeout: configuration.upstreamTimeout)
         return .dial(plan)

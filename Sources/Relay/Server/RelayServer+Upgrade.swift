@@ -203,10 +203,26 @@ extension RelayServer {
             return eventLoop.makeSucceededFuture(nil)
         case .authenticate(let identity, let authorization):
             // PBKDF2 takes milliseconds: off the event loop, so that a storm of logins does not stall relaying.
+            // A password a backend changed through the relay supersedes the configured one.
             let access = live.configuration.access
             let verified = verifiedCredentials
-            return NIOThreadPool.singleton.runIfActive(eventLoop: eventLoop) {
-                access.authenticate(identity, authorization: authorization, cache: verified)
+            let changedPasswords = live.translation?.states.passwords
+            let logger = self.logger
+            return eventLoop.makeFutureWithTask { () -> PasswordHash? in
+                guard let changedPasswords else { return nil }
+                do {
+                    return try await changedPasswords.changedPassword(of: identity)
+                } catch {
+                    logger.error(
+                        "cannot read changed charger passwords; checking the configured one",
+                        metadata: ["charger": "\(identity)", "error": "\(error)"]
+                    )
+                    return nil
+                }
+            }.flatMap { changed in
+                NIOThreadPool.singleton.runIfActive(eventLoop: eventLoop) {
+                    access.authenticate(identity, authorization: authorization, cache: verified, changed: changed)
+                }
             }.flatMap { [self] decision in
                 perform(bound.value.admission.authenticated(decision), channel, bound, live)
             }
@@ -347,12 +363,16 @@ extension RelayServer {
                 tables: translation.tables,
                 state: state,
                 uuids: uuids,
-                clock: clock
+                clock: clock,
+                options: plan.translationOptions
             )
             translator = Translator(
                 session: session,
                 writer: translation.states.writer(for: channel.eventLoop),
-                callTimeout: TimeAmount(configuration.callTimeout)
+                callTimeout: TimeAmount(configuration.callTimeout),
+                passwords: configuration.access.passwords.flatMap { passwords in
+                    translation.states.passwords.map { (store: $0, rounds: passwords[plan.identity.value]?.rounds) }
+                }
             )
         }
         let chargerVersion = plan.translation?.charger ?? subprotocol.flatMap(OCPPVersion.init(rawValue:))
@@ -425,7 +445,8 @@ extension RelayServer {
         tables: MappingTables,
         state: ChargerState,
         uuids: UUIDSource,
-        clock: RelayClock
+        clock: RelayClock,
+        options: TranslationOptions = .init()
     ) -> any VersionTranslation {
         switch direction {
         case .v16OnV201:
@@ -435,7 +456,8 @@ extension RelayServer {
                 state: state,
                 now: { clock.rfc3339 },
                 makeID: { uuids.next() },
-                uptime: { Double(clock.monotonic()) / 1e9 }
+                uptime: { Double(clock.monotonic()) / 1e9 },
+                options: options
             )
         case .v201OnV16:
             ReverseTranslationSession(
@@ -444,7 +466,8 @@ extension RelayServer {
                 state: state,
                 now: { clock.rfc3339 },
                 makeID: { uuids.next() },
-                uptime: { Double(clock.monotonic()) / 1e9 }
+                uptime: { Double(clock.monotonic()) / 1e9 },
+                options: options
             )
         }
     }

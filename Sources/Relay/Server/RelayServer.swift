@@ -146,16 +146,17 @@ public final class RelayServer: Service, Sendable {
             )
             return Translation(
                 tables: tables,
-                states: TranslationStates(store: store),
+                states: TranslationStates(store: store, passwords: store),
                 storePath: configuration.stateDatabasePath
             )
         }
         do {
             return Translation(
                 tables: tables,
-                states: TranslationStates(
-                    store: try SQLiteStateStore(path: configuration.stateDatabasePath, clock: clock)
-                ),
+                states: try {
+                    let store = try SQLiteStateStore(path: configuration.stateDatabasePath, clock: clock)
+                    return TranslationStates(store: store, passwords: store)
+                }(),
                 storePath: configuration.stateDatabasePath
             )
         } catch {

@@ -22,10 +22,20 @@ final class Translator {
     /// Outputs waiting for a state write (theirs or an earlier one's), in order, with the write they wait for.
     var held: [(outputs: ArraySlice<TranslationOutput>, from: LegID, write: Int)] = []
 
-    init(session: any VersionTranslation, writer: StateWriter, callTimeout: TimeAmount) {
+    /// Where a password the backend changes goes, and the PBKDF2 rounds of its hash (the configured hash's):
+    /// set when the relay checks this charger's password itself.
+    let passwords: (store: any ChargerPasswordStore, rounds: Int?)?
+
+    init(
+        session: any VersionTranslation,
+        writer: StateWriter,
+        callTimeout: TimeAmount,
+        passwords: (store: any ChargerPasswordStore, rounds: Int?)? = nil
+    ) {
         self.session = session
         self.writer = writer
         self.callTimeout = callTimeout
+        self.passwords = passwords
     }
 }
 
@@ -96,6 +106,36 @@ extension RelaySession {
                 note(leg, "translation \(diagnostic)", logKey: "\(diagnostic.kind.rawValue) \(diagnostic.action)")
             case .persist:
                 break  // only ever first; handle(_:from:) took it
+            case .passwordChanged(let password):
+                passwordChanged(password)
+            }
+        }
+    }
+
+    /// The charger accepted a password from the backend. When the relay checks this charger's password, it stores
+    /// the new one (hashed, off the event loop), which supersedes the configured one from then on; otherwise the
+    /// backend owns the credentials and nothing is kept. The password itself is never logged or recorded.
+    private func passwordChanged(_ password: String) {
+        guard let passwords = translator?.passwords else {
+            note(.upstream(0), "the charger accepted a new password from the backend (the backend checks it)")
+            return
+        }
+        let identity = identity.value
+        let logger = self.logger
+        let rounds = passwords.rounds ?? PasswordHash.defaultRounds
+        note(
+            .upstream(0),
+            "the charger accepted a new password from the backend; the relay accepts only it from now on"
+        )
+        Task {
+            let hash = PasswordHash.make(password: password, rounds: rounds)
+            do {
+                try await passwords.store.storeChangedPassword(hash, of: identity)
+            } catch {
+                logger.error(
+                    "the charger's new password could not be stored: it will be refused until auth.passwords has it",
+                    metadata: ["error": "\(error)"]
+                )
             }
         }
     }

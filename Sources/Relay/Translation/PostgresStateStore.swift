@@ -15,7 +15,7 @@ import PostgresNIO
 /// write after a claim finds it. A relay that hears of a newer claim from another relay, or whose write is fenced
 /// out, closes its connection of that charger (`ownershipLost`). Two relays never write diverging state for one
 /// charger; the newest connection wins across relays as it does within one.
-final class PostgresStateStore: TranslationStateStore {
+final class PostgresStateStore: TranslationStateStore, ChargerPasswordStore {
     /// Where the database is (`postgresql://USER@HOST[:PORT]/DB[?sslmode=disable|prefer|require|verify-full]`).
     struct Location: Sendable, Equatable {
         var user: String
@@ -87,7 +87,14 @@ final class PostgresStateStore: TranslationStateStore {
             updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
         );
         CREATE INDEX ocpp_relay_state_charger ON ocpp_relay_state (charger);
+        """,
         """
+        CREATE TABLE ocpp_relay_password (
+            charger TEXT PRIMARY KEY,
+            hash TEXT NOT NULL,
+            changed_at TIMESTAMPTZ NOT NULL DEFAULT now()
+        );
+        """,
     ]
 
     static let channel = "ocpp_relay_owner"
@@ -235,6 +242,26 @@ final class PostgresStateStore: TranslationStateStore {
             return try JSONDecoder().decode(ChargerState.self, from: Data(text.utf8))
         }
         return nil
+    }
+
+    func changedPassword(of identity: String) async throws -> PasswordHash? {
+        let rows = try await client.query(
+            "SELECT hash FROM ocpp_relay_password WHERE charger = \(identity)",
+            logger: logger
+        )
+        for try await text in rows.decode(String.self) { return try PasswordHash(parsing: text) }
+        return nil
+    }
+
+    func storeChangedPassword(_ hash: PasswordHash, of identity: String) async throws {
+        let text = hash.description
+        try await client.query(
+            """
+            INSERT INTO ocpp_relay_password (charger, hash) VALUES (\(identity), \(text))
+            ON CONFLICT (charger) DO UPDATE SET hash = EXCLUDED.hash, changed_at = now()
+            """,
+            logger: logger
+        )
     }
 
     /// Takes the charger over: a new epoch, announced to the other relays when it is committed.

@@ -7,7 +7,7 @@ import RelayRecording
 ///
 /// Written off the event loops, a batch per transaction; WAL mode keeps a batch at well under a millisecond.
 /// The JSON encoder is made once and used inside the database's serial queue.
-final class SQLiteStateStore: TranslationStateStore {
+final class SQLiteStateStore: TranslationStateStore, ChargerPasswordStore {
     private let database: DatabaseQueue
     let path: String
     private let encoder: JSONEncoder
@@ -34,7 +34,34 @@ final class SQLiteStateStore: TranslationStateStore {
                 t.column("updated_at", .text).notNull()
             }
         }
+        migrator.registerMigration("v2 charger passwords") { db in
+            try db.create(table: "charger_password") { t in
+                t.primaryKey("identity", .text)
+                t.column("hash", .text).notNull()
+                t.column("changed_at", .text).notNull()
+            }
+        }
         try migrator.migrate(database)
+    }
+
+    func changedPassword(of identity: String) async throws -> PasswordHash? {
+        let text = try await database.read { db in
+            try String.fetchOne(db, sql: "SELECT hash FROM charger_password WHERE identity = ?", arguments: [identity])
+        }
+        return try text.map { text throws in try PasswordHash(parsing: text) }
+    }
+
+    func storeChangedPassword(_ hash: PasswordHash, of identity: String) async throws {
+        let now = clock.rfc3339
+        try await database.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO charger_password (identity, hash, changed_at) VALUES (?, ?, ?)
+                    ON CONFLICT(identity) DO UPDATE SET hash = excluded.hash, changed_at = excluded.changed_at
+                    """,
+                arguments: [identity, hash.description, now]
+            )
+        }
     }
 
     func load(identity: String) async throws -> ChargerState? {

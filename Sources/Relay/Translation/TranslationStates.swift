@@ -7,11 +7,14 @@ import OCPPTranslation
 /// state, not the older one stored.
 final class TranslationStates: Sendable {
     let store: any TranslationStateStore
+    /// Passwords backends changed, beside the states.
+    let passwords: (any ChargerPasswordStore)?
     private let unwritten = UnwrittenStates()
     private let writers = NIOLockedValueBox<[ObjectIdentifier: StateWriter]>([:])
 
-    init(store: any TranslationStateStore) {
+    init(store: any TranslationStateStore, passwords: (any ChargerPasswordStore)? = nil) {
         self.store = store
+        self.passwords = passwords
     }
 
     /// A charger's state: the one on its way to the store, the stored one, or a fresh one.
