@@ -205,7 +205,8 @@ class Backend201(ChargePoint201):
         self.actions.append(f"TransactionEvent.{event_type}")
         self.backend.events.setdefault(self.id, []).append(dict(event_type=event_type, **kwargs))
         if kwargs.get("id_token"):
-            return result201.TransactionEvent(id_token_info={"status": "Accepted"})
+            status = "Blocked" if kwargs["id_token"]["id_token"] in self.backend.blocked else "Accepted"
+            return result201.TransactionEvent(id_token_info={"status": status})
         return result201.TransactionEvent()
 
 
@@ -239,10 +240,12 @@ class Backend:
         self.blocked = set()  # idTags Authorize answers Blocked
         self.boot_interval = 300
         self.boot_statuses = []  # 1.6 BootNotification answers to give first (then Accepted)
-        self.csrs = []  # certificate signing requests the backend got (2.0.1 SignCertificate)
+        self.csrs = []  # certificate signing requests the backend got (SignCertificate)
+        self.contracts = []  # Plug & Charge requests the backend got (Authorize with contract data, wrapped messages)
         self.drop_after = None  # drop the TCP connection after this many received frames
         self.server = None
         self.port = port or None
+        self.classes = {"ocpp1.6": Backend16, "ocpp2.0.1": Backend201}  # the peer class per subprotocol
 
     def _process_request(self, connection, request):
         self.requests.append((request.path, dict(request.headers.raw_items())))
@@ -258,7 +261,7 @@ class Backend:
     async def _handle(self, connection):
         identity = connection.request.path.rstrip("/").split("/")[-1]
         tap = Tap(connection)
-        cls = Backend201 if connection.subprotocol == "ocpp2.0.1" else Backend16
+        cls = self.classes["ocpp2.0.1" if connection.subprotocol == "ocpp2.0.1" else "ocpp1.6"]
         cp = cls(identity, tap, self)
         self.sessions.setdefault(identity, []).append((cp, tap))
         self._closed.setdefault(identity, asyncio.Event()).clear()
@@ -269,7 +272,7 @@ class Backend:
                     if task.done():  # the charger left before it booted: nothing to ask
                         return
                     await asyncio.sleep(0.01)
-                if cls is Backend16:
+                if issubclass(cls, Backend16):
                     answer = await cp.call(call16.GetConfiguration(key=["HeartbeatInterval"]))
                 else:
                     answer = await cp.call(
