@@ -243,7 +243,7 @@ extension ReverseTranslationSession {
                 case .success(let inner): result = inner
                 case .failure(let why):
                     out.append(.note(.untranslatable, action, "the backend: \(why.message)"))
-                    result = PlugAndCharge.refusal(action, why)
+                    result = TranslationSession.refusal(action, why)
                 }
             case .generic(let mapping):
                 do throws(Untranslatable) {

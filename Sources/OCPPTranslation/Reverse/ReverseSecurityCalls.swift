@@ -67,7 +67,7 @@ extension ReverseTranslationSession {
 
     private func refuseLocally(_ call: RPCFrame.Call, _ code: String, _ why: String, _ out: inout [TranslationOutput]) {
         let reason = Untranslatable(message: why, reasonCode: code)
-        answer(call, &out, PlugAndCharge.refusal(call.action, reason))
+        answer(call, &out, TranslationSession.refusal(call.action, reason))
         out.append(.note(.lossy, call.action, "answered by the relay: \(why)"))
     }
 

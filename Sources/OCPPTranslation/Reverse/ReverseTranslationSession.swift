@@ -322,7 +322,9 @@ public struct ReverseTranslationSession: VersionTranslation {
         case .answer(let chargerID, let action, .plugAndCharge):
             out.append(.note(.untranslatable, action, why))
             out.append(
-                .toCharger(TranslationSession.result(chargerID, PlugAndCharge.refusal(action, .init(message: why))))
+                .toCharger(
+                    TranslationSession.result(chargerID, TranslationSession.refusal(action, .init(message: why)))
+                )
             )
         case .answer(let chargerID, let action, _):
             out.append(.toCharger(TranslationSession.callError(chargerID, "InternalError", why)))

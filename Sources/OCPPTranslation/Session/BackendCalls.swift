@@ -353,13 +353,15 @@ extension TranslationSession {
             case .certificates(let job):
                 continueCertificateQuery(job, answer: nil, &out)
                 return
-            case .plugAndCharge:
+            case .plugAndCharge,
+                .passthrough where ["NotImplemented", "NotSupported"].contains(error.errorCode):
+                // A charger without Plug & Charge or the Security Whitepaper: the message's own refusal.
                 let why = Untranslatable(
                     message: "the charger answered \(error.errorCode)",
                     reasonCode: error.errorCode
                 )
                 if let id = call.upstreamID {
-                    out.append(.toUpstream(Self.result(id, PlugAndCharge.refusal(call.action, why))))
+                    out.append(.toUpstream(Self.result(id, Self.refusal(call.action, why))))
                 }
                 return
             default: break

@@ -66,22 +66,4 @@ public enum PlugAndCharge {
         }
         return .success(payload)
     }
-
-    /// What a 2.0.1 message's sender is told when its wrapped form found no taker: each answer type's refusal.
-    static func refusal(_ action: String, _ why: Untranslatable) -> JSONValue {
-        let status: String
-        switch action {
-        case "DeleteCertificate": status = "Failed"
-        case "GetInstalledCertificateIds": status = "NotFound"
-        case "TriggerMessage": status = "NotImplemented"
-        case "Get15118EVCertificate", "GetCertificateStatus": status = "Failed"
-        case "Authorize":
-            return .object([(key: "idTokenInfo", value: .object([(key: "status", value: .string("Unknown"))]))])
-        default: status = "Rejected"
-        }
-        var payload = JSONValue.object([(key: "status", value: .string(status))])
-        payload.set("statusInfo", TranslationSession.statusInfo(why.reasonCode, why.message))
-        if action == "Get15118EVCertificate" { payload.set("exiResponse", .string("")) }
-        return payload
-    }
 }

@@ -167,7 +167,7 @@ extension TranslationSession {
         case .success(let answer): return answer
         case .failure(let why):
             out.append(.note(.untranslatable, action, "the charger: \(why.message)"))
-            return PlugAndCharge.refusal(action, why)
+            return Self.refusal(action, why)
         }
     }
 }
