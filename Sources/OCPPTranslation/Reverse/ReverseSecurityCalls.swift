@@ -132,29 +132,31 @@ extension ReverseTranslationSession {
         send(call, "TriggerMessage", request, .status(nil), &out)
     }
 
-    /// The Whitepaper's GetLog has 2.0.1's fields; the charger gets a requestId of the relay's, so that it cannot
-    /// be taken for the relay's own GetLog of a GetDiagnostics.
+    /// The Whitepaper's GetLog has 2.0.1's fields.
     mutating func securityGetLog(_ call: RPCFrame.Call, _ out: inout [TranslationOutput]) throws(Untranslatable) {
-        var request = call.payload
-        guard let backendId = request["requestId"]?.intValue else {
-            throw Untranslatable(message: "requestId is required")
-        }
-        let relayId = mint(\.lastRequestId)
-        state.reverse.securityLog = .init(relay: relayId, backend: backendId)
-        request.set("requestId", .int(relayId))
-        send(call, "GetLog", request, .logAnswer, &out)
+        send(call, "GetLog", try withRelayRequestId(call, \.securityLog), .logAnswer, &out)
     }
 
     /// SignedUpdateFirmware is 2.0.1's UpdateFirmware with its signature.
     mutating func signedUpdateFirmware(_ call: RPCFrame.Call, _ out: inout [TranslationOutput]) throws(Untranslatable) {
+        send(call, "UpdateFirmware", try withRelayRequestId(call, \.signedFirmware), .status(nil), &out)
+    }
+
+    /// The backend's request with a requestId of the relay's, remembered beside the backend's: the charger's
+    /// notifications can then not be taken for those of the relay's own GetLog or UpdateFirmware (of a
+    /// GetDiagnostics, an UpdateFirmware), and go back with the backend's id.
+    private mutating func withRelayRequestId(
+        _ call: RPCFrame.Call,
+        _ origin: WritableKeyPath<ReverseState, ReverseState.RequestIds?>
+    ) throws(Untranslatable) -> JSONValue {
         var request = call.payload
         guard let backendId = request["requestId"]?.intValue else {
             throw Untranslatable(message: "requestId is required")
         }
         let relayId = mint(\.lastRequestId)
-        state.reverse.signedFirmware = .init(relay: relayId, backend: backendId)
+        state.reverse[keyPath: origin] = .init(relay: relayId, backend: backendId)
         request.set("requestId", .int(relayId))
-        send(call, "UpdateFirmware", request, .status(nil), &out)
+        return request
     }
 
     /// A backend's DataTransfer: Plug & Charge messages become the 2.0.1 messages they carry (their answers go back
