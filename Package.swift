@@ -36,6 +36,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
     ],
     targets: [
         // zlib from the system (Debian: zlib1g-dev).
@@ -112,6 +113,25 @@ let package = Package(
             swiftSettings: framePathSettings
         ),
 
+        // The console in the browser: a Hummingbird server with its pages inside the binary, a JSON API over the
+        // relay's live state and its recordings, and a live stream of one charger's frames.
+        .target(
+            name: "RelayConsole",
+            dependencies: [
+                "Relay", "RelayTools", "RelayRecording", "OCPP", "OCPPReplay",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            // The pages are built into the binary (no build step, no CDN: the console works offline).
+            resources: [
+                .embedInCode("Assets/console.html"), .embedInCode("Assets/console.js"),
+                .embedInCode("Assets/console.css"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // Offline tools over recordings and tables: listing and printing recordings, building replay fixtures,
         // the comparison rules' and the schemas' loaders. No networking.
         .target(
@@ -183,7 +203,7 @@ let package = Package(
             name: "ocpp-relay",
             dependencies: [
                 "Relay", "RelayTools", "RelayDemo", "RelayRecording", "OCPPPeers", "OCPP", "OCPPTranslation",
-                "OCPPReplay", "OCPPBench", "OCPPTransport",
+                "OCPPReplay", "OCPPBench", "OCPPTransport", "RelayConsole",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import Relay
+import RelayConsole
 import ServiceLifecycle
 import UnixSignals
 
@@ -84,9 +85,16 @@ struct ServeCommand: AsyncParsableCommand {
             // EX_USAGE, as for a bad flag, without the usage text under a configuration error.
             throw fail(error.message, code: 64)
         }
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: relay)]
+        if let console = configuration.console {
+            let service = ConsoleService(relay: relay, settings: console, logger: logger) { url in
+                FileHandle.standardOutput.write(Data("console on \(url)\n".utf8))
+            }
+            services.append(.init(service: service))
+        }
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
-                services: [.init(service: relay)],
+                services: services,
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )

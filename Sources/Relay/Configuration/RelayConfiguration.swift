@@ -55,6 +55,8 @@ public struct RelayConfiguration: Sendable {
     public var messageBurst: Int = 200
     /// Where `/metrics`, `/healthz` and `/readyz` are served (plain HTTP); `nil`: not served.
     public var metricsListen: (host: String, port: Int)?
+    /// The console in the browser, when `console.listen` is set.
+    public var console: ConsoleSettings?
     /// Set: the listener speaks TLS (wss://).
     public var listenerTLS: ListenerTLS?
     /// Trust roots and the relay's own certificate for wss:// upstreams.

@@ -291,6 +291,26 @@ extension RelaySettings {
             c.metricsListen = try RelayConfiguration.parseListen(try value.string("metrics.listen"))
         },
 
+        // the console (after tls: it serves TLS with the listener's certificate)
+        SettingDeclaration("console.listen", reload: .restart) { value, c throws(ConfigurationError) in
+            let (host, port) = try RelayConfiguration.parseListen(try value.string("console.listen"))
+            c.console = ConsoleSettings(host: host, port: port)
+        },
+        SettingDeclaration("console.users") { value, c throws(ConfigurationError) in
+            c.console?.users = try passwordHashes(try value.stringMap("console.users"), setting: "console.users")
+        },
+        SettingDeclaration("console.token_env") { value, c throws(ConfigurationError) in
+            let name = try value.string("console.token_env")
+            c.console?.token = try secret(environment: name, setting: "console.token_env")
+        },
+        SettingDeclaration("console.session_ttl") { value, c throws(ConfigurationError) in
+            c.console?.sessionLifetime = try value.quantity("console.session_ttl")
+                .duration(name: "console.session_ttl", minimum: .seconds(1))
+        },
+        SettingDeclaration("console.redact_tokens") { value, c throws(ConfigurationError) in
+            c.console?.redactTokens = try value.bool("console.redact_tokens")
+        },
+
         SettingDeclaration("mirrors", subkeys: MirrorSettings.keys) { value, c throws(ConfigurationError) in
             c.mirrors = try mirrors(value, setting: "mirrors")
         },
@@ -373,13 +393,16 @@ extension RelaySettings {
     /// The settings a reload leaves as they were (bound at start).
     static var boundAtStart: [SettingDeclaration] { declarations.filter { $0.reload == .restart } }
 
-    private static func passwordHashes(_ texts: [String: String]) throws(ConfigurationError) -> [String: PasswordHash] {
+    private static func passwordHashes(
+        _ texts: [String: String],
+        setting: String = "auth.passwords"
+    ) throws(ConfigurationError) -> [String: PasswordHash] {
         var hashes: [String: PasswordHash] = [:]
         for (id, text) in texts {
             do {
                 hashes[id] = try PasswordHash(parsing: text)
             } catch {
-                throw ConfigurationError("auth.passwords[\(id)]: \(error.message)")
+                throw ConfigurationError("\(setting)[\(id)]: \(error.message)")
             }
         }
         return hashes

@@ -145,6 +145,15 @@ public struct RelaySettings: Sendable, Equatable {
                     + "or set plaintext: true (--plaintext) when a proxy in front terminates TLS"
             )
         }
+        if let console = configuration.console {
+            try console.check()
+            if configuration.listenerTLS == nil, !plaintext, !RelayConfiguration.isLoopback(console.host) {
+                throw ConfigurationError(
+                    "console.listen on \(console.host) without TLS: configure tls (the console serves the listener's "
+                        + "certificate), or set plaintext: true when a proxy in front terminates TLS"
+                )
+            }
+        }
         return configuration
     }
 

@@ -157,18 +157,18 @@ extension RelaySession {
                 ) { [self] in dialMirror(index) }
             }
         case .outcome(let kind, let action, let id, let differences):
-            recorder.writer.mirrorOutcome(
-                MirrorOutcome(
-                    connection: connection,
-                    time: clock.wall(),
-                    mirror: name,
-                    action: action,
-                    kind: kind,
-                    messageID: id,
-                    differences: differences
-                )
+            let outcome = MirrorOutcome(
+                connection: connection,
+                time: clock.wall(),
+                mirror: name,
+                action: action,
+                kind: kind,
+                messageID: id,
+                differences: differences
             )
+            recorder.writer.mirrorOutcome(outcome)
             recorder.scheduleFlush()
+            console?.mirrorOutcome(identity: identity.value, outcome)
             metrics.mirrorMessage(name, action: action, outcome: kind.rawValue, cache: &mirrors.mirrors[index].counters)
             if kind == .diverged {
                 let fields = differences.map { $0.path.isEmpty ? "(message)" : $0.path }.joined(separator: ", ")
@@ -227,6 +227,12 @@ extension RelaySession {
                 direction: direction,
                 opcode: opcode,
                 payload: bytes
+            )
+            consoleFrame(
+                bytes,
+                leg: "mirror:\(mirrors.mirrors[index].settings.name)",
+                direction: direction,
+                forwarded: false
             )
         }
         recorder.scheduleFlush()

@@ -234,15 +234,23 @@ struct PendingCalls {
     private var fromUpstream: Slot?
 
     /// Counts a frame and pairs answers with their calls. `direction`: 0 charger → upstream, 1 the other way.
-    mutating func observe(_ bytes: UnsafeRawBufferPointer, direction: Int, metrics: RelayMetrics, now: UInt64) {
+    /// Returns the action of a call (its index in ``OCPPAction/all``), if OCPP defines it.
+    @discardableResult
+    mutating func observe(
+        _ bytes: UnsafeRawBufferPointer,
+        direction: Int,
+        metrics: RelayMetrics,
+        now: UInt64
+    ) -> Int? {
         guard let header = RPCFrameHeader.scan(bytes) else {
             metrics.otherMessage(direction: direction)
-            return
+            return nil
         }
         if header.messageType == 2 {
             metrics.call(direction: direction, action: header.action)
             let slot = Slot(id: header.messageIDHash, action: header.action, since: now)
             if direction == 0 { fromCharger = slot } else { fromUpstream = slot }
+            return header.action
         } else {
             // An answer travels the other way from its call.
             var call = direction == 0 ? fromUpstream : fromCharger
@@ -260,6 +268,7 @@ struct PendingCalls {
                 // Answered by the peer this answer came from: upstream for charger calls.
                 metrics.callAnswered(by: 1 - direction, nanoseconds: Int64(now &- call.since))
             }
+            return nil
         }
     }
 }

@@ -417,7 +417,14 @@ extension RelayServer {
             messageRate: configuration.messagesPerSecond > 0
                 ? MessageRate(perSecond: configuration.messagesPerSecond, burst: Double(configuration.messageBurst))
                 : nil,
-            mirrors: sessionMirrors
+            mirrors: sessionMirrors,
+            console: console,
+            consoleInfo: SessionConsoleInfo(
+                route: plan.routeReason,
+                upstream: "\(plan.upstream.url(for: plan.identity))",
+                chargerVersion: chargerVersion?.shortName,
+                upstreamVersion: (plan.translation?.upstream ?? chargerVersion)?.shortName
+            )
         )
         metrics.connectionAccepted()
         handshake.upstream = .attached

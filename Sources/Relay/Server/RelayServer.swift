@@ -49,6 +49,10 @@ public final class RelayServer: Service, Sendable {
     public let metrics: RelayMetrics
     /// Whether every loop can write its recordings (`/readyz`, `/metrics`).
     private let recordingHealth = RecordingHealth()
+    /// What the console's viewers watch live.
+    public let console = ConsoleHub()
+    /// Wall-clock microseconds of the start.
+    public let startedAt: UInt64
 
     struct Translation: Sendable {
         let tables: MappingTables
@@ -69,6 +73,7 @@ public final class RelayServer: Service, Sendable {
         onListening: @escaping @Sendable (_ host: String, _ port: Int) -> Void = { _, _ in }
     ) throws {
         self.clock = clock
+        self.startedAt = clock.wall()
         let runID = (0..<4).map { _ in String(format: "%04x", UInt16.random(in: .min ... .max)) }.joined()
         self.runID = runID
         let translation = try Self.makeTranslation(

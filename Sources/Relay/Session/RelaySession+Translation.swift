@@ -20,7 +20,7 @@ final class Translator {
     var writesIssued = 0
     var writesDone = 0
     /// Outputs waiting for a state write (theirs or an earlier one's), in order, with the write they wait for.
-    var held: [(outputs: ArraySlice<TranslationOutput>, from: LegID, write: Int)] = []
+    var held: [(outputs: ArraySlice<TranslationOutput>, from: LegID, write: Int, cause: UInt64?)] = []
 
     /// Where a password the backend changes goes, and the PBKDF2 rounds of its hash (the configured hash's):
     /// set when the relay checks this charger's password itself.
@@ -75,7 +75,7 @@ extension RelaySession {
             translator.writer.persist(identity.value, state) { [self] result in stored(write, result, leg) }
         }
         if !translator.held.isEmpty || translator.writesDone < translator.writesIssued {
-            translator.held.append((outputs, leg, translator.writesIssued))
+            translator.held.append((outputs, leg, translator.writesIssued, consoleCause))
             return
         }
         perform(outputs, from: leg)
@@ -92,6 +92,7 @@ extension RelaySession {
         translator.writesDone = max(translator.writesDone, write)
         while let first = translator.held.first, first.write <= translator.writesDone {
             translator.held.removeFirst()
+            consoleCause = first.cause
             perform(first.outputs, from: first.from)
         }
     }

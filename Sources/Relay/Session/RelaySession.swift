@@ -39,6 +39,13 @@ final class RelaySession: @unchecked Sendable {
     private var rateResume: Scheduled<Void>?
     /// Calls waiting for their answers (message labels and call durations).
     private var pendingCalls = PendingCalls()
+    /// Where the console's watchers of this charger get its frames, and what it lists of the connection.
+    let console: ConsoleHub?
+    var consoleInfo: SessionConsoleInfo
+    /// The number of the last event handed to the console, and of the last message received (what a frame the
+    /// relay sends was caused by).
+    var consoleNumber: UInt64 = 0
+    var consoleCause: UInt64?
 
     init(
         connection: UInt64,
@@ -53,8 +60,12 @@ final class RelaySession: @unchecked Sendable {
         translator: Translator? = nil,
         metrics: RelayMetrics = RelayMetrics(),
         messageRate: MessageRate? = nil,
-        mirrors: SessionMirrors? = nil
+        mirrors: SessionMirrors? = nil,
+        console: ConsoleHub? = nil,
+        consoleInfo: SessionConsoleInfo = SessionConsoleInfo(route: "", upstream: "")
     ) {
+        self.console = console
+        self.consoleInfo = consoleInfo
         self.mirrors = mirrors
         self.metrics = metrics
         self.budget = messageRate.map { MessageBudget(rate: $0, now: recorder.clock.monotonic()) }
@@ -92,6 +103,8 @@ final class RelaySession: @unchecked Sendable {
     func start(_ open: ConnectionOpen) {
         recorder.writer.open(open)
         recorder.scheduleFlush()
+        consoleInfo.connectedAt = clock.wall()
+        consoleEvent(.open, leg: "charger", "connected (\(open.subprotocol ?? "no subprotocol"))")
         logger.info(
             "connected",
             metadata: ["subprotocol": "\(open.subprotocol ?? "none")", "remote": "\(open.remoteAddress ?? "?")"]
@@ -220,8 +233,15 @@ final class RelaySession: @unchecked Sendable {
                 forwardedUnchanged: forwarded,
                 payload: bytes
             )
+            consoleFrame(bytes, leg: leg.description, direction: direction, forwarded: forwarded)
             if let metricsDirection {
-                pendingCalls.observe(bytes, direction: metricsDirection, metrics: metrics, now: clock.monotonic())
+                let action = pendingCalls.observe(
+                    bytes,
+                    direction: metricsDirection,
+                    metrics: metrics,
+                    now: clock.monotonic()
+                )
+                consoleCount(direction: metricsDirection, action: action)
             }
         }
     }
@@ -232,6 +252,7 @@ final class RelaySession: @unchecked Sendable {
             ConnectionErrorEvent(connection: connection, time: clock.wall(), leg: leg.recorded, message: message)
         )
         recorder.scheduleFlush()
+        consoleEvent(.note, leg: leg.description, message)
     }
 
     /// Frames a message the relay made (or re-frames one) and sends it.
@@ -311,6 +332,11 @@ final class RelaySession: @unchecked Sendable {
                 final: false
             )
             recorder.scheduleFlush()
+            consoleEvent(
+                .close,
+                leg: leg.description,
+                "\(byPeer ? "closed by the peer" : "closed by the relay"): \(code) \(reason)"
+            )
             if byPeer {
                 if code == 1006 {
                     logger.info("\(leg) connection lost")

@@ -34,6 +34,17 @@ struct TLSContexts: Sendable {
         return try context(configuration, setting: "tls")
     }
 
+    /// The server configuration of the listener's certificate and key, without client certificates: for the
+    /// console, whose users log in with passwords.
+    static func serverConfiguration(_ files: ListenerTLS) throws(ConfigurationError) -> TLSConfiguration {
+        var configuration = TLSConfiguration.makeServerConfiguration(
+            certificateChain: try certificates(files.certificate, setting: "tls.certificate").map { .certificate($0) },
+            privateKey: try privateKey(files.key, setting: "tls.key")
+        )
+        configuration.minimumTLSVersion = .tlsv12
+        return configuration
+    }
+
     private static func upstreamContext(_ files: UpstreamTLSFiles?) throws(ConfigurationError) -> NIOSSLContext {
         var configuration = TLSConfiguration.makeClientConfiguration()
         configuration.minimumTLSVersion = .tlsv12
@@ -124,5 +135,12 @@ final class TLSFailureLogger: ChannelInboundHandler, RemovableChannelHandler {
             )
         }
         context.fireErrorCaught(error)
+    }
+}
+
+extension ListenerTLS {
+    /// A TLS server configuration with this certificate and key (the console serves the listener's certificate).
+    public func serverConfiguration() throws(ConfigurationError) -> TLSConfiguration {
+        try TLSContexts.serverConfiguration(self)
     }
 }
