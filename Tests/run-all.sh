@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # System packages: zlib and SQLite headers for the build, venv support for the Python peers, openssl, nginx,
-# PostgreSQL and HAProxy for the tests that use them (the tests start their own servers on loopback).
+# PostgreSQL and HAProxy for the tests that use them (the tests start their own servers on loopback), Chromium for
+# the console's browser tests.
 missing=()
 dpkg -s zlib1g-dev >/dev/null 2>&1 || missing+=(zlib1g-dev)
 dpkg -s libsqlite3-dev >/dev/null 2>&1 || missing+=(libsqlite3-dev)
@@ -14,6 +15,7 @@ command -v openssl >/dev/null 2>&1 || missing+=(openssl)  # the TLS tests make t
 dpkg -s nginx-light >/dev/null 2>&1 || [[ -x /usr/sbin/nginx ]] || missing+=(nginx-light)  # the benchmark's baseline
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)  # several relays share their state there
 command -v haproxy >/dev/null 2>&1 || [[ -x /usr/sbin/haproxy ]] || missing+=(haproxy)  # in front of several relays
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)  # the console's browser tests (driven by Playwright)
 if ((${#missing[@]})); then
     echo "installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive

@@ -39,6 +39,13 @@ class Relay:
             self.process.kill()
             raise RuntimeError(f"relay did not start: {line!r}\n{self.log()}")
         self.url = line.split()[-1] + "/ocpp"
+        self.console_url = None
+        if config is not None and "console:" in config:
+            line = self.process.stdout.readline()
+            if not line.startswith("console on "):
+                self.process.kill()
+                raise RuntimeError(f"console did not start: {line!r}\n{self.log()}")
+            self.console_url = line.split()[-1].rstrip("/")
 
     def log(self):
         self.stderr.flush()
