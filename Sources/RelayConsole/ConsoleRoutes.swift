@@ -40,7 +40,9 @@ struct ConsoleRoutes: Sendable {
         }
         router.get("/api/mirrors") { _, _ in mirrors() }
         router.get("/api/relay") { _, _ in relayInfo() }
-        router.get("/api/metrics") { _, _ in ConsoleResponses.json(sampler.all) }
+        router.get("/api/metrics") { _, _ in
+            ConsoleResponses.json(sampler.all(now: relay.metricsText(), time: Date().timeIntervalSince1970))
+        }
     }
 
     // MARK: Login

@@ -18,6 +18,30 @@ final class MetricsSampler: Sendable {
 
     /// Adds one sample of the exposition `text`, taken at `time`.
     func sample(_ text: String, time: Double) {
+        let sums = Self.parse(text)
+        series.withLockedValue { series in
+            for (name, sample) in sums {
+                var entry = series[name] ?? Series(type: sample.type, help: sample.help, points: [])
+                entry.points.append([time, sample.value])
+                if entry.points.count > Self.kept { entry.points.removeFirst(entry.points.count - Self.kept) }
+                series[name] = entry
+            }
+        }
+    }
+
+    /// The series so far, each ending with the value in `text` now (not kept: the stored samples stay evenly spaced).
+    func all(now text: String, time: Double) -> [String: Series] {
+        var result = series.withLockedValue { $0 }
+        for (name, sample) in Self.parse(text) {
+            result[name, default: Series(type: sample.type, help: sample.help, points: [])].points.append([
+                time, sample.value,
+            ])
+        }
+        return result
+    }
+
+    /// Every family of an exposition summed over its labels, with its type and help.
+    private static func parse(_ text: String) -> [String: (value: Double, type: String, help: String)] {
         var types: [String: String] = [:]
         var helps: [String: String] = [:]
         var sums: [String: Double] = [:]
@@ -39,19 +63,14 @@ final class MetricsSampler: Sendable {
             guard !name.hasSuffix("_bucket") else { continue }
             sums[name, default: 0] += value
         }
-        series.withLockedValue { series in
-            for (name, value) in sums {
-                let family =
-                    name.hasSuffix("_sum")
-                    ? String(name.dropLast(4)) : name.hasSuffix("_count") ? String(name.dropLast(6)) : name
-                let type = types[name] ?? (types[family] == "histogram" ? "counter" : types[family] ?? "gauge")
-                var entry = series[name] ?? Series(type: type, help: helps[name] ?? helps[family] ?? "", points: [])
-                entry.points.append([time, value])
-                if entry.points.count > Self.kept { entry.points.removeFirst(entry.points.count - Self.kept) }
-                series[name] = entry
-            }
+        var result: [String: (value: Double, type: String, help: String)] = [:]
+        for (name, value) in sums {
+            let family =
+                name.hasSuffix("_sum")
+                ? String(name.dropLast(4)) : name.hasSuffix("_count") ? String(name.dropLast(6)) : name
+            let type = types[name] ?? (types[family] == "histogram" ? "counter" : types[family] ?? "gauge")
+            result[name] = (value, type, helps[name] ?? helps[family] ?? "")
         }
+        return result
     }
-
-    var all: [String: Series] { series.withLockedValue { $0 } }
 }

@@ -34,18 +34,18 @@ class Relay:
         self.process = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=self.stderr, text=True, env=environment, preexec_fn=preexec
         )
-        line = self.process.stdout.readline()
-        if not line.startswith("listening on "):
-            self.process.kill()
-            raise RuntimeError(f"relay did not start: {line!r}\n{self.log()}")
-        self.url = line.split()[-1] + "/ocpp"
+        # The charger listener's line, and the console's when it has one (in either order).
         self.console_url = None
-        if config is not None and "console:" in config:
-            line = self.process.stdout.readline()
-            if not line.startswith("console on "):
-                self.process.kill()
-                raise RuntimeError(f"console did not start: {line!r}\n{self.log()}")
-            self.console_url = line.split()[-1].rstrip("/")
+        wanted = 2 if config is not None and "console:" in config else 1
+        lines = [self.process.stdout.readline() for _ in range(wanted)]
+        listening = [line for line in lines if line.startswith("listening on ")]
+        console = [line for line in lines if line.startswith("console on ")]
+        if not listening or (wanted == 2 and not console):
+            self.process.kill()
+            raise RuntimeError(f"relay did not start: {lines!r}\n{self.log()}")
+        self.url = listening[0].split()[-1] + "/ocpp"
+        if console:
+            self.console_url = console[0].split()[-1].rstrip("/")
 
     def log(self):
         self.stderr.flush()

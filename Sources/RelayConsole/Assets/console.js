@@ -210,6 +210,7 @@ function chart(series) {
     points = points.slice(1).map((p, i) => [p[0], Math.max(0, (p[1] - points[i][1]) / Math.max(1, p[0] - points[i][0]))]);
   }
   const last = points.length ? points[points.length - 1][1] : 0;
+  const total = series.points.length ? series.points[series.points.length - 1][1] : 0;
   const max = Math.max(1e-9, ...points.map((p) => p[1]));
   const t0 = points.length ? points[0][0] : 0; const t1 = points.length ? points[points.length - 1][0] : 1;
   const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
@@ -217,7 +218,7 @@ function chart(series) {
   const line = document.createElementNS("http://www.w3.org/2000/svg", "polyline");
   line.setAttribute("points", points.map((p) => `${((p[0] - t0) / Math.max(1, t1 - t0)) * 100},${30 - (p[1] / max) * 28}`).join(" "));
   svg.append(line);
-  return { svg, last };
+  return { svg, last, total };
 }
 
 function relayView() {
@@ -237,9 +238,10 @@ function relayView() {
     configuration.replaceChildren(...relay.configuration.map(([key, value]) => el("tr", {}, el("th", {}, key), el("td", {}, value))));
     const names = Object.keys(metrics).filter((n) => metrics[n].points.length).sort();
     charts.replaceChildren(...names.map((name) => {
-      const series = metrics[name]; const { svg, last } = chart(series);
+      const series = metrics[name]; const { svg, last, total } = chart(series);
+      const value = series.type === "counter" ? `${Number(total.toFixed(2))} · ${Number(last.toFixed(2))}/s` : Number(last.toFixed(2));
       return el("div", { class: "card chart", "data-metric": name, title: series.help },
-        el("div", { class: "label" }, name.replace(/^ocpp_relay_/, "")), el("div", { class: "value" }, Number(last.toFixed(2))), svg);
+        el("div", { class: "label" }, name.replace(/^ocpp_relay_/, "")), el("div", { class: "value" }, value), svg);
     }));
   });
 }
