@@ -42,11 +42,10 @@ final class ConsoleAuth: Sendable {
 
     /// Checks a login (PBKDF2 on the thread pool) and opens a session: its cookie, or `nil`.
     func login(user: String, password: String) async -> Cookie? {
-        guard let hash = settings.users[user] else {
-            _ = PasswordHash.make(password: password, rounds: PasswordHash.minimumRounds)  // the same work either way
-            return nil
-        }
+        // An unknown user costs the same work as a known one, so that timing does not tell which users exist.
+        let hash = settings.users[user] ?? Self.decoy
         let verified = (try? await NIOThreadPool.singleton.runIfActive { hash.verify(password) }) ?? false
+        guard settings.users[user] != nil else { return nil }
         guard verified else { return nil }
         let id = Self.randomToken()
         let lifetime = settings.sessionLifetime
@@ -86,6 +85,8 @@ final class ConsoleAuth: Sendable {
             sameSite: .strict
         )
     }
+
+    private static let decoy = PasswordHash.make(password: randomToken())
 
     private static func bearer(_ header: String?) -> String? {
         guard let header, header.lowercased().hasPrefix("bearer ") else { return nil }

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import NIOCore
+import NIOPosix
 import OCPP
 import Relay
 import RelayRecording
@@ -36,7 +37,9 @@ struct ConsoleRoutes: Sendable {
             events(of: try context.parameters.require("id"))
         }
         router.get("/api/chargers/{id}/history") { _, context in
-            try history(of: try context.parameters.require("id"))
+            // Reading segments is file I/O: on the thread pool, not the server's threads.
+            let identity = try context.parameters.require("id")
+            return try await NIOThreadPool.singleton.runIfActive { try history(of: identity) }
         }
         router.get("/api/mirrors") { _, _ in mirrors() }
         router.get("/api/relay") { _, _ in relayInfo() }
