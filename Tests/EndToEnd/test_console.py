@@ -1,6 +1,6 @@
 """The console in a real browser: Debian's Chromium, headless, driven by Playwright, against the built relay with real
-OCPP peers (the pinned `ocpp` package) on loopback. Each page's screenshot goes to Tests/EndToEnd/screenshots/ (the
-README shows them)."""
+OCPP peers (the pinned `ocpp` package) on loopback. Each page's screenshot is taken; with UPDATE_SCREENSHOTS=1 they
+replace those in Tests/EndToEnd/screenshots/ that the README shows."""
 
 import asyncio
 import base64
@@ -8,6 +8,7 @@ import json
 import os
 import pathlib
 import socket
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -21,7 +22,13 @@ from test_translation import MAPPINGS
 from playwright.async_api import async_playwright, expect
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-SCREENSHOTS = pathlib.Path(__file__).parent / "screenshots"
+# The README's screenshots: refreshed with UPDATE_SCREENSHOTS=1 (otherwise taken into a temporary folder, so that a
+# test run leaves the work tree as it was).
+SCREENSHOTS = (
+    pathlib.Path(__file__).parent / "screenshots"
+    if os.environ.get("UPDATE_SCREENSHOTS")
+    else pathlib.Path(tempfile.mkdtemp(prefix="console-screenshots-"))
+)
 USER, PASSWORD = "operator", "console-password-2026"
 TOKEN = "console-token-0123456789abcdef"
 

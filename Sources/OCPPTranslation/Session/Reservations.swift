@@ -3,7 +3,8 @@ import OCPP
 /// Reservations of a 1.6 charger for a 2.0.1 backend: 2.0.1 expects ReservationStatusUpdate when a reservation
 /// expires or is removed (H01.FR.07/09), which 1.6 has no message for. The relay remembers the reservations the
 /// charger accepted and tells the backend when a reserved connector becomes free without the reservation's
-/// transaction: Expired once the expiry time has passed, Removed before it.
+/// transaction (Expired once the expiry time has passed, Removed before it), or, for a charger that says nothing,
+/// when the expiry time passes (checked with the call timeouts, every second while a reservation is open).
 extension TranslationSession {
     mutating func reserveNow(
         _ call: RPCFrame.Call,
@@ -45,6 +46,26 @@ extension TranslationSession {
             state.reservations.removeAll { $0.id == id }
         }
         markChanged()
+    }
+
+    /// Reservations whose expiry time has passed unused: Expired.
+    mutating func expireReservations(_ out: inout [TranslationOutput]) {
+        guard !state.reservations.isEmpty, let now = RFC3339.parse(now())?.micros else { return }
+        let expired = state.reservations.filter { RFC3339.parse($0.expiry).map { $0.micros <= now } ?? false }
+        guard !expired.isEmpty else { return }
+        state.reservations.removeAll { reservation in expired.contains { $0.id == reservation.id } }
+        markChanged()
+        for reservation in expired {
+            sendUpstream(
+                "ReservationStatusUpdate",
+                .object([
+                    (key: "reservationId", value: .int(reservation.id)),
+                    (key: "reservationUpdateStatus", value: .string("Expired")),
+                ]),
+                UpstreamCall(action: "ReservationStatusUpdate", purpose: .relay),
+                &out
+            )
+        }
     }
 
     /// A transaction started on a connector: its reservation (named, or the connector's) is used.

@@ -104,6 +104,7 @@ public struct TranslationSession: Sendable {
     public mutating func expireCalls(timeout: Double) -> [TranslationOutput] {
         var out: [TranslationOutput] = []
         expire(timeout: timeout, &out)
+        expireReservations(&out)
         persistIfChanged(&out)
         return out
     }
@@ -150,7 +151,9 @@ public struct TranslationSession: Sendable {
     }
 
     /// Whether a CALL is in flight in either direction (the relay then checks for expiry).
-    public var hasCallsInFlight: Bool { upstreamInFlight != nil || chargerInFlight != nil }
+    public var hasCallsInFlight: Bool {
+        upstreamInFlight != nil || chargerInFlight != nil || !state.reservations.isEmpty
+    }
 
     // MARK: Entry points
 
