@@ -255,6 +255,11 @@ let package = Package(
         ),
         .testTarget(name: "RelayRecordingTests", dependencies: ["RelayRecording"], swiftSettings: swiftSettings),
         .testTarget(
+            name: "RelayConsoleTests",
+            dependencies: ["RelayConsole", "Relay", "RelayRecording", "OCPP"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "RelayTests",
             dependencies: [
                 "Relay", "RelayFuzzSupport", "OCPP", "OCPPTranslation", "OCPPTransport", "RelayRecording",
