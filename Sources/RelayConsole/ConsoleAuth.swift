@@ -15,6 +15,9 @@ final class ConsoleAuth: Sendable {
     private let settings: ConsoleSettings
     private let secure: Bool
     private let sessions = NIOLockedValueBox<[String: (user: String, expires: ContinuousClock.Instant)]>([:])
+    /// Logins being checked: a few at a time, so that a flood of guesses cannot take the CPU (each costs a PBKDF2).
+    private let checking = NIOLockedValueBox(0)
+    static let concurrentLogins = 4
 
     init(settings: ConsoleSettings, secure: Bool) {
         self.settings = settings
@@ -38,6 +41,19 @@ final class ConsoleAuth: Sendable {
             }
             return session.user
         }
+    }
+
+    /// Whether a login may be checked now; ``loginChecked()`` when it is done.
+    func startLogin() -> Bool {
+        checking.withLockedValue { count in
+            guard count < Self.concurrentLogins else { return false }
+            count += 1
+            return true
+        }
+    }
+
+    func loginChecked() {
+        checking.withLockedValue { $0 -= 1 }
     }
 
     /// Checks a login (PBKDF2 on the thread pool) and opens a session: its cookie, or `nil`.

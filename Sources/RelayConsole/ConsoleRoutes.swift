@@ -57,6 +57,10 @@ struct ConsoleRoutes: Sendable {
 
     /// A JSON body (scripts) or the login form (the browser, without script).
     private func login(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        guard auth.startLogin() else {
+            return ConsoleResponses.json(["error": "too many logins at once; try again"], status: .tooManyRequests)
+        }
+        defer { auth.loginChecked() }
         let isForm = request.headers[.contentType]?.hasPrefix("application/x-www-form-urlencoded") ?? false
         let body = try await request.body.collect(upTo: 16 * 1024)
         let credentials: Login?
@@ -89,11 +93,16 @@ struct ConsoleRoutes: Sendable {
     private func events(of identity: String) -> Response {
         let hub = relay.console
         let redaction = self.redaction
+        guard let watcher = hub.watch(identity) else {
+            return ConsoleResponses.json(
+                ["error": "\(ConsoleHub.maximumWatchers) viewers watch already; close one"],
+                status: .serviceUnavailable
+            )
+        }
         return Response(
             status: .ok,
             headers: [.contentType: "text/event-stream", .cacheControl: "no-store"],
             body: .init { writer in
-                let watcher = hub.watch(identity)
                 defer { hub.stop(watcher) }
                 var annotator = FrameAnnotator(redaction: redaction)
                 var reported = 0

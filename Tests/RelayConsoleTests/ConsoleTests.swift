@@ -23,11 +23,11 @@ struct ConsoleTests {
     }
 
     @Test("a viewer that does not read keeps only its buffer's newest events, and the count of those it lost")
-    func boundedViewer() async {
+    func boundedViewer() async throws {
         let hub = ConsoleHub()
         #expect(!hub.isWatched)
-        let watcher = hub.watch("CP-1", capacity: 3)
-        let other = hub.watch("CP-2", capacity: 3)
+        let watcher = try #require(hub.watch("CP-1", capacity: 3))
+        let other = try #require(hub.watch("CP-2", capacity: 3))
         #expect(hub.isWatched)
         for number in 1...10 { hub.publish("CP-1", Self.event(UInt64(number))) }
         hub.stop(watcher)
@@ -40,6 +40,16 @@ struct ConsoleTests {
         for await _ in other.events { others += 1 }
         #expect(others == 0, "another charger's viewer sees nothing of CP-1")
         #expect(!hub.isWatched)
+    }
+
+    @Test("viewers are limited: each holds a buffer")
+    func limitedViewers() {
+        let hub = ConsoleHub()
+        let viewers = (0..<ConsoleHub.maximumWatchers).compactMap { hub.watch("CP-\($0)") }
+        #expect(viewers.count == ConsoleHub.maximumWatchers)
+        #expect(hub.watch("CP-X") == nil)
+        hub.stop(viewers[0])
+        #expect(hub.watch("CP-X") != nil)
     }
 
     @Test("the mirrors' tally counts outcomes per mirror and action and keeps the latest divergences")

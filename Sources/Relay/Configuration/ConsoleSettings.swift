@@ -1,5 +1,5 @@
 /// The console in the browser (`console.*`): off unless `console.listen` is set, and then only with credentials.
-public struct ConsoleSettings: Sendable {
+public struct ConsoleSettings: Sendable, Equatable {
     public var host: String
     public var port: Int
     /// User → password hash (`ocpp-relay auth hash`).

@@ -292,22 +292,33 @@ extension RelaySettings {
         },
 
         // the console (after tls: it serves TLS with the listener's certificate)
-        SettingDeclaration("console.listen", reload: .restart) { value, c throws(ConfigurationError) in
+        // The console starts with the relay: a reload keeps the running console's settings (its users included).
+        SettingDeclaration("console.listen", reload: .restart, keep: Self.keepConsole(\.self)) {
+            value,
+            c throws(ConfigurationError) in
             let (host, port) = try RelayConfiguration.parseListen(try value.string("console.listen"))
             c.console = ConsoleSettings(host: host, port: port)
         },
-        SettingDeclaration("console.users") { value, c throws(ConfigurationError) in
+        SettingDeclaration("console.users", reload: .restart, keep: Self.keepConsole(\.users)) {
+            value,
+            c throws(ConfigurationError) in
             c.console?.users = try passwordHashes(try value.stringMap("console.users"), setting: "console.users")
         },
-        SettingDeclaration("console.token_env") { value, c throws(ConfigurationError) in
+        SettingDeclaration("console.token_env", reload: .restart, keep: Self.keepConsole(\.token)) {
+            value,
+            c throws(ConfigurationError) in
             let name = try value.string("console.token_env")
             c.console?.token = try secret(environment: name, setting: "console.token_env")
         },
-        SettingDeclaration("console.session_ttl") { value, c throws(ConfigurationError) in
+        SettingDeclaration("console.session_ttl", reload: .restart, keep: Self.keepConsole(\.sessionLifetime)) {
+            value,
+            c throws(ConfigurationError) in
             c.console?.sessionLifetime = try value.quantity("console.session_ttl")
                 .duration(name: "console.session_ttl", minimum: .seconds(1))
         },
-        SettingDeclaration("console.redact_tokens") { value, c throws(ConfigurationError) in
+        SettingDeclaration("console.redact_tokens", reload: .restart, keep: Self.keepConsole(\.redactTokens)) {
+            value,
+            c throws(ConfigurationError) in
             c.console?.redactTokens = try value.bool("console.redact_tokens")
         },
 
@@ -360,6 +371,17 @@ extension RelaySettings {
             }
         },
     ]
+
+    /// Keeps the running console's settings in a reloaded configuration; whether `field` differed.
+    static func keepConsole<Value: Equatable>(
+        _ field: any KeyPath<ConsoleSettings, Value> & Sendable
+    ) -> @Sendable (inout RelayConfiguration, RelayConfiguration) -> Bool {
+        { new, running in
+            let differed = new.console?[keyPath: field] != running.console?[keyPath: field]
+            new.console = running.console
+            return differed
+        }
+    }
 
     static let routeKeys: [String] = [
         "chargers", "upstream", "upstream_version", "name", "upstream_password_env", "mirrors", "upstream_extensions",

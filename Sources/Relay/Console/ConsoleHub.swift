@@ -17,10 +17,19 @@ public final class ConsoleHub: Sendable {
 
     // MARK: Watching one charger
 
-    /// Starts watching a charger's frames (of its current and later connections).
-    public func watch(_ identity: String, capacity: Int = ConsoleWatcher.defaultCapacity) -> ConsoleWatcher {
+    /// At most this many viewers at once (each holds a buffer).
+    public static let maximumWatchers = 64
+
+    /// Starts watching a charger's frames (of its current and later connections); `nil` when
+    /// ``maximumWatchers`` viewers already watch.
+    public func watch(_ identity: String, capacity: Int = ConsoleWatcher.defaultCapacity) -> ConsoleWatcher? {
         let watcher = ConsoleWatcher(identity: identity, capacity: capacity)
-        watchers.withLockedValue { $0[identity, default: []].append(watcher) }
+        let added = watchers.withLockedValue { all -> Bool in
+            guard all.values.reduce(0, { $0 + $1.count }) < Self.maximumWatchers else { return false }
+            all[identity, default: []].append(watcher)
+            return true
+        }
+        guard added else { return nil }
         watching.add(1, ordering: .relaxed)
         return watcher
     }
