@@ -93,16 +93,20 @@ struct ConsoleRoutes: Sendable {
     private func events(of identity: String) -> Response {
         let hub = relay.console
         let redaction = self.redaction
-        guard let watcher = hub.watch(identity) else {
-            return ConsoleResponses.json(
-                ["error": "\(ConsoleHub.maximumWatchers) viewers watch already; close one"],
-                status: .serviceUnavailable
-            )
-        }
+        let full = "\(ConsoleHub.maximumWatchers) viewers watch already; close one"
+        guard hub.canWatch else { return ConsoleResponses.json(["error": full], status: .serviceUnavailable) }
         return Response(
             status: .ok,
             headers: [.contentType: "text/event-stream", .cacheControl: "no-store"],
             body: .init { writer in
+                // Registered only once the stream runs, so that a response never sent leaves no viewer behind.
+                guard let watcher = hub.watch(identity) else {
+                    try await writer.write(
+                        ByteBuffer(string: "event: full\ndata: \(JSONValue.string(full).jsonText)\n\n")
+                    )
+                    try await writer.finish(nil)
+                    return
+                }
                 defer { hub.stop(watcher) }
                 var annotator = FrameAnnotator(redaction: redaction)
                 var reported = 0

@@ -20,6 +20,11 @@ public final class ConsoleHub: Sendable {
     /// At most this many viewers at once (each holds a buffer).
     public static let maximumWatchers = 64
 
+    /// Whether another viewer may watch now.
+    public var canWatch: Bool {
+        watchers.withLockedValue { all in all.values.reduce(0) { $0 + $1.count } < Self.maximumWatchers }
+    }
+
     /// Starts watching a charger's frames (of its current and later connections); `nil` when
     /// ``maximumWatchers`` viewers already watch.
     public func watch(_ identity: String, capacity: Int = ConsoleWatcher.defaultCapacity) -> ConsoleWatcher? {
