@@ -166,6 +166,8 @@ struct ConsoleRoutes: Sendable {
             return .object([
                 (key: "charger", value: .string(divergence.identity)),
                 (key: "connection", value: .int(Int(outcome.connection))),
+                // The connection as recordings name it: the charger page opens it from there.
+                (key: "recorded", value: .string("\(relay.runID)/\(outcome.connection)")),
                 (key: "time", value: .string(Timestamp.rfc3339(outcome.time))),
                 (key: "mirror", value: .string(outcome.mirror)),
                 (key: "action", value: .string(outcome.action)),

@@ -174,9 +174,13 @@ def test_the_mirrors_and_relay_pages_show_a_seeded_divergence_and_the_relay(star
                 await expect(authorize).to_be_visible(timeout=5000)
                 diverged = await authorize.locator("td").nth(3).inner_text()
                 divergence = page.locator(f'.divergence[data-action="Authorize"][data-charger="{identity}"]').first
-                await divergence.click()
+                await divergence.locator("strong").click()
                 await expect(divergence.locator(".details")).to_contain_text("Blocked")
                 await page.screenshot(path=str(SCREENSHOTS / "mirrors.png"))
+                # Through to the diverging message, in the charger's recorded connection.
+                await divergence.locator("a.message-link").click()
+                highlighted = page.locator('.cell.charger .frame.highlight[data-action="Authorize"]')
+                await expect(highlighted.first).to_be_visible(timeout=5000)
                 await page.goto(relay.console_url + "/#/relay")
                 await expect(page.locator("#uptime")).to_contain_text("min")
                 await expect(page.locator('#charts [data-metric="ocpp_relay_connected_chargers"] .value')).to_have_text("1", timeout=10000)

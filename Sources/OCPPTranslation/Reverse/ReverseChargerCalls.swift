@@ -91,16 +91,39 @@ extension ReverseTranslationSession {
     }
 
     private mutating func authorize(_ call: RPCFrame.Call, _ out: inout [TranslationOutput]) throws(Untranslatable) {
-        if isContractAuthorization(call.payload) { return plugAndCharge(call, &out) }
         guard let token = call.payload["idToken"], let idTag = idTag(for: token, action: call.action, &out) else {
             throw Untranslatable(
                 message: "a token of type NoAuthorization has no 1.6 idTag (tokens.yaml free_vend_id_tag)"
             )
         }
+        let plain = JSONValue.object([(key: "idTag", value: .string(idTag))])
+        if isContractAuthorization(call.payload) {
+            // Wrapped whole; should the backend not take it, the plain Authorize follows.
+            let wrapped = PlugAndCharge.wrap(call.action, call.payload)
+            return forward(call, "DataTransfer", wrapped, .plugAndCharge(fallback: plain), &out)
+        }
         if call.payload["certificate"] != nil || call.payload["iso15118CertificateHashData"] != nil {
             out.append(.note(.lossy, call.action, "the contract certificate data cannot reach a 1.6 backend"))
         }
-        forward(call, "Authorize", .object([(key: "idTag", value: .string(idTag))]), .authorize, &out)
+        forward(call, "Authorize", plain, .authorize, &out)
+    }
+
+    /// A contract Authorize the backend did not take wrapped: it goes as a plain Authorize (the contract data lost).
+    mutating func plainAuthorize(
+        _ chargerID: String,
+        _ payload: JSONValue,
+        because why: String,
+        _ out: inout [TranslationOutput]
+    ) {
+        out.append(
+            .note(.lossy, "Authorize", "\(why); sent as a plain Authorize without the contract's certificate data")
+        )
+        sendUpstream(
+            "Authorize",
+            payload,
+            .answer(chargerID: chargerID, action: "Authorize", context: .authorize),
+            &out
+        )
     }
 
     private mutating func meterValues(_ call: RPCFrame.Call, _ out: inout [TranslationOutput]) throws(Untranslatable) {
@@ -238,9 +261,11 @@ extension ReverseTranslationSession {
                 ])
             case .authorize:
                 result = .object(omittingNil: ["idTokenInfo": idTokenInfo(payload["idTagInfo"])])
-            case .plugAndCharge:
+            case .plugAndCharge(let fallback):
                 switch PlugAndCharge.unwrapAnswer(payload) {
                 case .success(let inner): result = inner
+                case .failure(let why) where fallback != nil:
+                    return plainAuthorize(chargerID, fallback ?? .null, because: "the backend: \(why.message)", &out)
                 case .failure(let why):
                     out.append(.note(.untranslatable, action, "the backend: \(why.message)"))
                     result = TranslationSession.refusal(action, why)

@@ -55,7 +55,13 @@ extension ReverseTranslationSession {
         guard options.upstreamPlugAndCharge else {
             return refuseLocally(call, "NoPlugAndCharge", "the backend does not speak Plug & Charge over 1.6", &out)
         }
-        forward(call, "DataTransfer", PlugAndCharge.wrap(call.action, call.payload), .plugAndCharge, &out)
+        forward(
+            call,
+            "DataTransfer",
+            PlugAndCharge.wrap(call.action, call.payload),
+            .plugAndCharge(fallback: nil),
+            &out
+        )
     }
 
     /// Whether an Authorize is a contract's (ISO 15118): it then goes wrapped when the backend speaks Plug & Charge.

@@ -319,6 +319,8 @@ public struct ReverseTranslationSession: VersionTranslation {
             // A refusal is answered and noted; without an answer the charger's own timeout makes it send again.
             out.append(.note(.untranslatable, action, why))
             if !timedOut { out.append(.toCharger(TranslationSession.result(chargerID, .object([])))) }
+        case .answer(let chargerID, _, .plugAndCharge(let fallback?)) where !timedOut:
+            plainAuthorize(chargerID, fallback, because: why, &out)
         case .answer(let chargerID, let action, .plugAndCharge):
             out.append(.note(.untranslatable, action, why))
             out.append(
@@ -380,8 +382,9 @@ enum ChargerAnswer: Sendable {
     /// once the backend has its 1.6 counterpart: the charger keeps the message until then, so nothing needs the
     /// relay's disk. Never a CALLERROR (a charger drops a TransactionEvent after its retries).
     case inStep
-    /// A 2.0.1 message sent wrapped in a Plug & Charge DataTransfer: the answer is unwrapped.
-    case plugAndCharge
+    /// A 2.0.1 message sent wrapped in a Plug & Charge DataTransfer: the answer is unwrapped. A contract Authorize
+    /// carries its plain 1.6 form, sent instead when the backend does not take the wrapped one.
+    case plugAndCharge(fallback: JSONValue?)
 }
 
 /// What a CALL to the 2.0.1 charger is for.

@@ -78,7 +78,7 @@ function chargersView() {
 
 // MARK: One charger
 
-function chargerView(identity) {
+function chargerView(identity, wanted) {
   const state = { paused: false, held: [], rows: new Map(), calls: new Map(), dropped: 0, filter: "" };
   const pause = el("button", { id: "pause" }, "Pause");
   const filter = el("input", { id: "action-filter", placeholder: "filter by action" });
@@ -101,7 +101,8 @@ function chargerView(identity) {
     const call = event.messageId && state.calls.get(`${event.connection}/${event.messageId}`);
     if ((type === 3 || type === 4) && call) meta.push(`answered in ${event.time - call} ms`);
     if (type === 2 && event.messageId) state.calls.set(`${event.connection}/${event.messageId}`, event.time);
-    return el("div", { class: `frame${type === 4 ? " error" : ""}${translated ? " translated" : ""}`, "data-action": event.action || "", "data-leg": event.leg },
+    const highlight = wanted.message && event.messageId === wanted.message ? " highlight" : "";
+    return el("div", { class: `frame${type === 4 ? " error" : ""}${translated ? " translated" : ""}${highlight}`, "data-action": event.action || "", "data-leg": event.leg, "data-message-id": event.messageId || "" },
       el("span", { class: "meta" }, meta.join(" · ")), event.text);
   };
   const leftLeg = (event) => event.leg === "charger";
@@ -164,12 +165,18 @@ function chargerView(identity) {
     if (!state.paused) { state.held.forEach(add); state.held = []; }
   });
   filter.addEventListener("input", () => { state.filter = filter.value.trim().toLowerCase(); });
-  api(`/api/chargers/${encodeURIComponent(identity)}/history`).then((entries) => {
+  api(`/api/chargers/${encodeURIComponent(identity)}/history`).then(async (entries) => {
     for (const open of entries.filter((e) => e.event === "open")) {
       source.append(el("option", { value: open.connection }, `recorded: ${since(open.time)} (${open.connection})`));
     }
+    if (wanted.connection) {
+      // Opened from a divergence: that connection, scrolled to the message.
+      source.value = wanted.connection;
+      await past(wanted.connection);
+      document.querySelector(".frame.highlight")?.scrollIntoView({ block: "center" });
+    }
   }).catch(() => {});
-  live();
+  if (!wanted.connection) live();
   return () => stream?.close();
 }
 
@@ -192,7 +199,9 @@ function mirrorsView() {
     list.replaceChildren(...report.divergences.map((d) => {
       const key = `${d.connection}/${d.messageId}/${d.mirror}`;
       const box = el("div", { class: `divergence${open.has(key) ? " open" : ""}`, "data-charger": d.charger, "data-action": d.action },
-        el("div", {}, el("strong", {}, d.action), ` · ${d.mirror} · `, el("a", { href: `#/charger/${encodeURIComponent(d.charger)}` }, d.charger), ` · message ${d.messageId} · ${since(d.time)}`),
+        el("div", {}, el("strong", {}, d.action), ` · ${d.mirror} · `, el("a", { href: `#/charger/${encodeURIComponent(d.charger)}` }, d.charger), " · ",
+          el("a", { class: "message-link", href: `#/charger/${encodeURIComponent(d.charger)}?connection=${encodeURIComponent(d.recorded)}&message=${encodeURIComponent(d.messageId)}` }, `message ${d.messageId}`),
+          ` · ${since(d.time)}`),
         el("div", { class: "details" }, el("table", {}, el("thead", {}, el("tr", {}, el("th", {}, "Field"), el("th", {}, "Upstream"), el("th", {}, "Mirror"))),
           el("tbody", {}, d.differences.map((x) => el("tr", {}, el("td", {}, x.path || "(message)"), el("td", {}, x.primary), el("td", {}, x.mirror)))))));
       box.addEventListener("click", (e) => { if (e.target.tagName === "A") return; box.classList.toggle("open"); if (box.classList.contains("open")) open.add(key); else open.delete(key); });
@@ -250,10 +259,11 @@ function relayView() {
 
 function route() {
   stopView();
-  const hash = location.hash || "#/chargers";
+  const [hash, query] = (location.hash || "#/chargers").split("?");
+  const wanted = Object.fromEntries(new URLSearchParams(query || ""));
   const [, page, ...rest] = hash.split("/");
   for (const link of document.querySelectorAll("header nav a")) link.classList.toggle("active", link.dataset.page === page || (page === "charger" && link.dataset.page === "chargers"));
-  if (page === "charger" && rest.length) stopView = chargerView(decodeURIComponent(rest.join("/")));
+  if (page === "charger" && rest.length) stopView = chargerView(decodeURIComponent(rest.join("/")), wanted);
   else if (page === "mirrors") stopView = mirrorsView();
   else if (page === "relay") stopView = relayView();
   else stopView = chargersView();
