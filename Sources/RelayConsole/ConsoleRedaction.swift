@@ -30,6 +30,14 @@ struct ConsoleRedaction: Sendable {
         }
     }
 
+    /// A differing value of a mirror comparison (JSON text at `path` of a payload) as the console shows it.
+    func value(_ text: String, at path: String) -> String {
+        guard tokens, !path.isEmpty, let value = try? JSONParser.parse(text) else { return text }
+        var payload = JSONValue.object([])
+        payload.set(path: path, value)
+        return redactor.redact(payload: payload, action: nil).value(at: path)?.jsonText ?? text
+    }
+
     private func payload(_ payload: JSONValue, action: String?) -> JSONValue {
         let action = action ?? (payload["getVariableResult"] != nil ? "GetVariables" : nil)
         let redacted = redactor.redact(payload: payload, action: action)

@@ -177,8 +177,9 @@ struct ConsoleRoutes: Sendable {
                     value: .array(
                         outcome.differences.map {
                             .object([
-                                (key: "path", value: .string($0.path)), (key: "primary", value: .string($0.primary)),
-                                (key: "mirror", value: .string($0.mirror)),
+                                (key: "path", value: .string($0.path)),
+                                (key: "primary", value: .string(redaction.value($0.primary, at: $0.path))),
+                                (key: "mirror", value: .string(redaction.value($0.mirror, at: $0.path))),
                             ])
                         }
                     )

@@ -114,5 +114,9 @@ struct ConsoleTests {
         #expect(plain.frame(authorize, action: nil).contains("TAG-0042"))
         #expect(!hiding.frame(authorize, action: nil).contains("TAG-0042"))
         #expect(plain.frame("not json", action: nil) == "not json")
+        // A mirror comparison's differing token too.
+        #expect(plain.value(#""TAG-0042""#, at: "idTag") == #""TAG-0042""#)
+        #expect(!hiding.value(#""TAG-0042""#, at: "idTag").contains("TAG-0042"))
+        #expect(hiding.value(#""Accepted""#, at: "idTagInfo.status") == #""Accepted""#)
     }
 }
