@@ -262,14 +262,11 @@ extension ReverseTranslationSession {
             case .authorize:
                 result = .object(omittingNil: ["idTokenInfo": idTokenInfo(payload["idTagInfo"])])
             case .plugAndCharge(let fallback):
-                switch PlugAndCharge.unwrapAnswer(payload) {
-                case .success(let inner): result = inner
-                case .failure(let why) where fallback != nil:
-                    return plainAuthorize(chargerID, fallback ?? .null, because: "the backend: \(why.message)", &out)
-                case .failure(let why):
-                    out.append(.note(.untranslatable, action, "the backend: \(why.message)"))
-                    result = TranslationSession.refusal(action, why)
+                let unwrapped = PlugAndCharge.unwrapAnswer(payload)
+                if let fallback, case .failure(let why) = unwrapped {
+                    return plainAuthorize(chargerID, fallback, because: "the backend: \(why.message)", &out)
                 }
+                result = PlugAndCharge.answer(unwrapped, to: action, from: "the backend", &out)
             case .generic(let mapping):
                 do throws(Untranslatable) {
                     result = try tables.apply(mapping.response ?? [], to: payload, action: action, &out)

@@ -308,6 +308,9 @@ extension TranslationSession {
         else {
             throw Untranslatable(message: "firmware.location, firmware.retrieveDateTime and requestId are required")
         }
+        state.firmwareRequestId = requestId
+        state.nextBootReason = "FirmwareUpdate"
+        markChanged()
         if p.value(at: "firmware.signature") != nil, p.value(at: "firmware.signingCertificate") != nil {
             return signedUpdateFirmware(call, requestId: requestId, &out)
         }
@@ -317,9 +320,6 @@ extension TranslationSession {
                 .note(.lossy, call.action, "firmware.\(lost) has no 1.6 field")
             )
         }
-        state.firmwareRequestId = requestId
-        state.nextBootReason = "FirmwareUpdate"
-        markChanged()
         let payload = JSONValue.object(omittingNil: [
             "location": location, "retrieveDate": retrieve, "retries": p["retries"],
             "retryInterval": p["retryInterval"],
@@ -452,7 +452,12 @@ extension TranslationSession {
         case .passthrough:
             reply = payload
         case .plugAndCharge:
-            reply = unwrappedAnswer(call.action, payload, &out)
+            reply = PlugAndCharge.answer(
+                PlugAndCharge.unwrapAnswer(payload),
+                to: call.action,
+                from: "the charger",
+                &out
+            )
         case .certificates(let job):
             continueCertificateQuery(job, answer: payload, &out)
             return

@@ -386,17 +386,7 @@ extension TranslationSession {
         guard options.answerStartEarly else {
             return forward(call, "TransactionEvent", event, .startTransaction(transactionID: transaction.id), &out)
         }
-        out.append(
-            .toCharger(
-                Self.result(
-                    call.messageID,
-                    .object([
-                        (key: "idTagInfo", value: .object([(key: "status", value: .string("Accepted"))])),
-                        (key: "transactionId", value: .number(String(transaction.number))),
-                    ])
-                )
-            )
-        )
+        out.append(.toCharger(Self.result(call.messageID, Self.startTransactionConf(transaction, idTagInfo: nil))))
         let purpose = UpstreamCall.Purpose.verdict(transactionID: transaction.id)
         sendUpstream("TransactionEvent", event, UpstreamCall(action: "TransactionEvent", purpose: purpose), &out)
     }
@@ -581,11 +571,7 @@ extension TranslationSession {
             ])
         case .startTransaction(let transactionID):
             guard let transaction = state.transaction(id: transactionID) else { return }
-            // TransactionEventResponse.idTokenInfo is optional; without it the start stands accepted.
-            let info = idTagInfo(payload["idTokenInfo"]) ?? .object([(key: "status", value: .string("Accepted"))])
-            reply = .object([
-                (key: "idTagInfo", value: info), (key: "transactionId", value: .number(String(transaction.number))),
-            ])
+            reply = Self.startTransactionConf(transaction, idTagInfo: idTagInfo(payload["idTokenInfo"]))
         case .stopTransaction:
             reply = .object(omittingNil: ["idTagInfo": idTagInfo(payload["idTokenInfo"])])
         case .emptyResult:
@@ -594,6 +580,15 @@ extension TranslationSession {
             reply = PlugAndCharge.wrapAnswer(payload)
         }
         out.append(.toCharger(Self.result(id, reply)))
+    }
+
+    /// StartTransaction.conf for a transaction; without the backend's idTokenInfo (optional in
+    /// TransactionEventResponse, or not awaited: an early answer) the start stands accepted.
+    static func startTransactionConf(_ transaction: ChargerState.Transaction, idTagInfo: JSONValue?) -> JSONValue {
+        .object([
+            (key: "idTagInfo", value: idTagInfo ?? .object([(key: "status", value: .string("Accepted"))])),
+            (key: "transactionId", value: .number(String(transaction.number))),
+        ])
     }
 
     /// The backend's verdict on a transaction the relay let start early: a token it does not accept stops it

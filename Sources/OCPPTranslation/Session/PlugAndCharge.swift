@@ -66,4 +66,19 @@ public enum PlugAndCharge {
         }
         return .success(payload)
     }
+
+    /// What the sender of a wrapped message is told: the 2.0.1 answer inside, or (noted) the message's refusal.
+    static func answer(
+        _ unwrapped: Result<JSONValue, Untranslatable>,
+        to action: String,
+        from peer: String,
+        _ out: inout [TranslationOutput]
+    ) -> JSONValue {
+        switch unwrapped {
+        case .success(let answer): return answer
+        case .failure(let why):
+            out.append(.note(.untranslatable, action, "\(peer): \(why.message)"))
+            return TranslationSession.refusal(action, why)
+        }
+    }
 }

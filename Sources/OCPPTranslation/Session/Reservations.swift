@@ -55,17 +55,7 @@ extension TranslationSession {
         guard !expired.isEmpty else { return }
         state.reservations.removeAll { reservation in expired.contains { $0.id == reservation.id } }
         markChanged()
-        for reservation in expired {
-            sendUpstream(
-                "ReservationStatusUpdate",
-                .object([
-                    (key: "reservationId", value: .int(reservation.id)),
-                    (key: "reservationUpdateStatus", value: .string("Expired")),
-                ]),
-                UpstreamCall(action: "ReservationStatusUpdate", purpose: .relay),
-                &out
-            )
-        }
+        for reservation in expired { reportEnded(reservation, "Expired", &out) }
     }
 
     /// A transaction started on a connector: its reservation (named, or the connector's) is used.
@@ -92,11 +82,20 @@ extension TranslationSession {
         let at = RFC3339.parse(timestamp.stringValue ?? now())?.micros
         let expires = RFC3339.parse(reservation.expiry)?.micros
         let expired = at.flatMap { at in expires.map { at >= $0 } } ?? false
+        reportEnded(reservation, expired ? "Expired" : "Removed", &out)
+    }
+
+    /// Tells the backend how a reservation ended (ReservationStatusUpdate, the relay's own call).
+    private mutating func reportEnded(
+        _ reservation: ChargerState.Reservation,
+        _ status: String,
+        _ out: inout [TranslationOutput]
+    ) {
         sendUpstream(
             "ReservationStatusUpdate",
             .object([
                 (key: "reservationId", value: .int(reservation.id)),
-                (key: "reservationUpdateStatus", value: .string(expired ? "Expired" : "Removed")),
+                (key: "reservationUpdateStatus", value: .string(status)),
             ]),
             UpstreamCall(action: "ReservationStatusUpdate", purpose: .relay),
             &out

@@ -151,9 +151,6 @@ extension TranslationSession {
     /// UpdateFirmware with a signature: the Security Whitepaper's SignedUpdateFirmware has the same fields.
     mutating func signedUpdateFirmware(_ call: RPCFrame.Call, requestId: Int, _ out: inout [TranslationOutput]) {
         let p = call.payload
-        state.firmwareRequestId = requestId
-        state.nextBootReason = "FirmwareUpdate"
-        markChanged()
         let payload = JSONValue.object(omittingNil: [
             "requestId": .int(requestId), "firmware": p["firmware"], "retries": p["retries"],
             "retryInterval": p["retryInterval"],
@@ -161,15 +158,6 @@ extension TranslationSession {
         toCharger(call, "SignedUpdateFirmware", payload, .passthrough, &out)
     }
 
-    /// The charger's answer to a wrapped message: the 2.0.1 answer inside, or the message's refusal.
-    func unwrappedAnswer(_ action: String, _ payload: JSONValue, _ out: inout [TranslationOutput]) -> JSONValue {
-        switch PlugAndCharge.unwrapAnswer(payload) {
-        case .success(let answer): return answer
-        case .failure(let why):
-            out.append(.note(.untranslatable, action, "the charger: \(why.message)"))
-            return Self.refusal(action, why)
-        }
-    }
 }
 
 /// A GetInstalledCertificateIds in progress.
