@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import OCPP
 
 /// Responses of the console: JSON, the pages and their assets.
 enum ConsoleResponses {
@@ -9,13 +10,15 @@ enum ConsoleResponses {
         return encoder
     }()
 
+    static let jsonType = "application/json; charset=utf-8"
+
     static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) -> Response {
-        let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
-        return Response(
-            status: status,
-            headers: [.contentType: "application/json; charset=utf-8"],
-            body: .init(byteBuffer: ByteBuffer(bytes: data))
-        )
+        asset(Array((try? encoder.encode(value)) ?? Data("{}".utf8)), type: jsonType, status: status)
+    }
+
+    /// JSON built as a tree (the frames' and recordings' own, kept as they are).
+    static func json(_ value: JSONValue) -> Response {
+        asset(Array(value.jsonText.utf8), type: jsonType)
     }
 
     static func html(_ text: String, status: HTTPResponse.Status = .ok) -> Response {

@@ -143,8 +143,7 @@ struct ConsoleRoutes: Sendable {
             entries.append(entry)
             if entries.count > 2 * Self.historyKept { entries.removeFirst(Self.historyKept) }
         }
-        let text = JSONValue.array(Array(entries.suffix(Self.historyKept))).jsonText
-        return ConsoleResponses.asset(Array(text.utf8), type: "application/json; charset=utf-8")
+        return ConsoleResponses.json(.array(Array(entries.suffix(Self.historyKept))))
     }
 
     // MARK: Mirrors and the relay
@@ -186,11 +185,9 @@ struct ConsoleRoutes: Sendable {
                 ),
             ])
         }
-        let text = JSONValue.object([
-            (key: "rows", value: .array(rows)), (key: "divergences", value: .array(divergences)),
-        ])
-        .jsonText
-        return ConsoleResponses.asset(Array(text.utf8), type: "application/json; charset=utf-8")
+        return ConsoleResponses.json(
+            JSONValue.object([(key: "rows", value: .array(rows)), (key: "divergences", value: .array(divergences))])
+        )
     }
 
     private func relayInfo() -> Response {

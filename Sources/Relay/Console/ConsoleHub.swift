@@ -21,9 +21,7 @@ public final class ConsoleHub: Sendable {
     public static let maximumWatchers = 64
 
     /// Whether another viewer may watch now.
-    public var canWatch: Bool {
-        watchers.withLockedValue { all in all.values.reduce(0) { $0 + $1.count } < Self.maximumWatchers }
-    }
+    public var canWatch: Bool { watching.load(ordering: .relaxed) < Self.maximumWatchers }
 
     /// Starts watching a charger's frames (of its current and later connections); `nil` when
     /// ``maximumWatchers`` viewers already watch.

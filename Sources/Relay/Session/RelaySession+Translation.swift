@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import NIOPosix
 import NIOWebSocket
 import OCPP
 import OCPPTranslation
@@ -129,8 +130,11 @@ extension RelaySession {
             "the charger accepted a new password from the backend; the relay accepts only it from now on"
         )
         Task {
-            let hash = PasswordHash.make(password: password, rounds: rounds)
             do {
+                // PBKDF2 takes milliseconds: on the thread pool, as every password check of the relay.
+                let hash = try await NIOThreadPool.singleton.runIfActive {
+                    PasswordHash.make(password: password, rounds: rounds)
+                }
                 try await passwords.store.storeChangedPassword(hash, of: identity)
             } catch {
                 logger.error(
