@@ -63,18 +63,7 @@ public final class ConsoleHub: Sendable {
     public func keepalive() {
         guard isWatched else { return }
         let all = watchers.withLockedValue { $0.values.flatMap { $0 } }
-        let event = ConsoleEvent(
-            kind: .keepalive,
-            time: 0,
-            connection: 0,
-            number: 0,
-            leg: "",
-            direction: "",
-            forwarded: false,
-            text: "",
-            cause: nil
-        )
-        for watcher in all { watcher.offer(event) }
+        for watcher in all { watcher.offer(ConsoleEvent(kind: .keepalive)) }
     }
 
     // MARK: Mirrors
@@ -114,6 +103,28 @@ public struct ConsoleEvent: Sendable {
     public var cause: UInt64?
     /// This event's number in its watcher's stream (set by the watcher).
     public var sequence: UInt64 = 0
+
+    public init(
+        kind: Kind,
+        time: Int64 = 0,
+        connection: UInt64 = 0,
+        number: UInt64 = 0,
+        leg: String = "",
+        direction: String = "",
+        forwarded: Bool = false,
+        text: String = "",
+        cause: UInt64? = nil
+    ) {
+        self.kind = kind
+        self.time = time
+        self.connection = connection
+        self.number = number
+        self.leg = leg
+        self.direction = direction
+        self.forwarded = forwarded
+        self.text = text
+        self.cause = cause
+    }
 }
 
 /// One browser's view of one charger: a bounded stream.

@@ -87,10 +87,7 @@ extension RelaySession {
                 connection: connection,
                 number: consoleNumber,
                 leg: leg,
-                direction: "",
-                forwarded: false,
-                text: text,
-                cause: nil
+                text: text
             )
         )
     }
