@@ -47,11 +47,28 @@ let package = Package(
         // Pure OCPP frame model: no I/O, no dependencies.
         .target(name: "OCPP", swiftSettings: swiftSettings),
 
+        // The facts of the official OCPP JSON schemas (generated from the pinned `ocpp` package by the script beside
+        // them, never by hand) and the judgement of a payload against them. Pure.
+        .target(
+            name: "OCPPSchema",
+            dependencies: ["OCPP"],
+            exclude: ["generate_facts.py", "Facts"],
+            swiftSettings: swiftSettings,
+            plugins: ["EmbedSchemaFacts"]
+        ),
+        // Builds Sources/OCPPSchema/Facts/ into OCPPSchema (SchemaFacts.builtInFiles).
+        .plugin(
+            name: "EmbedSchemaFacts",
+            capability: .buildTool(),
+            dependencies: ["embed-texts"],
+            path: "Sources/EmbedSchemaFactsPlugin"
+        ),
+
         // Translation between OCPP 1.6 and 2.0.1: mapping tables (data, parsed from YAML text) and the
         // per-charger translation state machine. Pure: no I/O.
         .target(
             name: "OCPPTranslation",
-            dependencies: ["OCPP", .product(name: "Yams", package: "Yams")],
+            dependencies: ["OCPP", "OCPPSchema", .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings,
             plugins: ["EmbedMappings"]
         ),
@@ -59,10 +76,11 @@ let package = Package(
         .plugin(
             name: "EmbedMappings",
             capability: .buildTool(),
-            dependencies: ["embed-mappings"],
+            dependencies: ["embed-texts"],
             path: "Sources/EmbedMappingsPlugin"
         ),
-        .executableTarget(name: "embed-mappings", swiftSettings: swiftSettings),
+        // Writes files' texts into Swift source for the plugins above.
+        .executableTarget(name: "embed-texts", swiftSettings: swiftSettings),
 
         // Replay: recorded conversations as test fixtures; the comparison and the replay state machine. Pure.
         .target(
@@ -221,6 +239,7 @@ let package = Package(
         ),
 
         .testTarget(name: "OCPPTests", dependencies: ["OCPP"], swiftSettings: swiftSettings),
+        .testTarget(name: "OCPPSchemaTests", dependencies: ["OCPPSchema", "OCPP"], swiftSettings: swiftSettings),
         .testTarget(
             name: "OCPPTranslationTests",
             dependencies: ["OCPPTranslation", "OCPP"],

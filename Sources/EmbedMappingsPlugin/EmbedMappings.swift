@@ -15,8 +15,8 @@ struct EmbedMappings: BuildToolPlugin {
         return [
             .buildCommand(
                 displayName: "Embedding the mapping tables of Mappings/",
-                executable: try context.tool(named: "embed-mappings").url,
-                arguments: [output.path] + tables.map(\.path),
+                executable: try context.tool(named: "embed-texts").url,
+                arguments: [output.path, "MappingTables", "builtInFiles"] + tables.map(\.path),
                 inputFiles: tables,
                 outputFiles: [output]
             )
