@@ -99,6 +99,7 @@ class Backend16(ChargePoint16):
     async def on_meter_values(self, connector_id, meter_value, **kwargs):
         self.actions.append("MeterValues")
         self.backend.meter_values.append(dict(connector_id=connector_id, meter_value=meter_value, **kwargs))
+        await asyncio.sleep(self.backend.meter_values_delay)
         return result16.MeterValues()
 
     @on(Action16.diagnostics_status_notification)
@@ -204,6 +205,7 @@ class Backend201(ChargePoint201):
     async def on_transaction_event(self, event_type, **kwargs):
         self.actions.append(f"TransactionEvent.{event_type}")
         self.backend.events.setdefault(self.id, []).append(dict(event_type=event_type, **kwargs))
+        await asyncio.sleep(self.backend.event_delay)
         if kwargs.get("id_token"):
             status = "Blocked" if kwargs["id_token"]["id_token"] in self.backend.blocked else "Accepted"
             return result201.TransactionEvent(id_token_info={"status": status})
@@ -237,6 +239,9 @@ class Backend:
         self.meter_values = []  # 1.6 MeterValues payloads
         self.statuses = {}  # identity -> (connectorId, status, errorCode) of 1.6 StatusNotifications
         self.start_delay = 0  # seconds a 1.6 StartTransaction waits for its answer
+        self.meter_values_delay = 0  # seconds a 1.6 MeterValues waits for its answer
+        self.event_delay = 0  # seconds a 2.0.1 TransactionEvent waits for its answer
+        self.timeline = []  # (identity, "open" | "close") as connections come and go
         self.blocked = set()  # idTags Authorize answers Blocked
         self.boot_interval = 300
         self.boot_statuses = []  # 1.6 BootNotification answers to give first (then Accepted)
@@ -264,6 +269,7 @@ class Backend:
         cls = self.classes["ocpp2.0.1" if connection.subprotocol == "ocpp2.0.1" else "ocpp1.6"]
         cp = cls(identity, tap, self)
         self.sessions.setdefault(identity, []).append((cp, tap))
+        self.timeline.append((identity, "open"))
         self._closed.setdefault(identity, asyncio.Event()).clear()
         task = asyncio.create_task(cp.start())
         try:
@@ -294,6 +300,7 @@ class Backend:
             self.errors.append((identity, error))
         finally:
             task.cancel()
+            self.timeline.append((identity, "close"))
             self.closes[identity] = (connection.close_code, connection.close_reason)
             self._closed[identity].set()
 

@@ -257,7 +257,7 @@ def test_events_before_the_backends_id_wait_for_it(start_relay):
     async def scenario():
         async with Backend(subprotocols=["ocpp1.6"], ask_after_boot=False) as backend:
             backend.start_delay = 5
-            relay = start_reverse_relay(start_relay, backend, config="timeouts:\n  call: 6s\n")
+            relay = start_reverse_relay(start_relay, backend, config="timeouts:\n  call: 6s\n  drain: 1s\n")
             ws, station, task, _ = await booted_station(relay.url, "CS-QUEUE")
             started = await station.call(
                 event("Started", "Authorized", 0, "TX-Q", id_token=TOKEN, evse={"id": 1, "connector_id": 1}, meter_value=energy(100, "Transaction.Begin"), charging_state="Charging")
@@ -387,13 +387,14 @@ def test_a_21_only_charger_is_refused_clearly_and_recorded(start_relay):
 
 def test_transaction_messages_left_unsent_go_out_on_the_next_connection(start_relay):
     """The backend is slow to answer StartTransaction, so the station was answered from the relay's outbox; it leaves
-    before the backend's id came. When it returns, the relay sends StartTransaction, the readings and the stop
-    again with their message ids (a 1.6 backend can spot the repeat), and the stop carries the backend's id."""
+    before the backend's id came, and the backend is still silent when `timeouts.drain` has passed. When it returns,
+    the relay sends StartTransaction, the readings and the stop again with their message ids (a 1.6 backend can spot
+    the repeat), and the stop carries the backend's id."""
 
     async def scenario():
         async with Backend(subprotocols=["ocpp1.6"], ask_after_boot=False) as backend:
             backend.start_delay = 5
-            relay = start_reverse_relay(start_relay, backend, config="timeouts:\n  call: 6s\n")
+            relay = start_reverse_relay(start_relay, backend, config="timeouts:\n  call: 6s\n  drain: 1s\n")
             ws, station, task, _ = await booted_station(relay.url, "CS-OUTBOX")
             await station.call(
                 event("Started", "Authorized", 0, "TX-O", id_token=TOKEN, evse={"id": 1, "connector_id": 1}, meter_value=energy(10, "Transaction.Begin"), charging_state="Charging")
@@ -426,7 +427,9 @@ def test_transaction_messages_left_unsent_go_out_on_the_next_connection(start_re
     assert ids(first_tap, "StartTransaction") == ids(second_tap, "StartTransaction")
     assert len(ids(second_tap, "MeterValues")) >= 1 and len(ids(second_tap, "StopTransaction")) == 1
     relay.stop()
-    validate_recording(recordings_show(relay.recordings)[0])
+    entries = recordings_show(relay.recordings)[0]
+    validate_recording(entries)
+    assert any("undelivered when timeouts.drain passed" in e.get("message", "") for e in entries)
 
 
 def test_a_201_station_with_a_16_shadow_mirror(start_relay):

@@ -119,26 +119,7 @@ struct GoldenTests {
             upstreamPlugAndCharge: document.value(at: "options.upstreamPlugAndCharge")?.boolValue ?? false,
             answerStartEarly: document.value(at: "options.answerStartEarly")?.boolValue ?? false
         )
-        var session: any VersionTranslation =
-            reverse
-            ? ReverseTranslationSession(
-                identity: "CS-GOLDEN",
-                tables: Repository.tables(),
-                state: state,
-                now: { "2026-11-27T06:00:00Z" },
-                makeID: { ids.make() },
-                uptime: { ids.uptime },
-                options: options
-            )
-            : TranslationSession(
-                identity: "CP-GOLDEN",
-                tables: Repository.tables(),
-                state: state,
-                now: { "2026-11-27T06:00:00Z" },
-                makeID: { ids.make() },
-                uptime: { ids.uptime },
-                options: options
-            )
+        var session = Driven(reverse: reverse, state: state, ids: ids, options: options)
         for (index, step) in steps.enumerated() {
             let keys = Set(step.objectMembersForTests.map(\.key))
             #expect(
@@ -162,7 +143,7 @@ struct GoldenTests {
             let outputs: [TranslationOutput]
             if let seconds = step["tick"]?.doubleValue {
                 ids.uptime += seconds
-                outputs = session.expireCalls(timeout: 30)
+                outputs = session.tick()
             } else if step["start"] != nil {
                 outputs = session.started()
             } else {

@@ -8,17 +8,10 @@ import Testing
 @Suite("Translation state persistence")
 struct PersistenceTests {
     /// A booted charger's session with deterministic ids.
-    func session(_ state: ChargerState = ChargerState()) -> TranslationSession {
-        let ids = IDs()
+    func session(_ state: ChargerState = ChargerState()) -> Driven {
         var state = state
-        state.bootAccepted = true
-        return TranslationSession(
-            identity: "CP-PERSIST",
-            tables: Repository.tables(),
-            state: state,
-            now: { "2026-12-01T06:00:00Z" },
-            makeID: { ids.make() }
-        )
+        state.forward.bootAccepted = true
+        return Driven(reverse: false, state: state, ids: IDs(), now: "2026-12-01T06:00:00Z")
     }
 
     static let start =
@@ -30,7 +23,7 @@ struct PersistenceTests {
 
     /// The state each output asks to persist (nil when none), and the seqNo of the TransactionEvent it sends.
     static func persisted(_ outputs: [TranslationOutput]) -> ChargerState? {
-        guard case .persist(let state) = outputs.first else { return nil }
+        guard case .persist(let state, _) = outputs.first else { return nil }
         return state
     }
 
@@ -48,12 +41,12 @@ struct PersistenceTests {
         var session = session()
         let outputs = session.fromCharger(Self.start)
         let state = try #require(Self.persisted(outputs), "\(outputs)")
-        #expect(state.transactions.map(\.number) == [1])
+        #expect(state.forward.transactions.map(\.number) == [1])
         #expect(outputs.dropFirst().allSatisfy { if case .persist = $0 { false } else { true } })
         #expect(try Self.seqNo(outputs) == 0)
         // A state written for its own sake resumes at the next seqNo exactly.
         let resumed = try JSONDecoder().decode(ChargerState.self, from: try JSONEncoder().encode(state))
-        #expect(resumed.transactions.first?.nextSeqNo == 1)
+        #expect(resumed.forward.transactions.first?.nextSeqNo == 1)
     }
 
     @Test("MeterValues in a transaction cost one write per block of seqNos, not one per message")
@@ -64,7 +57,7 @@ struct PersistenceTests {
         var writes: [Int] = []
         var seqNos: [Int] = []
         var lastStored: ChargerState?
-        let count = 3 * ChargerState.Transaction.seqNoBlock
+        let count = 3 * ForwardState.Transaction.seqNoBlock
         for n in 1...count {
             let outputs = session.fromCharger(Self.meterValues(n))
             if let state = Self.persisted(outputs) {
@@ -82,12 +75,12 @@ struct PersistenceTests {
             _ = session.fromUpstream(#"[3,"\#(id)",{}]"#)
         }
         #expect(seqNos == Array(1...count))
-        let block = ChargerState.Transaction.seqNoBlock
+        let block = ForwardState.Transaction.seqNoBlock
         #expect(writes == [1, 2 + block, 3 + 2 * block], "writes at \(writes)")
         // A relay killed now resumes after every seqNo it may have sent: never one the backend saw twice.
         let stored = try #require(lastStored)
         let resumed = try JSONDecoder().decode(ChargerState.self, from: try JSONEncoder().encode(stored))
-        let next = try #require(resumed.transactions.first?.nextSeqNo)
+        let next = try #require(resumed.forward.transactions.first?.nextSeqNo)
         #expect(next > count && next <= count + block + 1, "resumes at \(next) after \(count)")
     }
 
@@ -96,8 +89,8 @@ struct PersistenceTests {
         let text =
             #"{"transactions":[{"number":4,"id":"tx-4","connector":1,"evseId":1,"connectorId":1,"nextSeqNo":7,"ended":false}]}"#
         let state = try JSONDecoder().decode(ChargerState.self, from: Data(text.utf8))
-        #expect(state.transactions.first?.nextSeqNo == 7)
-        #expect(state.transactions.first?.seqNoReserved == 7)
+        #expect(state.forward.transactions.first?.nextSeqNo == 7)
+        #expect(state.forward.transactions.first?.seqNoReserved == 7)
     }
 
     @Test("a frame that changes no state asks for no write")
@@ -119,7 +112,7 @@ struct MeterValueNumberTests {
         ] {
             let parsed: Bool
             if case .number = (try? JSONParser.parse(text)) ?? .null { parsed = true } else { parsed = false }
-            #expect(TranslationSession.isJSONNumber(text) == parsed, "\(text)")
+            #expect(ForwardRules.isJSONNumber(text) == parsed, "\(text)")
         }
     }
 }

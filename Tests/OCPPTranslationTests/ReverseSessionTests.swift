@@ -8,15 +8,8 @@ import Testing
 struct ReverseSessionTests {
     let ids = IDs()
 
-    func session(_ state: ChargerState = ChargerState()) -> ReverseTranslationSession {
-        ReverseTranslationSession(
-            identity: "CS-UNIT",
-            tables: Repository.tables(),
-            state: state,
-            now: { "2026-11-27T06:00:00Z" },
-            makeID: { [ids] in ids.make() },
-            uptime: { [ids] in ids.uptime }
-        )
+    func session(_ state: ChargerState = ChargerState()) -> Driven {
+        Driven(reverse: true, state: state, ids: ids)
     }
 
     static func frames(_ outputs: [TranslationOutput]) -> [(to: String, frame: JSONValue)] {
@@ -42,7 +35,7 @@ struct ReverseSessionTests {
     }
 
     /// A session whose transaction tx-1 is open in 1.6 as number 42, with nothing in flight.
-    func openTransaction() -> ReverseTranslationSession {
+    func openTransaction() -> Driven {
         var s = session()
         _ = s.fromCharger(Self.started)  // StartTransaction id-1
         _ = s.fromUpstream(#"[3,"id-1",{"transactionId":42,"idTagInfo":{"status":"Accepted"}}]"#)  // MeterValues id-2
@@ -54,21 +47,21 @@ struct ReverseSessionTests {
     @Test("an alias is the same for the same token, fits 1.6's 20 characters, and differs from another token's")
     func aliases() {
         let long = String(repeating: "0123456789", count: 3)
-        let a = ReverseTranslationSession.alias(type: "Central", idToken: long, taken: [:])
-        #expect(a == ReverseTranslationSession.alias(type: "Central", idToken: long, taken: [:]))
+        let a = TokenAlias.make(type: "Central", idToken: long, taken: [:])
+        #expect(a == TokenAlias.make(type: "Central", idToken: long, taken: [:]))
         #expect(a.count <= 20 && a != String(long.prefix(20)))
-        #expect(a != ReverseTranslationSession.alias(type: "eMAID", idToken: long, taken: [:]))
-        #expect(a != ReverseTranslationSession.alias(type: "Central", idToken: long + "1", taken: [:]))
+        #expect(a != TokenAlias.make(type: "eMAID", idToken: long, taken: [:]))
+        #expect(a != TokenAlias.make(type: "Central", idToken: long + "1", taken: [:]))
         // Taken by another token (a digest collision): another alias, never a shared one.
         let other = ReverseState.Token(idToken: "someone else", type: "Central")
-        let salted = ReverseTranslationSession.alias(type: "Central", idToken: long, taken: [a: other])
+        let salted = TokenAlias.make(type: "Central", idToken: long, taken: [a: other])
         #expect(salted != a && salted.count <= 20)
     }
 
     @Test("a remote start naming an alias reaches the charger as the real token")
     func aliasMapsBack() {
         var s = session()
-        let long = "urn:uuid:7d1f3c4e-0000-4000-8000-00000000abcd"
+        let long = "urn:uuid:7d1f3c4e-0000-4000-8000-0ab"  // 36 characters, 2.0.1's longest
         let authorize = #"[2,"c1","Authorize",{"idToken":{"idToken":"\#(long)","type":"Central"}}]"#
         let sent = Self.frames(s.fromCharger(authorize))
         let alias = sent.first?.frame.arrayValue?[3]["idTag"]?.stringValue ?? ""
@@ -137,7 +130,7 @@ struct ReverseSessionTests {
         #expect(refused.count == 1 && refused[0].frame == .array([.number("3"), .string("c2"), .object([])]))
         _ = s.fromCharger(Self.updated("c3", seqNo: 2))
         ids.uptime += 31
-        let expired = Self.frames(s.expireCalls(timeout: 30))
+        let expired = Self.frames(s.tick())
         #expect(!expired.contains { $0.to == "charger" }, "\(expired)")
     }
 

@@ -194,3 +194,56 @@ struct MessageBudgetTests {
         #expect(budget.spend(at: 100 * second) == .exhausted(resumeAfter: 500_000_000, report: true))
     }
 }
+
+/// A translated session's charger going: the primary upstream waits for the drain.
+@Suite("Session legs with a translation")
+struct SessionLegsDrainTests {
+    @Test("the charger's close, loss or protocol error reaches the primary upstream after the drain")
+    func drains() {
+        var legs = SessionLegs(drainsUpstream: true)
+        #expect(
+            legs.handle(.closeReceived(.charger, code: 1000, reason: "bye")) == [
+                .recordClose(.charger, byPeer: true, code: 1000, reason: "bye"),
+                .closeAndDisconnect(.charger, code: 1000),
+                .drain(then: .close(.upstream(0), code: 1000, reason: "bye")),
+            ]
+        )
+        var lost = SessionLegs(drainsUpstream: true)
+        #expect(
+            lost.handle(.inactive(.charger)) == [
+                .recordClose(.charger, byPeer: true, code: 1006, reason: "connection lost"),
+                .drain(then: .lostMirrored(.upstream(0), because: .charger)),
+            ]
+        )
+        var broken = SessionLegs(drainsUpstream: true)
+        #expect(
+            broken.handle(.failed(.charger, .protocolViolation("masking"))).last
+                == .drain(then: .close(.upstream(0), code: 1001, reason: "charger connection closed: protocol error"))
+        )
+        // The upstream's own close reaches the charger as before: nothing is owed a closed charger.
+        var upstream = SessionLegs(drainsUpstream: true)
+        #expect(
+            upstream.handle(.closeReceived(.upstream(0), code: 1001, reason: "")).last
+                == .afterFlush(.close(.charger, code: 1001, reason: ""))
+        )
+    }
+
+    @Test("a newer connection closes the charger's leg at once and the upstream after the drain")
+    func replaced() {
+        var legs = SessionLegs(drainsUpstream: true)
+        #expect(
+            legs.handle(.replaced(code: 1000, reason: "replaced")) == [
+                .recordClose(.charger, byPeer: false, code: 1000, reason: "replaced"),
+                .sendClose(.charger, code: 1000, reason: "replaced"),
+                .startCloseTimer(.charger),
+                .drain(then: .close(.upstream(0), code: 1000, reason: "replaced")),
+            ]
+        )
+        // Without a translation nothing is owed: both close as before.
+        var plain = SessionLegs()
+        #expect(
+            plain.handle(.replaced(code: 1000, reason: "r")).last
+                == .afterFlush(.close(.upstream(0), code: 1000, reason: "r"))
+        )
+    }
+}

@@ -54,7 +54,7 @@ final class GatedStore: TranslationStateStore {
 struct StateWriterTests {
     func state(_ number: Int32) -> ChargerState {
         var state = ChargerState()
-        state.lastTransactionNumber = number
+        state.forward.lastTransactionNumber = number
         return state
     }
 
@@ -81,8 +81,8 @@ struct StateWriterTests {
         #expect(done.withLockedValue { $0 } == ["CP-1", "CP-2", "CP-1", "CP-3"])
         // One batch, one row per charger, the latest state of each.
         #expect(store.batches.withLockedValue { $0 } == [["CP-1", "CP-2", "CP-3"]])
-        #expect(try await store.load(identity: "CP-1")?.lastTransactionNumber == 3)
-        #expect(try await states.load(identity: "CP-3").lastTransactionNumber == 4)
+        #expect(try await store.load(identity: "CP-1")?.forward.lastTransactionNumber == 3)
+        #expect(try await states.load(identity: "CP-3").forward.lastTransactionNumber == 4)
     }
 
     @Test("while a batch is written the next collects; a reconnect meanwhile reads the state on its way")
@@ -106,12 +106,12 @@ struct StateWriterTests {
         #expect(done.withLockedValue { $0 } == 0)
         #expect(store.batches.withLockedValue { $0.count } == 1)
         #expect(try await store.load(identity: "CP-1") == nil)
-        #expect(try await states.load(identity: "CP-1").lastTransactionNumber == 2)
+        #expect(try await states.load(identity: "CP-1").forward.lastTransactionNumber == 2)
         store.open()
         try await waitUntil { done.withLockedValue { $0 } == 3 }
         #expect(store.batches.withLockedValue { $0 } == [["CP-1"], ["CP-1", "CP-2"]])
-        #expect(try await store.load(identity: "CP-1")?.lastTransactionNumber == 2)
-        #expect(try await store.load(identity: "CP-2")?.lastTransactionNumber == 7)
+        #expect(try await store.load(identity: "CP-1")?.forward.lastTransactionNumber == 2)
+        #expect(try await store.load(identity: "CP-2")?.forward.lastTransactionNumber == 7)
     }
 
     @Test("a store that fails still releases what waited, with the error; the state stays readable")
@@ -129,7 +129,7 @@ struct StateWriterTests {
         }.get()
         try await waitUntil(seconds: 5) { failed.withLockedValue { $0 } }
         #expect(try await store.load(identity: "CP-1") == nil)
-        #expect(try await states.load(identity: "CP-1").lastTransactionNumber == 5)
+        #expect(try await states.load(identity: "CP-1").forward.lastTransactionNumber == 5)
     }
 
     @Test("a batch the store refused is written again, once the store works, without a session asking")
@@ -151,7 +151,7 @@ struct StateWriterTests {
         var stored: Int32?
         let deadline = ContinuousClock.now + .seconds(5)
         while stored != 7, ContinuousClock.now < deadline {
-            stored = try await store.load(identity: "CP-1")?.lastTransactionNumber
+            stored = try await store.load(identity: "CP-1")?.forward.lastTransactionNumber
             if stored != 7 { try await Task.sleep(for: .milliseconds(20)) }
         }
         #expect(stored == 7)

@@ -2,62 +2,9 @@ import OCPP
 
 /// Backend-initiated messages: a 1.6 CALL becomes a 2.0.1 CALL to the charger (or is answered by the relay),
 /// and the charger's result goes back in 1.6 form (`ocpp-mapping.md` §6.3).
-extension ReverseTranslationSession {
-    mutating func backendCall(_ call: RPCFrame.Call, _ out: inout [TranslationOutput]) {
-        guard let mapping = tableMapping(call, tables.reverseBackend, from: .backend, &out) else { return }
-        do throws(Untranslatable) {
-            switch mapping.transform {
-            case nil:
-                let payload = try tables.apply(mapping.request ?? [], to: call.payload, action: call.action, &out)
-                send(call, mapping.action ?? call.action, payload, .generic(mapping), &out)
-            case .reverseBackend(let transform):
-                switch transform {
-                case .remoteStartTransaction: try remoteStart(call, &out)
-                case .remoteStopTransaction: remoteStop(call, &out)
-                case .reset: reset(call, &out)
-                case .changeAvailability: changeAvailability(call, &out)
-                case .unlockConnector: unlockConnector(call, &out)
-                case .triggerMessage: triggerMessage(call, &out)
-                case .getConfiguration: getConfiguration(call, &out)
-                case .changeConfiguration: changeConfiguration(call, &out)
-                case .setChargingProfile: try setChargingProfile(call, &out)
-                case .clearChargingProfile: clearChargingProfile(call, &out)
-                case .getCompositeSchedule: getCompositeSchedule(call, &out)
-                case .reserveNow: reserveNow(call, &out)
-                case .sendLocalList: sendLocalList(call, &out)
-                case .getDiagnostics: getDiagnostics(call, &out)
-                case .updateFirmware: updateFirmware(call, &out)
-                case .getInstalledCertificateIds: try getInstalledCertificateIds(call, &out)
-                case .extendedTriggerMessage: try extendedTriggerMessage(call, &out)
-                case .getLog: try securityGetLog(call, &out)
-                case .signedUpdateFirmware: try signedUpdateFirmware(call, &out)
-                case .dataTransfer: try backendDataTransfer(call, mapping, &out)
-                }
-            case .some(let transform):
-                throw Untranslatable(message: "transform \(transform) is not available for 1.6 backend messages")
-            }
-        } catch {
-            refuse(call, error, from: .backend, &out)
-        }
-    }
-
-    mutating func send(
-        _ call: RPCFrame.Call,
-        _ action: String,
-        _ payload: JSONValue,
-        _ context: BackendRequest,
-        _ out: inout [TranslationOutput]
-    ) {
-        sendDownstream(
-            action,
-            payload,
-            .forBackend(backendID: call.messageID, action: call.action, context: context),
-            &out
-        )
-    }
-
-    private func reply(_ call: RPCFrame.Call, _ payload: JSONValue, _ out: inout [TranslationOutput]) {
-        out.append(.toUpstream(TranslationSession.result(call.messageID, payload)))
+extension ReverseRules {
+    private func reply(_ call: RPCFrame.Call, _ payload: JSONValue, _ io: inout Effects<Self>) {
+        io.reply(to: .upstream, call.messageID, payload)
     }
 
     private func status(_ value: String) -> JSONValue {
@@ -70,14 +17,14 @@ extension ReverseTranslationSession {
     }
 
     mutating func mint(_ counter: WritableKeyPath<ReverseState, Int>) -> Int {
-        state.reverse[keyPath: counter] = state.reverse[keyPath: counter] % Int(Int32.max) + 1
+        state[keyPath: counter] = state[keyPath: counter] % Int(Int32.max) + 1
         markChanged()
-        return state.reverse[keyPath: counter]
+        return state[keyPath: counter]
     }
 
     // MARK: Steps
 
-    private mutating func remoteStart(_ call: RPCFrame.Call, _ out: inout [TranslationOutput]) throws(Untranslatable) {
+    mutating func remoteStart(_ call: RPCFrame.Call, _ io: inout Effects<Self>) throws(Untranslatable) {
         guard let idTag = call.payload["idTag"]?.stringValue else { throw Untranslatable(message: "idTag is required") }
         let connector = call.payload["connectorId"]?.intValue
         let remoteStartId = mint(\.lastRemoteStartId)
@@ -90,35 +37,34 @@ extension ReverseTranslationSession {
             request.set("chargingProfile", try chargingProfile201(profile, transactionID: nil))
         }
         let start = ReverseState.RemoteStart(remoteStartId: remoteStartId, idTag: idTag, connector: connector)
-        send(call, "RequestStartTransaction", request, .remoteStart(start), &out)
+        io.toCharger(call, as: "RequestStartTransaction", request, .remoteStart(start))
     }
 
-    private mutating func remoteStop(_ call: RPCFrame.Call, _ out: inout [TranslationOutput]) {
+    mutating func remoteStop(_ call: RPCFrame.Call, _ io: inout Effects<Self>) {
         let number = call.payload["transactionId"]?.intValue
-        guard let t = state.reverse.transactions.last(where: { $0.number == number && number != nil }), !t.ended else {
-            reply(call, status("Rejected"), &out)
+        guard let t = state.transactions.last(where: { $0.number == number && number != nil }), !t.ended else {
+            reply(call, status("Rejected"), &io)
             return
         }
-        send(
+        io.toCharger(
             call,
-            "RequestStopTransaction",
+            as: "RequestStopTransaction",
             .object([(key: "transactionId", value: .string(t.id))]),
-            .status(nil),
-            &out
+            .status(nil)
         )
     }
 
-    private mutating func reset(_ call: RPCFrame.Call, _ out: inout [TranslationOutput]) {
+    mutating func reset(_ call: RPCFrame.Call, _ io: inout Effects<Self>) {
         let type = call.payload["type"]?.stringValue ?? "Hard"
-        if state.reverse.lastReset != type {
-            state.reverse.lastReset = type
+        if state.lastReset != type {
+            state.lastReset = type
             markChanged()
         }
         let mapped = tables.enumMap(.resetType16To201).map(type) ?? "Immediate"
-        send(call, "Reset", .object([(key: "type", value: .string(mapped))]), .status(.resetStatus201To16), &out)
+        io.toCharger(call, as: "Reset", .object([(key: "type", value: .string(mapped))]), .status(.resetStatus201To16))
     }
 
-    private mutating func changeAvailability(_ call: RPCFrame.Call, _ out: inout [TranslationOutput]) {
+    mutating func changeAvailability(_ call: RPCFrame.Call, _ io: inout Effects<Self>) {
         let connector = call.payload["connectorId"]?.intValue ?? 0
         var request = JSONValue.object([(key: "operationalStatus", value: call.payload["type"] ?? .string("Operative"))]
         )
@@ -129,63 +75,62 @@ extension ReverseTranslationSession {
                 .object([(key: "id", value: .int(evseId)), (key: "connectorId", value: .int(connectorId))])
             )
         }
-        send(call, "ChangeAvailability", request, .status(nil), &out)
+        io.toCharger(call, as: "ChangeAvailability", request, .status(nil))
     }
 
-    private mutating func unlockConnector(_ call: RPCFrame.Call, _ out: inout [TranslationOutput]) {
+    mutating func unlockConnector(_ call: RPCFrame.Call, _ io: inout Effects<Self>) {
         let (evseId, connectorId) = evse(call.payload["connectorId"]?.intValue ?? 1)
-        send(
+        io.toCharger(
             call,
-            "UnlockConnector",
+            as: "UnlockConnector",
             .object([(key: "evseId", value: .int(evseId)), (key: "connectorId", value: .int(connectorId))]),
-            .status(.unlockStatus201To16),
-            &out
+            .status(.unlockStatus201To16)
         )
     }
 
-    private mutating func triggerMessage(_ call: RPCFrame.Call, _ out: inout [TranslationOutput]) {
+    mutating func triggerMessage(_ call: RPCFrame.Call, _ io: inout Effects<Self>) {
         let requested = call.payload["requestedMessage"]?.stringValue ?? ""
         let connector = call.payload["connectorId"]?.intValue
         switch requested {
         case "BootNotification":
             // An accepted 2.0.1 charger refuses a triggered boot (F06.FR.17): the relay sends the one it has.
-            guard let boot = state.reverse.boot else {
-                reply(call, status("Rejected"), &out)
+            guard let boot = state.boot else {
+                reply(call, status("Rejected"), &io)
                 return
             }
-            reply(call, status("Accepted"), &out)
-            sendUpstream("BootNotification", boot, .relay, &out)
+            reply(call, status("Accepted"), &io)
+            sendUpstream("BootNotification", boot, .relay, &io)
             return
         case "StatusNotification" where connector == 0:
-            reply(call, status("Accepted"), &out)
+            reply(call, status("Accepted"), &io)
             sendUpstream(
                 "StatusNotification",
                 statusMessage(0, status: currentStatus(0), timestamp: .string(now())),
                 .relay,
-                &out
+                &io
             )
             return
         default:
             break
         }
         guard var mapped = tables.enumMap(.triggerMessage16To201).map(requested) else {
-            reply(call, status("NotImplemented"), &out)
+            reply(call, status("NotImplemented"), &io)
             return
         }
         var request = JSONValue.object([])
         if let connector, connector > 0 {
             let (evseId, connectorId) = evse(connector)
-            let open = state.reverse.transactions.contains { $0.evseId == evseId && $0.window == .open && !$0.ended }
+            let open = state.transactions.contains { $0.evseId == evseId && $0.window == .open && !$0.ended }
             if mapped == "MeterValues" && open { mapped = "TransactionEvent" }
             var target = JSONValue.object([(key: "id", value: .int(evseId))])
             if mapped == "StatusNotification" { target.set("connectorId", .int(connectorId)) }
             request.set("evse", target)
         }
         request.set("requestedMessage", .string(mapped))
-        send(call, "TriggerMessage", request, .status(nil), &out)
+        io.toCharger(call, as: "TriggerMessage", request, .status(nil))
     }
 
-    private mutating func getConfiguration(_ call: RPCFrame.Call, _ out: inout [TranslationOutput]) {
+    mutating func getConfiguration(_ call: RPCFrame.Call, _ io: inout Effects<Self>) {
         let keys = call.payload["key"]?.arrayValue?.compactMap(\.stringValue)
         var read = ConfigurationRead(asked: [], unknown: [], known: [])
         let wanted = keys ?? tables.configurationKeys.filter { $0.characteristic == nil }.map(\.key)
@@ -203,7 +148,7 @@ extension ReverseTranslationSession {
             read.asked.append(mapping)
         }
         guard !read.asked.isEmpty else {
-            reply(call, configurationAnswer(read, results: []), &out)
+            reply(call, configurationAnswer(read, results: []), &io)
             return
         }
         let data = read.asked.map { mapping -> JSONValue in
@@ -214,12 +159,11 @@ extension ReverseTranslationSession {
                 (key: "variable", value: variable),
             ])
         }
-        send(
+        io.toCharger(
             call,
-            "GetVariables",
+            as: "GetVariables",
             .object([(key: "getVariableData", value: .array(data))]),
-            .getConfiguration(read),
-            &out
+            .getConfiguration(read)
         )
     }
 
@@ -227,7 +171,7 @@ extension ReverseTranslationSession {
     private func relayOwnedKey(_ key: String) -> String? {
         switch key {
         case "NumberOfConnectors":
-            let connectors = state.reverse.connectorStatus.keys.compactMap(Int.init).filter { $0 > 0 }
+            let connectors = state.connectorStatus.keys.compactMap(Int.init).filter { $0 > 0 }
             return String(connectors.max() ?? 1)
         case "SupportedFeatureProfiles":
             return "Core,FirmwareManagement,LocalAuthListManagement,Reservation,SmartCharging,RemoteTrigger"
@@ -272,18 +216,18 @@ extension ReverseTranslationSession {
         ])
     }
 
-    private mutating func changeConfiguration(_ call: RPCFrame.Call, _ out: inout [TranslationOutput]) {
+    mutating func changeConfiguration(_ call: RPCFrame.Call, _ io: inout Effects<Self>) {
         let key = call.payload["key"]?.stringValue ?? ""
         var value = call.payload["value"]?.stringValue ?? ""
         if ["SecurityProfile", "CpoName"].contains(key) || relayOwnedKey(key) != nil {
-            reply(call, status("Rejected"), &out)
-            out.append(.note(.lossy, call.action, "\(key) concerns the relay, not the charger; rejected"))
+            reply(call, status("Rejected"), &io)
+            io.note(.lossy, call.action, "\(key) concerns the relay, not the charger; rejected")
             return
         }
         let mapping = tables.configurationKey(key)
         let listed = tables.configurationKeys.filter { $0.key == key }
         if listed.contains(where: { $0.characteristic != nil || $0.readOnly }) {
-            reply(call, status("Rejected"), &out)
+            reply(call, status("Rejected"), &io)
             return
         }
         if !mapping.values.isEmpty {
@@ -293,10 +237,8 @@ extension ReverseTranslationSession {
         var password: String?
         if mapping.hexEncoded {
             guard let text = AuthorizationKey.password(fromHex: value), (16...40).contains(text.count) else {
-                reply(call, status("Rejected"), &out)
-                out.append(
-                    .note(.untranslatable, call.action, "\(key) is not the hex of a 16 to 40 character password")
-                )
+                reply(call, status("Rejected"), &io)
+                io.note(.untranslatable, call.action, "\(key) is not the hex of a 16 to 40 character password")
                 return
             }
             value = text
@@ -309,18 +251,17 @@ extension ReverseTranslationSession {
             (key: "component", value: .object([(key: "name", value: .string(mapping.component))])),
             (key: "variable", value: variable),
         ])
-        send(
+        io.toCharger(
             call,
-            "SetVariables",
+            as: "SetVariables",
             .object([(key: "setVariableData", value: .array([data]))]),
-            .changeConfiguration(password: password),
-            &out
+            .changeConfiguration(password: password)
         )
     }
 
-    private mutating func setChargingProfile(
+    mutating func setChargingProfile(
         _ call: RPCFrame.Call,
-        _ out: inout [TranslationOutput]
+        _ io: inout Effects<Self>
     ) throws(Untranslatable) {
         guard let profile = call.payload["csChargingProfiles"] else {
             throw Untranslatable(message: "csChargingProfiles is required")
@@ -330,14 +271,14 @@ extension ReverseTranslationSession {
         var transactionID: String?
         if profile["chargingProfilePurpose"]?.stringValue == "TxProfile" {
             let number = profile["transactionId"]?.intValue
-            let t = state.reverse.transactions.last { candidate in
+            let t = state.transactions.last { candidate in
                 guard !candidate.ended else { return false }
                 if let number { return candidate.number == number }
                 return candidate.evseId == evseId && candidate.window == .open
             }
             guard let t else {
                 // 1.6 applies a TxProfile to the running transaction; with none there is nothing to apply it to.
-                reply(call, status("Rejected"), &out)
+                reply(call, status("Rejected"), &io)
                 return
             }
             transactionID = t.id
@@ -346,16 +287,15 @@ extension ReverseTranslationSession {
         do throws(Untranslatable) {
             converted = try chargingProfile201(profile, transactionID: transactionID)
         } catch {
-            reply(call, status("Rejected"), &out)
-            out.append(.note(.untranslatable, call.action, error.message))
+            reply(call, status("Rejected"), &io)
+            io.note(.untranslatable, call.action, error.message)
             return
         }
-        send(
+        io.toCharger(
             call,
-            "SetChargingProfile",
+            as: "SetChargingProfile",
             .object([(key: "evseId", value: .int(evseId)), (key: "chargingProfile", value: converted)]),
-            .setChargingProfile,
-            &out
+            .setChargingProfile
         )
     }
 
@@ -392,7 +332,7 @@ extension ReverseTranslationSession {
         ])
     }
 
-    private mutating func clearChargingProfile(_ call: RPCFrame.Call, _ out: inout [TranslationOutput]) {
+    mutating func clearChargingProfile(_ call: RPCFrame.Call, _ io: inout Effects<Self>) {
         let p = call.payload
         var criteria = JSONValue.object([])
         if let connector = p["connectorId"]?.intValue { criteria.set("evseId", .int(evse(connector).evseId)) }
@@ -406,19 +346,19 @@ extension ReverseTranslationSession {
         var request = JSONValue.object([])
         if let id = p["id"] { request.set("chargingProfileId", id) }
         if criteria != .object([]) { request.set("chargingProfileCriteria", criteria) }
-        send(call, "ClearChargingProfile", request, .status(nil), &out)
+        io.toCharger(call, as: "ClearChargingProfile", request, .status(nil))
     }
 
-    private mutating func getCompositeSchedule(_ call: RPCFrame.Call, _ out: inout [TranslationOutput]) {
+    mutating func getCompositeSchedule(_ call: RPCFrame.Call, _ io: inout Effects<Self>) {
         let connector = call.payload["connectorId"]?.intValue ?? 0
         let request = JSONValue.object(omittingNil: [
             "duration": call.payload["duration"] ?? .int(0), "chargingRateUnit": call.payload["chargingRateUnit"],
             "evseId": .int(evse(connector).evseId),
         ])
-        send(call, "GetCompositeSchedule", request, .compositeSchedule(connectorId: connector), &out)
+        io.toCharger(call, as: "GetCompositeSchedule", request, .compositeSchedule(connectorId: connector))
     }
 
-    private mutating func reserveNow(_ call: RPCFrame.Call, _ out: inout [TranslationOutput]) {
+    mutating func reserveNow(_ call: RPCFrame.Call, _ io: inout Effects<Self>) {
         let p = call.payload
         let connector = p["connectorId"]?.intValue ?? 0
         let request = JSONValue.object(omittingNil: [
@@ -429,10 +369,10 @@ extension ReverseTranslationSession {
             },
             "evseId": connector > 0 ? .int(evse(connector).evseId) : nil,
         ])
-        send(call, "ReserveNow", request, .status(nil), &out)
+        io.toCharger(call, as: "ReserveNow", request, .status(nil))
     }
 
-    private mutating func sendLocalList(_ call: RPCFrame.Call, _ out: inout [TranslationOutput]) {
+    mutating func sendLocalList(_ call: RPCFrame.Call, _ io: inout Effects<Self>) {
         let p = call.payload
         let entries = (p["localAuthorizationList"]?.arrayValue ?? []).map { entry -> JSONValue in
             .object(omittingNil: [
@@ -444,19 +384,19 @@ extension ReverseTranslationSession {
             "versionNumber": p["listVersion"] ?? .int(0), "updateType": p["updateType"] ?? .string("Full"),
             "localAuthorizationList": entries.isEmpty ? nil : .array(entries),
         ])
-        send(call, "SendLocalList", request, .status(nil), &out)
+        io.toCharger(call, as: "SendLocalList", request, .status(nil))
     }
 
-    private mutating func getDiagnostics(_ call: RPCFrame.Call, _ out: inout [TranslationOutput]) {
+    mutating func getDiagnostics(_ call: RPCFrame.Call, _ io: inout Effects<Self>) {
         let p = call.payload
         let location = p["location"]?.stringValue ?? ""
         guard location.count <= 512 else {
-            reply(call, .object([]), &out)
-            out.append(.note(.lossy, call.action, "the location is longer than 2.0.1's 512 characters"))
+            reply(call, .object([]), &io)
+            io.note(.lossy, call.action, "the location is longer than 2.0.1's 512 characters")
             return
         }
         let requestId = mint(\.lastRequestId)
-        state.reverse.logRequestId = requestId
+        state.logRequestId = requestId
         let request = JSONValue.object(omittingNil: [
             "logType": .string("DiagnosticsLog"), "requestId": .int(requestId),
             "log": .object(omittingNil: [
@@ -465,13 +405,13 @@ extension ReverseTranslationSession {
             ]),
             "retries": p["retries"], "retryInterval": p["retryInterval"],
         ])
-        send(call, "GetLog", request, .getDiagnostics, &out)
+        io.toCharger(call, as: "GetLog", request, .getDiagnostics)
     }
 
-    private mutating func updateFirmware(_ call: RPCFrame.Call, _ out: inout [TranslationOutput]) {
+    mutating func updateFirmware(_ call: RPCFrame.Call, _ io: inout Effects<Self>) {
         let p = call.payload
         let requestId = mint(\.lastRequestId)
-        state.reverse.firmwareRequestId = requestId
+        state.firmwareRequestId = requestId
         let request = JSONValue.object(omittingNil: [
             "requestId": .int(requestId),
             "firmware": .object(omittingNil: [
@@ -479,64 +419,29 @@ extension ReverseTranslationSession {
             ]),
             "retries": p["retries"], "retryInterval": p["retryInterval"],
         ])
-        send(call, "UpdateFirmware", request, .updateFirmware, &out)
+        io.toCharger(call, as: "UpdateFirmware", request, .updateFirmware)
     }
 
     // MARK: The charger's results
 
-    mutating func chargerAnswered(
-        _ entry: CallLane<DownstreamPurpose>.Entry,
-        _ outcome: CallOutcome,
-        _ out: inout [TranslationOutput]
-    ) {
-        guard case .forBackend(let backendID, let action, let context) = entry.purpose else {
-            if case .error(let error) = outcome {
-                out.append(.note(.untranslatable, entry.action, "the charger answered \(error.errorCode)"))
-            }
-            return
-        }
-        let payload: JSONValue
-        switch outcome {
-        case .error(let error):
-            if case .setChargingProfile = context {
-                out.append(.toUpstream(TranslationSession.result(backendID, status("NotSupported"))))
-            } else {
-                out.append(
-                    .toUpstream(
-                        TranslationSession.callError(
-                            backendID,
-                            TranslationSession.errorCode(error.errorCode, for: .v16),
-                            error.errorDescription
-                        )
-                    )
-                )
-            }
-            out.append(
-                .note(.untranslatable, action, "the charger answered \(error.errorCode): \(error.errorDescription)")
-            )
-            return
-        case .result(let result):
-            payload = result
-        }
+    /// The charger answered a CALL the relay sent for the backend.
+    mutating func chargerResult(_ call: SentCall<ChargerContext>, _ payload: JSONValue, _ io: inout Effects<Self>) {
+        guard let caller = call.caller else { return }  // the relay's own
+        let (backendID, action) = (caller.messageID, caller.action)
         let answer: JSONValue
-        switch context {
+        switch call.context {
+        case .relay:
+            return
         case .generic(let mapping):
-            do throws(Untranslatable) {
-                answer = try tables.apply(mapping.response ?? [], to: payload, action: action, &out)
-            } catch {
-                out.append(
-                    .toUpstream(TranslationSession.callError(backendID, "PropertyConstraintViolation", error.message))
-                )
-                return
-            }
+            return answerByFieldRules(mapping, payload, to: caller, on: .upstream, &io)
         case .status(let map):
             let value = payload["status"]?.stringValue ?? "Rejected"
             answer = status(map.flatMap { tables.enumMap($0).map(value) } ?? value)
         case .remoteStart(let start):
             let value = payload["status"]?.stringValue ?? "Rejected"
             if value == "Accepted" {
-                state.reverse.remoteStarts.append(start)
-                if state.reverse.remoteStarts.count > 16 { state.reverse.remoteStarts.removeFirst() }
+                state.remoteStarts.append(start)
+                if state.remoteStarts.count > 16 { state.remoteStarts.removeFirst() }
                 markChanged()
             }
             answer = status(value)
@@ -544,12 +449,12 @@ extension ReverseTranslationSession {
             answer = configurationAnswer(read, results: payload["getVariableResult"]?.arrayValue ?? [])
         case .changeConfiguration(let password):
             let value = payload["setVariableResult"]?.arrayValue?.first?["attributeStatus"]?.stringValue ?? "Rejected"
-            if value == "Accepted", let password { out.append(.passwordChanged(password)) }
+            if value == "Accepted", let password { io.emit(.passwordChanged(password)) }
             answer = status(tables.enumMap(.setVariableStatus201To16).map(value) ?? "Rejected")
         case .setChargingProfile:
             answer = status(payload["status"]?.stringValue == "Accepted" ? "Accepted" : "Rejected")
         case .installedCertificates, .logAnswer, .plugAndCharge:
-            answer = Self.securityAnswer(context, payload) ?? .object([])
+            answer = Self.securityAnswer(call.context, payload) ?? .object([])
         case .compositeSchedule(let connectorId):
             answer = compositeSchedule16(payload, connectorId: connectorId)
         case .getDiagnostics:
@@ -558,17 +463,17 @@ extension ReverseTranslationSession {
         case .updateFirmware:
             answer = .object([])
             if payload["status"]?.stringValue != "Accepted" {
-                out.append(.toUpstream(TranslationSession.result(backendID, answer)))
+                io.reply(to: .upstream, backendID, answer)
                 sendUpstream(
                     "FirmwareStatusNotification",
                     .object([(key: "status", value: .string("DownloadFailed"))]),
                     .relay,
-                    &out
+                    &io
                 )
                 return
             }
         }
-        out.append(.toUpstream(TranslationSession.result(backendID, answer)))
+        io.reply(to: .upstream, backendID, answer)
     }
 
     private func compositeSchedule16(_ payload: JSONValue, connectorId: Int) -> JSONValue {

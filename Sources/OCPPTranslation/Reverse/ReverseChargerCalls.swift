@@ -1,56 +1,16 @@
 import OCPP
 
 /// Charger-initiated messages: a 2.0.1 CALL becomes a 1.6 CALL (or is answered by the relay).
-extension ReverseTranslationSession {
-    mutating func chargerCall(_ call: RPCFrame.Call, _ out: inout [TranslationOutput]) {
-        guard let mapping = tableMapping(call, tables.reverseCharger, from: .charger, &out) else { return }
-        do throws(Untranslatable) {
-            switch mapping.transform {
-            case nil:
-                let payload = try tables.apply(mapping.request ?? [], to: call.payload, action: call.action, &out)
-                forward(call, mapping.action ?? call.action, payload, .generic(mapping), &out)
-            case .reverseCharger(let transform):
-                switch transform {
-                case .bootNotification: try bootNotification(call, &out)
-                case .statusNotification: statusNotification(call, &out)
-                case .authorize: try authorize(call, &out)
-                case .transactionEvent: try transactionEvent(call, &out)
-                case .meterValues: try meterValues(call, &out)
-                case .logStatusNotification: logStatus(call, &out)
-                case .firmwareStatusNotification: firmwareStatus(call, &out)
-                case .notifyEvent: notifyEvent(call, &out)
-                case .securityEventNotification: try securityEvent(call, mapping, &out)
-                case .signCertificate: try signCertificate(call, mapping, &out)
-                case .plugAndCharge: plugAndCharge(call, &out)
-                }
-            case .some(let transform):
-                throw Untranslatable(message: "transform \(transform) is not available for 2.0.1 charger messages")
-            }
-        } catch {
-            refuse(call, error, from: .charger, &out)
-        }
-    }
-
-    /// Sends the translation of a charger CALL; the backend's result answers it.
-    mutating func forward(
-        _ call: RPCFrame.Call,
-        _ action: String,
-        _ payload: JSONValue,
-        _ context: ChargerAnswer,
-        _ out: inout [TranslationOutput]
-    ) {
-        sendUpstream(action, payload, .answer(chargerID: call.messageID, action: call.action, context: context), &out)
-    }
-
-    func answer(_ call: RPCFrame.Call, _ out: inout [TranslationOutput], _ payload: JSONValue = .object([])) {
-        out.append(.toCharger(TranslationSession.result(call.messageID, payload)))
+extension ReverseRules {
+    func answer(_ call: RPCFrame.Call, _ io: inout Effects<Self>, _ payload: JSONValue = .object([])) {
+        io.reply(to: .charger, call.messageID, payload)
     }
 
     // MARK: Steps
 
-    private mutating func bootNotification(
+    mutating func bootNotification(
         _ call: RPCFrame.Call,
-        _ out: inout [TranslationOutput]
+        _ io: inout Effects<Self>
     ) throws(Untranslatable) {
         let station = call.payload["chargingStation"] ?? .object([])
         let vendor = station["vendorName"]?.stringValue ?? ""
@@ -67,31 +27,31 @@ extension ReverseTranslationSession {
             "iccid": station.value(at: "modem.iccid"),
             "imsi": station.value(at: "modem.imsi"),
         ])
-        if state.reverse.boot != boot {
-            state.reverse.boot = boot
+        if state.boot != boot {
+            state.boot = boot
             markChanged()
         }
-        forward(call, "BootNotification", boot, .boot, &out)
+        io.forward(call, as: "BootNotification", boot, .boot)
     }
 
-    private mutating func statusNotification(_ call: RPCFrame.Call, _ out: inout [TranslationOutput]) {
+    mutating func statusNotification(_ call: RPCFrame.Call, _ io: inout Effects<Self>) {
         let evseId = call.payload["evseId"]?.intValue ?? 0
         let connector = tables.topology.connector(evseId: evseId, connectorId: call.payload["connectorId"]?.intValue)
         let status = call.payload["connectorStatus"]?.stringValue ?? "Available"
-        if state.reverse.connectorStatus[String(connector)] != status {
-            state.reverse.connectorStatus[String(connector)] = status
+        if state.connectorStatus[String(connector)] != status {
+            state.connectorStatus[String(connector)] = status
             markChanged()
         }
         // The backend answers the charger when the synthesised 1.6 status changed; otherwise the relay does.
         guard let message = statusChange(connector, timestamp: call.payload["timestamp"]) else {
-            answer(call, &out)
+            answer(call, &io)
             return
         }
-        forward(call, "StatusNotification", message, .empty, &out)
+        io.forward(call, as: "StatusNotification", message, .empty)
     }
 
-    private mutating func authorize(_ call: RPCFrame.Call, _ out: inout [TranslationOutput]) throws(Untranslatable) {
-        guard let token = call.payload["idToken"], let idTag = idTag(for: token, action: call.action, &out) else {
+    mutating func authorize(_ call: RPCFrame.Call, _ io: inout Effects<Self>) throws(Untranslatable) {
+        guard let token = call.payload["idToken"], let idTag = idTag(for: token, action: call.action, &io) else {
             throw Untranslatable(
                 message: "a token of type NoAuthorization has no 1.6 idTag (tokens.yaml free_vend_id_tag)"
             )
@@ -100,12 +60,12 @@ extension ReverseTranslationSession {
         if isContractAuthorization(call.payload) {
             // Wrapped whole; should the backend not take it, the plain Authorize follows.
             let wrapped = PlugAndCharge.wrap(call.action, call.payload)
-            return forward(call, "DataTransfer", wrapped, .plugAndCharge(fallback: plain), &out)
+            return io.forward(call, as: "DataTransfer", wrapped, .plugAndCharge(fallback: plain))
         }
         if call.payload["certificate"] != nil || call.payload["iso15118CertificateHashData"] != nil {
-            out.append(.note(.lossy, call.action, "the contract certificate data cannot reach a 1.6 backend"))
+            io.note(.lossy, call.action, "the contract certificate data cannot reach a 1.6 backend")
         }
-        forward(call, "Authorize", plain, .authorize, &out)
+        io.forward(call, as: "Authorize", plain, .authorize)
     }
 
     /// A contract Authorize the backend did not take wrapped: it goes as a plain Authorize (the contract data lost).
@@ -113,26 +73,25 @@ extension ReverseTranslationSession {
         _ chargerID: String,
         _ payload: JSONValue,
         because why: String,
-        _ out: inout [TranslationOutput]
+        _ io: inout Effects<Self>
     ) {
-        out.append(
-            .note(.lossy, "Authorize", "\(why); sent as a plain Authorize without the contract's certificate data")
-        )
+        io.note(.lossy, "Authorize", "\(why); sent as a plain Authorize without the contract's certificate data")
         sendUpstream(
             "Authorize",
             payload,
-            .answer(chargerID: chargerID, action: "Authorize", context: .authorize),
-            &out
+            answering: Caller(messageID: chargerID, action: "Authorize"),
+            .authorize,
+            &io
         )
     }
 
-    private mutating func meterValues(_ call: RPCFrame.Call, _ out: inout [TranslationOutput]) throws(Untranslatable) {
+    mutating func meterValues(_ call: RPCFrame.Call, _ io: inout Effects<Self>) throws(Untranslatable) {
         let evseId = call.payload["evseId"]?.intValue ?? 0
-        let open = state.reverse.transactions.last { $0.evseId == evseId && $0.window == .open && evseId > 0 }
+        let open = state.transactions.last { $0.evseId == evseId && $0.window == .open && evseId > 0 }
         let connector = open.flatMap(connector(of:)) ?? tables.topology.connector(evseId: evseId, connectorId: nil)
-        let values = meterValues16(call.payload["meterValue"], action: call.action, &out)
+        let values = meterValues16(call.payload["meterValue"], action: call.action, &io)
         guard !values.isEmpty else {
-            answer(call, &out)
+            answer(call, &io)
             return
         }
         var payload = JSONValue.object([
@@ -143,46 +102,49 @@ extension ReverseTranslationSession {
             // step with the backend like the transaction's events, or through the outbox while they are.
             payload.set("transactionId", .int(open.number ?? 0))
             let answering = inStep(open) ? call : nil
-            if answering == nil { answer(call, &out) }
-            sendUpstream("MeterValues", payload, purpose(open, answering: answering), &out)
+            if answering == nil { answer(call, &io) }
+            sendTransactionMessage("MeterValues", payload, of: open, answering: answering, &io)
         } else {
-            forward(call, "MeterValues", payload, .empty, &out)
+            io.forward(call, as: "MeterValues", payload, .empty)
         }
     }
 
-    private mutating func logStatus(_ call: RPCFrame.Call, _ out: inout [TranslationOutput]) {
-        if securityLogStatus(call, &out) { return }
+    mutating func logStatus(_ call: RPCFrame.Call, _ io: inout Effects<Self>) {
+        if securityLogStatus(call, &io) { return }
         let status = call.payload["status"]?.stringValue ?? ""
-        if let requestId = call.payload["requestId"]?.intValue, requestId != state.reverse.logRequestId {
-            answer(call, &out)
-            out.append(
-                .note(.lossy, call.action, "requestId \(requestId) is not the backend's GetDiagnostics; not forwarded")
-            )
+        if let requestId = call.payload["requestId"]?.intValue, requestId != state.logRequestId {
+            answer(call, &io)
+            io.note(.lossy, call.action, "requestId \(requestId) is not the backend's GetDiagnostics; not forwarded")
             return
         }
         guard let mapped = tables.enumMap(.logStatus201To16).map(status) else {
-            answer(call, &out)
-            out.append(.note(.lossy, call.action, "\(status) has no 1.6 DiagnosticsStatus; not forwarded"))
+            answer(call, &io)
+            io.note(.lossy, call.action, "\(status) has no 1.6 DiagnosticsStatus; not forwarded")
             return
         }
-        forward(call, "DiagnosticsStatusNotification", .object([(key: "status", value: .string(mapped))]), .empty, &out)
+        io.forward(
+            call,
+            as: "DiagnosticsStatusNotification",
+            .object([(key: "status", value: .string(mapped))]),
+            .empty
+        )
     }
 
-    private mutating func firmwareStatus(_ call: RPCFrame.Call, _ out: inout [TranslationOutput]) {
-        if signedFirmwareStatus(call, &out) { return }
+    mutating func firmwareStatus(_ call: RPCFrame.Call, _ io: inout Effects<Self>) {
+        if signedFirmwareStatus(call, &io) { return }
         let status = call.payload["status"]?.stringValue ?? ""
         guard let mapped = tables.enumMap(.firmwareStatus201To16).map(status) else {
-            answer(call, &out)
-            out.append(.note(.lossy, call.action, "\(status) has no 1.6 FirmwareStatus; not forwarded"))
+            answer(call, &io)
+            io.note(.lossy, call.action, "\(status) has no 1.6 FirmwareStatus; not forwarded")
             return
         }
-        forward(call, "FirmwareStatusNotification", .object([(key: "status", value: .string(mapped))]), .empty, &out)
+        io.forward(call, as: "FirmwareStatusNotification", .object([(key: "status", value: .string(mapped))]), .empty)
     }
 
     /// Availability states and problems become 1.6 StatusNotifications (status and errorCode); the relay
     /// answers the charger itself.
-    private mutating func notifyEvent(_ call: RPCFrame.Call, _ out: inout [TranslationOutput]) {
-        answer(call, &out)
+    mutating func notifyEvent(_ call: RPCFrame.Call, _ io: inout Effects<Self>) {
+        answer(call, &io)
         for event in call.payload["eventData"]?.arrayValue ?? [] {
             let component = event.value(at: "component.name")?.stringValue ?? ""
             let variable = event.value(at: "variable.name")?.stringValue ?? ""
@@ -196,26 +158,26 @@ extension ReverseTranslationSession {
             let timestamp = event["timestamp"]
             if variable == "AvailabilityState" && (component == "Connector" || component == "ChargingStation") {
                 let status = component == "ChargingStation" && value == "Occupied" ? "Available" : value
-                if state.reverse.connectorStatus[key] != status {
-                    state.reverse.connectorStatus[key] = status
+                if state.connectorStatus[key] != status {
+                    state.connectorStatus[key] = status
                     markChanged()
                 }
                 if let message = statusChange(connector, timestamp: timestamp) {
-                    sendUpstream("StatusNotification", message, .relay, &out)
+                    sendUpstream("StatusNotification", message, .relay, &io)
                 }
                 continue
             }
             guard ["Problem", "Tripped", "Overload", "Operated", "SignalStrength"].contains(variable) else {
-                out.append(.note(.lossy, call.action, "\(component).\(variable) has no 1.6 counterpart; not forwarded"))
+                io.note(.lossy, call.action, "\(component).\(variable) has no 1.6 counterpart; not forwarded")
                 continue
             }
             let cleared = event["cleared"]?.boolValue == true || value.lowercased() == "false"
             let code = tables.enumMap(.errorCode201To16).map("\(component).\(variable)") ?? "OtherError"
             if cleared {
-                guard state.reverse.connectorErrors[key] != nil else { continue }
-                state.reverse.connectorErrors[key] = nil
+                guard state.connectorErrors[key] != nil else { continue }
+                state.connectorErrors[key] = nil
             } else {
-                state.reverse.connectorErrors[key] = code
+                state.connectorErrors[key] = code
             }
             markChanged()
             var message = statusMessage(connector, status: currentStatus(connector), timestamp: timestamp)
@@ -227,88 +189,77 @@ extension ReverseTranslationSession {
                     message.set("info", .string(String(techInfo.prefix(50))))
                 }
             }
-            state.reverse.reportedStatus[key] = message["status"]?.stringValue
-            sendUpstream("StatusNotification", message, .relay, &out)
+            state.reportedStatus[key] = message["status"]?.stringValue
+            sendUpstream("StatusNotification", message, .relay, &io)
         }
     }
 
     // MARK: Results
 
     mutating func upstreamResult(
-        _ entry: CallLane<UpstreamPurpose>.Entry,
+        _ call: SentCall<UpstreamContext>,
         _ payload: JSONValue,
-        _ out: inout [TranslationOutput]
+        _ io: inout Effects<Self>
     ) {
-        switch entry.purpose {
-        case .relay:
-            break
-        case .transaction(let transaction):
-            if entry.action == "StartTransaction", let transaction { transactionStarted(transaction, payload, &out) }
-        case .answer(let chargerID, let action, let context):
-            let result: JSONValue
-            switch context {
-            case .empty, .inStep:
-                result = .object([])
-            case .boot:
-                let status = payload["status"]?.stringValue ?? "Rejected"
-                if state.reverse.bootAccepted != (status == "Accepted") {
-                    state.reverse.bootAccepted = status == "Accepted"
-                    markChanged()
-                }
-                result = .object(omittingNil: [
-                    "currentTime": payload["currentTime"] ?? .string(now()), "interval": payload["interval"] ?? .int(0),
-                    "status": .string(status),
-                ])
-            case .authorize:
-                result = .object(omittingNil: ["idTokenInfo": idTokenInfo(payload["idTagInfo"])])
-            case .plugAndCharge(let fallback):
-                let unwrapped = PlugAndCharge.unwrapAnswer(payload)
-                if let fallback, case .failure(let why) = unwrapped {
-                    return plainAuthorize(chargerID, fallback, because: "the backend: \(why.message)", &out)
-                }
-                result = PlugAndCharge.answer(unwrapped, to: action, from: "the backend", &out)
-            case .generic(let mapping):
-                do throws(Untranslatable) {
-                    result = try tables.apply(mapping.response ?? [], to: payload, action: action, &out)
-                } catch {
-                    out.append(
-                        .toCharger(
-                            TranslationSession.callError(chargerID, "PropertyConstraintViolation", error.message)
-                        )
-                    )
-                    out.append(.note(.untranslatable, action, error.message))
-                    return
-                }
-            }
-            out.append(.toCharger(TranslationSession.result(chargerID, result)))
+        if case .transaction(let transaction) = call.context {
+            delivered(call.id)
+            if call.action == "StartTransaction", let transaction { transactionStarted(transaction, payload, &io) }
         }
+        guard let caller = call.caller else { return }  // the relay's own, or an outbox message
+        let (chargerID, action) = (caller.messageID, caller.action)
+        let result: JSONValue
+        switch call.context {
+        case .relay, .transaction:
+            return
+        case .empty, .inStep:
+            result = .object([])
+        case .boot:
+            let status = payload["status"]?.stringValue ?? "Rejected"
+            if state.bootAccepted != (status == "Accepted") {
+                state.bootAccepted = status == "Accepted"
+                markChanged()
+            }
+            result = .object(omittingNil: [
+                "currentTime": payload["currentTime"] ?? .string(now()), "interval": payload["interval"] ?? .int(0),
+                "status": .string(status),
+            ])
+        case .authorize:
+            result = .object(omittingNil: ["idTokenInfo": idTokenInfo(payload["idTagInfo"])])
+        case .plugAndCharge(let fallback):
+            let unwrapped = PlugAndCharge.unwrapAnswer(payload)
+            if let fallback, case .failure(let why) = unwrapped {
+                return plainAuthorize(chargerID, fallback, because: "the backend: \(why.message)", &io)
+            }
+            result = PlugAndCharge.answer(unwrapped, to: action, from: "the backend", &io)
+        case .generic(let mapping):
+            return answerByFieldRules(mapping, payload, to: caller, on: .charger, &io)
+        }
+        io.reply(to: .charger, chargerID, result)
     }
 
     // MARK: Tokens
 
     /// The 1.6 idTag of a 2.0.1 token: itself when it fits 20 characters, else a stable alias (never a
     /// truncation: two tokens could then bill one account); `nil` for NoAuthorization without a free-vend idTag.
-    mutating func idTag(for token: JSONValue, action: String, _ out: inout [TranslationOutput]) -> String? {
+    mutating func idTag(for token: JSONValue, action: String, _ io: inout Effects<Self>) -> String? {
         let value = token["idToken"]?.stringValue ?? ""
         let type = token["type"]?.stringValue ?? "ISO14443"
         if type == "NoAuthorization" || value.isEmpty { return tables.freeVendIdTag }
         if value.count <= 20 {
-            if state.reverse.tokenTypes[value] != type {
-                state.reverse.tokenTypes[value] = type
+            if state.tokenTypes[value] != type {
+                state.tokenTypes[value] = type
                 markChanged()
             }
             return value
         }
-        let alias = Self.alias(type: type, idToken: value, taken: state.reverse.aliases)
-        if state.reverse.aliases[alias] == nil {
-            state.reverse.aliases[alias] = .init(idToken: value, type: type)
+        let alias = TokenAlias.make(type: type, idToken: value, taken: state.aliases)
+        if state.aliases[alias] == nil {
+            state.aliases[alias] = .init(idToken: value, type: type)
             markChanged()
-            out.append(
-                .note(
-                    .lossy,
-                    action,
-                    "a \(value.count)-character \(type) token is \(alias) for the 1.6 backend (provision the alias there)"
-                )
+            io.note(
+                .lossy,
+                action,
+                "a \(value.count)-character \(type) token is \(alias) for the 1.6 backend (provision the alias there)"
             )
         }
         return alias
@@ -317,38 +268,13 @@ extension ReverseTranslationSession {
     /// The 2.0.1 token for a 1.6 idTag from the backend: an alias's token, else the type last seen for it, else
     /// `fallback` (Central for remote starts) or the table's rules.
     func token(for idTag: String, fallback: String? = nil) -> JSONValue {
-        if let aliased = state.reverse.aliases[idTag] {
+        if let aliased = state.aliases[idTag] {
             return .object([
                 (key: "idToken", value: .string(aliased.idToken)), (key: "type", value: .string(aliased.type)),
             ])
         }
-        let type = state.reverse.tokenTypes[idTag] ?? fallback ?? tables.tokenTypes.type(of: idTag)
+        let type = state.tokenTypes[idTag] ?? fallback ?? tables.tokenTypes.type(of: idTag)
         return .object([(key: "idToken", value: .string(idTag)), (key: "type", value: .string(type))])
-    }
-
-    /// A deterministic alias: "X" and 13 base32 characters of a 64-bit FNV-1a digest of type and token
-    /// (another digest character on the rare collision).
-    public static func alias(type: String, idToken: String, taken: [String: ReverseState.Token]) -> String {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        var salt = 0
-        while true {
-            for byte in "\(type):\(idToken):\(salt)".utf8 {
-                hash ^= UInt64(byte)
-                hash = hash &* 0x0100_0000_01b3
-            }
-            let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
-            var text = "X"
-            var bits = hash
-            for _ in 0..<13 {
-                text.append(alphabet[Int(bits & 31)])
-                bits >>= 5
-            }
-            if let other = taken[text], other.idToken != idToken || other.type != type {
-                salt += 1
-                continue
-            }
-            return text
-        }
     }
 
     /// 1.6 `idTagInfo` → 2.0.1 `idTokenInfo` (the 1.6 statuses are a subset of 2.0.1's).

@@ -5,28 +5,25 @@ import OCPP
 /// (``TranslationOptions/upstreamSecurity``), its Plug & Charge messages go wrapped in DataTransfers to one that
 /// speaks that (``TranslationOptions/upstreamPlugAndCharge``); the backend's Whitepaper commands and wrapped Plug &
 /// Charge messages become the 2.0.1 messages they are.
-extension ReverseTranslationSession {
+extension ReverseRules {
     // MARK: From the charger
 
     /// SecurityEventNotification: the Whitepaper's has the same fields; without it the relay answers.
     mutating func securityEvent(
         _ call: RPCFrame.Call,
         _ mapping: ActionMapping,
-        _ out: inout [TranslationOutput]
+        _ io: inout Effects<Self>
     ) throws(Untranslatable) {
         guard options.upstreamSecurity else {
-            answer(call, &out)
-            out.append(
-                .note(
-                    .lossy,
-                    call.action,
-                    "\(call.payload["type"]?.stringValue ?? "?") recorded, not forwarded: the backend does not implement the 1.6 Security Whitepaper (upstream_extensions)"
-                )
+            answer(call, &io)
+            io.note(
+                .lossy,
+                call.action,
+                "\(call.payload["type"]?.stringValue ?? "?") recorded, not forwarded: the backend does not implement the 1.6 Security Whitepaper (upstream_extensions)"
             )
             return
         }
-        let payload = try tables.apply(mapping.request ?? [], to: call.payload, action: call.action, &out)
-        forward(call, "SecurityEventNotification", payload, .generic(mapping), &out)
+        try translateByFieldRules(call, mapping, from: .charger, &io)
     }
 
     /// SignCertificate: the station's own certificate through the Whitepaper's SignCertificate, a V2G certificate
@@ -34,33 +31,31 @@ extension ReverseTranslationSession {
     mutating func signCertificate(
         _ call: RPCFrame.Call,
         _ mapping: ActionMapping,
-        _ out: inout [TranslationOutput]
+        _ io: inout Effects<Self>
     ) throws(Untranslatable) {
-        if call.payload["certificateType"]?.stringValue == "V2GCertificate" { return plugAndCharge(call, &out) }
+        if call.payload["certificateType"]?.stringValue == "V2GCertificate" { return plugAndCharge(call, &io) }
         guard options.upstreamSecurity else {
             return refuseLocally(
                 call,
                 "NoSecurityExtension",
                 "the backend does not implement the 1.6 Security Whitepaper",
-                &out
+                &io
             )
         }
-        let payload = try tables.apply(mapping.request ?? [], to: call.payload, action: call.action, &out)
-        forward(call, "SignCertificate", payload, .generic(mapping), &out)
+        try translateByFieldRules(call, mapping, from: .charger, &io)
     }
 
     /// A Plug & Charge message (Get15118EVCertificate, GetCertificateStatus, a V2G SignCertificate, a contract
     /// Authorize): wrapped in a DataTransfer, or refused when the backend does not speak Plug & Charge.
-    mutating func plugAndCharge(_ call: RPCFrame.Call, _ out: inout [TranslationOutput]) {
+    mutating func plugAndCharge(_ call: RPCFrame.Call, _ io: inout Effects<Self>) {
         guard options.upstreamPlugAndCharge else {
-            return refuseLocally(call, "NoPlugAndCharge", "the backend does not speak Plug & Charge over 1.6", &out)
+            return refuseLocally(call, "NoPlugAndCharge", "the backend does not speak Plug & Charge over 1.6", &io)
         }
-        forward(
+        io.forward(
             call,
-            "DataTransfer",
+            as: "DataTransfer",
             PlugAndCharge.wrap(call.action, call.payload),
-            .plugAndCharge(fallback: nil),
-            &out
+            .plugAndCharge(fallback: nil)
         )
     }
 
@@ -71,40 +66,40 @@ extension ReverseTranslationSession {
                 || payload.value(at: "idToken.type")?.stringValue == "eMAID")
     }
 
-    private func refuseLocally(_ call: RPCFrame.Call, _ code: String, _ why: String, _ out: inout [TranslationOutput]) {
+    private func refuseLocally(_ call: RPCFrame.Call, _ code: String, _ why: String, _ io: inout Effects<Self>) {
         let reason = Untranslatable(message: why, reasonCode: code)
-        answer(call, &out, TranslationSession.refusal(call.action, reason))
-        out.append(.note(.lossy, call.action, "answered by the relay: \(why)"))
+        answer(call, &io, Refusal.answer(call.action, reason))
+        io.note(.lossy, call.action, "answered by the relay: \(why)")
     }
 
     /// The LogStatusNotification of the backend's Whitepaper GetLog: the Whitepaper's, with the backend's id.
-    mutating func securityLogStatus(_ call: RPCFrame.Call, _ out: inout [TranslationOutput]) -> Bool {
-        guard let ids = state.reverse.securityLog, call.payload["requestId"]?.intValue == ids.relay else {
+    mutating func securityLogStatus(_ call: RPCFrame.Call, _ io: inout Effects<Self>) -> Bool {
+        guard let ids = state.securityLog, call.payload["requestId"]?.intValue == ids.relay else {
             return false
         }
         let status = call.payload["status"]?.stringValue ?? ""
         guard status != "AcceptedCanceled" else {
-            answer(call, &out)
-            out.append(.note(.lossy, call.action, "AcceptedCanceled has no 1.6 UploadLogStatus; not forwarded"))
+            answer(call, &io)
+            io.note(.lossy, call.action, "AcceptedCanceled has no 1.6 UploadLogStatus; not forwarded")
             return true
         }
         let payload = JSONValue.object([
             (key: "status", value: .string(status)), (key: "requestId", value: .int(ids.backend)),
         ])
-        forward(call, "LogStatusNotification", payload, .empty, &out)
+        io.forward(call, as: "LogStatusNotification", payload, .empty)
         return true
     }
 
     /// The FirmwareStatusNotification of the backend's SignedUpdateFirmware: the Whitepaper's (same 14 values).
-    mutating func signedFirmwareStatus(_ call: RPCFrame.Call, _ out: inout [TranslationOutput]) -> Bool {
-        guard let ids = state.reverse.signedFirmware, call.payload["requestId"]?.intValue == ids.relay else {
+    mutating func signedFirmwareStatus(_ call: RPCFrame.Call, _ io: inout Effects<Self>) -> Bool {
+        guard let ids = state.signedFirmware, call.payload["requestId"]?.intValue == ids.relay else {
             return false
         }
         let payload = JSONValue.object([
             (key: "status", value: call.payload["status"] ?? .string("Idle")),
             (key: "requestId", value: .int(ids.backend)),
         ])
-        forward(call, "SignedFirmwareStatusNotification", payload, .empty, &out)
+        io.forward(call, as: "SignedFirmwareStatusNotification", payload, .empty)
         return true
     }
 
@@ -113,20 +108,23 @@ extension ReverseTranslationSession {
     /// The Whitepaper's GetInstalledCertificateIds asks for one type; 2.0.1 for a list and answers a chain.
     mutating func getInstalledCertificateIds(
         _ call: RPCFrame.Call,
-        _ out: inout [TranslationOutput]
+        _ io: inout Effects<Self>
     ) throws(Untranslatable) {
-        guard let type = call.payload["certificateType"]?.stringValue,
-            let mapped = tables.enumMap(.certificateUse16To201).map(type)
-        else { throw Untranslatable(message: "certificateType has no 2.0.1 counterpart") }
+        let mapped = try tables.map(
+            call.payload["certificateType"],
+            through: .certificateUse16To201,
+            or: "certificateType has no 2.0.1 counterpart"
+        )
         let request = JSONValue.object([(key: "certificateType", value: .array([.string(mapped)]))])
-        send(call, "GetInstalledCertificateIds", request, .installedCertificates, &out)
+        io.toCharger(call, as: "GetInstalledCertificateIds", request, .installedCertificates)
     }
 
-    mutating func extendedTriggerMessage(_ call: RPCFrame.Call, _ out: inout [TranslationOutput]) throws(Untranslatable)
-    {
-        guard let requested = call.payload["requestedMessage"]?.stringValue,
-            let mapped = tables.enumMap(.extendedTrigger16To201).map(requested)
-        else { throw Untranslatable(message: "requestedMessage has no 2.0.1 counterpart") }
+    mutating func extendedTriggerMessage(_ call: RPCFrame.Call, _ io: inout Effects<Self>) throws(Untranslatable) {
+        let mapped = try tables.map(
+            call.payload["requestedMessage"],
+            through: .extendedTrigger16To201,
+            or: "requestedMessage has no 2.0.1 counterpart"
+        )
         var request = JSONValue.object([(key: "requestedMessage", value: .string(mapped))])
         if let connector = call.payload["connectorId"]?.intValue, connector > 0 {
             let (evseId, connectorId) = tables.topology.evse(forConnector: connector)
@@ -135,17 +133,17 @@ extension ReverseTranslationSession {
                 .object([(key: "id", value: .int(evseId)), (key: "connectorId", value: .int(connectorId))])
             )
         }
-        send(call, "TriggerMessage", request, .status(nil), &out)
+        io.toCharger(call, as: "TriggerMessage", request, .status(nil))
     }
 
     /// The Whitepaper's GetLog has 2.0.1's fields.
-    mutating func securityGetLog(_ call: RPCFrame.Call, _ out: inout [TranslationOutput]) throws(Untranslatable) {
-        send(call, "GetLog", try withRelayRequestId(call, \.securityLog), .logAnswer, &out)
+    mutating func securityGetLog(_ call: RPCFrame.Call, _ io: inout Effects<Self>) throws(Untranslatable) {
+        io.toCharger(call, as: "GetLog", try withRelayRequestId(call, \.securityLog), .logAnswer)
     }
 
     /// SignedUpdateFirmware is 2.0.1's UpdateFirmware with its signature.
-    mutating func signedUpdateFirmware(_ call: RPCFrame.Call, _ out: inout [TranslationOutput]) throws(Untranslatable) {
-        send(call, "UpdateFirmware", try withRelayRequestId(call, \.signedFirmware), .status(nil), &out)
+    mutating func signedUpdateFirmware(_ call: RPCFrame.Call, _ io: inout Effects<Self>) throws(Untranslatable) {
+        io.toCharger(call, as: "UpdateFirmware", try withRelayRequestId(call, \.signedFirmware), .status(nil))
     }
 
     /// The backend's request with a requestId of the relay's, remembered beside the backend's: the charger's
@@ -160,7 +158,7 @@ extension ReverseTranslationSession {
             throw Untranslatable(message: "requestId is required")
         }
         let relayId = mint(\.lastRequestId)
-        state.reverse[keyPath: origin] = .init(relay: relayId, backend: backendId)
+        state[keyPath: origin] = .init(relay: relayId, backend: backendId)
         request.set("requestId", .int(relayId))
         return request
     }
@@ -170,14 +168,10 @@ extension ReverseTranslationSession {
     mutating func backendDataTransfer(
         _ call: RPCFrame.Call,
         _ mapping: ActionMapping,
-        _ out: inout [TranslationOutput]
+        _ io: inout Effects<Self>
     ) throws(Untranslatable) {
-        guard let (action, payload) = try PlugAndCharge.unwrap(call.payload, messages: PlugAndCharge.backendMessages)
-        else {
-            let payload = try tables.apply(mapping.request ?? [], to: call.payload, action: call.action, &out)
-            return send(call, mapping.action ?? call.action, payload, .generic(mapping), &out)
-        }
-        send(call, action, payload, .plugAndCharge, &out)
+        guard let (action, payload) = try plugAndChargeMessage(in: call, mapping, from: .upstream, &io) else { return }
+        io.toCharger(call, as: action, payload, .plugAndCharge)
     }
 
     /// The charger's answers to the backend's security and Plug & Charge commands, in 1.6 form.

@@ -7,29 +7,29 @@ import OCPP
 /// which a token, the connector and (if the charger reports one) a meter reading are known; StopTransaction at
 /// Ended or at an Updated event that ends the authorization (StopAuthorized, Deauthorized, RemoteStop). Events
 /// before the window only move the status; a transaction that ends before it opened never reaches the backend.
-extension ReverseTranslationSession {
+extension ReverseRules {
     typealias Transaction = ReverseState.Transaction
 
-    mutating func transactionEvent(_ call: RPCFrame.Call, _ out: inout [TranslationOutput]) throws(Untranslatable) {
+    mutating func transactionEvent(_ call: RPCFrame.Call, _ io: inout Effects<Self>) throws(Untranslatable) {
         let p = call.payload
         guard let eventType = p["eventType"]?.stringValue,
             let id = p.value(at: "transactionInfo.transactionId")?.stringValue
         else {
             throw Untranslatable(message: "eventType and transactionInfo.transactionId are required")
         }
-        var index = state.reverse.transactions.lastIndex { $0.id == id }
+        var index = state.transactions.lastIndex { $0.id == id }
         if index == nil {
-            state.reverse.transactions.append(Transaction(id: id))
+            state.transactions.append(Transaction(id: id))
             pruneTransactions()
-            index = state.reverse.transactions.count - 1
+            index = state.transactions.count - 1
             markChanged()
         }
-        var t = state.reverse.transactions[index!]
+        var t = state.transactions[index!]
         let before = t
         let seqNo = p["seqNo"]?.intValue ?? 0
         if let last = t.lastSeqNo, seqNo <= last {
             // A retry of an event already translated: answered again, sent nowhere.
-            answer(call, &out)
+            answer(call, &io)
             return
         }
         t.lastSeqNo = seqNo
@@ -38,13 +38,13 @@ extension ReverseTranslationSession {
             t.connectorId = evse["connectorId"]?.intValue ?? t.connectorId
         }
         if let token = p["idToken"], t.idTag == nil || t.window == .none {
-            t.idTag = idTag(for: token, action: call.action, &out)
+            t.idTag = idTag(for: token, action: call.action, &io)
         }
         if let remoteStartId = p.value(at: "transactionInfo.remoteStartId")?.intValue {
             t.remoteStartId = remoteStartId
-            if let start = state.reverse.remoteStarts.first(where: { $0.remoteStartId == remoteStartId }) {
+            if let start = state.remoteStarts.first(where: { $0.remoteStartId == remoteStartId }) {
                 t.idTag = t.idTag ?? start.idTag
-                state.reverse.remoteStarts.removeAll { $0.remoteStartId == remoteStartId }
+                state.remoteStarts.removeAll { $0.remoteStartId == remoteStartId }
                 markChanged()
             }
         }
@@ -70,35 +70,35 @@ extension ReverseTranslationSession {
             t.window = .open
             t.meterStart = Self.register(in: p["meterValue"], context: "Transaction.Begin") ?? t.lastRegister
             if t.meterStart == nil {
-                out.append(.note(.lossy, call.action, "no energy register reading at the start; meterStart is 0"))
+                io.note(.lossy, call.action, "no energy register reading at the start; meterStart is 0")
             }
             let start = JSONValue.object(omittingNil: [
                 "connectorId": .int(connector), "idTag": .string(t.idTag ?? ""), "meterStart": .int(t.meterStart ?? 0),
                 "timestamp": timestamp, "reservationId": t.reservationId.map { .int($0) },
             ])
-            state.reverse.transactions[index!] = t
-            sendUpstream("StartTransaction", start, .transaction(t.id), &out)
-            sendMeterValues(p["meterValue"], of: t, connector: connector, action: call.action, &out)
+            state.transactions[index!] = t
+            sendUpstream("StartTransaction", start, .transaction(t.id), &io)
+            sendMeterValues(p["meterValue"], of: t, connector: connector, action: call.action, &io)
             // The token's verdict is in StartTransaction.conf: the charger's answer waits for it.
-            self.held = (call.messageID, t.id, uptime())
+            self.held = (call.messageID, t.id, clock.uptime())
             deferred = true
         case .open:
             guard let connector = connector(of: t) else { break }
             let answering = inStep ? call : nil
             if ends {
                 t.window = .closed
-                state.reverse.transactions[index!] = t
-                stop(t, connector: connector, event: p, timestamp: timestamp, answering: answering, &out)
+                state.transactions[index!] = t
+                stop(t, connector: connector, event: p, timestamp: timestamp, answering: answering, &io)
                 deferred = inStep
             } else {
-                state.reverse.transactions[index!] = t
+                state.transactions[index!] = t
                 let sent = sendMeterValues(
                     p["meterValue"],
                     of: t,
                     connector: connector,
                     action: call.action,
                     answering: answering,
-                    &out
+                    &io
                 )
                 deferred = inStep && sent
             }
@@ -106,7 +106,7 @@ extension ReverseTranslationSession {
             break
         }
         if eventType == "Ended" { t.ended = true }
-        state.reverse.transactions[index!] = t
+        state.transactions[index!] = t
         // The last seqNo and reading ride along with the next write; everything else of the transaction is
         // stored before anything that depends on it goes out.
         var durable = before
@@ -114,22 +114,33 @@ extension ReverseTranslationSession {
         durable.lastRegister = t.lastRegister
         if durable != t { markChanged() }
         if let connector = connector(of: t), let message = statusChange(connector, timestamp: timestamp) {
-            sendUpstream("StatusNotification", message, .relay, &out)
+            sendUpstream("StatusNotification", message, .relay, &io)
         }
-        if !deferred { answer(call, &out) }
+        if !deferred { answer(call, &io) }
     }
 
-    /// Whether a transaction's messages go in step with the backend: its id is known and nothing of it waits in
-    /// the outbox.
+    /// Whether a transaction's messages go in step with the backend (the charger's event answered when the backend
+    /// answered what it became): once StartTransaction is answered, always, also while earlier messages of the
+    /// transaction wait in the outbox (they go first: one lane, in order). Only while the backend's id is late (the
+    /// charger was answered without the verdict) does the relay answer the events itself, through the outbox.
     func inStep(_ t: Transaction) -> Bool {
-        t.number != nil && !state.reverse.outbox.contains { $0.transaction == t.id }
+        t.number != nil
     }
 
-    /// The upstream purpose of a transaction's message: in the outbox (its charger event already answered), or
-    /// answering the charger's event when the backend answers it.
-    func purpose(_ t: Transaction, answering call: RPCFrame.Call?) -> UpstreamPurpose {
-        guard let call else { return .transaction(t.id) }
-        return .answer(chargerID: call.messageID, action: call.action, context: .inStep)
+    /// Sends a transaction's message: answering the charger's event once the backend answered it (in step), or,
+    /// without a call to answer (its event answered already), through the persisted outbox.
+    mutating func sendTransactionMessage(
+        _ action: String,
+        _ payload: JSONValue,
+        of t: Transaction,
+        answering call: RPCFrame.Call?,
+        _ io: inout Effects<Self>
+    ) {
+        if let call {
+            sendUpstream(action, payload, answering: Caller(call), .inStep, &io)
+        } else {
+            sendUpstream(action, payload, .transaction(t.id), &io)
+        }
     }
 
     private mutating func stop(
@@ -138,7 +149,7 @@ extension ReverseTranslationSession {
         event p: JSONValue,
         timestamp: JSONValue,
         answering call: RPCFrame.Call?,
-        _ out: inout [TranslationOutput]
+        _ io: inout Effects<Self>
     ) {
         let action = "TransactionEvent"
         let meterStop =
@@ -147,16 +158,16 @@ extension ReverseTranslationSession {
         if p["eventType"]?.stringValue == "Ended" {
             let stopped = p.value(at: "transactionInfo.stoppedReason")?.stringValue ?? "Local"
             reason =
-                stopped == "ImmediateReset" && state.reverse.lastReset == "Soft"
+                stopped == "ImmediateReset" && state.lastReset == "Soft"
                 ? "SoftReset" : tables.enumMap(.stoppedReason201To16).map(stopped)
         } else {
             reason = tables.enumMap(.stopTriggerReason201To16).map(p["triggerReason"]?.stringValue ?? "")
         }
         var stopTag: JSONValue?
         if p["triggerReason"]?.stringValue == "StopAuthorized", let token = p["idToken"] {
-            stopTag = idTag(for: token, action: action, &out).map(JSONValue.string)
+            stopTag = idTag(for: token, action: action, &io).map(JSONValue.string)
         }
-        var data = meterValues16(p["meterValue"], action: action, &out)
+        var data = meterValues16(p["meterValue"], action: action, &io)
         // StopTransaction's unit enumeration has no Hertz.
         data = data.map { value in
             var value = value
@@ -173,7 +184,7 @@ extension ReverseTranslationSession {
             "reason": reason == "Local" ? nil : reason.map(JSONValue.string), "idTag": stopTag,
             "transactionData": data.isEmpty ? nil : .array(data),
         ])
-        sendUpstream("StopTransaction", message, purpose(t, answering: call), &out)
+        sendTransactionMessage("StopTransaction", message, of: t, answering: call, &io)
     }
 
     /// Sends the readings of an event, if it has any 1.6 can carry; whether it sent them.
@@ -184,61 +195,57 @@ extension ReverseTranslationSession {
         connector: Int,
         action: String,
         answering call: RPCFrame.Call? = nil,
-        _ out: inout [TranslationOutput]
+        _ io: inout Effects<Self>
     ) -> Bool {
-        let converted = meterValues16(values, action: action, &out)
+        let converted = meterValues16(values, action: action, &io)
         guard !converted.isEmpty else { return false }
         let message = JSONValue.object([
             (key: "connectorId", value: .int(connector)), (key: "transactionId", value: .int(t.number ?? 0)),
             (key: "meterValue", value: .array(converted)),
         ])
-        sendUpstream("MeterValues", message, purpose(t, answering: call), &out)
+        sendTransactionMessage("MeterValues", message, of: t, answering: call, &io)
         return true
     }
 
     /// StartTransaction.conf: the backend's id is stored before anything that needs it goes out, and the held
     /// answer tells the charger the token's verdict.
-    mutating func transactionStarted(_ id: String, _ payload: JSONValue, _ out: inout [TranslationOutput]) {
-        guard let index = state.reverse.transactions.lastIndex(where: { $0.id == id }) else { return }
-        state.reverse.transactions[index].number = payload["transactionId"]?.intValue ?? -1
+    mutating func transactionStarted(_ id: String, _ payload: JSONValue, _ io: inout Effects<Self>) {
+        guard let index = state.transactions.lastIndex(where: { $0.id == id }) else { return }
+        let number = payload["transactionId"]?.intValue ?? -1
+        state.transactions[index].number = number
+        numberKnown(id, number, &io)
         let info = idTokenInfo(payload["idTagInfo"])
         let status = info?["status"]?.stringValue ?? "Accepted"
-        if status != "Accepted" { state.reverse.transactions[index].rejected = status }
+        if status != "Accepted" { state.transactions[index].rejected = status }
         markChanged()
         if let held, held.transaction == id {
             self.held = nil
-            out.append(
-                .toCharger(TranslationSession.result(held.messageID, .object(omittingNil: ["idTokenInfo": info])))
-            )
-        } else if status != "Accepted" && !state.reverse.transactions[index].ended {
+            io.reply(to: .charger, held.messageID, .object(omittingNil: ["idTokenInfo": info]))
+        } else if status != "Accepted" && !state.transactions[index].ended {
             // The charger was answered before the verdict came: the relay stops the transaction itself.
-            sendDownstream(
-                "RequestStopTransaction",
-                .object([(key: "transactionId", value: .string(id))]),
-                .relay,
-                &out
-            )
-            out.append(.note(.lossy, "StartTransaction", "the backend rejected the token late (\(status)); stopping"))
+            io.sendCharger("RequestStopTransaction", .object([(key: "transactionId", value: .string(id))]), .relay)
+            io.note(.lossy, "StartTransaction", "the backend rejected the token late (\(status)); stopping")
         }
     }
 
     /// StartTransaction failed for good: later messages of the transaction carry -1, as a 1.6 charger's do.
-    mutating func transactionStartFailed(_ id: String, _ out: inout [TranslationOutput]) {
-        guard let index = state.reverse.transactions.lastIndex(where: { $0.id == id }) else { return }
-        state.reverse.transactions[index].number = -1
+    mutating func transactionStartFailed(_ id: String, _ io: inout Effects<Self>) {
+        guard let index = state.transactions.lastIndex(where: { $0.id == id }) else { return }
+        state.transactions[index].number = -1
+        numberKnown(id, -1, &io)
         markChanged()
         if let held, held.transaction == id {
             self.held = nil
-            out.append(.toCharger(TranslationSession.result(held.messageID, .object([]))))
+            io.reply(to: .charger, held.messageID, .object([]))
         }
     }
 
     /// Keeps the open transactions and the last few ended ones (a late RemoteStop or retry may name them).
     private mutating func pruneTransactions() {
-        let ended = state.reverse.transactions.indices.filter { state.reverse.transactions[$0].ended }
+        let ended = state.transactions.indices.filter { state.transactions[$0].ended }
         guard ended.count > 8 else { return }
         let drop = Set(ended.prefix(ended.count - 8))
-        state.reverse.transactions = state.reverse.transactions.enumerated().filter { !drop.contains($0.offset) }
+        state.transactions = state.transactions.enumerated().filter { !drop.contains($0.offset) }
             .map(\.element)
     }
 
@@ -252,10 +259,10 @@ extension ReverseTranslationSession {
 
     /// The 1.6 status of a connector now (§6.4.1).
     func currentStatus(_ connector: Int) -> String {
-        let c = state.reverse.connectorStatus[String(connector)] ?? "Available"
+        let c = state.connectorStatus[String(connector)] ?? "Available"
         if ["Unavailable", "Faulted", "Reserved"].contains(c) { return c }
         if connector == 0 { return c == "Occupied" ? "Available" : c }
-        let t = state.reverse.transactions.last { self.connector(of: $0) == connector }
+        let t = state.transactions.last { self.connector(of: $0) == connector }
         if let t, t.window == .open, !t.ended {
             return tables.enumMap(.chargingState201To16).map(t.chargingState ?? "EVConnected") ?? "SuspendedEVSE"
         }
@@ -266,7 +273,7 @@ extension ReverseTranslationSession {
     }
 
     func statusMessage(_ connector: Int, status: String, timestamp: JSONValue?) -> JSONValue {
-        var error = state.reverse.connectorErrors[String(connector)] ?? "NoError"
+        var error = state.connectorErrors[String(connector)] ?? "NoError"
         if status == "Faulted" && error == "NoError" { error = "OtherError" }
         return .object(omittingNil: [
             "connectorId": .int(connector), "errorCode": .string(error), "status": .string(status),
@@ -277,8 +284,8 @@ extension ReverseTranslationSession {
     /// The StatusNotification to send when the connector's 1.6 status changed (and notes it as sent).
     mutating func statusChange(_ connector: Int, timestamp: JSONValue?) -> JSONValue? {
         let status = currentStatus(connector)
-        guard state.reverse.reportedStatus[String(connector)] != status else { return nil }
-        state.reverse.reportedStatus[String(connector)] = status
+        guard state.reportedStatus[String(connector)] != status else { return nil }
+        state.reportedStatus[String(connector)] = status
         markChanged()
         return statusMessage(connector, status: status, timestamp: timestamp)
     }
@@ -287,7 +294,7 @@ extension ReverseTranslationSession {
 
     /// 2.0.1 meter values in 1.6 form: numbers as decimal strings with the multiplier applied, units and
     /// measurands 1.6 lacks dropped (and noted), a signed value as a second, SignedData sample.
-    func meterValues16(_ values: JSONValue?, action: String, _ out: inout [TranslationOutput]) -> [JSONValue] {
+    func meterValues16(_ values: JSONValue?, action: String, _ io: inout Effects<Self>) -> [JSONValue] {
         var result: [JSONValue] = []
         var dropped: Set<String> = []
         let measurands = tables.enumMap(.measurand201To16)
@@ -327,9 +334,7 @@ extension ReverseTranslationSession {
             )
         }
         if !dropped.isEmpty {
-            out.append(
-                .note(.lossy, action, "no 1.6 counterpart, dropped: \(dropped.sorted().joined(separator: ", "))")
-            )
+            io.note(.lossy, action, "no 1.6 counterpart, dropped: \(dropped.sorted().joined(separator: ", "))")
         }
         return result
     }

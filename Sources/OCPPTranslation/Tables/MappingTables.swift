@@ -186,6 +186,15 @@ public struct MappingTables: Sendable {
         enums[name.rawValue] ?? EnumMap()
     }
 
+    /// A string member's value through an enum map; what has no counterpart (or is no string) makes the message
+    /// untranslatable, saying `why`.
+    func map(_ value: JSONValue?, through name: EnumMapName, or why: String) throws(Untranslatable) -> String {
+        guard let text = value?.stringValue, let mapped = enumMap(name).map(text) else {
+            throw Untranslatable(message: why)
+        }
+        return mapped
+    }
+
     /// The mapping of a configuration key, or the legacy-component one for keys the table does not list.
     public func configurationKey(_ key: String) -> ConfigurationKeyMapping {
         configurationKeys.first { $0.key == key && $0.characteristic == nil }

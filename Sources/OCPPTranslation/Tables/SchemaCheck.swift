@@ -1,48 +1,12 @@
 import OCPP
-
-/// The official JSON schemas of both versions (as shipped in the `ocpp` package: `v16/schemas/X.json`,
-/// `v201/schemas/XRequest.json`), keyed by file name without `.json`.
-public struct SchemaCatalog: Sendable {
-    public var v16: [String: JSONValue]
-    public var v201: [String: JSONValue]
-
-    public init(v16: [String: JSONValue], v201: [String: JSONValue]) {
-        self.v16 = v16
-        self.v201 = v201
-    }
-
-    /// The request or response schema of an action.
-    func schema(_ version: OCPPVersion, _ action: String, response: Bool) -> JSONValue? {
-        switch version {
-        case .v16: v16[response ? "\(action)Response" : action]
-        case .v201: v201[action + (response ? "Response" : "Request")]
-        }
-    }
-
-    /// The schema node at a dotted path, following `$ref`s and array items; nil when the schema has no such field.
-    static func node(at path: String, in schema: JSONValue) -> JSONValue? {
-        func resolve(_ node: JSONValue) -> JSONValue {
-            var current = node
-            while let ref = current["$ref"]?.stringValue, ref.hasPrefix("#/definitions/") {
-                guard let target = schema["definitions"]?[String(ref.dropFirst(14))] else { break }
-                current = target
-            }
-            if current["type"]?.stringValue == "array", let items = current["items"] { return resolve(items) }
-            return current
-        }
-        var current = resolve(schema)
-        for key in path.split(separator: ".") {
-            guard let next = current["properties"]?[String(key)] else { return nil }
-            current = resolve(next)
-        }
-        return current
-    }
-}
+import OCPPSchema
 
 extension MappingTables {
-    /// Checks the tables against the official schemas: every action exists, every field a rule reads or
-    /// writes exists, answers and enum maps use values the schemas allow. Problems name file and line.
-    public func check(against schemas: SchemaCatalog) -> [TableDiagnostic] {
+    /// Checks the tables against the official schemas' facts (built into the binary): every action exists, every
+    /// field a rule reads or writes exists, answers and enum maps use values the schemas allow. Problems name file
+    /// and line.
+    public func checkAgainstSchemas() -> [TableDiagnostic] {
+        let schemas = SchemaFacts.self
         var problems: [TableDiagnostic] = []
         func report(_ file: String, _ line: Int?, _ message: String) {
             problems.append(TableDiagnostic(.error, file: file, line: line, message))
@@ -55,13 +19,13 @@ extension MappingTables {
         ] {
             for (action, mapping) in table.sorted(by: { $0.key < $1.key }) {
                 let line = mapping.line
-                guard let sourceRequest = schemas.schema(from, action, response: false) else {
+                guard let sourceRequest = schemas.of(from).request(action) else {
                     report(file, line, "\(direction).\(action): OCPP \(from.shortName) has no such message")
                     continue
                 }
-                if let answer = mapping.answer, let responseSchema = schemas.schema(from, action, response: true) {
+                if let answer = mapping.answer, let responseSchema = schemas.of(from).response(action) {
                     for (key, value) in answer.objectMembersForCheck {
-                        guard let field = SchemaCatalog.node(at: key, in: responseSchema) else {
+                        guard let field = responseSchema.node(at: key) else {
                             report(
                                 file,
                                 line,
@@ -69,19 +33,17 @@ extension MappingTables {
                             )
                             continue
                         }
-                        if let allowed = field["enum"]?.arrayValue, let text = value.stringValue,
-                            !allowed.contains(.string(text))
-                        {
+                        if let allowed = field.enumeration, let text = value.stringValue, !field.allows(text) {
                             report(
                                 file,
                                 line,
-                                "\(action).answer: \(key) \(text) is not one of \(allowed.compactMap(\.stringValue).joined(separator: ", "))"
+                                "\(action).answer: \(key) \(text) is not one of \(allowed.joined(separator: ", "))"
                             )
                         }
                     }
                 }
                 guard let target = mapping.action else { continue }
-                guard let targetRequest = schemas.schema(to, target, response: false) else {
+                guard let targetRequest = schemas.of(to).request(target) else {
                     report(file, line, "\(action): OCPP \(to.shortName) has no message \(target)")
                     continue
                 }
@@ -90,7 +52,7 @@ extension MappingTables {
                 }
                 let pairs:
                     [(
-                        rules: [FieldRule]?, source: JSONValue?, target: JSONValue?, sourceName: String,
+                        rules: [FieldRule]?, source: SchemaNode?, target: SchemaNode?, sourceName: String,
                         targetName: String, what: String
                     )] = [
                         (
@@ -98,22 +60,22 @@ extension MappingTables {
                             name(to, target, response: false), "request"
                         ),
                         (
-                            mapping.response, schemas.schema(to, target, response: true),
-                            schemas.schema(from, action, response: true),
+                            mapping.response, schemas.of(to).response(target),
+                            schemas.of(from).response(action),
                             name(to, target, response: true), name(from, action, response: true), "response"
                         ),
                     ]
                 for (rules, sourceSchema, targetSchema, sourceName, targetName, what) in pairs {
                     guard let rules, let sourceSchema, let targetSchema else { continue }
                     for rule in rules {
-                        if SchemaCatalog.node(at: rule.target, in: targetSchema) == nil {
+                        if targetSchema.node(at: rule.target) == nil {
                             report(
                                 file,
                                 line,
                                 "\(action).\(what): \(rule.target) is not a field of \(targetName)"
                             )
                         }
-                        if let path = rule.source, SchemaCatalog.node(at: path, in: sourceSchema) == nil {
+                        if let path = rule.source, sourceSchema.node(at: path) == nil {
                             report(file, line, "\(action).\(what): \(path) is not a field of \(sourceName)")
                         }
                     }
@@ -135,17 +97,26 @@ extension MappingTables {
                     )
                     continue
                 }
-                let schema = version == .v16 ? schemas.v16[parts[1]] : schemas.v201[parts[1]]
-                guard let schema, let allowed = SchemaCatalog.node(at: parts[2], in: schema)?["enum"]?.arrayValue else {
+                guard let field = Self.message(parts[1], of: version)?.node(at: parts[2]), field.enumeration != nil
+                else {
                     report("enums.yaml", map.line, "\(name).\(end): \(reference) is not an enumerated field")
                     continue
                 }
-                for value in Set(values).sorted() where !allowed.contains(.string(value)) {
+                for value in Set(values).sorted() where !field.allows(value) {
                     report("enums.yaml", map.line, "\(name): \(value) is not a \(reference) value")
                 }
             }
         }
         return problems
+    }
+
+    /// A message's facts by its schema's name: `StatusNotificationRequest` or `…Response` (2.x), `StatusNotification`
+    /// or `…Response` (1.6).
+    static func message(_ name: String, of version: OCPPVersion) -> SchemaNode? {
+        let facts = SchemaFacts.of(version)
+        if name.hasSuffix("Response") { return facts.response(String(name.dropLast(8))) }
+        if name.hasSuffix("Request") { return facts.request(String(name.dropLast(7))) }
+        return facts.request(name)
     }
 }
 

@@ -1,3 +1,5 @@
+import OCPP
+
 /// The two message tables: one per translation direction.
 public enum MessageTable: Sendable, Hashable {
     /// 1.6 chargers on 2.0.1 backends.
@@ -11,6 +13,10 @@ public enum MessageTable: Sendable, Hashable {
         case .reverse: "messages-201-on-16.yaml"
         }
     }
+
+    /// The chargers' version and the backends'.
+    public var chargerVersion: OCPPVersion { self == .forward ? .v16 : .v201 }
+    public var upstreamVersion: OCPPVersion { self == .forward ? .v201 : .v16 }
 }
 
 /// The stateful steps written in Swift that an entry of the message tables may name (`transform:`), one type

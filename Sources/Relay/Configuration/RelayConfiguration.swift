@@ -34,6 +34,9 @@ public struct RelayConfiguration: Sendable {
     public var handshakeTimeout: Duration = .seconds(30)
     /// How long a translated CALL may wait for its answer before its sender gets a CALLERROR.
     public var callTimeout: Duration = .seconds(30)
+    /// How long a translated session keeps the backend's leg after its charger left, to deliver what the relay
+    /// answered on the backend's behalf (and the charger's calls in flight).
+    public var drainTimeout: Duration = .seconds(30)
     /// A folder of edited translation tables; nil: the tables built into the binary (`Mappings/` at build time).
     public var mappingsDirectory: String?
     /// The SQLite file of the translation state, or a `postgresql://` URL (several relays sharing it); `nil` puts a

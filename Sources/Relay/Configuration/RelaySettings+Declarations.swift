@@ -176,6 +176,9 @@ extension RelaySettings {
             c.callTimeout = try value.quantity("timeouts.call")
                 .duration(name: "timeouts.call", minimum: .milliseconds(100))
         },
+        SettingDeclaration("timeouts.drain") { value, c throws(ConfigurationError) in
+            c.drainTimeout = try value.quantity("timeouts.drain").duration(name: "timeouts.drain", minimum: .zero)
+        },
         SettingDeclaration("timeouts.ping") { value, c throws(ConfigurationError) in
             let interval = try value.quantity("timeouts.ping").duration(name: "timeouts.ping", minimum: .zero)
             guard interval == .zero || interval >= .milliseconds(50) else {

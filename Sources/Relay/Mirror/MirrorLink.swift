@@ -53,8 +53,8 @@ struct MirrorLink: Sendable {
     /// A charger message the mirror has to answer, or an answer of the primary's waiting for the mirror's.
     private struct Pending: Sendable {
         var action: String
-        /// Monotonic nanoseconds when it was sent to the mirror (`nil`: queued).
-        var sentAt: UInt64?
+        /// When it was sent to the mirror, on the relay's monotonic clock (`nil`: queued).
+        var sentAt: Duration?
         var primary: FrameEnvelope?
         var mirror: FrameEnvelope?
     }
@@ -63,8 +63,8 @@ struct MirrorLink: Sendable {
     let mode: MirrorSettings.Mode
     let commands: Set<String>
     let queueLimit: Int
-    /// Nanoseconds a mirror (and the primary) get to answer.
-    let callTimeout: UInt64
+    /// How long a mirror (and the primary) get to answer.
+    let callTimeout: Duration
     /// Prefix of the message ids the relay makes for this mirror (`m1-`): the charger's answers are routed by it.
     let idPrefix: String
     /// Whether the charger speaks 1.6 (transaction ids are the backend's choice then, and are mapped).
@@ -98,9 +98,7 @@ struct MirrorLink: Sendable {
         self.mode = settings.mode
         self.commands = settings.commands
         self.queueLimit = settings.queue
-        self.callTimeout =
-            UInt64(callTimeout.components.seconds) * 1_000_000_000
-            + UInt64(callTimeout.components.attoseconds / 1_000_000_000)
+        self.callTimeout = callTimeout
         self.idPrefix = "m\(index)-"
         self.mapsTransactions = mapsTransactions
         self.transactionIDs = transactionIDs
@@ -121,7 +119,7 @@ struct MirrorLink: Sendable {
 
     /// The mirror accepted the WebSocket: the boot first (the charger's last one, unless the queue starts with
     /// it), then what queued up.
-    mutating func connected(now: UInt64) -> [Action] {
+    mutating func connected(now: Duration) -> [Action] {
         failures = 0
         heard = true
         pingOutstanding = false
@@ -172,7 +170,7 @@ struct MirrorLink: Sendable {
         return actions
     }
 
-    private mutating func flushQueue(now: UInt64) -> [Action] {
+    private mutating func flushQueue(now: Duration) -> [Action] {
         let held = queue
         queue = []
         return held.map { entry in
@@ -184,7 +182,7 @@ struct MirrorLink: Sendable {
     // MARK: From the charger
 
     /// A CALL from the charger.
-    mutating func chargerCall(_ envelope: FrameEnvelope, text: String, now: UInt64) -> [Action] {
+    mutating func chargerCall(_ envelope: FrameEnvelope, text: String, now: Duration) -> [Action] {
         let action = envelope.action ?? "?"
         if action == "BootNotification" { lastBoot = envelope }
         let frame = mapTransactionIDs(envelope, text: text, toMirror: true)
@@ -195,10 +193,10 @@ struct MirrorLink: Sendable {
     /// The charger answered a call this mirror made (`id` relay-made).
     mutating func chargerAnswered(_ envelope: FrameEnvelope) -> [Action] {
         guard let call = relayCalls.removeValue(forKey: envelope.messageID) else { return [] }
-        return deliver(envelope.readdressed(to: call), id: nil, action: nil, now: 0)
+        return deliver(envelope.readdressed(to: call), id: nil, action: nil, now: .zero)
     }
 
-    private mutating func deliver(_ frame: String, id: String?, action: String?, now: UInt64) -> [Action] {
+    private mutating func deliver(_ frame: String, id: String?, action: String?, now: Duration) -> [Action] {
         if connection == .open {
             if let id { pending[id]?.sentAt = now }
             return [.send(frame)]
@@ -222,7 +220,7 @@ struct MirrorLink: Sendable {
     // MARK: From the mirror
 
     /// A frame from the mirror (charger terms).
-    mutating func mirrorFrame(_ text: String, now: UInt64) -> [Action] {
+    mutating func mirrorFrame(_ text: String, now: Duration) -> [Action] {
         guard let envelope = FrameEnvelope(text) else {
             return [.note("the mirror sent something that is not an OCPP frame; ignored")]
         }
@@ -274,14 +272,14 @@ struct MirrorLink: Sendable {
     // MARK: Time
 
     /// Answers that did not come within the call timeout.
-    mutating func expire(now: UInt64) -> [Action] {
+    mutating func expire(now: Duration) -> [Action] {
         var actions: [Action] = []
         for (id, entry) in pending.sorted(by: { $0.key < $1.key }) {
             guard let sentAt = entry.sentAt, now > sentAt, now - sentAt > callTimeout else { continue }
             if entry.mirror == nil {
                 pending[id] = nil
                 actions.append(.outcome(.unanswered, action: entry.action, messageID: id, []))
-            } else if now - sentAt > 2 * callTimeout {
+            } else if now - sentAt > callTimeout * 2 {
                 pending[id] = nil  // the primary never answered: nothing to compare with
             }
         }
@@ -321,7 +319,7 @@ struct MirrorLink: Sendable {
                 errorDescription: "ocpp-relay: the charger did not answer within the call timeout"
             )
         )
-        return deliver(error.jsonText, id: nil, action: nil, now: 0)
+        return deliver(error.jsonText, id: nil, action: nil, now: .zero)
     }
 
     /// Whether anything waits for time to pass.

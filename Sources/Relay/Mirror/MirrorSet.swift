@@ -1,3 +1,5 @@
+import OCPP
+
 /// The mirrors of one session and the charger's one-outstanding-call rule between the primary's calls and the
 /// secondaries': a pure state machine over ``MirrorLink``s.
 ///
@@ -15,15 +17,14 @@ struct MirrorSet: Sendable {
     private let secondaries: Bool
     /// The primary's call the charger has not answered yet.
     private var primaryCall: String?
-    /// A mirror's call the charger has not answered yet, and when it went.
-    private var mirrorCall: (id: String, sentAt: UInt64)?
-    private var waiting: [(id: String, text: String)] = []
-    let callTimeout: UInt64
+    /// The mirrors' calls for the charger (their frames by relay-made id): one outstanding, the others waiting.
+    private var mirrorCalls = CallLane<String, String>()
+    let callTimeout: Duration
 
     init(links: [MirrorLink]) {
         self.links = links
         self.secondaries = links.contains { $0.mode == .secondary }
-        self.callTimeout = links.first?.callTimeout ?? 0
+        self.callTimeout = links.first?.callTimeout ?? .zero
     }
 
     mutating func start() -> [Action] {
@@ -32,7 +33,7 @@ struct MirrorSet: Sendable {
 
     /// A frame from the charger. Returns whether it was an answer to a mirror's call (which the primary must not
     /// get) and what to do.
-    mutating func fromCharger(_ text: String, now: UInt64) -> (consumed: Bool, actions: [Action]) {
+    mutating func fromCharger(_ text: String, now: Duration) -> (consumed: Bool, actions: [Action]) {
         guard let envelope = FrameEnvelope(text) else { return (false, []) }
         if envelope.type == 2 {
             var actions: [Action] = []
@@ -43,10 +44,7 @@ struct MirrorSet: Sendable {
         }
         if let index = links.firstIndex(where: { $0.owns(envelope.messageID) }) {
             var actions = links[index].chargerAnswered(envelope).map { Action.mirror(index, $0) }
-            if mirrorCall?.id == envelope.messageID {
-                mirrorCall = nil
-                actions += nextCall(now: now)
-            }
+            if mirrorCalls.answered(envelope.messageID) != nil { actions += nextCall(now: now) }
             return (true, actions)
         }
         if primaryCall == envelope.messageID {
@@ -71,16 +69,16 @@ struct MirrorSet: Sendable {
     }
 
     /// A frame from mirror `index`, in the charger's terms.
-    mutating func fromMirror(_ index: Int, _ text: String, now: UInt64) -> [Action] {
+    mutating func fromMirror(_ index: Int, _ text: String, now: Duration) -> [Action] {
         route(index, links[index].mirrorFrame(text, now: now), now: now)
     }
 
-    mutating func connected(_ index: Int, now: UInt64) -> [Action] {
+    mutating func connected(_ index: Int, now: Duration) -> [Action] {
         route(index, links[index].connected(now: now), now: now)
     }
 
     mutating func lost(_ index: Int, _ why: String) -> [Action] {
-        route(index, links[index].lost(why), now: 0)
+        route(index, links[index].lost(why), now: .zero)
     }
 
     mutating func heard(_ index: Int) {
@@ -94,7 +92,7 @@ struct MirrorSet: Sendable {
 
     /// The session ends.
     mutating func stop() -> [Action] {
-        waiting = []
+        _ = mirrorCalls.removeAll()
         return links.indices.flatMap { index in links[index].stop().map { Action.mirror(index, $0) } }
     }
 
@@ -107,13 +105,12 @@ struct MirrorSet: Sendable {
     }
 
     /// Unanswered calls: the mirrors' messages, and a mirror's call the charger never answered (the slot frees).
-    mutating func expire(now: UInt64) -> [Action] {
+    mutating func expire(now: Duration) -> [Action] {
         var actions: [Action] = []
         for index in links.indices where links[index].hasPending {
             actions += links[index].expire(now: now).map { .mirror(index, $0) }
         }
-        if let call = mirrorCall, now > call.sentAt, now - call.sentAt > callTimeout {
-            mirrorCall = nil
+        if let call = mirrorCalls.expired(at: now, after: callTimeout) {
             if let index = links.firstIndex(where: { $0.owns(call.id) }) {
                 actions += links[index].chargerNeverAnswered(call.id).map { .mirror(index, $0) }
             }
@@ -122,11 +119,11 @@ struct MirrorSet: Sendable {
         return actions
     }
 
-    private mutating func route(_ index: Int, _ actions: [MirrorLink.Action], now: UInt64) -> [Action] {
+    private mutating func route(_ index: Int, _ actions: [MirrorLink.Action], now: Duration) -> [Action] {
         var out: [Action] = []
         for action in actions {
             if case .callCharger(let id, let text) = action {
-                waiting.append((id, text))
+                mirrorCalls.enqueue(text, id: id)
                 out += nextCall(now: now)
             } else {
                 out.append(.mirror(index, action))
@@ -135,10 +132,8 @@ struct MirrorSet: Sendable {
         return out
     }
 
-    private mutating func nextCall(now: UInt64) -> [Action] {
-        guard primaryCall == nil, mirrorCall == nil, !waiting.isEmpty else { return [] }
-        let next = waiting.removeFirst()
-        mirrorCall = (next.id, now)
-        return [.toCharger(next.text)]
+    private mutating func nextCall(now: Duration) -> [Action] {
+        guard primaryCall == nil, let next = mirrorCalls.next(at: now) else { return [] }
+        return [.toCharger(next.call)]
     }
 }

@@ -21,7 +21,7 @@ extension RelaySession {
     /// A text frame from the charger; `true` when it answers a mirror's call (the primary must not get it).
     func mirrorsFromCharger(_ data: ByteBuffer) -> Bool {
         guard let mirrors else { return false }
-        let (consumed, actions) = mirrors.set.fromCharger(String(buffer: data), now: clock.monotonic())
+        let (consumed, actions) = mirrors.set.fromCharger(String(buffer: data), now: clock.uptime)
         for action in actions { perform(action) }
         return consumed
     }
@@ -34,12 +34,9 @@ extension RelaySession {
 
     func expireMirrors() {
         guard let mirrors else { return }
-        for action in mirrors.set.expire(now: clock.monotonic()) { perform(action) }
-        for index in mirrors.mirrors.indices where mirrors.mirrors[index].translator?.hasCallsInFlight == true {
-            let seconds = Double(mirrors.set.callTimeout) / 1e9
-            if let outputs = mirrors.mirrors[index].translator?.expireCalls(timeout: seconds) {
-                translated(outputs, mirror: index)
-            }
+        for action in mirrors.set.expire(now: clock.uptime) { perform(action) }
+        for index in mirrors.mirrors.indices where mirrors.mirrors[index].translator?.waitsForTime == true {
+            if let outputs = mirrors.mirrors[index].translator?.tick() { translated(outputs, mirror: index) }
         }
     }
 
@@ -83,7 +80,7 @@ extension RelaySession {
                     translated(outputs, mirror: index)
                 }
             } else {
-                for action in mirrors.set.fromMirror(index, text, now: clock.monotonic()) { perform(action) }
+                for action in mirrors.set.fromMirror(index, text, now: clock.uptime) { perform(action) }
             }
         case .binary:
             recordMirror(index, data, direction: .in, opcode: 2)
@@ -198,11 +195,15 @@ extension RelaySession {
             case .toUpstream(let text):
                 sendToMirror(index, ByteBuffer(string: text))
             case .toCharger(let text):
-                for action in mirrors.set.fromMirror(index, text, now: clock.monotonic()) { perform(action) }
+                for action in mirrors.set.fromMirror(index, text, now: clock.uptime) { perform(action) }
             case .diagnostic(let diagnostic):
                 mirrorNote(index, "translation \(diagnostic)")
-            case .persist:
+            case .persist(_, let write):
+                // A mirror's frames do not wait for its state: nothing of the primary path depends on it.
                 persistMirror(index, map: mirrors.set.links[index].transactionIDs)
+                for held in mirrors.mirrors[index].translator?.stored(write) ?? [] {
+                    translated(held.outputs, mirror: index)
+                }
             case .passwordChanged:
                 break  // a mirror's commands never reach the charger
             }
@@ -321,7 +322,7 @@ extension RelaySession {
                 mirrors.mirrors[index].handler = handler
                 metrics.mirrorConnected(mirror.settings.name, by: 1)
                 handler.attach(self)
-                for action in mirrors.set.connected(index, now: clock.monotonic()) { perform(action) }
+                for action in mirrors.set.connected(index, now: clock.uptime) { perform(action) }
             case .refused(let status, _):
                 lostDial(index, "the mirror refused the connection with HTTP \(status.code)")
             case .failed(let message):

@@ -84,7 +84,8 @@ final class SessionMirrors {
         primaryVersion: OCPPVersion?,
         tables: MappingTables,
         uuids: UUIDSource,
-        clock: RelayClock
+        clock: RelayClock,
+        callTimeout: Duration
     ) -> (mirrors: [Mirror], problems: [String]) {
         var mirrors: [Mirror] = []
         var problems: [String] = []
@@ -111,7 +112,8 @@ final class SessionMirrors {
                         tables: tables,
                         state: state,
                         uuids: uuids,
-                        clock: clock
+                        clock: clock,
+                        callTimeout: callTimeout
                     )
                 }
             }

@@ -196,9 +196,17 @@ public final class RelayMetrics: Sendable {
     func translationDiagnostic(_ kind: String) {
         counter(
             "translation_diagnostics",
-            "Translation notes: lossy, untranslatable, malformed.",
+            "Translation notes: lossy, untranslatable, malformed, invalid (refused by the schema), normalised.",
             labels: [("kind", kind)]
         ).increment()
+    }
+
+    /// Calls the relay owed a backend and could not deliver within `timeouts.drain` after the charger left.
+    func drainUndelivered(_ calls: Int) {
+        counter(
+            "drain_undelivered_calls",
+            "Calls owed a backend and not delivered within timeouts.drain after their charger left."
+        ).increment(by: Int64(calls))
     }
 
     func call(direction: Int, action: Int?) {
@@ -220,18 +228,12 @@ public final class RelayMetrics: Sendable {
 }
 
 /// The call one session relayed in each direction that waits for its answer: for the action label of the answer and
-/// the call-duration histogram. OCPP-J allows one outstanding call per direction, so one slot each is enough (a
-/// second call replaces the first, whose answer then counts as unmatched); no allocation per session.
+/// the call-duration histogram. OCPP-J allows one outstanding call per direction: each direction is a ``CallLane``
+/// (by the hash of the message id, holding the action's index) whose calls are sent as they come (a second call
+/// replaces the first, whose answer then counts as unmatched); no allocation per session.
 struct PendingCalls {
-    private struct Slot {
-        var id: UInt64
-        var action: Int?
-        /// Monotonic nanoseconds.
-        var since: UInt64
-    }
-
-    private var fromCharger: Slot?
-    private var fromUpstream: Slot?
+    private var fromCharger = CallLane<UInt64, Int?>()
+    private var fromUpstream = CallLane<UInt64, Int?>()
 
     /// Counts a frame and pairs answers with their calls. `direction`: 0 charger → upstream, 1 the other way.
     /// Returns the action of a call (its index in ``OCPPAction/all``), if OCPP defines it.
@@ -240,7 +242,7 @@ struct PendingCalls {
         _ bytes: UnsafeRawBufferPointer,
         direction: Int,
         metrics: RelayMetrics,
-        now: UInt64
+        now: Duration
     ) -> Int? {
         guard let header = RPCFrameHeader.scan(bytes) else {
             metrics.otherMessage(direction: direction)
@@ -248,25 +250,29 @@ struct PendingCalls {
         }
         if header.messageType == 2 {
             metrics.call(direction: direction, action: header.action)
-            let slot = Slot(id: header.messageIDHash, action: header.action, since: now)
-            if direction == 0 { fromCharger = slot } else { fromUpstream = slot }
+            if direction == 0 {
+                fromCharger.sent(header.action, id: header.messageIDHash, at: now)
+            } else {
+                fromUpstream.sent(header.action, id: header.messageIDHash, at: now)
+            }
             return header.action
         } else {
             // An answer travels the other way from its call.
-            var call = direction == 0 ? fromUpstream : fromCharger
-            if call?.id != header.messageIDHash { call = nil }
-            if call != nil {
-                if direction == 0 { fromUpstream = nil } else { fromCharger = nil }
-            }
+            let sentAt = (direction == 0 ? fromUpstream : fromCharger).outstanding?.sentAt
+            let call =
+                direction == 0
+                ? fromUpstream.answered(header.messageIDHash) : fromCharger.answered(header.messageIDHash)
             metrics.answer(
                 direction: direction,
                 isError: header.messageType == 4,
-                action: call?.action,
+                action: call ?? nil,
                 matched: call != nil
             )
-            if let call {
+            if call != nil, let sentAt {
                 // Answered by the peer this answer came from: upstream for charger calls.
-                metrics.callAnswered(by: 1 - direction, nanoseconds: Int64(now &- call.since))
+                let waited = (now - sentAt).components
+                let nanoseconds = waited.seconds * 1_000_000_000 + waited.attoseconds / 1_000_000_000
+                metrics.callAnswered(by: 1 - direction, nanoseconds: nanoseconds)
             }
             return nil
         }

@@ -234,7 +234,10 @@ extension RelayServer {
     }
 
     /// Dials upstream for an admitted charger (and reads a translated charger's state meanwhile, off the loop);
-    /// the charger's handshake completes when upstream accepts.
+    /// the charger's handshake completes when upstream accepts. A charger that reconnects replaces its old
+    /// connection; a translated one is dialled (and its state read) once the old connection released the backend's
+    /// leg, after delivering what it owed it (bounded by `timeouts.drain`), so that the new one starts from the
+    /// latest state and the backend sees one connection of the charger at a time.
     private func dial(
         _ plan: ChargerAdmission.Plan,
         _ channel: any Channel,
@@ -242,9 +245,7 @@ extension RelayServer {
         _ live: Live
     ) -> EventLoopFuture<HTTPHeaders?> {
         let eventLoop = channel.eventLoop
-        // A charger that reconnects replaces its old connection; close the old one first, so that the
-        // backend sees it go before the new one arrives.
-        registry.current(for: plan.identity.value)?.replaceByNewerConnection()
+        let released = registry.current(for: plan.identity.value)?.replaceByNewerConnection()
         if !live.configuration.routes.isEmpty {
             var logger = self.logger
             logger[metadataKey: "charger"] = "\(plan.identity.value)"
@@ -254,17 +255,25 @@ extension RelayServer {
             )
         }
         let translation = plan.translation != nil ? live.translation : nil
+        let ready =
+            translation != nil
+            ? released?.hop(to: eventLoop) ?? eventLoop.makeSucceededVoidFuture()
+            : eventLoop.makeSucceededVoidFuture()
         let loaded = translation.map { translation in
-            eventLoop.makeFutureWithTask { try await translation.states.load(identity: plan.identity.value) }
+            ready.flatMap {
+                eventLoop.makeFutureWithTask { try await translation.states.load(identity: plan.identity.value) }
+            }
         }
-        return connector.connect(
-            to: plan.upstream,
-            tls: live.tls.upstream,
-            identity: plan.identity,
-            offeredSubprotocols: plan.offeredSubprotocols,
-            authorization: plan.authorization,
-            on: eventLoop
-        ).flatMap { outcome in
+        return ready.flatMap { [connector] in
+            connector.connect(
+                to: plan.upstream,
+                tls: live.tls.upstream,
+                identity: plan.identity,
+                offeredSubprotocols: plan.offeredSubprotocols,
+                authorization: plan.authorization,
+                on: eventLoop
+            )
+        }.flatMap { outcome in
             guard let loaded else { return eventLoop.makeSucceededFuture((outcome, nil)) }
             let shared = live.configuration.stateIsShared
             return loaded.map { (outcome, $0) }.recover { [logger = self.logger] error in
@@ -364,12 +373,12 @@ extension RelayServer {
                 state: state,
                 uuids: uuids,
                 clock: clock,
-                options: plan.translationOptions
+                options: plan.translationOptions,
+                callTimeout: configuration.callTimeout
             )
             translator = Translator(
                 session: session,
                 writer: translation.states.writer(for: channel.eventLoop),
-                callTimeout: TimeAmount(configuration.callTimeout),
                 passwords: configuration.access.passwords.flatMap { passwords in
                     translation.states.passwords.map { (store: $0, rounds: passwords[plan.identity.value]?.rounds) }
                 }
@@ -387,7 +396,8 @@ extension RelayServer {
                 primaryVersion: subprotocol.flatMap(OCPPVersion.init(rawValue:)),
                 tables: translation.tables,
                 uuids: uuids,
-                clock: clock
+                clock: clock,
+                callTimeout: configuration.callTimeout
             )
             mirrorProblems = problems
             if !planned.isEmpty {
@@ -411,6 +421,7 @@ extension RelayServer {
             registry: registry,
             logger: logger,
             closeTimeout: TimeAmount(configuration.closeTimeout),
+            drainTimeout: TimeAmount(configuration.drainTimeout),
             pingInterval: configuration.pingInterval > .zero ? TimeAmount(configuration.pingInterval) : nil,
             translator: translator,
             metrics: metrics,
@@ -445,7 +456,7 @@ extension RelayServer {
 }
 
 extension RelayServer {
-    /// A translation session for a charger of the other version than its upstream.
+    /// The translation engine for a charger of the other version than its upstream.
     static func translation(
         _ direction: TranslationDirection,
         identity: String,
@@ -453,29 +464,26 @@ extension RelayServer {
         state: ChargerState,
         uuids: UUIDSource,
         clock: RelayClock,
-        options: TranslationOptions = .init()
+        options: TranslationOptions = .init(),
+        callTimeout: Duration
     ) -> any VersionTranslation {
-        switch direction {
-        case .v16OnV201:
-            TranslationSession(
+        let translationClock = TranslationClock(
+            now: { clock.rfc3339 },
+            uptime: { clock.uptime },
+            makeID: { uuids.next() }
+        )
+        guard
+            let engine = Translations.engine(
+                charger: direction.charger,
+                upstream: direction.upstream,
                 identity: identity,
                 tables: tables,
                 state: state,
-                now: { clock.rfc3339 },
-                makeID: { uuids.next() },
-                uptime: { Double(clock.monotonic()) / 1e9 },
-                options: options
+                clock: translationClock,
+                options: options,
+                callTimeout: callTimeout
             )
-        case .v201OnV16:
-            ReverseTranslationSession(
-                identity: identity,
-                tables: tables,
-                state: state,
-                now: { clock.rfc3339 },
-                makeID: { uuids.next() },
-                uptime: { Double(clock.monotonic()) / 1e9 },
-                options: options
-            )
-        }
+        else { preconditionFailure("a translation direction names a pair the engine translates") }
+        return engine
     }
 }

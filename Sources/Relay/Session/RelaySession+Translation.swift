@@ -6,22 +6,15 @@ import OCPP
 import OCPPTranslation
 import RelayRecording
 
-/// The translation of a charger for an upstream of the other version: its session, where its state is written,
-/// and the outputs waiting for a write. A class, so that the translation session is mutated in place.
+/// The translation of a charger for an upstream of the other version: its engine, where its state is written, and
+/// how its passwords are kept. A class, so that the engine is mutated in place.
 ///
 /// Confined to its session's event loop.
 final class Translator {
     var session: any VersionTranslation
     let writer: StateWriter
-    /// How long a translated CALL may wait for its answer.
-    let callTimeout: TimeAmount
     /// Diagnostics already logged for this charger (each kind and action once).
     var logged: Set<String> = []
-    /// States handed to the writer, and how many of them are stored (or failed to be).
-    var writesIssued = 0
-    var writesDone = 0
-    /// Outputs waiting for a state write (theirs or an earlier one's), in order, with the write they wait for.
-    var held: [(outputs: ArraySlice<TranslationOutput>, from: LegID, write: Int, cause: UInt64?)] = []
 
     /// Where a password the backend changes goes, and the PBKDF2 rounds of its hash (the configured hash's):
     /// set when the relay checks this charger's password itself.
@@ -30,12 +23,10 @@ final class Translator {
     init(
         session: any VersionTranslation,
         writer: StateWriter,
-        callTimeout: TimeAmount,
         passwords: (store: any ChargerPasswordStore, rounds: Int?)? = nil
     ) {
         self.session = session
         self.writer = writer
-        self.callTimeout = callTimeout
         self.passwords = passwords
     }
 }
@@ -59,58 +50,45 @@ extension RelaySession {
             return
         }
         let text = String(buffer: data)
-        let outputs = leg == .charger ? translator.session.fromCharger(text) : translator.session.fromUpstream(text)
-        handle(outputs, from: leg)
+        let outputs =
+            leg == .charger
+            ? translator.session.fromCharger(text, cause: consoleCause)
+            : translator.session.fromUpstream(text, cause: consoleCause)
+        handle(outputs)
     }
 
-    /// Performs what the translation returned. A state to persist goes to the loop's writer, and this output's
-    /// frames (and every later one's, to keep their order) wait until it is stored: a relay killed after a
-    /// StartTransaction.conf still knows the transaction when the StopTransaction comes.
-    func handle(_ outputs: [TranslationOutput], from leg: LegID) {
-        guard let translator else { return }
-        var outputs = outputs[...]
-        if case .persist(let state) = outputs.first {
-            outputs = outputs.dropFirst()
-            translator.writesIssued += 1
-            let write = translator.writesIssued
-            translator.writer.persist(identity.value, state) { [self] result in stored(write, result, leg) }
-        }
-        if !translator.held.isEmpty || translator.writesDone < translator.writesIssued {
-            translator.held.append((outputs, leg, translator.writesIssued, consoleCause))
-            return
-        }
-        perform(outputs, from: leg)
-    }
-
-    /// A state write finished: what waited for it goes out, in order.
-    private func stored(_ write: Int, _ result: Result<Void, any Error>, _ leg: LegID) {
-        guard let translator else { return }
-        if case .failure(let error) = result {
-            // The frames still go (the state lives on in memory); loudly.
-            logger.error("cannot store the translation state", metadata: ["error": "\(error)"])
-            recordError(leg, "translation state not stored: \(error)")
-        }
-        translator.writesDone = max(translator.writesDone, write)
-        while let first = translator.held.first, first.write <= translator.writesDone {
-            translator.held.removeFirst()
-            consoleCause = first.cause
-            perform(first.outputs, from: first.from)
-        }
-    }
-
-    private func perform(_ outputs: ArraySlice<TranslationOutput>, from leg: LegID) {
+    /// Performs what the translation returned. A state to persist goes to the loop's writer; the engine keeps the
+    /// frames that depend on it (and every later one, to keep their order) until it is stored: a relay killed after
+    /// a StartTransaction.conf still knows the transaction when the StopTransaction comes.
+    func handle(_ outputs: [TranslationOutput]) {
         for output in outputs {
             switch output {
             case .toUpstream(let frame): sendTranslated(frame, to: .upstream(0))
             case .toCharger(let frame): sendTranslated(frame, to: .charger)
             case .diagnostic(let diagnostic):
                 metrics.translationDiagnostic(diagnostic.kind.rawValue)
+                let leg: LegID = diagnostic.side == .charger ? .charger : .upstream(0)
                 note(leg, "translation \(diagnostic)", logKey: "\(diagnostic.kind.rawValue) \(diagnostic.action)")
-            case .persist:
-                break  // only ever first; handle(_:from:) took it
+            case .persist(let state, let write):
+                translator?.writer.persist(identity.value, state) { [self] result in stored(write, result) }
             case .passwordChanged(let password):
                 passwordChanged(password)
             }
+        }
+        finishDrainIfDone()
+    }
+
+    /// A state write finished: what waited for it goes out, in order.
+    private func stored(_ write: Int, _ result: Result<Void, any Error>) {
+        guard let translator else { return }
+        if case .failure(let error) = result {
+            // The frames still go (the state lives on in memory); loudly.
+            logger.error("cannot store the translation state", metadata: ["error": "\(error)"])
+            recordError(.upstream(0), "translation state not stored: \(error)")
+        }
+        for held in translator.session.stored(write) {
+            consoleCause = held.cause
+            handle(held.outputs)
         }
     }
 

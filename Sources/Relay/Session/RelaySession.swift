@@ -22,6 +22,15 @@ final class RelaySession: @unchecked Sendable {
     /// keeps no metadata of its own: memory per connection counts with thousands of chargers).
     private let baseLogger: Logger
     private let closeTimeout: TimeAmount
+    /// How long the primary upstream stays after the charger left, for what the translation owes it.
+    private let drainTimeout: TimeAmount
+    /// While the charger is gone and the translation still owes the backend: the event that closes the primary
+    /// upstream once nothing is owed, and the drain's bound.
+    private var drain: (then: SessionLegs.Event, timer: Scheduled<Void>?)?
+    /// Whether the primary upstream leg is closed or gone, and who waits for that (a newer connection of the
+    /// charger, which dials then); made only when someone waits (an idle session keeps no promise).
+    private var upstreamIsReleased = false
+    private var upstreamReleased: EventLoopPromise<Void>?
     /// How often silent legs are checked; `nil` never pings.
     private let pingInterval: TimeAmount?
     private let chargerLeg: LegHandler
@@ -56,6 +65,7 @@ final class RelaySession: @unchecked Sendable {
         registry: SessionRegistry,
         logger: Logger,
         closeTimeout: TimeAmount,
+        drainTimeout: TimeAmount = .seconds(30),
         pingInterval: TimeAmount? = nil,
         translator: Translator? = nil,
         metrics: RelayMetrics = RelayMetrics(),
@@ -76,10 +86,15 @@ final class RelaySession: @unchecked Sendable {
         self.eventLoop = recorder.eventLoop
         self.chargerLeg = charger
         self.primaryLeg = upstream
-        self.legs = SessionLegs(upstreams: 1, pingInterval: pingInterval.map { Double($0.nanoseconds) / 1e9 })
+        self.legs = SessionLegs(
+            upstreams: 1,
+            pingInterval: pingInterval.map { Double($0.nanoseconds) / 1e9 },
+            drainsUpstream: translator != nil
+        )
         self.recorder = recorder
         self.registry = registry
         self.closeTimeout = closeTimeout
+        self.drainTimeout = drainTimeout
         self.baseLogger = logger
     }
 
@@ -120,12 +135,11 @@ final class RelaySession: @unchecked Sendable {
         }
         if let translator {
             // What an earlier connection left unsent (a 2.0.1 charger's transaction messages) goes first.
-            handle(translator.session.started(), from: .upstream(0))
-            // Calls nobody answers must not block the translation queues.
-            let seconds = Double(translator.callTimeout.nanoseconds) / 1e9
+            handle(translator.session.started())
+            // Calls nobody answers must not block the translation's lanes.
             recorder.timers.add(ObjectIdentifier(self), every: .seconds(1)) { [self] in
-                guard translator.session.hasCallsInFlight else { return }
-                handle(translator.session.expireCalls(timeout: seconds), from: .upstream(0))
+                guard translator.session.waitsForTime else { return }
+                handle(translator.session.tick())
             }
         }
         if mirrors != nil {
@@ -239,7 +253,7 @@ final class RelaySession: @unchecked Sendable {
                     bytes,
                     direction: metricsDirection,
                     metrics: metrics,
-                    now: clock.monotonic()
+                    now: clock.uptime
                 )
                 consoleCount(direction: metricsDirection, action: action)
             }
@@ -315,6 +329,7 @@ final class RelaySession: @unchecked Sendable {
     /// Feeds an event to the legs' state machine and performs what it decides.
     private func handle(_ event: SessionLegs.Event) {
         for action in legs.handle(event) { perform(action) }
+        if !upstreamIsReleased, !legs.isOpen(.upstream(0)) { releaseUpstream() }
     }
 
     private func perform(_ action: SessionLegs.Action) {
@@ -366,6 +381,8 @@ final class RelaySession: @unchecked Sendable {
             metrics.upstreamFailure("lost")
         case .afterFlush(let event):
             recorder.afterFlush { [self] in handle(event) }
+        case .drain(let event):
+            recorder.afterFlush { [self] in startDrain(then: event) }
         case .end:
             end()
         }
@@ -386,9 +403,62 @@ final class RelaySession: @unchecked Sendable {
     }
 
     /// A newer connection of the same charger takes over: every leg closes with 1000, on this session's loop
-    /// (callable from any thread).
-    func replaceByNewerConnection(reason: String = "replaced by a newer connection") {
-        eventLoop.execute { self.closeAll(code: 1000, reason: reason) }
+    /// (callable from any thread); a translated session first delivers what it owes the backend. The future
+    /// completes when the primary upstream is released: the newer connection reads the charger's state and dials
+    /// then, so that the backend sees one connection of the charger at a time and the state is the latest.
+    @discardableResult
+    func replaceByNewerConnection(reason: String = "replaced by a newer connection") -> EventLoopFuture<Void> {
+        eventLoop.flatSubmit { [self] in
+            handle(.replaced(code: 1000, reason: reason))
+            stopMirrors()
+            if upstreamIsReleased { return eventLoop.makeSucceededVoidFuture() }
+            let promise = upstreamReleased ?? eventLoop.makePromise(of: Void.self)
+            upstreamReleased = promise
+            return promise.futureResult
+        }
+    }
+
+    /// The primary upstream is closed or gone: whoever waits for it goes on.
+    private func releaseUpstream() {
+        upstreamIsReleased = true
+        upstreamReleased?.succeed()
+        upstreamReleased = nil
+    }
+
+    // MARK: Drain
+
+    /// The charger is gone: the translation fails what waited for it and keeps delivering what the relay owes the
+    /// backend; `event` closes the backend's leg once nothing is owed, or when `timeouts.drain` has passed.
+    private func startDrain(then event: SessionLegs.Event) {
+        guard let translator, drain == nil else { return handle(event) }
+        drain = (event, nil)
+        handle(translator.session.chargerLeft())
+        guard drain != nil else { return }
+        drain?.timer = eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: drainTimeout) { [self] in
+            finishDrain()
+        }
+    }
+
+    /// Ends the drain when nothing is owed the backend any more.
+    func finishDrainIfDone() {
+        guard drain != nil, translator?.session.drained == true else { return }
+        finishDrain()
+    }
+
+    private func finishDrain() {
+        guard let (event, timer) = drain, let translator else { return }
+        drain = nil
+        timer?.cancel()
+        let left = translator.session.undelivered
+        if left > 0 {
+            metrics.drainUndelivered(left)
+            let message =
+                "\(left) call(s) for the backend undelivered when timeouts.drain passed; "
+                + "what the relay answered itself stays stored for the charger's next connection"
+            logger.warning("\(message)")
+            recordError(.upstream(0), message)
+        }
+        recorder.afterFlush { [self] in handle(event) }
     }
 
     /// Closes every leg with a close handshake (replacement, shutdown).
@@ -417,6 +487,9 @@ final class RelaySession: @unchecked Sendable {
     }
 
     private func end() {
+        drain?.timer?.cancel()
+        drain = nil
+        if !upstreamIsReleased { releaseUpstream() }
         recorder.writer.endConnection(connection, time: clock.wall())
         recorder.scheduleFlush()
         registry.remove(self)

@@ -38,7 +38,9 @@ enum LegFailure: Equatable, Sendable {
 /// Close handshakes are completed per leg and mirrored on the legs that depend on it with the same code: the
 /// charger's on every upstream, the primary upstream's on the charger (and on the other upstreams); an upstream
 /// that is not the primary affects no other leg. A connection lost without a close is mirrored as lost (no close
-/// frame). Mirroring waits for the recording flush, so that what came before the close is delivered first.
+/// frame). Mirroring waits for the recording flush, so that what came before the close is delivered first; in a
+/// translated session, the charger's going reaches the primary upstream only once the translation has delivered
+/// what the relay owes the backend (``Action/drain(then:)``).
 struct SessionLegs: Sendable {
     enum State: Equatable, Sendable {
         /// Messages flow.
@@ -72,6 +74,9 @@ struct SessionLegs: Sendable {
         case failed(LegID, LegFailure)
         /// The periodic check: silent legs are pinged, unanswered pings drop the leg.
         case livenessCheck
+        /// A newer connection of the same charger takes over: the charger's leg closes, the upstreams follow (the
+        /// primary once what the relay owes it is delivered).
+        case replaced(code: Int, reason: String)
     }
 
     enum Action: Equatable, Sendable {
@@ -90,6 +95,9 @@ struct SessionLegs: Sendable {
         case upstreamLost
         /// Feed `event` back once everything recorded so far is written.
         case afterFlush(Event)
+        /// The charger is gone: once everything recorded so far is written, deliver what the translation owes the
+        /// primary upstream (bounded by the drain timeout), then feed `event` back.
+        case drain(then: Event)
         /// Every leg is gone: the session ends.
         case end
     }
@@ -101,11 +109,14 @@ struct SessionLegs: Sendable {
     private(set) var ended = false
     /// How often liveness is checked (for the message of a dropped leg).
     let pingInterval: Double?
+    /// Whether the primary upstream's close waits for the translation's drain when the charger goes.
+    let drainsUpstream: Bool
 
-    init(upstreams: Int = 1, pingInterval: Double? = nil) {
+    init(upstreams: Int = 1, pingInterval: Double? = nil, drainsUpstream: Bool = false) {
         precondition(upstreams >= 1, "a session has a primary upstream")
         self.others = upstreams > 1 ? Array(repeating: Status(), count: upstreams - 1) : []
         self.pingInterval = pingInterval
+        self.drainsUpstream = drainsUpstream
     }
 
     subscript(leg: LegID) -> Status {
@@ -177,6 +188,15 @@ struct SessionLegs: Sendable {
         }
     }
 
+    /// How `leg`'s going reaches each of its dependants: after the flush, and for the primary upstream of a
+    /// translated session after the drain too. `event` makes the dependant's event.
+    private func mirrored(from leg: LegID, _ event: (LegID) -> Event) -> [Action] {
+        dependants(of: leg).map { target in
+            leg == .charger && target == .upstream(0) && drainsUpstream
+                ? .drain(then: event(target)) : .afterFlush(event(target))
+        }
+    }
+
     // MARK: Events
 
     mutating func handle(_ event: Event) -> [Action] {
@@ -188,7 +208,13 @@ struct SessionLegs: Sendable {
         case .lostMirrored(let target, let leg): lostMirrored(target, because: leg)
         case .failed(let leg, let failure): failed(leg, failure)
         case .livenessCheck: livenessCheck()
+        case .replaced(let code, let reason): replaced(code, reason)
         }
+    }
+
+    private mutating func replaced(_ code: Int, _ reason: String) -> [Action] {
+        guard charger.state == .open else { return legs.flatMap { close($0, code, reason) } }
+        return close(.charger, code, reason) + mirrored(from: .charger) { .close($0, code: code, reason: reason) }
     }
 
     private mutating func closeReceived(_ leg: LegID, _ code: Int, _ reason: String) -> [Action] {
@@ -199,7 +225,7 @@ struct SessionLegs: Sendable {
             return [
                 .recordClose(leg, byPeer: true, code: code, reason: reason),
                 .closeAndDisconnect(leg, code: code == 1005 ? nil : code),
-            ] + dependants(of: leg).map { .afterFlush(.close($0, code: code, reason: reason)) }
+            ] + mirrored(from: leg) { .close($0, code: code, reason: reason) }
         case .closeSent:
             // The peer answered the relay's close.
             self[leg].state = .closed
@@ -235,7 +261,7 @@ struct SessionLegs: Sendable {
             self[leg].state = .closed
             actions.append(.recordClose(leg, byPeer: true, code: 1006, reason: "connection lost"))
             if leg == .upstream(0) { actions.append(.upstreamLost) }
-            actions += dependants(of: leg).map { .afterFlush(.lostMirrored($0, because: leg)) }
+            actions += mirrored(from: leg) { .lostMirrored($0, because: leg) }
         } else {
             self[leg].state = .closed
         }
@@ -279,7 +305,7 @@ struct SessionLegs: Sendable {
             .recordError(leg, message),
             .recordClose(leg, byPeer: false, code: closeCode, reason: message),
             .closeAndDisconnect(leg, code: closeCode),
-        ] + dependants(of: leg).map { .afterFlush(.close($0, code: 1001, reason: why)) }
+        ] + mirrored(from: leg) { .close($0, code: 1001, reason: why) }
     }
 
     /// Pings a leg that was silent for a whole interval, and drops one that did not answer by the next check:

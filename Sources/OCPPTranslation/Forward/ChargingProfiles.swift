@@ -1,11 +1,11 @@
 import OCPP
 
-extension TranslationSession {
+extension ForwardRules {
     /// 2.0.1 `ChargingProfileType` → 1.6 `ChargingProfile`.
     func chargingProfile16(
         _ profile: JSONValue,
         action: String,
-        _ out: inout [TranslationOutput]
+        _ io: inout Effects<Self>
     ) throws(Untranslatable) -> JSONValue {
         guard let purpose = profile["chargingProfilePurpose"]?.stringValue else {
             throw Untranslatable(message: "chargingProfilePurpose is required")
@@ -28,7 +28,7 @@ extension TranslationSession {
         var periods: [JSONValue] = []
         for period in schedule["chargingSchedulePeriod"]?.arrayValue ?? [] {
             if period["phaseToUse"] != nil {
-                out.append(.note(.lossy, action, "phaseToUse has no 1.6 field"))
+                io.note(.lossy, action, "phaseToUse has no 1.6 field")
             }
             periods.append(
                 .object(omittingNil: [
@@ -38,7 +38,7 @@ extension TranslationSession {
             )
         }
         if schedule["salesTariff"] != nil {
-            out.append(.note(.lossy, action, "salesTariff has no 1.6 field"))
+            io.note(.lossy, action, "salesTariff has no 1.6 field")
         }
         var transactionNumber: JSONValue?
         if let id = profile["transactionId"]?.stringValue {
@@ -61,25 +61,25 @@ extension TranslationSession {
         ])
     }
 
-    mutating func setChargingProfile(_ call: RPCFrame.Call, _ out: inout [TranslationOutput]) throws(Untranslatable) {
+    mutating func setChargingProfile(_ call: RPCFrame.Call, _ io: inout Effects<Self>) throws(Untranslatable) {
         guard let evseId = call.payload["evseId"]?.intValue, let profile = call.payload["chargingProfile"] else {
             throw Untranslatable(message: "evseId and chargingProfile are required")
         }
         let profile16: JSONValue
         do throws(Untranslatable) {
-            profile16 = try chargingProfile16(profile, action: call.action, &out)
+            profile16 = try chargingProfile16(profile, action: call.action, &io)
         } catch {
-            answer(call, status: "Rejected", reason: error.reasonCode, info: error.message, &out)
+            answer(call, status: "Rejected", reason: error.reasonCode, info: error.message, &io)
             return
         }
         let payload = JSONValue.object([
             (key: "connectorId", value: .int(tables.topology.connector(evseId: evseId, connectorId: nil))),
             (key: "csChargingProfiles", value: profile16),
         ])
-        toCharger(call, "SetChargingProfile", payload, .setChargingProfile(evseId: evseId, profile: profile), &out)
+        io.toCharger(call, as: "SetChargingProfile", payload, .setChargingProfile(evseId: evseId, profile: profile))
     }
 
-    mutating func clearChargingProfile(_ call: RPCFrame.Call, _ out: inout [TranslationOutput]) throws(Untranslatable) {
+    mutating func clearChargingProfile(_ call: RPCFrame.Call, _ io: inout Effects<Self>) throws(Untranslatable) {
         let p = call.payload
         var payload = JSONValue.object(omittingNil: ["id": p["chargingProfileId"]])
         if let criteria = p["chargingProfileCriteria"] {
@@ -93,7 +93,7 @@ extension TranslationSession {
                         status: "Unknown",
                         reason: "UnsupportedPurpose",
                         info: "\(purpose) profiles do not exist in OCPP 1.6",
-                        &out
+                        &io
                     )
                     return
                 }
@@ -101,11 +101,11 @@ extension TranslationSession {
             }
             payload.set("stackLevel", criteria["stackLevel"])
         }
-        toCharger(call, "ClearChargingProfile", payload, .clearChargingProfile(request: p), &out)
+        io.toCharger(call, as: "ClearChargingProfile", payload, .clearChargingProfile(request: p))
     }
 
     /// Whether an installed profile matches ClearChargingProfile's id or criteria.
-    static func matches(_ installed: ChargerState.InstalledProfile, clear request: JSONValue) -> Bool {
+    static func matches(_ installed: ForwardState.InstalledProfile, clear request: JSONValue) -> Bool {
         if let id = request["chargingProfileId"] { return installed.profile["id"] == id }
         let criteria = request["chargingProfileCriteria"] ?? .object([])
         if let evseId = criteria["evseId"]?.intValue, evseId != installed.evseId { return false }
@@ -118,7 +118,7 @@ extension TranslationSession {
 
     /// GetChargingProfiles, which 1.6 has not: answered from the profiles installed through the relay,
     /// reported with ReportChargingProfiles per EVSE.
-    mutating func getChargingProfiles(_ call: RPCFrame.Call, _ out: inout [TranslationOutput]) throws(Untranslatable) {
+    mutating func getChargingProfiles(_ call: RPCFrame.Call, _ io: inout Effects<Self>) throws(Untranslatable) {
         guard let requestId = call.payload["requestId"]?.intValue, let criteria = call.payload["chargingProfile"] else {
             throw Untranslatable(message: "requestId and chargingProfile are required")
         }
@@ -138,10 +138,10 @@ extension TranslationSession {
             return true
         }
         guard !matching.isEmpty else {
-            answer(call, status: "NoProfiles", &out)
+            answer(call, status: "NoProfiles", &io)
             return
         }
-        answer(call, status: "Accepted", &out)
+        answer(call, status: "Accepted", &io)
         let evses = Array(Set(matching.map(\.evseId))).sorted()
         for (index, evseId) in evses.enumerated() {
             let payload = JSONValue.object([
@@ -151,12 +151,7 @@ extension TranslationSession {
                 (key: "tbc", value: .bool(index < evses.count - 1)),
                 (key: "evseId", value: .int(evseId)),
             ])
-            sendUpstream(
-                "ReportChargingProfiles",
-                payload,
-                UpstreamCall(action: "ReportChargingProfiles", purpose: .relay),
-                &out
-            )
+            io.sendUpstream("ReportChargingProfiles", payload, .relay)
         }
     }
 }

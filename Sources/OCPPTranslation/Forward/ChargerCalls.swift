@@ -1,86 +1,7 @@
 import OCPP
 
 /// Charger-initiated messages: a 1.6 CALL becomes a 2.0.1 CALL (or is answered by the relay).
-extension TranslationSession {
-    mutating func chargerCall(_ call: RPCFrame.Call, _ out: inout [TranslationOutput]) {
-        guard let mapping = tables.charger[call.action] else {
-            out.append(
-                .toCharger(
-                    Self.callError(call.messageID, "NotImplemented", "\(call.action) has no OCPP 2.0.1 translation")
-                )
-            )
-            out.append(
-                .note(.untranslatable, call.action, "no mapping in messages.yaml")
-            )
-            return
-        }
-        // Boot gating: a 2.0.1 backend rejects everything before it accepted a BootNotification.
-        guard state.bootAccepted || call.action == "BootNotification" else {
-            out.append(
-                .toCharger(
-                    Self.callError(
-                        call.messageID,
-                        "SecurityError",
-                        "the backend has not accepted a BootNotification yet"
-                    )
-                )
-            )
-            return
-        }
-        if let error = mapping.error {
-            out.append(
-                .toCharger(Self.callError(call.messageID, error, "\(call.action) is not supported through the relay"))
-            )
-            return
-        }
-        if let answer = mapping.answer {
-            out.append(.toCharger(Self.result(call.messageID, answer)))
-            return
-        }
-        do throws(Untranslatable) {
-            switch mapping.transform {
-            case nil:
-                let payload = try tables.apply(mapping.request ?? [], to: call.payload, action: call.action, &out)
-                forward(call, mapping.action ?? call.action, payload, .generic(mapping), &out)
-            case .charger(let transform):
-                switch transform {
-                case .bootNotification: try bootNotification(call, &out)
-                case .statusNotification: try statusNotification(call, &out)
-                case .authorize: try authorize(call, &out)
-                case .startTransaction: try startTransaction(call, &out)
-                case .stopTransaction: try stopTransaction(call, &out)
-                case .meterValues: try meterValues(call, &out)
-                case .diagnosticsStatusNotification: try diagnosticsStatus(call, &out)
-                case .firmwareStatusNotification: try firmwareStatus(call, &out)
-                case .dataTransfer: try dataTransfer(call, mapping, &out)
-                }
-            case .some(let transform):
-                throw Untranslatable(message: "transform \(transform) is not available for charger messages")
-            }
-        } catch {
-            out.append(.toCharger(Self.callError(call.messageID, "PropertyConstraintViolation", error.message)))
-            out.append(.note(.untranslatable, call.action, error.message))
-        }
-    }
-
-    mutating func forward(
-        _ call: RPCFrame.Call,
-        _ action: String,
-        _ payload: JSONValue,
-        _ context: ChargerCallContext,
-        _ out: inout [TranslationOutput]
-    ) {
-        sendUpstream(
-            action,
-            payload,
-            UpstreamCall(
-                action: action,
-                purpose: .forCharger(messageID: call.messageID, action: call.action, context: context)
-            ),
-            &out
-        )
-    }
-
+extension ForwardRules {
     private func required(_ payload: JSONValue, _ key: String) throws(Untranslatable) -> JSONValue {
         guard let value = payload[key] else { throw Untranslatable(message: "required field \(key) is missing") }
         return value
@@ -96,9 +17,9 @@ extension TranslationSession {
         return value
     }
 
-    private mutating func bootNotification(
+    mutating func bootNotification(
         _ call: RPCFrame.Call,
-        _ out: inout [TranslationOutput]
+        _ io: inout Effects<Self>
     ) throws(Untranslatable) {
         let p = call.payload
         let modem: JSONValue? =
@@ -112,25 +33,24 @@ extension TranslationSession {
             "firmwareVersion": p["firmwareVersion"],
         ])
         for lost in ["meterType", "meterSerialNumber"] where p[lost] != nil {
-            out.append(.note(.lossy, call.action, "\(lost) has no 2.0.1 field"))
+            io.note(.lossy, call.action, "\(lost) has no 2.0.1 field")
         }
         let reason = state.nextBootReason ?? "PowerUp"
         if state.nextBootReason != nil {
             state.nextBootReason = nil
             markChanged()
         }
-        forward(
+        io.forward(
             call,
-            "BootNotification",
+            as: "BootNotification",
             .object([(key: "chargingStation", value: station), (key: "reason", value: .string(reason))]),
-            .boot,
-            &out
+            .boot
         )
     }
 
-    private mutating func statusNotification(
+    mutating func statusNotification(
         _ call: RPCFrame.Call,
-        _ out: inout [TranslationOutput]
+        _ io: inout Effects<Self>
     ) throws(Untranslatable) {
         let p = call.payload
         let connector = try int(p, "connectorId")
@@ -142,7 +62,7 @@ extension TranslationSession {
         let previous = state.connectorStatus[String(connector)]
         state.connectorStatus[String(connector)] = status
         markChanged()
-        reservationEnded(connector: connector, previous: previous, status: status, timestamp: timestamp, &out)
+        reservationEnded(connector: connector, previous: previous, status: status, timestamp: timestamp, &io)
         let (evseId, connectorId) = tables.topology.evse(forConnector: connector)
         var events: [JSONValue] = []
         if connector == 0 {
@@ -165,23 +85,22 @@ extension TranslationSession {
             evse: connector == 0 ? nil : (evseId, connectorId)
         )
         if connector == 0 {
-            forward(call, "NotifyEvent", notifyEvent(events), .emptyResult, &out)
+            io.forward(call, as: "NotifyEvent", notifyEvent(events), .emptyResult)
             return
         }
-        forward(
+        io.forward(
             call,
-            "StatusNotification",
+            as: "StatusNotification",
             .object([
                 (key: "timestamp", value: timestamp),
                 (key: "connectorStatus", value: .string(connectorStatus)),
                 (key: "evseId", value: .int(evseId)),
                 (key: "connectorId", value: .int(connectorId)),
             ]),
-            .emptyResult,
-            &out
+            .emptyResult
         )
         if !events.isEmpty {
-            sendUpstream("NotifyEvent", notifyEvent(events), UpstreamCall(action: "NotifyEvent", purpose: .relay), &out)
+            io.sendUpstream("NotifyEvent", notifyEvent(events), .relay)
         }
         // During a transaction, Charging/SuspendedEV/SuspendedEVSE are a change of the charging state.
         if let chargingState = tables.enumMap(.chargingState16To201).map(status), status != previous,
@@ -196,7 +115,7 @@ extension TranslationSession {
                 info: [(key: "chargingState", value: .string(chargingState))]
             )
             state.update(transaction)
-            sendUpstream("TransactionEvent", event, UpstreamCall(action: "TransactionEvent", purpose: .relay), &out)
+            io.sendUpstream("TransactionEvent", event, .relay)
         }
     }
 
@@ -285,7 +204,7 @@ extension TranslationSession {
         ])
     }
 
-    private func notifyEvent(_ events: [JSONValue]) -> JSONValue {
+    func notifyEvent(_ events: [JSONValue]) -> JSONValue {
         .object([
             (key: "generatedAt", value: .string(now())),
             (key: "seqNo", value: .int(0)),
@@ -294,15 +213,15 @@ extension TranslationSession {
         ])
     }
 
-    private mutating func authorize(_ call: RPCFrame.Call, _ out: inout [TranslationOutput]) throws(Untranslatable) {
+    mutating func authorize(_ call: RPCFrame.Call, _ io: inout Effects<Self>) throws(Untranslatable) {
         let idTag = try string(call.payload, "idTag")
-        forward(call, "Authorize", .object([(key: "idToken", value: idToken(idTag))]), .authorize, &out)
+        io.forward(call, as: "Authorize", .object([(key: "idToken", value: idToken(idTag))]), .authorize)
     }
 
     /// A TransactionEvent for `transaction`, taking its next seqNo (and, when its reserved block is used up,
     /// reserving the next one: the state is then persisted).
     mutating func transactionEvent(
-        _ transaction: inout ChargerState.Transaction,
+        _ transaction: inout ForwardState.Transaction,
         type: String,
         trigger: String,
         timestamp: JSONValue,
@@ -323,9 +242,9 @@ extension TranslationSession {
         )
     }
 
-    private mutating func startTransaction(
+    mutating func startTransaction(
         _ call: RPCFrame.Call,
-        _ out: inout [TranslationOutput]
+        _ io: inout Effects<Self>
     ) throws(Untranslatable) {
         let p = call.payload
         let connector = try int(p, "connectorId")
@@ -340,7 +259,7 @@ extension TranslationSession {
         let remoteStart = remote.map { state.pendingRemoteStarts.remove(at: $0) }
         let lastStatus = state.connectorStatus[String(connector)]
         let chargingState = lastStatus.flatMap { tables.enumMap(.chargingState16To201).map($0) } ?? "EVConnected"
-        var transaction = ChargerState.Transaction(
+        var transaction = ForwardState.Transaction(
             number: state.nextTransactionNumber(),
             id: makeID(),
             connector: connector,
@@ -384,16 +303,15 @@ extension TranslationSession {
         state.update(transaction)
         markChanged()
         guard options.answerStartEarly else {
-            return forward(call, "TransactionEvent", event, .startTransaction(transactionID: transaction.id), &out)
+            return io.forward(call, as: "TransactionEvent", event, .startTransaction(transactionID: transaction.id))
         }
-        out.append(.toCharger(Self.result(call.messageID, Self.startTransactionConf(transaction, idTagInfo: nil))))
-        let purpose = UpstreamCall.Purpose.verdict(transactionID: transaction.id)
-        sendUpstream("TransactionEvent", event, UpstreamCall(action: "TransactionEvent", purpose: purpose), &out)
+        io.reply(to: .charger, call.messageID, Self.startTransactionConf(transaction, idTagInfo: nil))
+        io.sendUpstream("TransactionEvent", event, .verdict(transactionID: transaction.id))
     }
 
-    private mutating func stopTransaction(
+    mutating func stopTransaction(
         _ call: RPCFrame.Call,
-        _ out: inout [TranslationOutput]
+        _ io: inout Effects<Self>
     ) throws(Untranslatable) {
         let p = call.payload
         let number = try int(p, "transactionId")
@@ -406,30 +324,26 @@ extension TranslationSession {
             ? state.transaction(number: Int32(clamping: number))
             : state.transactions.last { !$0.ended }
         guard var transaction = found else {
-            out.append(
-                .note(
-                    .untranslatable,
-                    call.action,
-                    "transaction \(number) is unknown to the relay; answered without telling the backend"
-                )
+            io.note(
+                .untranslatable,
+                call.action,
+                "transaction \(number) is unknown to the relay; answered without telling the backend"
             )
-            out.append(.toCharger(Self.result(call.messageID, .object([]))))
+            io.reply(to: .charger, call.messageID, .object([]))
             return
         }
         if transaction.ended {
             // A retry of a stop already sent: answer it again without a second Ended event.
-            out.append(.toCharger(Self.result(call.messageID, .object([]))))
+            io.reply(to: .charger, call.messageID, .object([]))
             return
         }
         let reason = p["reason"]?.stringValue ?? "Local"
         let stopped = tables.enumMap(.stoppedReason16To201).map(reason) ?? "Other"
         let trigger = tables.enumMap(.stopTriggerReason16To201).map(reason) ?? "AbnormalCondition"
         if reason == "SoftReset" || reason == "UnlockCommand" {
-            out.append(
-                .note(.lossy, call.action, "reason \(reason) becomes stoppedReason \(stopped)")
-            )
+            io.note(.lossy, call.action, "reason \(reason) becomes stoppedReason \(stopped)")
         }
-        var meterValues = convertMeterValues(p["transactionData"], action: call.action, &out)
+        var meterValues = convertMeterValues(p["transactionData"], action: call.action, &io)
         meterValues.append(Self.energyReading(meterStop, context: "Transaction.End", timestamp: timestamp))
         var fields: [(key: String, value: JSONValue)] = [(key: "meterValue", value: .array(meterValues))]
         if let idTag = p["idTag"]?.stringValue {
@@ -446,31 +360,30 @@ extension TranslationSession {
         transaction.ended = true
         state.update(transaction)
         markChanged()
-        forward(call, "TransactionEvent", event, .stopTransaction, &out)
-        resetIfIdle(&out)
+        io.forward(call, as: "TransactionEvent", event, .stopTransaction)
+        resetIfIdle(&io)
     }
 
-    private mutating func meterValues(_ call: RPCFrame.Call, _ out: inout [TranslationOutput]) throws(Untranslatable) {
+    mutating func meterValues(_ call: RPCFrame.Call, _ io: inout Effects<Self>) throws(Untranslatable) {
         let p = call.payload
         let connector = try int(p, "connectorId")
-        let values = convertMeterValues(p["meterValue"], action: call.action, &out)
+        let values = convertMeterValues(p["meterValue"], action: call.action, &io)
         guard !values.isEmpty else {
-            out.append(.toCharger(Self.result(call.messageID, .object([]))))
+            io.reply(to: .charger, call.messageID, .object([]))
             return
         }
-        var transaction: ChargerState.Transaction?
+        var transaction: ForwardState.Transaction?
         if let number = p["transactionId"]?.intValue, number > 0 {
             transaction = state.transaction(number: Int32(clamping: number)).flatMap { $0.ended ? nil : $0 }
         }
         if transaction == nil, connector > 0 { transaction = state.openTransaction(onConnector: connector) }
         guard var open = transaction else {
             let evseId = tables.topology.evse(forConnector: connector).evseId
-            forward(
+            io.forward(
                 call,
-                "MeterValues",
+                as: "MeterValues",
                 .object([(key: "evseId", value: .int(evseId)), (key: "meterValue", value: .array(values))]),
-                .emptyResult,
-                &out
+                .emptyResult
             )
             return
         }
@@ -488,72 +401,56 @@ extension TranslationSession {
         )
         // Only its seqNo changed: written when that needs a new reservation (transactionEvent says so).
         state.update(open)
-        forward(call, "TransactionEvent", event, .emptyResult, &out)
+        io.forward(call, as: "TransactionEvent", event, .emptyResult)
     }
 
-    private mutating func diagnosticsStatus(
+    mutating func diagnosticsStatus(
         _ call: RPCFrame.Call,
-        _ out: inout [TranslationOutput]
+        _ io: inout Effects<Self>
     ) throws(Untranslatable) {
-        guard let status = call.payload["status"]?.stringValue,
-            let mapped = tables.enumMap(.diagnosticsStatus16To201).map(status)
-        else { throw Untranslatable(message: "status has no 2.0.1 UploadLogStatus") }
-        forward(
+        let mapped = try tables.map(
+            call.payload["status"],
+            through: .diagnosticsStatus16To201,
+            or: "status has no 2.0.1 UploadLogStatus"
+        )
+        io.forward(
             call,
-            "LogStatusNotification",
+            as: "LogStatusNotification",
             .object(omittingNil: ["status": .string(mapped), "requestId": state.logRequestId.map(JSONValue.int)]),
-            .emptyResult,
-            &out
+            .emptyResult
         )
     }
 
-    private mutating func firmwareStatus(_ call: RPCFrame.Call, _ out: inout [TranslationOutput]) throws(Untranslatable)
-    {
+    mutating func firmwareStatus(_ call: RPCFrame.Call, _ io: inout Effects<Self>) throws(Untranslatable) {
         let status = try required(call.payload, "status")
-        forward(
+        io.forward(
             call,
-            "FirmwareStatusNotification",
+            as: "FirmwareStatusNotification",
             .object(omittingNil: ["status": status, "requestId": state.firmwareRequestId.map(JSONValue.int)]),
-            .emptyResult,
-            &out
+            .emptyResult
         )
     }
 
     /// A Reset(OnIdle) waits for the last transaction: send it once none is open.
-    mutating func resetIfIdle(_ out: inout [TranslationOutput]) {
+    mutating func resetIfIdle(_ io: inout Effects<Self>) {
         guard let type = state.scheduledReset, !state.transactions.contains(where: { !$0.ended }) else { return }
         state.scheduledReset = nil
         state.nextBootReason = "ScheduledReset"
         markChanged()
-        sendToCharger(
-            "Reset",
-            .object([(key: "type", value: .string(type))]),
-            ChargerCall(upstreamID: nil, action: "Reset", context: .reset),
-            &out
-        )
+        io.sendCharger("Reset", .object([(key: "type", value: .string(type))]), .reset)
     }
 
     /// The backend answered a CALL the relay sent for the charger.
-    mutating func upstreamResult(_ call: UpstreamCall, _ payload: JSONValue, _ out: inout [TranslationOutput]) {
-        if case .verdict(let transactionID) = call.purpose { return lateVerdict(transactionID, payload, &out) }
-        guard case .forCharger(let id, let action, let context) = call.purpose else { return }
+    mutating func upstreamResult(_ call: SentCall<UpstreamContext>, _ payload: JSONValue, _ io: inout Effects<Self>) {
+        if case .verdict(let transactionID) = call.context { return lateVerdict(transactionID, payload, &io) }
+        guard let caller = call.caller else { return }  // the relay's own: the result is consumed
+        let (id, action) = (caller.messageID, caller.action)
         let reply: JSONValue
-        switch context {
+        switch call.context {
+        case .relay, .verdict:
+            return
         case .generic(let mapping):
-            do throws(Untranslatable) {
-                reply = try tables.apply(mapping.response ?? [], to: payload, action: action, &out)
-            } catch {
-                out.append(
-                    .toCharger(
-                        Self.callError(
-                            id,
-                            "InternalError",
-                            "the backend's answer could not be translated: \(error.message)"
-                        )
-                    )
-                )
-                return
-            }
+            return answerByFieldRules(mapping, payload, to: caller, on: .charger, &io)
         case .boot:
             let status = payload["status"]?.stringValue ?? "Rejected"
             state.bootAccepted = status == "Accepted"
@@ -579,12 +476,12 @@ extension TranslationSession {
         case .plugAndCharge:
             reply = PlugAndCharge.wrapAnswer(payload)
         }
-        out.append(.toCharger(Self.result(id, reply)))
+        io.reply(to: .charger, id, reply)
     }
 
     /// StartTransaction.conf for a transaction; without the backend's idTokenInfo (optional in
     /// TransactionEventResponse, or not awaited: an early answer) the start stands accepted.
-    static func startTransactionConf(_ transaction: ChargerState.Transaction, idTagInfo: JSONValue?) -> JSONValue {
+    static func startTransactionConf(_ transaction: ForwardState.Transaction, idTagInfo: JSONValue?) -> JSONValue {
         .object([
             (key: "idTagInfo", value: idTagInfo ?? .object([(key: "status", value: .string("Accepted"))])),
             (key: "transactionId", value: .number(String(transaction.number))),
@@ -593,22 +490,19 @@ extension TranslationSession {
 
     /// The backend's verdict on a transaction the relay let start early: a token it does not accept stops it
     /// (1.6 has no other way to withdraw an authorization once StartTransaction.conf is sent).
-    private mutating func lateVerdict(_ transactionID: String, _ payload: JSONValue, _ out: inout [TranslationOutput]) {
+    private mutating func lateVerdict(_ transactionID: String, _ payload: JSONValue, _ io: inout Effects<Self>) {
         guard let status = payload.value(at: "idTokenInfo.status")?.stringValue, status != "Accepted",
             let transaction = state.transaction(id: transactionID), !transaction.ended
         else { return }
-        out.append(
-            .note(
-                .lossy,
-                "StartTransaction",
-                "the backend answered \(status) after the early StartTransaction.conf; transaction \(transaction.number) is stopped"
-            )
+        io.note(
+            .lossy,
+            "StartTransaction",
+            "the backend answered \(status) after the early StartTransaction.conf; transaction \(transaction.number) is stopped"
         )
-        sendToCharger(
+        io.sendCharger(
             "RemoteStopTransaction",
             .object([(key: "transactionId", value: .number(String(transaction.number)))]),
-            ChargerCall(upstreamID: nil, action: "RemoteStopTransaction", context: .statusMap(nil)),
-            &out
+            .statusMap(nil)
         )
     }
 }

@@ -1,11 +1,11 @@
 import OCPP
 
-extension TranslationSession {
+extension ForwardRules {
     /// 1.6 `meterValue[]` → 2.0.1 `meterValue[]`: values become numbers, `unit` becomes `unitOfMeasure`,
     /// measurands 2.0.1 lacks are dropped (and reported). A signed sample (`format` SignedData) becomes the
     /// `signedMeterValue` of its reading (the Raw sample of the same measurand, phase, context and location), its
     /// data carried byte for byte. Meter values left without samples are dropped.
-    func convertMeterValues(_ values: JSONValue?, action: String, _ out: inout [TranslationOutput]) -> [JSONValue] {
+    func convertMeterValues(_ values: JSONValue?, action: String, _ io: inout Effects<Self>) -> [JSONValue] {
         var converted: [JSONValue] = []
         for meterValue in values?.arrayValue ?? [] {
             var samples: [JSONValue] = []
@@ -14,13 +14,13 @@ extension TranslationSession {
             for sample in meterValue["sampledValue"]?.arrayValue ?? [] {
                 if sample["format"]?.stringValue == "SignedData" {
                     signed.append(sample)
-                } else if let converted = convertSample(sample, action: action, &out) {
+                } else if let converted = convertSample(sample, action: action, &io) {
                     readings.append(sample)
                     samples.append(converted)
                 }
             }
             for sample in signed {
-                attachSigned(sample, readings: readings, samples: &samples, action: action, &out)
+                attachSigned(sample, readings: readings, samples: &samples, action: action, &io)
             }
             guard !samples.isEmpty, let timestamp = meterValue["timestamp"] else { continue }
             converted.append(
@@ -37,20 +37,18 @@ extension TranslationSession {
         readings: [JSONValue],
         samples: inout [JSONValue],
         action: String,
-        _ out: inout [TranslationOutput]
+        _ io: inout Effects<Self>
     ) {
         guard let data = sample["value"]?.stringValue, let signedMeterValue = SignedMeterValue(data) else {
-            out.append(.note(.lossy, action, "a signed meter value without data; dropped"))
+            io.note(.lossy, action, "a signed meter value without data; dropped")
             return
         }
         guard signedMeterValue.fits else {
-            out.append(
-                .note(.lossy, action, "a signed meter value longer than 2.0.1's 2500 characters; dropped, not cut")
-            )
+            io.note(.lossy, action, "a signed meter value longer than 2.0.1's 2500 characters; dropped, not cut")
             return
         }
         if signedMeterValue.signingMethod.isEmpty {
-            out.append(.note(.lossy, action, "the signing method of a signed meter value is unknown (left empty)"))
+            io.note(.lossy, action, "the signing method of a signed meter value is unknown (left empty)")
         }
         func key(_ s: JSONValue) -> [String] {
             [
@@ -65,31 +63,27 @@ extension TranslationSession {
         }
         // No Raw sample beside it: the reading comes from the signed data itself when it says it (OCMF).
         guard let reading = signedMeterValue.reading else {
-            out.append(.note(.lossy, action, "a signed meter value without a reading beside it; dropped"))
+            io.note(.lossy, action, "a signed meter value without a reading beside it; dropped")
             return
         }
         var own = sample
         own.set("format", nil)
         own.set("value", .string(reading.value))
         if let unit = reading.unit { own.set("unit", .string(unit)) }
-        guard var converted = convertSample(own, action: action, &out) else { return }
+        guard var converted = convertSample(own, action: action, &io) else { return }
         converted.set("signedMeterValue", signedMeterValue.json)
         samples.append(converted)
     }
 
-    private func convertSample(_ sample: JSONValue, action: String, _ out: inout [TranslationOutput]) -> JSONValue? {
+    private func convertSample(_ sample: JSONValue, action: String, _ io: inout Effects<Self>) -> JSONValue? {
         guard let text = sample["value"]?.stringValue, let number = Self.decimal(text) else {
-            out.append(
-                .note(.lossy, action, "sample value \(sample["value"]?.jsonText ?? "(none)") is not a number; dropped")
-            )
+            io.note(.lossy, action, "sample value \(sample["value"]?.jsonText ?? "(none)") is not a number; dropped")
             return nil
         }
         var measurand: JSONValue?
         if let m = sample["measurand"]?.stringValue {
             guard let mapped = tables.enumMap(.measurand16To201).map(m) else {
-                out.append(
-                    .note(.lossy, action, "measurand \(m) has no 2.0.1 value; sample dropped")
-                )
+                io.note(.lossy, action, "measurand \(m) has no 2.0.1 value; sample dropped")
                 return nil
             }
             measurand = .string(mapped)

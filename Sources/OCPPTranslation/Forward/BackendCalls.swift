@@ -1,104 +1,20 @@
 import OCPP
 
 /// Backend-initiated messages: a 2.0.1 CALL becomes a 1.6 CALL, or the relay answers it.
-extension TranslationSession {
-    mutating func backendCall(_ call: RPCFrame.Call, _ out: inout [TranslationOutput]) {
-        guard let mapping = tables.backend[call.action] else {
-            out.append(
-                .toUpstream(
-                    Self.callError(
-                        call.messageID,
-                        "NotSupported",
-                        "\(call.action) is not supported by this OCPP 1.6 charger"
-                    )
-                )
-            )
-            out.append(
-                .note(.untranslatable, call.action, "no mapping in messages.yaml")
-            )
-            return
-        }
-        if let error = mapping.error {
-            out.append(
-                .toUpstream(
-                    Self.callError(call.messageID, error, "\(call.action) is not supported by this OCPP 1.6 charger")
-                )
-            )
-            return
-        }
-        if let answer = mapping.answer {
-            out.append(.toUpstream(Self.result(call.messageID, answer)))
-            return
-        }
-        do throws(Untranslatable) {
-            switch mapping.transform {
-            case nil:
-                let payload = try tables.apply(mapping.request ?? [], to: call.payload, action: call.action, &out)
-                toCharger(call, mapping.action ?? call.action, payload, .generic(mapping), &out)
-            case .backend(let transform):
-                switch transform {
-                case .requestStartTransaction: try requestStartTransaction(call, &out)
-                case .requestStopTransaction: try requestStopTransaction(call, &out)
-                case .reset: try reset(call, &out)
-                case .changeAvailability: try changeAvailability(call, &out)
-                case .unlockConnector: try unlockConnector(call, &out)
-                case .triggerMessage: try triggerMessage(call, &out)
-                case .getVariables: getVariables(call, &out)
-                case .setVariables: setVariables(call, &out)
-                case .getBaseReport: try baseReport(call, &out)
-                case .setChargingProfile: try setChargingProfile(call, &out)
-                case .getCompositeSchedule: try getCompositeSchedule(call, &out)
-                case .sendLocalList: try sendLocalList(call, &out)
-                case .getLog: try getLog(call, &out)
-                case .updateFirmware: try updateFirmware(call, &out)
-                case .getTransactionStatus: getTransactionStatus(call, &out)
-                case .clearChargingProfile: try clearChargingProfile(call, &out)
-                case .getChargingProfiles: try getChargingProfiles(call, &out)
-                case .certificateSigned: try certificateSigned(call, &out)
-                case .installCertificate: try installCertificate(call, &out)
-                case .getInstalledCertificateIds: getInstalledCertificateIds(call, &out)
-                case .reserveNow: try reserveNow(call, mapping, &out)
-                case .cancelReservation: try cancelReservation(call, mapping, &out)
-                }
-            case .some(let transform):
-                throw Untranslatable(message: "transform \(transform) is not available for backend messages")
-            }
-        } catch {
-            out.append(.toUpstream(Self.callError(call.messageID, "PropertyConstraintViolation", error.message)))
-            out.append(.note(.untranslatable, call.action, error.message))
-        }
-    }
-
-    mutating func toCharger(
-        _ call: RPCFrame.Call,
-        _ action: String,
-        _ payload: JSONValue,
-        _ context: BackendCallContext,
-        _ out: inout [TranslationOutput]
-    ) {
-        sendToCharger(
-            action,
-            payload,
-            ChargerCall(upstreamID: call.messageID, action: call.action, context: context),
-            &out
-        )
-    }
-
+extension ForwardRules {
     /// Answers the backend with a status the relay decides (a rejection it need not ask the charger about).
     func answer(
         _ call: RPCFrame.Call,
         status: String,
         reason: String? = nil,
         info: String = "",
-        _ out: inout [TranslationOutput]
+        _ io: inout Effects<Self>
     ) {
         var payload = JSONValue.object([(key: "status", value: .string(status))])
-        if let reason { payload.set("statusInfo", Self.statusInfo(reason, info)) }
-        out.append(.toUpstream(Self.result(call.messageID, payload)))
+        if let reason { payload.set("statusInfo", Refusal.statusInfo(reason, info)) }
+        io.reply(to: .upstream, call.messageID, payload)
         if let reason {
-            out.append(
-                .note(.untranslatable, call.action, "answered \(status) (\(reason)): \(info)")
-            )
+            io.note(.untranslatable, call.action, "answered \(status) (\(reason)): \(info)")
         }
     }
 
@@ -107,9 +23,9 @@ extension TranslationSession {
         return tables.topology.connector(evseId: id, connectorId: evse["connectorId"]?.intValue)
     }
 
-    private mutating func requestStartTransaction(
+    mutating func requestStartTransaction(
         _ call: RPCFrame.Call,
-        _ out: inout [TranslationOutput]
+        _ io: inout Effects<Self>
     ) throws(Untranslatable) {
         let p = call.payload
         guard let token = p.value(at: "idToken.idToken")?.stringValue, let remoteStartId = p["remoteStartId"]?.intValue
@@ -122,7 +38,7 @@ extension TranslationSession {
                 status: "Rejected",
                 reason: "InvalidIdToken",
                 info: "a 1.6 idTag has at most 20 characters",
-                &out
+                &io
             )
             return
         }
@@ -132,7 +48,7 @@ extension TranslationSession {
             "connectorId": connector.map(JSONValue.int), "idTag": .string(token),
         ])
         if let profile = p["chargingProfile"] {
-            payload.set("chargingProfile", try chargingProfile16(profile, action: call.action, &out))
+            payload.set("chargingProfile", try chargingProfile16(profile, action: call.action, &io))
         }
         state.tokenTypes[token] = type
         state.pendingRemoteStarts.removeAll { $0.remoteStartId == remoteStartId }
@@ -140,53 +56,53 @@ extension TranslationSession {
             .init(remoteStartId: remoteStartId, idTag: token, tokenType: type, connector: connector)
         )
         markChanged()
-        toCharger(call, "RemoteStartTransaction", payload, .requestStart(remoteStartId: remoteStartId), &out)
+        io.toCharger(call, as: "RemoteStartTransaction", payload, .requestStart(remoteStartId: remoteStartId))
     }
 
-    private mutating func requestStopTransaction(
+    mutating func requestStopTransaction(
         _ call: RPCFrame.Call,
-        _ out: inout [TranslationOutput]
+        _ io: inout Effects<Self>
     ) throws(Untranslatable) {
         guard let id = call.payload["transactionId"]?.stringValue else {
             throw Untranslatable(message: "transactionId is required")
         }
         guard let transaction = state.transaction(id: id), !transaction.ended else {
-            answer(call, status: "Rejected", reason: "UnknownTransaction", info: "no open transaction \(id)", &out)
+            answer(call, status: "Rejected", reason: "UnknownTransaction", info: "no open transaction \(id)", &io)
             return
         }
-        toCharger(
+        io.toCharger(
             call,
-            "RemoteStopTransaction",
+            as: "RemoteStopTransaction",
             .object([(key: "transactionId", value: .number(String(transaction.number)))]),
-            .statusMap(nil),
-            &out
+            .statusMap(nil)
         )
     }
 
-    private mutating func reset(_ call: RPCFrame.Call, _ out: inout [TranslationOutput]) throws(Untranslatable) {
+    mutating func reset(_ call: RPCFrame.Call, _ io: inout Effects<Self>) throws(Untranslatable) {
         guard call.payload["evseId"] == nil else {
-            answer(call, status: "Rejected", reason: "NoEvseReset", info: "a 1.6 charger resets as a whole", &out)
+            answer(call, status: "Rejected", reason: "NoEvseReset", info: "a 1.6 charger resets as a whole", &io)
             return
         }
-        guard let type = call.payload["type"]?.stringValue,
-            let type16 = tables.enumMap(.resetType201To16).map(type)
-        else {
-            throw Untranslatable(message: "Reset type must be Immediate or OnIdle")
-        }
+        let type = call.payload["type"]?.stringValue ?? ""
+        let type16 = try tables.map(
+            call.payload["type"],
+            through: .resetType201To16,
+            or: "Reset type must be Immediate or OnIdle"
+        )
         if type == "OnIdle" && state.transactions.contains(where: { !$0.ended }) {
             state.scheduledReset = type16
             markChanged()
-            answer(call, status: "Scheduled", &out)
+            answer(call, status: "Scheduled", &io)
             return
         }
         state.nextBootReason = "RemoteReset"
         markChanged()
-        toCharger(call, "Reset", .object([(key: "type", value: .string(type16))]), .reset, &out)
+        io.toCharger(call, as: "Reset", .object([(key: "type", value: .string(type16))]), .reset)
     }
 
-    private mutating func changeAvailability(
+    mutating func changeAvailability(
         _ call: RPCFrame.Call,
-        _ out: inout [TranslationOutput]
+        _ io: inout Effects<Self>
     ) throws(Untranslatable) {
         guard let status = call.payload["operationalStatus"] else {
             throw Untranslatable(message: "operationalStatus is required")
@@ -194,32 +110,30 @@ extension TranslationSession {
         let payload = JSONValue.object([
             (key: "connectorId", value: .int(connector(evse: call.payload["evse"]))), (key: "type", value: status),
         ])
-        toCharger(call, "ChangeAvailability", payload, .statusMap(nil), &out)
+        io.toCharger(call, as: "ChangeAvailability", payload, .statusMap(nil))
     }
 
-    private mutating func unlockConnector(
+    mutating func unlockConnector(
         _ call: RPCFrame.Call,
-        _ out: inout [TranslationOutput]
+        _ io: inout Effects<Self>
     ) throws(Untranslatable) {
         guard let evseId = call.payload["evseId"]?.intValue else { throw Untranslatable(message: "evseId is required") }
         let connector = tables.topology.connector(evseId: evseId, connectorId: call.payload["connectorId"]?.intValue)
-        toCharger(
+        io.toCharger(
             call,
-            "UnlockConnector",
+            as: "UnlockConnector",
             .object([(key: "connectorId", value: .int(connector))]),
-            .statusMap(.unlockStatus16To201),
-            &out
+            .statusMap(.unlockStatus16To201)
         )
     }
 
-    private mutating func triggerMessage(_ call: RPCFrame.Call, _ out: inout [TranslationOutput]) throws(Untranslatable)
-    {
+    mutating func triggerMessage(_ call: RPCFrame.Call, _ io: inout Effects<Self>) throws(Untranslatable) {
         guard let requested = call.payload["requestedMessage"]?.stringValue else {
             throw Untranslatable(message: "requestedMessage is required")
         }
-        if securityTrigger(call, requested, &out) { return }
+        if securityTrigger(call, requested, &io) { return }
         guard let message16 = tables.enumMap(.triggerMessage201To16).map(requested) else {
-            answer(call, status: "NotImplemented", &out)
+            answer(call, status: "NotImplemented", &io)
             return
         }
         if message16 == "BootNotification" {
@@ -231,12 +145,12 @@ extension TranslationSession {
         let payload = JSONValue.object(omittingNil: [
             "requestedMessage": .string(message16), "connectorId": connectorField,
         ])
-        toCharger(call, "TriggerMessage", payload, .statusMap(nil), &out)
+        io.toCharger(call, as: "TriggerMessage", payload, .statusMap(nil))
     }
 
-    private mutating func getCompositeSchedule(
+    mutating func getCompositeSchedule(
         _ call: RPCFrame.Call,
-        _ out: inout [TranslationOutput]
+        _ io: inout Effects<Self>
     ) throws(Untranslatable) {
         guard let evseId = call.payload["evseId"]?.intValue, let duration = call.payload["duration"]?.intValue else {
             throw Untranslatable(message: "evseId and duration are required")
@@ -246,17 +160,15 @@ extension TranslationSession {
             "duration": .int(duration),
             "chargingRateUnit": call.payload["chargingRateUnit"],
         ])
-        toCharger(
+        io.toCharger(
             call,
-            "GetCompositeSchedule",
+            as: "GetCompositeSchedule",
             payload,
-            .getCompositeSchedule(evseId: evseId, duration: duration),
-            &out
+            .getCompositeSchedule(evseId: evseId, duration: duration)
         )
     }
 
-    private mutating func sendLocalList(_ call: RPCFrame.Call, _ out: inout [TranslationOutput]) throws(Untranslatable)
-    {
+    mutating func sendLocalList(_ call: RPCFrame.Call, _ io: inout Effects<Self>) throws(Untranslatable) {
         let p = call.payload
         guard let version = p["versionNumber"], let updateType = p["updateType"] else {
             throw Untranslatable(message: "versionNumber and updateType are required")
@@ -265,12 +177,10 @@ extension TranslationSession {
         for entry in p["localAuthorizationList"]?.arrayValue ?? [] {
             guard let token = entry.value(at: "idToken.idToken")?.stringValue else { continue }
             guard token.count <= 20 else {
-                out.append(
-                    .note(
-                        .lossy,
-                        call.action,
-                        "token \(token.prefix(8))… is longer than 20 characters; left out of the 1.6 list"
-                    )
+                io.note(
+                    .lossy,
+                    call.action,
+                    "token \(token.prefix(8))… is longer than 20 characters; left out of the 1.6 list"
                 )
                 continue
             }
@@ -282,12 +192,12 @@ extension TranslationSession {
         markChanged()
         var payload = JSONValue.object([(key: "listVersion", value: version), (key: "updateType", value: updateType)])
         if p["localAuthorizationList"] != nil { payload.set("localAuthorizationList", .array(entries)) }
-        toCharger(call, "SendLocalList", payload, .statusMap(.sendLocalListStatus16To201), &out)
+        io.toCharger(call, as: "SendLocalList", payload, .statusMap(.sendLocalListStatus16To201))
     }
 
-    private mutating func getLog(_ call: RPCFrame.Call, _ out: inout [TranslationOutput]) throws(Untranslatable) {
+    mutating func getLog(_ call: RPCFrame.Call, _ io: inout Effects<Self>) throws(Untranslatable) {
         let p = call.payload
-        guard p["logType"]?.stringValue == "DiagnosticsLog" else { return try securityLog(call, &out) }
+        guard p["logType"]?.stringValue == "DiagnosticsLog" else { return try securityLog(call, &io) }
         guard let location = p.value(at: "log.remoteLocation"), let requestId = p["requestId"]?.intValue else {
             throw Untranslatable(message: "log.remoteLocation and requestId are required")
         }
@@ -297,11 +207,10 @@ extension TranslationSession {
             "location": location, "retries": p["retries"], "retryInterval": p["retryInterval"],
             "startTime": p.value(at: "log.oldestTimestamp"), "stopTime": p.value(at: "log.latestTimestamp"),
         ])
-        toCharger(call, "GetDiagnostics", payload, .getLog, &out)
+        io.toCharger(call, as: "GetDiagnostics", payload, .getLog)
     }
 
-    private mutating func updateFirmware(_ call: RPCFrame.Call, _ out: inout [TranslationOutput]) throws(Untranslatable)
-    {
+    mutating func updateFirmware(_ call: RPCFrame.Call, _ io: inout Effects<Self>) throws(Untranslatable) {
         let p = call.payload
         guard let location = p.value(at: "firmware.location"), let retrieve = p.value(at: "firmware.retrieveDateTime"),
             let requestId = p["requestId"]?.intValue
@@ -312,88 +221,72 @@ extension TranslationSession {
         state.nextBootReason = "FirmwareUpdate"
         markChanged()
         if p.value(at: "firmware.signature") != nil, p.value(at: "firmware.signingCertificate") != nil {
-            return signedUpdateFirmware(call, requestId: requestId, &out)
+            return signedUpdateFirmware(call, requestId: requestId, &io)
         }
         for lost in ["installDateTime", "signingCertificate", "signature"] where p.value(at: "firmware.\(lost)") != nil
         {
-            out.append(
-                .note(.lossy, call.action, "firmware.\(lost) has no 1.6 field")
-            )
+            io.note(.lossy, call.action, "firmware.\(lost) has no 1.6 field")
         }
         let payload = JSONValue.object(omittingNil: [
             "location": location, "retrieveDate": retrieve, "retries": p["retries"],
             "retryInterval": p["retryInterval"],
         ])
-        toCharger(call, "UpdateFirmware", payload, .updateFirmware, &out)
+        io.toCharger(call, as: "UpdateFirmware", payload, .updateFirmware)
     }
 
-    private func getTransactionStatus(_ call: RPCFrame.Call, _ out: inout [TranslationOutput]) {
+    func getTransactionStatus(_ call: RPCFrame.Call, _ io: inout Effects<Self>) {
         let asked = call.payload["transactionId"]?.stringValue
-        let queued = transactionEventsUndelivered(transactionID: asked)
+        // Whether TransactionEvents (of the transaction asked about, or of any) still wait to be delivered.
+        let queued = io.upstream.contains { sent in
+            sent.action == "TransactionEvent"
+                && (asked == nil || sent.payload.value(at: "transactionInfo.transactionId")?.stringValue == asked)
+        }
         var payload = JSONValue.object([(key: "messagesInQueue", value: .bool(queued))])
         if let id = asked {
             let open = state.transaction(id: id).map { !$0.ended } ?? false
             payload.set("ongoingIndicator", .bool(open))
         }
-        out.append(.toUpstream(Self.result(call.messageID, payload)))
+        io.reply(to: .upstream, call.messageID, payload)
+    }
+
+    /// The charger answered a CALL the relay sent with a CALLERROR: fan-out jobs turn a failed item into a failed
+    /// entry, a Plug & Charge or Whitepaper command the charger does not implement gets the message's own refusal;
+    /// `false` for any other (the engine passes the error on).
+    mutating func chargerError(
+        _ call: SentCall<ChargerContext>,
+        _ error: RPCFrame.CallError,
+        _ io: inout Effects<Self>
+    ) -> Bool {
+        switch call.context {
+        case .setVariables(let job):
+            continueSetVariables(job, itemStatus: "Rejected", &io)
+        case .certificates(let job):
+            continueCertificateQuery(job, answer: nil, &io)
+        case .plugAndCharge,
+            .passthrough where ["NotImplemented", "NotSupported"].contains(error.errorCode):
+            // A charger without Plug & Charge or the Security Whitepaper: the message's own refusal.
+            let why = Untranslatable(message: "the charger answered \(error.errorCode)", reasonCode: error.errorCode)
+            if let caller = call.caller {
+                io.reply(to: .upstream, caller.messageID, Refusal.answer(caller.action, why))
+            }
+        default:
+            return false
+        }
+        return true
     }
 
     /// The charger answered a CALL the relay sent for the backend.
-    mutating func chargerResult(_ call: ChargerCall, _ result: CallOutcome, _ out: inout [TranslationOutput]) {
-        let payload: JSONValue
-        switch result {
-        case .result(let p):
-            payload = p
-        case .error(let error):
-            // Fan-out jobs turn a failed item into a failed entry; everything else passes the error on.
-            switch call.context {
-            case .setVariables(let job):
-                continueSetVariables(job, itemStatus: "Rejected", &out)
-                return
-            case .certificates(let job):
-                continueCertificateQuery(job, answer: nil, &out)
-                return
-            case .plugAndCharge,
-                .passthrough where ["NotImplemented", "NotSupported"].contains(error.errorCode):
-                // A charger without Plug & Charge or the Security Whitepaper: the message's own refusal.
-                let why = Untranslatable(
-                    message: "the charger answered \(error.errorCode)",
-                    reasonCode: error.errorCode
-                )
-                if let id = call.upstreamID {
-                    out.append(.toUpstream(Self.result(id, Self.refusal(call.action, why))))
-                }
-                return
-            default: break
-            }
-            if let id = call.upstreamID {
-                out.append(
-                    .toUpstream(Self.callError(id, Self.errorCode(error.errorCode, for: .v201), error.errorDescription))
-                )
-            }
-            return
-        }
-        guard let upstreamID = call.upstreamID else { return }  // the relay's own (a scheduled Reset)
+    mutating func chargerResult(_ call: SentCall<ChargerContext>, _ payload: JSONValue, _ io: inout Effects<Self>) {
+        guard let caller = call.caller else { return }  // the relay's own (a scheduled Reset)
+        let upstreamID = caller.messageID
+        let action = caller.action
         let reply: JSONValue
         switch call.context {
         case .generic(let mapping), .reservation(let mapping, _):
             if case .reservation(_, let change) = call.context {
                 reservationAnswered(change, status: payload["status"]?.stringValue)
             }
-            do throws(Untranslatable) {
-                reply = try tables.apply(mapping.response ?? [], to: payload, action: call.action, &out)
-            } catch {
-                out.append(
-                    .toUpstream(
-                        Self.callError(
-                            upstreamID,
-                            "InternalError",
-                            "the charger's answer could not be translated: \(error.message)"
-                        )
-                    )
-                )
-                return
-            }
+            return answerByFieldRules(mapping, payload, to: caller, on: .upstream, &io)
         case .statusMap(let name):
             let status = payload["status"]?.stringValue ?? "Rejected"
             reply = .object([
@@ -419,11 +312,11 @@ extension TranslationSession {
                 itemStatus: payload["status"]?.stringValue.flatMap {
                     tables.enumMap(.changeConfigurationStatus16To201).map($0)
                 } ?? "Rejected",
-                &out
+                &io
             )
             return
         case .baseReport(let requestId):
-            sendReport(requestId: requestId, configuration: payload, &out)
+            sendReport(requestId: requestId, configuration: payload, &io)
             return
         case .getCompositeSchedule(let evseId, let duration):
             reply = compositeSchedule(payload, evseId: evseId, duration: duration)
@@ -454,15 +347,15 @@ extension TranslationSession {
         case .plugAndCharge:
             reply = PlugAndCharge.answer(
                 PlugAndCharge.unwrapAnswer(payload),
-                to: call.action,
+                to: action,
                 from: "the charger",
-                &out
+                &io
             )
         case .certificates(let job):
-            continueCertificateQuery(job, answer: payload, &out)
+            continueCertificateQuery(job, answer: payload, &io)
             return
         }
-        out.append(.toUpstream(Self.result(upstreamID, reply)))
+        io.reply(to: .upstream, upstreamID, reply)
     }
 
     private func compositeSchedule(_ payload: JSONValue, evseId: Int, duration: Int) -> JSONValue {

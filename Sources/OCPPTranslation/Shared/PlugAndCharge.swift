@@ -72,13 +72,13 @@ public enum PlugAndCharge {
         _ unwrapped: Result<JSONValue, Untranslatable>,
         to action: String,
         from peer: String,
-        _ out: inout [TranslationOutput]
+        _ notes: inout some TranslationNotes
     ) -> JSONValue {
         switch unwrapped {
         case .success(let answer): return answer
         case .failure(let why):
-            out.append(.note(.untranslatable, action, "\(peer): \(why.message)"))
-            return TranslationSession.refusal(action, why)
+            notes.note(.untranslatable, action, "\(peer): \(why.message)")
+            return Refusal.answer(action, why)
         }
     }
 }

@@ -20,7 +20,7 @@ struct SetVariablesJob: Sendable {
 
 /// The 2.0.1 device model of a 1.6 charger: GetVariables, SetVariables and reports, backed by
 /// GetConfiguration/ChangeConfiguration through `configuration-keys.yaml`.
-extension TranslationSession {
+extension ForwardRules {
     private static func variableResult(
         _ request: JSONValue,
         status: String,
@@ -66,7 +66,7 @@ extension TranslationSession {
             .joined(separator: ",")
     }
 
-    mutating func getVariables(_ call: RPCFrame.Call, _ out: inout [TranslationOutput]) {
+    mutating func getVariables(_ call: RPCFrame.Call, _ io: inout Effects<Self>) {
         var job = GetVariablesJob(results: [], pendingKeys: [:])
         for request in call.payload["getVariableData"]?.arrayValue ?? [] {
             let index = job.results.count
@@ -91,20 +91,15 @@ extension TranslationSession {
             }
         }
         guard !job.pendingKeys.isEmpty else {
-            out.append(
-                .toUpstream(
-                    Self.result(call.messageID, .object([(key: "getVariableResult", value: .array(job.results))]))
-                )
-            )
+            io.reply(to: .upstream, call.messageID, .object([(key: "getVariableResult", value: .array(job.results))]))
             return
         }
         let keys = Set(job.pendingKeys.values.map(\.key)).sorted()
-        toCharger(
+        io.toCharger(
             call,
-            "GetConfiguration",
+            as: "GetConfiguration",
             .object([(key: "key", value: .array(keys.map { .string($0) }))]),
-            .getVariables(job),
-            &out
+            .getVariables(job)
         )
     }
 
@@ -129,7 +124,7 @@ extension TranslationSession {
         return .object([(key: "getVariableResult", value: .array(results))])
     }
 
-    mutating func setVariables(_ call: RPCFrame.Call, _ out: inout [TranslationOutput]) {
+    mutating func setVariables(_ call: RPCFrame.Call, _ io: inout Effects<Self>) {
         var job = SetVariablesJob(upstreamID: call.messageID, results: [], remaining: [])
         for request in call.payload["setVariableData"]?.arrayValue ?? [] {
             let index = job.results.count
@@ -152,17 +147,15 @@ extension TranslationSession {
                         job.password = (index, value)
                         value = hex
                     case .failure(let why):
-                        out.append(.note(.untranslatable, call.action, "\(mapping.key): \(why.message)"))
+                        io.note(.untranslatable, call.action, "\(mapping.key): \(why.message)")
                         continue
                     }
                 }
                 if mapping.readOnly || value.count > 500 {
-                    out.append(
-                        .note(
-                            .untranslatable,
-                            call.action,
-                            "\(mapping.key): \(mapping.readOnly ? "not settable through the relay" : "value longer than 1.6's 500 characters")"
-                        )
+                    io.note(
+                        .untranslatable,
+                        call.action,
+                        "\(mapping.key): \(mapping.readOnly ? "not settable through the relay" : "value longer than 1.6's 500 characters")"
                     )
                     continue
                 }
@@ -171,15 +164,15 @@ extension TranslationSession {
                 job.results[index] = Self.variableResult(request, status: unknown.status)
             }
         }
-        continueSetVariables(job, itemStatus: nil, &out)
+        continueSetVariables(job, itemStatus: nil, &io)
     }
 
     /// Records the result of the ChangeConfiguration in flight and sends the next, or answers the backend.
-    mutating func continueSetVariables(_ job: SetVariablesJob, itemStatus: String?, _ out: inout [TranslationOutput]) {
+    mutating func continueSetVariables(_ job: SetVariablesJob, itemStatus: String?, _ io: inout Effects<Self>) {
         var job = job
         if let current = job.current, let status = itemStatus {
             if status == "Accepted", let password = job.password, password.index == current {
-                out.append(.passwordChanged(password.value))
+                io.emit(.passwordChanged(password.value))
             }
             let request = job.results[current]
             job.results[current] = .object(
@@ -189,39 +182,30 @@ extension TranslationSession {
             )
         }
         guard !job.remaining.isEmpty else {
-            out.append(
-                .toUpstream(
-                    Self.result(job.upstreamID, .object([(key: "setVariableResult", value: .array(job.results))]))
-                )
-            )
+            io.reply(to: .upstream, job.upstreamID, .object([(key: "setVariableResult", value: .array(job.results))]))
             return
         }
         let next = job.remaining.removeFirst()
         job.current = next.index
-        sendToCharger(
+        io.sendCharger(
             "ChangeConfiguration",
             .object([(key: "key", value: .string(next.key)), (key: "value", value: .string(next.value))]),
-            ChargerCall(upstreamID: job.upstreamID, action: "SetVariables", context: .setVariables(job)),
-            &out
+            answering: Caller(messageID: job.upstreamID, action: "SetVariables"),
+            .setVariables(job)
         )
     }
 
-    mutating func baseReport(_ call: RPCFrame.Call, _ out: inout [TranslationOutput]) throws(Untranslatable) {
+    mutating func baseReport(_ call: RPCFrame.Call, _ io: inout Effects<Self>) throws(Untranslatable) {
         guard let requestId = call.payload["requestId"]?.intValue else {
             throw Untranslatable(message: "requestId is required")
         }
         // Accept now; the report follows once the charger has told its configuration.
-        out.append(.toUpstream(Self.result(call.messageID, .object([(key: "status", value: .string("Accepted"))]))))
-        sendToCharger(
-            "GetConfiguration",
-            .object([]),
-            ChargerCall(upstreamID: call.messageID, action: call.action, context: .baseReport(requestId: requestId)),
-            &out
-        )
+        io.reply(to: .upstream, call.messageID, .object([(key: "status", value: .string("Accepted"))]))
+        io.sendCharger("GetConfiguration", .object([]), answering: Caller(call), .baseReport(requestId: requestId))
     }
 
     /// NotifyReport(s) built from a GetConfiguration.conf, plus the relay's own variables.
-    mutating func sendReport(requestId: Int, configuration: JSONValue, _ out: inout [TranslationOutput]) {
+    mutating func sendReport(requestId: Int, configuration: JSONValue, _ io: inout Effects<Self>) {
         var entries: [JSONValue] = []
         var limits: [String: String] = [:]  // "component.variable" → maxLimit
         let keys = configuration["configurationKey"]?.arrayValue ?? []
@@ -280,7 +264,7 @@ extension TranslationSession {
                 "tbc": .bool(seqNo < pages.count - 1),
                 "seqNo": .int(seqNo), "reportData": page.isEmpty ? nil : .array(page),
             ])
-            sendUpstream("NotifyReport", payload, UpstreamCall(action: "NotifyReport", purpose: .relay), &out)
+            io.sendUpstream("NotifyReport", payload, .relay)
         }
     }
 

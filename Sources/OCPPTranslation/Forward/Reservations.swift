@@ -5,34 +5,34 @@ import OCPP
 /// charger accepted and tells the backend when a reserved connector becomes free without the reservation's
 /// transaction (Expired once the expiry time has passed, Removed before it), or, for a charger that says nothing,
 /// when the expiry time passes (checked with the call timeouts, every second while a reservation is open).
-extension TranslationSession {
+extension ForwardRules {
     mutating func reserveNow(
         _ call: RPCFrame.Call,
         _ mapping: ActionMapping,
-        _ out: inout [TranslationOutput]
+        _ io: inout Effects<Self>
     ) throws(Untranslatable) {
-        let payload = try tables.apply(mapping.request ?? [], to: call.payload, action: call.action, &out)
+        let payload = try tables.apply(mapping.request ?? [], to: call.payload, action: call.action, &io)
         guard let id = call.payload["id"]?.intValue, let expiry = call.payload["expiryDateTime"]?.stringValue else {
             throw Untranslatable(message: "id and expiryDateTime are required")
         }
-        let reservation = ChargerState.Reservation(
+        let reservation = ForwardState.Reservation(
             id: id,
             connector: payload["connectorId"]?.intValue ?? 0,
             expiry: expiry
         )
-        toCharger(call, mapping.action ?? call.action, payload, .reservation(mapping, .reserve(reservation)), &out)
+        io.toCharger(call, as: mapping.action ?? call.action, payload, .reservation(mapping, .reserve(reservation)))
     }
 
     mutating func cancelReservation(
         _ call: RPCFrame.Call,
         _ mapping: ActionMapping,
-        _ out: inout [TranslationOutput]
+        _ io: inout Effects<Self>
     ) throws(Untranslatable) {
-        let payload = try tables.apply(mapping.request ?? [], to: call.payload, action: call.action, &out)
+        let payload = try tables.apply(mapping.request ?? [], to: call.payload, action: call.action, &io)
         guard let id = call.payload["reservationId"]?.intValue else {
             throw Untranslatable(message: "reservationId is required")
         }
-        toCharger(call, mapping.action ?? call.action, payload, .reservation(mapping, .cancel(id)), &out)
+        io.toCharger(call, as: mapping.action ?? call.action, payload, .reservation(mapping, .cancel(id)))
     }
 
     /// The charger answered ReserveNow or CancelReservation: an accepted change is remembered.
@@ -49,13 +49,13 @@ extension TranslationSession {
     }
 
     /// Reservations whose expiry time has passed unused: Expired.
-    mutating func expireReservations(_ out: inout [TranslationOutput]) {
+    mutating func expireReservations(_ io: inout Effects<Self>) {
         guard !state.reservations.isEmpty, let now = RFC3339.parse(now())?.micros else { return }
         let expired = state.reservations.filter { RFC3339.parse($0.expiry).map { $0.micros <= now } ?? false }
         guard !expired.isEmpty else { return }
         state.reservations.removeAll { reservation in expired.contains { $0.id == reservation.id } }
         markChanged()
-        for reservation in expired { reportEnded(reservation, "Expired", &out) }
+        for reservation in expired { reportEnded(reservation, "Expired", &io) }
     }
 
     /// A transaction started on a connector: its reservation (named, or the connector's) is used.
@@ -71,7 +71,7 @@ extension TranslationSession {
         previous: String?,
         status: String,
         timestamp: JSONValue,
-        _ out: inout [TranslationOutput]
+        _ io: inout Effects<Self>
     ) {
         guard previous == "Reserved", ["Available", "Unavailable", "Faulted"].contains(status),
             let index = state.reservations.firstIndex(where: { $0.connector == connector })
@@ -82,29 +82,28 @@ extension TranslationSession {
         let at = RFC3339.parse(timestamp.stringValue ?? now())?.micros
         let expires = RFC3339.parse(reservation.expiry)?.micros
         let expired = at.flatMap { at in expires.map { at >= $0 } } ?? false
-        reportEnded(reservation, expired ? "Expired" : "Removed", &out)
+        reportEnded(reservation, expired ? "Expired" : "Removed", &io)
     }
 
     /// Tells the backend how a reservation ended (ReservationStatusUpdate, the relay's own call).
     private mutating func reportEnded(
-        _ reservation: ChargerState.Reservation,
+        _ reservation: ForwardState.Reservation,
         _ status: String,
-        _ out: inout [TranslationOutput]
+        _ io: inout Effects<Self>
     ) {
-        sendUpstream(
+        io.sendUpstream(
             "ReservationStatusUpdate",
             .object([
                 (key: "reservationId", value: .int(reservation.id)),
                 (key: "reservationUpdateStatus", value: .string(status)),
             ]),
-            UpstreamCall(action: "ReservationStatusUpdate", purpose: .relay),
-            &out
+            .relay
         )
     }
 }
 
 /// What an accepted ReserveNow or CancelReservation changes.
 enum ReservationChange: Sendable {
-    case reserve(ChargerState.Reservation)
+    case reserve(ForwardState.Reservation)
     case cancel(Int)
 }
