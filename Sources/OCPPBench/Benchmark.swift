@@ -15,6 +15,9 @@ public enum Benchmark {
         public var relayBinary: String
         /// A folder of edited tables for the translating relay; nil: the relay's built-in tables.
         public var mappings: String?
+        /// Another `ocpp-relay` binary (an earlier build) whose translating relays are measured in the same
+        /// interleaved rounds, as `baseline-translating` and `baseline-reverse`.
+        public var baselineBinary: String?
         public var rounds = 3
         public var latencyCalls = 2000
         public var cpuSeconds = 3.0
@@ -41,14 +44,20 @@ public enum Benchmark {
         case nginx201 = "nginx-2.0.1"
         /// The translating relay with its state in PostgreSQL (several relays' store) instead of SQLite.
         case relayTranslatingPG = "relay-translating-pg"
+        /// The baseline binary's translating relays (`--baseline`): 1.6 chargers on 2.0.1, 2.0.1 chargers on 1.6.
+        case baselineTranslating = "baseline-translating"
+        case baselineReverse = "baseline-reverse"
 
         /// The chargers' OCPP version.
         var chargerSubprotocol: String {
-            [.relayReverse, .nginx201].contains(self) ? "ocpp2.0.1" : "ocpp1.6"
+            [.relayReverse, .nginx201, .baselineReverse].contains(self) ? "ocpp2.0.1" : "ocpp1.6"
         }
 
         /// Targets measured for CPU and latency only (the idle and storm figures are the pass-through's).
-        var measuresIdle: Bool { ![.direct, .relayReverse, .nginx201, .relayTranslatingPG].contains(self) }
+        var measuresIdle: Bool {
+            ![.direct, .relayReverse, .nginx201, .relayTranslatingPG, .baselineTranslating, .baselineReverse]
+                .contains(self)
+        }
     }
 
     /// Runs everything, printing progress and the table to `log`; returns the JSON document.
@@ -63,6 +72,7 @@ public enum Benchmark {
         let postgres = try BenchPostgres.start()
         defer { postgres?.stop() }
         if postgres != nil { targets.append(.relayTranslatingPG) }
+        if options.baselineBinary != nil { targets += [.baselineTranslating, .baselineReverse] }
         if (try? ProxyProcess.which("mitmdump", extra: [".venv/bin/mitmdump"])) != nil {
             targets.insert(.mitmproxy, at: 2)
         }
@@ -228,13 +238,20 @@ public enum Benchmark {
                 mappings: options.mappings,
                 sharedState: postgres
             )
-        case .relayReverse:
+        case .relayReverse, .baselineReverse:
             return try ProxyProcess.relay(
-                binary: options.relayBinary,
+                binary: target == .baselineReverse ? options.baselineBinary ?? "" : options.relayBinary,
                 backendPort: backend.port,
                 translate: false,
                 mappings: options.mappings,
                 upstreamVersion: "1.6"
+            )
+        case .baselineTranslating:
+            return try ProxyProcess.relay(
+                binary: options.baselineBinary ?? "",
+                backendPort: backend.port,
+                translate: true,
+                mappings: options.mappings
             )
         }
     }

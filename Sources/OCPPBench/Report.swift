@@ -130,6 +130,29 @@ extension Benchmark {
                     txClosed(.relayTranslatingPG).map { 1e6 / $0 }, "≥ 5000"
                 ),
                 ("recording: frame text / bytes on disk", compression.ratio, "≥ 8"),
+            ] + baselineRatios
+        }
+
+        /// With `--baseline`: this build's translating relays against the baseline build's, in the same rounds.
+        var baselineRatios: [(String, Double?, String)] {
+            guard targets.contains(.baselineTranslating) else { return [] }
+            return [
+                (
+                    "translating relay/baseline CPU per MeterValues round trip, closed loops",
+                    ratio(txClosed(.relayTranslating), txClosed(.baselineTranslating)), "≤ 1"
+                ),
+                (
+                    "translating relay/baseline CPU per MeterValues round trip, paced",
+                    ratio(txPaced(.relayTranslating), txPaced(.baselineTranslating)), ""
+                ),
+                (
+                    "reverse relay/baseline CPU per TransactionEvent round trip, closed loops",
+                    ratio(txClosed(.relayReverse), txClosed(.baselineReverse)), "≤ 1"
+                ),
+                (
+                    "reverse relay/baseline CPU per TransactionEvent round trip, paced",
+                    ratio(txPaced(.relayReverse), txPaced(.baselineReverse)), ""
+                ),
             ]
         }
 

@@ -24,6 +24,11 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(help: "A short run (one round, small counts) to check the benchmark works.")
     var quick = false
 
+    @Option(
+        help: "Another ocpp-relay binary (an earlier build): its translating relays are measured in the same rounds."
+    )
+    var baseline: String?
+
     func run() async throws {
         // The translating relay runs as a child process: give it an absolute path, and fail now, not rounds later.
         let mappingsPath = mappings.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
@@ -40,6 +45,12 @@ struct BenchCommand: AsyncParsableCommand {
                 ?? CommandLine.arguments[0],
             mappings: mappingsPath
         )
+        if let baseline {
+            guard FileManager.default.isExecutableFile(atPath: baseline) else {
+                throw fail("no ocpp-relay binary at \(baseline)", code: 2)
+            }
+            options.baselineBinary = URL(fileURLWithPath: baseline).standardizedFileURL.path
+        }
         options.rounds = rounds
         options.idleCounts = idle.split(separator: ",").compactMap { Int($0) }
         if quick {
