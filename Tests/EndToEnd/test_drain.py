@@ -161,3 +161,33 @@ def test_a_station_replaced_by_its_newer_connection_first_delivers_what_waits_th
     relay.stop()
     entries, _ = recordings_show(relay.recordings)
     validate_recording(entries)
+
+
+def test_a_mirror_still_answers_what_it_was_sent_when_the_charger_hangs_up(start_relay):
+    """A shadow backend answers MeterValues after a second; the charger hangs up as soon as its primary answered:
+    the relay keeps the shadow's connection until it has answered (within timeouts.drain), so its answer is compared
+    (matched), not counted as unanswered."""
+    from test_mirrors import charger, mirror_config, report
+
+    async def scenario():
+        async with Backend(subprotocols=["ocpp1.6"], ask_after_boot=False) as primary, Backend(
+            subprotocols=["ocpp1.6"], ask_after_boot=False
+        ) as shadow:
+            shadow.meter_values_delay = 1
+            relay = start_relay(primary.url, config=mirror_config(shadow))
+            ws, tap, cp, task = await charger(relay, "CP-MIRROR-DRAIN")
+            await cp.call(call16.BootNotification(charge_point_model="E2E", charge_point_vendor="ocpp-relay-tests"))
+            start = await cp.call(call16.StartTransaction(connector_id=1, id_tag="TAG-1", meter_start=0, timestamp=now()))
+            await cp.call(call16.MeterValues(connector_id=1, transaction_id=start.transaction_id, meter_value=[
+                {"timestamp": now(), "sampled_value": [{"value": "120", "measurand": "Energy.Active.Import.Register"}]}]))
+            await ws.close()
+            task.cancel()
+            await shadow.closed("CP-MIRROR-DRAIN", timeout=15)
+            return relay, shadow
+
+    relay, shadow = asyncio.run(scenario())
+    (shadow_cp, _), = shadow.sessions["CP-MIRROR-DRAIN"]
+    assert "MeterValues" in shadow_cp.actions
+    relay.stop()
+    rows = report(relay.recordings)
+    assert rows["MeterValues"]["matched"] == 1 and rows["MeterValues"]["unanswered"] == 0, rows["MeterValues"]

@@ -325,6 +325,14 @@ struct MirrorLink: Sendable {
     /// Whether anything waits for time to pass.
     var hasPending: Bool { !pending.isEmpty }
 
+    /// Whether the mirror is connected and still to get what queued while it was booting, or to answer a message it
+    /// was sent: what a session that ends waits for, within the mirror's call timeout. A mirror that is down owes
+    /// nothing (what queued for it counts as dropped at once).
+    var owesAnything: Bool {
+        guard connection != .down, connection != .dialling else { return false }
+        return !queue.isEmpty || pending.values.contains { $0.sentAt != nil && $0.mirror == nil }
+    }
+
     // MARK: Comparison
 
     private mutating func compareIfBoth(_ id: String) -> [Action] {

@@ -96,6 +96,9 @@ struct MirrorSet: Sendable {
         return links.indices.flatMap { index in links[index].stop().map { Action.mirror(index, $0) } }
     }
 
+    /// Whether any mirror is still to get or to answer something.
+    var owesAnything: Bool { links.contains(where: \.owesAnything) }
+
     mutating func dialling(_ index: Int) {
         links[index].dialling()
     }

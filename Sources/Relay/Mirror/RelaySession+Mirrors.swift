@@ -46,11 +46,43 @@ extension RelaySession {
         for action in mirrors.set.livenessCheck() { perform(action) }
     }
 
-    /// The session ends (or closes): mirrors are closed and not dialled again.
+    /// The session ended: each connected mirror still gets what queued for it and the chance to answer what it was
+    /// sent, within the mirrors' call timeout (a later answer would count as unanswered anyway); then the mirrors
+    /// close and `done` runs (also when the relay stops them sooner: ``stopMirrors()``).
+    func drainMirrors(then done: @escaping () -> Void) {
+        guard let mirrors, !mirrors.stopped, mirrorsOweAnything else {
+            stopMirrors()
+            return done()
+        }
+        let timer = eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(
+            in: TimeAmount(mirrors.set.callTimeout)
+        ) { [self] in stopMirrors() }
+        mirrors.draining = (done, timer)
+    }
+
+    private var mirrorsOweAnything: Bool {
+        guard let mirrors else { return false }
+        return mirrors.set.owesAnything || mirrors.mirrors.contains { $0.translator.map { !$0.drained } ?? false }
+    }
+
+    /// Ends the mirrors' drain once nothing is owed.
+    private func finishMirrorDrainIfDone() {
+        guard mirrors?.draining != nil, !mirrorsOweAnything else { return }
+        stopMirrors()
+    }
+
+    /// The session ends (or closes): mirrors are closed and not dialled again; a drain in progress ends.
     func stopMirrors() {
         guard let mirrors, !mirrors.stopped else { return }
         for action in mirrors.set.stop() { perform(action) }
         mirrors.stopped = true
+        defer {
+            if let (done, timer) = mirrors.draining {
+                mirrors.draining = nil
+                timer.cancel()
+                done()
+            }
+        }
         for index in mirrors.mirrors.indices {
             mirrors.mirrors[index].redial?.cancel()
             guard let handler = mirrors.mirrors[index].handler else { continue }
@@ -82,6 +114,7 @@ extension RelaySession {
             } else {
                 for action in mirrors.set.fromMirror(index, text, now: clock.uptime) { perform(action) }
             }
+            finishMirrorDrainIfDone()
         case .binary:
             recordMirror(index, data, direction: .in, opcode: 2)
             mirrorNote(index, "binary message from the mirror; ignored")

@@ -34,6 +34,9 @@ final class SessionMirrors {
     let writer: StateWriter
     /// Set when the session ends: nothing is dialled again.
     var stopped = false
+    /// While the session has ended and a connected mirror is still to get or answer something: what runs once all
+    /// are done, and the bound (the mirrors' call timeout).
+    var draining: (done: () -> Void, timer: Scheduled<Void>)?
     /// Diagnostics already logged (each once per session).
     var logged: Set<String> = []
 

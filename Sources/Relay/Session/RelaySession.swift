@@ -410,7 +410,6 @@ final class RelaySession: @unchecked Sendable {
     func replaceByNewerConnection(reason: String = "replaced by a newer connection") -> EventLoopFuture<Void> {
         eventLoop.flatSubmit { [self] in
             handle(.replaced(code: 1000, reason: reason))
-            stopMirrors()
             if upstreamIsReleased { return eventLoop.makeSucceededVoidFuture() }
             let promise = upstreamReleased ?? eventLoop.makePromise(of: Void.self)
             upstreamReleased = promise
@@ -490,13 +489,17 @@ final class RelaySession: @unchecked Sendable {
         drain?.timer?.cancel()
         drain = nil
         if !upstreamIsReleased { releaseUpstream() }
-        recorder.writer.endConnection(connection, time: clock.wall())
-        recorder.scheduleFlush()
-        registry.remove(self)
+        registry.left(self)
         recorder.timers.remove(ObjectIdentifier(self))
         rateResume?.cancel()
         rateResume = nil
-        stopMirrors()
+        // The connection's record ends once its mirrors have what they are owed (their frames belong to it); until
+        // then the session stays live, so that a shutdown stops the mirrors and records their outcomes.
+        drainMirrors { [self] in
+            recorder.writer.endConnection(connection, time: clock.wall())
+            recorder.scheduleFlush()
+            registry.remove(self)
+        }
         chargerLeg.detach()
         primaryLeg.detach()
         for leg in otherLegs { leg.detach() }

@@ -7,6 +7,8 @@ final class SessionRegistry: Sendable {
     private struct State {
         var current: [String: RelaySession] = [:]
         var live: [UInt64: RelaySession] = [:]
+        /// Live sessions whose charger has left (their mirrors are still being given what they are owed).
+        var leaving: Set<UInt64> = []
         /// Tasks waiting in ``allEnded()``, and waits cancelled before they could be stored.
         var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
         var cancelled: Set<Int> = []
@@ -30,10 +32,23 @@ final class SessionRegistry: Sendable {
         state.withLockedValue { $0.current[identity] }
     }
 
+    /// The session's charger has left: it is no longer the charger's current session nor counted as connected, and
+    /// stays live (a shutdown still reaches it) until ``remove(_:)``.
+    func left(_ session: RelaySession) {
+        state.withLockedValue { state in
+            guard state.live[session.connection] != nil else { return }
+            state.leaving.insert(session.connection)
+            if state.current[session.identity.value] === session {
+                state.current[session.identity.value] = nil
+            }
+        }
+    }
+
     /// Forgets an ended session; the last one to end wakes ``allEnded()``.
     func remove(_ session: RelaySession) {
         let waking = state.withLockedValue { state -> [CheckedContinuation<Void, Never>] in
             state.live[session.connection] = nil
+            state.leaving.remove(session.connection)
             if state.current[session.identity.value] === session {
                 state.current[session.identity.value] = nil
             }
@@ -76,9 +91,9 @@ final class SessionRegistry: Sendable {
         state.withLockedValue { Array($0.live.values) }
     }
 
-    /// The number of live sessions.
+    /// The number of live sessions whose charger is connected.
     var liveCount: Int {
-        state.withLockedValue { $0.live.count }
+        state.withLockedValue { $0.live.count - $0.leaving.count }
     }
 
     /// Returns once no session is live, or after `timeout`.
