@@ -1,9 +1,18 @@
 /// RFC 3339 date-times as microseconds since the Unix epoch, without Foundation: for re-basing payload
 /// timestamps during a replay, and for comparing a payload's time with another (a reservation's expiry).
 public enum RFC3339 {
+    /// Whether `text` is a date-time ``parse(_:)`` reads; without allocating for a native string.
+    public static func isValid(_ text: String) -> Bool {
+        text.utf8.withContiguousStorageIfAvailable { parse(bytes: $0) != nil } ?? (parse(text) != nil)
+    }
+
     /// Parses `2026-11-27T06:00:00Z`, `…00.123Z` or `…00+01:00`; nil for anything else.
     public static func parse(_ text: String) -> (micros: Int64, fractionDigits: Int)? {
-        let c = Array(text.utf8)
+        text.utf8.withContiguousStorageIfAvailable { parse(bytes: $0) }
+            ?? Array(text.utf8).withUnsafeBufferPointer { parse(bytes: $0) }
+    }
+
+    private static func parse(bytes c: UnsafeBufferPointer<UInt8>) -> (micros: Int64, fractionDigits: Int)? {
         guard c.count >= 20, c[4] == 0x2D, c[7] == 0x2D, c[10] == 0x54 || c[10] == 0x74, c[13] == 0x3A, c[16] == 0x3A
         else { return nil }
         func number(_ range: Range<Int>) -> Int? {

@@ -18,6 +18,8 @@ public enum Benchmark {
         /// Another `ocpp-relay` binary (an earlier build) whose translating relays are measured in the same
         /// interleaved rounds, as `baseline-translating` and `baseline-reverse`.
         public var baselineBinary: String?
+        /// Only these targets (by name), when set: for profiling one of them (`perf record -p` on its process).
+        public var only: Set<String>?
         public var rounds = 3
         public var latencyCalls = 2000
         public var cpuSeconds = 3.0
@@ -73,6 +75,7 @@ public enum Benchmark {
         defer { postgres?.stop() }
         if postgres != nil { targets.append(.relayTranslatingPG) }
         if options.baselineBinary != nil { targets += [.baselineTranslating, .baselineReverse] }
+        if let only = options.only { targets = targets.filter { only.contains($0.rawValue) } }
         if (try? ProxyProcess.which("mitmdump", extra: [".venv/bin/mitmdump"])) != nil {
             targets.insert(.mitmproxy, at: 2)
         }

@@ -107,6 +107,9 @@ public final class SchemaNode: Sendable {
     /// An object's members by name, and their order in the schema.
     public let properties: [String: SchemaNode]
     public let propertyOrder: [String]
+    /// The members in schema order, for the judgement's lookups: a payload's members mostly come in that order, and
+    /// comparing short names beats hashing them (measured on the frame path).
+    let members: [(name: String, node: SchemaNode)]
     public let required: [String]
     /// Whether an object takes no members beyond ``properties`` (`additionalProperties: false`).
     public let closed: Bool
@@ -118,6 +121,8 @@ public final class SchemaNode: Sendable {
     public let maxLength: Int?
     public let enumeration: [String]?
     private let enumerationSet: Set<String>?
+    /// Small enumerations are searched, large ones hashed.
+    private static let searchedEnumeration = 12
     /// `date-time` or `uri`.
     public let format: String?
     /// A number's limits.
@@ -144,6 +149,7 @@ public final class SchemaNode: Sendable {
         self.kind = kind
         self.properties = properties
         self.propertyOrder = propertyOrder
+        self.members = propertyOrder.compactMap { name in properties[name].map { (name, $0) } }
         self.required = required
         self.closed = closed
         self.items = items
@@ -151,7 +157,7 @@ public final class SchemaNode: Sendable {
         self.maxItems = maxItems
         self.maxLength = maxLength
         self.enumeration = enumeration
-        self.enumerationSet = enumeration.map(Set.init)
+        self.enumerationSet = enumeration.flatMap { $0.count > Self.searchedEnumeration ? Set($0) : nil }
         self.format = format
         self.minimum = minimum
         self.maximum = maximum
@@ -160,7 +166,23 @@ public final class SchemaNode: Sendable {
 
     /// Whether `text` is one of the enumeration's values (any text when there is no enumeration).
     public func allows(_ text: String) -> Bool {
-        enumerationSet?.contains(text) ?? true
+        guard let enumeration else { return true }
+        return enumerationSet?.contains(text) ?? enumeration.contains(text)
+    }
+
+    /// The facts of member `name`, looked for from `hint` on (the place after the last one found); updates `hint`.
+    func member(_ name: String, hint: inout Int) -> SchemaNode? {
+        let count = members.count
+        guard count > 0 else { return nil }
+        var index = hint < count ? hint : 0
+        for _ in 0..<count {
+            if members[index].name == name {
+                hint = index + 1
+                return members[index].node
+            }
+            index = index + 1 == count ? 0 : index + 1
+        }
+        return nil
     }
 
     /// The facts at a dotted member path (`idTagInfo.status`), looking through arrays.

@@ -74,59 +74,77 @@ extension SchemaNode {
     }
 
     private func check(_ value: JSONValue, _ found: inout [SchemaViolation], _ limit: Int) {
-        guard found.count < limit else { return }
-        func report(_ rule: SchemaViolation.Rule, at component: PathComponent? = nil) {
-            guard found.count < limit else { return }
-            found.append(SchemaViolation(path: component.map { $0.prefixing("") } ?? "", rule: rule))
-        }
-        switch (kind, value) {
-        case (.any, _):
-            return
-        case (.object, .object(let members)):
+        guard found.count < limit, kind != .any else { return }
+        // Switched on the value alone (a tuple of kind and value would copy the value on the frame path).
+        switch value {
+        case .object(let members):
+            guard kind == .object else { return Self.report(.type(expected: kind, got: "object"), &found, limit) }
+            var hint = 0
             for member in members {
-                if let facts = properties[member.key] {
+                if let facts = self.member(member.key, hint: &hint) {
                     let first = found.count
                     facts.check(member.value, &found, limit)
-                    PathComponent.member(member.key).prefix(&found[first...])
+                    if found.count > first { PathComponent.member(member.key).prefix(&found[first...]) }
                 } else if closed {
-                    report(.additionalProperty, at: .member(member.key))
+                    Self.report(.additionalProperty, at: .member(member.key), &found, limit)
                 }
             }
             for name in required where !members.contains(where: { $0.key == name }) {
-                report(.required, at: .member(name))
+                Self.report(.required, at: .member(name), &found, limit)
             }
-        case (.array, .array(let elements)):
-            if let minItems, elements.count < minItems { report(.minItems(minItems)) }
-            if let maxItems, elements.count > maxItems { report(.maxItems(maxItems)) }
+        case .array(let elements):
+            guard kind == .array else { return Self.report(.type(expected: kind, got: "array"), &found, limit) }
+            if let minItems, elements.count < minItems { Self.report(.minItems(minItems), &found, limit) }
+            if let maxItems, elements.count > maxItems { Self.report(.maxItems(maxItems), &found, limit) }
             guard let items else { return }
-            for (index, element) in elements.enumerated() {
+            for index in elements.indices {
                 let first = found.count
-                items.check(element, &found, limit)
-                PathComponent.index(index).prefix(&found[first...])
+                items.check(elements[index], &found, limit)
+                if found.count > first { PathComponent.index(index).prefix(&found[first...]) }
             }
-        case (.string, .string(let text)):
-            if let maxLength, text.count > maxLength { report(.maxLength(maxLength)) }
-            if !allows(text) { report(.enumeration) }
-            if format == "date-time", RFC3339.parse(text) == nil { report(.format("date-time")) }
-        case (.integer, .number(let text)):
-            guard Self.isInteger(text) else { return report(.type(expected: .integer, got: "number with a fraction")) }
-            checkBounds(text, { report($0) })
-        case (.number, .number(let text)):
-            checkBounds(text, { report($0) })
-        case (.boolean, .bool):
-            return
-        default:
-            report(.type(expected: kind, got: value.typeName))
+        case .string(let text):
+            guard kind == .string else { return Self.report(.type(expected: kind, got: "string"), &found, limit) }
+            // utf8.count is O(1) and never below the character count: most strings need no counting.
+            if let maxLength, text.utf8.count > maxLength, text.count > maxLength {
+                Self.report(.maxLength(maxLength), &found, limit)
+            }
+            if !allows(text) { Self.report(.enumeration, &found, limit) }
+            if format == "date-time", !RFC3339.isValid(text) { Self.report(.format("date-time"), &found, limit) }
+        case .number(let text):
+            switch kind {
+            case .integer where !Self.isInteger(text):
+                Self.report(.type(expected: .integer, got: "number with a fraction"), &found, limit)
+            case .integer, .number:
+                checkBounds(text, &found, limit)
+            default:
+                Self.report(.type(expected: kind, got: "number"), &found, limit)
+            }
+        case .bool:
+            guard kind == .boolean else { return Self.report(.type(expected: kind, got: "boolean"), &found, limit) }
+        case .null:
+            Self.report(.type(expected: kind, got: "null"), &found, limit)
         }
     }
 
-    private func checkBounds(_ text: String, _ report: (SchemaViolation.Rule) -> Void) {
+    private static func report(
+        _ rule: SchemaViolation.Rule,
+        at component: PathComponent? = nil,
+        _ found: inout [SchemaViolation],
+        _ limit: Int
+    ) {
+        guard found.count < limit else { return }
+        found.append(SchemaViolation(path: component.map { $0.prefixing("") } ?? "", rule: rule))
+    }
+
+    private func checkBounds(_ text: String, _ found: inout [SchemaViolation], _ limit: Int) {
         guard minimum != nil || maximum != nil || multipleOf != nil, let number = Double(text) else { return }
-        if let minimum, number < minimum { report(.minimum(minimum)) }
-        if let maximum, number > maximum { report(.maximum(maximum)) }
+        if let minimum, number < minimum { Self.report(.minimum(minimum), &found, limit) }
+        if let maximum, number > maximum { Self.report(.maximum(maximum), &found, limit) }
         if let multipleOf, multipleOf > 0 {
             let ratio = number / multipleOf
-            if abs(ratio - ratio.rounded()) > 1e-9 * max(1, abs(ratio)) { report(.multipleOf(multipleOf)) }
+            if abs(ratio - ratio.rounded()) > 1e-9 * max(1, abs(ratio)) {
+                Self.report(.multipleOf(multipleOf), &found, limit)
+            }
         }
     }
 

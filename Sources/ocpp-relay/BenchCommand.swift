@@ -29,6 +29,9 @@ struct BenchCommand: AsyncParsableCommand {
     )
     var baseline: String?
 
+    @Option(help: "Only these targets (comma-separated names), e.g. to profile one with perf record -p.")
+    var only: String?
+
     func run() async throws {
         // The translating relay runs as a child process: give it an absolute path, and fail now, not rounds later.
         let mappingsPath = mappings.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
@@ -51,6 +54,7 @@ struct BenchCommand: AsyncParsableCommand {
             }
             options.baselineBinary = URL(fileURLWithPath: baseline).standardizedFileURL.path
         }
+        options.only = only.map { Set($0.split(separator: ",").map(String.init)) }
         options.rounds = rounds
         options.idleCounts = idle.split(separator: ",").compactMap { Int($0) }
         if quick {

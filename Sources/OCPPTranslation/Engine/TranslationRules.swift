@@ -29,15 +29,26 @@ struct Caller: Sendable, Hashable {
 
 /// A CALL the relay sends to one side: what it says, whose CALL it translates (if any), and what the rules need
 /// to make sense of its answer.
-struct SentCall<Context: Sendable>: Sendable {
+///
+/// A class: it moves through a call lane (queued, sent, answered) as one reference rather than as copies of its
+/// members (measured on the frame path). Confined to its engine.
+final class SentCall<Context: Sendable>: @unchecked Sendable {
     /// Its message id.
-    var id: String
-    var action: String
+    let id: String
+    let action: String
     /// The payload; a value learnt while the call waits may still go in (``CallLane/updateWaiting(_:)``).
     var payload: JSONValue
     /// The other side's CALL this one translates: its answer becomes that one's. `nil` for the relay's own calls.
-    var caller: Caller?
-    var context: Context
+    let caller: Caller?
+    let context: Context
+
+    init(id: String, action: String, payload: JSONValue, caller: Caller?, context: Context) {
+        self.id = id
+        self.action = action
+        self.payload = payload
+        self.caller = caller
+        self.context = context
+    }
 }
 
 /// Why a CALL the relay sent got no result.

@@ -7,6 +7,8 @@ extension ForwardRules {
     /// data carried byte for byte. Meter values left without samples are dropped.
     func convertMeterValues(_ values: JSONValue?, action: String, _ io: inout Effects<Self>) -> [JSONValue] {
         var converted: [JSONValue] = []
+        // Looked up once per message, not per sample.
+        let maps = (measurands: tables.enumMap(.measurand16To201), units: tables.enumMap(.unit16To201))
         for meterValue in values?.arrayValue ?? [] {
             var samples: [JSONValue] = []
             var readings: [JSONValue] = []
@@ -14,13 +16,13 @@ extension ForwardRules {
             for sample in meterValue["sampledValue"]?.arrayValue ?? [] {
                 if sample["format"]?.stringValue == "SignedData" {
                     signed.append(sample)
-                } else if let converted = convertSample(sample, action: action, &io) {
+                } else if let converted = convertSample(sample, maps, action: action, &io) {
                     readings.append(sample)
                     samples.append(converted)
                 }
             }
             for sample in signed {
-                attachSigned(sample, readings: readings, samples: &samples, action: action, &io)
+                attachSigned(sample, readings: readings, samples: &samples, maps, action: action, &io)
             }
             guard !samples.isEmpty, let timestamp = meterValue["timestamp"] else { continue }
             converted.append(
@@ -36,6 +38,7 @@ extension ForwardRules {
         _ sample: JSONValue,
         readings: [JSONValue],
         samples: inout [JSONValue],
+        _ maps: (measurands: EnumMap, units: EnumMap),
         action: String,
         _ io: inout Effects<Self>
     ) {
@@ -70,19 +73,24 @@ extension ForwardRules {
         own.set("format", nil)
         own.set("value", .string(reading.value))
         if let unit = reading.unit { own.set("unit", .string(unit)) }
-        guard var converted = convertSample(own, action: action, &io) else { return }
+        guard var converted = convertSample(own, maps, action: action, &io) else { return }
         converted.set("signedMeterValue", signedMeterValue.json)
         samples.append(converted)
     }
 
-    private func convertSample(_ sample: JSONValue, action: String, _ io: inout Effects<Self>) -> JSONValue? {
+    private func convertSample(
+        _ sample: JSONValue,
+        _ maps: (measurands: EnumMap, units: EnumMap),
+        action: String,
+        _ io: inout Effects<Self>
+    ) -> JSONValue? {
         guard let text = sample["value"]?.stringValue, let number = Self.decimal(text) else {
             io.note(.lossy, action, "sample value \(sample["value"]?.jsonText ?? "(none)") is not a number; dropped")
             return nil
         }
         var measurand: JSONValue?
         if let m = sample["measurand"]?.stringValue {
-            guard let mapped = tables.enumMap(.measurand16To201).map(m) else {
+            guard let mapped = maps.measurands.map(m) else {
                 io.note(.lossy, action, "measurand \(m) has no 2.0.1 value; sample dropped")
                 return nil
             }
@@ -90,7 +98,7 @@ extension ForwardRules {
         }
         var unit: JSONValue?
         if let u = sample["unit"]?.stringValue {
-            unit = .object([(key: "unit", value: .string(tables.enumMap(.unit16To201).map(u) ?? u))])
+            unit = .object([(key: "unit", value: .string(maps.units.map(u) ?? u))])
         }
         return .object(omittingNil: [
             "value": number,
