@@ -2,12 +2,14 @@
 public enum OCPPVersion: String, Sendable, Hashable, CaseIterable, Codable {
     case v16 = "ocpp1.6"
     case v201 = "ocpp2.0.1"
+    case v21 = "ocpp2.1"
 
-    /// The short name users type and read: `1.6`, `2.0.1`.
+    /// The short name users type and read: `1.6`, `2.0.1`, `2.1`.
     public var shortName: String {
         switch self {
         case .v16: "1.6"
         case .v201: "2.0.1"
+        case .v21: "2.1"
         }
     }
 

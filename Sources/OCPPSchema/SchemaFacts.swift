@@ -30,6 +30,7 @@ public struct SchemaFacts: Sendable {
         switch version {
         case .v16: ocpp16
         case .v201: ocpp201
+        case .v21: ocpp21
         }
     }
 

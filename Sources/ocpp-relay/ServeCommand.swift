@@ -18,7 +18,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Upstream backend URL; each charger is relayed to <URL>/<chargePointId>.")
     var upstream: String?
 
-    @Option(help: "OCPP version to speak upstream: 1.6, 2.0.1 or passthrough (default).")
+    @Option(help: "OCPP version to speak upstream: 1.6, 2.0.1, 2.1 or passthrough (default).")
     var upstreamVersion: String?
 
     @Option(help: "Folder for recordings (default Recordings).")

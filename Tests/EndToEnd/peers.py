@@ -266,7 +266,7 @@ class Backend:
     async def _handle(self, connection):
         identity = connection.request.path.rstrip("/").split("/")[-1]
         tap = Tap(connection)
-        cls = self.classes["ocpp2.0.1" if connection.subprotocol == "ocpp2.0.1" else "ocpp1.6"]
+        cls = self.classes.get(connection.subprotocol, Backend16)
         cp = cls(identity, tap, self)
         self.sessions.setdefault(identity, []).append((cp, tap))
         self.timeline.append((identity, "open"))
@@ -282,7 +282,7 @@ class Backend:
                     answer = await cp.call(call16.GetConfiguration(key=["HeartbeatInterval"]))
                 else:
                     answer = await cp.call(
-                        call201.GetVariables(
+                        cp._call.GetVariables(
                             get_variable_data=[
                                 {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}}
                             ]

@@ -365,13 +365,15 @@ def test_twenty_stations_at_once_keep_their_transactions_apart(start_relay):
     validate_recording(recordings_show(relay.recordings)[0])
 
 
-def test_a_21_only_charger_is_refused_clearly_and_recorded(start_relay):
+def test_a_charger_of_a_version_the_relay_does_not_speak_is_refused_clearly_and_recorded(start_relay):
+    """(A 2.1 charger was refused here until the relay translated 2.1: test_ocpp21.py.)"""
+
     async def scenario():
         async with Backend(subprotocols=["ocpp1.6"], ask_after_boot=False) as backend:
             relay = start_reverse_relay(start_relay, backend)
             import websockets
             try:
-                await open_charger(relay.url, "CS-21", ["ocpp2.1"])
+                await open_charger(relay.url, "CS-30", ["ocpp3.0"])
                 status = 101
             except websockets.exceptions.InvalidStatus as error:
                 status = error.response.status_code
@@ -382,7 +384,7 @@ def test_a_21_only_charger_is_refused_clearly_and_recorded(start_relay):
     relay.stop()
     entries, _ = recordings_show(relay.recordings)
     refused = [e for e in entries if e.get("refused")]
-    assert refused and "cannot serve a charger offering ocpp2.1" in refused[0]["reason"]
+    assert refused and "cannot serve a charger offering ocpp3.0" in refused[0]["reason"]
 
 
 def test_transaction_messages_left_unsent_go_out_on_the_next_connection(start_relay):

@@ -22,7 +22,11 @@ MAPPINGS = str(ROOT / "Mappings")
 def schema(version, action, response):
     if version == "1.6":
         return json.loads((SCHEMAS / "v16" / "schemas" / f"{action}{'Response' if response else ''}.json").read_text())
-    return json.loads((SCHEMAS / "v201" / "schemas" / f"{action}{'Response' if response else 'Request'}.json").read_text())
+    folder = SCHEMAS / {"2.0.1": "v201", "2.1": "v21"}[version] / "schemas"
+    path = folder / f"{action}{'Response' if response else 'Request'}.json"
+    if not path.exists() and not response:  # a SEND's message (2.1's NotifyPeriodicEventStream) has no "Request"
+        path = folder / f"{action}.json"
+    return json.loads(path.read_text())
 
 
 def validate_recording(entries, expected_errors=()):
@@ -30,7 +34,7 @@ def validate_recording(entries, expected_errors=()):
     CALLERROR unless its action is in `expected_errors` (a translation that degrades into an error must fail the
     test); returns counts."""
     pending = {}
-    checked = {"1.6": 0, "2.0.1": 0}
+    checked = {"1.6": 0, "2.0.1": 0, "2.1": 0}
     for e in entries:
         if "text" not in e:
             continue
@@ -41,6 +45,8 @@ def validate_recording(entries, expected_errors=()):
         elif frame[0] == 3:
             action = pending.pop((e["connection"], e["leg"], frame[1]))
             jsonschema.validate(frame[2], schema(e["version"], action, response=True))
+        elif frame[0] == 6:  # an OCPP 2.1 SEND: never answered
+            jsonschema.validate(frame[3], schema(e["version"], frame[2], response=False))
         elif frame[0] == 4:
             action = pending.pop((e["connection"], e["leg"], frame[1]), None)
             assert action in expected_errors, f"{action} answered with a CALLERROR on the {e['leg']} leg: {e['text']}"

@@ -15,15 +15,34 @@ struct Driven {
         now: String = "2026-11-27T06:00:00Z",
         options: TranslationOptions = .init()
     ) {
+        self.init(
+            charger: reverse ? .v201 : .v16,
+            upstream: reverse ? .v16 : .v201,
+            state: state,
+            ids: ids,
+            now: now,
+            options: options
+        )
+    }
+
+    /// A `charger` charger on an `upstream` backend.
+    init(
+        charger: OCPPVersion,
+        upstream: OCPPVersion,
+        state: ChargerState = ChargerState(),
+        ids: IDs,
+        now: String = "2026-11-27T06:00:00Z",
+        options: TranslationOptions = .init()
+    ) {
         let clock = TranslationClock(
             now: { now },
             uptime: { .milliseconds(Int64(ids.uptime * 1000)) },
             makeID: { ids.make() }
         )
         engine = Translations.engine(
-            charger: reverse ? .v201 : .v16,
-            upstream: reverse ? .v16 : .v201,
-            identity: reverse ? "CS-TEST" : "CP-TEST",
+            charger: charger,
+            upstream: upstream,
+            identity: charger == .v16 ? "CP-TEST" : "CS-TEST",
             tables: Repository.tables(),
             state: state,
             clock: clock,

@@ -47,14 +47,13 @@ struct ReverseSessionTests {
     @Test("an alias is the same for the same token, fits 1.6's 20 characters, and differs from another token's")
     func aliases() {
         let long = String(repeating: "0123456789", count: 3)
-        let a = TokenAlias.make(type: "Central", idToken: long, taken: [:])
-        #expect(a == TokenAlias.make(type: "Central", idToken: long, taken: [:]))
+        let a = TokenAlias.make(type: "Central", idToken: long, holder: { _ in nil })
+        #expect(a == TokenAlias.make(type: "Central", idToken: long, holder: { _ in nil }))
         #expect(a.count <= 20 && a != String(long.prefix(20)))
-        #expect(a != TokenAlias.make(type: "eMAID", idToken: long, taken: [:]))
-        #expect(a != TokenAlias.make(type: "Central", idToken: long + "1", taken: [:]))
+        #expect(a != TokenAlias.make(type: "eMAID", idToken: long, holder: { _ in nil }))
+        #expect(a != TokenAlias.make(type: "Central", idToken: long + "1", holder: { _ in nil }))
         // Taken by another token (a digest collision): another alias, never a shared one.
-        let other = ReverseState.Token(idToken: "someone else", type: "Central")
-        let salted = TokenAlias.make(type: "Central", idToken: long, taken: [a: other])
+        let salted = TokenAlias.make(type: "Central", idToken: long) { $0 == a ? ("someone else", "Central") : nil }
         #expect(salted != a && salted.count <= 20)
     }
 

@@ -81,10 +81,10 @@ struct ChargerAdmissionTests {
         ),
         .init(
             name: "a 2.0.1 upstream and a charger offering nothing it can serve",
-            request: request(offering: ["ocpp2.1"]),
+            request: request(offering: ["ocpp3.0", "mqtt"]),
             version: .v201,
             status: 400,
-            message: "this relay speaks ocpp2.0.1 upstream and cannot serve a charger offering ocpp2.1"
+            message: "this relay speaks ocpp2.0.1 upstream and cannot serve a charger offering ocpp3.0, mqtt"
         ),
         .init(
             name: "a 1.6 charger on a 2.0.1 upstream without tables",
@@ -95,9 +95,10 @@ struct ChargerAdmissionTests {
             message: "this relay speaks ocpp2.0.1 upstream and cannot serve a charger offering ocpp1.6"
         ),
         .init(
-            name: "a 1.6 upstream and a charger offering only 2.1",
+            name: "a 1.6 upstream and a charger offering only 2.1, without tables",
             request: request(offering: ["ocpp2.1"]),
             version: .v16,
+            canTranslate: false,
             status: 400,
             message: "this relay speaks ocpp1.6 upstream and cannot serve a charger offering ocpp2.1"
         ),
@@ -136,13 +137,16 @@ struct ChargerAdmissionTests {
             Issue.record("not dialled")
             return
         }
-        #expect(plan16.offeredSubprotocols == ["ocpp2.0.1"] && plan16.translation == .v16OnV201)
+        #expect(
+            plan16.offeredSubprotocols == ["ocpp2.0.1"]
+                && plan16.translation == TranslationDirection(charger: .v16, upstream: .v201)
+        )
         // Upstream accepts 2.0.1: the charger gets its 1.6.
         #expect(
             translated.upstreamAnswered(.accepted(subprotocol: "ocpp2.0.1"))
                 == .complete(["Sec-WebSocket-Protocol": "ocpp1.6"])
         )
-        #expect(translated.plan?.translation == .v16OnV201)
+        #expect(translated.plan?.translation == TranslationDirection(charger: .v16, upstream: .v201))
         // Upstream accepting something else is a 502, and the upstream connection goes.
         var wrong = ChargerAdmission(
             policy: .init(configuration: try Self.configuration(version: .v201), canTranslate: true)
@@ -156,6 +160,24 @@ struct ChargerAdmissionTests {
         #expect(refusal.status == .badGateway && refusal.message == "upstream did not accept ocpp2.0.1")
     }
 
+    @Test("a charger is translated from the version it offers nearest its upstream's")
+    func nearestVersion() {
+        #expect(
+            TranslationDirection(offered: ["ocpp2.1"], upstream: .v201)
+                == TranslationDirection(charger: .v21, upstream: .v201)
+        )
+        #expect(
+            TranslationDirection(offered: ["ocpp2.1", "ocpp2.0.1"], upstream: .v16)
+                == TranslationDirection(charger: .v201, upstream: .v16)
+        )
+        #expect(
+            TranslationDirection(offered: ["ocpp1.6", "ocpp2.0.1"], upstream: .v21)
+                == TranslationDirection(charger: .v201, upstream: .v21)
+        )
+        #expect(TranslationDirection(offered: ["ocpp3.0", "mqtt"], upstream: .v21) == nil)
+        #expect(TranslationDirection(offered: ["ocpp2.1"], upstream: .v21) == nil)
+    }
+
     @Test("a 2.0.1-only charger on a 1.6 upstream is translated; one offering 1.6 as well passes through")
     func reversePlans() throws {
         var reverse = ChargerAdmission(
@@ -165,7 +187,10 @@ struct ChargerAdmissionTests {
             Issue.record("not dialled")
             return
         }
-        #expect(plan.offeredSubprotocols == ["ocpp1.6"] && plan.translation == .v201OnV16)
+        #expect(
+            plan.offeredSubprotocols == ["ocpp1.6"]
+                && plan.translation == TranslationDirection(charger: .v201, upstream: .v16)
+        )
         #expect(
             reverse.upstreamAnswered(.accepted(subprotocol: "ocpp1.6"))
                 == .complete(["Sec-WebSocket-Protocol": "ocpp2.0.1"])

@@ -106,7 +106,7 @@ struct RelaySettingsTests {
             ("upstream: http://a:1", "only ws:// and wss://"),
             ("upstream: ws://user:pw@a:1", "must not carry credentials"),
             ("upstream: ws://a:99999", "invalid port"),
-            ("upstream: ws://a:1\nupstream_version: 3.0", "must be 1.6, 2.0.1 or passthrough"),
+            ("upstream: ws://a:1\nupstream_version: 3.0", "must be 1.6, 2.0.1, 2.1 or passthrough"),
             ("upstream: ws://a:1\nrecordings:\n  roll_size: lots", "recordings.roll_size: 'lots' is not a size"),
             ("upstream: ws://a:1\nlimits:\n  max_frame_size: 10", "limits.max_frame_size: 10 is below"),
             ("upstream: ws://a:1\ntimeouts:\n  upstream: soon", "timeouts.upstream: 'soon' is not a duration"),

@@ -41,10 +41,25 @@ struct Effects<Rules: TranslationRules>: TranslationNotes, Sendable {
     var chargerGone = false
     /// The side whose frame the engine is handling (`nil` for time passing, a start, a departure).
     var eventSide: Side?
+    /// The OCPP 2.1 step, when one side speaks 2.1 over the rules' 2.0.1: what goes to that side is lifted.
+    var step: VersionStep?
 
-    init(clock: TranslationClock, callTimeout: Duration) {
+    init(clock: TranslationClock, callTimeout: Duration, step: VersionStep? = nil) {
         self.clock = clock
         self.callTimeout = callTimeout
+        self.step = step
+    }
+
+    /// The version the peer on `side` speaks (the rules' unless the step stands between).
+    func version(_ side: Side) -> OCPPVersion {
+        step?.side == side ? .v21 : Rules.version(side)
+    }
+
+    /// A CALL for `side` as its peer's version takes it.
+    private mutating func lifted(_ payload: JSONValue, _ action: String, to side: Side) -> JSONValue {
+        guard var step, step.side == side else { return payload }
+        defer { self.step = step }
+        return step.lift(payload, action: action, response: false, &self)
     }
 
     /// The current time as RFC 3339.
@@ -73,6 +88,7 @@ struct Effects<Rules: TranslationRules>: TranslationNotes, Sendable {
         first: Bool = false
     ) -> String {
         let id = messageID ?? makeID()
+        let payload = lifted(payload, action, to: .upstream)
         upstream.enqueue(
             SentCall(id: id, action: action, payload: payload, caller: caller, context: context),
             id: id,
@@ -91,6 +107,7 @@ struct Effects<Rules: TranslationRules>: TranslationNotes, Sendable {
         _ context: Rules.ChargerContext
     ) -> String {
         let id = makeID()
+        let payload = lifted(payload, action, to: .charger)
         charger.enqueue(SentCall(id: id, action: action, payload: payload, caller: caller, context: context), id: id)
         pumpCharger()
         return id
@@ -144,7 +161,7 @@ struct Effects<Rules: TranslationRules>: TranslationNotes, Sendable {
 
     /// Answers a CALL of `side` with a CALLERROR, its code as that side's version spells it.
     mutating func refuse(to side: Side, _ messageID: String, _ code: RPCErrorCode, _ description: String) {
-        refuse(to: side, messageID, code.spelled(for: Rules.version(side)), description)
+        refuse(to: side, messageID, code.spelled(for: version(side)), description)
     }
 
     /// Answers a CALL of `side` with a CALLERROR whose code is already spelt (one passed on from the other side).

@@ -54,10 +54,12 @@ struct TranslationEngine<Rules: TranslationRules>: VersionTranslation {
 
     /// - Parameters:
     ///   - rules: the pair's rules; their state is taken from `state`.
+    ///   - step: the side that speaks OCPP 2.1 over the rules' 2.0.1, if any (``VersionStep``).
     ///   - callTimeout: how long a CALL may wait for its answer.
     init(
         identity: String,
         rules: Rules,
+        step: Side? = nil,
         state: ChargerState,
         clock: TranslationClock,
         callTimeout: Duration = .seconds(30)
@@ -65,14 +67,16 @@ struct TranslationEngine<Rules: TranslationRules>: VersionTranslation {
         self.identity = identity
         var rules = rules
         rules.state = state[keyPath: Rules.stateKey]
+        let step = step.map { VersionStep(side: $0, table: rules.setup.tables.step21, state: state.step21) }
         self.rules = rules
         self.base = state
-        self.io = Effects(clock: clock, callTimeout: callTimeout)
+        self.io = Effects(clock: clock, callTimeout: callTimeout, step: step)
     }
 
     public var state: ChargerState {
         var state = base
         state[keyPath: Rules.stateKey] = rules.state
+        if let step = io.step { state.step21 = step.state }
         return state
     }
 
@@ -86,24 +90,28 @@ struct TranslationEngine<Rules: TranslationRules>: VersionTranslation {
 
     @_specialize(where Rules == ForwardRules)
     @_specialize(where Rules == ReverseRules)
+    @_specialize(where Rules == SameRules)
     public mutating func started() -> [TranslationOutput] {
         finish(cause: nil) { $0.rules.started(&$0.io) }
     }
 
     @_specialize(where Rules == ForwardRules)
     @_specialize(where Rules == ReverseRules)
+    @_specialize(where Rules == SameRules)
     public mutating func fromCharger(_ text: String, cause: UInt64? = nil) -> [TranslationOutput] {
         finish(cause: cause, side: .charger) { $0.frame(text, from: .charger) }
     }
 
     @_specialize(where Rules == ForwardRules)
     @_specialize(where Rules == ReverseRules)
+    @_specialize(where Rules == SameRules)
     public mutating func fromUpstream(_ text: String, cause: UInt64? = nil) -> [TranslationOutput] {
         finish(cause: cause, side: .upstream) { $0.frame(text, from: .upstream) }
     }
 
     @_specialize(where Rules == ForwardRules)
     @_specialize(where Rules == ReverseRules)
+    @_specialize(where Rules == SameRules)
     public mutating func tick() -> [TranslationOutput] {
         finish(cause: nil) { engine in
             let now = engine.io.uptime()
@@ -122,12 +130,14 @@ struct TranslationEngine<Rules: TranslationRules>: VersionTranslation {
 
     @_specialize(where Rules == ForwardRules)
     @_specialize(where Rules == ReverseRules)
+    @_specialize(where Rules == SameRules)
     public mutating func stored(_ write: Int) -> [HeldOutputs] {
         ordering.stored(write)
     }
 
     @_specialize(where Rules == ForwardRules)
     @_specialize(where Rules == ReverseRules)
+    @_specialize(where Rules == SameRules)
     public mutating func chargerLeft() -> [TranslationOutput] {
         finish(cause: nil) { engine in
             guard !engine.io.chargerGone else { return }
@@ -149,7 +159,8 @@ struct TranslationEngine<Rules: TranslationRules>: VersionTranslation {
         io.eventSide = side
         event(&self)
         var outputs = io.take()
-        if rules.takeStateChange() != .none {
+        let stepChanged = io.step?.takeChange() ?? false
+        if rules.takeStateChange() != .none || stepChanged {
             let number = ordering.issue()
             ordering.hold(outputs, cause: cause)
             return [.persist(state, write: number)]
@@ -164,11 +175,15 @@ struct TranslationEngine<Rules: TranslationRules>: VersionTranslation {
     // MARK: Frames
 
     private mutating func frame(_ text: String, from side: Side) {
-        let version = Rules.version(side)
+        let version = io.version(side)
         let frame: RPCFrame
         do {
             frame = try RPCFrame.parse(text)
         } catch {
+            if version == .v21, error.code == .unknownMessageType {
+                // OCPP-J 2.1: a frame of a type the receiver does not know is ignored.
+                return io.note(.malformed, "?", "from \(side): \(error.message); ignored, as OCPP 2.1 says")
+            }
             io.note(.malformed, "?", "from \(side): \(error.message)")
             if let id = error.messageID { io.refuse(to: side, id, error.rpcErrorCode(for: version), error.message) }
             return
@@ -180,6 +195,16 @@ struct TranslationEngine<Rules: TranslationRules>: VersionTranslation {
             answered(result.messageID, .success(result.payload), from: side)
         case .callError(let error):
             answered(error.messageID, .failure(.error(error)), from: side)
+        case .send(let send) where version == .v21:
+            let older = "OCPP \(Rules.version(side.other).shortName)"
+            io.note(.lossy, send.action, "a SEND from \(side); \(older) has no SEND: recorded, not forwarded")
+        case .callResultError(let error) where version == .v21:
+            io.note(
+                .refusedAnswer,
+                "?",
+                "\(side) says the relay's answer to \(error.messageID) was wrong: \(error.errorCode) "
+                    + error.errorDescription
+            )
         case .send, .callResultError:
             io.note(.malformed, "?", "an OCPP 2.1 message type from \(side) (OCPP \(version.shortName)) is ignored")
         }
@@ -194,8 +219,12 @@ struct TranslationEngine<Rules: TranslationRules>: VersionTranslation {
         if let refusal = rules.refusal(of: call, from: side) {
             return io.refuse(to: side, call.messageID, refusal.code, refusal.description)
         }
-        let facts = SchemaFacts.of(Rules.version(side))
-        let other = "OCPP \(Rules.version(side.other).shortName)"
+        let facts = SchemaFacts.of(io.version(side))
+        let other = "OCPP \(io.version(side.other).shortName)"
+        if let step = io.step, step.side == side, SchemaFacts.ocpp201.request(call.action) == nil {
+            let entry = step.table.only21(call.action, from: side)
+            return only21(call, from: side, entry, known: facts.request(call.action) != nil)
+        }
         guard let mapping = rules.mapping(for: call.action, from: side) else {
             // Known to the sender's version and not translated: NotSupported; not an action of it at all:
             // NotImplemented.
@@ -213,8 +242,12 @@ struct TranslationEngine<Rules: TranslationRules>: VersionTranslation {
             io.reply(to: side, call.messageID, answer)
             return io.note(.lossy, call.action, "answered by the relay; \(other) has no such message")
         }
-        guard let judged = judge(call, facts, from: side) else { return }
+        guard var judged = judge(call, facts, from: side) else { return }
         do throws(Untranslatable) {
+            if var step = io.step, step.side == side {
+                defer { io.step = step }
+                judged.payload = try step.lower(judged.payload, action: call.action, response: false, &io)
+            }
             if let transform = mapping.transform {
                 try rules.translate(judged, transform, mapping, &io)
             } else {
@@ -224,6 +257,19 @@ struct TranslationEngine<Rules: TranslationRules>: VersionTranslation {
             io.refuse(to: side, call.messageID, error.code, error.message)
             io.note(.untranslatable, call.action, error.message)
         }
+    }
+
+    /// A CALL of a message only OCPP 2.1 has, from the 2.1 peer: the step's table answers or refuses it; one the
+    /// table does not name is refused NotSupported (NotImplemented when 2.1 does not know it either).
+    private mutating func only21(_ call: RPCFrame.Call, from side: Side, _ entry: ActionMapping?, known: Bool) {
+        let older = "OCPP \(io.version(side.other).shortName)"
+        if let answer = entry?.answer {
+            io.reply(to: side, call.messageID, answer)
+            return io.note(.lossy, call.action, "answered by the relay; \(older) has no such message")
+        }
+        let code = entry?.error.flatMap(RPCErrorCode.init) ?? (known ? .notSupported : .notImplemented)
+        io.refuse(to: side, call.messageID, code, "\(call.action) has no \(older) translation")
+        io.note(.untranslatable, call.action, "no \(older) counterpart (\(StepTable.fileName))")
     }
 
     /// The CALL as it may be translated: unchanged when its version's schema takes it, mended when what breaks the
@@ -263,7 +309,7 @@ struct TranslationEngine<Rules: TranslationRules>: VersionTranslation {
             guard let call = io.upstream.answered(id) else {
                 return io.note(.malformed, "?", "the backend answered unknown message id \(id)")
             }
-            switch outcome {
+            switch lowered(outcome, call.action, from: side) {
             case .success(let payload): rules.upstreamResult(call, payload, &io)
             case .failure(let failure): upstreamFailed(call, id: id, failure)
             }
@@ -272,11 +318,26 @@ struct TranslationEngine<Rules: TranslationRules>: VersionTranslation {
             guard let call = io.charger.answered(id) else {
                 return io.note(.malformed, "?", "the charger answered unknown message id \(id)")
             }
-            switch outcome {
+            switch lowered(outcome, call.action, from: side) {
             case .success(let payload): rules.chargerResult(call, payload, &io)
             case .failure(let failure): chargerFailed(call, id: id, failure)
             }
             io.pumpCharger()
+        }
+    }
+
+    /// An answer from the 2.1 peer as the rules' 2.0.1 takes it; one that cannot cross fails its CALL.
+    private mutating func lowered(
+        _ outcome: Result<JSONValue, CallFailure>,
+        _ action: String,
+        from side: Side
+    ) -> Result<JSONValue, CallFailure> {
+        guard case .success(let payload) = outcome, var step = io.step, step.side == side else { return outcome }
+        defer { io.step = step }
+        do throws(Untranslatable) {
+            return .success(try step.lower(payload, action: action, response: true, &io))
+        } catch {
+            return .failure(.untranslatable(error.message))
         }
     }
 
@@ -302,7 +363,7 @@ struct TranslationEngine<Rules: TranslationRules>: VersionTranslation {
         case .error(let error):
             let code = RPCErrorCode.respell(error.errorCode, for: Rules.version(side.other))
             io.refuse(to: side.other, caller.messageID, code, error.errorDescription)
-        case .timedOut, .peerLeft:
+        case .timedOut, .peerLeft, .untranslatable:
             io.refuse(to: side.other, caller.messageID, .internalError, text)
         }
     }

@@ -39,6 +39,8 @@ public struct TranslationDiagnostic: Sendable, Hashable, CustomStringConvertible
         case malformed
         /// A call that breaks its version's schema: refused with the CALLERROR OCPP prescribes.
         case invalid
+        /// The OCPP 2.1 peer answered one of the relay's answers with a CALLRESULTERROR: it says the answer was wrong.
+        case refusedAnswer
         /// A call that broke its version's schema in a way that reads one way only (a number sent as a numeric
         /// string): mended, then translated.
         case normalised

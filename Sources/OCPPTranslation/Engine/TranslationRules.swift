@@ -59,6 +59,8 @@ enum CallFailure: Error, Sendable {
     case timedOut(Duration)
     /// The peer's connection went before it answered.
     case peerLeft
+    /// The answer cannot cross to the rules' version (the OCPP 2.1 step).
+    case untranslatable(String)
 
     /// What happened, for messages: "the backend answered NotSupported: …".
     func text(_ side: Side) -> String {
@@ -66,6 +68,7 @@ enum CallFailure: Error, Sendable {
         case .error(let error): "\(side) answered \(error.errorCode): \(error.errorDescription)"
         case .timedOut(let timeout): "\(side) did not answer within \(timeout.components.seconds) s"
         case .peerLeft: "\(side) disconnected before answering"
+        case .untranslatable(let why): "\(side)'s answer could not be translated: \(why)"
         }
     }
 }
@@ -93,6 +96,9 @@ protocol TranslationRules: Sendable {
     var state: State { get set }
     /// The tables, options and clock the rules were made with.
     var setup: RuleSetup { get }
+
+    /// The table's entry for a CALL from `side` (the pair's message table; ``mapping(for:from:)`` below).
+    func mapping(for action: String, from side: Side) -> ActionMapping?
 
     /// A refusal that applies before any table (a 2.0.1 backend takes nothing before it accepted the boot).
     func refusal(of call: RPCFrame.Call, from side: Side) -> (code: RPCErrorCode, description: String)?
@@ -199,6 +205,7 @@ extension TranslationRules {
         case (.forward, .upstream): tables.backend[action]
         case (.reverse, .charger): tables.reverseCharger[action]
         case (.reverse, .upstream): tables.reverseBackend[action]
+        case (.same, _): nil
         }
     }
 }

@@ -73,7 +73,7 @@ struct ForwardRules: TranslationRules {
         case .backend(.getInstalledCertificateIds): getInstalledCertificateIds(call, &io)
         case .backend(.reserveNow): try reserveNow(call, mapping, &io)
         case .backend(.cancelReservation): try cancelReservation(call, mapping, &io)
-        case .reverseCharger, .reverseBackend:
+        case .reverseCharger, .reverseBackend, .same:
             throw Untranslatable(message: "\(transform) is not a transform of \(Self.table.fileName)")
         }
     }

@@ -252,7 +252,9 @@ extension ReverseRules {
             }
             return value
         }
-        let alias = TokenAlias.make(type: type, idToken: value, taken: state.aliases)
+        let alias = TokenAlias.make(type: type, idToken: value) { [aliases = state.aliases] in
+            aliases[$0].map { ($0.idToken, $0.type) }
+        }
         if state.aliases[alias] == nil {
             state.aliases[alias] = .init(idToken: value, type: type)
             markChanged()

@@ -75,7 +75,7 @@ struct ReverseRules: TranslationRules {
         case .reverseBackend(.getLog): try securityGetLog(call, &io)
         case .reverseBackend(.signedUpdateFirmware): try signedUpdateFirmware(call, &io)
         case .reverseBackend(.dataTransfer): try backendDataTransfer(call, mapping, &io)
-        case .charger, .backend:
+        case .charger, .backend, .same:
             throw Untranslatable(message: "\(transform) is not a transform of \(Self.table.fileName)")
         }
     }

@@ -3,7 +3,13 @@
 public enum TokenAlias {
     /// A deterministic alias: "X" and 13 base32 characters of a 64-bit FNV-1a digest of type and token
     /// (another digest character on the rare collision).
-    public static func make(type: String, idToken: String, taken: [String: ReverseState.Token]) -> String {
+    ///
+    /// - Parameter holder: the token an alias already stands for, if any.
+    public static func make(
+        type: String,
+        idToken: String,
+        holder: (String) -> (idToken: String, type: String)?
+    ) -> String {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         var salt = 0
         while true {
@@ -18,7 +24,7 @@ public enum TokenAlias {
                 text.append(alphabet[Int(bits & 31)])
                 bits >>= 5
             }
-            if let other = taken[text], other.idToken != idToken || other.type != type {
+            if let other = holder(text), other.idToken != idToken || other.type != type {
                 salt += 1
                 continue
             }

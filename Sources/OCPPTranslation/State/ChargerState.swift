@@ -12,6 +12,8 @@ public struct ChargerState: Codable, Sendable, Equatable {
     public var forward = ForwardState()
     /// For a 2.0.1 charger on a 1.6 backend.
     public var reverse = ReverseState()
+    /// For the OCPP 2.1 ↔ 2.0.1 step of any pair with a 2.1 peer.
+    public var step21 = StepState()
     /// For a mirror's state: the charger's (the primary's) 1.6 transaction id → the mirror's, as JSON text.
     public var mirrorTransactionIDs: [String: String] = [:]
 
@@ -19,6 +21,13 @@ public struct ChargerState: Codable, Sendable, Equatable {
 
     private enum CodingKeys: String, CodingKey {
         case reverse, mirrorTransactionIDs
+        case step21 = "v21"
+    }
+
+    /// Rules without state of their own (2.0.1 on 2.0.1, beside the 2.1 step).
+    var none: NoState {
+        get { NoState() }
+        set {}
     }
 
     public init(from decoder: any Decoder) throws {
@@ -26,6 +35,7 @@ public struct ChargerState: Codable, Sendable, Equatable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         reverse = try c.decodeIfPresent(ReverseState.self, forKey: .reverse) ?? ReverseState()
         mirrorTransactionIDs = try c.decodeIfPresent([String: String].self, forKey: .mirrorTransactionIDs) ?? [:]
+        step21 = try c.decodeIfPresent(StepState.self, forKey: .step21) ?? StepState()
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -33,5 +43,9 @@ public struct ChargerState: Codable, Sendable, Equatable {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(reverse, forKey: .reverse)
         try c.encode(mirrorTransactionIDs, forKey: .mirrorTransactionIDs)
+        if step21 != StepState() { try c.encode(step21, forKey: .step21) }
     }
 }
+
+/// The state of rules that keep none.
+struct NoState: Codable, Sendable, Equatable {}

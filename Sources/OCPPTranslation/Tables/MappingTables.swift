@@ -131,12 +131,14 @@ public struct MappingTables: Sendable {
     /// such a transaction then never reaches a 1.6 backend (`tokens.yaml` free_vend_id_tag).
     public var freeVendIdTag: String?
     public var topology: Topology = .perConnector
-    public private(set) var diagnostics: [TableDiagnostic] = []
+    /// The OCPP 2.1 ↔ 2.0.1 step (`messages-21-on-201.yaml`).
+    public var step21 = StepTable()
+    public internal(set) var diagnostics: [TableDiagnostic] = []
 
     /// The files the tables are read from, in `Mappings/`.
     public static let fileNames = [
         "messages.yaml", MessageTable.reverse.fileName, "enums.yaml", "configuration-keys.yaml", "tokens.yaml",
-        "topology.yaml",
+        "topology.yaml", StepTable.fileName,
     ]
 
     /// Adds a problem found outside the table files (an unreadable overrides file).
@@ -167,6 +169,7 @@ public struct MappingTables: Sendable {
         if let s = source("configuration-keys.yaml") { parseConfigurationKeys(s) }
         if let s = source("tokens.yaml") { parseTokens(s) }
         if let s = source("topology.yaml") { parseTopology(s) }
+        if let s = source(StepTable.fileName) { parseStep(s) }
     }
 
     /// Splits an overrides document (top-level keys are table file names) into per-file YAML.
@@ -317,6 +320,7 @@ public struct MappingTables: Sendable {
         switch table {
         case .forward: (charger, backend) = (chargerTable, backendTable)
         case .reverse: (reverseCharger, reverseBackend) = (chargerTable, backendTable)
+        case .same: break
         }
         // Every step written in Swift is reached by some message; one that is not means its message is no
         // longer translated the way the relay needs (an override replaced it).

@@ -6,17 +6,21 @@ public enum MessageTable: Sendable, Hashable {
     case forward
     /// 2.0.1 chargers on 1.6 backends.
     case reverse
+    /// 2.0.1 on 2.0.1: the rules beside the OCPP 2.1 step when the other peer speaks 2.0.1 (`messages-21-on-201.yaml`
+    /// names only what has no 2.0.1 counterpart).
+    case same
 
     public var fileName: String {
         switch self {
         case .forward: "messages.yaml"
         case .reverse: "messages-201-on-16.yaml"
+        case .same: StepTable.fileName
         }
     }
 
     /// The chargers' version and the backends'.
     public var chargerVersion: OCPPVersion { self == .forward ? .v16 : .v201 }
-    public var upstreamVersion: OCPPVersion { self == .forward ? .v201 : .v16 }
+    public var upstreamVersion: OCPPVersion { self == .reverse ? .v16 : .v201 }
 }
 
 /// The stateful steps written in Swift that an entry of the message tables may name (`transform:`), one type
@@ -27,6 +31,8 @@ public enum Transform: Sendable, Hashable, CustomStringConvertible {
     case backend(BackendTransform)
     case reverseCharger(ReverseChargerTransform)
     case reverseBackend(ReverseBackendTransform)
+    /// The message crosses as itself (2.0.1 on 2.0.1).
+    case same
 
     /// The name as the tables write it.
     public var description: String {
@@ -35,6 +41,7 @@ public enum Transform: Sendable, Hashable, CustomStringConvertible {
         case .backend(let transform): transform.rawValue
         case .reverseCharger(let transform): transform.rawValue
         case .reverseBackend(let transform): transform.rawValue
+        case .same: "same"
         }
     }
 
@@ -49,6 +56,9 @@ public enum Transform: Sendable, Hashable, CustomStringConvertible {
         case (.reverse, false):
             guard let t = ReverseBackendTransform(rawValue: name) else { return nil }
             self = .reverseBackend(t)
+        case (.same, _):
+            guard name == "same" else { return nil }
+            self = .same
         }
     }
 
@@ -65,13 +75,14 @@ public enum Transform: Sendable, Hashable, CustomStringConvertible {
         case .reverse:
             ReverseChargerTransform.allCases.map(Transform.reverseCharger)
                 + ReverseBackendTransform.allCases.map(Transform.reverseBackend)
+        case .same: [.same]
         }
     }
 
     /// Whether the relay answers the message itself, so that the entry names no message on the other side.
     public var isLocal: Bool {
         switch self {
-        case .charger, .reverseCharger, .reverseBackend: false
+        case .charger, .reverseCharger, .reverseBackend, .same: false
         case .backend(let transform): transform == .getTransactionStatus || transform == .getChargingProfiles
         }
     }

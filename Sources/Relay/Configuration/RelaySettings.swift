@@ -165,11 +165,11 @@ public struct RelaySettings: Sendable, Equatable {
         }
     }
 
-    /// `1.6`, `2.0.1`, or `passthrough` (nil).
+    /// `1.6`, `2.0.1`, `2.1`, or `passthrough` (nil).
     static func version(_ text: String, name: String) throws(ConfigurationError) -> OCPPVersion? {
         if text.lowercased() == "passthrough" { return nil }
         guard let parsed = OCPPVersion(name: text) else {
-            throw ConfigurationError("\(name) '\(text)' must be 1.6, 2.0.1 or passthrough")
+            throw ConfigurationError("\(name) '\(text)' must be 1.6, 2.0.1, 2.1 or passthrough")
         }
         return parsed
     }

@@ -287,23 +287,29 @@ struct ChargerAdmission: Sendable {
     }
 }
 
-/// Which way the relay translates a charger.
-enum TranslationDirection: Sendable, Equatable {
-    /// A 1.6 charger on a 2.0.1 upstream.
-    case v16OnV201
-    /// A 2.0.1 charger on a 1.6 upstream.
-    case v201OnV16
+/// Which way the relay translates a charger: the version it speaks and its upstream's.
+struct TranslationDirection: Sendable, Equatable {
+    let charger: OCPPVersion
+    let upstream: OCPPVersion
 
-    /// The translation a charger offering `offered` needs for an upstream pinned to `upstream`, if it is one the
-    /// relay has.
-    init?(offered: [String], upstream: OCPPVersion) {
-        switch upstream {
-        case .v201 where offered.contains(OCPPVersion.v16.rawValue): self = .v16OnV201
-        case .v16 where offered.contains(OCPPVersion.v201.rawValue): self = .v201OnV16
-        default: return nil
-        }
+    init(charger: OCPPVersion, upstream: OCPPVersion) {
+        self.charger = charger
+        self.upstream = upstream
     }
 
-    var charger: OCPPVersion { self == .v16OnV201 ? .v16 : .v201 }
-    var upstream: OCPPVersion { self == .v16OnV201 ? .v201 : .v16 }
+    /// The translation a charger offering `offered` needs for an upstream pinned to `upstream`: from the offered
+    /// version nearest the upstream's (a 2.1 charger that also offers 2.0.1 is translated from 2.0.1 for a 1.6
+    /// backend: the shorter path loses less). `nil` when the charger offers no version the relay speaks.
+    init?(offered: [String], upstream: OCPPVersion) {
+        let versions = OCPPVersion.allCases
+        guard let target = versions.firstIndex(of: upstream) else { return nil }
+        let candidates = offered.compactMap(OCPPVersion.init(rawValue:)).filter { $0 != upstream }
+        guard
+            let nearest = candidates.min(by: {
+                abs(versions.firstIndex(of: $0)! - target) < abs(versions.firstIndex(of: $1)! - target)
+            })
+        else { return nil }
+        self.charger = nearest
+        self.upstream = upstream
+    }
 }
