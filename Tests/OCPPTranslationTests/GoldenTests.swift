@@ -87,7 +87,7 @@ struct GoldenTests {
     @Test("the golden folder is read and holds every conversation")
     func goldenFolderIsRead() throws {
         let files = try Repository.goldenFiles()
-        #expect(files.count >= 11, "golden files: \(files)")
+        #expect(files.count >= 15, "golden files: \(files)")
     }
 
     /// The members a golden file and each of its steps may have: a misspelt key fails instead of being ignored.
@@ -107,19 +107,18 @@ struct GoldenTests {
             state = try JSONDecoder().decode(ChargerState.self, from: Data(seeded.jsonText.utf8))
         }
         let ids = IDs()
-        // "2.0.1-on-1.6": a 2.0.1 charger on a 1.6 backend; otherwise a 1.6 charger on a 2.0.1 backend.
-        let reverse = document["direction"]?.stringValue == "2.0.1-on-1.6"
-        #expect(
-            document["direction"] == nil || reverse,
-            "\(name): direction is 2.0.1-on-1.6 or absent (1.6 chargers on 2.0.1 backends)"
-        )
+        // "CHARGER-on-UPSTREAM" ("2.0.1-on-1.6", "2.1-on-2.0.1", …); absent: a 1.6 charger on a 2.0.1 backend.
+        let direction = (document["direction"]?.stringValue ?? "1.6-on-2.0.1").components(separatedBy: "-on-")
+        let charger = try #require(direction.first.flatMap(OCPPVersion.init(name:)), "\(name): direction")
+        let upstream = try #require(direction.last.flatMap(OCPPVersion.init(name:)), "\(name): direction")
+        #expect(direction.count == 2 && charger != upstream, "\(name): direction is CHARGER-on-UPSTREAM")
         // What the peers implement beyond the core protocol, and the early StartTransaction answer.
         let options = TranslationOptions(
             upstreamSecurity: document.value(at: "options.upstreamSecurity")?.boolValue ?? false,
             upstreamPlugAndCharge: document.value(at: "options.upstreamPlugAndCharge")?.boolValue ?? false,
             answerStartEarly: document.value(at: "options.answerStartEarly")?.boolValue ?? false
         )
-        var session = Driven(reverse: reverse, state: state, ids: ids, options: options)
+        var session = Driven(charger: charger, upstream: upstream, state: state, ids: ids, options: options)
         for (index, step) in steps.enumerated() {
             let keys = Set(step.objectMembersForTests.map(\.key))
             #expect(
