@@ -46,7 +46,9 @@ struct MappingsCommand: ParsableCommand {
                 errors == 0
                     ? "mappings OK (1.6 chargers on 2.0.1 backends: \(tables.charger.count) charger and "
                         + "\(tables.backend.count) backend messages; 2.0.1 chargers on 1.6 backends: "
-                        + "\(tables.reverseCharger.count) charger and \(tables.reverseBackend.count) backend messages)"
+                        + "\(tables.reverseCharger.count) charger and \(tables.reverseBackend.count) backend messages; "
+                        + "the 2.1 step: \(tables.step21.charger.count + tables.step21.backend.count) 2.1-only messages, "
+                        + "\(tables.step21.enums.count) enum fields)"
                     : "\(errors) error(s)"
             )
             if errors > 0 { throw ExitCode(1) }

@@ -310,6 +310,8 @@ def test_mappings_check_validates_the_tables_against_the_schemas(tmp_path):
     (broken / "messages.yaml").write_text(messages)
     reverse = (broken / "messages-201-on-16.yaml").read_text().replace("      reservationId: reservationId", "      reservationNumber: reservationId")
     (broken / "messages-201-on-16.yaml").write_text(reverse)
+    step = (broken / "messages-21-on-201.yaml").read_text().replace("      TxResumed: ChargingStateChanged", "      TxResumed: Resumed")
+    (broken / "messages-21-on-201.yaml").write_text(step)
     bad = subprocess.run([BINARY, "mappings", "check", str(broken), "--schemas", str(SCHEMAS)], capture_output=True, text=True)
     assert bad.returncode == 1
     # The schemas' facts are built in: the check needs no package folder.
@@ -320,6 +322,8 @@ def test_mappings_check_validates_the_tables_against_the_schemas(tmp_path):
     assert "ReserveNow.request: reservationNumber is not a field of 1.6 ReserveNow" in bad.stdout
     line = next(i + 1 for i, text in enumerate(reverse.splitlines()) if text == "  CancelReservation:")
     assert f"messages-201-on-16.yaml:{line}: error: CancelReservation.request: reservationNumber is not a field of 2.0.1 CancelReservationRequest" in bad.stdout
+    line = next(i + 1 for i, text in enumerate(step.splitlines()) if text == "  trigger_reason:")
+    assert f"messages-21-on-201.yaml:{line}: error: enums.trigger_reason: Resumed is not a 2.0.1 value of TransactionEventRequest triggerReason" in bad.stdout
     shown = subprocess.run([BINARY, "mappings", "show", MAPPINGS], capture_output=True, text=True)
     assert "StartTransaction" in shown.stdout and "TransactionEvent (transform startTransaction)" in shown.stdout
     reverse_shown = shown.stdout.split("charger (2.0.1) → backend (1.6)")[1]

@@ -135,3 +135,43 @@ struct StepTests {
         #expect(command[3]["requestId"] == .number("42"))
     }
 }
+
+@Suite("OCPP 2.1 step table")
+struct StepTableTests {
+    @Test("the shipped tables, the step's included, agree with the schemas")
+    func shippedAgree() {
+        #expect(Repository.tables().checkAgainstSchemas().map(\.description) == [])
+    }
+
+    @Test("the check names what the step table gets wrong, with its line")
+    func mistakes() {
+        var files: [String: String] = [:]
+        for name in MappingTables.fileNames {
+            files[name] = try? String(
+                contentsOf: Repository.root.appendingPathComponent("Mappings").appendingPathComponent(name),
+                encoding: .utf8
+            )
+        }
+        files[StepTable.fileName] = """
+            charger:
+              Heartbeat: {answer: {}}
+              NotifyDERAlarm: {answer: {status: Maybe}}
+            enums:
+              trigger:
+                at: [TransactionEventRequest triggerReason]
+                values: {TxResumed: Resumed, Trigger: Trigger}
+            fill:
+              NotifyMonitoringReportRequest monitor.variableMonitoring.eventNotificationType: Sometimes
+            """
+        let problems = MappingTables(files: files).checkAgainstSchemas().map(\.description)
+        let expected = [
+            "messages-21-on-201.yaml:2: error: charger.Heartbeat: OCPP 2.0.1 has it too; it crosses as itself",
+            "messages-21-on-201.yaml:2: error: charger.Heartbeat.answer: currentTime is required and missing",
+            "messages-21-on-201.yaml:3: error: charger.NotifyDERAlarm.answer: status is not a member the schema knows",
+            "messages-21-on-201.yaml:5: error: enums.trigger: Trigger is not a 2.1-only value of TransactionEventRequest triggerReason",
+            "messages-21-on-201.yaml:5: error: enums.trigger: Resumed is not a 2.0.1 value of TransactionEventRequest triggerReason",
+            "messages-21-on-201.yaml: error: fill: NotifyMonitoringReportRequest monitor.variableMonitoring.eventNotificationType: the payload is not one of the schema's values",
+        ]
+        #expect(problems == expected)
+    }
+}

@@ -107,11 +107,19 @@ extension MappingTables {
                 }
             }
         }
+        problems += step21.checkAgainstSchemas()
         return problems
     }
 
     /// A message's facts by its schema's name: `StatusNotificationRequest` or `…Response` (2.x), `StatusNotification`
     /// or `…Response` (1.6).
+    /// With `path`, `name` is `Message field.path` and the field's facts are returned.
+    static func message(_ name: String, of version: OCPPVersion, path: Bool) -> SchemaNode? {
+        let parts = name.split(separator: " ", maxSplits: 1).map(String.init)
+        guard parts.count == 2 else { return nil }
+        return message(parts[0], of: version)?.node(at: parts[1])
+    }
+
     static func message(_ name: String, of version: OCPPVersion) -> SchemaNode? {
         let facts = SchemaFacts.of(version)
         if name.hasSuffix("Response") { return facts.response(String(name.dropLast(8))) }
@@ -124,5 +132,60 @@ extension JSONValue {
     var objectMembersForCheck: [(key: String, value: JSONValue)] {
         if case .object(let members) = self { return members }
         return []
+    }
+}
+
+extension StepTable {
+    /// The 2.1 ↔ 2.0.1 step against both versions' facts: its 2.1-only messages are 2.1's alone and its answers valid
+    /// 2.1 answers; each enum map reads 2.1 values where 2.0.1's enumeration does not have them and gives 2.0.1 ones;
+    /// each filled member is one 2.1 requires, with a value it allows.
+    func checkAgainstSchemas() -> [TableDiagnostic] {
+        var problems: [TableDiagnostic] = []
+        func report(_ line: Int?, _ message: String) {
+            problems.append(TableDiagnostic(.error, file: Self.fileName, line: line, message))
+        }
+        for (direction, entries) in [("charger", charger), ("backend", backend)] {
+            for (action, entry) in entries.sorted(by: { $0.key < $1.key }) {
+                if SchemaFacts.ocpp21.request(action) == nil {
+                    report(entry.line, "\(direction).\(action): OCPP 2.1 has no such message")
+                } else if SchemaFacts.ocpp201.request(action) != nil {
+                    report(entry.line, "\(direction).\(action): OCPP 2.0.1 has it too; it crosses as itself")
+                }
+                if let answer = entry.answer, let schema = SchemaFacts.ocpp21.response(action) {
+                    for violation in schema.violations(in: answer) {
+                        report(entry.line, "\(direction).\(action).answer: \(violation)")
+                    }
+                }
+            }
+        }
+        for (name, places, map) in enumLocations {
+            for place in places {
+                guard let newer = MappingTables.message(place, of: .v21, path: true),
+                    let older = MappingTables.message(place, of: .v201, path: true),
+                    newer.enumeration != nil, older.enumeration != nil
+                else {
+                    report(map.line, "enums.\(name): \(place) is not an enumerated field of both 2.1 and 2.0.1")
+                    continue
+                }
+                for (from, to) in map.values.sorted(by: { $0.key < $1.key }) {
+                    if !newer.allows(from) || older.allows(from) {
+                        report(map.line, "enums.\(name): \(from) is not a 2.1-only value of \(place)")
+                    }
+                    if let to, !older.allows(to) {
+                        report(map.line, "enums.\(name): \(to) is not a 2.0.1 value of \(place)")
+                    }
+                }
+            }
+        }
+        for (place, value) in fill.sorted(by: { $0.key < $1.key }) {
+            guard let field = MappingTables.message(place, of: .v21, path: true) else {
+                report(nil, "fill: \(place) is not a field of OCPP 2.1")
+                continue
+            }
+            for violation in field.violations(in: value) {
+                report(nil, "fill: \(place): \(violation)")
+            }
+        }
+        return problems
     }
 }

@@ -71,6 +71,24 @@ extension MappingTables {
                 for loss in mapping.lossy { lines.append("      lossy: \(loss)") }
             }
         }
+        for (title, table) in [
+            ("charger (2.1) → older backend: 2.1-only messages", step21.charger),
+            ("backend (2.1) → older charger: 2.1-only messages", step21.backend),
+        ] {
+            lines.append(title + " (every other message crosses as itself, lowered to 2.0.1)")
+            for (action, mapping) in table.sorted(by: { $0.key < $1.key }) {
+                lines.append("  \(action.padding(toLength: 30, withPad: " ", startingAt: 0)) → \(describe(mapping))")
+                for loss in mapping.lossy { lines.append("      lossy: \(loss)") }
+            }
+        }
+        lines.append("2.1 → 2.0.1 values")
+        for (name, places, map) in step21.enumLocations {
+            let values = map.values.sorted { $0.key < $1.key }.map { "\($0.key)→\($0.value ?? "(dropped)")" }
+            lines.append("  \(name) (\(places.joined(separator: ", "))): \(values.joined(separator: ", "))")
+        }
+        let types = step21.idTokenTypes.values.sorted { $0.key < $1.key }.map { "\($0.key)→\($0.value ?? "-")" }
+        let otherTypes = step21.idTokenTypes.fallback ?? "-"
+        lines.append("  2.1 token types: \(types.joined(separator: ", ")); others → \(otherTypes)")
         lines.append("enums")
         for (name, map) in enums.sorted(by: { $0.key < $1.key }) {
             let values = map.values.sorted { $0.key < $1.key }.map { "\($0.key)→\($0.value ?? "(dropped)")" }
