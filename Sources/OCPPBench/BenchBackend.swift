@@ -27,14 +27,14 @@ final class BenchBackend: Sendable {
                         maxFrameSize: 1 << 20,
                         shouldUpgrade: { channel, head in
                             let offered = head.headers[canonicalForm: "Sec-WebSocket-Protocol"].map(String.init)
-                            let chosen = offered.first { $0 == "ocpp2.0.1" } ?? offered.first { $0 == "ocpp1.6" }
+                            let chosen = ["ocpp2.1", "ocpp2.0.1", "ocpp1.6"].first { offered.contains($0) }
                             var headers = HTTPHeaders()
                             if let chosen { headers.add(name: "Sec-WebSocket-Protocol", value: chosen) }
                             return channel.eventLoop.makeSucceededFuture(headers)
                         },
                         upgradePipelineHandler: { channel, head in
                             let offered = head.headers[canonicalForm: "Sec-WebSocket-Protocol"].map(String.init)
-                            let v201 = offered.contains("ocpp2.0.1")
+                            let v201 = offered.contains("ocpp2.0.1") || offered.contains("ocpp2.1")
                             return channel.eventLoop.makeCompletedFuture {
                                 try channel.pipeline.syncOperations.addHandler(BackendHandler(v201: v201))
                             }

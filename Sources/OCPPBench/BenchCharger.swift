@@ -41,7 +41,7 @@ final class BenchCharger: Sendable {
         subprotocol: String,
         group: any EventLoopGroup
     ) async throws -> BenchCharger {
-        let v201 = subprotocol == "ocpp2.0.1"
+        let v201 = subprotocol != "ocpp1.6"  // 2.0.1 and 2.1 chargers send the same messages
         let eventLoop = group.next()
         let booted = eventLoop.makePromise(of: BenchCharger.self)
         let dial = WebSocketDial(host: host, port: port, path: path, subprotocols: [subprotocol])

@@ -49,17 +49,43 @@ public enum Benchmark {
         /// The baseline binary's translating relays (`--baseline`): 1.6 chargers on 2.0.1, 2.0.1 chargers on 1.6.
         case baselineTranslating = "baseline-translating"
         case baselineReverse = "baseline-reverse"
+        /// The pairs with an OCPP 2.1 peer, and 2.1 chargers through nginx (their baseline).
+        case nginx21 = "nginx-2.1"
+        case relay21On201 = "relay-2.1-on-2.0.1"
+        case relay21On16 = "relay-2.1-on-1.6"
+        case relay16On21 = "relay-1.6-on-2.1"
+        case relay201On21 = "relay-2.0.1-on-2.1"
 
         /// The chargers' OCPP version.
         var chargerSubprotocol: String {
-            [.relayReverse, .nginx201, .baselineReverse].contains(self) ? "ocpp2.0.1" : "ocpp1.6"
+            switch self {
+            case .relayReverse, .nginx201, .baselineReverse, .relay201On21: "ocpp2.0.1"
+            case .nginx21, .relay21On201, .relay21On16: "ocpp2.1"
+            default: "ocpp1.6"
+            }
+        }
+
+        /// The backend's version a translating relay is pinned to, if any (`--upstream-version`).
+        var upstreamVersion: String? {
+            switch self {
+            case .relayTranslating, .relayTranslatingPG, .baselineTranslating, .relay21On201: "2.0.1"
+            case .relayReverse, .baselineReverse, .relay21On16: "1.6"
+            case .relay16On21, .relay201On21: "2.1"
+            default: nil
+            }
+        }
+
+        /// nginx with the same chargers: what a translating relay is compared with.
+        var nginxBaseline: Target {
+            switch chargerSubprotocol {
+            case "ocpp2.0.1": .nginx201
+            case "ocpp2.1": .nginx21
+            default: .nginx
+            }
         }
 
         /// Targets measured for CPU and latency only (the idle and storm figures are the pass-through's).
-        var measuresIdle: Bool {
-            ![.direct, .relayReverse, .nginx201, .relayTranslatingPG, .baselineTranslating, .baselineReverse]
-                .contains(self)
-        }
+        var measuresIdle: Bool { [.nginx, .mitmproxy, .relay, .relayMirrored, .relayTranslating].contains(self) }
     }
 
     /// Runs everything, printing progress and the table to `log`; returns the JSON document.
@@ -70,7 +96,10 @@ public enum Benchmark {
         // The mirror is another server: its own thread, so that its work does not delay the primary's answers.
         let mirrorGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let mirror = try await BenchBackend.start(group: mirrorGroup)
-        var targets: [Target] = [.direct, .nginx, .relay, .relayMirrored, .relayTranslating, .nginx201, .relayReverse]
+        var targets: [Target] = [
+            .direct, .nginx, .relay, .relayMirrored, .relayTranslating, .nginx201, .relayReverse, .nginx21,
+            .relay21On201, .relay21On16, .relay16On21, .relay201On21,
+        ]
         let postgres = try BenchPostgres.start()
         defer { postgres?.stop() }
         if postgres != nil { targets.append(.relayTranslatingPG) }
@@ -209,7 +238,8 @@ public enum Benchmark {
     ) throws -> ProxyProcess? {
         switch target {
         case .direct: return nil
-        case .nginx, .nginx201: return try ProxyProcess.nginx(backendPort: backend.port, connections: connections)
+        case .nginx, .nginx201, .nginx21:
+            return try ProxyProcess.nginx(backendPort: backend.port, connections: connections)
         case .mitmproxy: return try ProxyProcess.mitmproxy(backendPort: backend.port)
         case .relay:
             return try ProxyProcess.relay(
@@ -255,6 +285,14 @@ public enum Benchmark {
                 backendPort: backend.port,
                 translate: true,
                 mappings: options.mappings
+            )
+        case .relay21On201, .relay21On16, .relay16On21, .relay201On21:
+            return try ProxyProcess.relay(
+                binary: options.relayBinary,
+                backendPort: backend.port,
+                translate: false,
+                mappings: options.mappings,
+                upstreamVersion: target.upstreamVersion
             )
         }
     }

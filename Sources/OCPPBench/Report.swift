@@ -130,7 +130,20 @@ extension Benchmark {
                     txClosed(.relayTranslatingPG).map { 1e6 / $0 }, "≥ 5000"
                 ),
                 ("recording: frame text / bytes on disk", compression.ratio, "≥ 8"),
-            ] + baselineRatios
+            ] + baselineRatios + pairRatios
+        }
+
+        /// The pairs with an OCPP 2.1 peer, each against nginx carrying the same chargers' traffic.
+        var pairRatios: [(String, Double?, String)] {
+            [Target.relay21On201, .relay21On16, .relay16On21, .relay201On21].filter(targets.contains).flatMap {
+                pair -> [(String, Double?, String)] in
+                let what = pair.chargerSubprotocol == "ocpp1.6" ? "MeterValues" : "TransactionEvent (meter values)"
+                let name = "\(pair.rawValue)/\(pair.nginxBaseline.rawValue) CPU per \(what) round trip"
+                return [
+                    ("\(name), closed loops", ratio(txClosed(pair), txClosed(pair.nginxBaseline)), "≤ 3"),
+                    ("\(name), paced", ratio(txPaced(pair), txPaced(pair.nginxBaseline)), ""),
+                ]
+            }
         }
 
         /// With `--baseline`: this build's translating relays against the baseline build's, in the same rounds.

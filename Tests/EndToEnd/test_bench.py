@@ -31,6 +31,13 @@ def test_the_benchmark_runs_and_reports_every_target(tmp_path):
         meter_values = figures["targets"][target]["meter_values_in_transaction"]
         assert meter_values["cpu_us_per_round_trip_closed"]["median"] > 0, target
         assert meter_values["round_trips_per_second_closed"]["median"] > 0, target
+    # Every pair with an OCPP 2.1 peer, beside nginx carrying the same chargers' traffic.
+    for pair, baseline in (("relay-2.1-on-2.0.1", "nginx-2.1"), ("relay-2.1-on-1.6", "nginx-2.1"),
+                           ("relay-1.6-on-2.1", "nginx"), ("relay-2.0.1-on-2.1", "nginx-2.0.1")):
+        assert f"{pair}/{baseline} CPU per" in out.stdout, pair
+        for target in (pair, baseline):
+            meter_values = figures["targets"][target]["meter_values_in_transaction"]
+            assert meter_values["cpu_us_per_round_trip_closed"]["median"] > 0, target
     # The translating relay with its state in PostgreSQL (the bench starts its own server), and the database's CPU.
     assert "PostgreSQL's CPU per translated MeterValues round trip" in out.stdout
     pg = figures["targets"]["relay-translating-pg"]
