@@ -199,3 +199,51 @@ def test_an_older_charger_runs_a_session_on_a_21_backend(start_relay, charger):
     assert checked["2.1"] >= 10 and checked[charger] >= 8
     notes = [e.get("message", "") for e in entries if "message" in e]
     assert any("eventNotificationType" in n for n in notes) or charger == "1.6", notes
+
+
+def test_bad_input_from_and_to_21_peers_gets_ocpp_answers_in_21s_spelling(start_relay):
+    """A 2.1 station's bad calls are judged against 2.1's schema (a 255-character token is fine, a seqNo that is no
+    number is not) and refused as OCPP prescribes, nothing going to the 2.0.1 backend; a 2.1 backend's bad command to
+    a 1.6 charger is refused the same way, in 2.1's spelling."""
+    from test_bad_input import answer, relay_output
+
+    async def scenario():
+        r = {}
+        async with Backend(subprotocols=["ocpp2.0.1"], ask_after_boot=False) as backend:
+            relay = relay_for(start_relay, backend, "2.0.1")
+            ws, station, task, _ = await booted_station21(relay.url, "CS21-BAD")
+            r["longest"] = await answer(station, call21.Authorize(id_token={"id_token": "T" * 255, "type": "Central"}))
+            r["too_long"] = await answer(station, call21.Authorize(id_token={"id_token": "T" * 256, "type": "Central"}))
+            r["type"] = await answer(station, event21("Started", "Authorized", "zero", "TX-BAD"))
+            r["missing"] = await answer(station, call21.MeterValues(evse_id=1, meter_value=None))
+            r["upstream_calls"] = list(backend.sessions["CS21-BAD"][0][0].actions)
+            await ws.close()
+            task.cancel()
+            await backend.closed("CS21-BAD")
+            entries = recordings_show(relay.recordings)[0]
+        async with speak_21(Backend(subprotocols=["ocpp2.1"], ask_after_boot=False)) as backend21:
+            relay21 = relay_for(start_relay, backend21, "2.1")
+            ws16, cp16, task16, backend_cp = await booted_16_charger(relay21.url, backend21, "CP16-BAD")
+            r["command_missing"] = await answer(backend_cp, call21.RequestStopTransaction(transaction_id=None))
+            r["command_type"] = await answer(backend_cp, call21.Reset(type=5))
+            await ws16.close()
+            task16.cancel()
+            await backend21.closed("CP16-BAD")
+        return relay, relay21, r, entries
+
+    relay, relay21, r, entries = asyncio.run(scenario())
+    assert r["longest"][0] == "result"  # 2.1 allows 255 characters: the backend saw an alias
+    assert r["too_long"] == ("error", "PropertyConstraintViolation")
+    assert r["type"] == ("error", "TypeConstraintViolation")
+    assert r["missing"] == ("error", "OccurrenceConstraintViolation")
+    assert r["upstream_calls"] == ["BootNotification", "Authorize"]
+    assert r["command_missing"] == ("error", "OccurrenceConstraintViolation")
+    assert r["command_type"] == ("error", "TypeConstraintViolation")
+    assert {(leg, code) for leg, _, code in relay_output(entries)} == {
+        ("charger", "PropertyConstraintViolation"), ("charger", "TypeConstraintViolation"),
+        ("charger", "OccurrenceConstraintViolation"),
+    }
+    relay21.stop()
+    assert {code for leg, _, code in relay_output(recordings_show(relay21.recordings)[0]) if leg == "upstream"} == {
+        "OccurrenceConstraintViolation", "TypeConstraintViolation"
+    }
