@@ -46,6 +46,27 @@ struct StepTests {
         #expect(command.frame[3]["idToken"] == .object([("idToken", .string(Self.long)), ("type", .string("VIN"))]))
     }
 
+    @Test("a sample 2.0.1 cannot carry is left out whole (its measurand's absence would mean energy), and noted")
+    func samples() throws {
+        var engine = Driven(charger: .v21, upstream: .v201, ids: ids)
+        let out = engine.fromCharger(
+            #"[2,"m1","MeterValues",{"evseId":1,"meterValue":[{"timestamp":"2026-11-27T06:00:00Z","sampledValue":["#
+                + #"{"value":1200},{"value":81,"measurand":"Display.PresentSOC"},"#
+                + #"{"value":228.5,"measurand":"Voltage.Minimum"}]}]}]"#
+        )
+        let (_, call) = try #require(frames(out).first)
+        let samples = try #require(call[3]["meterValue"]?.arrayValue?.first?["sampledValue"]?.arrayValue)
+        #expect(samples.map { $0["measurand"] } == [nil, .string("SoC")])
+        let lossy = notes(out).filter { $0.kind == .lossy }.map(\.message).joined()
+        #expect(lossy.contains("Voltage.Minimum") && lossy.contains("Display.PresentSOC became SoC"), "\(lossy)")
+        // Nothing left to carry: refused with the reason, never sent empty.
+        let none = engine.fromCharger(
+            #"[2,"m2","MeterValues",{"evseId":1,"meterValue":[{"timestamp":"2026-11-27T06:00:00Z","sampledValue":["#
+                + #"{"value":228.5,"measurand":"Voltage.Minimum"}]}]}]"#
+        )
+        #expect(frames(none).map(\.to) == ["charger"] && frames(none).first?.frame[0] == .number("4"))
+    }
+
     @Test("a payload 2.0.1 already takes crosses unchanged; answers come back as the peer sent them")
     func unchanged() throws {
         var engine = Driven(charger: .v21, upstream: .v201, ids: ids)
@@ -86,7 +107,7 @@ struct StepTests {
         let send = engine.fromCharger(
             #"[6,"s1","NotifyPeriodicEventStream",{"id":1,"pending":0,"basetime":"2026-11-27T06:00:00Z","data":[]}]"#
         )
-        #expect(frames(send).isEmpty && notes(send).contains { $0.kind == .lossy && $0.message.contains("SEND") })
+        #expect(frames(send).isEmpty && notes(send).contains { $0.kind == .send && $0.message.contains("SEND") })
         let wrong = engine.fromCharger(#"[5,"r1","FormatViolation","bad answer",{}]"#)
         #expect(frames(wrong).isEmpty && notes(wrong).map(\.kind) == [.refusedAnswer])
         let unknown = engine.fromCharger(#"[7,"u1","Future",{}]"#)

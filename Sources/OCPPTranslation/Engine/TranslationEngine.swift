@@ -197,7 +197,7 @@ struct TranslationEngine<Rules: TranslationRules>: VersionTranslation {
             answered(error.messageID, .failure(.error(error)), from: side)
         case .send(let send) where version == .v21:
             let older = "OCPP \(Rules.version(side.other).shortName)"
-            io.note(.lossy, send.action, "a SEND from \(side); \(older) has no SEND: recorded, not forwarded")
+            io.note(.send, send.action, "a SEND from \(side); \(older) has no SEND: recorded, not forwarded")
         case .callResultError(let error) where version == .v21:
             io.note(
                 .refusedAnswer,

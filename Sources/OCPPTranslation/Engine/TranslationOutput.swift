@@ -39,6 +39,9 @@ public struct TranslationDiagnostic: Sendable, Hashable, CustomStringConvertible
         case malformed
         /// A call that breaks its version's schema: refused with the CALLERROR OCPP prescribes.
         case invalid
+        /// A SEND (an OCPP 2.1 message that is never answered) towards a peer of an older version: recorded, not
+        /// forwarded.
+        case send
         /// The OCPP 2.1 peer answered one of the relay's answers with a CALLRESULTERROR: it says the answer was wrong.
         case refusedAnswer
         /// A call that broke its version's schema in a way that reads one way only (a number sent as a numeric

@@ -196,7 +196,8 @@ public final class RelayMetrics: Sendable {
     func translationDiagnostic(_ kind: String) {
         counter(
             "translation_diagnostics",
-            "Translation notes: lossy, untranslatable, malformed, invalid (refused by the schema), normalised.",
+            "Translation notes: lossy, untranslatable, malformed, invalid (refused by the schema), normalised, send "
+                + "(a 2.1 SEND not forwarded to an older peer), refusedAnswer (a 2.1 peer's CALLRESULTERROR).",
             labels: [("kind", kind)]
         ).increment()
     }
