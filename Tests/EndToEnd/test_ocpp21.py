@@ -176,6 +176,8 @@ def test_an_older_charger_runs_a_session_on_a_21_backend(start_relay, charger):
                 answers["stop"] = await cp.call(call201.TransactionEvent(
                     event_type="Ended", timestamp=now(), trigger_reason="RemoteStop", seq_no=1,
                     transaction_info={"transaction_id": "TX-201", "stopped_reason": "Remote"}, meter_value=energy(200, "Transaction.End")))
+            answers["remote_start"] = await backend_cp.call(call21.RequestStartTransaction(
+                id_token={"id_token": "APP-7", "type": "Central"}, remote_start_id=3, evse_id=1))
             # A command only 2.1 has: refused, as OCPP says, in 2.1's spelling.
             with pytest.raises(NotSupportedError):
                 await backend_cp.call(call21.SetDefaultTariff(evse_id=0, tariff={"tariff_id": "T1", "currency": "EUR"}), suppress=False)
@@ -187,7 +189,7 @@ def test_an_older_charger_runs_a_session_on_a_21_backend(start_relay, charger):
 
     relay, backend, a = asyncio.run(scenario())
     assert all(value is not None for value in a.values()), a
-    assert a["remote_stop"].status == "Accepted"
+    assert a["remote_stop"].status == "Accepted" and a["remote_start"].status == "Accepted"
     kinds = [e["event_type"] for e in backend.events[identity]]
     assert kinds[0] == "Started" and kinds[-1] == "Ended"
     if charger == "2.0.1":
