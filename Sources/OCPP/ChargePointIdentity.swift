@@ -24,6 +24,12 @@ public struct ChargePointIdentity: Sendable, Hashable, CustomStringConvertible {
 
     public var description: String { value }
 
+    /// The identity a percent-encoded URL path segment names (the console's `/api/chargers/CP%207%2F%C3%A4`), by
+    /// the same rules as a charger's request path.
+    public init(pathSegment: some StringProtocol) throws(IdentityError) {
+        try self.init(Self.percentDecode(Substring(pathSegment)))
+    }
+
     /// The identity percent-encoded as one URL path segment: everything but RFC 3986 unreserved characters
     /// is escaped, so `/`, `..` tricks and spaces cannot change the upstream path.
     public var pathSegment: String {

@@ -137,7 +137,7 @@ struct ConsoleAuthMiddleware<Context: RequestContext>: RouterMiddleware {
         if request.uri.path == "/api/login" && request.method == .post || auth.user(of: request) != nil {
             response = try await next(request, context)
         } else if request.uri.path == "/" {
-            response = ConsoleResponses.html(ConsoleAssets.loginPage, status: .unauthorized)
+            response = ConsoleResponses.html(ConsoleAssets.loginPage(), status: .unauthorized)
         } else {
             response = ConsoleResponses.json(["error": "authentication required"], status: .unauthorized)
             response.headers[.wwwAuthenticate] = #"Bearer realm="ocpp-relay console""#

@@ -3,7 +3,8 @@ import OCPPReplay
 
 /// What the console shows of a frame: never a password (Basic-auth passwords, AuthorizationKey values,
 /// credentials in URLs), and idTokens as keyed pseudonyms when `console.redact_tokens` says so (the replay's
-/// redaction, keyed per run: the same token keeps its pseudonym while the relay runs).
+/// redaction, keyed per run: the same token keeps its pseudonym while the relay runs). A replaced value is marked
+/// as such (`[redacted F150C041]`), the same on both sides of a translation.
 struct ConsoleRedaction: Sendable {
     private let redactor: Redactor
     private let tokens: Bool
@@ -40,10 +41,50 @@ struct ConsoleRedaction: Sendable {
 
     private func payload(_ payload: JSONValue, action: String?) -> JSONValue {
         let action = action ?? (payload["getVariableResult"] != nil ? "GetVariables" : nil)
-        let redacted = redactor.redact(payload: payload, action: action)
-        guard !tokens else { return redacted }
-        // Secrets only: tokens as they are, passwords as the redactor replaced them.
-        return Self.secrets(of: redacted, into: payload, action: action)
+        let original = Self.canonical(payload, action: action)
+        let redacted = redactor.redact(payload: original, action: action)
+        // Secrets only unless tokens are redacted too: tokens as they are, passwords as the redactor replaced them.
+        let shown = tokens ? redacted : Self.secrets(of: redacted, into: original, action: action)
+        return marked(shown, original: original)
+    }
+
+    /// Every value the redactor replaced, shown as replaced: `[redacted F150C041]`, the start of its keyed
+    /// pseudonym, so that the same secret or token carries the same mark wherever it appears.
+    private func marked(_ shown: JSONValue, original: JSONValue) -> JSONValue {
+        switch (shown, original) {
+        case (.string(let text), .string(let value)) where text != value && text == redactor.pseudonym(value):
+            return .string("[redacted \(text.prefix(8))]")
+        case (.object(let members), .object(let originals)) where members.count == originals.count:
+            return .object(
+                zip(members, originals).map { member, original in
+                    (key: member.key, value: marked(member.value, original: original.value))
+                }
+            )
+        case (.array(let elements), .array(let originals)) where elements.count == originals.count:
+            return .array(zip(elements, originals).map { marked($0, original: $1) })
+        default:
+            return shown
+        }
+    }
+
+    /// The payload with a secret in the form its other version writes it: a 1.6 AuthorizationKey is the hex of the
+    /// 2.0.1 BasicAuthPassword's bytes, so that both sides of a translated rotation carry the same mark.
+    private static func canonical(_ payload: JSONValue, action: String?) -> JSONValue {
+        guard action == "ChangeConfiguration", payload["key"]?.stringValue == "AuthorizationKey",
+            let hex = payload["value"]?.stringValue, hex.count % 2 == 0, !hex.isEmpty
+        else { return payload }
+        var bytes: [UInt8] = []
+        var index = hex.startIndex
+        while index < hex.endIndex {
+            let next = hex.index(index, offsetBy: 2)
+            guard let byte = UInt8(hex[index..<next], radix: 16) else { return payload }
+            bytes.append(byte)
+            index = next
+        }
+        guard let text = String(validating: bytes, as: UTF8.self) else { return payload }
+        var copy = payload
+        copy.set("value", .string(text))
+        return copy
     }
 
     /// `original` with only the secret values taken from `redacted`.

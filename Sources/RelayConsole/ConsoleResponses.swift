@@ -36,14 +36,23 @@ enum ConsoleAssets {
     static let script = PackageResources.console_js
     static let style = PackageResources.console_css
 
-    /// The login form: self-contained (the console's own files need a login), and working without script.
-    static let loginPage = """
+    /// The login form: self-contained (the console's own files need a login), and working without script; after a
+    /// failed login it says so (never which of the two was wrong).
+    static func loginPage(failed: Bool = false) -> String {
+        let said =
+            failed
+            ? #"<p id="login-error" role="alert" style="color: #b3261e">Wrong user name or password.</p>"# : ""
+        return loginForm.replacingOccurrences(of: "<!-- said -->", with: said)
+    }
+
+    private static let loginForm = """
         <!doctype html>
         <html lang="en"><head><meta charset="utf-8"><title>ocpp-relay console: log in</title>
         <meta name="viewport" content="width=device-width, initial-scale=1"></head>
         <body style="font-family: system-ui, sans-serif; max-width: 22rem; margin: 4rem auto; color: #1d2733">
         <h1 style="font-size: 1.3rem">ocpp-relay console</h1>
         <p>This console shows charger traffic: log in.</p>
+        <!-- said -->
         <form method="post" action="/api/login">
         <p><label>User<br><input name="user" autocomplete="username" required autofocus></label></p>
         <p><label>Password<br><input name="password" type="password" autocomplete="current-password" required></label></p>

@@ -32,19 +32,35 @@ struct ConsoleRoutes: Sendable {
             return response
         }
         router.get("/api/session") { request, _ in ConsoleResponses.json(["user": auth.user(of: request) ?? ""]) }
-        router.get("/api/chargers") { _, _ in ConsoleResponses.json(await relay.consoleChargers()) }
+        router.get("/api/chargers") { request, _ in
+            ConsoleResponses.json(try await chargers(all: request.uri.queryParameters.get("all") == "1"))
+        }
         router.get("/api/chargers/{id}/events") { _, context in
-            events(of: try context.parameters.require("id"))
+            events(of: try Self.identity(context))
         }
         router.get("/api/chargers/{id}/history") { _, context in
             // Reading segments is file I/O: on the thread pool, not the server's threads.
-            let identity = try context.parameters.require("id")
+            let identity = try Self.identity(context)
             return try await NIOThreadPool.singleton.runIfActive { try history(of: identity) }
+        }
+        router.get("/api/chargers/{id}") { _, context in
+            ConsoleResponses.json(try await charger(try Self.identity(context)))
         }
         router.get("/api/mirrors") { _, _ in mirrors() }
         router.get("/api/relay") { _, _ in relayInfo() }
         router.get("/api/metrics") { _, _ in
             ConsoleResponses.json(sampler.all(now: relay.metricsText(), time: Date().timeIntervalSince1970))
+        }
+    }
+
+    /// The charger a request's `{id}` names: a percent-encoded path segment, decoded by the relay's own identity
+    /// rules (as a charger's request path is), so that `CP 7/ä` is `CP%207%2F%C3%A4` in every URL.
+    static func identity(_ context: BasicRequestContext) throws -> String {
+        let segment = try context.parameters.require("id")
+        do {
+            return try ChargePointIdentity(pathSegment: segment).value
+        } catch {
+            throw HTTPError(.badRequest, message: "not a charger identity: \(error.message)")
         }
     }
 
@@ -76,7 +92,7 @@ struct ConsoleRoutes: Sendable {
         guard let credentials, let cookie = await auth.login(user: credentials.user, password: credentials.password)
         else {
             return isForm
-                ? ConsoleResponses.html(ConsoleAssets.loginPage, status: .unauthorized)
+                ? ConsoleResponses.html(ConsoleAssets.loginPage(failed: true), status: .unauthorized)
                 : ConsoleResponses.json(["error": "wrong user or password"], status: .unauthorized)
         }
         var response =

@@ -55,10 +55,18 @@ extension RelaySession {
     /// Hands a frame to the console's watchers of this charger, when there are any.
     func consoleFrame(_ bytes: UnsafeRawBufferPointer, leg: String, direction: Direction, forwarded: Bool) {
         guard let console, console.isWatched else { return }
-        consoleNumber += 1
-        let number = consoleNumber
-        // What the relay sends is caused by the last message it received (a translation, a forwarded answer).
-        if direction == .in && !leg.hasPrefix("mirror") { consoleCause = number }
+        let received = direction == .in && !leg.hasPrefix("mirror")
+        let number: UInt64
+        if received, let reserved = consoleReserved {
+            number = reserved
+            consoleReserved = nil
+        } else {
+            consoleNumber += 1
+            number = consoleNumber
+        }
+        // What the relay sends is caused by the last message it received (a translation, a forwarded answer, a
+        // mirror's copy).
+        if received { consoleCause = number }
         console.publish(
             identity.value,
             ConsoleEvent(
@@ -73,6 +81,15 @@ extension RelaySession {
                 cause: direction == .out ? consoleCause : nil
             )
         )
+    }
+
+    /// Takes the console number of the message being received before its mirrors get their copies, so that those
+    /// copies name it as their cause although they reach the console first.
+    func consoleReserve() {
+        guard let console, console.isWatched else { return }
+        consoleNumber += 1
+        consoleReserved = consoleNumber
+        consoleCause = consoleNumber
     }
 
     /// Hands a note, an open or a close of this connection to the console's watchers.

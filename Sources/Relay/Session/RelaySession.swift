@@ -55,6 +55,9 @@ final class RelaySession: @unchecked Sendable {
     /// relay sends was caused by).
     var consoleNumber: UInt64 = 0
     var consoleCause: UInt64?
+    /// The console number of the message being received, taken before its mirrors get their copies (which the
+    /// console shows with it, whatever order they reach the stream).
+    var consoleReserved: UInt64?
 
     init(
         connection: UInt64,
@@ -160,10 +163,10 @@ final class RelaySession: @unchecked Sendable {
         case .text, .binary:
             guard legs.takes(from: leg) else { return }
             if leg == .charger, budget != nil { spendBudget() }
-            if mirrors != nil, message.opcode == .text, leg != .upstream(0) || translator == nil,
-                mirrored(message, from: leg)
-            {
-                return
+            defer { consoleReserved = nil }
+            if mirrors != nil, message.opcode == .text, leg != .upstream(0) || translator == nil {
+                consoleReserve()
+                if mirrored(message, from: leg) { return }
             }
             if translator != nil {
                 translate(message.unmaskedPayload(allocator: allocator), opcode: message.opcode, from: leg)

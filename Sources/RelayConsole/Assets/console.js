@@ -44,91 +44,179 @@ const globToRegex = (text) => new RegExp("^" + text.split("*").map((p) => p.repl
 
 // MARK: Chargers
 
+const leftHow = (last) => last && last.closedBy
+  ? `closed by ${last.closedBy}${last.closeCode ? ` (${last.closeCode}${last.closeReason ? " " + last.closeReason : ""})` : ""}`
+  : "relay stopped without a close";
+const chargerLink = (identity) => `#/charger/${encodeURIComponent(identity)}`;
+
 function chargersView() {
   const filter = el("input", { id: "filter", placeholder: "filter: CP-* or an id", value: sessionStorage.filter || "" });
+  const which = el("select", { id: "which" }, el("option", { value: "connected" }, "Connected now"), el("option", { value: "all" }, "Connected and recently seen"));
+  which.value = sessionStorage.which || "connected";
   const count = el("span", { class: "muted", id: "count" });
   const body = el("tbody");
+  const title = el("h1", {}, "Chargers");
   main().replaceChildren(
-    el("h1", {}, "Chargers connected now"),
-    el("div", { class: "toolbar" }, filter, count),
-    el("table", { id: "chargers" },
-      el("thead", {}, el("tr", {}, ["Charger", "Versions", "Route", "Upstream", "Mirrors", "Connected since", "In", "Out", "Last message"].map((h) => el("th", {}, h)))),
+    title,
+    el("div", { class: "toolbar" }, which, filter, count),
+    el("table", { id: "chargers", class: "chargers" },
+      el("colgroup", {}, ["identity", "versions", "route", "upstream", "mirrors", "since", "in", "out", "last"].map((c) => el("col", { class: `c-${c}` }))),
+      el("thead", {}, el("tr", {}, ["Charger", "Versions", "Route", "Upstream", "Mirrors", "Connected since / left", "In", "Out", "Last message"].map((h) => el("th", {}, h)))),
       body));
-  let chargers = [];
+  let rows = [];
+  const clip = (text) => el("td", { class: "clip", title: text || "" }, text || "—");
   const render = () => {
     const text = filter.value.trim();
     sessionStorage.filter = text;
     const pattern = text ? (text.includes("*") ? globToRegex(text) : null) : null;
-    const shown = chargers.filter((c) => !text || (pattern ? pattern.test(c.identity) : c.identity.toLowerCase().includes(text.toLowerCase())));
-    count.textContent = `${shown.length} of ${chargers.length}`;
-    body.replaceChildren(...shown.map((c) => el("tr", { "data-charger": c.identity },
-      el("td", {}, el("a", { href: `#/charger/${encodeURIComponent(c.identity)}` }, c.identity)),
-      el("td", {}, c.chargerVersion || "?", c.translated ? el("span", { class: "badge translated" }, `→ ${c.upstreamVersion}`) : null),
-      el("td", { class: "muted" }, c.route),
-      el("td", {}, c.upstream),
-      el("td", {}, c.mirrors.length ? c.mirrors.map((m) => el("span", { title: m.mode }, el("span", { class: `dot ${m.connected ? "up" : "down"}` }), m.name, " ")) : "—"),
-      el("td", {}, since(c.connectedSince)),
-      el("td", { class: "num" }, c.messagesIn),
-      el("td", { class: "num" }, c.messagesOut),
-      el("td", {}, c.lastMessage ? `${since(c.lastMessage)}${c.lastAction ? " · " + c.lastAction : ""}` : "—"))));
+    const shown = rows.filter((r) => !text || (pattern ? pattern.test(r.identity) : r.identity.toLowerCase().includes(text.toLowerCase())));
+    const connected = rows.filter((r) => r.connected).length;
+    count.textContent = `${shown.length} shown · ${connected} connected${which.value === "all" ? ` · ${rows.length - connected} seen recently` : ""}`;
+    body.replaceChildren(...shown.map((r) => {
+      const c = r.live;
+      if (c) {
+        return el("tr", { "data-charger": r.identity, class: "connected" },
+          el("td", { class: "clip", title: r.identity }, el("a", { href: chargerLink(r.identity) }, r.identity)),
+          el("td", { class: "nowrap" }, c.chargerVersion || "?", c.translated ? el("span", { class: "badge translated" }, `→ ${c.upstreamVersion}`) : null),
+          clip(c.route), clip(c.upstream),
+          el("td", { class: "clip" }, c.mirrors.length ? c.mirrors.map((m) => el("span", { title: m.mode }, el("span", { class: `dot ${m.connected ? "up" : "down"}` }), m.name, " ")) : "—"),
+          el("td", { class: "nowrap" }, since(c.connectedSince)),
+          el("td", { class: "num" }, c.messagesIn),
+          el("td", { class: "num" }, c.messagesOut),
+          el("td", { class: "clip" }, c.lastMessage ? `${since(c.lastMessage)}${c.lastAction ? " · " + c.lastAction : ""}` : "—"));
+      }
+      const last = r.last || {};
+      return el("tr", { "data-charger": r.identity, class: "left" },
+        el("td", { class: "clip", title: r.identity }, el("a", { href: chargerLink(r.identity) }, r.identity), el("span", { class: "badge gone" }, "disconnected")),
+        el("td", { class: "nowrap" }, last.version || "?"),
+        el("td", { class: "muted" }, "—"), el("td", { class: "muted" }, "—"), el("td", { class: "muted" }, "—"),
+        el("td", { class: "left-how", title: leftHow(last) }, `left ${since(last.end || last.lastSeen)}`, el("div", { class: "muted small" }, leftHow(last))),
+        el("td", { class: "num muted" }, "—"), el("td", { class: "num muted" }, "—"),
+        el("td", { class: "clip" }, `${last.messages ?? 0} messages · `, el("a", { href: `${chargerLink(r.identity)}?connection=${encodeURIComponent(last.key || "")}` }, "history")));
+    }));
   };
   filter.addEventListener("input", render);
-  return every(1, async () => { chargers = await api("/api/chargers"); render(); });
+  let stop = () => {};
+  const poll = () => {
+    stop();
+    sessionStorage.which = which.value;
+    title.textContent = which.value === "all" ? "Chargers connected and recently seen" : "Chargers connected now";
+    stop = every(which.value === "all" ? 5 : 1, async () => { rows = await api(`/api/chargers${which.value === "all" ? "?all=1" : ""}`); render(); });
+  };
+  which.addEventListener("change", poll);
+  poll();
+  return () => stop();
 }
 
 // MARK: One charger
 
 function chargerView(identity, wanted) {
-  const state = { paused: false, held: [], rows: new Map(), calls: new Map(), dropped: 0, filter: "" };
+  const state = { paused: false, held: [], rows: new Map(), calls: new Map(), chargerCalls: new Map(), mirrorRows: new Map(), waiting: new Map(), dropped: 0, filter: "", recorded: null, step: -1 };
   const pause = el("button", { id: "pause" }, "Pause");
+  const previous = el("button", { id: "step-previous", hidden: true, title: "previous frame" }, "◀ Previous");
+  const next = el("button", { id: "step-next", hidden: true, title: "next frame" }, "Next ▶");
   const filter = el("input", { id: "action-filter", placeholder: "filter by action" });
   const source = el("select", { id: "source" }, el("option", { value: "live" }, "Live"));
   const banner = el("div", { class: "banner", id: "dropped", hidden: true });
+  const presence = el("div", { class: "presence", id: "presence" });
+  const status = el("span", { class: "muted", id: "status" }, "watching live");
   const body = el("tbody", { id: "frame-rows" });
   const table = el("table", { class: "frames", id: "frames" },
     el("thead", {}, el("tr", {}, el("th", {}, "Time"), el("th", {}, "Charger ⇄ relay"), el("th", {}, "Relay ⇄ upstream and mirrors"))), body);
   main().replaceChildren(
     el("h1", {}, identity),
-    el("div", { class: "toolbar" }, source, pause, filter, el("span", { class: "muted", id: "status" }, "watching live")),
+    presence,
+    el("div", { class: "toolbar" }, source, pause, previous, next, filter, status),
     banner, table);
 
-  const matches = (action) => !state.filter || (action || "").toLowerCase().includes(state.filter);
+  const rowMatches = (row) => !state.filter || [...row.querySelectorAll(".frame")].some((f) => (f.dataset.action || "").toLowerCase().includes(state.filter));
+  const applyFilter = (row) => { if (row.classList.contains("frame")) row.hidden = !rowMatches(row); };
   const frameBox = (event, translated) => {
     const type = event.messageType;
     const meta = [];
     meta.push(`${event.leg} ${event.direction === "in" ? "→ relay" : "← relay"}${event.forwarded ? " · forwarded" : ""}`);
     if (event.action) meta.push(event.action + (type === 3 ? " result" : type === 4 ? " error" : ""));
-    const call = event.messageId && state.calls.get(`${event.connection}/${event.messageId}`);
+    const call = event.messageId && state.calls.get(`${event.connection}/${event.leg}/${event.messageId}`);
     if ((type === 3 || type === 4) && call) meta.push(`answered in ${event.time - call} ms`);
-    if (type === 2 && event.messageId) state.calls.set(`${event.connection}/${event.messageId}`, event.time);
+    if (type === 2 && event.messageId) state.calls.set(`${event.connection}/${event.leg}/${event.messageId}`, event.time);
     const highlight = wanted.message && event.messageId === wanted.message ? " highlight" : "";
     return el("div", { class: `frame${type === 4 ? " error" : ""}${translated ? " translated" : ""}${highlight}`, "data-action": event.action || "", "data-leg": event.leg, "data-message-id": event.messageId || "" },
       el("span", { class: "meta" }, meta.join(" · ")), event.text);
   };
   const leftLeg = (event) => event.leg === "charger";
+  const isMirror = (event) => event.leg.startsWith("mirror:");
+  // A mirror's frames sit in the row of the charger frame they copy (collapsed: they double the list otherwise).
+  const mirrorBox = (row, event) => {
+    const name = event.leg.slice("mirror:".length);
+    let box = row.mirrors.get(name);
+    if (!box) {
+      box = { count: el("span", {}), details: el("details", { class: "mirror-frames", "data-mirror": name }) };
+      box.details.append(el("summary", {}, `mirror ${name}: `, box.count));
+      row.cells[1].append(box.details);
+      row.mirrors.set(name, box);
+    }
+    box.details.append(frameBox(event, false));
+    box.count.textContent = `${box.details.querySelectorAll(".frame").length} frames`;
+    applyFilter(row.element);
+  };
+  const placeMirror = (event) => {
+    const key = `${event.connection}/${event.messageId}`;
+    const row = (event.cause !== undefined && state.rows.get(`${event.connection}/${event.cause}`)) || state.mirrorRows.get(key) || state.chargerCalls.get(key);
+    if (row) {
+      if (event.messageId) state.mirrorRows.set(key, row);
+      mirrorBox(row, event);
+      return true;
+    }
+    return false;
+  };
   const add = (event) => {
     if (event.kind !== "frame") {
       body.append(el("tr", { class: `row ${event.kind}` }, el("td", { class: "time" }, clock(event.time)),
         el("td", { colspan: 2 }, el("span", { class: "event" }, `${event.kind} · ${event.leg}`), " ", event.text)));
       return;
     }
-    if (!matches(event.action)) return;
+    if (isMirror(event)) {
+      if (placeMirror(event)) return;
+      // Its original has not reached the page yet: it waits for it (by cause, or by message id).
+      const waitKey = event.cause !== undefined ? `${event.connection}/#${event.cause}` : `${event.connection}/${event.messageId}`;
+      state.waiting.set(waitKey, [...(state.waiting.get(waitKey) || []), event]);
+      return;
+    }
     const causeRow = event.cause !== undefined && state.rows.get(`${event.connection}/${event.cause}`);
     if (causeRow && causeRow.leftLeg !== leftLeg(event) && event.direction === "out") {
       // A translation (or a forwarded answer's counterpart): next to what caused it.
       causeRow.cells[leftLeg(event) ? 0 : 1].append(frameBox(event, true));
+      applyFilter(causeRow.element);
       return;
     }
     const cells = [el("td", { class: "cell charger" }), el("td", { class: "cell upstream" })];
     cells[leftLeg(event) ? 0 : 1].append(frameBox(event, false));
     if (event.forwarded) cells[leftLeg(event) ? 1 : 0].append(el("div", { class: "muted" }, "forwarded unchanged"));
-    body.append(el("tr", { class: "row frame" }, el("td", { class: "time" }, clock(event.time)), ...cells));
-    state.rows.set(`${event.connection}/${event.number}`, { cells, leftLeg: leftLeg(event) });
+    const element = el("tr", { class: "row frame" }, el("td", { class: "time" }, clock(event.time)), ...cells);
+    body.append(element);
+    const row = { cells, leftLeg: leftLeg(event), element, mirrors: new Map() };
+    state.rows.set(`${event.connection}/${event.number}`, row);
+    if (event.leg === "charger" && event.messageId && event.messageType === 2) state.chargerCalls.set(`${event.connection}/${event.messageId}`, row);
+    applyFilter(element);
+    for (const key of [`${event.connection}/#${event.number}`, `${event.connection}/${event.messageId}`]) {
+      const waiting = state.waiting.get(key);
+      if (!waiting) continue;
+      state.waiting.delete(key);
+      waiting.forEach((m) => mirrorBox(row, m));
+    }
+  };
+  const reset = () => {
+    body.replaceChildren();
+    for (const map of [state.rows, state.calls, state.chargerCalls, state.mirrorRows, state.waiting]) map.clear();
+    state.step = -1;
   };
 
   let stream = null;
   const live = () => {
-    body.replaceChildren(); state.rows.clear(); state.calls.clear();
+    reset();
+    state.recorded = null;
+    pause.hidden = false; previous.hidden = true; next.hidden = true;
+    status.textContent = state.paused ? "paused" : "watching live";
     stream = new EventSource(`/api/chargers/${encodeURIComponent(identity)}/events`);
     stream.onmessage = (message) => {
       const event = JSON.parse(message.data);
@@ -140,10 +228,16 @@ function chargerView(identity, wanted) {
       banner.textContent = `${state.dropped} frames were not shown: this page did not keep up with the charger.`;
     });
   };
-  const past = async (connection) => {
+  const connections = new Map();
+  const describe = (c) => `recorded ${since(c.start)} – ${c.end ? since(c.end) : "(no close recorded)"} · ${c.frames} frames · relay ${c.runID}`;
+  const past = async (key) => {
     stream?.close(); stream = null;
-    body.replaceChildren(); state.rows.clear(); state.calls.clear();
-    const entries = (await api(`/api/chargers/${encodeURIComponent(identity)}/history`)).filter((e) => e.connection === connection);
+    reset();
+    state.recorded = key;
+    pause.hidden = true; previous.hidden = false; next.hidden = false;
+    const summary = connections.get(key);
+    status.textContent = summary ? describe(summary) : `recorded connection ${key}`;
+    const entries = (await api(`/api/chargers/${encodeURIComponent(identity)}/history`)).filter((e) => e.connection === key);
     let number = 0;
     for (const entry of entries) {
       number += 1;
@@ -154,30 +248,70 @@ function chargerView(identity, wanted) {
       }
       let type; let id;
       try { const frame = JSON.parse(entry.text); type = frame[0]; id = frame[1]; } catch { }
-      add({ kind: "frame", time, connection, number, leg: entry.leg === "mirror" ? `mirror:${entry.mirror}` : entry.leg, direction: entry.dir, text: entry.text, action: entry.action, messageType: type, messageId: id, cause: entry.dir === "out" ? number - 1 : undefined });
+      const leg = entry.leg === "mirror" ? `mirror:${entry.mirror}` : entry.leg;
+      // A mirror's frames are placed by message id: the recording writes a mirror's copy before its original.
+      const cause = entry.dir === "out" && entry.leg !== "mirror" ? number - 1 : undefined;
+      add({ kind: "frame", time, connection: key, number, leg, direction: entry.dir, text: entry.text, action: entry.action, messageType: type, messageId: id, cause });
     }
   };
+  const step = (by) => {
+    const frames = [...body.querySelectorAll("tr.row.frame:not([hidden]) .frame")].filter((f) => !f.closest("details:not([open])"));
+    if (!frames.length) return;
+    frames[state.step]?.classList.remove("current");
+    state.step = Math.max(0, Math.min(frames.length - 1, state.step + by));
+    frames[state.step].classList.add("current");
+    frames[state.step].scrollIntoView({ block: "center" });
+    status.textContent = `${describe(connections.get(state.recorded) || { start: "", frames: frames.length, runID: "?" })} · frame ${state.step + 1} of ${frames.length}`;
+  };
+  previous.addEventListener("click", () => step(-1));
+  next.addEventListener("click", () => step(1));
   source.addEventListener("change", () => { if (source.value === "live") live(); else past(source.value); });
   pause.addEventListener("click", () => {
     state.paused = !state.paused;
     pause.textContent = state.paused ? "Resume" : "Pause";
-    document.getElementById("status").textContent = state.paused ? "paused" : "watching live";
+    status.textContent = state.paused ? "paused" : "watching live";
     if (!state.paused) { state.held.forEach(add); state.held = []; }
   });
-  filter.addEventListener("input", () => { state.filter = filter.value.trim().toLowerCase(); });
-  api(`/api/chargers/${encodeURIComponent(identity)}/history`).then(async (entries) => {
-    for (const open of entries.filter((e) => e.event === "open")) {
-      source.append(el("option", { value: open.connection }, `recorded: ${since(open.time)} (${open.connection})`));
+  filter.addEventListener("input", () => {
+    state.filter = filter.value.trim().toLowerCase();
+    body.querySelectorAll("tr.row.frame").forEach(applyFilter);
+  });
+  const showPresence = (page) => {
+    const latest = page.connections[0];
+    presence.className = `presence ${page.connected ? "up" : "down"}`;
+    presence.replaceChildren(
+      el("span", { class: `dot ${page.connected ? "up" : "down"}` }),
+      page.connected
+        ? `connected since ${since(page.live.connectedSince)}`
+        : latest
+          ? `disconnected since ${since(latest.end || latest.lastSeen)} · ${leftHow(latest)}`
+          : "disconnected · never seen in the recordings");
+  };
+  let first = true;
+  const stopPresence = every(3, async () => {
+    const page = await api(`/api/chargers/${encodeURIComponent(identity)}`);
+    showPresence(page);
+    for (const c of page.connections) {
+      if (connections.has(c.key)) { connections.get(c.key).end = c.end; continue; }
+      connections.set(c.key, c);
     }
-    if (wanted.connection) {
-      // Opened from a divergence: that connection, scrolled to the message.
-      source.value = wanted.connection;
-      await past(wanted.connection);
-      document.querySelector(".frame.highlight")?.scrollIntoView({ block: "center" });
+    const chosen = source.value;
+    source.replaceChildren(el("option", { value: "live" }, page.connected ? "Live" : "Live (disconnected)"),
+      ...[...connections.values()].sort((a, b) => (a.start < b.start ? 1 : -1)).map((c) => el("option", { value: c.key }, describe(c))));
+    source.value = chosen;
+    if (first) {
+      first = false;
+      if (wanted.connection) {
+        if (!connections.has(wanted.connection)) source.append(el("option", { value: wanted.connection }, `recorded connection ${wanted.connection}`));
+        // Opened from a divergence or the chargers page: that connection, scrolled to the message.
+        source.value = wanted.connection;
+        await past(wanted.connection);
+        document.querySelector(".frame.highlight")?.scrollIntoView({ block: "center" });
+      }
     }
-  }).catch(() => {});
+  });
   if (!wanted.connection) live();
-  return () => stream?.close();
+  return () => { stream?.close(); stopPresence(); };
 }
 
 // MARK: Mirrors

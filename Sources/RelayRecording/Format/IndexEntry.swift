@@ -33,6 +33,10 @@ public struct IndexEntry: Sendable, Hashable, Codable {
     public var messages: Int?
     /// Payload bytes of those messages.
     public var textBytes: Int?
+    /// For a `close`: how the connection ended, from its first close record (who started it, the code, the reason).
+    public var closedBy: String?
+    public var closeCode: Int?
+    public var closeReason: String?
 
     public init(
         type: Kind,
@@ -46,7 +50,10 @@ public struct IndexEntry: Sendable, Hashable, Codable {
         rawBytes: Int? = nil,
         diskBytes: Int? = nil,
         messages: Int? = nil,
-        textBytes: Int? = nil
+        textBytes: Int? = nil,
+        closedBy: String? = nil,
+        closeCode: Int? = nil,
+        closeReason: String? = nil
     ) {
         self.type = type
         self.time = time
@@ -60,5 +67,8 @@ public struct IndexEntry: Sendable, Hashable, Codable {
         self.diskBytes = diskBytes
         self.messages = messages
         self.textBytes = textBytes
+        self.closedBy = closedBy
+        self.closeCode = closeCode
+        self.closeReason = closeReason
     }
 }

@@ -22,6 +22,10 @@ public struct ConnectionSummary: Sendable, Hashable {
     public var diskBytes: Int
     /// Segment files that hold its records, oldest first.
     public var segments: [String]
+    /// How it ended (its first close record): who started the close, the code, the reason; `nil` while open.
+    public var closedBy: String?
+    public var closeCode: Int?
+    public var closeReason: String?
 }
 
 /// The segments of a recordings folder, and the connections in them.
@@ -121,7 +125,12 @@ public struct RecordingCatalog {
                         byKey[key]!.textBytes += entry.textBytes ?? 0
                         byKey[key]!.diskBytes += entry.diskBytes ?? 0
                         byKey[key]!.lastSeen = max(byKey[key]!.lastSeen, entry.time)
-                        if entry.type == .close { byKey[key]!.end = entry.time }
+                        if entry.type == .close {
+                            byKey[key]!.end = entry.time
+                            byKey[key]!.closedBy = entry.closedBy
+                            byKey[key]!.closeCode = entry.closeCode
+                            byKey[key]!.closeReason = entry.closeReason
+                        }
                     default: break
                     }
                 }
@@ -159,6 +168,11 @@ public struct RecordingCatalog {
                         guard byKey[key] != nil else { return }
                         byKey[key]!.lastSeen = max(byKey[key]!.lastSeen, close.time)
                         byKey[key]!.end = close.time
+                        if byKey[key]!.closedBy == nil {
+                            byKey[key]!.closedBy = close.initiator
+                            byKey[key]!.closeCode = close.code
+                            byKey[key]!.closeReason = close.reason
+                        }
                     case .error(let error):
                         guard byKey[key] != nil else { return }
                         byKey[key]!.lastSeen = max(byKey[key]!.lastSeen, error.time)

@@ -31,6 +31,8 @@ public final class RecordingWriter {
         var textBytes = 0
         var rawBytes = 0
         var diskBytes = 0.0
+        /// The connection's first close record: how it ended.
+        var firstClose: ConnectionClose?
 
         /// The index line that reports these counters.
         func entry(_ type: IndexEntry.Kind, time: UInt64) -> IndexEntry {
@@ -43,7 +45,10 @@ public final class RecordingWriter {
                 rawBytes: rawBytes,
                 diskBytes: Int(diskBytes.rounded()),
                 messages: messages,
-                textBytes: textBytes
+                textBytes: textBytes,
+                closedBy: type == .close ? firstClose?.initiator : nil,
+                closeCode: type == .close ? firstClose?.code : nil,
+                closeReason: type == .close ? firstClose?.reason : nil
             )
         }
     }
@@ -166,6 +171,7 @@ public final class RecordingWriter {
     /// Records a close or refusal; with `final` the connection is over (see ``endConnection(_:time:)``).
     public func close(_ record: ConnectionClose, final: Bool) {
         append(.close(record), connection: record.connection)
+        if tracked[record.connection]?.firstClose == nil { tracked[record.connection]?.firstClose = record }
         if final { endConnection(record.connection, time: record.time) }
     }
 
