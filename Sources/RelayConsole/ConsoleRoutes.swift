@@ -151,6 +151,12 @@ struct ConsoleRoutes: Sendable {
         var annotator = FrameAnnotator(redaction: redaction)
         _ = try printer.print(path: relay.configuration.recording.directory) { line in
             guard var entry = try? JSONParser.parse(line) else { return }
+            // A frame forwarded unchanged is printed on both legs; the console shows it once, marked forwarded, as
+            // it does live.
+            if let previous = entries.last, Self.isForwardedCopy(entry, of: previous) {
+                entries[entries.count - 1].set("forwarded", .bool(true))
+                return
+            }
             if let text = entry["text"]?.stringValue {
                 let frame = annotator.annotate(text, connection: entry["connection"]?.stringValue ?? "")
                 entry.set("text", .string(frame.text))
@@ -160,6 +166,17 @@ struct ConsoleRoutes: Sendable {
             if entries.count > 2 * Self.historyKept { entries.removeFirst(Self.historyKept) }
         }
         return ConsoleResponses.json(.array(Array(entries.suffix(Self.historyKept))))
+    }
+
+    /// Whether `entry` is the second line `recordings show` prints for a frame forwarded unchanged: the same text at
+    /// the same time, out on the other leg right after it came in.
+    static func isForwardedCopy(_ entry: JSONValue, of previous: JSONValue) -> Bool {
+        guard entry["dir"]?.stringValue == "out", previous["dir"]?.stringValue == "in",
+            let leg = entry["leg"]?.stringValue, let previousLeg = previous["leg"]?.stringValue,
+            Set([leg, previousLeg]) == ["charger", "upstream"], previous["forwarded"] == nil
+        else { return false }
+        return entry["text"] == previous["text"] && entry["time"] == previous["time"]
+            && entry["connection"] == previous["connection"]
     }
 
     // MARK: Mirrors and the relay

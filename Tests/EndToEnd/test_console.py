@@ -7,6 +7,7 @@ import base64
 import json
 import os
 import pathlib
+import re
 import socket
 import tempfile
 import time
@@ -238,6 +239,12 @@ auth:
                 item = {"component": {"name": "SecurityCtrlr"}, "variable": {"name": "BasicAuthPassword"}, "attribute_value": rotated}
                 await backend_cp.call(call201.SetVariables(set_variable_data=[item]))
                 await expect(page.locator('.frame[data-action="ChangeConfiguration"]').first).to_be_visible(timeout=3000)
+                # The rotated password is marked as redacted, with the same mark on both sides of the translation
+                # (2.0.1 BasicAuthPassword, 1.6 AuthorizationKey as its hex).
+                marks = {}
+                for action in ("SetVariables", "ChangeConfiguration"):
+                    text = await page.locator(f'.frame[data-action="{action}"]').first.inner_text()
+                    marks[action] = re.findall(r"\[redacted [^\]]+\]", text)
                 shown = await page.content()
                 cookies = await page.context.cookies()
                 await browser.close()
@@ -247,9 +254,10 @@ auth:
             expired = http(base + "/api/chargers", {"Cookie": cookie})[0]
             await ws.close()
             task.cancel()
-            return anonymous, wrong, wrong_token, with_token, shown, api, expired, cookies
+            return anonymous, wrong, wrong_token, with_token, shown, api, expired, cookies, marks
 
-    anonymous, wrong, wrong_token, with_token, shown, api, expired, cookies = asyncio.run(scenario())
+    anonymous, wrong, wrong_token, with_token, shown, api, expired, cookies, marks = asyncio.run(scenario())
+    assert len(marks["SetVariables"]) == 1 and marks["SetVariables"] == marks["ChangeConfiguration"], marks
     assert set(anonymous.values()) == {401}, anonymous
     assert wrong == 401 and wrong_token == 401 and with_token == 200
     assert expired == 401, "a session ends after console.session_ttl"

@@ -161,7 +161,9 @@ function chargerView(identity, wanted) {
   };
   const placeMirror = (event) => {
     const key = `${event.connection}/${event.messageId}`;
-    const row = (event.cause !== undefined && state.rows.get(`${event.connection}/${event.cause}`)) || state.mirrorRows.get(key) || state.chargerCalls.get(key);
+    // By message id first (a mirror's copy keeps the charger's; a copy queued while the mirror connected is sent
+    // later), then by the cause the relay gave it.
+    const row = state.mirrorRows.get(key) || state.chargerCalls.get(key) || (event.cause !== undefined && state.rows.get(`${event.connection}/${event.cause}`));
     if (row) {
       if (event.messageId) state.mirrorRows.set(key, row);
       mirrorBox(row, event);
@@ -251,7 +253,7 @@ function chargerView(identity, wanted) {
       const leg = entry.leg === "mirror" ? `mirror:${entry.mirror}` : entry.leg;
       // A mirror's frames are placed by message id: the recording writes a mirror's copy before its original.
       const cause = entry.dir === "out" && entry.leg !== "mirror" ? number - 1 : undefined;
-      add({ kind: "frame", time, connection: key, number, leg, direction: entry.dir, text: entry.text, action: entry.action, messageType: type, messageId: id, cause });
+      add({ kind: "frame", time, connection: key, number, leg, direction: entry.dir, forwarded: entry.forwarded === true, text: entry.text, action: entry.action, messageType: type, messageId: id, cause });
     }
   };
   const step = (by) => {
