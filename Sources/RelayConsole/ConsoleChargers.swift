@@ -81,7 +81,8 @@ extension ConsoleRoutes {
         }
         let connected = Set(live.map(\.identity))
         let left = recorded.filter { !connected.contains($0.key) }
-            .compactMap { identity, connections in connections.max { $0.lastSeen < $1.lastSeen }.map { (identity, $0) } }
+            .compactMap { identity, connections in connections.max { $0.lastSeen < $1.lastSeen }.map { (identity, $0) }
+            }
             .sorted { $0.1.lastSeen > $1.1.lastSeen }
             .prefix(Self.recentKept)
         rows += left.map { ConsoleChargerRow(identity: $0.0, connected: false, last: RecordedConnection($0.1)) }

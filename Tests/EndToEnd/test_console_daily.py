@@ -120,6 +120,7 @@ def test_a_mirrors_frames_sit_in_their_originals_row_and_a_failed_login_is_said(
                 ws, cp, task = await connected(relay, identity)
                 for _ in range(4):
                     await cp.call(call16.Heartbeat())
+                await expect(page.locator("#presence")).to_contain_text("connected since", timeout=3000)
                 heartbeat_rows = page.locator("tr.row.frame", has=page.locator('.cell.charger .frame[data-action="Heartbeat"][data-leg="charger"]'))
                 await expect(heartbeat_rows).to_have_count(4, timeout=3000)
                 mirrored = page.locator('tr.row.frame details.mirror-frames[data-mirror="shadow"]')

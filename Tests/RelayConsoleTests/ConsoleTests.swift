@@ -119,4 +119,44 @@ struct ConsoleTests {
         #expect(!hiding.value(#""TAG-0042""#, at: "idTag").contains("TAG-0042"))
         #expect(hiding.value(#""Accepted""#, at: "idTagInfo.status") == #""Accepted""#)
     }
+
+    @Test("a replaced value is marked, alike on both sides of a translated password rotation and of a token")
+    func marks() throws {
+        let password = "n3w-Secret-2026!"
+        let hex = password.utf8.map { String(format: "%02X", $0) }.joined()
+        let rotation =
+            #"[2,"1","SetVariables",{"setVariableData":[{"attributeValue":"\#(password)","component":{"name":"SecurityCtrlr"},"variable":{"name":"BasicAuthPassword"}}]}]"#
+        let key = #"[2,"2","ChangeConfiguration",{"key":"AuthorizationKey","value":"\#(hex)"}]"#
+        let redaction = ConsoleRedaction(redactTokens: true)
+        func marks(_ text: String) -> [String] {
+            text.matches(of: /\[redacted [^\]]+\]/).map { String($0.output) }
+        }
+        let rotated = marks(redaction.frame(rotation, action: nil))
+        #expect(rotated.count == 1 && rotated == marks(redaction.frame(key, action: nil)))
+        let tag16 = marks(redaction.frame(#"[2,"3","Authorize",{"idTag":"TAG-0042"}]"#, action: nil))
+        let tag201 = marks(
+            redaction.frame(#"[2,"4","Authorize",{"idToken":{"idToken":"TAG-0042","type":"ISO14443"}}]"#, action: nil)
+        )
+        #expect(tag16.count == 1 && tag16 == tag201 && tag16 != rotated)
+        // Nothing else is marked.
+        #expect(marks(redaction.frame(#"[2,"5","Heartbeat",{}]"#, action: nil)).isEmpty)
+    }
+
+    @Test("a frame forwarded unchanged is one entry of a charger's history, not the two lines recordings print")
+    func forwardedOnce() throws {
+        let came = try JSONParser.parse(
+            #"{"time":"t1","connection":"r/1","leg":"charger","dir":"in","text":"[2,\"1\",\"Heartbeat\",{}]"}"#
+        )
+        var copy = came
+        copy.set("leg", .string("upstream"))
+        copy.set("dir", .string("out"))
+        #expect(ConsoleRoutes.isForwardedCopy(copy, of: came))
+        var later = copy
+        later.set("time", .string("t2"))
+        #expect(!ConsoleRoutes.isForwardedCopy(later, of: came))
+        var translated = copy
+        translated.set("text", .string(#"[2,"9","Heartbeat",{}]"#))
+        #expect(!ConsoleRoutes.isForwardedCopy(translated, of: came))
+        #expect(!ConsoleRoutes.isForwardedCopy(came, of: came))
+    }
 }

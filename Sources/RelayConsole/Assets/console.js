@@ -92,7 +92,7 @@ function chargersView() {
         el("td", { class: "muted" }, "—"), el("td", { class: "muted" }, "—"), el("td", { class: "muted" }, "—"),
         el("td", { class: "left-how", title: leftHow(last) }, `left ${since(last.end || last.lastSeen)}`, el("div", { class: "muted small" }, leftHow(last))),
         el("td", { class: "num muted" }, "—"), el("td", { class: "num muted" }, "—"),
-        el("td", { class: "clip" }, `${last.messages ?? 0} messages · `, el("a", { href: `${chargerLink(r.identity)}?connection=${encodeURIComponent(last.key || "")}` }, "history")));
+        el("td", { class: "clip", title: `${last.messages ?? 0} messages` }, el("a", { href: `${chargerLink(r.identity)}?connection=${encodeURIComponent(last.key || "")}` }, "history"), ` · ${last.messages ?? 0} messages`));
     }));
   };
   filter.addEventListener("input", render);
@@ -171,8 +171,11 @@ function chargerView(identity, wanted) {
     }
     return false;
   };
+  let refreshPresence = () => {};
   const add = (event) => {
     if (event.kind !== "frame") {
+      // The charger came or went: say so now, not at the next poll.
+      if (!state.recorded && (event.kind === "open" || event.kind === "close")) setTimeout(() => refreshPresence(), 300);
       body.append(el("tr", { class: `row ${event.kind}` }, el("td", { class: "time" }, clock(event.time)),
         el("td", { colspan: 2 }, el("span", { class: "event" }, `${event.kind} · ${event.leg}`), " ", event.text)));
       return;
@@ -231,7 +234,7 @@ function chargerView(identity, wanted) {
     });
   };
   const connections = new Map();
-  const describe = (c) => `recorded ${since(c.start)} – ${c.end ? since(c.end) : "(no close recorded)"} · ${c.frames} frames · relay ${c.runID}`;
+  const describe = (c) => `recorded ${since(c.start)} – ${c.end ? since(c.end) : "(no close recorded)"} · ${c.messages} frames · relay ${c.runID}`;
   const past = async (key) => {
     stream?.close(); stream = null;
     reset();
@@ -290,7 +293,7 @@ function chargerView(identity, wanted) {
           : "disconnected · never seen in the recordings");
   };
   let first = true;
-  const stopPresence = every(3, async () => {
+  refreshPresence = async () => {
     const page = await api(`/api/chargers/${encodeURIComponent(identity)}`);
     showPresence(page);
     for (const c of page.connections) {
@@ -311,7 +314,8 @@ function chargerView(identity, wanted) {
         document.querySelector(".frame.highlight")?.scrollIntoView({ block: "center" });
       }
     }
-  });
+  };
+  const stopPresence = every(3, () => refreshPresence());
   if (!wanted.connection) live();
   return () => { stream?.close(); stopPresence(); };
 }
