@@ -444,7 +444,7 @@ extension ForwardRules {
     mutating func upstreamResult(_ call: SentCall<UpstreamContext>, _ payload: JSONValue, _ io: inout Effects<Self>) {
         if case .verdict(let transactionID) = call.context { return lateVerdict(transactionID, payload, &io) }
         guard let caller = call.caller else { return }  // the relay's own: the result is consumed
-        let (id, action) = (caller.messageID, caller.action)
+        let id = caller.messageID
         let reply: JSONValue
         switch call.context {
         case .relay, .verdict:

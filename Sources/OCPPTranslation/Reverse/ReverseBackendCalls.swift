@@ -427,7 +427,7 @@ extension ReverseRules {
     /// The charger answered a CALL the relay sent for the backend.
     mutating func chargerResult(_ call: SentCall<ChargerContext>, _ payload: JSONValue, _ io: inout Effects<Self>) {
         guard let caller = call.caller else { return }  // the relay's own
-        let (backendID, action) = (caller.messageID, caller.action)
+        let backendID = caller.messageID
         let answer: JSONValue
         switch call.context {
         case .relay:

@@ -376,7 +376,7 @@ extension RelaySettings {
     ]
 
     /// Keeps the running console's settings in a reloaded configuration; whether `field` differed.
-    static func keepConsole<Value: Equatable>(
+    static func keepConsole<Value: Equatable & SendableMetatype>(
         _ field: any KeyPath<ConsoleSettings, Value> & Sendable
     ) -> @Sendable (inout RelayConfiguration, RelayConfiguration) -> Bool {
         { new, running in

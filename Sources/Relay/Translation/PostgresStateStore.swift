@@ -166,7 +166,7 @@ final class PostgresStateStore: TranslationStateStore, ChargerPasswordStore {
     }
 
     private func migrate() async throws {
-        try await client.withConnection { connection in
+        _ = try await client.withConnection { connection in
             try await connection.query(
                 "CREATE TABLE IF NOT EXISTS ocpp_relay_migrations (version INT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
                 logger: logger
@@ -198,8 +198,10 @@ final class PostgresStateStore: TranslationStateStore, ChargerPasswordStore {
         while !Task.isCancelled {
             do {
                 try await client.withConnection { connection in
-                    for try await notification in try await connection.listen(Self.channel) {
-                        heard(notification.payload)
+                    try await connection.listen(on: Self.channel) { notifications in
+                        for try await notification in notifications {
+                            heard(notification.payload)
+                        }
                     }
                 }
             } catch {
