@@ -42,7 +42,7 @@ public struct ScriptedCharger: Sendable {
             group: group
         )
         var report = Report(subprotocol: socket.subprotocol)
-        let script = version == .v16 ? Self.script16 : Self.script201
+        let script = version == .v16 ? Self.script16 : Self.script201  // 2.1 sends 2.0.1's messages as they are
         report = try await socket.run { session in
             var report = report
             var context: [String: JSONValue] = [:]

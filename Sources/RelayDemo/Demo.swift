@@ -28,6 +28,8 @@ public enum Demo {
 
     /// The demo charger whose 1.6 is translated to 2.0.1 on its way to the backend.
     static let translated = "DEMO-CP-16-ON-201"
+    /// The demo station whose OCPP 2.1 crosses the 2.1 step to the backend's 2.0.1.
+    static let translated21 = "DEMO-CS-21-ON-201"
 
     public static func run(_ options: Options, output: @escaping @Sendable (String) -> Void) async throws {
         var logger = Logger(label: "ocpp-relay.demo")
@@ -38,14 +40,15 @@ public enum Demo {
         output("demo backend listening on ws://127.0.0.1:\(backend.port)/ocpp")
 
         // Pass-through for the 1.6 and the 2.0.1 charger; a third, 1.6 charger is translated for the backend's
-        // 2.0.1 side (the built-in tables), so the recording shows a 1.6 frame next to its 2.0.1 translation.
+        // 2.0.1 side (the built-in tables), so the recording shows a 1.6 frame next to its 2.0.1 translation, and a
+        // fourth, a 2.1 station, crosses the 2.1 step to the same 2.0.1 side.
         var configuration = try RelaySettings.parse(
             yaml: """
                 listen: "127.0.0.1:0"
                 upstream: ws://127.0.0.1:\(backend.port)/ocpp
                 routes:
                   - name: translated
-                    chargers: [\(translated)]
+                    chargers: [\(translated), \(translated21)]
                     upstream_version: "2.0.1"
                 """
         ).resolve()
@@ -62,7 +65,10 @@ public enum Demo {
         let port = listeningPort
         output("relay listening on ws://127.0.0.1:\(port), recording into \(options.recordings)")
 
-        let chargers = [("DEMO-CP-16", OCPPVersion.v16), ("DEMO-CP-201", OCPPVersion.v201), (translated, .v16)]
+        let chargers = [
+            ("DEMO-CP-16", OCPPVersion.v16), ("DEMO-CP-201", OCPPVersion.v201), (translated, .v16),
+            (translated21, .v21),
+        ]
         try await withThrowingTaskGroup(of: (String, ScriptedCharger.Report).self) { tasks in
             for (id, version) in chargers {
                 tasks.addTask {

@@ -16,6 +16,8 @@ def test_demo_runs_and_its_traffic_is_schema_valid(tmp_path):
     assert "charger DEMO-CP-16 (ocpp1.6): 11 calls answered, 0 rejected, 1 backend requests answered" in out.stdout
     assert "charger DEMO-CP-201 (ocpp2.0.1): 10 calls answered, 0 rejected, 1 backend requests answered" in out.stdout
     assert "charger DEMO-CP-16-ON-201 (ocpp1.6): 11 calls answered, 0 rejected, 1 backend requests answered" in out.stdout
+    # A 2.1 station crosses the 2.1 step to the same 2.0.1 backend.
+    assert "charger DEMO-CS-21-ON-201 (ocpp2.1): 10 calls answered, 0 rejected, 1 backend requests answered" in out.stdout
     assert "BootNotification.result" in out.stdout
     # The shipped fixture of the demo's 1.6 session replays through the relay against the demo backend.
     assert "replay of Recordings/fixtures/demo-1.6.jsonl as the charger: passed" in out.stdout
@@ -34,6 +36,8 @@ def test_demo_runs_and_its_traffic_is_schema_valid(tmp_path):
     # schema-valid, none answered with a CALLERROR.
     translated = [e for e in entries if "text" in e and e["charger"] == "DEMO-CP-16-ON-201"]
     assert {e["version"] for e in translated} == {"1.6", "2.0.1"}
+    stepped = [e for e in entries if "text" in e and e["charger"] == "DEMO-CS-21-ON-201"]
+    assert {e["version"] for e in stepped} == {"2.1", "2.0.1"}
     assert checked["1.6"] >= 24 * 2 and checked["2.0.1"] >= 22
 
 
