@@ -4,6 +4,7 @@ import Hummingbird
 import NIOConcurrencyHelpers
 import NIOPosix
 import Relay
+import RelayRecording
 
 /// Who may use the console: users log in with a password (`console.users`, checked off the event loop) and get a
 /// session cookie that expires; scripts send the bearer token from `console.token_env`. Everything else gets 401.
@@ -14,14 +15,17 @@ final class ConsoleAuth: Sendable {
 
     private let settings: ConsoleSettings
     private let secure: Bool
-    private let sessions = NIOLockedValueBox<[String: (user: String, expires: ContinuousClock.Instant)]>([:])
+    /// Sessions by cookie: their user and when they expire (nanoseconds on the relay's monotonic clock).
+    private let sessions = NIOLockedValueBox<[String: (user: String, expires: UInt64)]>([:])
+    private let clock: RelayClock
     /// Logins being checked: a few at a time, so that a flood of guesses cannot take the CPU (each costs a PBKDF2).
     private let checking = NIOLockedValueBox(0)
     static let concurrentLogins = 4
 
-    init(settings: ConsoleSettings, secure: Bool) {
+    init(settings: ConsoleSettings, secure: Bool, clock: RelayClock) {
         self.settings = settings
         self.secure = secure
+        self.clock = clock
     }
 
     /// The user a request is from, if its credentials hold: the session cookie, or the bearer token.
@@ -32,7 +36,7 @@ final class ConsoleAuth: Sendable {
             return "token"
         }
         guard let id = request.cookies[Self.cookieName]?.value else { return nil }
-        let now = ContinuousClock.now
+        let now = clock.monotonic()
         return sessions.withLockedValue { sessions in
             guard let session = sessions[id] else { return nil }
             guard session.expires > now else {
@@ -66,14 +70,15 @@ final class ConsoleAuth: Sendable {
         let id = Self.randomToken()
         let lifetime = settings.sessionLifetime
         sessions.withLockedValue { sessions in
-            let now = ContinuousClock.now
+            let now = clock.monotonic()
             sessions = sessions.filter { $0.value.expires > now }
             if sessions.count >= Self.sessionsKept,
                 let oldest = sessions.min(by: { $0.value.expires < $1.value.expires })
             {
                 sessions[oldest.key] = nil
             }
-            sessions[id] = (user, now + lifetime)
+            let (seconds, attoseconds) = lifetime.components
+            sessions[id] = (user, now + UInt64(seconds) * 1_000_000_000 + UInt64(attoseconds / 1_000_000_000))
         }
         return Cookie(
             name: Self.cookieName,

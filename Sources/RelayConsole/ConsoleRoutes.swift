@@ -49,7 +49,7 @@ struct ConsoleRoutes: Sendable {
         router.get("/api/mirrors") { _, _ in mirrors() }
         router.get("/api/relay") { _, _ in relayInfo() }
         router.get("/api/metrics") { _, _ in
-            ConsoleResponses.json(sampler.all(now: relay.metricsText(), time: Date().timeIntervalSince1970))
+            ConsoleResponses.json(sampler.all(now: relay.metricsText(), time: relay.clock.wallSeconds))
         }
     }
 
@@ -224,7 +224,7 @@ struct ConsoleRoutes: Sendable {
     }
 
     private func relayInfo() -> Response {
-        let now = Timestamp.now()
+        let now = relay.clock.wall()
         let configuration = relay.configuration.consoleSummary.map { [$0.key, $0.value] }
         return ConsoleResponses.json(
             RelayInfo(

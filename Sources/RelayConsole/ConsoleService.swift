@@ -4,6 +4,7 @@ import HummingbirdTLS
 import Logging
 import NIOCore
 import Relay
+import RelayRecording
 import ServiceLifecycle
 
 /// The console in the browser (`console.listen`): its pages, a JSON API under `/api/` and a live stream of one
@@ -28,7 +29,7 @@ public struct ConsoleService: Service {
 
     public func run() async throws {
         let tls = try relay.configuration.listenerTLS?.serverConfiguration()
-        let auth = ConsoleAuth(settings: settings, secure: tls != nil)
+        let auth = ConsoleAuth(settings: settings, secure: tls != nil, clock: relay.clock)
         let sampler = MetricsSampler()
         let router = Router()
         router.middlewares.add(ConsoleAuthMiddleware(auth: auth))
@@ -54,7 +55,7 @@ public struct ConsoleService: Service {
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask {
                 while !Task.isCancelled {
-                    sampler.sample(relay.metricsText(), time: Date().timeIntervalSince1970)
+                    sampler.sample(relay.metricsText(), time: relay.clock.wallSeconds)
                     relay.console.keepalive()
                     try await Task.sleep(for: .seconds(MetricsSampler.interval))
                 }

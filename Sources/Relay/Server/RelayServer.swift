@@ -39,7 +39,7 @@ public final class RelayServer: Service, Sendable {
     /// Refusals over the connection limit since the last log line about them.
     let overLimitRefusals = NIOLockedValueBox<(count: Int, lastLog: UInt64?)>((0, nil))
     /// Where the relay reads the time.
-    let clock: RelayClock
+    public let clock: RelayClock
     private let onListening: @Sendable (_ host: String, _ port: Int) -> Void
     /// Random id of this run; written into every segment so connection numbers stay unique.
     public let runID: String

@@ -27,6 +27,9 @@ public struct RelayClock: Sendable {
         }
     )
 
+    /// The wall clock in seconds since the Unix epoch (the console's charts).
+    public var wallSeconds: Double { Double(wall()) / 1_000_000 }
+
     /// The wall clock as RFC 3339 (payload timestamps the relay fills in).
     public var rfc3339: String { Timestamp.rfc3339(wall()) }
 }
