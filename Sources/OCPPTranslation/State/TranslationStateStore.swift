@@ -8,10 +8,15 @@ public protocol TranslationStateStore: Sendable {
     func save(_ batch: [StateWrite]) async throws
     /// Reaches the store and readies its schema before the relay accepts chargers (a shared database).
     func prepare() async throws
+    /// What the store needs running for as long as the relay runs (a shared database's connections and the other
+    /// relays' announcements), until the task is cancelled; the relay runs it in its own task group, so nothing
+    /// outlives the relay.
+    func run() async
 }
 
 extension TranslationStateStore {
     public func prepare() async throws {}
+    public func run() async {}
 }
 
 /// One charger's state to store.

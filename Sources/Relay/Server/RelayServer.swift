@@ -49,6 +49,9 @@ public final class RelayServer: Service, Sendable {
     public let metrics: RelayMetrics
     /// Whether every loop can write its recordings (`/readyz`, `/metrics`).
     private let recordingHealth = RecordingHealth()
+    /// The state stores to run for as long as the relay runs: the one at start, and one a reload opens (a new
+    /// `translation.state`). ``run()`` runs each in its task group.
+    private let stores = AsyncStream<any TranslationStateStore>.makeStream()
     /// What the console's viewers watch live.
     public let console = ConsoleHub()
     /// Wall-clock microseconds of the start.
@@ -86,6 +89,7 @@ public final class RelayServer: Service, Sendable {
         )
         let tls = try TLSContexts(listener: configuration.listenerTLS, upstream: configuration.upstreamTLS)
         self.live = NIOLockedValueBox(Live(configuration: configuration, translation: translation, tls: tls))
+        if let store = translation?.states.store { stores.continuation.yield(store) }
         self.metrics = RelayMetrics()
         self.logger = logger
         self.onListening = onListening
@@ -194,10 +198,28 @@ public final class RelayServer: Service, Sendable {
         // Certificate files are read again, so that renewed ones serve new connections without a restart.
         let tls = try TLSContexts(listener: applied.listenerTLS, upstream: applied.upstreamTLS)
         live.withLockedValue { $0 = Live(configuration: applied, translation: translation, tls: tls) }
+        if let translation, translation.storePath != current.translation?.storePath {
+            stores.continuation.yield(translation.states.store)
+        }
         return notes.sorted()
     }
 
+    /// Runs the relay: its state stores in its task group (``TranslationStateStore/run()``) for as long as it serves,
+    /// and the server until a graceful shutdown has drained the sessions.
     public func run() async throws {
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { [stores] in
+                await withDiscardingTaskGroup { running in
+                    for await store in stores.stream { running.addTask { await store.run() } }
+                }
+            }
+            try await serve()
+            // The sessions drained and their states are stored: the stores may go.
+            group.cancelAll()
+        }
+    }
+
+    private func serve() async throws {
         if let store = live.withLockedValue({ $0.translation?.states.store }) {
             do {
                 try await store.prepare()

@@ -106,7 +106,6 @@ final class PostgresStateStore: TranslationStateStore, ChargerPasswordStore {
     private let ownershipLost: @Sendable (String) -> Void
     /// The epoch this relay holds per charger it claimed.
     private let epochs = NIOLockedValueBox<[String: Int64]>([:])
-    private let tasks = NIOLockedValueBox<[Task<Void, Never>]>([])
 
     /// - Parameters:
     ///   - relayID: this relay's id (its run id): its own claims' announcements are not a reason to close.
@@ -134,12 +133,15 @@ final class PostgresStateStore: TranslationStateStore, ChargerPasswordStore {
         self.relayID = relayID
         self.logger = logger
         self.ownershipLost = ownershipLost
-        let client = self.client
-        tasks.withLockedValue { $0.append(Task { await client.run() }) }
     }
 
-    deinit {
-        for task in tasks.withLockedValue({ $0 }) { task.cancel() }
+    /// The client's connection pool and the other relays' claims, until cancelled (the relay runs this in its task
+    /// group for as long as it runs: no task outlives it).
+    func run() async {
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.client.run() }
+            group.addTask { await self.listen() }
+        }
     }
 
     /// The database did not answer in time.
@@ -148,8 +150,8 @@ final class PostgresStateStore: TranslationStateStore, ChargerPasswordStore {
         var description: String { "no connection within \(seconds) s" }
     }
 
-    /// Reaches the database (within `timeout` seconds: the pool would keep trying), creates or migrates the
-    /// schema, and starts hearing other relays' claims.
+    /// Reaches the database (within `timeout` seconds: the pool would keep trying) and creates or migrates the
+    /// schema; ``run()`` must be running.
     func prepare() async throws {
         let timeout = 10
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -161,8 +163,6 @@ final class PostgresStateStore: TranslationStateStore, ChargerPasswordStore {
             try await group.next()
             group.cancelAll()
         }
-        let listener = Task { [self] in await listen() }
-        tasks.withLockedValue { $0.append(listener) }
     }
 
     private func migrate() async throws {
@@ -205,6 +205,7 @@ final class PostgresStateStore: TranslationStateStore, ChargerPasswordStore {
                     }
                 }
             } catch {
+                guard !Task.isCancelled else { return }
                 logger.warning(
                     "lost the database's claim announcements; listening again",
                     metadata: ["error": "\(error)"]
