@@ -193,7 +193,7 @@ struct RecordingRoundTripTests {
             ofItemAtPath: old
         )
         let writer = RecordingWriter(
-            configuration: RecordingConfiguration(directory: dir.path, retentionSeconds: 86_400),
+            configuration: RecordingConfiguration(directory: dir.path, retention: .seconds(86_400)),
             loop: 0,
             runID: "r",
             relayVersion: "test"
@@ -206,7 +206,7 @@ struct RecordingRoundTripTests {
             [.modificationDate: Date(timeIntervalSince1970: 1_600_000_000)],
             ofItemAtPath: current
         )
-        #expect(Retention.prune(directory: dir.path, olderThan: 86_400, keeping: [current]) == [old])
+        #expect(Retention.prune(directory: dir.path, olderThan: .seconds(86_400), keeping: [current]) == [old])
         #expect(!FileManager.default.fileExists(atPath: old))
         #expect(!FileManager.default.fileExists(atPath: oldIndex))
         #expect(dir.files(withSuffix: RecordingConfiguration.segmentSuffix).count == 1)

@@ -50,8 +50,8 @@ struct RelaySettingsTests {
         #expect(c.upstreamVersion == nil)
         #expect(c.recording.directory == "/var/lib/ocpp-relay")
         #expect(c.recording.rollBytes == 16 << 20)
-        #expect(c.recording.rollSeconds == 1800)
-        #expect(c.recording.retentionSeconds == 14 * 86_400)
+        #expect(c.recording.rollAge == .seconds(1800))
+        #expect(c.recording.retention == .seconds(14 * 86_400))
         #expect(c.recording.compressionLevel == 9)
         #expect(c.maxFrameBytes == 2 << 20)
         #expect(c.maxConnections == 5000)
@@ -86,7 +86,7 @@ struct RelaySettingsTests {
         #expect(c.listenPort == 2)
         #expect(c.upstream.host == "a")
         #expect(c.recording.directory == "fromflag")
-        #expect(c.recording.retentionSeconds == nil)
+        #expect(c.recording.retention == nil)
     }
 
     @Test("defaults: pass-through, 1 MiB frames, Recordings/")

@@ -125,7 +125,7 @@ struct SessionLegsTests {
 
     @Test("liveness: a silent leg is pinged, an unanswered ping drops it, anything heard keeps it")
     func liveness() {
-        var legs = SessionLegs(pingInterval: 30)
+        var legs = SessionLegs(pingInterval: .seconds(30))
         #expect(legs.handle(.livenessCheck) == [], "both legs were heard at the start")
         #expect(legs.handle(.livenessCheck) == [.ping(.charger), .ping(.upstream(0))])
         legs.heard(.upstream(0))

@@ -102,20 +102,19 @@ extension RelaySettings {
         SettingDeclaration(
             "recordings.roll_age",
             reload: .restart,
-            keep: { SettingDeclaration.restore(\.recording.rollSeconds, &$0, $1) }
+            keep: { SettingDeclaration.restore(\.recording.rollAge, &$0, $1) }
         ) { value, c throws(ConfigurationError) in
-            c.recording.rollSeconds = Int(
-                try value.quantity("recordings.roll_age").seconds(name: "recordings.roll_age", minimum: 1)
-            )
+            c.recording.rollAge = try value.quantity("recordings.roll_age")
+                .duration(name: "recordings.roll_age", minimum: .seconds(1))
         },
         SettingDeclaration(
             "recordings.retention",
             reload: .restart,
-            keep: { SettingDeclaration.restore(\.recording.retentionSeconds, &$0, $1) }
+            keep: { SettingDeclaration.restore(\.recording.retention, &$0, $1) }
         ) { value, c throws(ConfigurationError) in
             let keep = try value.quantity("recordings.retention")
-            c.recording.retentionSeconds =
-                keep.isForever ? nil : Int(try keep.seconds(name: "recordings.retention", minimum: 60))
+            c.recording.retention =
+                keep.isForever ? nil : try keep.duration(name: "recordings.retention", minimum: .seconds(60))
         },
         SettingDeclaration(
             "recordings.compression_level",

@@ -319,7 +319,7 @@ public final class RelayServer: Service, Sendable {
                 }
                 let eventLoop = maintenanceLoop
                 return EventLoopFuture.whenAllComplete(open, on: eventLoop).flatMap { paths in
-                    guard let retention = recording.retentionSeconds else { return eventLoop.makeSucceededVoidFuture() }
+                    guard let retention = recording.retention else { return eventLoop.makeSucceededVoidFuture() }
                     let keeping = Set(paths.compactMap { try? $0.get() }.compactMap { $0 })
                     return NIOThreadPool.singleton.runIfActive(eventLoop: eventLoop) {
                         Retention.prune(

@@ -91,7 +91,7 @@ final class RelaySession: @unchecked Sendable {
         self.primaryLeg = upstream
         self.legs = SessionLegs(
             upstreams: 1,
-            pingInterval: pingInterval.map { Double($0.nanoseconds) / 1e9 },
+            pingInterval: pingInterval.map { .nanoseconds($0.nanoseconds) },
             drainsUpstream: translator != nil
         )
         self.recorder = recorder

@@ -108,11 +108,11 @@ struct SessionLegs: Sendable {
     private(set) var others: [Status]
     private(set) var ended = false
     /// How often liveness is checked (for the message of a dropped leg).
-    let pingInterval: Double?
+    let pingInterval: Duration?
     /// Whether the primary upstream's close waits for the translation's drain when the charger goes.
     let drainsUpstream: Bool
 
-    init(upstreams: Int = 1, pingInterval: Double? = nil, drainsUpstream: Bool = false) {
+    init(upstreams: Int = 1, pingInterval: Duration? = nil, drainsUpstream: Bool = false) {
         precondition(upstreams >= 1, "a session has a primary upstream")
         self.others = upstreams > 1 ? Array(repeating: Status(), count: upstreams - 1) : []
         self.pingInterval = pingInterval
@@ -320,7 +320,9 @@ struct SessionLegs: Sendable {
                 self[leg].pingOutstanding = true
                 actions.append(.ping(leg))
             } else {
-                let interval = pingInterval.map { "\($0)" } ?? "?"
+                let interval =
+                    pingInterval.map { "\(Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18)" }
+                    ?? "?"
                 // Recorded and mirrored like any lost connection when its channel goes.
                 actions.append(.recordError(leg, "no answer to a ping within \(interval) s; connection dropped"))
                 actions.append(.disconnect(leg))

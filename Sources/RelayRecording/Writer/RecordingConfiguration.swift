@@ -4,25 +4,31 @@ public struct RecordingConfiguration: Sendable, Hashable {
     public var directory: String
     /// A segment is finished and a new one started when its compressed size reaches this many bytes.
     public var rollBytes: Int
-    /// … or when it is this many seconds old (charger connections live for weeks).
-    public var rollSeconds: Int
-    /// Segments last written more than this many seconds ago are deleted; `nil` keeps everything.
-    public var retentionSeconds: Int?
+    /// … or when it is this old (charger connections live for weeks).
+    public var rollAge: Duration
+    /// Segments last written longer ago than this are deleted; `nil` keeps everything.
+    public var retention: Duration?
     /// zlib level, 1 … 9.
     public var compressionLevel: Int
 
     public init(
         directory: String = "Recordings",
         rollBytes: Int = 64 << 20,
-        rollSeconds: Int = 3600,
-        retentionSeconds: Int? = 30 * 86_400,
+        rollAge: Duration = .seconds(3600),
+        retention: Duration? = .seconds(30 * 86_400),
         compressionLevel: Int = 6
     ) {
         self.directory = directory
         self.rollBytes = rollBytes
-        self.rollSeconds = rollSeconds
-        self.retentionSeconds = retentionSeconds
+        self.rollAge = rollAge
+        self.retention = retention
         self.compressionLevel = compressionLevel
+    }
+
+    /// How long a segment may stay open, in microseconds of the wall clock the writer reads.
+    var rollMicroseconds: UInt64 {
+        let (seconds, attoseconds) = rollAge.components
+        return UInt64(max(0, seconds)) * 1_000_000 + UInt64(max(0, attoseconds) / 1_000_000_000_000)
     }
 
     /// The file name suffix of segments.

@@ -283,7 +283,7 @@ public final class RecordingWriter {
             throw failed
         }
         if current.compressedBytes >= configuration.rollBytes
-            || now >= current.startTime + UInt64(configuration.rollSeconds) * 1_000_000
+            || now >= current.startTime + configuration.rollMicroseconds
         {
             try roll(now: now)
         }
@@ -361,7 +361,7 @@ public final class RecordingWriter {
             try? flush()
             return
         }
-        if let current = segment, now >= current.startTime + UInt64(configuration.rollSeconds) * 1_000_000 {
+        if let current = segment, now >= current.startTime + configuration.rollMicroseconds {
             try? flush()
             try? roll(now: now)
         }
