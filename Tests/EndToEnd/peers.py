@@ -125,7 +125,10 @@ class Backend16(ChargePoint16):
         return result16.StopTransaction(id_tag_info={"status": AuthorizationStatus.accepted})
 
 
-class Backend201(ChargePoint201):
+class Backend2x:
+    """The CSMS handlers 2.0.1 and 2.1 share (2.1 keeps 2.0.1's messages): each answers with the result classes of the
+    version its ChargePoint speaks (`self._call_result`), so the same handler serves `Backend201` and `Backend21`."""
+
     def __init__(self, identity, connection, backend):
         super().__init__(identity, connection)
         self.backend = backend
@@ -135,71 +138,72 @@ class Backend201(ChargePoint201):
     async def on_boot(self, charging_station, reason, **kwargs):
         self.actions.append("BootNotification")
         self.backend.boots[self.id] = charging_station
-        return result201.BootNotification(current_time=now(), interval=self.backend.boot_interval, status="Accepted")
+        return self._call_result.BootNotification(current_time=now(), interval=self.backend.boot_interval, status="Accepted")
 
     @on(Action201.heartbeat)
     async def on_heartbeat(self, **kwargs):
         self.actions.append("Heartbeat")
-        return result201.Heartbeat(current_time=now())
+        return self._call_result.Heartbeat(current_time=now())
 
     @on(Action201.status_notification)
     async def on_status(self, **kwargs):
         self.actions.append("StatusNotification")
-        return result201.StatusNotification()
+        return self._call_result.StatusNotification()
 
     @on(Action201.authorize)
     async def on_authorize(self, id_token, **kwargs):
         self.actions.append("Authorize")
+        self.backend.tokens.append(id_token)
         status = "Blocked" if id_token["id_token"] in self.backend.blocked else "Accepted"
-        return result201.Authorize(id_token_info={"status": status})
+        return self._call_result.Authorize(id_token_info={"status": status})
 
     @on(Action201.data_transfer)
     async def on_data_transfer(self, vendor_id, **kwargs):
         self.actions.append("DataTransfer")
-        return result201.DataTransfer(status="Accepted", data={"echo": kwargs.get("data")})
+        return self._call_result.DataTransfer(status="Accepted", data={"echo": kwargs.get("data")})
 
     @on(Action201.log_status_notification)
     async def on_log_status(self, status, **kwargs):
         self.actions.append(f"LogStatusNotification.{status}.{kwargs.get('request_id')}")
-        return result201.LogStatusNotification()
+        return self._call_result.LogStatusNotification()
 
     @on(Action201.firmware_status_notification)
     async def on_firmware_status(self, status, **kwargs):
         self.actions.append(f"FirmwareStatusNotification.{status}.{kwargs.get('request_id')}")
-        return result201.FirmwareStatusNotification()
+        return self._call_result.FirmwareStatusNotification()
 
     @on(Action201.meter_values)
     async def on_meter_values(self, evse_id, meter_value, **kwargs):
         self.actions.append(f"MeterValues.{evse_id}")
-        return result201.MeterValues()
+        return self._call_result.MeterValues()
 
     @on(Action201.report_charging_profiles)
     async def on_report_charging_profiles(self, request_id, charging_limit_source, charging_profile, evse_id, **kwargs):
         self.actions.append("ReportChargingProfiles")
-        return result201.ReportChargingProfiles()
+        return self._call_result.ReportChargingProfiles()
 
     @on(Action201.notify_event)
     async def on_notify_event(self, generated_at, seq_no, event_data, **kwargs):
         self.actions.append("NotifyEvent")
         self.backend.notified.setdefault(self.id, []).extend(event_data)
-        return result201.NotifyEvent()
+        return self._call_result.NotifyEvent()
 
     @on(Action201.notify_report)
     async def on_notify_report(self, request_id, generated_at, seq_no, **kwargs):
         self.actions.append("NotifyReport")
         self.backend.reports.setdefault(self.id, []).extend(kwargs.get("report_data") or [])
-        return result201.NotifyReport()
+        return self._call_result.NotifyReport()
 
     @on(Action201.security_event_notification)
     async def on_security_event(self, type, timestamp, **kwargs):
         self.actions.append(f"SecurityEventNotification.{type}")
-        return result201.SecurityEventNotification()
+        return self._call_result.SecurityEventNotification()
 
     @on(Action201.sign_certificate)
     async def on_sign_certificate(self, csr, **kwargs):
         self.actions.append(f"SignCertificate.{kwargs.get('certificate_type')}")
         self.backend.csrs.append(csr)
-        return result201.SignCertificate(status="Accepted")
+        return self._call_result.SignCertificate(status="Accepted")
 
     @on(Action201.transaction_event)
     async def on_transaction_event(self, event_type, **kwargs):
@@ -208,8 +212,12 @@ class Backend201(ChargePoint201):
         await asyncio.sleep(self.backend.event_delay)
         if kwargs.get("id_token"):
             status = "Blocked" if kwargs["id_token"]["id_token"] in self.backend.blocked else "Accepted"
-            return result201.TransactionEvent(id_token_info={"status": status})
-        return result201.TransactionEvent()
+            return self._call_result.TransactionEvent(id_token_info={"status": status})
+        return self._call_result.TransactionEvent()
+
+
+class Backend201(Backend2x, ChargePoint201):
+    pass
 
 
 class Backend:
@@ -246,6 +254,7 @@ class Backend:
         self.boot_interval = 300
         self.boot_statuses = []  # 1.6 BootNotification answers to give first (then Accepted)
         self.csrs = []  # certificate signing requests the backend got (SignCertificate)
+        self.tokens = []  # 2.x idTokens Authorize carried
         self.contracts = []  # Plug & Charge requests the backend got (Authorize with contract data, wrapped messages)
         self.drop_after = None  # drop the TCP connection after this many received frames
         self.server = None
