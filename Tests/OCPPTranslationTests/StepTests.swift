@@ -20,6 +20,7 @@ struct StepTests {
         let event = """
             [2,"c1","TransactionEvent",{"eventType":"Started","timestamp":"2026-11-27T06:00:00Z",\
             "triggerReason":"RunningCost","seqNo":0,"evseSleep":false,\
+            "customData":{"vendorId":"org.example","tariff":"T1"},\
             "transactionInfo":{"transactionId":"TX","tariffId":"T1"},\
             "idToken":{"idToken":"\(Self.long)","type":"VIN"}}]
             """
@@ -33,6 +34,7 @@ struct StepTests {
         #expect(payload["triggerReason"] == .string("MeterValuePeriodic"))
         #expect(payload["evseSleep"] == nil && payload["transactionInfo"]?["tariffId"] == nil)
         let lossy = notes(out).filter { $0.kind == .lossy }.map(\.message).joined()
+        #expect(payload["customData"] == .object([("vendorId", .string("org.example")), ("tariff", .string("T1"))]))
         for lost in ["evseSleep", "transactionInfo.tariffId", "RunningCost", "VIN"] {
             #expect(lossy.contains(lost), "\(lossy)")
         }

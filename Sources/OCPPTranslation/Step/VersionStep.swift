@@ -169,7 +169,12 @@ private struct Lowering {
             kept.reserveCapacity(members.count)
             for (key, member) in members {
                 guard let child = node.properties[key] else {
-                    if !(place == "SignCertificateRequest" && key == "requestId") { lost.append(path + key) }
+                    // An open object (customData) takes what it does not name; a closed one does not.
+                    if !node.closed {
+                        kept.append((key, member))
+                    } else if !(place == "SignCertificateRequest" && key == "requestId") {
+                        lost.append(path + key)
+                    }
                     continue
                 }
                 switch lower(member, child, path: path + key + ".", inArray: false, &state) {
