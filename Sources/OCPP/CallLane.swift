@@ -36,7 +36,7 @@ public struct CallLane<ID: Hashable & Sendable, Call: Sendable>: Sendable {
     @inlinable
     public init() {}
 
-    /// Whether a call is storedOutstanding.
+    /// Whether a call is outstanding.
     @inlinable
     public var isBusy: Bool { outstanding != nil }
 

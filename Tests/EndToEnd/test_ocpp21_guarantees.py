@@ -15,7 +15,7 @@ from ocpp.v201 import call as call201
 from ocpp.v21 import call as call21
 from peers import Backend, Charger16, Station201, Tap, now, open_charger
 from peers21 import Station21, speak_21
-from test_ocpp21 import LONG, relay_for
+from test_ocpp21 import LONG, relay_for, wait_for
 from test_reverse_translation import energy
 from test_translation import MAPPINGS, validate_recording
 
@@ -137,10 +137,7 @@ def test_a_relay_killed_mid_transaction_ends_the_right_transaction(start_relay, 
             relay = relay_for(start_relay, backend, upstream)
             ws, cp, task = await connect(relay.url, identity, charger)
             transaction = await start_transaction(cp, charger)
-            for _ in range(200):
-                if backend.starts or backend.events.get(identity):
-                    break
-                await asyncio.sleep(0.02)
+            await wait_for(lambda: backend.starts or backend.events.get(identity))
             relay.process.send_signal(signal.SIGKILL)
             relay.process.wait()
             task.cancel()
@@ -158,10 +155,7 @@ def test_a_relay_killed_mid_transaction_ends_the_right_transaction(start_relay, 
                     remote = await backend_cp.call(call201.RequestStartTransaction(id_token=alias, remote_start_id=9, evse_id=2))
             for frame in update_and_stop(charger, transaction):
                 await ws2.send(frame)
-            for _ in range(250):
-                if stopped_on_backend(backend, identity, upstream):
-                    break
-                await asyncio.sleep(0.02)
+            await wait_for(lambda: stopped_on_backend(backend, identity, upstream))
             await ws2.close()
             task2.cancel()
             await backend.closed(identity, timeout=15)

@@ -221,22 +221,24 @@ struct TranslationEngine<Rules: TranslationRules>: VersionTranslation {
         }
         let facts = SchemaFacts.of(io.version(side))
         let other = "OCPP \(io.version(side.other).shortName)"
-        if let step = io.step, step.side == side, SchemaFacts.ocpp201.request(call.action) == nil {
-            let entry = step.table.only21(call.action, from: side)
-            return only21(call, from: side, entry, known: facts.request(call.action) != nil)
-        }
-        guard let mapping = rules.mapping(for: call.action, from: side) else {
+        // A message only OCPP 2.1 has, from the 2.1 peer, gets the step table's verdict; any other the pair's.
+        let only21 = io.step?.side == side && SchemaFacts.ocpp201.request(call.action) == nil
+        let entry =
+            only21 ? io.step?.table.only21(call.action, from: side) : rules.mapping(for: call.action, from: side)
+        let file = only21 ? StepTable.fileName : Rules.table.fileName
+        guard let mapping = entry else {
             // Known to the sender's version and not translated: NotSupported; not an action of it at all:
             // NotImplemented.
             let known = facts.request(call.action) != nil
             let code: RPCErrorCode = known ? .notSupported : .notImplemented
             io.refuse(to: side, call.messageID, code, "\(call.action) has no \(other) translation")
-            return io.note(.untranslatable, call.action, "no mapping in \(Rules.table.fileName)")
+            return io.note(.untranslatable, call.action, "no mapping in \(file)")
         }
         if let code = mapping.error {
-            let spelled = RPCErrorCode.respell(code, for: Rules.version(side))
-            io.refuse(to: side, call.messageID, spelled, "\(call.action) is not supported through the relay")
-            return io.note(.untranslatable, call.action, "refused by \(Rules.table.fileName) with \(code)")
+            let spelled = RPCErrorCode.respell(code, for: io.version(side))
+            let why = only21 ? "has no \(other) translation" : "is not supported through the relay"
+            io.refuse(to: side, call.messageID, spelled, "\(call.action) \(why)")
+            return io.note(.untranslatable, call.action, "refused by \(file) with \(code)")
         }
         if let answer = mapping.answer {
             io.reply(to: side, call.messageID, answer)
@@ -257,19 +259,6 @@ struct TranslationEngine<Rules: TranslationRules>: VersionTranslation {
             io.refuse(to: side, call.messageID, error.code, error.message)
             io.note(.untranslatable, call.action, error.message)
         }
-    }
-
-    /// A CALL of a message only OCPP 2.1 has, from the 2.1 peer: the step's table answers or refuses it; one the
-    /// table does not name is refused NotSupported (NotImplemented when 2.1 does not know it either).
-    private mutating func only21(_ call: RPCFrame.Call, from side: Side, _ entry: ActionMapping?, known: Bool) {
-        let older = "OCPP \(io.version(side.other).shortName)"
-        if let answer = entry?.answer {
-            io.reply(to: side, call.messageID, answer)
-            return io.note(.lossy, call.action, "answered by the relay; \(older) has no such message")
-        }
-        let code = entry?.error.flatMap(RPCErrorCode.init) ?? (known ? .notSupported : .notImplemented)
-        io.refuse(to: side, call.messageID, code, "\(call.action) has no \(older) translation")
-        io.note(.untranslatable, call.action, "no \(older) counterpart (\(StepTable.fileName))")
     }
 
     /// The CALL as it may be translated: unchanged when its version's schema takes it, mended when what breaks the

@@ -266,7 +266,7 @@ function chargerView(identity, wanted) {
     state.step = Math.max(0, Math.min(frames.length - 1, state.step + by));
     frames[state.step].classList.add("current");
     frames[state.step].scrollIntoView({ block: "center" });
-    status.textContent = `${describe(connections.get(state.recorded) || { start: "", frames: frames.length, runID: "?" })} · frame ${state.step + 1} of ${frames.length}`;
+    status.textContent = `${describe(connections.get(state.recorded) || { start: "", messages: frames.length, runID: "?" })} · frame ${state.step + 1} of ${frames.length}`;
   };
   previous.addEventListener("click", () => step(-1));
   next.addEventListener("click", () => step(1));
