@@ -154,7 +154,7 @@ struct RecordingRoundTripTests {
     func rollOver() throws {
         let dir = TemporaryDirectory()
         let writer = RecordingWriter(
-            configuration: RecordingConfiguration(directory: dir.path, rollBytes: 2_000),
+            configuration: RecordingConfiguration(directory: dir.path, rollBytes: 2_000, journalBytes: 0),
             loop: 0,
             runID: "run3",
             relayVersion: "test"
@@ -193,7 +193,7 @@ struct RecordingRoundTripTests {
             ofItemAtPath: old
         )
         let writer = RecordingWriter(
-            configuration: RecordingConfiguration(directory: dir.path, retention: .seconds(86_400)),
+            configuration: RecordingConfiguration(directory: dir.path, retention: .seconds(86_400), journalBytes: 0),
             loop: 0,
             runID: "r",
             relayVersion: "test"

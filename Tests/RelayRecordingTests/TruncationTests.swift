@@ -10,7 +10,7 @@ struct TruncationTests {
     func cutAnywhere() throws {
         let dir = TemporaryDirectory()
         let writer = RecordingWriter(
-            configuration: RecordingConfiguration(directory: dir.path),
+            configuration: RecordingConfiguration(directory: dir.path, journalBytes: 0),
             loop: 0,
             runID: "cut",
             relayVersion: "test"
@@ -53,7 +53,7 @@ struct TruncationTests {
     func garbageTail() throws {
         let dir = TemporaryDirectory()
         let writer = RecordingWriter(
-            configuration: RecordingConfiguration(directory: dir.path),
+            configuration: RecordingConfiguration(directory: dir.path, journalBytes: 0),
             loop: 0,
             runID: "g",
             relayVersion: "test"

@@ -29,7 +29,7 @@ struct RelaySessionTests {
             charger = EmbeddedChannel(handler: chargerLeg, loop: loop)
             upstream = EmbeddedChannel(handler: upstreamLeg, loop: loop)
             let writer = RecordingWriter(
-                configuration: RecordingConfiguration(directory: directory),
+                configuration: RecordingConfiguration(directory: directory, journalBytes: 0),
                 loop: 0,
                 runID: "test",
                 relayVersion: "test",

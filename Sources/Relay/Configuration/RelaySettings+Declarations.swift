@@ -127,6 +127,16 @@ extension RelaySettings {
             }
             c.recording.compressionLevel = level
         },
+        SettingDeclaration(
+            "recordings.journal_size",
+            reload: .restart,
+            keep: { SettingDeclaration.restore(\.recording.journalBytes, &$0, $1) }
+        ) { value, c throws(ConfigurationError) in
+            // 0 (or `off`): no journal; each tick is compressed and written on its event loop.
+            let size = try value.quantity("recordings.journal_size")
+            let off = ["0", "off"].contains(size.text.lowercased())
+            c.recording.journalBytes = off ? 0 : try size.bytes(name: "recordings.journal_size", minimum: 256 << 10)
+        },
 
         // limits
         SettingDeclaration(

@@ -3,12 +3,12 @@ import NIOCore
 import NIOWebSocket
 import RelayRecording
 
-/// The recorder of one event loop: one shared gzip stream for every connection on the loop.
+/// The recorder of one event loop: one shared recording stream for every connection on the loop.
 ///
 /// Frames are recorded when they arrive; what they cause (forwarding them, closing the other leg) waits in
-/// ``afterFlush(_:)`` until the end of the loop tick, when one sync flush and one `write(2)` put every
-/// record of the tick in the file. So nothing reaches the other side before its record is in the kernel,
-/// and a tick of 100 frames costs one compression flush and one system call.
+/// ``afterFlush(_:)`` until the end of the loop tick, when the writer copies every record of the tick into the
+/// loop's write-ahead journal (a memory-mapped file: no system call, no compression on the loop). So nothing reaches
+/// the other side before its record is in the kernel's page cache, where `kill -9` cannot take it.
 ///
 /// Confined to its event loop.
 final class LoopRecorder {
@@ -89,19 +89,8 @@ final class LoopRecorder {
 
     func flushNow() {
         flushScheduled = false
-        do {
-            try writer.flush()
-        } catch {
-            // A full disk must not take the fleet down: frames keep flowing, loudly.
-            let now = clock.wall()
-            if now - lastErrorReport > 10_000_000 {
-                lastErrorReport = now
-                logger.error(
-                    "recording write failed; frames are still forwarded",
-                    metadata: ["error": "\(error)", "write_errors": "\(writer.writeErrors)"]
-                )
-            }
-        }
+        // A full disk must not take the fleet down: frames keep flowing, and ``report()`` says it loudly.
+        try? writer.flush()
         report()
         // Actions may record and queue more; those run on the next flush.
         let ready = actions
@@ -135,7 +124,15 @@ final class LoopRecorder {
             countedErrors = writer.writeErrors
             countedLost = writer.lostFrames
         }
-        let failure = writer.failure.map { "cannot write since \(Timestamp.rfc3339($0.since)): \($0.error)" }
+        let failing = writer.failure
+        if let failing, clock.wall() - lastErrorReport > 10_000_000 {
+            lastErrorReport = clock.wall()
+            logger.error(
+                "recording write failed; frames are still forwarded",
+                metadata: ["error": "\(failing.error)", "write_errors": "\(writer.writeErrors)"]
+            )
+        }
+        let failure = failing.map { "cannot write since \(Timestamp.rfc3339($0.since)): \($0.error)" }
         if failure != reportedFailure {
             if failure == nil, let gap = writer.lastGap {
                 logger.notice(

@@ -94,6 +94,10 @@ public final class RelayServer: Service, Sendable {
         self.logger = logger
         self.onListening = onListening
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.eventLoops)
+        // What a killed relay journaled and had not compressed becomes segment data before anything new is written.
+        for line in JournalLeftover.recover(configuration.recording, relayVersion: RelayVersion.current, clock: clock) {
+            logger.notice("recovered a write-ahead journal", metadata: ["journal": "\(line)"])
+        }
         var recorders: [ObjectIdentifier: LoopRecorder] = [:]
         for (index, loop) in group.makeIterator().enumerated() {
             let writer = RecordingWriter(
@@ -103,6 +107,12 @@ public final class RelayServer: Service, Sendable {
                 relayVersion: RelayVersion.current,
                 clock: clock
             )
+            if let problem = writer.journalProblem {
+                logger.warning(
+                    "no write-ahead journal: recording compresses on the event loop",
+                    metadata: ["loop": "\(index)", "error": "\(problem)"]
+                )
+            }
             recorders[ObjectIdentifier(loop)] = LoopRecorder(
                 eventLoop: loop,
                 writer: writer,

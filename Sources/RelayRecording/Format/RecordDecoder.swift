@@ -137,6 +137,8 @@ public struct RecordDecoder {
                     )
                 )
             )
+        case .endConnection, .overflow:
+            return .skipped
         case .mirrorOutcome:
             var reader = BodyReader(bytes: rest)
             guard let kind = reader.byte().flatMap({ Int($0) < RecordFormat.outcomeKinds.count ? $0 : nil }),

@@ -30,6 +30,10 @@ public enum RecordFormat {
 
     enum Kind: UInt8 {
         case frame = 1, open = 2, close = 3, error = 4, header = 5, gap = 6, mirrorFrame = 7, mirrorOutcome = 8
+        /// Journal-only kinds: instructions from the event loop to the segment writer, never written to a segment
+        /// (a reader would skip them anyway). `endConnection`: the connection is over; `overflow`: records the
+        /// journal could not take (rest: JSON ``RecordingGap``).
+        case endConnection = 0xF0, overflow = 0xF1
     }
 
     /// Outcome numbers of kind 8, in ``MirrorOutcome/Kind`` order.
@@ -146,6 +150,16 @@ public enum RecordFormat {
         case .segmentHeader(let h): appendJSON(h, kind: .header, time: h.time, connection: 0, to: &output)
         case .gap(let g): appendJSON(g, kind: .gap, time: g.time, connection: 0, to: &output)
         }
+    }
+
+    /// Appends the journal-only record saying that `connection` is over.
+    static func appendEndConnection(_ connection: UInt64, time: UInt64, to output: inout [UInt8]) {
+        appendRecord(to: &output, kind: .endConnection, time: time, connection: connection) { _ in }
+    }
+
+    /// Appends the journal-only record counting records the journal could not take.
+    static func appendOverflow(_ gap: RecordingGap, to output: inout [UInt8]) {
+        appendJSON(gap, kind: .overflow, time: gap.time, connection: 0, to: &output)
     }
 
     private static func appendJSON<T: Encodable>(

@@ -66,6 +66,13 @@ public struct SegmentReader {
         }
         outcome.complete = inflater.streamEnded && decoder.pendingByteCount == 0 && outcome.damage == nil
         outcome.tornBytes = decoder.pendingByteCount
+        // What a dead writer had journaled but not compressed continues its segment.
+        if outcome.damage == nil, let leftover = JournalLeftover.records(continuing: path), !leftover.isEmpty {
+            var continued = RecordDecoder()
+            continued.feed(RecordFormat.magic + leftover)
+            try drain(&continued, &outcome, body)
+            outcome.complete = false
+        }
         if outcome.records == 0, let damage = outcome.damage {
             throw RecordingReadError(.notARecording, "\(path) is not an ocpp-relay recording: \(damage)")
         }

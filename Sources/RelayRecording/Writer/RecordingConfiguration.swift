@@ -1,3 +1,5 @@
+import Foundation
+
 /// Where and how recordings are written.
 public struct RecordingConfiguration: Sendable, Hashable {
     /// The folder segment files go into.
@@ -10,20 +12,36 @@ public struct RecordingConfiguration: Sendable, Hashable {
     public var retention: Duration?
     /// zlib level, 1 … 9.
     public var compressionLevel: Int
+    /// The size of each event loop's write-ahead journal (``journalDirectory``); 0 compresses and writes on the
+    /// event loop itself, each tick, before forwarding.
+    public var journalBytes: Int
 
     public init(
         directory: String = "Recordings",
         rollBytes: Int = 64 << 20,
         rollAge: Duration = .seconds(3600),
         retention: Duration? = .seconds(30 * 86_400),
-        compressionLevel: Int = 6
+        compressionLevel: Int = 6,
+        journalBytes: Int = 2 << 20
     ) {
         self.directory = directory
         self.rollBytes = rollBytes
         self.rollAge = rollAge
         self.retention = retention
         self.compressionLevel = compressionLevel
+        self.journalBytes = journalBytes
     }
+
+    /// Where the write-ahead journals of `directory` live: beside it, hidden (`Recordings` → `.Recordings.journal`),
+    /// on the same file system and out of the way of the tools that list the folder.
+    public static func journalDirectory(forRecordings directory: String) -> String {
+        let absolute = URL(fileURLWithPath: directory).standardizedFileURL.path
+        let parent = (absolute as NSString).deletingLastPathComponent
+        return (parent as NSString).appendingPathComponent(".\((absolute as NSString).lastPathComponent).journal")
+    }
+
+    /// This configuration's journal folder.
+    public var journalDirectory: String { Self.journalDirectory(forRecordings: directory) }
 
     /// How long a segment may stay open, in microseconds of the wall clock the writer reads.
     var rollMicroseconds: UInt64 {

@@ -1,21 +1,12 @@
 import Foundation
 
-#if canImport(Glibc)
-    import Glibc
-#endif
-
-/// Appends records to rolling, gzip-compressed segment files: one stream shared by every connection
-/// of one event loop, records tagged with their connection.
+/// Records one event loop's connections: records are encoded as they happen and, at ``flush()`` (once per loop
+/// tick, before anything of the tick is forwarded), handed on as one batch.
 ///
-/// Records are buffered until ``flush()``, which compresses them with a sync flush and hands them to the
-/// kernel with `write(2)`. The relay flushes once per event-loop tick and forwards frames only after that,
-/// so a frame is on its way to disk before it reaches the other side, and `kill -9` loses nothing forwarded.
-///
-/// When the file system refuses writes (full, a file size limit), nothing forwarded waits for it: the segment
-/// being written is kept (its compressed bytes that did not reach the file wait in memory) and retried with a
-/// backoff, records that arrive meanwhile are counted and dropped, and no new file is opened. Once writing works
-/// again the segment is finished, and the next one restates the open connections and starts with a
-/// ``RecordingGap`` saying what is missing.
+/// With a write-ahead journal (the default), the batch is copied into the loop's memory-mapped ``Journal``, which
+/// survives `kill -9` as a `write(2)` would, and a ``JournalCompressor`` thread compresses what accumulates into the
+/// segments off the loop. Without one (`journalBytes` 0, or a journal that could not be reserved), the batch is
+/// compressed with a sync flush and written with `write(2)` on the loop, by the same ``SegmentWriter``.
 ///
 /// Not thread-safe: one writer per event loop, used only from that loop.
 public final class RecordingWriter {
@@ -23,65 +14,23 @@ public final class RecordingWriter {
     public let loop: Int
     public let runID: String
     public let relayVersion: String
-
-    private struct Tracked {
-        var open: ConnectionOpen
-        var frames = 0
-        var messages = 0
-        var textBytes = 0
-        var rawBytes = 0
-        var diskBytes = 0.0
-        /// The connection's first close record: how it ended.
-        var firstClose: ConnectionClose?
-
-        /// The index line that reports these counters.
-        func entry(_ type: IndexEntry.Kind, time: UInt64) -> IndexEntry {
-            IndexEntry(
-                type: type,
-                time: time,
-                connection: open.connection,
-                charger: open.charger,
-                frames: frames,
-                rawBytes: rawBytes,
-                diskBytes: Int(diskBytes.rounded()),
-                messages: messages,
-                textBytes: textBytes,
-                closedBy: type == .close ? firstClose?.initiator : nil,
-                closeCode: type == .close ? firstClose?.code : nil,
-                closeReason: type == .close ? firstClose?.reason : nil
-            )
-        }
-    }
-
-    private var pending: [UInt8] = []
-    /// Frames and records in `pending`, for the gap count when they cannot be written.
-    private var pendingFrames = 0
-    private var pendingRecords = 0
-    private var pendingSince: UInt64?
-    private var batchRaw: [UInt64: Int] = [:]
-    private var tracked: [UInt64: Tracked] = [:]
-    private var segment: Segment?
-    private var sequence = 0
-
-    /// Bytes written to segment files by this writer (compressed), for metrics.
-    public private(set) var bytesWritten = 0
-    /// Write failures so far (each failed attempt, retries included).
-    public private(set) var writeErrors = 0
-    /// Frames not recorded because writing failed, so far.
-    public private(set) var lostFrames = 0
-    /// The gap recorded when writing last worked again.
-    public private(set) var lastGap: RecordingGap?
-
-    /// Set while writes fail.
-    private var outage: WriteOutage?
-
-    /// Why recording fails, and since when; nil while it works.
-    public var failure: (since: UInt64, error: String)? { outage.map { ($0.since, $0.error) } }
-    /// The path of the segment being written, if any.
-    public var currentSegmentPath: String? { segment?.path }
-
     /// Where the writer reads the time (records without one, outages, segment names).
     public let clock: RelayClock
+    /// Why there is no journal although one was configured (the writer then compresses on the loop).
+    public let journalProblem: String?
+
+    private enum Mode {
+        case onLoop(SegmentWriter)
+        case journaled(JournalCompressor)
+    }
+    private let mode: Mode
+    private var pending: [UInt8] = []
+    /// Records the journal could not take, not yet reported to the compressor, and the ends of connections among
+    /// them (which still count).
+    private var overflow: RecordingGap?
+    private var overflowEnds: [UInt8] = []
+    /// How long the loop waits for room in a full journal before it drops a batch.
+    private static let roomTimeout: TimeInterval = 2
 
     public init(
         configuration: RecordingConfiguration,
@@ -90,36 +39,54 @@ public final class RecordingWriter {
         relayVersion: String,
         clock: RelayClock = .system
     ) {
-        self.clock = clock
         self.configuration = configuration
         self.loop = loop
         self.runID = runID
         self.relayVersion = relayVersion
+        self.clock = clock
         pending.reserveCapacity(64 * 1024)
+        let segments = SegmentWriter(
+            configuration: configuration,
+            loop: loop,
+            runID: runID,
+            relayVersion: relayVersion,
+            clock: clock
+        )
+        guard configuration.journalBytes > 0 else {
+            mode = .onLoop(segments)
+            journalProblem = nil
+            return
+        }
+        do {
+            let journal = try Journal.create(
+                directory: configuration.journalDirectory,
+                runID: runID,
+                loop: loop,
+                capacity: configuration.journalBytes
+            )
+            let compressor = JournalCompressor(journal: journal, segments: segments)
+            compressor.start(name: "recording-l\(loop)")
+            mode = .journaled(compressor)
+            journalProblem = nil
+        } catch {
+            mode = .onLoop(segments)
+            journalProblem = "\(error)"
+        }
     }
 
     /// Whether records are waiting for ``flush()``.
     public var hasPending: Bool { !pending.isEmpty }
+    /// Whether a journal takes the records (rather than the loop compressing them).
+    public var isJournaled: Bool {
+        if case .journaled = mode { return true }
+        return false
+    }
 
     // MARK: Records
 
     /// Records a connection opening (or a refusal, followed by ``close(_:final:)``).
     public func open(_ record: ConnectionOpen) {
-        if segment == nil && outage == nil {
-            // Start the segment now, so that it restates only the connections opened before this one.
-            do { try startSegment(now: record.time) } catch { begin(error, now: record.time) }
-        }
-        tracked[record.connection] = Tracked(open: record)
-        append(.open(record), connection: record.connection)
-        indexLine(
-            IndexEntry(
-                type: .open,
-                time: record.time,
-                connection: record.connection,
-                charger: record.charger,
-                subprotocol: record.subprotocol
-            )
-        )
+        RecordFormat.append(.open(record), to: &pending)
     }
 
     /// Records a frame; `payload` is copied.
@@ -132,58 +99,32 @@ public final class RecordingWriter {
         payload: UnsafeRawBufferPointer,
         time: UInt64? = nil
     ) {
-        let time = time ?? clock.wall()
-        let start = pending.count
         RecordFormat.appendFrame(
             to: &pending,
             connection: connection,
-            time: time,
+            time: time ?? clock.wall(),
             leg: leg,
             direction: direction,
             opcode: opcode,
             forwardedUnchanged: forwardedUnchanged,
             payload: payload
         )
-        counted(
-            frames: forwardedUnchanged ? 2 : 1,
-            bytes: pending.count - start,
-            payload: payload.count,
-            connection,
-            time
-        )
-    }
-
-    /// Counts a frame record just appended (`frames`: 2 for one forwarded unchanged, which readers expand).
-    private func counted(frames: Int, bytes size: Int, payload: Int, _ connection: UInt64, _ time: UInt64) {
-        pendingFrames += 1
-        pendingRecords += 1
-        if pendingSince == nil { pendingSince = time }
-        batchRaw[connection, default: 0] += size
-        if var t = tracked[connection] {
-            t.frames += frames
-            t.messages += 1
-            t.textBytes += payload
-            t.rawBytes += size
-            tracked[connection] = t
-        }
     }
 
     /// Records a close or refusal; with `final` the connection is over (see ``endConnection(_:time:)``).
     public func close(_ record: ConnectionClose, final: Bool) {
-        append(.close(record), connection: record.connection)
-        if tracked[record.connection]?.firstClose == nil { tracked[record.connection]?.firstClose = record }
+        RecordFormat.append(.close(record), to: &pending)
         if final { endConnection(record.connection, time: record.time) }
     }
 
     /// The connection is over: its counters go to the index and it is no longer restated in new segments.
     public func endConnection(_ connection: UInt64, time: UInt64? = nil) {
-        let time = time ?? clock.wall()
-        finishConnection(connection, time: time)
+        RecordFormat.appendEndConnection(connection, time: time ?? clock.wall(), to: &pending)
     }
 
     /// Records an error event.
     public func error(_ record: ConnectionErrorEvent) {
-        append(.error(record), connection: record.connection)
+        RecordFormat.append(.error(record), to: &pending)
     }
 
     /// Records a frame of a mirror's leg; `payload` is copied.
@@ -194,270 +135,160 @@ public final class RecordingWriter {
         opcode: UInt8,
         payload: UnsafeRawBufferPointer
     ) {
-        let time = clock.wall()
-        let start = pending.count
         RecordFormat.appendMirrorFrame(
             to: &pending,
             connection: connection,
-            time: time,
+            time: clock.wall(),
             mirror: mirror,
             direction: direction,
             opcode: opcode,
             payload: payload
         )
-        counted(frames: 1, bytes: pending.count - start, payload: payload.count, connection, time)
     }
 
     /// Records how a message fared on a mirror.
     public func mirrorOutcome(_ outcome: MirrorOutcome) {
-        append(.mirror(outcome), connection: outcome.connection)
+        RecordFormat.append(.mirror(outcome), to: &pending)
     }
 
-    private func append(_ record: Record, connection: UInt64) {
-        let start = pending.count
-        RecordFormat.append(record, to: &pending)
-        pendingRecords += 1
-        if pendingSince == nil { pendingSince = record.time }
-        batchRaw[connection, default: 0] += pending.count - start
-        if var t = tracked[connection] {
-            t.rawBytes += pending.count - start
-            tracked[connection] = t
-        }
-    }
+    // MARK: Flushing
 
-    private func finishConnection(_ connection: UInt64, time: UInt64) {
-        // Attribute this batch's bytes before the counters leave.
-        try? flush()
-        guard let t = tracked.removeValue(forKey: connection) else { return }
-        indexLine(t.entry(.close, time: time))
-    }
-
-    // MARK: Flushing and rolling
-
-    /// Compresses what is pending with a sync flush and writes it to the segment file. While writing fails, what
-    /// is pending is dropped (and counted) until the retry is due.
+    /// Hands the tick's records on: into the journal, or compressed into the segment file. Once this returns they
+    /// survive the process. Throws when the segment file refuses them (on the loop only: the journal's thread
+    /// reports through ``failure``).
     public func flush() throws {
-        guard !pending.isEmpty || outage != nil else { return }
-        let now = clock.wall()
-        if outage != nil {
-            let recovered: Bool
-            do {
-                recovered = try recover(now: now)
-            } catch {
-                dropPending()
-                throw error
-            }
-            guard recovered else {
-                dropPending()
-                return
-            }
-        }
-        guard !pending.isEmpty else { return }
-        if segment == nil {
-            do {
-                try startSegment(now: now)
-            } catch {
-                begin(error, now: now)
-                dropPending()
-                throw error
-            }
-        }
-        guard let current = segment else { return }
-        let before = current.compressedBytes
-        // Compressed straight from the buffer, which is then emptied in place: no copy, no new allocation. What
-        // the file does not take waits in the segment: the stream stays whole.
-        var failed: (any Error)?
-        do {
-            try pending.withUnsafeBytes { bytes throws in
-                try current.compress(bytes, flush: .sync)
-            }
-        } catch {
-            failed = error
-        }
-        let written = current.compressedBytes - before
-        bytesWritten += written
-        attribute(written: written, raw: batchRaw)
-        clearPending()
-        if let failed {
-            begin(failed, now: now)
-            throw failed
-        }
-        if current.compressedBytes >= configuration.rollBytes
-            || now >= current.startTime + configuration.rollMicroseconds
-        {
-            try roll(now: now)
+        defer { pending.removeAll(keepingCapacity: true) }
+        switch mode {
+        case .onLoop(let segments):
+            try pending.withUnsafeBytes { try segments.write($0) }
+        case .journaled(let compressor):
+            guard !pending.isEmpty else { return }
+            journal(compressor)
         }
     }
 
-    /// Writing failed: keep the segment, retry later.
-    private func begin(_ error: any Error, now: UInt64) {
-        writeErrors += 1
-        let text = (error as? RecordingWriteError)?.description ?? "\(error)"
-        if outage != nil {
-            outage?.failedAgain(error: text, now: now)
-        } else {
-            outage = WriteOutage(error: text, now: now)
-        }
-    }
-
-    /// Tries the kept segment again when the retry is due. On success that segment is finished and a new one
-    /// started: it restates the open connections, then says what is missing. Returns whether writing works again.
-    private func recover(now: UInt64) throws -> Bool {
-        guard let o = outage, o.retryIsDue(now: now) else { return false }
-        let head: Int
-        do {
-            if let current = segment {
-                try current.retry()
-                try finishSegment(current, now: now)
-            }
-            head = try startSegment(now: now)
-        } catch {
-            begin(error, now: now)
-            throw error
-        }
-        outage = nil
-        if let gap = o.gap(now: now) {
-            lastGap = gap
+    /// Copies the pending records into the journal, in pieces of at most half its size; a piece that finds no room
+    /// within ``roomTimeout`` is counted as lost and reported when there is room again.
+    private func journal(_ compressor: JournalCompressor) {
+        let journal = compressor.journal
+        if let gap = overflow {
             var record: [UInt8] = []
-            RecordFormat.append(.gap(gap), to: &record)
-            pending.insert(contentsOf: record, at: head)
-            pendingRecords += 1
-        }
-        return true
-    }
-
-    /// Drops what is pending while writing fails, counting it for the gap record.
-    private func dropPending() {
-        if outage != nil && pendingRecords > 0 {
-            let now = clock.wall()
-            outage?.dropped(frames: pendingFrames, records: pendingRecords, oldest: pendingSince ?? now, now: now)
-            lostFrames += pendingFrames
-        }
-        clearPending()
-    }
-
-    private func attribute(written: Int, raw: [UInt64: Int]) {
-        let total = raw.values.reduce(0, +)
-        guard total > 0 else { return }
-        for (connection, bytes) in raw {
-            tracked[connection]?.diskBytes += Double(written) * Double(bytes) / Double(total)
-        }
-    }
-
-    private func clearPending() {
-        pending.removeAll(keepingCapacity: true)
-        batchRaw.removeAll(keepingCapacity: true)
-        pendingFrames = 0
-        pendingRecords = 0
-        pendingSince = nil
-    }
-
-    /// Rolls the segment when it is too old even without traffic. The relay calls this from a timer (and
-    /// ``Retention`` off the event loop).
-    public func maintenance(now: UInt64? = nil) {
-        let now = now ?? clock.wall()
-        if outage != nil {
-            // No new segment while writing fails; the retry also runs without traffic.
-            try? flush()
-            return
-        }
-        if let current = segment, now >= current.startTime + configuration.rollMicroseconds {
-            try? flush()
-            try? roll(now: now)
-        }
-    }
-
-    /// Finishes the current segment (it is complete and closed) and forgets nothing about open connections:
-    /// the next record starts a new segment that restates them.
-    public func roll(now: UInt64? = nil) throws {
-        let now = now ?? clock.wall()
-        guard segment != nil, outage == nil else { return }
-        try flush()
-        guard let current = segment, outage == nil else { return }
-        do {
-            try finishSegment(current, now: now)
-        } catch {
-            begin(error, now: now)
-            throw error
-        }
-    }
-
-    /// Ends `current` (index counters, end line, the gzip stream's end) and forgets it; a failure keeps it for the
-    /// retry.
-    private func finishSegment(_ current: Segment, now: UInt64) throws {
-        for (connection, t) in tracked {
-            indexLine(t.entry(.continued, time: now))
-            tracked[connection] = Tracked(open: t.open)
-        }
-        indexLine(IndexEntry(type: .end, time: now, rawBytes: current.rawBytes, diskBytes: current.compressedBytes))
-        try current.finish()
-        segment = nil
-    }
-
-    /// Flushes and finishes the current segment; for shutdown.
-    public func finish() {
-        outage?.retryNow()
-        try? flush()
-        if let current = segment {
-            if (try? finishSegment(current, now: clock.wall())) == nil {
-                // Still failing: the file keeps its readable prefix (or goes, if nothing reached it).
-                current.abandon()
-                segment = nil
+            RecordFormat.appendOverflow(gap, to: &record)
+            record += overflowEnds
+            if record.withUnsafeBytes({ journal.append($0) }) {
+                overflow = nil
+                overflowEnds.removeAll()
             }
         }
-    }
-
-    /// Opens a new segment; its head (header and restated connections) goes in front of what is pending. Returns
-    /// the head's size.
-    @discardableResult
-    private func startSegment(now: UInt64) throws -> Int {
-        sequence += 1
-        let name =
-            "ocpp-\(Timestamp.compact(now))-\(runID.prefix(8))-l\(loop)-\(sequence)"
-        let path = (configuration.directory as NSString).appendingPathComponent(
-            name + RecordingConfiguration.segmentSuffix
-        )
-        let indexPath = (configuration.directory as NSString).appendingPathComponent(
-            name + RecordingConfiguration.indexSuffix
-        )
-        let fresh = try Segment(
-            path: path,
-            indexPath: indexPath,
-            level: Int32(configuration.compressionLevel),
-            startTime: now
-        )
-        segment = fresh
-        // The segment restates itself and every connection still open, so it can be read alone.
-        var head = RecordFormat.magic
-        RecordFormat.append(
-            .segmentHeader(
-                SegmentHeader(relayVersion: relayVersion, runID: runID, loop: loop, sequence: sequence, time: now)
-            ),
-            to: &head
-        )
-        indexLine(IndexEntry(type: .segment, time: now, runID: runID))
-        for (connection, t) in tracked.sorted(by: { $0.key < $1.key }) {
-            var open = t.open
-            open.resumed = true
-            open.time = now
-            RecordFormat.append(.open(open), to: &head)
-            indexLine(
-                IndexEntry(
-                    type: .open,
-                    time: now,
-                    connection: connection,
-                    charger: open.charger,
-                    subprotocol: open.subprotocol,
-                    resumed: true
-                )
-            )
+        pending.withUnsafeBytes { all in
+            let limit = journal.capacity / 2
+            var start = 0
+            var end = 0
+            var scan = RecordScan(all)
+            func put(_ range: Range<Int>) {
+                let piece = UnsafeRawBufferPointer(rebasing: all[range])
+                if overflow == nil
+                    && (journal.append(piece)
+                        || (compressor.waitForRoom(piece.count, timeout: Self.roomTimeout) && journal.append(piece)))
+                {
+                    return
+                }
+                lost(piece)
+            }
+            while let record = scan.next() {
+                if record.range.upperBound - start > limit && end > start {
+                    put(start..<end)
+                    start = end
+                }
+                end = record.range.upperBound
+            }
+            if end > start { put(start..<end) }
         }
-        pending.insert(contentsOf: head, at: 0)
-        return head.count
+        compressor.committed()
     }
 
-    private func indexLine(_ entry: IndexEntry) {
-        // Without a segment (it could not be created) there is no index to write to; the records say it all.
-        segment?.writeIndex(entry)
+    /// Counts records the journal could not take.
+    private func lost(_ piece: UnsafeRawBufferPointer) {
+        let now = clock.wall()
+        var gap =
+            overflow
+            ?? RecordingGap(
+                time: now,
+                from: now,
+                to: now,
+                frames: 0,
+                records: 0,
+                error: "the write-ahead journal (\(configuration.journalBytes) bytes) was full"
+            )
+        var scan = RecordScan(piece)
+        while let record = scan.next() {
+            guard !record.isJournalOnly else {
+                overflowEnds += UnsafeRawBufferPointer(rebasing: piece[record.range])
+                continue
+            }
+            gap.records += 1
+            if record.isFrame { gap.frames += 1 }
+            gap.from = min(gap.from, record.time)
+        }
+        gap.to = now
+        gap.time = now
+        overflow = gap
+    }
+
+    // MARK: Figures
+
+    private var figures: JournalCompressor.Figures {
+        switch mode {
+        case .onLoop(let segments):
+            return JournalCompressor.Figures(
+                bytesWritten: segments.bytesWritten,
+                writeErrors: segments.writeErrors,
+                lostFrames: segments.lostFrames,
+                lastGap: segments.lastGap,
+                failure: segments.failure,
+                currentSegmentPath: segments.currentSegmentPath
+            )
+        case .journaled(let compressor):
+            return compressor.figures
+        }
+    }
+
+    /// Bytes written to segment files by this writer (compressed), for metrics.
+    public var bytesWritten: Int { figures.bytesWritten }
+    /// Write failures so far (each failed attempt, retries included).
+    public var writeErrors: Int { figures.writeErrors }
+    /// Frames not recorded because writing failed (or the journal was full), so far.
+    public var lostFrames: Int { figures.lostFrames }
+    /// The gap recorded when writing last worked again.
+    public var lastGap: RecordingGap? { figures.lastGap }
+    /// Why recording fails, and since when; nil while it works.
+    public var failure: (since: UInt64, error: String)? { figures.failure }
+    /// The path of the segment being written, if any.
+    public var currentSegmentPath: String? { figures.currentSegmentPath }
+
+    // MARK: Maintenance
+
+    /// Rolls the segment when it is too old even without traffic (the journal's thread does this itself). The relay
+    /// calls this from a timer (and ``Retention`` off the event loop).
+    public func maintenance(now: UInt64? = nil) {
+        if case .onLoop(let segments) = mode { segments.maintenance(now: now) }
+    }
+
+    /// Finishes the current segment now; the next record starts a new one that restates the open connections.
+    public func roll() throws {
+        try flush()
+        switch mode {
+        case .onLoop(let segments): try segments.roll()
+        case .journaled(let compressor): compressor.requestRoll()
+        }
+    }
+
+    /// Writes everything and finishes the current segment; for shutdown. The journal, emptied, is removed.
+    public func finish() {
+        try? flush()
+        switch mode {
+        case .onLoop(let segments): segments.finish()
+        case .journaled(let compressor): compressor.finish()
+        }
     }
 }

@@ -1,0 +1,149 @@
+import Foundation
+import Synchronization
+
+/// The thread that empties one loop's ``Journal`` into segments: it wakes when the loop commits records (or once a
+/// second, for the segments' age and the retries of an outage), compresses everything committed as one block with
+/// one sync flush, and frees its space.
+///
+/// The loop and this thread share only the journal's offsets, a sleeping flag, and the figures the loop reports.
+final class JournalCompressor: @unchecked Sendable {
+    /// What the writer tells the loop about itself.
+    struct Figures: Sendable {
+        var bytesWritten = 0
+        var writeErrors = 0
+        var lostFrames = 0
+        var lastGap: RecordingGap?
+        var failure: (since: UInt64, error: String)?
+        var currentSegmentPath: String?
+    }
+
+    let journal: Journal
+    /// Used only on the thread (and by `finish` after it has stopped).
+    private let segments: SegmentWriter
+    private let condition = NSCondition()
+    private let sleeping = Atomic<Bool>(false)
+    private let room = NSCondition()
+    private let waitingForRoom = Atomic<Bool>(false)
+    /// Guarded by `condition`.
+    private var stopping = false
+    private var rollRequested = false
+    private let published = Mutex(Figures())
+    private var thread: Thread?
+    private let stopped = NSCondition()
+    private var hasStopped = false
+
+    init(journal: Journal, segments: SegmentWriter) {
+        self.journal = journal
+        self.segments = segments
+        segments.onSegmentStart = { [journal] path, sequence in journal.segmentStarted(path: path, sequence: sequence) }
+    }
+
+    func start(name: String) {
+        let thread = Thread { [self] in run() }
+        thread.name = name
+        self.thread = thread
+        thread.start()
+    }
+
+    var figures: Figures { published.withLock { $0 } }
+
+    // MARK: The loop's side
+
+    /// Records were committed: wake the thread if it sleeps.
+    func committed() {
+        guard sleeping.load(ordering: .sequentiallyConsistent) else { return }
+        condition.lock()
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// Waits (on the loop: a full journal holds it, as a slow disk held a `write(2)`) until the journal has `bytes`
+    /// free or `timeout` passes; false when it has not.
+    func waitForRoom(_ bytes: Int, timeout: TimeInterval) -> Bool {
+        let deadline = Date(timeIntervalSinceNow: timeout)
+        room.lock()
+        defer { room.unlock() }
+        waitingForRoom.store(true, ordering: .sequentiallyConsistent)
+        defer { waitingForRoom.store(false, ordering: .sequentiallyConsistent) }
+        while journal.capacity - journal.backlog < bytes {
+            committed()
+            guard room.wait(until: deadline) else { return journal.capacity - journal.backlog >= bytes }
+        }
+        return true
+    }
+
+    /// Asks the thread to finish the current segment now.
+    func requestRoll() {
+        condition.lock()
+        rollRequested = true
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// Stops the thread after it has written everything committed, then finishes the segment and removes the
+    /// journal.
+    func finish() {
+        condition.lock()
+        stopping = true
+        condition.signal()
+        condition.unlock()
+        stopped.lock()
+        while !hasStopped { stopped.wait() }
+        stopped.unlock()
+        segments.finish()
+        publish()
+        if journal.backlog == 0 { journal.remove() }
+    }
+
+    // MARK: The thread
+
+    private func run() {
+        while true {
+            condition.lock()
+            sleeping.store(true, ordering: .sequentiallyConsistent)
+            if journal.nextSpan() == nil && !stopping && !rollRequested {
+                _ = condition.wait(until: Date(timeIntervalSinceNow: 1))
+            }
+            sleeping.store(false, ordering: .sequentiallyConsistent)
+            let stop = stopping
+            let roll = rollRequested
+            rollRequested = false
+            condition.unlock()
+            drain()
+            if roll { try? segments.roll() }
+            segments.maintenance()
+            publish()
+            if stop && journal.nextSpan() == nil { break }
+        }
+        stopped.lock()
+        hasStopped = true
+        stopped.signal()
+        stopped.unlock()
+    }
+
+    /// Compresses every committed span and frees its space.
+    private func drain() {
+        while let span = journal.nextSpan() {
+            journal.willWrite(upTo: span.start + span.bytes.count)
+            try? segments.write(span.bytes)
+            journal.consumed(upTo: span.next)
+            if waitingForRoom.load(ordering: .sequentiallyConsistent) {
+                room.lock()
+                room.broadcast()
+                room.unlock()
+            }
+        }
+    }
+
+    private func publish() {
+        let figures = Figures(
+            bytesWritten: segments.bytesWritten,
+            writeErrors: segments.writeErrors,
+            lostFrames: segments.lostFrames,
+            lastGap: segments.lastGap,
+            failure: segments.failure,
+            currentSegmentPath: segments.currentSegmentPath
+        )
+        published.withLock { $0 = figures }
+    }
+}
