@@ -55,6 +55,10 @@ public enum Benchmark {
         case relay21On16 = "relay-2.1-on-1.6"
         case relay16On21 = "relay-1.6-on-2.1"
         case relay201On21 = "relay-2.0.1-on-2.1"
+        /// The relay and the translating relay without the write-ahead journal: each tick compressed and written on
+        /// the event loop (`recordings.journal_size: 0`), what the journal replaced.
+        case relayOnLoop = "relay-on-loop"
+        case relayTranslatingOnLoop = "relay-translating-on-loop"
 
         /// The chargers' OCPP version.
         var chargerSubprotocol: String {
@@ -68,7 +72,8 @@ public enum Benchmark {
         /// The backend's version a translating relay is pinned to, if any (`--upstream-version`).
         var upstreamVersion: String? {
             switch self {
-            case .relayTranslating, .relayTranslatingPG, .baselineTranslating, .relay21On201: "2.0.1"
+            case .relayTranslating, .relayTranslatingPG, .baselineTranslating, .relay21On201, .relayTranslatingOnLoop:
+                "2.0.1"
             case .relayReverse, .baselineReverse, .relay21On16: "1.6"
             case .relay16On21, .relay201On21: "2.1"
             default: nil
@@ -98,7 +103,7 @@ public enum Benchmark {
         let mirror = try await BenchBackend.start(group: mirrorGroup)
         var targets: [Target] = [
             .direct, .nginx, .relay, .relayMirrored, .relayTranslating, .nginx201, .relayReverse, .nginx21,
-            .relay21On201, .relay21On16, .relay16On21, .relay201On21,
+            .relay21On201, .relay21On16, .relay16On21, .relay201On21, .relayOnLoop, .relayTranslatingOnLoop,
         ]
         let postgres = try BenchPostgres.start()
         defer { postgres?.stop() }
@@ -248,12 +253,21 @@ public enum Benchmark {
                 translate: false,
                 mappings: options.mappings
             )
-        case .relayTranslating:
+        case .relayTranslating, .relayTranslatingOnLoop:
             return try ProxyProcess.relay(
                 binary: options.relayBinary,
                 backendPort: backend.port,
                 translate: true,
-                mappings: options.mappings
+                mappings: options.mappings,
+                journal: target == .relayTranslating
+            )
+        case .relayOnLoop:
+            return try ProxyProcess.relay(
+                binary: options.relayBinary,
+                backendPort: backend.port,
+                translate: false,
+                mappings: options.mappings,
+                journal: false
             )
         case .relayMirrored:
             return try ProxyProcess.relay(

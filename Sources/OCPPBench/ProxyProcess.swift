@@ -186,6 +186,7 @@ final class ProxyProcess {
     /// - Parameters:
     ///   - mirrorPort: set: a shadow mirror of the same version on that backend.
     ///   - upstreamVersion: "1.6": the backend is pinned to 1.6 (2.0.1 chargers are translated for it).
+    ///   - journal: false: no write-ahead journal (each tick compressed and written on the event loop).
     static func relay(
         binary: String,
         backendPort: Int,
@@ -193,14 +194,16 @@ final class ProxyProcess {
         mappings: String?,
         mirrorPort: Int? = nil,
         upstreamVersion: String? = nil,
-        sharedState: BenchPostgres? = nil
+        sharedState: BenchPostgres? = nil,
+        journal: Bool = true
     ) throws -> ProxyProcess {
-        let name =
+        let relayName =
             sharedState != nil
             ? "relay-translating-pg"
             : translate
                 ? "relay-translating"
                 : mirrorPort != nil ? "relay-mirrored" : upstreamVersion != nil ? "relay-reverse" : "relay"
+        let name = journal ? relayName : relayName + "-on-loop"
         let directory = temporaryDirectory(name)
         let port = freePort()
         let process = Process()
@@ -208,6 +211,7 @@ final class ProxyProcess {
         // The bench's chargers send far more than a real one: no per-charger rate limit (nginx has none either).
         let config = "\(directory)/relay.yaml"
         var yaml = "limits:\n  messages_per_second: 0\n"
+        if !journal { yaml += "recordings:\n  journal_size: 0\n" }
         if let sharedState {
             yaml +=
                 "translation:\n  state: \(sharedState.url)\n  state_password_env: \(BenchPostgres.passwordVariable)\n"

@@ -130,6 +130,22 @@ extension Benchmark {
                     txClosed(.relayTranslatingPG).map { 1e6 / $0 }, "≥ 5000"
                 ),
                 ("recording: frame text / bytes on disk", compression.ratio, "≥ 8"),
+                (
+                    "relay with the write-ahead journal/relay compressing on the loop, CPU per MeterValues round trip, closed loops",
+                    ratio(txClosed(.relay), txClosed(.relayOnLoop)), ""
+                ),
+                (
+                    "relay with the write-ahead journal/relay compressing on the loop, CPU per MeterValues round trip, paced",
+                    ratio(txPaced(.relay), txPaced(.relayOnLoop)), ""
+                ),
+                (
+                    "translating relay with the journal/compressing on the loop, CPU per MeterValues round trip, closed loops",
+                    ratio(txClosed(.relayTranslating), txClosed(.relayTranslatingOnLoop)), ""
+                ),
+                (
+                    "relay with the journal p50 minus relay compressing on the loop p50 (µs)",
+                    p50(.relay).flatMap { a in p50(.relayOnLoop).map { a - $0 } }, ""
+                ),
             ] + baselineRatios + pairRatios
         }
 

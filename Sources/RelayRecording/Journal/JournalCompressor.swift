@@ -72,6 +72,20 @@ final class JournalCompressor: @unchecked Sendable {
         return true
     }
 
+    /// Waits (on the loop) until the thread has taken everything committed, or `timeout` passes: while recording
+    /// fails, so that what it drops is counted before the tick's frames are forwarded.
+    func waitUntilTaken(timeout: TimeInterval) {
+        let deadline = Date(timeIntervalSinceNow: timeout)
+        room.lock()
+        defer { room.unlock() }
+        waitingForRoom.store(true, ordering: .sequentiallyConsistent)
+        defer { waitingForRoom.store(false, ordering: .sequentiallyConsistent) }
+        while journal.backlog > 0 {
+            committed()
+            guard room.wait(until: deadline) else { return }
+        }
+    }
+
     /// Asks the thread to finish the current segment now.
     func requestRoll() {
         condition.lock()
@@ -127,6 +141,7 @@ final class JournalCompressor: @unchecked Sendable {
             journal.willWrite(upTo: span.start + span.bytes.count)
             try? segments.write(span.bytes)
             journal.consumed(upTo: span.next)
+            publish()
             if waitingForRoom.load(ordering: .sequentiallyConsistent) {
                 room.lock()
                 room.broadcast()

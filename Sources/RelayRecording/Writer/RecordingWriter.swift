@@ -164,6 +164,9 @@ public final class RecordingWriter {
         case .journaled(let compressor):
             guard !pending.isEmpty else { return }
             journal(compressor)
+            // While writing fails, the thread drops what it takes: wait for it, so that the counts are exact when the
+            // tick's frames reach their peers.
+            if compressor.figures.failure != nil { compressor.waitUntilTaken(timeout: Self.roomTimeout) }
         }
     }
 
