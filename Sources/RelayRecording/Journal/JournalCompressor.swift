@@ -1,9 +1,10 @@
 import Foundation
 import Synchronization
 
-/// The thread that empties one loop's ``Journal`` into segments: it wakes when the loop commits records (or once a
-/// second, for the segments' age and the retries of an outage), compresses everything committed as one block with
-/// one sync flush, and frees its space.
+/// The thread that empties one loop's ``Journal`` into segments: every ``interval`` (or at once when the loop has
+/// committed an eighth of the journal, or waits for room), it compresses everything committed as one block with one
+/// sync flush and one `write(2)`, and frees its space. So a busy loop pays neither a wake-up nor a deflate block
+/// per tick, and the segments lag the journal by at most about ``interval`` (what a reader sees of a live relay).
 ///
 /// The loop and this thread share only the journal's offsets, a sleeping flag, and the figures the loop reports.
 final class JournalCompressor: @unchecked Sendable {
@@ -16,6 +17,9 @@ final class JournalCompressor: @unchecked Sendable {
         var failure: (since: UInt64, error: String)?
         var currentSegmentPath: String?
     }
+
+    /// How long committed records may wait for the thread.
+    static let interval: TimeInterval = 0.01
 
     let journal: Journal
     /// Used only on the thread (and by `finish` after it has stopped).
@@ -49,8 +53,14 @@ final class JournalCompressor: @unchecked Sendable {
 
     // MARK: The loop's side
 
-    /// Records were committed: wake the thread if it sleeps.
+    /// Records were committed: wake the thread if it sleeps and an eighth of the journal waits (otherwise its
+    /// timer comes soon enough).
     func committed() {
+        guard journal.backlog >= journal.capacity / 8 else { return }
+        wake()
+    }
+
+    private func wake() {
         guard sleeping.load(ordering: .sequentiallyConsistent) else { return }
         condition.lock()
         condition.signal()
@@ -66,7 +76,7 @@ final class JournalCompressor: @unchecked Sendable {
         waitingForRoom.store(true, ordering: .sequentiallyConsistent)
         defer { waitingForRoom.store(false, ordering: .sequentiallyConsistent) }
         while journal.capacity - journal.backlog < bytes {
-            committed()
+            wake()
             guard room.wait(until: deadline) else { return journal.capacity - journal.backlog >= bytes }
         }
         return true
@@ -81,7 +91,7 @@ final class JournalCompressor: @unchecked Sendable {
         waitingForRoom.store(true, ordering: .sequentiallyConsistent)
         defer { waitingForRoom.store(false, ordering: .sequentiallyConsistent) }
         while journal.backlog > 0 {
-            committed()
+            wake()
             guard room.wait(until: deadline) else { return }
         }
     }
@@ -115,8 +125,8 @@ final class JournalCompressor: @unchecked Sendable {
         while true {
             condition.lock()
             sleeping.store(true, ordering: .sequentiallyConsistent)
-            if journal.nextSpan() == nil && !stopping && !rollRequested {
-                _ = condition.wait(until: Date(timeIntervalSinceNow: 1))
+            if !stopping && !rollRequested {
+                _ = condition.wait(until: Date(timeIntervalSinceNow: Self.interval))
             }
             sleeping.store(false, ordering: .sequentiallyConsistent)
             let stop = stopping
