@@ -107,26 +107,67 @@ let package = Package(
         // Recording format, writer and reader. Knows nothing about sockets or OCPP.
         .target(name: "RelayRecording", dependencies: ["CZlib"], swiftSettings: framePathSettings),
 
-        // The network relay on SwiftNIO.
+        // The relay's settings: the YAML file and flags read, checked and resolved into `RelayConfiguration` (routes,
+        // mirrors, limits, charger access, TLS files, where state and recordings go). No networking.
+        .target(
+            name: "RelayConfig",
+            dependencies: [
+                "OCPP", "OCPPTransport", "RelayRecording",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // Where translation state lives between connections: SQLite (one relay) and PostgreSQL (several relays:
+        // claims, fenced writes, LISTEN), behind OCPPTranslation's `TranslationStateStore`.
+        .target(
+            name: "RelayStateStores",
+            dependencies: [
+                "OCPPTranslation", "RelayConfig",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // Metrics (Prometheus) and their HTTP endpoint with the health checks.
+        .target(
+            name: "RelayObservability",
+            dependencies: [
+                "OCPP", "OCPPTransport", "RelayRecording", "RelayConfig",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // The network relay on SwiftNIO: the server, the sessions and their legs, the mirrors, the recorders of the
+        // event loops, TLS, the console's hub.
         .target(
             name: "Relay",
             dependencies: [
                 "OCPP", "OCPPTranslation", "OCPPReplay", "OCPPTransport", "RelayRecording", "CMalloc",
+                "RelayConfig", "RelayStateStores", "RelayObservability",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "Yams", package: "Yams"),
-                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
-                .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             swiftSettings: framePathSettings
         ),
@@ -136,7 +177,7 @@ let package = Package(
         .target(
             name: "RelayConsole",
             dependencies: [
-                "Relay", "RelayTools", "RelayRecording", "OCPP", "OCPPReplay",
+                "Relay", "RelayConfig", "RelayObservability", "RelayTools", "RelayRecording", "OCPP", "OCPPReplay",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -166,7 +207,7 @@ let package = Package(
         .target(
             name: "RelayFuzzSupport",
             dependencies: [
-                "Relay", "OCPP", "RelayRecording",
+                "Relay", "RelayConfig", "OCPP", "RelayRecording",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -193,7 +234,7 @@ let package = Package(
         .target(
             name: "RelayDemo",
             dependencies: [
-                "Relay", "RelayTools", "OCPPPeers", "OCPP", "OCPPReplay", "RelayRecording",
+                "Relay", "RelayConfig", "RelayTools", "OCPPPeers", "OCPP", "OCPPReplay", "RelayRecording",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -220,7 +261,8 @@ let package = Package(
         .executableTarget(
             name: "ocpp-relay",
             dependencies: [
-                "Relay", "RelayTools", "RelayDemo", "RelayRecording", "OCPPPeers", "OCPP", "OCPPTranslation",
+                "Relay", "RelayConfig", "RelayTools", "RelayDemo", "RelayRecording", "OCPPPeers", "OCPP",
+                "OCPPTranslation",
                 "OCPPReplay", "OCPPBench", "OCPPTransport", "RelayConsole",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -275,13 +317,14 @@ let package = Package(
         .testTarget(name: "RelayRecordingTests", dependencies: ["RelayRecording"], swiftSettings: swiftSettings),
         .testTarget(
             name: "RelayConsoleTests",
-            dependencies: ["RelayConsole", "Relay", "RelayRecording", "OCPP"],
+            dependencies: ["RelayConsole", "Relay", "RelayConfig", "RelayRecording", "OCPP"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "RelayTests",
             dependencies: [
-                "Relay", "RelayFuzzSupport", "OCPP", "OCPPTranslation", "OCPPTransport", "RelayRecording",
+                "Relay", "RelayConfig", "RelayObservability", "RelayStateStores", "RelayFuzzSupport", "OCPP",
+                "OCPPTranslation", "OCPPTransport", "RelayRecording",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

@@ -4,6 +4,7 @@ import Hummingbird
 import NIOConcurrencyHelpers
 import NIOPosix
 import Relay
+import RelayConfig
 import RelayRecording
 
 /// Who may use the console: users log in with a password (`console.users`, checked off the event loop) and get a

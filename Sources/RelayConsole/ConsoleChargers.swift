@@ -2,6 +2,7 @@ import Foundation
 import NIOPosix
 import OCPP
 import Relay
+import RelayConfig
 import RelayRecording
 
 /// A charger as the console shows it beside the connected ones: its recorded connections, read from the recordings'

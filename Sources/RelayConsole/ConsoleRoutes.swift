@@ -4,6 +4,7 @@ import NIOCore
 import NIOPosix
 import OCPP
 import Relay
+import RelayConfig
 import RelayRecording
 import RelayTools
 

@@ -4,6 +4,7 @@ import HummingbirdTLS
 import Logging
 import NIOCore
 import Relay
+import RelayConfig
 import RelayRecording
 import ServiceLifecycle
 

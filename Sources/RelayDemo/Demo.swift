@@ -6,6 +6,7 @@ import OCPP
 import OCPPPeers
 import OCPPReplay
 import Relay
+import RelayConfig
 import RelayRecording
 import RelayTools
 import ServiceLifecycle

@@ -3,6 +3,7 @@ import NIOEmbedded
 import NIOHTTP1
 import OCPP
 import Relay
+import RelayConfig
 import RelayRecording
 
 /// The parsers that read what peers and files hand the relay, each behind one function that takes arbitrary bytes.

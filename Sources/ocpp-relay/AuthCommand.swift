@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Relay
+import RelayConfig
 
 struct AuthCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import OCPPBench
 import Relay
+import RelayConfig
 
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

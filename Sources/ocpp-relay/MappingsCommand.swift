@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import OCPPTranslation
 import Relay
+import RelayConfig
 import RelayTools
 
 struct MappingsCommand: ParsableCommand {

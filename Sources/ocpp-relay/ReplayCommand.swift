@@ -4,6 +4,7 @@ import NIOPosix
 import OCPPPeers
 import OCPPReplay
 import Relay
+import RelayConfig
 import RelayRecording
 import RelayTools
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import OCPP
 import OCPPTransport
 import Relay
+import RelayConfig
 
 struct RoutesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import Relay
+import RelayConfig
 import RelayConsole
 import ServiceLifecycle
 import UnixSignals

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import Relay
+@testable import RelayConfig
 
 @Suite("Charger access")
 struct ChargerAccessTests {

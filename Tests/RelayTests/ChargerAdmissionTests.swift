@@ -4,6 +4,7 @@ import OCPPTransport
 import Testing
 
 @testable import Relay
+@testable import RelayConfig
 
 /// The admission of a charger's upgrade, decision by decision, without a channel.
 @Suite("Charger admission")

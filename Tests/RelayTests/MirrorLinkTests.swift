@@ -3,6 +3,7 @@ import RelayRecording
 import Testing
 
 @testable import Relay
+@testable import RelayConfig
 
 /// A mirror's decisions, message by message, without a channel.
 @Suite("Mirror link")

@@ -5,6 +5,8 @@ import Relay
 import RelayRecording
 import Testing
 
+@testable import RelayConfig
+
 @Suite("Settings")
 struct RelaySettingsTests {
     @Test("a YAML file with every key resolves, units included")

@@ -6,6 +6,7 @@ import OCPPTranslation
 import Testing
 
 @testable import Relay
+@testable import RelayStateStores
 
 /// The SQLite store behind a gate: counts the batches it is given, can hold them until opened, and can refuse
 /// them (a disk that fills up).

@@ -1,4 +1,5 @@
 import OCPP
+import RelayConfig
 import RelayRecording
 
 extension RelayConfiguration {

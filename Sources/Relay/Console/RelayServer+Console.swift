@@ -1,5 +1,6 @@
 import NIOCore
 import OCPP
+import RelayObservability
 import RelayRecording
 
 extension RelayServer {

@@ -1,5 +1,6 @@
 import NIOCore
 import OCPP
+import RelayConfig
 import RelayRecording
 
 /// What the console shows of one connection, beside its frames: kept by the session on its event loop (a few

@@ -1,5 +1,6 @@
 import OCPP
 import OCPPReplay
+import RelayConfig
 import RelayRecording
 
 /// One mirror of one charger's session, as a pure state machine in the charger's terms (its OCPP version and

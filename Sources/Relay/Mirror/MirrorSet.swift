@@ -1,4 +1,5 @@
 import OCPP
+import RelayConfig
 
 /// The mirrors of one session and the charger's one-outstanding-call rule between the primary's calls and the
 /// secondaries': a pure state machine over ``MirrorLink``s.

@@ -4,6 +4,8 @@ import NIOHTTP1
 import NIOWebSocket
 import OCPP
 import OCPPTranslation
+import RelayConfig
+import RelayObservability
 import RelayRecording
 
 /// The session's mirrors: what ``MirrorSet`` decides, carried out (dials, frames, records, counters, state).

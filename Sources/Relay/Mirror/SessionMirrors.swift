@@ -3,7 +3,8 @@ import NIOCore
 import NIOSSL
 import OCPP
 import OCPPTranslation
-import Prometheus
+import RelayConfig
+import RelayObservability
 import RelayRecording
 
 /// What a session needs to reach its mirrors: their settings, how to dial, the translation tables and state for
@@ -22,7 +23,7 @@ final class SessionMirrors {
         var handler: LegHandler?
         var redial: Scheduled<Void>?
         /// Counters by action and outcome, made when first counted.
-        var counters: [String: Counter] = [:]
+        var counters = MirrorCounters()
     }
 
     var set: MirrorSet

@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NIOWebSocket
+import RelayObservability
 import RelayRecording
 
 /// The recorder of one event loop: one shared recording stream for every connection on the loop.

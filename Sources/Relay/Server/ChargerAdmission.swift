@@ -2,6 +2,7 @@ import NIOHTTP1
 import OCPP
 import OCPPTranslation
 import OCPPTransport
+import RelayConfig
 
 /// The decision about one charger's WebSocket upgrade: a pure state machine. The request goes in (with the
 /// TLS identity), then the password check's result and upstream's answer; out come the steps to take

@@ -4,6 +4,7 @@ import NIOHTTP1
 import OCPP
 import OCPPTranslation
 import OCPPTransport
+import RelayConfig
 import RelayRecording
 
 /// One charger's upgrade in progress, shared by the upgrader's callbacks and the handler that answers a refusal

@@ -8,7 +8,10 @@ import NIOWebSocket
 import OCPP
 import OCPPTranslation
 import OCPPTransport
+import RelayConfig
+import RelayObservability
 import RelayRecording
+import RelayStateStores
 
 /// The charger's side of a connection, up to its session: the pipeline, the slowloris and connection limits,
 /// and the upgrade, whose decisions ``ChargerAdmission`` makes and this code carries out.

@@ -5,7 +5,10 @@ import NIOCore
 import NIOPosix
 import OCPP
 import OCPPTranslation
+import RelayConfig
+import RelayObservability
 import RelayRecording
+import RelayStateStores
 import ServiceLifecycle
 
 /// The relay: accepts chargers, dials their upstream, relays and records every message.

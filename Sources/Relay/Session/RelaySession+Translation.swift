@@ -4,7 +4,10 @@ import NIOPosix
 import NIOWebSocket
 import OCPP
 import OCPPTranslation
+import RelayConfig
+import RelayObservability
 import RelayRecording
+import RelayStateStores
 
 /// The translation of a charger for an upstream of the other version: its engine, where its state is written, and
 /// how its passwords are kept. A class, so that the engine is mutated in place.

@@ -3,6 +3,7 @@ import NIOCore
 import NIOWebSocket
 import OCPP
 import OCPPTranslation
+import RelayObservability
 import RelayRecording
 
 /// One charger relayed to its upstream: the legs on one event loop, the recorder of that loop between them.

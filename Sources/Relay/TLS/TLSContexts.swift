@@ -1,6 +1,8 @@
 import Logging
 import NIOCore
 import NIOSSL
+import RelayConfig
+import RelayObservability
 import SwiftASN1
 import X509
 

@@ -1,6 +1,7 @@
 import Foundation
 import OCPP
 import OCPPTranslation
+import RelayConfig
 
 extension MappingTables {
     /// Reads the tables from a folder (an edited copy of `Mappings/`), or takes those built into the binary when

@@ -1,6 +1,7 @@
 import NIOConcurrencyHelpers
 import NIOCore
 import OCPPTranslation
+import RelayStateStores
 
 /// The translation state of every charger: the store, and in front of it the states handed over and not yet
 /// written. A charger that reconnects (on any loop) while its last state is on its way to the store gets that

@@ -1,20 +1,21 @@
 import Foundation
 import GRDB
 import OCPPTranslation
+import RelayConfig
 import RelayRecording
 
 /// The translation state of every charger in an embedded SQLite database (GRDB), one row per charger.
 ///
 /// Written off the event loops, a batch per transaction; WAL mode keeps a batch at well under a millisecond.
 /// The JSON encoder is made once and used inside the database's serial queue.
-final class SQLiteStateStore: TranslationStateStore, ChargerPasswordStore {
+package final class SQLiteStateStore: TranslationStateStore, ChargerPasswordStore {
     private let database: DatabaseQueue
     let path: String
     private let encoder: JSONEncoder
     /// For the rows' `updated_at`.
     private let clock: RelayClock
 
-    init(path: String, clock: RelayClock = .system) throws {
+    package init(path: String, clock: RelayClock = .system) throws {
         self.path = path
         self.clock = clock
         try FileManager.default.createDirectory(
@@ -44,14 +45,14 @@ final class SQLiteStateStore: TranslationStateStore, ChargerPasswordStore {
         try migrator.migrate(database)
     }
 
-    func changedPassword(of identity: String) async throws -> PasswordHash? {
+    package func changedPassword(of identity: String) async throws -> PasswordHash? {
         let text = try await database.read { db in
             try String.fetchOne(db, sql: "SELECT hash FROM charger_password WHERE identity = ?", arguments: [identity])
         }
         return try text.map { text throws in try PasswordHash(parsing: text) }
     }
 
-    func storeChangedPassword(_ hash: PasswordHash, of identity: String) async throws {
+    package func storeChangedPassword(_ hash: PasswordHash, of identity: String) async throws {
         let now = clock.rfc3339
         try await database.write { db in
             try db.execute(
@@ -64,7 +65,7 @@ final class SQLiteStateStore: TranslationStateStore, ChargerPasswordStore {
         }
     }
 
-    func load(identity: String) async throws -> ChargerState? {
+    package func load(identity: String) async throws -> ChargerState? {
         let text = try await database.read { db in
             try String.fetchOne(db, sql: "SELECT state FROM charger_state WHERE identity = ?", arguments: [identity])
         }
@@ -72,7 +73,7 @@ final class SQLiteStateStore: TranslationStateStore, ChargerPasswordStore {
         return try JSONDecoder().decode(ChargerState.self, from: Data(text.utf8))
     }
 
-    func save(_ batch: [StateWrite]) async throws {
+    package func save(_ batch: [StateWrite]) async throws {
         let encoder = self.encoder
         let now = clock.rfc3339
         try await database.write { db in

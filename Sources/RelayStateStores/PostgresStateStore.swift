@@ -4,6 +4,7 @@ import NIOConcurrencyHelpers
 import NIOSSL
 import OCPPTranslation
 import PostgresNIO
+import RelayConfig
 
 /// The translation state in PostgreSQL, shared by several relays: any of them continues a charger's
 /// transactions after it reconnects through another.
@@ -15,61 +16,8 @@ import PostgresNIO
 /// write after a claim finds it. A relay that hears of a newer claim from another relay, or whose write is fenced
 /// out, closes its connection of that charger (`ownershipLost`). Two relays never write diverging state for one
 /// charger; the newest connection wins across relays as it does within one.
-final class PostgresStateStore: TranslationStateStore, ChargerPasswordStore {
-    /// Where the database is (`postgresql://USER@HOST[:PORT]/DB[?sslmode=disable|prefer|require|verify-full]`).
-    struct Location: Sendable, Equatable {
-        var user: String
-        var host: String
-        var port: Int
-        var database: String
-        var sslMode: String
-
-        init(url: String) throws(ConfigurationError) {
-            guard let components = URLComponents(string: url),
-                ["postgresql", "postgres"].contains(components.scheme ?? ""),
-                let host = components.host, !host.isEmpty, let user = components.user, !user.isEmpty
-            else {
-                throw ConfigurationError("translation.state: write postgresql://USER@HOST[:PORT]/DATABASE, not \(url)")
-            }
-            if components.password != nil {
-                throw ConfigurationError(
-                    "translation.state: no password in the URL; name its environment variable in translation.state_password_env"
-                )
-            }
-            let database = String(components.path.drop { $0 == "/" })
-            guard !database.isEmpty else { throw ConfigurationError("translation.state: \(url) names no database") }
-            let mode = components.queryItems?.first { $0.name == "sslmode" }?.value ?? "prefer"
-            guard ["disable", "prefer", "require", "verify-ca", "verify-full"].contains(mode) else {
-                throw ConfigurationError(
-                    "translation.state: sslmode \(mode) (disable, prefer, require, verify-ca, verify-full)"
-                )
-            }
-            self.user = user
-            self.host = host
-            self.port = components.port ?? 5432
-            self.database = database
-            self.sslMode = mode
-        }
-
-        /// The URL without secrets (there are none in it), for logs and errors.
-        var description: String { "postgresql://\(user)@\(host):\(port)/\(database)?sslmode=\(sslMode)" }
-
-        var tls: PostgresClient.Configuration.TLS {
-            var configuration = TLSConfiguration.makeClientConfiguration()
-            switch sslMode {
-            case "disable": return .disable
-            case "prefer", "require":
-                // As libpq: encrypted, the server's certificate not checked.
-                configuration.certificateVerification = .none
-                return sslMode == "prefer" ? .prefer(configuration) : .require(configuration)
-            case "verify-ca":
-                configuration.certificateVerification = .noHostnameVerification
-                return .require(configuration)
-            default:
-                return .require(configuration)
-            }
-        }
-    }
+package final class PostgresStateStore: TranslationStateStore, ChargerPasswordStore {
+    typealias Location = PostgresLocation
 
     /// The schema, one migration per version, applied in order inside one transaction each.
     static let migrations: [String] = [
@@ -110,7 +58,7 @@ final class PostgresStateStore: TranslationStateStore, ChargerPasswordStore {
     /// - Parameters:
     ///   - relayID: this relay's id (its run id): its own claims' announcements are not a reason to close.
     ///   - ownershipLost: called (off the event loops) with a charger another relay took over.
-    init(
+    package init(
         url: String,
         password: String?,
         relayID: String,
@@ -137,7 +85,7 @@ final class PostgresStateStore: TranslationStateStore, ChargerPasswordStore {
 
     /// The client's connection pool and the other relays' claims, until cancelled (the relay runs this in its task
     /// group for as long as it runs: no task outlives it).
-    func run() async {
+    package func run() async {
         await withDiscardingTaskGroup { group in
             group.addTask { await self.client.run() }
             group.addTask { await self.listen() }
@@ -152,7 +100,7 @@ final class PostgresStateStore: TranslationStateStore, ChargerPasswordStore {
 
     /// Reaches the database (within `timeout` seconds: the pool would keep trying) and creates or migrates the
     /// schema; ``run()`` must be running.
-    func prepare() async throws {
+    package func prepare() async throws {
         let timeout = 10
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await self.migrate() }
@@ -234,7 +182,7 @@ final class PostgresStateStore: TranslationStateStore, ChargerPasswordStore {
         String(key.prefix { $0 != "\u{1F}" })
     }
 
-    func load(identity: String) async throws -> ChargerState? {
+    package func load(identity: String) async throws -> ChargerState? {
         let charger = Self.charger(of: identity)
         if charger == identity { try await claim(charger) }
         let rows = try await client.query(
@@ -247,7 +195,7 @@ final class PostgresStateStore: TranslationStateStore, ChargerPasswordStore {
         return nil
     }
 
-    func changedPassword(of identity: String) async throws -> PasswordHash? {
+    package func changedPassword(of identity: String) async throws -> PasswordHash? {
         let rows = try await client.query(
             "SELECT hash FROM ocpp_relay_password WHERE charger = \(identity)",
             logger: logger
@@ -256,7 +204,7 @@ final class PostgresStateStore: TranslationStateStore, ChargerPasswordStore {
         return nil
     }
 
-    func storeChangedPassword(_ hash: PasswordHash, of identity: String) async throws {
+    package func storeChangedPassword(_ hash: PasswordHash, of identity: String) async throws {
         let text = hash.description
         try await client.query(
             """
@@ -289,7 +237,7 @@ final class PostgresStateStore: TranslationStateStore, ChargerPasswordStore {
         epochs.withLockedValue { $0[charger] = epoch }
     }
 
-    func save(_ batch: [StateWrite]) async throws {
+    package func save(_ batch: [StateWrite]) async throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let held = epochs.withLockedValue { $0 }
@@ -324,6 +272,25 @@ final class PostgresStateStore: TranslationStateStore, ChargerPasswordStore {
                 metadata: ["charger": "\(charger)"]
             )
             if lost { ownershipLost(charger) }
+        }
+    }
+}
+
+extension PostgresLocation {
+    /// The TLS PostgresNIO is given for `sslMode`.
+    var tls: PostgresClient.Configuration.TLS {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        switch sslMode {
+        case "disable": return .disable
+        case "prefer", "require":
+            // As libpq: encrypted, the server's certificate not checked.
+            configuration.certificateVerification = .none
+            return sslMode == "prefer" ? .prefer(configuration) : .require(configuration)
+        case "verify-ca":
+            configuration.certificateVerification = .noHostnameVerification
+            return .require(configuration)
+        default:
+            return .require(configuration)
         }
     }
 }

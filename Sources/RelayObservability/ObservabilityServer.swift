@@ -4,27 +4,36 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import OCPPTransport
+import RelayConfig
 import RelayRecording
 
 /// `/metrics` (Prometheus text), `/healthz` (the process answers) and `/readyz` (the relay accepts chargers and
 /// every configured upstream accepts TCP connections) on their own listen address, apart from the chargers'.
-final class ObservabilityServer: Sendable {
+package final class ObservabilityServer: Sendable {
     private let channel: any Channel
 
-    struct Endpoints: Sendable {
+    package struct Endpoints: Sendable {
         /// The Prometheus exposition.
         let metrics: @Sendable () -> [UInt8]
         /// Whether the relay is ready, and why not.
         let ready: @Sendable (any EventLoop) -> EventLoopFuture<(ready: Bool, detail: String)>
+
+        package init(
+            metrics: @escaping @Sendable () -> [UInt8],
+            ready: @escaping @Sendable (any EventLoop) -> EventLoopFuture<(ready: Bool, detail: String)>
+        ) {
+            self.metrics = metrics
+            self.ready = ready
+        }
     }
 
     private init(channel: any Channel) {
         self.channel = channel
     }
 
-    var localAddress: SocketAddress? { channel.localAddress }
+    package var localAddress: SocketAddress? { channel.localAddress }
 
-    static func start(
+    package static func start(
         host: String,
         port: Int,
         group: any EventLoopGroup,
@@ -42,7 +51,7 @@ final class ObservabilityServer: Sendable {
         return ObservabilityServer(channel: channel)
     }
 
-    func close() async {
+    package func close() async {
         try? await channel.close()
     }
 }
@@ -147,20 +156,20 @@ private final class ObservabilityHandler: ChannelInboundHandler {
 
 /// Whether every upstream the configuration names accepts a TCP connection; asked at most every few seconds.
 /// The upstreams are read from the configuration in force when asked (a reload may change them).
-final class UpstreamReachability: Sendable {
+package final class UpstreamReachability: Sendable {
     private let configuration: @Sendable () -> RelayConfiguration
     private let clock: RelayClock
     /// When (monotonic nanoseconds) the upstreams were last probed, and what was found.
     private let cache = NIOLockedValueBox<(at: UInt64, targets: [String], unreachable: [String])?>(nil)
     private static let freshFor: UInt64 = 5_000_000_000
 
-    init(clock: RelayClock, configuration: @escaping @Sendable () -> RelayConfiguration) {
+    package init(clock: RelayClock, configuration: @escaping @Sendable () -> RelayConfiguration) {
         self.clock = clock
         self.configuration = configuration
     }
 
     /// The upstreams (`host:port`) that did not accept a connection.
-    func unreachable(on eventLoop: any EventLoop) -> EventLoopFuture<[String]> {
+    package func unreachable(on eventLoop: any EventLoop) -> EventLoopFuture<[String]> {
         let configuration = self.configuration()
         var targets: [(host: String, port: Int)] = []
         var seen = Set<String>()

@@ -11,15 +11,15 @@ enum Reload: Sendable {
 
 /// One setting, declared once: its key, how its value is read and what it sets in the configuration (the
 /// default is the configuration's), whether a reload applies it, and the keys inside it when it has structure.
-struct SettingDeclaration: Sendable {
-    let key: String
+package struct SettingDeclaration: Sendable {
+    package let key: String
     let reload: Reload
     /// The keys inside a setting with structure (`tls.certificate`, `routes[].chargers`), for documentation.
     let subkeys: [String]
     let apply: @Sendable (SettingValue, inout RelayConfiguration) throws(ConfigurationError) -> Void
     /// For a setting bound at start: puts the running value back into a reloaded configuration; `true` when it
     /// differed.
-    let keep: @Sendable (_ new: inout RelayConfiguration, _ running: RelayConfiguration) -> Bool
+    package let keep: @Sendable (_ new: inout RelayConfiguration, _ running: RelayConfiguration) -> Bool
 
     init(
         _ key: String,
@@ -425,7 +425,7 @@ extension RelaySettings {
     }
 
     /// The settings a reload leaves as they were (bound at start).
-    static var boundAtStart: [SettingDeclaration] { declarations.filter { $0.reload == .restart } }
+    package static var boundAtStart: [SettingDeclaration] { declarations.filter { $0.reload == .restart } }
 
     private static func passwordHashes(
         _ texts: [String: String],

@@ -268,7 +268,7 @@ extension RelaySettings {
                     "translation.state: \(scheme):// is not supported; give the path of a SQLite file or a postgresql:// URL"
                 )
             }
-            _ = try PostgresStateStore.Location(url: text)
+            _ = try PostgresLocation(url: text)
             return text
         }
         guard !text.trimmingCharacters(in: .whitespaces).isEmpty else {

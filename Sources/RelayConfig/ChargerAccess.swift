@@ -166,7 +166,7 @@ package enum BasicCredentials {
     }
 
     /// A `Basic` Authorization header value.
-    static func header(user: String, password: String) -> String {
+    package static func header(user: String, password: String) -> String {
         "Basic " + Data("\(user):\(password)".utf8).base64EncodedString()
     }
 }

@@ -111,36 +111,36 @@ public final class RelayMetrics: Sendable {
 
     // MARK: Recorded by the relay
 
-    func recorded(bytes: Int, errors: Int, lostFrames: Int = 0) {
+    package func recorded(bytes: Int, errors: Int, lostFrames: Int = 0) {
         recordingBytes.increment(by: Int64(bytes))
         if errors > 0 { recordingWriteErrors.increment(by: Int64(errors)) }
         if lostFrames > 0 { recordingLostFrames.increment(by: Int64(lostFrames)) }
     }
 
-    func connectionAccepted() {
+    package func connectionAccepted() {
         accepted.increment()
     }
 
     /// A charger over its message rate was slowed (counted once a minute per charger, as it is logged).
-    func rateLimited() {
+    package func rateLimited() {
         counter(
             "rate_limited",
             "Chargers slowed for sending more than limits.messages_per_second (once a minute each)."
         ).increment()
     }
 
-    func tlsHandshakeFailed() {
+    package func tlsHandshakeFailed() {
         tlsFailures.increment()
     }
 
     /// The Prometheus text, with the gauges that are read rather than counted brought up to date.
-    func exposition(connectedChargers: Int, recordingFailing failing: Bool = false) -> [UInt8] {
+    package func exposition(connectedChargers: Int, recordingFailing failing: Bool = false) -> [UInt8] {
         connected.set(Double(connectedChargers))
         recordingFailing.set(failing ? 1.0 : 0.0)
         return registry.emitToBuffer()
     }
 
-    func refused(status: Int, by source: String) {
+    package func refused(status: Int, by source: String) {
         counter(
             "connections_refused",
             "Charger connections refused, by HTTP status and by whom (relay or upstream).",
@@ -148,7 +148,7 @@ public final class RelayMetrics: Sendable {
         ).increment()
     }
 
-    func upstreamFailure(_ reason: String) {
+    package func upstreamFailure(_ reason: String) {
         counter(
             "upstream_failures",
             "Upstream connections that failed: unreachable, timeout, lost.",
@@ -158,9 +158,9 @@ public final class RelayMetrics: Sendable {
 
     /// A charger message's outcome on a mirror (`ocpp_relay_mirror_messages_total`); `cache` is the session's, so
     /// that the registry is asked once per action and outcome. Actions OCPP does not define count as `other`.
-    func mirrorMessage(_ mirror: String, action: String, outcome: String, cache: inout [String: Counter]) {
+    package func mirrorMessage(_ mirror: String, action: String, outcome: String, cache: inout MirrorCounters) {
         let key = "\(action) \(outcome)"
-        if let counter = cache[key] {
+        if let counter = cache.counters[key] {
             counter.increment()
             return
         }
@@ -172,12 +172,12 @@ public final class RelayMetrics: Sendable {
                 ("outcome", outcome),
             ]
         )
-        cache[key] = counter
+        cache.counters[key] = counter
         counter.increment()
     }
 
     /// A mirror's call the relay refused (shadow, or not among a secondary's commands).
-    func mirrorCallRefused(_ mirror: String, action: String) {
+    package func mirrorCallRefused(_ mirror: String, action: String) {
         counter(
             "mirror_calls_refused",
             "Calls from mirrors that the relay refused instead of passing to the charger.",
@@ -186,14 +186,14 @@ public final class RelayMetrics: Sendable {
     }
 
     /// A mirror's leg came up (+1) or went (-1): `ocpp_relay_mirror_connected`.
-    func mirrorConnected(_ mirror: String, by delta: Int) {
+    package func mirrorConnected(_ mirror: String, by delta: Int) {
         registry.makeGauge(
             descriptor: Self.descriptor("mirror_connected", "", "Chargers whose leg to this mirror is up."),
             labels: [("mirror", mirror)]
         ).increment(by: Double(delta))
     }
 
-    func translationDiagnostic(_ kind: String) {
+    package func translationDiagnostic(_ kind: String) {
         counter(
             "translation_diagnostics",
             "Translation notes: lossy, untranslatable, malformed, invalid (refused by the schema), normalised, send "
@@ -203,7 +203,7 @@ public final class RelayMetrics: Sendable {
     }
 
     /// Calls the relay owed a backend and could not deliver within `timeouts.drain` after the charger left.
-    func drainUndelivered(_ calls: Int) {
+    package func drainUndelivered(_ calls: Int) {
         counter(
             "drain_undelivered_calls",
             "Calls owed a backend and not delivered within timeouts.drain after their charger left."
@@ -232,14 +232,16 @@ public final class RelayMetrics: Sendable {
 /// the call-duration histogram. OCPP-J allows one outstanding call per direction: each direction is a ``CallLane``
 /// (by the hash of the message id, holding the action's index) whose calls are sent as they come (a second call
 /// replaces the first, whose answer then counts as unmatched); no allocation per session.
-struct PendingCalls {
+package struct PendingCalls {
     private var fromCharger = CallLane<UInt64, Int?>()
     private var fromUpstream = CallLane<UInt64, Int?>()
+
+    package init() {}
 
     /// Counts a frame and pairs answers with their calls. `direction`: 0 charger → upstream, 1 the other way.
     /// Returns the action of a call (its index in ``OCPPAction/all``), if OCPP defines it.
     @discardableResult
-    mutating func observe(
+    package mutating func observe(
         _ bytes: UnsafeRawBufferPointer,
         direction: Int,
         metrics: RelayMetrics,
@@ -278,4 +280,12 @@ struct PendingCalls {
             return nil
         }
     }
+}
+
+/// One mirror's counters of one session, by action and outcome, made when first counted (see
+/// ``RelayMetrics/mirrorMessage(_:action:outcome:cache:)``).
+package struct MirrorCounters {
+    fileprivate var counters: [String: Counter] = [:]
+
+    package init() {}
 }
