@@ -176,7 +176,8 @@ final class LoopTimers {
     }
 
     /// Runs `action` every `interval` (give or take one interval for the first run) until ``remove(_:)``.
-    func add(_ owner: ObjectIdentifier, every interval: TimeAmount, _ action: @escaping () -> Void) {
+    func add(_ owner: ObjectIdentifier, every period: Duration, _ action: @escaping () -> Void) {
+        let interval = TimeAmount(period)
         let group: Group
         if let existing = groups[interval.nanoseconds] {
             group = existing

@@ -423,9 +423,9 @@ extension RelayServer {
             recorder: recorders.recorder(for: channel.eventLoop),
             registry: registry,
             logger: logger,
-            closeTimeout: TimeAmount(configuration.closeTimeout),
-            drainTimeout: TimeAmount(configuration.drainTimeout),
-            pingInterval: configuration.pingInterval > .zero ? TimeAmount(configuration.pingInterval) : nil,
+            closeTimeout: configuration.closeTimeout,
+            drainTimeout: configuration.drainTimeout,
+            pingInterval: configuration.pingInterval > .zero ? configuration.pingInterval : nil,
             translator: translator,
             metrics: metrics,
             messageRate: configuration.messagesPerSecond > 0

@@ -22,9 +22,9 @@ final class RelaySession: @unchecked Sendable {
     /// The relay's logger; ``logger`` adds this session's metadata when something is logged (an idle session
     /// keeps no metadata of its own: memory per connection counts with thousands of chargers).
     private let baseLogger: Logger
-    private let closeTimeout: TimeAmount
+    private let closeTimeout: Duration
     /// How long the primary upstream stays after the charger left, for what the translation owes it.
-    private let drainTimeout: TimeAmount
+    private let drainTimeout: Duration
     /// While the charger is gone and the translation still owes the backend: the event that closes the primary
     /// upstream once nothing is owed, and the drain's bound.
     private var drain: (then: SessionLegs.Event, timer: Scheduled<Void>?)?
@@ -33,7 +33,7 @@ final class RelaySession: @unchecked Sendable {
     private var upstreamIsReleased = false
     private var upstreamReleased: EventLoopPromise<Void>?
     /// How often silent legs are checked; `nil` never pings.
-    private let pingInterval: TimeAmount?
+    private let pingInterval: Duration?
     private let chargerLeg: LegHandler
     /// The primary upstream leg, and the others (none: mirrors are not session legs but ``mirrors``).
     private let primaryLeg: LegHandler
@@ -68,9 +68,9 @@ final class RelaySession: @unchecked Sendable {
         recorder: LoopRecorder,
         registry: SessionRegistry,
         logger: Logger,
-        closeTimeout: TimeAmount,
-        drainTimeout: TimeAmount = .seconds(30),
-        pingInterval: TimeAmount? = nil,
+        closeTimeout: Duration,
+        drainTimeout: Duration = .seconds(30),
+        pingInterval: Duration? = nil,
         translator: Translator? = nil,
         metrics: RelayMetrics = RelayMetrics(),
         messageRate: MessageRate? = nil,
@@ -92,7 +92,7 @@ final class RelaySession: @unchecked Sendable {
         self.primaryLeg = upstream
         self.legs = SessionLegs(
             upstreams: 1,
-            pingInterval: pingInterval.map { .nanoseconds($0.nanoseconds) },
+            pingInterval: pingInterval,
             drainsUpstream: translator != nil
         )
         self.recorder = recorder
@@ -374,7 +374,7 @@ final class RelaySession: @unchecked Sendable {
         case .sendClose(let leg, let code, let reason):
             handler(leg).send(.connectionClose, Self.closePayload(code, reason), maskKey: maskKey(for: leg))
         case .startCloseTimer(let leg):
-            eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: closeTimeout) { [self] in
+            eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: TimeAmount(closeTimeout)) { [self] in
                 handle(.closeTimedOut(leg))
             }
         case .disconnect(let leg):
@@ -437,7 +437,7 @@ final class RelaySession: @unchecked Sendable {
         drain = (event, nil)
         handle(translator.session.chargerLeft())
         guard drain != nil else { return }
-        drain?.timer = eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: drainTimeout) { [self] in
+        drain?.timer = eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: TimeAmount(drainTimeout)) { [self] in
             finishDrain()
         }
     }

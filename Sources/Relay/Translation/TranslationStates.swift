@@ -81,7 +81,7 @@ final class StateWriter: @unchecked Sendable {
     private var writing = false
     private var scheduled = false
     /// The pause before a failed batch is written again (doubling up to 30 s while the store keeps failing).
-    private var retryDelay: TimeAmount = .milliseconds(250)
+    private var retryDelay: Duration = .milliseconds(250)
     private var retry: Scheduled<Void>?
 
     fileprivate init(eventLoop: any EventLoop, store: any TranslationStateStore, unwritten: UnwrittenStates) {
@@ -142,7 +142,7 @@ final class StateWriter: @unchecked Sendable {
                     self.batch.append(write)
                 }
                 retry?.cancel()
-                retry = eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: retryDelay) { [self] in
+                retry = eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: TimeAmount(retryDelay)) { [self] in
                     writeBatch()
                 }
                 retryDelay = min(retryDelay * 2, .seconds(30))
