@@ -34,20 +34,16 @@ public final class RelayServer: Service, Sendable {
     let group: MultiThreadedEventLoopGroup
     let recorders: LoopRecorders
     let registry = SessionRegistry()
-    /// Charger credentials already checked, so that reconnecting chargers cost a hash, not a PBKDF2.
-    let verifiedCredentials = VerifiedCredentials()
     let connector: UpstreamConnector
     let nextConnection = NIOLockedValueBox<UInt64>(0)
     let children = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
-    /// Refusals over the connection limit since the last log line about them.
-    let overLimitRefusals = NIOLockedValueBox<(count: Int, lastLog: UInt64?)>((0, nil))
     /// Where the relay reads the time.
     public let clock: RelayClock
     private let onListening: @Sendable (_ host: String, _ port: Int) -> Void
     /// Random id of this run; written into every segment so connection numbers stay unique.
     public let runID: String
-    /// Ids for translated messages and transactions.
-    let uuids = UUIDSource()
+    /// What happens to each accepted connection until its session runs.
+    let upgrades: ChargerUpgrades
     /// What the relay counts; served on `metrics.listen` when configured.
     public let metrics: RelayMetrics
     /// Whether every loop can write its recordings (`/readyz`, `/metrics`).
@@ -128,6 +124,19 @@ public final class RelayServer: Service, Sendable {
         self.connector = UpstreamConnector(
             maxFrameBytes: configuration.maxFrameBytes,
             timeout: TimeAmount(configuration.upstreamTimeout)
+        )
+        self.upgrades = ChargerUpgrades(
+            live: live,
+            logger: logger,
+            recorders: self.recorders,
+            registry: registry,
+            connector: connector,
+            nextConnection: nextConnection,
+            children: children,
+            clock: clock,
+            metrics: metrics,
+            console: console,
+            verifiedCredentials: VerifiedCredentials()
         )
     }
 

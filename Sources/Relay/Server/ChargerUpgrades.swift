@@ -15,27 +15,55 @@ import RelayStateStores
 
 /// The charger's side of a connection, up to its session: the pipeline, the slowloris and connection limits,
 /// and the upgrade, whose decisions ``ChargerAdmission`` makes and this code carries out.
-extension RelayServer {
-    /// Receive buffers start small: OCPP frames are a few hundred bytes, and every idle charger keeps one
-    /// per socket (they grow for bursts).
-    static let receiveBuffers = AdaptiveRecvByteBufferAllocator(minimum: 256, initial: 512, maximum: 65536)
+/// Carries out what ``ChargerAdmission`` decides for each accepted connection: the HTTP pipeline and its limits,
+/// the upgrade's checks (credentials, routes, the upstream's dial and answer), refusals recorded and counted, and the
+/// session that starts once both legs are up. The server owns the listening socket and the lifecycle; this type owns
+/// what happens to one connection until its session runs.
+final class ChargerUpgrades: Sendable {
+    let live: NIOLockedValueBox<RelayServer.Live>
+    let logger: Logger
+    let recorders: LoopRecorders
+    let registry: SessionRegistry
+    /// Charger credentials already checked, so that reconnecting chargers cost a hash, not a PBKDF2.
+    let verifiedCredentials: VerifiedCredentials
+    let connector: UpstreamConnector
+    let nextConnection: NIOLockedValueBox<UInt64>
+    let children: NIOLockedValueBox<[ObjectIdentifier: any Channel]>
+    /// Refusals over the connection limit since the last log line about them.
+    let overLimitRefusals = NIOLockedValueBox<(count: Int, lastLog: UInt64?)>((0, nil))
+    let clock: RelayClock
+    /// Ids for translated messages and transactions.
+    let uuids = UUIDSource()
+    let metrics: RelayMetrics
+    let console: ConsoleHub
 
-    func makeBootstrap() -> ServerBootstrap {
-        ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 4096)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            // Reads per readiness event (NIO's default): a held leg is read at most 4 × 64 KiB past its hold.
-            .childChannelOption(.maxMessagesPerRead, value: 4)
-            .childChannelOption(.recvAllocator, value: RelayServer.receiveBuffers)
-            .childChannelInitializer { [self] channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try configureChargerPipeline(channel)
-                }
-            }
+    init(
+        live: NIOLockedValueBox<RelayServer.Live>,
+        logger: Logger,
+        recorders: LoopRecorders,
+        registry: SessionRegistry,
+        connector: UpstreamConnector,
+        nextConnection: NIOLockedValueBox<UInt64>,
+        children: NIOLockedValueBox<[ObjectIdentifier: any Channel]>,
+        clock: RelayClock,
+        metrics: RelayMetrics,
+        console: ConsoleHub,
+        verifiedCredentials: VerifiedCredentials
+    ) {
+        self.live = live
+        self.logger = logger
+        self.recorders = recorders
+        self.registry = registry
+        self.connector = connector
+        self.nextConnection = nextConnection
+        self.children = children
+        self.clock = clock
+        self.metrics = metrics
+        self.console = console
+        self.verifiedCredentials = verifiedCredentials
     }
 
-    private func configureChargerPipeline(_ channel: any Channel) throws {
+    func configureChargerPipeline(_ channel: any Channel) throws {
         // One snapshot per connection: a reload in the middle of a handshake does not mix two configurations.
         let live = self.live.withLockedValue { $0 }
         let configuration = live.configuration
@@ -154,7 +182,7 @@ extension RelayServer {
         channel: any Channel,
         head: HTTPRequestHead,
         _ bound: NIOLoopBound<Handshake>,
-        _ live: Live
+        _ live: RelayServer.Live
     ) -> EventLoopFuture<HTTPHeaders?> {
         let handshake = bound.value
         // The request is in: its timer need not wait out its 30 s beside every connected charger.
@@ -193,7 +221,7 @@ extension RelayServer {
         _ action: ChargerAdmission.Action,
         _ channel: any Channel,
         _ bound: NIOLoopBound<Handshake>,
-        _ live: Live
+        _ live: RelayServer.Live
     ) -> EventLoopFuture<HTTPHeaders?> {
         let eventLoop = channel.eventLoop
         switch action {
@@ -245,7 +273,7 @@ extension RelayServer {
         _ plan: ChargerAdmission.Plan,
         _ channel: any Channel,
         _ bound: NIOLoopBound<Handshake>,
-        _ live: Live
+        _ live: RelayServer.Live
     ) -> EventLoopFuture<HTTPHeaders?> {
         let eventLoop = channel.eventLoop
         let released = registry.current(for: plan.identity.value)?.replaceByNewerConnection()
@@ -355,7 +383,7 @@ extension RelayServer {
     }
 
     /// The upgrade completed: the session takes both legs.
-    private func startSession(channel: any Channel, handshake: Handshake, live: Live) throws {
+    private func startSession(channel: any Channel, handshake: Handshake, live: RelayServer.Live) throws {
         let configuration = live.configuration
         guard case .admitted(let plan, let subprotocol) = handshake.admission.state,
             case .accepted(let upstream) = handshake.upstream, let request = handshake.request
@@ -369,7 +397,7 @@ extension RelayServer {
         )
         var translator: Translator?
         if let direction = plan.translation, let translation = upstream.translation, let state = upstream.state {
-            let session = Self.translation(
+            let session = RelayServer.translation(
                 direction,
                 identity: plan.identity.value,
                 tables: translation.tables,
@@ -455,38 +483,5 @@ extension RelayServer {
         // An idle charger's handshake lives as long as its connection: it keeps nothing of the request.
         handshake.request = nil
         handshake.admission.sessionStarted()
-    }
-}
-
-extension RelayServer {
-    /// The translation engine for a charger of the other version than its upstream.
-    static func translation(
-        _ direction: TranslationDirection,
-        identity: String,
-        tables: MappingTables,
-        state: ChargerState,
-        uuids: UUIDSource,
-        clock: RelayClock,
-        options: TranslationOptions = .init(),
-        callTimeout: Duration
-    ) -> any VersionTranslation {
-        let translationClock = TranslationClock(
-            now: { clock.rfc3339 },
-            uptime: { clock.uptime },
-            makeID: { uuids.next() }
-        )
-        guard
-            let engine = Translations.engine(
-                charger: direction.charger,
-                upstream: direction.upstream,
-                identity: identity,
-                tables: tables,
-                state: state,
-                clock: translationClock,
-                options: options,
-                callTimeout: callTimeout
-            )
-        else { preconditionFailure("a translation direction names a pair the engine translates") }
-        return engine
     }
 }
