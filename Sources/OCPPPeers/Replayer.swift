@@ -130,9 +130,9 @@ public enum Replayer {
                     case .frame(let text): actions = session.received(text, at: Int64(Timestamp.now()))
                     case .timeout: actions = session.timedOut(at: Int64(Timestamp.now()))
                     case .closed:
-                        // The peer went away: whatever is still outstanding times out at once.
-                        actions = session.timedOut(at: Int64.max / 2)
-                        if actions.contains(.finished) { break loop }
+                        // The peer went away: the session reports what is left and ends.
+                        _ = session.peerClosed(at: Int64(Timestamp.now()))
+                        break loop
                     }
                 }
                 var close = ByteBuffer()

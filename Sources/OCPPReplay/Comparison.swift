@@ -54,18 +54,21 @@ public struct ComparisonRules: Sendable, Hashable {
 
 /// Recorded ↔ live values of bound members.
 public struct Bindings: Sendable, Hashable {
-    /// Keyed by the recorded value's JSON text.
+    /// Keyed by the field's name and the recorded value's JSON text: a bound value belongs to its field, so a
+    /// reservationId and a transactionId that were both 1 in the recording bind to their own live values.
     public private(set) var values: [String: JSONValue] = [:]
 
     public init() {}
 
-    mutating func learn(recorded: JSONValue, live: JSONValue) {
-        values[recorded.jsonText] = live
+    mutating func learn(field: String, recorded: JSONValue, live: JSONValue) {
+        values[Self.key(field, recorded)] = live
     }
 
-    func live(for recorded: JSONValue) -> JSONValue? {
-        values[recorded.jsonText]
+    func live(field: String, for recorded: JSONValue) -> JSONValue? {
+        values[Self.key(field, recorded)]
     }
+
+    private static func key(_ field: String, _ recorded: JSONValue) -> String { field + "=" + recorded.jsonText }
 
     /// `payload` with bound members' recorded values replaced by the live ones.
     func substitute(_ payload: JSONValue, keys: Set<String>) -> JSONValue {
@@ -73,7 +76,7 @@ public struct Bindings: Sendable, Hashable {
         case .object(let members):
             return .object(
                 members.map { member in
-                    if keys.contains(member.key), let live = live(for: member.value) {
+                    if keys.contains(member.key), let live = live(field: member.key, for: member.value) {
                         return (key: member.key, value: live)
                     }
                     return (key: member.key, value: substitute(member.value, keys: keys))
@@ -180,10 +183,10 @@ public struct Comparator: Sendable {
         default:
             if Self.same(expected, got) { return }
             if let key = path.last?.split(separator: "[").first.map(String.init), rules.bind.contains(key) {
-                if let bound = bindings.live(for: expected) {
+                if let bound = bindings.live(field: key, for: expected) {
                     if Self.same(bound, got) { return }
                 } else {
-                    bindings.learn(recorded: expected, live: got)
+                    bindings.learn(field: key, recorded: expected, live: got)
                     return
                 }
             }

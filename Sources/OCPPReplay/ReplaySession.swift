@@ -192,6 +192,47 @@ public struct ReplaySession: Sendable {
         return advance()
     }
 
+    /// The live peer closed the connection: the CALL in flight is unanswered, what was not sent or did not come is
+    /// reported, and the replay is over.
+    public mutating func peerClosed(at now: Int64) -> [ReplayAction] {
+        self.now = now
+        guard !finished else { return [.finished] }
+        if let flight = inFlight {
+            let exchange = ours[flight.exchange]
+            report.exchanges.append(
+                ExchangeOutcome(
+                    name: name(exchange, ours: true),
+                    mismatches: [
+                        Mismatch(
+                            action: exchange.action,
+                            path: "",
+                            expected: "an answer",
+                            got: "none: the peer closed the connection"
+                        )
+                    ]
+                )
+            )
+            inFlight = nil
+        }
+        let unsent = ours.count - nextOurs
+        let missing = theirs.filter { !$0.done }.count
+        if unsent > 0 || missing > 0 {
+            report.other.append(
+                Mismatch(
+                    action: "?",
+                    path: "",
+                    expected: "the connection open to the end of the recording",
+                    got: "closed by the peer with \(unsent) of \(ours.count) CALLs not sent"
+                        + (missing > 0 ? " and \(missing) of the peer's \(theirs.count) not received" : "")
+                )
+            )
+        }
+        for index in theirs.indices { theirs[index].done = true }
+        nextOurs = ours.count
+        finished = true
+        return [.finished]
+    }
+
     // MARK: Their CALLs
 
     private mutating func theirCall(_ call: RPCFrame.Call) -> [ReplayAction] {

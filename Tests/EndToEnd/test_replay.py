@@ -5,7 +5,10 @@ import asyncio
 import json
 import os
 import subprocess
+import time
 import xml.etree.ElementTree as ElementTree
+
+import websockets
 
 from conftest import BINARY, ROOT
 from peers import Backend, run_charger
@@ -223,3 +226,42 @@ def test_cutting_a_time_window(start_relay, tmp_path):
     assert "window" in json.loads(window.read_text().splitlines()[0])["source"]
     bad = ocpp_relay("recordings", "cut", str(recordings), "--charger", "CP-WINDOW", "--from", "yesterday")
     assert bad.returncode != 0 and "RFC 3339" in bad.stderr
+
+
+def test_a_backend_that_closes_mid_replay_ends_it_with_a_report(start_relay, tmp_path):
+    """The live backend closes cleanly right after answering StartTransaction: the replayer reports the calls it
+    could not send and exits 1 at once, instead of waiting (or spinning) on a closed connection."""
+    recordings, _ = record_session(start_relay)
+    fixture = cut(recordings, tmp_path, "--charger", "CP-REPLAY")
+
+    async def closing_backend(ws):
+        async for text in ws:
+            message = json.loads(text)
+            if message[0] != 2:
+                continue
+            action, answers = message[2], {
+                "BootNotification": {"status": "Accepted", "currentTime": "2030-01-01T00:00:00Z", "interval": 300},
+                "Heartbeat": {"currentTime": "2030-01-01T00:00:00Z"},
+                "Authorize": {"idTagInfo": {"status": "Accepted"}},
+                "StartTransaction": {"idTagInfo": {"status": "Accepted"}, "transactionId": 42},
+            }
+            await ws.send(json.dumps([3, message[1], answers.get(action, {})]))
+            if action == "StartTransaction":
+                await ws.close(1000)
+                return
+
+    async def scenario():
+        async with websockets.serve(closing_backend, "127.0.0.1", 0, subprotocols=["ocpp1.6"]) as server:
+            port = server.sockets[0].getsockname()[1]
+            began = time.monotonic()
+            process = await asyncio.create_subprocess_exec(
+                BINARY, "replay", str(fixture), "--as", "charger", "--target", f"ws://127.0.0.1:{port}/ocpp",
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            )
+            stdout, stderr = await asyncio.wait_for(process.communicate(), 30)
+            return process.returncode, stdout.decode() + stderr.decode(), time.monotonic() - began
+
+    code, out, seconds = asyncio.run(scenario())
+    assert code == 1, out
+    assert seconds < 10, seconds
+    assert "closed by the peer with" in out and "CALLs not sent" in out, out

@@ -97,6 +97,75 @@ struct ReplaySessionTests {
         #expect(session.report.exchanges.count == 4)
     }
 
+    @Test("the live backend closing mid-replay ends the replay, reporting the call in flight and what was not sent")
+    func peerCloses() throws {
+        let ids = Counter()
+        var session = try ReplaySession(
+            fixture: fixture(recorded),
+            options: ReplayOptions(role: .charger),
+            makeID: { ids.next() }
+        )
+        let start: Int64 = 1_900_000_000_000_000
+        _ = session.start(at: start)
+        _ = session.received(
+            #"[3,"r1",{"status":"Accepted","currentTime":"2030-03-17T10:00:00Z","interval":300}]"#,
+            at: start + 1
+        )
+        _ = session.received(#"[2,"g","GetConfiguration",{"key":["HeartbeatInterval"]}]"#, at: start + 2)
+        // StartTransaction is in flight when the backend closes.
+        #expect(session.peerClosed(at: start + 3) == [.finished])
+        #expect(session.timedOut(at: start + 4) == [.finished])
+        #expect(!session.report.passed)
+        let last = try #require(session.report.exchanges.last)
+        #expect(last.name.contains("StartTransaction"))
+        #expect(last.mismatches.map(\.got) == ["none: the peer closed the connection"])
+        #expect(session.report.other.map(\.got) == ["closed by the peer with 1 of 3 CALLs not sent"])
+    }
+
+    @Test("a bound value belongs to its field: a reservation and a transaction both 1 bind to their own live ids")
+    func bindingsPerField() throws {
+        let frames: [(String, String)] = [
+            ("in", #"[2,"1","Heartbeat",{}]"#),
+            ("out", #"[3,"1",{"currentTime":"2026-11-27T06:00:01Z"}]"#),
+            (
+                "out",
+                #"[2,"b1","ReserveNow",{"connectorId":1,"expiryDate":"2026-11-27T07:00:00Z","idTag":"T","reservationId":1}]"#
+            ),
+            ("in", #"[3,"b1",{"status":"Accepted"}]"#),
+            (
+                "in",
+                #"[2,"2","StartTransaction",{"connectorId":1,"idTag":"T","meterStart":0,"reservationId":1,"timestamp":"2026-11-27T06:00:04Z"}]"#
+            ),
+            ("out", #"[3,"2",{"idTagInfo":{"status":"Accepted"},"transactionId":1}]"#),
+            ("in", #"[2,"3","StopTransaction",{"transactionId":1,"meterStop":10,"timestamp":"2026-11-27T06:00:06Z"}]"#),
+            ("out", #"[3,"3",{}]"#),
+        ]
+        let ids = Counter()
+        var session = try ReplaySession(
+            fixture: fixture(frames),
+            options: ReplayOptions(role: .charger),
+            makeID: { ids.next() }
+        )
+        let start: Int64 = 1_900_000_000_000_000
+        _ = session.start(at: start)
+        _ = session.received(#"[3,"r1",{"currentTime":"2030-03-17T10:00:00Z"}]"#, at: start + 1)
+        // The live backend reserves with id 5: reservationId 1 of the recording is 5 from now on.
+        var next = sent(
+            session.received(
+                #"[2,"live","ReserveNow",{"connectorId":1,"expiryDate":"2026-11-27T07:00:00Z","idTag":"T","reservationId":5}]"#,
+                at: start + 2
+            )
+        )
+        guard case .call(let startCall) = next.last else { Issue.record("expected StartTransaction"); return }
+        #expect(startCall.payload["reservationId"] == .number("5"))
+        // …and it chooses transaction 7: transactionId 1 is 7, not the reservation's 5.
+        next = sent(session.received(#"[3,"r2",{"idTagInfo":{"status":"Accepted"},"transactionId":7}]"#, at: start + 3))
+        guard case .call(let stopCall) = next.first else { Issue.record("expected StopTransaction"); return }
+        #expect(stopCall.payload["transactionId"] == .number("7"))
+        #expect(session.received(#"[3,"r3",{}]"#, at: start + 4) == [.finished])
+        #expect(session.report.passed, "\(session.report.text())")
+    }
+
     @Test("a different answer fails, and the report names the field")
     func fails() throws {
         let ids = Counter()
