@@ -197,23 +197,7 @@ public struct ReplaySession: Sendable {
     public mutating func peerClosed(at now: Int64) -> [ReplayAction] {
         self.now = now
         guard !finished else { return [.finished] }
-        if let flight = inFlight {
-            let exchange = ours[flight.exchange]
-            report.exchanges.append(
-                ExchangeOutcome(
-                    name: name(exchange, ours: true),
-                    mismatches: [
-                        Mismatch(
-                            action: exchange.action,
-                            path: "",
-                            expected: "an answer",
-                            got: "none: the peer closed the connection"
-                        )
-                    ]
-                )
-            )
-            inFlight = nil
-        }
+        if let flight = inFlight { unanswered(flight.exchange, "none: the peer closed the connection") }
         let unsent = ours.count - nextOurs
         let missing = theirs.filter { !$0.done }.count
         if unsent > 0 || missing > 0 {
@@ -344,21 +328,7 @@ public struct ReplaySession: Sendable {
         guard !finished else { return [.finished] }
         if let flight = inFlight {
             if now < flight.deadline { return [.wait(until: flight.deadline)] }
-            let exchange = ours[flight.exchange]
-            report.exchanges.append(
-                ExchangeOutcome(
-                    name: name(exchange, ours: true),
-                    mismatches: [
-                        Mismatch(
-                            action: exchange.action,
-                            path: "",
-                            expected: "an answer",
-                            got: "none within \(Int(options.answerTimeout)) s"
-                        )
-                    ]
-                )
-            )
-            inFlight = nil
+            unanswered(flight.exchange, "none within \(Int(options.answerTimeout)) s")
         }
         if nextOurs < ours.count {
             let exchange = ours[nextOurs]
@@ -395,6 +365,18 @@ public struct ReplaySession: Sendable {
         }
         finished = true
         return [.finished]
+    }
+
+    /// Our CALL in flight got no answer (`got` says why); it is no longer in flight.
+    private mutating func unanswered(_ index: Int, _ got: String) {
+        let exchange = ours[index]
+        report.exchanges.append(
+            ExchangeOutcome(
+                name: name(exchange, ours: true),
+                mismatches: [Mismatch(action: exchange.action, path: "", expected: "an answer", got: got)]
+            )
+        )
+        inFlight = nil
     }
 
     private mutating func giveUp(_ which: (Exchange) -> Bool) {

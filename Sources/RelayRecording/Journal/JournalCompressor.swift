@@ -8,16 +8,6 @@ import Synchronization
 ///
 /// The loop and this thread share only the journal's offsets, a sleeping flag, and the figures the loop reports.
 final class JournalCompressor: @unchecked Sendable {
-    /// What the writer tells the loop about itself.
-    struct Figures: Sendable {
-        var bytesWritten = 0
-        var writeErrors = 0
-        var lostFrames = 0
-        var lastGap: RecordingGap?
-        var failure: (since: UInt64, error: String)?
-        var currentSegmentPath: String?
-    }
-
     /// How long committed records may wait for the thread.
     static let interval: TimeInterval = 0.01
 
@@ -31,7 +21,7 @@ final class JournalCompressor: @unchecked Sendable {
     /// Guarded by `condition`.
     private var stopping = false
     private var rollRequested = false
-    private let published = Mutex(Figures())
+    private let published = Mutex(SegmentWriter.Figures())
     private var thread: Thread?
     private let stopped = NSCondition()
     private var hasStopped = false
@@ -49,7 +39,7 @@ final class JournalCompressor: @unchecked Sendable {
         thread.start()
     }
 
-    var figures: Figures { published.withLock { $0 } }
+    var figures: SegmentWriter.Figures { published.withLock { $0 } }
 
     // MARK: The loop's side
 
@@ -161,14 +151,7 @@ final class JournalCompressor: @unchecked Sendable {
     }
 
     private func publish() {
-        let figures = Figures(
-            bytesWritten: segments.bytesWritten,
-            writeErrors: segments.writeErrors,
-            lostFrames: segments.lostFrames,
-            lastGap: segments.lastGap,
-            failure: segments.failure,
-            currentSegmentPath: segments.currentSegmentPath
-        )
+        let figures = segments.figures
         published.withLock { $0 = figures }
     }
 }

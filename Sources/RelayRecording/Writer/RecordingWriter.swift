@@ -240,19 +240,10 @@ public final class RecordingWriter {
 
     // MARK: Figures
 
-    private var figures: JournalCompressor.Figures {
+    private var figures: SegmentWriter.Figures {
         switch mode {
-        case .onLoop(let segments):
-            return JournalCompressor.Figures(
-                bytesWritten: segments.bytesWritten,
-                writeErrors: segments.writeErrors,
-                lostFrames: segments.lostFrames,
-                lastGap: segments.lastGap,
-                failure: segments.failure,
-                currentSegmentPath: segments.currentSegmentPath
-            )
-        case .journaled(let compressor):
-            return compressor.figures
+        case .onLoop(let segments): segments.figures
+        case .journaled(let compressor): compressor.figures
         }
     }
 

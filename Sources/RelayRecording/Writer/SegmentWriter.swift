@@ -70,6 +70,27 @@ final class SegmentWriter {
     var currentSegmentPath: String? { segment?.path }
     private(set) var lastFinishedPath: String?
 
+    /// What the writer tells the loop about itself.
+    struct Figures: Sendable {
+        var bytesWritten = 0
+        var writeErrors = 0
+        var lostFrames = 0
+        var lastGap: RecordingGap?
+        var failure: (since: UInt64, error: String)?
+        var currentSegmentPath: String?
+    }
+
+    var figures: Figures {
+        Figures(
+            bytesWritten: bytesWritten,
+            writeErrors: writeErrors,
+            lostFrames: lostFrames,
+            lastGap: lastGap,
+            failure: failure,
+            currentSegmentPath: currentSegmentPath
+        )
+    }
+
     init(
         configuration: RecordingConfiguration,
         loop: Int,
