@@ -198,6 +198,8 @@ public final class RecordingWriter {
                 }
                 lost(piece)
             }
+            // The common tick fits in one piece: no need to walk its records.
+            guard all.count > limit else { return put(0..<all.count) }
             while let record = scan.next() {
                 if record.range.upperBound - start > limit && end > start {
                     put(start..<end)
