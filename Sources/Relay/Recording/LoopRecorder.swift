@@ -112,30 +112,31 @@ final class LoopRecorder {
     /// Counts what the writer did, and says when recording starts or stops failing; while it fails, a retry is
     /// scheduled even without traffic (the writer's backoff decides whether it writes).
     private func report() {
+        let figures = writer.figures
         if let metrics,
-            writer.bytesWritten != countedBytes || writer.writeErrors != countedErrors
-                || writer.lostFrames != countedLost
+            figures.bytesWritten != countedBytes || figures.writeErrors != countedErrors
+                || figures.lostFrames != countedLost
         {
             metrics.recorded(
-                bytes: writer.bytesWritten - countedBytes,
-                errors: writer.writeErrors - countedErrors,
-                lostFrames: writer.lostFrames - countedLost
+                bytes: figures.bytesWritten - countedBytes,
+                errors: figures.writeErrors - countedErrors,
+                lostFrames: figures.lostFrames - countedLost
             )
-            countedBytes = writer.bytesWritten
-            countedErrors = writer.writeErrors
-            countedLost = writer.lostFrames
+            countedBytes = figures.bytesWritten
+            countedErrors = figures.writeErrors
+            countedLost = figures.lostFrames
         }
-        let failing = writer.failure
-        if let failing, clock.wall() - lastErrorReport > 10_000_000 {
-            lastErrorReport = clock.wall()
+        let failing = figures.failure
+        if let failing, case let now = clock.wall(), now - lastErrorReport > 10_000_000 {
+            lastErrorReport = now
             logger.error(
                 "recording write failed; frames are still forwarded",
-                metadata: ["error": "\(failing.error)", "write_errors": "\(writer.writeErrors)"]
+                metadata: ["error": "\(failing.error)", "write_errors": "\(figures.writeErrors)"]
             )
         }
         let failure = failing.map { "cannot write since \(Timestamp.rfc3339($0.since)): \($0.error)" }
         if failure != reportedFailure {
-            if failure == nil, let gap = writer.lastGap {
+            if failure == nil, let gap = figures.lastGap {
                 logger.notice(
                     "recording works again; the gap is recorded",
                     metadata: [

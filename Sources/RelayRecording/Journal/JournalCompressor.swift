@@ -21,7 +21,7 @@ final class JournalCompressor: @unchecked Sendable {
     /// Guarded by `condition`.
     private var stopping = false
     private var rollRequested = false
-    private let published = Mutex(SegmentWriter.Figures())
+    private let published = Mutex(RecordingFigures())
     private var thread: Thread?
     private let stopped = NSCondition()
     private var hasStopped = false
@@ -39,7 +39,7 @@ final class JournalCompressor: @unchecked Sendable {
         thread.start()
     }
 
-    var figures: SegmentWriter.Figures { published.withLock { $0 } }
+    var figures: RecordingFigures { published.withLock { $0 } }
 
     // MARK: The loop's side
 
@@ -60,30 +60,28 @@ final class JournalCompressor: @unchecked Sendable {
     /// Waits (on the loop: a full journal holds it, as a slow disk held a `write(2)`) until the journal has `bytes`
     /// free or `timeout` passes; false when it has not.
     func waitForRoom(_ bytes: Int, timeout: TimeInterval) -> Bool {
-        let deadline = Date(timeIntervalSinceNow: timeout)
-        room.lock()
-        defer { room.unlock() }
-        waitingForRoom.store(true, ordering: .sequentiallyConsistent)
-        defer { waitingForRoom.store(false, ordering: .sequentiallyConsistent) }
-        while journal.capacity - journal.backlog < bytes {
-            wake()
-            guard room.wait(until: deadline) else { return journal.capacity - journal.backlog >= bytes }
-        }
-        return true
+        waitOnThread(timeout: timeout) { journal.capacity - journal.backlog >= bytes }
     }
 
     /// Waits (on the loop) until the thread has taken everything committed, or `timeout` passes: while recording
     /// fails, so that what it drops is counted before the tick's frames are forwarded.
     func waitUntilTaken(timeout: TimeInterval) {
+        _ = waitOnThread(timeout: timeout) { journal.backlog == 0 }
+    }
+
+    /// Wakes the thread and waits until `done` holds (the thread signals after each span it takes) or `timeout`
+    /// passes; returns `done` at the end.
+    private func waitOnThread(timeout: TimeInterval, until done: () -> Bool) -> Bool {
         let deadline = Date(timeIntervalSinceNow: timeout)
         room.lock()
         defer { room.unlock() }
         waitingForRoom.store(true, ordering: .sequentiallyConsistent)
         defer { waitingForRoom.store(false, ordering: .sequentiallyConsistent) }
-        while journal.backlog > 0 {
+        while !done() {
             wake()
-            guard room.wait(until: deadline) else { return }
+            guard room.wait(until: deadline) else { return done() }
         }
+        return true
     }
 
     /// Asks the thread to finish the current segment now.

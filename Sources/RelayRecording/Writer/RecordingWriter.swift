@@ -242,23 +242,14 @@ public final class RecordingWriter {
 
     // MARK: Figures
 
-    private var figures: SegmentWriter.Figures {
+    /// What the writer has done so far (read once per report: through the journal's thread, a copy under a lock).
+    public var figures: RecordingFigures {
         switch mode {
         case .onLoop(let segments): segments.figures
         case .journaled(let compressor): compressor.figures
         }
     }
 
-    /// Bytes written to segment files by this writer (compressed), for metrics.
-    public var bytesWritten: Int { figures.bytesWritten }
-    /// Write failures so far (each failed attempt, retries included).
-    public var writeErrors: Int { figures.writeErrors }
-    /// Frames not recorded because writing failed (or the journal was full), so far.
-    public var lostFrames: Int { figures.lostFrames }
-    /// The gap recorded when writing last worked again.
-    public var lastGap: RecordingGap? { figures.lastGap }
-    /// Why recording fails, and since when; nil while it works.
-    public var failure: (since: UInt64, error: String)? { figures.failure }
     /// The path of the segment being written, if any.
     public var currentSegmentPath: String? { figures.currentSegmentPath }
 

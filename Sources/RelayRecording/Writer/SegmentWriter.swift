@@ -70,18 +70,8 @@ final class SegmentWriter {
     var currentSegmentPath: String? { segment?.path }
     private(set) var lastFinishedPath: String?
 
-    /// What the writer tells the loop about itself.
-    struct Figures: Sendable {
-        var bytesWritten = 0
-        var writeErrors = 0
-        var lostFrames = 0
-        var lastGap: RecordingGap?
-        var failure: (since: UInt64, error: String)?
-        var currentSegmentPath: String?
-    }
-
-    var figures: Figures {
-        Figures(
+    var figures: RecordingFigures {
+        RecordingFigures(
             bytesWritten: bytesWritten,
             writeErrors: writeErrors,
             lostFrames: lostFrames,
@@ -408,4 +398,20 @@ final class SegmentWriter {
         // Without a segment (it could not be created) there is no index to write to; the records say it all.
         segment?.writeIndex(entry)
     }
+}
+
+/// What a recording writer tells its event loop about itself: for metrics, health and retention.
+public struct RecordingFigures: Sendable {
+    /// Compressed bytes written to segment files, so far.
+    public var bytesWritten = 0
+    /// Write failures so far (each failed attempt, retries included).
+    public var writeErrors = 0
+    /// Frames not recorded because writing failed (or the journal was full), so far.
+    public var lostFrames = 0
+    /// The gap recorded when writing last worked again.
+    public var lastGap: RecordingGap?
+    /// Why recording fails, and since when; nil while it works.
+    public var failure: (since: UInt64, error: String)?
+    /// The path of the segment being written, if any.
+    public var currentSegmentPath: String?
 }
