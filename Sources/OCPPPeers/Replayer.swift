@@ -6,8 +6,9 @@ import OCPPReplay
 import OCPPTransport
 import RelayRecording
 
-/// Runs a replay over the network: as the charger against a backend (`connect`), or as the backend for a
-/// charger that connects (`listen`). A Swift test can call ``run(_:options:target:group:)`` directly.
+/// Runs replays over the network: as the charger against a backend (`connect`), or as the backend for chargers
+/// that connect (`listen`); one fixture here, a suite, a load test or a fleet through ``ReplayPlan`` (see
+/// `Replayer+Plans.swift`). A Swift test can call ``run(_:options:target:group:)`` directly.
 public enum Replayer {
     /// Where the live peer is.
     public enum Target: Sendable {
@@ -22,47 +23,19 @@ public enum Replayer {
         public let description: String
     }
 
+    /// Replays one fixture.
     public static func run(
         _ fixture: Fixture,
         options: ReplayOptions,
         target: Target,
         group: any EventLoopGroup
     ) async throws -> ReplayReport {
-        var session: ReplaySession
-        do {
-            session = try ReplaySession(fixture: fixture, options: options, makeID: { UUID().uuidString.lowercased() })
-        } catch {
-            throw CouldNotRun(description: "\(error)")
-        }
+        var session = try makeSession(fixture, options: options)
         let socket: PeerSocket
         var server: PeerTransport.Server?
         switch target {
         case .connect(let url, let identity):
-            let upstream: UpstreamURL
-            let id: ChargePointIdentity
-            do {
-                upstream = try UpstreamURL(url)
-                id = try ChargePointIdentity(identity ?? fixture.header.charger)
-            } catch {
-                throw CouldNotRun(description: "\(error)")
-            }
-            do {
-                socket = try await PeerTransport.connect(
-                    host: upstream.host,
-                    port: upstream.port,
-                    path: upstream.path(for: id),
-                    subprotocols: [session.subprotocol],
-                    group: group
-                )
-            } catch {
-                throw CouldNotRun(description: "cannot connect to \(upstream.url(for: id)): \(error)")
-            }
-            guard socket.subprotocol == session.subprotocol else {
-                throw CouldNotRun(
-                    description:
-                        "the backend chose \(socket.subprotocol ?? "no subprotocol"), the recording speaks \(session.subprotocol)"
-                )
-            }
+            socket = try await connect(url: url, identity: identity ?? fixture.header.charger, session, group: group)
         case .listen(let host, let port, let acceptTimeout, let onListening):
             let listener = try await PeerTransport.listen(
                 host: host,
@@ -79,7 +52,63 @@ public enum Replayer {
             socket = accepted
         }
         defer { server?.close() }
-        return try await socket.channel.executeThenClose { inbound, outbound in
+        return try await drive(&session, on: socket, start: { session, now in session.start(at: now) })
+    }
+
+    static func makeSession(_ fixture: Fixture, options: ReplayOptions) throws(CouldNotRun) -> ReplaySession {
+        do {
+            return try ReplaySession(fixture: fixture, options: options, makeID: { UUID().uuidString.lowercased() })
+        } catch {
+            throw CouldNotRun(description: "\(error)")
+        }
+    }
+
+    /// Opens the charger's WebSocket to `<url>/<identity>` with the session's subprotocol.
+    static func connect(
+        url: String,
+        identity: String,
+        _ session: ReplaySession,
+        group: any EventLoopGroup
+    ) async throws -> PeerSocket {
+        let upstream: UpstreamURL
+        let id: ChargePointIdentity
+        do {
+            upstream = try UpstreamURL(url)
+            id = try ChargePointIdentity(identity)
+        } catch {
+            throw CouldNotRun(description: "\(error)")
+        }
+        let socket: PeerSocket
+        do {
+            socket = try await PeerTransport.connect(
+                host: upstream.host,
+                port: upstream.port,
+                path: upstream.path(for: id),
+                subprotocols: [session.subprotocol],
+                group: group
+            )
+        } catch {
+            throw CouldNotRun(description: "cannot connect to \(upstream.url(for: id)): \(error)")
+        }
+        guard socket.subprotocol == session.subprotocol else {
+            try? await socket.channel.channel.close()
+            throw CouldNotRun(
+                description:
+                    "the backend chose \(socket.subprotocol ?? "no subprotocol"), the recording speaks \(session.subprotocol)"
+            )
+        }
+        return socket
+    }
+
+    /// Runs `session` over `socket` until it is finished or the peer closes, then closes the socket; `observe`
+    /// sees the report after each step (a progress line).
+    static func drive(
+        _ session: inout ReplaySession,
+        on socket: PeerSocket,
+        start: (inout ReplaySession, Int64) -> [ReplayAction],
+        observe: (ReplayReport) -> Void = { _ in }
+    ) async throws -> ReplayReport {
+        try await socket.channel.executeThenClose { inbound, outbound in
             let inbox = Inbox()
             return try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
@@ -115,7 +144,7 @@ public enum Replayer {
                         )
                     )
                 }
-                var actions = session.start(at: Int64(Timestamp.now()))
+                var actions = start(&session, Int64(Timestamp.now()))
                 loop: while true {
                     var deadline: Int64?
                     for action in actions {
@@ -125,6 +154,7 @@ public enum Replayer {
                         case .finished: break loop
                         }
                     }
+                    observe(session.report)
                     let wait = max(0, Double((deadline ?? Int64(Timestamp.now())) - Int64(Timestamp.now())) / 1e6)
                     switch await inbox.next(timeout: wait) {
                     case .frame(let text): actions = session.received(text, at: Int64(Timestamp.now()))
@@ -135,6 +165,7 @@ public enum Replayer {
                         break loop
                     }
                 }
+                observe(session.report)
                 var close = ByteBuffer()
                 close.writeInteger(UInt16(1000))
                 try? await outbound.write(
@@ -162,12 +193,15 @@ actor Inbox {
 
     private var queue: [String] = []
     private var closed = false
-    private var waiter: (id: Int, continuation: CheckedContinuation<Event, Never>)?
+    /// The loop waiting for a frame, and the timer that ends its wait (cancelled when a frame comes first, so
+    /// that thousands of replayed chargers do not leave a sleeping task behind per message).
+    private var waiter: (id: Int, continuation: CheckedContinuation<Event, Never>, timer: Task<Void, Never>?)?
     private var nextID = 0
 
     func push(_ text: String) {
         if let waiter {
             self.waiter = nil
+            waiter.timer?.cancel()
             waiter.continuation.resume(returning: .frame(text))
         } else {
             queue.append(text)
@@ -178,6 +212,7 @@ actor Inbox {
         closed = true
         if let waiter {
             self.waiter = nil
+            waiter.timer?.cancel()
             waiter.continuation.resume(returning: .closed)
         }
     }
@@ -189,11 +224,11 @@ actor Inbox {
         nextID += 1
         let id = nextID
         return await withCheckedContinuation { continuation in
-            waiter = (id, continuation)
-            Task {
-                try? await Task.sleep(for: .milliseconds(Int(seconds * 1000) + 1))
+            let timer = Task {
+                try? await Task.sleep(for: .microseconds(Int64(seconds * 1e6) + 1))
                 self.expire(id)
             }
+            waiter = (id, continuation, timer)
         }
     }
 

@@ -2,19 +2,97 @@ import OCPP
 
 /// One difference between what a live peer sent and what the recording says it sent.
 public struct Mismatch: Sendable, Hashable, CustomStringConvertible {
+    /// What kind of difference: reports count them per kind.
+    public enum Kind: String, Sendable, Hashable, CaseIterable {
+        /// A value differs.
+        case value
+        /// A member the recording has is absent.
+        case missing
+        /// A member the recording lacks is present.
+        case extra
+        /// An array has another number of elements.
+        case count
+        /// A CALL got no answer (within the timeout, or the peer closed first).
+        case unanswered
+        /// A CALLRESULT where the recording has a CALLERROR, or the other way round, or another error code.
+        case answerKind = "answer"
+        /// The peer sent a CALL the recording lacks at this point.
+        case unexpectedCall = "unexpected-call"
+        /// A CALL the peer sent in the recording did not come.
+        case missingCall = "missing-call"
+        /// The peer closed the connection before the recording's end.
+        case closed
+        /// Not an OCPP frame, or an answer to no CALL.
+        case malformed
+    }
+
     /// The action concerned (`StartTransaction`, `StartTransaction.result` for its answer).
     public var action: String
     /// Where in the payload (`idTagInfo.status`), or empty for the message as a whole.
     public var path: String
     public var expected: String
     public var got: String
+    public var kind: Kind
+    /// Whether it fails the replay (the rules' `severity`; `ignore`d differences are not reported at all).
+    public var severity: Severity
+
+    public init(
+        action: String,
+        path: String,
+        expected: String,
+        got: String,
+        kind: Kind = .value,
+        severity: Severity = .fail
+    ) {
+        self.action = action
+        self.path = path
+        self.expected = expected
+        self.got = got
+        self.kind = kind
+        self.severity = severity
+    }
 
     public var description: String {
         "\(action)\(path.isEmpty ? "" : " \(path)"): expected \(expected), got \(got)"
     }
 }
 
-/// Which payload values a comparison ignores (volatile ones) and which it binds (values the live peer chooses).
+/// How much a difference weighs.
+public enum Severity: String, Sendable, Hashable, CaseIterable, Comparable {
+    /// Fails the replay.
+    case fail
+    /// Reported, but the replay passes.
+    case warn
+    /// Not reported.
+    case ignore
+
+    public static func < (a: Severity, b: Severity) -> Bool {
+        allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
+    }
+}
+
+/// What the replayer does with a CALL from the live peer that the fixture lacks at that point. Each way answers it
+/// alike: with the fixture's last answer to that action, else `NotImplemented`.
+public enum UnexpectedCalls: String, Sendable, Hashable, CaseIterable {
+    /// Answered without a word.
+    case answer
+    /// Answered and reported as a warning.
+    case report
+    /// Answered and reported as a failure.
+    case fail
+}
+
+/// How a live payload must match the recorded one.
+public enum MatchMode: String, Sendable, Hashable, CaseIterable {
+    /// The same members, the same values.
+    case exact
+    /// The recorded members, with the same values; the live payload may have more members (arrays keep their
+    /// length).
+    case subset
+}
+
+/// Which payload values a comparison ignores (volatile ones) and which it binds (values the live peer chooses);
+/// how much each action's differences weigh, what becomes of CALLs the fixture lacks, how strictly payloads match.
 public struct ComparisonRules: Sendable, Hashable {
     /// Per action (or `*` for all): member names ignored anywhere (`timestamp`), or dotted paths from the
     /// payload root with `[*]` for array elements (`meterValue[*].sampledValue[*].value`).
@@ -22,15 +100,46 @@ public struct ComparisonRules: Sendable, Hashable {
     /// Member names whose values the live peer may choose; the first differing value is learned and
     /// substituted in later frames instead of being reported.
     public var bind: Set<String>
+    /// Per action (`Authorize`: its CALL and answer; `Authorize.result`: the answer only; `*`: every action): how
+    /// much a difference weighs. The most specific entry wins; without one, a difference fails.
+    public var severity: [String: Severity]
+    public var unexpectedCalls: UnexpectedCalls
+    public var match: MatchMode
 
     public static let defaults = ComparisonRules(
         ignore: ["*": ["currentTime", "timestamp", "generatedAt"]],
         bind: ["transactionId", "reservationId", "requestId", "remoteStartId", "chargingProfileId"]
     )
 
-    public init(ignore: [String: [String]], bind: Set<String>) {
+    public init(
+        ignore: [String: [String]],
+        bind: Set<String>,
+        severity: [String: Severity] = [:],
+        unexpectedCalls: UnexpectedCalls = .report,
+        match: MatchMode = .exact
+    ) {
         self.ignore = ignore
         self.bind = bind
+        self.severity = severity
+        self.unexpectedCalls = unexpectedCalls
+        self.match = match
+    }
+
+    /// How much a difference of `action` (`Authorize`, `Authorize.result`, `Authorize.error`) weighs.
+    public func severity(of action: String) -> Severity {
+        let base = action.split(separator: ".").first.map(String.init) ?? action
+        return severity[action] ?? severity[base] ?? severity["*"] ?? .fail
+    }
+
+    /// `mismatches` weighed by the severity rules: ignored ones dropped, the others marked.
+    public func weigh(_ mismatches: [Mismatch]) -> [Mismatch] {
+        mismatches.compactMap { mismatch in
+            let weight = max(mismatch.severity, severity(of: mismatch.action))
+            guard weight != .ignore else { return nil }
+            var weighed = mismatch
+            weighed.severity = weight
+            return weighed
+        }
     }
 
     /// These rules with more ignores added.
@@ -91,16 +200,16 @@ public struct Bindings: Sendable, Hashable {
 }
 
 extension JSONValue {
-    /// Every RFC 3339 date-time string moved by `offset` microseconds.
-    func rebasingTimestamps(by offset: Int64) -> JSONValue {
+    /// Every RFC 3339 date-time string moved to the time `move` gives for it (µs since the epoch).
+    func rebasingTimestamps(_ move: (Int64) -> Int64) -> JSONValue {
         switch self {
         case .string(let text):
             guard let (micros, digits) = RFC3339.parse(text) else { return self }
-            return .string(RFC3339.format(micros + offset, fractionDigits: digits))
+            return .string(RFC3339.format(move(micros), fractionDigits: digits))
         case .object(let members):
-            return .object(members.map { (key: $0.key, value: $0.value.rebasingTimestamps(by: offset)) })
+            return .object(members.map { (key: $0.key, value: $0.value.rebasingTimestamps(move)) })
         case .array(let elements):
-            return .array(elements.map { $0.rebasingTimestamps(by: offset) })
+            return .array(elements.map { $0.rebasingTimestamps(move) })
         default:
             return self
         }
@@ -121,7 +230,7 @@ public struct Comparator: Sendable {
     public mutating func compare(action: String, expected: JSONValue, got: JSONValue) -> [Mismatch] {
         var out: [Mismatch] = []
         walk(action, [], expected, got, &out)
-        return out
+        return rules.weigh(out)
     }
 
     private mutating func walk(
@@ -145,7 +254,8 @@ public struct Comparator: Sendable {
                                 action: action,
                                 path: childPath.joined(separator: "."),
                                 expected: member.value.jsonText,
-                                got: "(absent)"
+                                got: "(absent)",
+                                kind: .missing
                             )
                         )
                     }
@@ -153,7 +263,7 @@ public struct Comparator: Sendable {
                 }
                 walk(action, childPath, member.value, live, &out)
             }
-            for member in g where expectedKeys[member.key] == nil {
+            for member in g where expectedKeys[member.key] == nil && rules.match == .exact {
                 let childPath = path + [member.key]
                 if !rules.ignores(action: action, path: childPath) {
                     out.append(
@@ -161,7 +271,8 @@ public struct Comparator: Sendable {
                             action: action,
                             path: childPath.joined(separator: "."),
                             expected: "(absent)",
-                            got: member.value.jsonText
+                            got: member.value.jsonText,
+                            kind: .extra
                         )
                     )
                 }
@@ -173,7 +284,8 @@ public struct Comparator: Sendable {
                         action: action,
                         path: path.joined(separator: "."),
                         expected: "\(e.count) elements",
-                        got: "\(g.count) elements"
+                        got: "\(g.count) elements",
+                        kind: .count
                     )
                 )
             }

@@ -4,18 +4,24 @@ extension ReplayReport {
         func paint(_ s: String, _ code: String) -> String { color ? "\u{1B}[\(code)m\(s)\u{1B}[0m" : s }
         var lines: [String] = []
         for exchange in exchanges {
-            let mark = exchange.mismatches.isEmpty ? paint("✓", "32") : paint("✗", "31")
+            let mark =
+                exchange.mismatches.isEmpty
+                ? paint("✓", "32")
+                : exchange.mismatches.contains { $0.severity == .fail } ? paint("✗", "31") : paint("!", "33")
             lines.append("\(mark) \(exchange.name)")
             for m in exchange.mismatches {
                 lines.append(
-                    "    \(m.action) \(m.path.isEmpty ? "" : m.path + ": ")expected \(m.expected), got \(m.got)"
+                    "    \(m.severity == .warn ? "warning: " : "")\(m.action) \(m.path.isEmpty ? "" : m.path + ": ")"
+                        + "expected \(m.expected), got \(m.got)"
                 )
             }
         }
         for m in other {
-            lines.append(paint("✗", "31") + " \(m)")
+            lines.append((m.severity == .warn ? paint("!", "33") + " warning:" : paint("✗", "31")) + " \(m)")
         }
-        let failed = exchanges.filter { !$0.mismatches.isEmpty }.count + other.count
+        let failed =
+            exchanges.filter { $0.mismatches.contains { $0.severity == .fail } }.count
+            + other.filter { $0.severity == .fail }.count
         lines.append(
             failed == 0
                 ? paint("replay passed: \(exchanges.count) exchanges matched", "32")
@@ -25,41 +31,5 @@ extension ReplayReport {
                 )
         )
         return lines.joined(separator: "\n")
-    }
-
-    /// JUnit XML for CI: one test case per exchange.
-    public func junitXML(suite: String, seconds: Double) -> String {
-        func escape(_ s: String) -> String {
-            var out = ""
-            for c in s.unicodeScalars {
-                switch c {
-                case "&": out += "&amp;"
-                case "<": out += "&lt;"
-                case ">": out += "&gt;"
-                case "\"": out += "&quot;"
-                case _ where c.value < 0x20 && c != "\n" && c != "\t": out += " "
-                default: out.unicodeScalars.append(c)
-                }
-            }
-            return out
-        }
-        let cases = exchanges.map { ($0.name, $0.mismatches) } + other.map { ("unexpected: \($0.action)", [$0]) }
-        let failures = cases.filter { !$0.1.isEmpty }.count
-        var xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-        xml += "<testsuites tests=\"\(cases.count)\" failures=\"\(failures)\" time=\"\(seconds)\">\n"
-        xml +=
-            "  <testsuite name=\"\(escape(suite))\" tests=\"\(cases.count)\" failures=\"\(failures)\" time=\"\(seconds)\">\n"
-        for (name, mismatches) in cases {
-            xml += "    <testcase classname=\"\(escape(suite))\" name=\"\(escape(name))\""
-            if mismatches.isEmpty {
-                xml += "/>\n"
-            } else {
-                let message = mismatches.map(\.description).joined(separator: "\n")
-                xml +=
-                    ">\n      <failure message=\"\(escape(mismatches[0].description))\">\(escape(message))</failure>\n    </testcase>\n"
-            }
-        }
-        xml += "  </testsuite>\n</testsuites>\n"
-        return xml
     }
 }

@@ -54,19 +54,52 @@ public enum ReplayAction: Sendable, Equatable {
 
 /// The result of one exchange (a CALL and its answer) of the recording.
 public struct ExchangeOutcome: Sendable, Hashable {
+    /// How the live peer answered.
+    public enum Answer: Sendable, Hashable {
+        case result
+        case error(code: String)
+        /// No answer (within the timeout, or before the peer closed).
+        case none
+    }
+
     /// `#7 StartTransaction (charger → backend)`.
     public var name: String
+    public var action: String
+    /// Whether the replayer sent the CALL (the live peer answered it), or the live peer did.
+    public var sentByReplayer: Bool
+    public var answer: Answer
+    /// From sending the CALL to its answer, in µs: the live peer's answer time (CALLs the replayer sent).
+    public var answerTime: Int64?
     public var mismatches: [Mismatch]
+
+    public init(
+        name: String,
+        action: String,
+        sentByReplayer: Bool,
+        answer: Answer,
+        answerTime: Int64? = nil,
+        mismatches: [Mismatch]
+    ) {
+        self.name = name
+        self.action = action
+        self.sentByReplayer = sentByReplayer
+        self.answer = answer
+        self.answerTime = answerTime
+        self.mismatches = mismatches
+    }
 }
 
 /// What a replay found.
 public struct ReplayReport: Sendable {
     public var exchanges: [ExchangeOutcome] = []
-    /// Mismatches outside any recorded exchange (unexpected CALLs, protocol errors).
+    /// Mismatches outside any recorded exchange (unexpected CALLs, protocol errors, a closed connection).
     public var other: [Mismatch] = []
 
+    public init() {}
+
     public var mismatches: [Mismatch] { exchanges.flatMap(\.mismatches) + other }
-    public var passed: Bool { mismatches.isEmpty }
+    /// No difference that fails (warnings allowed).
+    public var passed: Bool { !mismatches.contains { $0.severity == .fail } }
 }
 
 /// Replays one side of a recorded conversation against a live peer: a pure state machine. The driver
@@ -98,11 +131,14 @@ public struct ReplaySession: Sendable {
     private var ours: [Exchange] = []
     private var theirs: [Exchange] = []
     private var nextOurs = 0
-    private var inFlight: (liveID: String, exchange: Int, deadline: Int64)?
+    private var inFlight: (liveID: String, exchange: Int, sentAt: Int64, deadline: Int64)?
     private var expectDeadline: Int64?
-    private var paceUntil: Int64?
-    private var lastSentRecordedTime: Int64?
-    private var offset: Int64 = 0
+    /// When the replay started (wall clock, µs) and the recorded time it stands for: a CALL recorded at `t` is
+    /// due at `started + (t - origin) / speed`, later by `shift` where `maxGap` shortened a pause.
+    private var started: Int64 = 0
+    private var origin: Int64 = 0
+    private var shift: Int64 = 0
+    private var lastSentAt: Int64?
     private var now: Int64 = 0
     private var comparator: Comparator
     private let makeID: @Sendable () -> String
@@ -150,12 +186,22 @@ public struct ReplaySession: Sendable {
         }
     }
 
-    /// Starts the replay at wall-clock time `now` (µs since the epoch).
-    public mutating func start(at now: Int64) -> [ReplayAction] {
+    /// Starts the replay at wall-clock time `now` (µs since the epoch), standing for the recorded time `origin`
+    /// (default: the first CALL's). With a `speed`, each CALL is sent when its recorded time comes, scaled, and not
+    /// before the previous one was answered; a fleet's chargers share one origin and so keep their relative timing.
+    ///
+    /// - Parameter scheduledStart: the wall-clock time that stands for `origin` when it is not `now` (a fleet's
+    ///   common start, this charger connecting later).
+    public mutating func start(at now: Int64, origin: Int64? = nil, scheduledStart: Int64? = nil) -> [ReplayAction] {
         self.now = now
-        let first = ours.first?.call.time ?? theirs.first?.call.time ?? now
-        offset = now - first
+        started = scheduledStart ?? now
+        self.origin = origin ?? firstCallTime ?? now
         return advance()
+    }
+
+    /// When the recording's first CALL was made (µs since the epoch).
+    public var firstCallTime: Int64? {
+        [ours.first?.call.time, theirs.first?.call.time].compactMap { $0 }.min()
     }
 
     /// A frame from the live peer.
@@ -163,8 +209,14 @@ public struct ReplaySession: Sendable {
         self.now = now
         var actions: [ReplayAction] = []
         guard let frame = try? RPCFrame.parse(text) else {
-            report.other.append(
-                Mismatch(action: "?", path: "", expected: "an OCPP frame", got: String(text.prefix(200)))
+            note(
+                Mismatch(
+                    action: "?",
+                    path: "",
+                    expected: "an OCPP frame",
+                    got: String(text.prefix(200)),
+                    kind: .malformed
+                )
             )
             return advance()
         }
@@ -174,12 +226,13 @@ public struct ReplaySession: Sendable {
         case .callResult, .callError:
             answered(frame)
         default:
-            report.other.append(
+            note(
                 Mismatch(
                     action: "?",
                     path: "",
                     expected: "a CALL, CALLRESULT or CALLERROR",
-                    got: String(text.prefix(200))
+                    got: String(text.prefix(200)),
+                    kind: .malformed
                 )
             )
         }
@@ -201,13 +254,14 @@ public struct ReplaySession: Sendable {
         let unsent = ours.count - nextOurs
         let missing = theirs.filter { !$0.done }.count
         if unsent > 0 || missing > 0 {
-            report.other.append(
+            note(
                 Mismatch(
                     action: "?",
                     path: "",
                     expected: "the connection open to the end of the recording",
                     got: "closed by the peer with \(unsent) of \(ours.count) CALLs not sent"
-                        + (missing > 0 ? " and \(missing) of the peer's \(theirs.count) not received" : "")
+                        + (missing > 0 ? " and \(missing) of the peer's \(theirs.count) not received" : ""),
+                    kind: .closed
                 )
             )
         }
@@ -221,31 +275,63 @@ public struct ReplaySession: Sendable {
 
     private mutating func theirCall(_ call: RPCFrame.Call) -> [ReplayAction] {
         guard let index = theirs.firstIndex(where: { !$0.done && $0.action == call.action }) else {
-            report.other.append(
-                Mismatch(
-                    action: call.action,
-                    path: "",
-                    expected: "no such CALL at this point",
-                    got: "a \(call.action) CALL"
-                )
-            )
-            let error = RPCFrame.callError(
-                .init(messageID: call.messageID, errorCode: "NotImplemented", errorDescription: "not in the recording")
-            )
-            return [.send(error.jsonText)]
+            return unexpected(call)
         }
         theirs[index].done = true
         let exchange = theirs[index]
         guard case .call(let recorded) = exchange.call.frame else { return [] }
         let mismatches = comparator.compare(action: call.action, expected: recorded.payload, got: call.payload)
-        report.exchanges.append(ExchangeOutcome(name: name(exchange, ours: false), mismatches: mismatches))
-        guard let answer = exchange.answer else { return [] }
-        let reply: RPCFrame
+        let reply = exchange.answer.flatMap { self.reply(to: call, as: $0) }
+        report.exchanges.append(
+            ExchangeOutcome(
+                name: name(exchange, ours: false),
+                action: call.action,
+                sentByReplayer: false,
+                answer: Self.answerKind(reply),
+                mismatches: mismatches
+            )
+        )
+        return reply.map { [.send($0.jsonText)] } ?? []
+    }
+
+    /// A CALL the fixture lacks at this point: answered with the fixture's last answer to that action (else
+    /// `NotImplemented`), and reported as the rules' `unexpected_calls` says.
+    private mutating func unexpected(_ call: RPCFrame.Call) -> [ReplayAction] {
+        let recorded = theirs.last { $0.action == call.action && $0.answer != nil }?.answer
+        let answer =
+            recorded.flatMap { reply(to: call, as: $0) }
+            ?? RPCFrame.callError(
+                .init(messageID: call.messageID, errorCode: "NotImplemented", errorDescription: "not in the recording")
+            )
+        let severity: Severity? =
+            switch options.rules.unexpectedCalls {
+            case .answer: nil
+            case .report: .warn
+            case .fail: .fail
+            }
+        if let severity {
+            note(
+                Mismatch(
+                    action: call.action,
+                    path: "",
+                    expected: "no such CALL at this point",
+                    got: "a \(call.action) CALL (answered with "
+                        + (recorded == nil ? "NotImplemented" : "the recording's answer to \(call.action)") + ")",
+                    kind: .unexpectedCall,
+                    severity: severity
+                )
+            )
+        }
+        return [.send(answer.jsonText)]
+    }
+
+    /// The recorded answer `answer` made into the answer to the live `call`.
+    private func reply(to call: RPCFrame.Call, as answer: Step) -> RPCFrame? {
         switch answer.frame {
         case .callResult(let result):
-            reply = .callResult(.init(messageID: call.messageID, payload: prepare(result.payload)))
+            .callResult(.init(messageID: call.messageID, payload: prepare(result.payload)))
         case .callError(let error):
-            reply = .callError(
+            .callError(
                 .init(
                     messageID: call.messageID,
                     errorCode: error.errorCode,
@@ -254,21 +340,34 @@ public struct ReplaySession: Sendable {
                 )
             )
         default:
-            return []
+            nil
         }
-        return [.send(reply.jsonText)]
+    }
+
+    private static func answerKind(_ frame: RPCFrame?) -> ExchangeOutcome.Answer {
+        switch frame {
+        case .callResult?: .result
+        case .callError(let error)?: .error(code: error.errorCode)
+        default: .none
+        }
+    }
+
+    /// A difference outside the recorded exchanges, weighed by the rules.
+    private mutating func note(_ mismatch: Mismatch) {
+        report.other += options.rules.weigh([mismatch])
     }
 
     // MARK: Our CALLs
 
     private mutating func answered(_ frame: RPCFrame) {
         guard let flight = inFlight, flight.liveID == frame.messageID else {
-            report.other.append(
+            note(
                 Mismatch(
                     action: "?",
                     path: "",
                     expected: "no answer",
-                    got: "an answer to unknown message id \(frame.messageID)"
+                    got: "an answer to unknown message id \(frame.messageID)",
+                    kind: .malformed
                 )
             )
             return
@@ -287,7 +386,8 @@ public struct ReplaySession: Sendable {
                         action: action + ".error",
                         path: "errorCode",
                         expected: expected.errorCode,
-                        got: got.errorCode
+                        got: got.errorCode,
+                        kind: .answerKind
                     )
                 ]
             }
@@ -299,17 +399,33 @@ public struct ReplaySession: Sendable {
                     action: action,
                     path: "",
                     expected: "a CALLRESULT",
-                    got: "CALLERROR \(got.errorCode): \(got.errorDescription)"
+                    got: "CALLERROR \(got.errorCode): \(got.errorDescription)",
+                    kind: .answerKind
                 )
             ]
         case (.callError(let expected)?, _):
             mismatches = [
-                Mismatch(action: action, path: "", expected: "CALLERROR \(expected.errorCode)", got: "a CALLRESULT")
+                Mismatch(
+                    action: action,
+                    path: "",
+                    expected: "CALLERROR \(expected.errorCode)",
+                    got: "a CALLRESULT",
+                    kind: .answerKind
+                )
             ]
         default:
             break
         }
-        report.exchanges.append(ExchangeOutcome(name: name(exchange, ours: true), mismatches: mismatches))
+        report.exchanges.append(
+            ExchangeOutcome(
+                name: name(exchange, ours: true),
+                action: action,
+                sentByReplayer: true,
+                answer: Self.answerKind(frame),
+                answerTime: now - flight.sentAt,
+                mismatches: options.rules.weigh(mismatches)
+            )
+        )
     }
 
     private func name(_ exchange: Exchange, ours: Bool) -> String {
@@ -317,9 +433,14 @@ public struct ReplaySession: Sendable {
         return "#\(exchange.call.index + 1) \(exchange.action) (\(from) → \(to))"
     }
 
-    /// A recorded payload made ready to send: bound values substituted, timestamps re-based.
+    /// A recorded payload made ready to send: bound values substituted, timestamps re-based (the recording's
+    /// origin becomes the replay's start; with a speed, recorded spans shrink with it, so that timestamps stay near
+    /// the time they are sent).
     private func prepare(_ payload: JSONValue) -> JSONValue {
-        comparator.bindings.substitute(payload, keys: options.rules.bind).rebasingTimestamps(by: offset)
+        let (started, origin, speed) = (started, origin, options.speed)
+        return comparator.bindings.substitute(payload, keys: options.rules.bind).rebasingTimestamps { recorded in
+            started + (speed > 0 ? Int64(Double(recorded - origin) / speed) : recorded - origin)
+        }
     }
 
     // MARK: Driving
@@ -339,21 +460,20 @@ public struct ReplaySession: Sendable {
                 giveUp { $0.call.index < exchange.call.index }
             }
             expectDeadline = nil
-            // Pacing: the recorded gap, scaled and capped.
-            if options.speed > 0, let last = lastSentRecordedTime {
-                if paceUntil == nil {
-                    var gap = Double(exchange.call.time - last) / 1e6 / options.speed
-                    if let cap = options.maxGap { gap = min(gap, cap) }
-                    paceUntil = now + micros(max(0, gap))
+            // Pacing: the recorded time, scaled; a pause longer than `maxGap` is cut, and the rest moves with it.
+            if options.speed > 0 {
+                var due = started + Int64(Double(exchange.call.time - origin) / options.speed) - shift
+                if let cap = options.maxGap, let last = lastSentAt, due - last > micros(cap) {
+                    shift += due - last - micros(cap)
+                    due = last + micros(cap)
                 }
-                if let until = paceUntil, now < until { return [.wait(until: until)] }
+                if now < due { return [.wait(until: due)] }
             }
-            paceUntil = nil
-            lastSentRecordedTime = exchange.call.time
+            lastSentAt = now
             guard case .call(let recorded) = exchange.call.frame else { return advance() }
             let id = makeID()
             let frame = RPCFrame.call(.init(messageID: id, action: recorded.action, payload: prepare(recorded.payload)))
-            inFlight = (id, nextOurs, now + micros(options.answerTimeout))
+            inFlight = (id, nextOurs, now, now + micros(options.answerTimeout))
             nextOurs += 1
             return [.send(frame.jsonText), .wait(until: inFlight!.deadline)]
         }
@@ -373,7 +493,12 @@ public struct ReplaySession: Sendable {
         report.exchanges.append(
             ExchangeOutcome(
                 name: name(exchange, ours: true),
-                mismatches: [Mismatch(action: exchange.action, path: "", expected: "an answer", got: got)]
+                action: exchange.action,
+                sentByReplayer: true,
+                answer: .none,
+                mismatches: options.rules.weigh([
+                    Mismatch(action: exchange.action, path: "", expected: "an answer", got: got, kind: .unanswered)
+                ])
             )
         )
         inFlight = nil
@@ -385,14 +510,18 @@ public struct ReplaySession: Sendable {
             report.exchanges.append(
                 ExchangeOutcome(
                     name: name(theirs[index], ours: false),
-                    mismatches: [
+                    action: theirs[index].action,
+                    sentByReplayer: false,
+                    answer: .none,
+                    mismatches: options.rules.weigh([
                         Mismatch(
                             action: theirs[index].action,
                             path: "",
                             expected: "this CALL from the peer",
-                            got: "none within \(Int(options.expectTimeout)) s"
+                            got: "none within \(Int(options.expectTimeout)) s",
+                            kind: .missingCall
                         )
-                    ]
+                    ])
                 )
             )
         }

@@ -35,16 +35,45 @@ public enum FixtureBuilder {
         try fixture(from: [path], selection: selection)
     }
 
-    /// Builds a fixture from the recordings of several relays (merged by time).
-    public static func fixture(from paths: [String], selection: Selection) throws -> Fixture {
+    /// Every connection with frames in a recording (of one charger, or of all), each as a fixture, in the order
+    /// they began: a recorded fleet to replay.
+    public static func fixtures(from paths: [String], charger: String? = nil) throws -> [Fixture] {
+        let lines = try entries(paths, charger: charger)
+        var connections: [String] = []
+        var seen = Set<String>()
+        for line in lines where line["text"] != nil {
+            if let connection = line["connection"]?.stringValue, seen.insert(connection).inserted {
+                connections.append(connection)
+            }
+        }
+        let grouped = Dictionary(grouping: lines) { $0["connection"]?.stringValue ?? "" }
         let path = paths.joined(separator: ", ")
-        var printer = RecordingPrinter(format: .jsonl, charger: selection.charger)
+        return try connections.map { connection in
+            let entries = grouped[connection] ?? []
+            let selection = Selection(charger: entries.first?["charger"]?.stringValue, connection: connection)
+            return Fixture(
+                header: header(entries, kept: entries, path: path, selection: selection, connection: connection),
+                entries: try entries.map { try FixtureEntry($0) }
+            )
+        }
+    }
+
+    /// The recording's entries as `recordings show --format jsonl` gives them.
+    private static func entries(_ paths: [String], charger: String?) throws -> [JSONValue] {
+        var printer = RecordingPrinter(format: .jsonl, charger: charger)
         var lines: [JSONValue] = []
         var parseError: (any Error)?
         _ = try printer.print(paths: paths) { line in
             do { lines.append(try JSONParser.parse(line)) } catch { parseError = error }
         }
         if let parseError { throw parseError }
+        return lines
+    }
+
+    /// Builds a fixture from the recordings of several relays (merged by time).
+    public static func fixture(from paths: [String], selection: Selection) throws -> Fixture {
+        let path = paths.joined(separator: ", ")
+        let lines = try entries(paths, charger: selection.charger)
         let connections = lines.compactMap { $0["connection"]?.stringValue }
         guard
             let connection = selection.connection

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import NIOPosix
+import OCPP
 import OCPPPeers
 import OCPPReplay
 import Relay
@@ -17,8 +18,7 @@ func loadFixture(_ path: String, charger: String?, connection: String? = nil) th
     if isDirectory.boolValue || path.hasSuffix(RecordingConfiguration.segmentSuffix) {
         return try FixtureBuilder.fixture(from: path, selection: .init(charger: charger, connection: connection))
     }
-    guard let data = FileManager.default.contents(atPath: path) else { throw FixtureError("cannot read \(path)") }
-    return try Fixture.parse(String(decoding: data, as: UTF8.self))
+    return try ReplayFixtures.read(path)
 }
 
 func fail(_ message: String, code: Int32) -> ExitCode {
@@ -30,11 +30,13 @@ struct ReplayCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "replay",
         abstract:
-            "Replay one side of a recorded conversation against a live peer and compare. Exit 0 matched, 1 differences, 2 could not run."
+            "Replay recorded conversations against a live peer and compare: one fixture, a suite, one fixture as many chargers, or a recorded fleet. Exit 0 matched, 1 differences, 2 could not run."
     )
 
-    @Argument(help: "A fixture file (recordings cut) or a recording (folder or segment, with --charger).")
-    var recording: String
+    @Argument(
+        help: "Fixture files, folders of fixtures, or recordings (folders or segments: with --charger or --fleet)."
+    )
+    var recordings: [String]
 
     @Option(name: .customLong("as"), help: "The side to play: charger (against --target) or backend (on --listen).")
     var role: String
@@ -42,7 +44,7 @@ struct ReplayCommand: AsyncParsableCommand {
     @Option(help: "The backend to replay against, ws://HOST:PORT/PREFIX (the charger's identity is appended).")
     var target: String?
 
-    @Option(help: "Where to wait for the charger when replaying the backend, HOST:PORT.")
+    @Option(help: "Where to wait for the chargers when replaying the backend, HOST:PORT.")
     var listen: String?
 
     @Option(help: "The charger (identity to connect as; and which charger of a recording).")
@@ -53,13 +55,15 @@ struct ReplayCommand: AsyncParsableCommand {
     )
     var leg: String = "charger"
 
-    @Option(help: "0: as fast as possible (default); 1: the recorded gaps; N: gaps divided by N.")
+    @Option(help: "0: as fast as possible (default); 1: the recorded timing; N: N times faster.")
     var speed: Double = 0
 
     @Option(help: "The longest pause between sent CALLs, in seconds.")
     var maxGap: Double?
 
-    @Option(help: "A YAML file of extra ignore and bind rules (see Config/replay-rules.yaml).")
+    @Option(
+        help: "A YAML file of rules: ignore, bind, severity, unexpected_calls, match (see Config/replay-rules.yaml)."
+    )
     var rules: String?
 
     @Option(help: "How long to wait for a CALL the peer sent at this point of the recording, in seconds.")
@@ -68,27 +72,48 @@ struct ReplayCommand: AsyncParsableCommand {
     @Option(help: "How long to wait for the peer's answer to a CALL, in seconds.")
     var answerTimeout: Double = 30
 
-    @Option(help: "How long to wait for the charger to connect (--as backend), in seconds.")
+    @Option(help: "How long to wait for the chargers to connect (--as backend), in seconds.")
     var acceptTimeout: Double = 60
 
-    @Option(parsing: .upToNextOption, help: "Write a report for CI: --report junit FILE.")
+    @Option(help: "How many runs at once (default: 1 for a suite; all for --chargers and --fleet).")
+    var parallel: Int?
+
+    @Option(help: "Replay the fixture as this many chargers at once (a load test), named by --id-template.")
+    var chargers: Int?
+
+    @Option(help: "The identities of --chargers, {n} counting from 1.")
+    var idTemplate: String = "LOAD-{n}"
+
+    @Option(help: "Spread the chargers' connections over this long (10s, 2m).")
+    var ramp: String = "0s"
+
+    @Flag(help: "Replay every connection of the recordings at once, keeping their relative timing (scaled by --speed).")
+    var fleet = false
+
+    @Option(
+        parsing: .upToNextOption,
+        help: "Write a report: --report junit FILE, --report json FILE (repeat for both)."
+    )
     var report: [String] = []
 
     func validate() throws {
-        if !report.isEmpty && (report.count != 2 || report[0] != "junit") {
-            throw ValidationError("--report takes: junit FILE")
+        if report.count % 2 != 0
+            || stride(from: 0, to: report.count, by: 2).contains(where: { !["junit", "json"].contains(report[$0]) })
+        {
+            throw ValidationError("--report takes: junit FILE or json FILE")
         }
+        if let chargers, chargers < 1 { throw ValidationError("--chargers must be at least 1") }
+        if let parallel, parallel < 1 { throw ValidationError("--parallel must be at least 1") }
+        if chargers != nil && fleet { throw ValidationError("--chargers and --fleet do not go together") }
     }
 
     func run() async throws {
         guard let role = ReplayRole(rawValue: role) else { throw ValidationError("--as must be charger or backend") }
         guard leg == "charger" || leg == "upstream" else { throw ValidationError("--leg must be charger or upstream") }
-        let started = Date()
-        let fixture: Fixture
-        do {
-            fixture = try loadFixture(recording, charger: charger)
-        } catch {
-            throw fail("cannot use \(recording): \(error)", code: 2)
+        let began = ContinuousClock.now
+        let plan: ReplayPlan
+        do { plan = try makePlan(role) } catch {
+            throw fail("cannot use \(recordings.joined(separator: ", ")): \(error)", code: 2)
         }
         var comparison = ComparisonRules.defaults
         if let rules {
@@ -103,46 +128,95 @@ struct ReplayCommand: AsyncParsableCommand {
             answerTimeout: answerTimeout,
             expectTimeout: expectTimeout
         )
-        let replayTarget: Replayer.Target
+        let progress = ReplayProgress()
+        let ticker = isatty(2) != 0 && plan.runs.count > 1 ? ProgressLine.start(progress) : nil
+        let results: [ReplayRunResult]
         switch role {
         case .charger:
             guard let target else { throw ValidationError("--as charger needs --target ws://HOST:PORT/PREFIX") }
-            replayTarget = .connect(url: target, identity: charger)
+            results = await Replayer.run(
+                plan,
+                options: options,
+                url: target,
+                parallel: parallel ?? (chargers != nil || fleet ? plan.runs.count : 1),
+                group: MultiThreadedEventLoopGroup.singleton,
+                progress: progress
+            )
         case .backend:
             guard let listen else { throw ValidationError("--as backend needs --listen HOST:PORT") }
             let (host, port): (String, Int)
             do { (host, port) = try RelayConfiguration.parseListen(listen) } catch {
                 throw ValidationError(error.message)
             }
-            replayTarget = .listen(host: host, port: port, acceptTimeout: acceptTimeout) { port in
-                FileHandle.standardOutput.write(Data("listening on ws://\(host):\(port)\n".utf8))
+            do {
+                results = try await Replayer.serve(
+                    plan,
+                    options: options,
+                    host: host,
+                    port: port,
+                    acceptTimeout: acceptTimeout,
+                    group: MultiThreadedEventLoopGroup.singleton,
+                    progress: progress
+                ) { port in
+                    FileHandle.standardOutput.write(Data("listening on ws://\(host):\(port)\n".utf8))
+                }
+            } catch {
+                throw fail("replay could not run: \(error)", code: 2)
             }
         }
-        let result: ReplayReport
-        do {
-            result = try await Replayer.run(
-                fixture,
-                options: options,
-                target: replayTarget,
-                group: MultiThreadedEventLoopGroup.singleton
-            )
-        } catch {
-            throw fail("replay could not run: \(error)", code: 2)
-        }
-        let color = isatty(1) != 0 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil
-        print(
-            "replaying \(fixture.header.charger) (\(fixture.header.version), \(fixture.header.vendor ?? "?") \(fixture.header.model ?? "")) as the \(role.rawValue), \(leg) leg"
+        ticker?.stop()
+        let elapsed = ContinuousClock.now - began
+        let suite = ReplaySuiteReport(
+            results: results,
+            seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         )
-        print(result.text(color: color))
-        if !report.isEmpty {
-            guard report.count == 2, report[0] == "junit" else { throw ValidationError("--report takes: junit FILE") }
-            let path = report[1]
-            let xml = result.junitXML(
-                suite: "replay \((recording as NSString).lastPathComponent)",
-                seconds: Date().timeIntervalSince(started)
+        let color = isatty(1) != 0 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil
+        if plan.runs.count == 1, let run = plan.runs.first {
+            let header = run.fixture.header
+            print(
+                "replaying \(header.charger) (\(header.version), \(header.vendor ?? "?") \(header.model ?? "")) as the \(role.rawValue), \(leg) leg"
             )
-            try xml.write(toFile: path, atomically: true, encoding: .utf8)
+        } else {
+            print("replayed \(plan.runs.count) runs as the \(role.rawValue), \(leg) leg")
         }
-        if !result.passed { throw ExitCode(1) }
+        print(suite.text(color: color))
+        for index in stride(from: 0, to: report.count, by: 2) {
+            let name = "replay " + recordings.map { ($0 as NSString).lastPathComponent }.joined(separator: " ")
+            let text = report[index] == "junit" ? suite.junitXML(suite: name) : suite.json.jsonText + "\n"
+            try text.write(toFile: report[index + 1], atomically: true, encoding: .utf8)
+        }
+        if suite.exitCode != 0 {
+            if results.count == 1, let why = results[0].couldNotRun {
+                throw fail("replay could not run: \(why)", code: 2)
+            }
+            throw ExitCode(suite.exitCode)
+        }
+    }
+
+    /// The runs the arguments ask for: a suite of fixtures, one fixture as many chargers, or a fleet. A replayed
+    /// backend serves every connection of a recording, unless `--charger` names one.
+    private func makePlan(_ role: ReplayRole) throws -> ReplayPlan {
+        let fixtures = try ReplayFixtures.collect(
+            recordings,
+            charger: charger,
+            everyConnection: fleet || (role == .backend && charger == nil)
+        )
+        if fleet { return try ReplayPlan.fleet(fixtures, speed: speed) }
+        if let chargers {
+            guard fixtures.count == 1, let (name, fixture) = fixtures.first else {
+                throw FixtureError("--chargers replays one fixture; \(fixtures.count) were given")
+            }
+            let ramp = try Quantity(ramp).duration(name: "--ramp", minimum: .zero)
+            return ReplayPlan.load(
+                fixture,
+                name: name,
+                chargers: chargers,
+                template: try IdentityTemplate(idTemplate),
+                ramp: ramp.components.seconds * 1_000_000 + ramp.components.attoseconds / 1_000_000_000_000
+            )
+        }
+        var plan = ReplayPlan.suite(fixtures)
+        if let charger, plan.runs.count == 1 { plan.runs[0].identity = charger }
+        return plan
     }
 }

@@ -10,6 +10,7 @@ import asyncio
 import datetime
 import http
 import itertools
+import time
 
 import websockets
 
@@ -250,6 +251,7 @@ class Backend:
         self.meter_values_delay = 0  # seconds a 1.6 MeterValues waits for its answer
         self.event_delay = 0  # seconds a 2.0.1 TransactionEvent waits for its answer
         self.timeline = []  # (identity, "open" | "close") as connections come and go
+        self.opened = {}  # identity -> time.monotonic() its latest connection opened
         self.blocked = set()  # idTags Authorize answers Blocked
         self.boot_interval = 300
         self.boot_statuses = []  # 1.6 BootNotification answers to give first (then Accepted)
@@ -279,6 +281,7 @@ class Backend:
         cp = cls(identity, tap, self)
         self.sessions.setdefault(identity, []).append((cp, tap))
         self.timeline.append((identity, "open"))
+        self.opened[identity] = time.monotonic()
         self._closed.setdefault(identity, asyncio.Event()).clear()
         task = asyncio.create_task(cp.start())
         try:

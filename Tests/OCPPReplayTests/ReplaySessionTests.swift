@@ -18,6 +18,11 @@ func fixture(_ frames: [(String, String)]) throws -> Fixture {
     return try Fixture.parse(lines.joined(separator: "\n"))
 }
 
+/// The frames among a replay's actions.
+func sent(_ actions: [ReplayAction]) -> [RPCFrame] {
+    actions.compactMap { if case .send(let text) = $0 { try? RPCFrame.parse(text) } else { nil } }
+}
+
 final class Counter: @unchecked Sendable {
     var n = 0
     func next() -> String {
@@ -41,10 +46,6 @@ struct ReplaySessionTests {
         ("in", #"[2,"3","StopTransaction",{"transactionId":1,"meterStop":10,"timestamp":"2026-11-27T06:00:06Z"}]"#),
         ("out", #"[3,"3",{}]"#),
     ]
-
-    private func sent(_ actions: [ReplayAction]) -> [RPCFrame] {
-        actions.compactMap { if case .send(let text) = $0 { try? RPCFrame.parse(text) } else { nil } }
-    }
 
     @Test("matching answers pass; a transaction id the live backend chooses is learned and used")
     func passes() throws {
@@ -192,11 +193,18 @@ struct ReplaySessionTests {
         #expect(texts.contains("BootNotification.result interval: expected 300, got 60"))
         #expect(texts.contains("GetConfiguration: expected this CALL from the peer, got none within 1 s"))
         #expect(texts.contains("StartTransaction: expected a CALLRESULT, got CALLERROR SecurityError: not booted"))
+        let suite = ReplaySuiteReport(
+            results: [ReplayRunResult(name: "boot", charger: "CP-1", report: report, seconds: 1)],
+            seconds: 1
+        )
+        #expect(suite.exitCode == 1)
         #expect(
-            report.junitXML(suite: "fixture", seconds: 1).contains(
+            suite.junitXML(suite: "fixture").contains(
                 "<failure message=\"BootNotification.result status: expected &quot;Accepted&quot;, got &quot;Rejected&quot;\">"
             )
         )
+        #expect(suite.statistics.actions["StartTransaction"]?.callErrors == 1)
+        #expect(suite.statistics.actions["GetConfiguration"]?.differences == [.missingCall: 1])
     }
 
     @Test("replaying as backend: answer the charger's CALLs, send ours after the ones that preceded them")
@@ -240,17 +248,74 @@ struct ReplaySessionTests {
         )
     }
 
-    @Test("unexpected CALLs are answered NotImplemented and reported")
+    @Test("an unexpected CALL is answered as the fixture answered that action, else NotImplemented; the rules weigh it")
     func unexpected() throws {
-        var session = try ReplaySession(
-            fixture: fixture(Array(recorded.prefix(2))),
-            options: ReplayOptions(role: .charger),
-            makeID: { "x" }
+        for (rule, noted, passes) in [
+            (UnexpectedCalls.answer, 0, true), (.report, 1, true), (.fail, 1, false),
+        ] {
+            var rules = ComparisonRules.defaults
+            rules.unexpectedCalls = rule
+            var session = try ReplaySession(
+                fixture: fixture(Array(recorded.prefix(4))),
+                options: ReplayOptions(role: .charger, rules: rules),
+                makeID: { "x" }
+            )
+            _ = session.start(at: 0)
+            var actions = session.received(#"[2,"z","Reset",{"type":"Hard"}]"#, at: 1)
+            #expect(actions.first == .send(#"[4,"z","NotImplemented","not in the recording",{}]"#))
+            _ = session.received(
+                #"[3,"x",{"status":"Accepted","currentTime":"2030-01-01T00:00:00Z","interval":300}]"#,
+                at: 2
+            )
+            _ = session.received(#"[2,"g1","GetConfiguration",{"key":["HeartbeatInterval"]}]"#, at: 3)
+            // A second GetConfiguration: the recording answered one, so this one gets the same answer.
+            actions = session.received(#"[2,"g2","GetConfiguration",{"key":["HeartbeatInterval"]}]"#, at: 4)
+            #expect(sent(actions).first?.messageTypeID == 3, "\(rule)")
+            #expect(session.report.other.count == 2 * noted, "\(rule)")
+            #expect(session.report.other.allSatisfy { $0.kind == .unexpectedCall })
+            #expect(session.report.passed == passes, "\(rule)")
+        }
+    }
+
+    @Test("severity: an action's differences fail, warn or vanish; Action.result beats Action, which beats *")
+    func severity() throws {
+        func replay(_ severity: [String: Severity]) throws -> ReplayReport {
+            var rules = ComparisonRules.defaults
+            rules.severity = severity
+            var session = try ReplaySession(
+                fixture: fixture(Array(recorded.prefix(2))),
+                options: ReplayOptions(role: .charger, rules: rules),
+                makeID: { "r" }
+            )
+            _ = session.start(at: 0)
+            _ = session.received(
+                #"[3,"r",{"status":"Pending","currentTime":"2030-01-01T00:00:00Z","interval":300}]"#,
+                at: 1
+            )
+            return session.report
+        }
+        #expect(try !replay([:]).passed)
+        let warned = try replay(["BootNotification": .warn])
+        #expect(warned.passed && warned.mismatches.map(\.severity) == [.warn])
+        #expect(try replay(["*": .ignore]).mismatches.isEmpty)
+        #expect(try !replay(["*": .ignore, "BootNotification.result": .fail]).passed)
+        #expect(try replay(["BootNotification": .fail, "BootNotification.result": .warn]).passed)
+    }
+
+    @Test("match: subset takes extra members in the live answer; missing and different ones still fail")
+    func subset() throws {
+        var rules = ComparisonRules.defaults
+        var comparator = Comparator(rules: rules)
+        let expected = try JSONParser.parse(#"{"idTagInfo":{"status":"Accepted"},"transactionId":1}"#)
+        let extra = try JSONParser.parse(
+            #"{"idTagInfo":{"status":"Accepted","expiryDate":"2030-01-01T00:00:00Z"},"transactionId":1,"x":[1]}"#
         )
-        _ = session.start(at: 0)
-        let actions = session.received(#"[2,"z","Reset",{"type":"Hard"}]"#, at: 1)
-        #expect(actions.first == .send(#"[4,"z","NotImplemented","not in the recording",{}]"#))
-        #expect(session.report.other.count == 1)
+        #expect(comparator.compare(action: "A", expected: expected, got: extra).map(\.kind) == [.extra, .extra])
+        rules.match = .subset
+        comparator = Comparator(rules: rules)
+        #expect(comparator.compare(action: "A", expected: expected, got: extra).isEmpty)
+        let missing = try JSONParser.parse(#"{"idTagInfo":{"status":"Blocked"}}"#)
+        #expect(comparator.compare(action: "A", expected: expected, got: missing).map(\.kind) == [.value, .missing])
     }
 }
 
@@ -269,8 +334,9 @@ struct TimestampTests {
         let payload = JSONValue.object([
             (key: "timestamp", value: .string("2026-11-27T06:00:00Z")), (key: "idTag", value: .string("T")),
         ])
-        #expect(payload.rebasingTimestamps(by: 86_400_000_000)["timestamp"] == .string("2026-11-28T06:00:00Z"))
-        #expect(payload.rebasingTimestamps(by: 86_400_000_000)["idTag"] == .string("T"))
+        let day = payload.rebasingTimestamps { $0 + 86_400_000_000 }
+        #expect(day["timestamp"] == .string("2026-11-28T06:00:00Z"))
+        #expect(day["idTag"] == .string("T"))
     }
 }
 
@@ -392,25 +458,132 @@ struct RedactionTests {
 
 @Suite("Replay timing")
 struct ReplayTimingTests {
-    @Test("--speed keeps the recorded gaps, scaled, and --max-gap caps them")
+    @Test("--speed keeps the recorded times, scaled, whatever the answers' latency; --max-gap cuts a pause")
     func pacing() throws {
         let frames: [(String, String)] = [
             ("in", #"[2,"1","Heartbeat",{}]"#), ("out", #"[3,"1",{"currentTime":"2026-11-27T06:00:01Z"}]"#),
             ("in", #"[2,"2","Heartbeat",{}]"#), ("out", #"[3,"2",{"currentTime":"2026-11-27T06:00:03Z"}]"#),
         ]
-        // Entries are one second apart: the second CALL was recorded 2 s after the first.
-        for (speed, maxGap, expected) in [(1.0, nil, 2_000_000), (2.0, nil, 1_000_000), (1.0, 0.5, 500_000)]
+        // Entries are one second apart: the second CALL was recorded 2 s after the first. Its answer comes after
+        // 10 µs or after 0.4 s: the second CALL is due at the same time either way.
+        for (speed, maxGap, due) in [(1.0, nil, 2_000_000), (2.0, nil, 1_000_000), (1.0, 0.5, 500_000)]
             as [(Double, Double?, Int64)]
         {
-            var session = try ReplaySession(
-                fixture: fixture(frames),
-                options: ReplayOptions(role: .charger, speed: speed, maxGap: maxGap),
-                makeID: { "x" }
-            )
-            _ = session.start(at: 0)
-            let actions = session.received(#"[3,"x",{"currentTime":"2030-01-01T00:00:00Z"}]"#, at: 10)
-            #expect(actions == [.wait(until: 10 + expected)], "speed \(speed) max \(String(describing: maxGap))")
-            #expect(session.timedOut(at: 10 + expected).first == .send(#"[2,"x","Heartbeat",{}]"#))
+            for latency in [10, 400_000] as [Int64] {
+                var session = try ReplaySession(
+                    fixture: fixture(frames),
+                    options: ReplayOptions(role: .charger, speed: speed, maxGap: maxGap),
+                    makeID: { "x" }
+                )
+                _ = session.start(at: 0)
+                let actions = session.received(#"[3,"x",{"currentTime":"2030-01-01T00:00:00Z"}]"#, at: latency)
+                let expected: [ReplayAction] = latency < due ? [.wait(until: due)] : []
+                #expect(
+                    Array(actions.prefix(expected.count)) == expected,
+                    "speed \(speed) max \(String(describing: maxGap))"
+                )
+                #expect(session.timedOut(at: max(due, latency)).first == .send(#"[2,"x","Heartbeat",{}]"#))
+            }
         }
+    }
+
+    @Test("a fleet's charger keeps its place on the fleet's timeline, and its timestamps move with the speed")
+    func fleetOrigin() throws {
+        let frames: [(String, String)] = [
+            (
+                "in",
+                #"[2,"1","StatusNotification",{"connectorId":1,"errorCode":"NoError","status":"Available","timestamp":"2026-11-27T06:00:00Z"}]"#
+            ),
+            ("out", #"[3,"1",{}]"#),
+        ]
+        var session = try ReplaySession(
+            fixture: fixture(frames),
+            options: ReplayOptions(role: .charger, speed: 10),
+            makeID: { "x" }
+        )
+        // The fleet's first connection was recorded 20 s before this charger's first CALL; the fleet started at
+        // 1_000 s and this charger connected at 1_001 s: its CALL is due at 1_002 s (20 s / 10).
+        let origin = try #require(RFC3339.parse("2026-11-27T05:59:40Z")?.micros)
+        let fleetStart: Int64 = 1_000_000_000
+        #expect(
+            session.start(at: 1_001_000_000, origin: origin, scheduledStart: fleetStart) == [
+                .wait(until: 1_002_000_000)
+            ]
+        )
+        guard case .call(let call) = try #require(sent(session.timedOut(at: 1_002_000_000)).first) else {
+            Issue.record("expected the CALL")
+            return
+        }
+        #expect(call.payload["timestamp"] == .string(RFC3339.format(1_002_000_000, fractionDigits: 0)))
+    }
+}
+
+@Suite("Replay plans and reports")
+struct ReplayPlanTests {
+    @Test("a fixture as load: identities from the template, connections spread over the ramp")
+    func load() throws {
+        let plan = ReplayPlan.load(
+            try fixture([("in", #"[2,"1","Heartbeat",{}]"#)]),
+            name: "hb",
+            chargers: 4,
+            template: try IdentityTemplate("LOAD-{n}-{n}"),
+            ramp: 8_000_000
+        )
+        #expect(plan.runs.map(\.charger) == ["LOAD-1-1", "LOAD-2-2", "LOAD-3-3", "LOAD-4-4"])
+        #expect(plan.runs.map(\.startAfter) == [0, 2_000_000, 4_000_000, 6_000_000])
+        #expect(throws: FixtureError.self) { try IdentityTemplate("LOAD") }
+        #expect(throws: FixtureError.self) { try IdentityTemplate("BAD\u{7}{n}") }
+    }
+
+    @Test("a fleet: each connection at its recorded offset from the first, scaled by the speed")
+    func fleet() throws {
+        let a = try fixture([("in", #"[2,"1","Heartbeat",{}]"#)])
+        var b = a
+        b.entries = try b.entries.map { entry in
+            var value = entry.value
+            value.set("time", .string("2026-11-27T06:00:30.000Z"))
+            return try FixtureEntry(value)
+        }
+        let plan = try ReplayPlan.fleet([("late", b), ("early", a)], speed: 10)
+        #expect(plan.runs.map(\.name) == ["early", "late"])
+        #expect(plan.runs.map(\.startAfter) == [0, 3_000_000])
+        #expect(plan.runs.allSatisfy { $0.origin == RFC3339.parse("2026-11-27T06:00:00.000Z")?.micros })
+        #expect(try ReplayPlan.fleet([("late", b), ("early", a)], speed: 0).runs.map(\.startAfter) == [0, 0])
+    }
+
+    @Test("statistics: round trips, nearest-rank percentiles of answer times, differences by kind; exit codes")
+    func statistics() {
+        var report = ReplayReport()
+        for time in 1...100 as ClosedRange<Int64> {
+            report.exchanges.append(
+                ExchangeOutcome(
+                    name: "#\(time) Heartbeat",
+                    action: "Heartbeat",
+                    sentByReplayer: true,
+                    answer: time == 100 ? .error(code: "InternalError") : .result,
+                    answerTime: time * 1000,
+                    mismatches: time == 7
+                        ? [Mismatch(action: "Heartbeat.result", path: "x", expected: "1", got: "2")] : []
+                )
+            )
+        }
+        report.exchanges.append(
+            ExchangeOutcome(name: "#101", action: "Authorize", sentByReplayer: true, answer: .none, mismatches: [])
+        )
+        let ok = ReplayRunResult(name: "a", charger: "A", report: ReplayReport(), seconds: 1)
+        let failing = ReplayRunResult(name: "b", charger: "B", report: report, seconds: 1)
+        let broken = ReplayRunResult(name: "c", charger: "C", report: nil, couldNotRun: "refused", seconds: 0)
+        let figures = ReplayStatistics([ok, failing])
+        let heartbeat = figures.actions["Heartbeat"]
+        #expect(heartbeat?.roundTrips == 100 && heartbeat?.callErrors == 1)
+        #expect(heartbeat?.percentile(50) == 50_000 && heartbeat?.percentile(95) == 95_000)
+        #expect(heartbeat?.percentile(99) == 99_000 && heartbeat?.differences == [.value: 1])
+        #expect(figures.actions["Authorize"]?.errors == 1 && figures.passed == 1)
+        #expect(ReplaySuiteReport(results: [ok], seconds: 1).exitCode == 0)
+        #expect(ReplaySuiteReport(results: [ok, failing], seconds: 1).exitCode == 1)
+        #expect(ReplaySuiteReport(results: [ok, failing, broken], seconds: 1).exitCode == 2)
+        let xml = ReplaySuiteReport(results: [ok, failing, broken], seconds: 1).junitXML(suite: "s")
+        #expect(xml.contains("tests=\"3\" failures=\"1\" errors=\"1\""))
+        #expect(xml.ranges(of: "<testcase ").count == 3)
     }
 }
