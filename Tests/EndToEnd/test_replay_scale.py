@@ -148,9 +148,10 @@ def test_a_recorded_fleet_of_50_chargers_replays_with_its_timing(start_relay, tm
     for identity, at in recorded.items():
         expected = (at - recorded[first]).total_seconds() / 20
         actual = backend.opened[identity] - backend.opened[first]
-        assert abs(actual - expected) < 0.15, (identity, expected, actual)
+        # Recorded 20 s apart would be 1 s apart here; all at once would be 0: a quarter second says which.
+        assert abs(actual - expected) < 0.25, (identity, expected, actual, out[-2000:])
     span = max(backend.opened.values()) - min(backend.opened.values())
-    assert 0.8 < span < 1.3, span
+    assert 0.7 < span < 1.4, (span, out[-2000:])
 
 
 class ExtraAsking(Backend):
