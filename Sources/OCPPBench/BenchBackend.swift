@@ -63,7 +63,7 @@ final class BenchBackend: Sendable {
 }
 
 /// Answers each CALL on the event loop.
-private final class BackendHandler: ChannelInboundHandler {
+final class BackendHandler: ChannelInboundHandler {
     typealias InboundIn = WebSocketFrame
     typealias OutboundOut = WebSocketFrame
 
@@ -128,6 +128,12 @@ private final class BackendHandler: ChannelInboundHandler {
     }
 
     private func answer(_ action: String) -> String {
+        if action == "StartTransaction" { transactions += 1 }
+        return Self.answer(action, v201: v201, transaction: transactions)
+    }
+
+    /// The canned answer to `action` (the connection's `transaction`-th StartTransaction gets that id).
+    static func answer(_ action: String, v201: Bool, transaction: Int) -> String {
         let now = "\"2026-11-27T06:00:00.000Z\""
         switch action {
         case "BootNotification": return "{\"currentTime\":\(now),\"interval\":300,\"status\":\"Accepted\"}"
@@ -135,8 +141,7 @@ private final class BackendHandler: ChannelInboundHandler {
         case "Authorize":
             return v201 ? "{\"idTokenInfo\":{\"status\":\"Accepted\"}}" : "{\"idTagInfo\":{\"status\":\"Accepted\"}}"
         case "StartTransaction":
-            transactions += 1
-            return "{\"idTagInfo\":{\"status\":\"Accepted\"},\"transactionId\":\(transactions)}"
+            return "{\"idTagInfo\":{\"status\":\"Accepted\"},\"transactionId\":\(transaction)}"
         case "StopTransaction": return "{\"idTagInfo\":{\"status\":\"Accepted\"}}"
         case "TransactionEvent": return "{\"idTokenInfo\":{\"status\":\"Accepted\"}}"
         default: return "{}"

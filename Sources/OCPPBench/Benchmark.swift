@@ -29,6 +29,8 @@ public enum Benchmark {
         public var idleCounts = [1000, 9000]
         /// Chargers of the realistic session measuring compression.
         public var realisticChargers = 24
+        /// Chargers the replayer plays at once when its own cost is measured (0: not measured).
+        public var replayChargers = 1000
 
         public init(relayBinary: String, mappings: String?) {
             self.relayBinary = relayBinary
@@ -121,7 +123,7 @@ public enum Benchmark {
         var transactions = TransactionFigures()
         for round in 0..<options.rounds {
             // Rotate the order each round so drift hits every target alike.
-            let shift = round % targets.count
+            let shift = targets.isEmpty ? 0 : round % targets.count
             let order: [Target] = Array(targets[shift...]) + Array(targets[..<shift])
             for target in order {
                 let proxy = try start(
@@ -209,6 +211,19 @@ public enum Benchmark {
         log(
             "realistic session: \(compression.frames) messages, \(fmt(compression.bytesPerFrame)) bytes on disk each, \(fmt(compression.ratio))× smaller than the frame text"
         )
+        var replayer: BenchReplayer.Figures?
+        if options.replayChargers > 0 && options.only?.contains("replayer") != false {
+            let figures = try BenchReplayer.measure(
+                binary: options.relayBinary,
+                backendPort: backend.port,
+                chargers: options.replayChargers
+            )
+            replayer = figures
+            log(
+                "replayer: \(figures.chargers) chargers, \(figures.roundTrips) round trips in \(fmt(figures.seconds)) s, "
+                    + "\(fmt(figures.cpuMicrosPerRoundTrip)) µs CPU each, \(figures.differences) differences"
+            )
+        }
         await backend.stop()
         await mirror.stop()
         try await mirrorGroup.shutdownGracefully()
@@ -225,6 +240,7 @@ public enum Benchmark {
             memory: memory,
             storms: storms,
             compression: compression,
+            replayer: replayer,
             options: options
         )
         log(report.table)

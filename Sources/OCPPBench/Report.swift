@@ -13,6 +13,7 @@ extension Benchmark {
         var memory: [Target: [Int: Double]]
         var storms: [Target: Storm]
         var compression: Compression
+        var replayer: BenchReplayer.Figures?
         var options: Options
 
         static func median(_ values: [Double]) -> Double? {
@@ -223,6 +224,18 @@ extension Benchmark {
             lines.append(
                 "realistic session: \(compression.frames) messages, \(compression.textBytes) bytes of frame text, \(compression.diskBytes) on disk, \(fmt(compression.bytesPerFrame)) bytes per message"
             )
+            if let r = replayer {
+                let relay = txClosed(.relay)
+                lines.append(
+                    "replayer: \(r.chargers) chargers replaying a charger's day as fast as the backend answers: "
+                        + "\(r.roundTrips) round trips in \(fmt(r.seconds)) s (\(fmt(r.roundTripsPerSecond)) rt/s), "
+                        + "\(fmt(r.cpuMicrosPerRoundTrip)) µs CPU per round trip"
+                        + (relay.map {
+                            " (\(String(format: "%.2f", r.cpuMicrosPerRoundTrip / $0))× the relay's per MeterValues)"
+                        } ?? "")
+                        + ", \(fmt(r.residentMiB)) MiB resident, \(r.differences) differences"
+                )
+            }
             lines.append(
                 "CPU µs per round trip: heartbeats, then MeterValues inside a transaction (energy, power, current and voltage per phase; for 2.0.1 chargers TransactionEvent Updated with the same sample); rt/s: MeterValues round trips per second of the closed loops"
             )
@@ -275,6 +288,13 @@ extension Benchmark {
                 "disk_bytes": compression.diskBytes,
                 "ratio": compression.ratio, "bytes_per_message": compression.bytesPerFrame,
             ]
+            if let r = replayer {
+                document["replayer"] = [
+                    "chargers": r.chargers, "round_trips": r.roundTrips, "seconds": r.seconds,
+                    "round_trips_per_second": r.roundTripsPerSecond, "cpu_us_per_round_trip": r.cpuMicrosPerRoundTrip,
+                    "resident_mib": r.residentMiB, "differences": r.differences,
+                ]
+            }
             let data =
                 (try? JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys]))
                 ?? Data()

@@ -44,6 +44,7 @@ extension Replayer {
         progress: ReplayProgress? = nil
     ) async -> [ReplayRunResult] {
         progress?.update { $0.runs = plan.runs.count }
+        let scripts = plan.scripts(options)
         let began = ContinuousClock.now
         let wallStart = Int64(Timestamp.now())
         var results = [ReplayRunResult?](repeating: nil, count: plan.runs.count)
@@ -57,7 +58,8 @@ extension Replayer {
                 try? await Task.sleep(until: began + .microseconds(run.startAfter))
                 running += 1
                 tasks.addTask {
-                    let result = await runOne(run, options: options, progress: progress) { session in
+                    let result = await runOne(run, script: scripts[run.source]!, options: options, progress: progress) {
+                        session in
                         try await connect(url: url, identity: run.charger, session, group: group)
                     } start: { session, now in
                         session.start(at: now, origin: run.origin, scheduledStart: run.origin.map { _ in wallStart })
@@ -84,7 +86,8 @@ extension Replayer {
         onListening: @Sendable (Int) -> Void
     ) async throws -> [ReplayRunResult] {
         progress?.update { $0.runs = plan.runs.count }
-        let subprotocols = plan.runs.compactMap { try? makeSession($0.fixture, options: options).subprotocol }
+        let scripts = plan.scripts(options)
+        let subprotocols = scripts.values.compactMap { try? $0.get().subprotocol }
         let listener = try await PeerTransport.listen(
             host: host,
             port: port,
@@ -104,7 +107,13 @@ extension Replayer {
                 try? await socket.channel.channel.close()
                 return
             }
-            let result = await runOne(run, identity: identity?.value, options: options, progress: progress) { _ in
+            let result = await runOne(
+                run,
+                script: scripts[run.source]!,
+                identity: identity?.value,
+                options: options,
+                progress: progress
+            ) { _ in
                 socket
             } start: { session, now in
                 session.start(at: now)
@@ -117,6 +126,7 @@ extension Replayer {
     /// One run, from connecting to its report; never throws: what went wrong is the result.
     static func runOne(
         _ run: ReplayPlan.Run,
+        script: Result<ReplayScript, FixtureError>,
         identity: String? = nil,
         options: ReplayOptions,
         progress: ReplayProgress?,
@@ -130,22 +140,22 @@ extension Replayer {
         }
         let charger = identity ?? run.charger
         do {
-            var session = try makeSession(run.fixture, options: options)
+            var session = ReplaySession(script: try script.get(), options: options) { UUID().uuidString.lowercased() }
             let connected = try await socket(session)
             progress?.update { $0.connected += 1 }
-            var seen = (exchanges: 0, differences: 0)
+            var seen = (exchanges: 0, other: 0)
             let report = try await drive(&session, on: connected, start: start) { report in
-                guard let progress else { return }
-                let exchanges = report.exchanges.count
-                let differences = report.mismatches.count
-                guard exchanges != seen.exchanges || differences != seen.differences else { return }
-                let answered = report.exchanges[seen.exchanges...].filter { $0.answer != .none }.count
+                guard let progress, report.exchanges.count != seen.exchanges || report.other.count != seen.other
+                else { return }
+                let new = report.exchanges[seen.exchanges...]
+                let answered = new.filter { $0.answer != .none }.count
+                let differences = new.reduce(report.other.count - seen.other) { $0 + $1.mismatches.count }
                 progress.update {
                     $0.roundTrips += answered
-                    $0.errors += exchanges - seen.exchanges - answered
-                    $0.differences += differences - seen.differences
+                    $0.errors += new.count - answered
+                    $0.differences += differences
                 }
-                seen = (exchanges, differences)
+                seen = (report.exchanges.count, report.other.count)
             }
             progress?.update {
                 $0.connected -= 1

@@ -8,6 +8,8 @@ public struct ReplayPlan: Sendable {
         /// The fixture's name in reports (with the identity, when a fixture is played as many chargers).
         public var name: String
         public var fixture: Fixture
+        /// Which of the plan's distinct fixtures this is (runs of one fixture as load share it, and its script).
+        public var source: Int
         /// The identity to connect as; `nil`: the fixture's charger.
         public var identity: String?
         /// When to connect, after the plan's start, in µs.
@@ -23,9 +25,23 @@ public struct ReplayPlan: Sendable {
 
     public init(runs: [Run]) { self.runs = runs }
 
+    /// Each distinct fixture's script for `options` (by ``Run/source``), parsed once; a fixture that cannot be
+    /// replayed has its error instead.
+    public func scripts(_ options: ReplayOptions) -> [Int: Result<ReplayScript, FixtureError>] {
+        var scripts: [Int: Result<ReplayScript, FixtureError>] = [:]
+        for run in runs where scripts[run.source] == nil {
+            scripts[run.source] = Result { () throws(FixtureError) in
+                try ReplayScript(run.fixture, role: options.role, leg: options.leg)
+            }
+        }
+        return scripts
+    }
+
     /// Each fixture once, as its own charger, all from the start (`--parallel` decides how many at once).
     public static func suite(_ fixtures: [(name: String, fixture: Fixture)]) -> ReplayPlan {
-        ReplayPlan(runs: fixtures.map { Run(name: $0.name, fixture: $0.fixture, startAfter: 0) })
+        ReplayPlan(
+            runs: fixtures.enumerated().map { Run(name: $1.name, fixture: $1.fixture, source: $0, startAfter: 0) }
+        )
     }
 
     /// One fixture as `chargers` chargers named by `template`, connecting evenly over `ramp` µs.
@@ -42,6 +58,7 @@ public struct ReplayPlan: Sendable {
                 return Run(
                     name: "\(name) as \(identity)",
                     fixture: fixture,
+                    source: 0,
                     identity: identity,
                     startAfter: chargers > 1 ? ramp * Int64(n - 1) / Int64(chargers) : 0
                 )
@@ -65,10 +82,12 @@ public struct ReplayPlan: Sendable {
             starts.append(first)
         }
         guard let origin = starts.min() else { return ReplayPlan(runs: []) }
-        let runs = zip(fixtures, starts).map { pair, start in
-            Run(
+        let runs = zip(fixtures, starts).enumerated().map { index, element in
+            let (pair, start) = element
+            return Run(
                 name: pair.name,
                 fixture: pair.fixture,
+                source: index,
                 startAfter: speed > 0 ? Int64(Double(start - origin) / speed) : 0,
                 origin: speed > 0 ? origin : nil
             )

@@ -147,43 +147,21 @@ public struct ReplaySession: Sendable {
     /// - Parameter makeID: fresh message ids for the CALLs the replayer sends.
     public init(fixture: Fixture, options: ReplayOptions, makeID: @escaping @Sendable () -> String) throws(FixtureError)
     {
+        self.init(
+            script: try ReplayScript(fixture, role: options.role, leg: options.leg),
+            options: options,
+            makeID: makeID
+        )
+    }
+
+    /// A session playing a script parsed once for many chargers (its role and leg are the options').
+    public init(script: ReplayScript, options: ReplayOptions, makeID: @escaping @Sendable () -> String) {
         self.options = options
         self.makeID = makeID
         self.comparator = Comparator(rules: options.rules, bindings: Bindings())
-        let entries = fixture.entries.filter { $0.leg == options.leg && $0.text != nil }
-        guard let firstVersion = entries.first?.version else {
-            throw FixtureError("the fixture has no frames on the \(options.leg) leg")
-        }
-        subprotocol = "ocpp" + firstVersion
-        // Which recorded frames were sent by the side the replayer plays.
-        let oursDirection: String
-        switch (options.role, options.leg) {
-        case (.charger, "charger"), (.backend, "upstream"): oursDirection = "in"
-        default: oursDirection = "out"
-        }
-        var ourSteps: [(Step, Bool)] = []
-        for (index, entry) in entries.enumerated() {
-            guard let text = entry.text, let frame = try? RPCFrame.parse(text) else {
-                throw FixtureError(
-                    "entry \(index + 1) on the \(options.leg) leg is not an OCPP frame; it cannot be replayed"
-                )
-            }
-            guard let micros = RFC3339.parse(entry.time)?.micros else {
-                throw FixtureError("entry \(index + 1) has a bad time")
-            }
-            ourSteps.append((Step(index: index, time: micros, frame: frame), entry.direction == oursDirection))
-        }
-        func answer(to call: Step, fromOurs: Bool) -> Step? {
-            ourSteps.first { step, isOurs in
-                isOurs == fromOurs && step.index > call.index && step.frame.messageID == call.frame.messageID
-                    && step.frame.action == nil
-            }?.0
-        }
-        for (step, isOurs) in ourSteps {
-            guard case .call(let call) = step.frame else { continue }
-            let exchange = Exchange(call: step, action: call.action, answer: answer(to: step, fromOurs: !isOurs))
-            if isOurs { ours.append(exchange) } else { theirs.append(exchange) }
-        }
+        subprotocol = script.subprotocol
+        ours = script.ours
+        theirs = script.theirs
     }
 
     /// Starts the replay at wall-clock time `now` (µs since the epoch), standing for the recorded time `origin`

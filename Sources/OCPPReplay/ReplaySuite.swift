@@ -36,11 +36,16 @@ public struct ReplayStatistics: Sendable, Equatable {
         public var callErrors = 0
 
         /// The `p`-th percentile (0–100) of the answer times in µs, by nearest rank.
-        public func percentile(_ p: Double) -> Int64? {
-            guard !answerTimes.isEmpty else { return nil }
+        public func percentile(_ p: Double) -> Int64? { percentiles([p])[0] }
+
+        /// Several percentiles from one sort.
+        public func percentiles(_ ps: [Double]) -> [Int64?] {
+            guard !answerTimes.isEmpty else { return ps.map { _ in nil } }
             let sorted = answerTimes.sorted()
-            let rank = Int((p / 100 * Double(sorted.count)).rounded(.up))
-            return sorted[min(max(rank, 1), sorted.count) - 1]
+            return ps.map { p in
+                let rank = Int((p / 100 * Double(sorted.count)).rounded(.up))
+                return sorted[min(max(rank, 1), sorted.count) - 1]
+            }
         }
     }
 
@@ -63,17 +68,8 @@ public struct ReplayStatistics: Sendable, Equatable {
             return
         }
         for exchange in report.exchanges {
-            var figures = actions[exchange.action] ?? ActionFigures()
-            switch exchange.answer {
-            case .result: figures.roundTrips += 1
-            case .error:
-                figures.roundTrips += 1
-                figures.callErrors += 1
-            case .none: figures.errors += 1
-            }
-            if let time = exchange.answerTime { figures.answerTimes.append(time) }
-            for mismatch in exchange.mismatches { figures.differences[mismatch.kind, default: 0] += 1 }
-            actions[exchange.action] = figures
+            // Changed in place: a copy taken out and put back would copy the answer times each time.
+            Self.count(exchange, into: &actions[exchange.action, default: ActionFigures()])
         }
         for mismatch in report.other {
             if mismatch.action != "?", actions[mismatch.action] != nil || mismatch.kind == .unexpectedCall {
@@ -82,6 +78,18 @@ public struct ReplayStatistics: Sendable, Equatable {
                 otherDifferences[mismatch.kind, default: 0] += 1
             }
         }
+    }
+
+    private static func count(_ exchange: ExchangeOutcome, into figures: inout ActionFigures) {
+        switch exchange.answer {
+        case .result: figures.roundTrips += 1
+        case .error:
+            figures.roundTrips += 1
+            figures.callErrors += 1
+        case .none: figures.errors += 1
+        }
+        if let time = exchange.answerTime { figures.answerTimes.append(time) }
+        for mismatch in exchange.mismatches { figures.differences[mismatch.kind, default: 0] += 1 }
     }
 
     public var roundTrips: Int { actions.values.reduce(0) { $0 + $1.roundTrips } }
@@ -93,16 +101,16 @@ public struct ReplayStatistics: Sendable, Equatable {
 
 /// The outcome of a suite, a load test or a fleet: the exit code, the summary, the reports CI reads.
 public struct ReplaySuiteReport: Sendable {
-    public var results: [ReplayRunResult]
+    public let results: [ReplayRunResult]
     /// The whole run's length, in seconds.
-    public var seconds: Double
+    public let seconds: Double
+    public let statistics: ReplayStatistics
 
     public init(results: [ReplayRunResult], seconds: Double) {
         self.results = results
         self.seconds = seconds
+        self.statistics = ReplayStatistics(results)
     }
-
-    public var statistics: ReplayStatistics { ReplayStatistics(results) }
 
     /// 0 every run matched (warnings allowed), 1 differences, 2 a run could not run.
     public var exitCode: Int32 {

@@ -30,6 +30,9 @@ struct BenchCommand: AsyncParsableCommand {
     )
     var baseline: String?
 
+    @Option(help: "Chargers the replayer plays at once when its own CPU is measured (0: not measured).")
+    var replayChargers = 1000
+
     @Option(help: "Only these targets (comma-separated names), e.g. to profile one with perf record -p.")
     var only: String?
 
@@ -58,6 +61,7 @@ struct BenchCommand: AsyncParsableCommand {
         options.only = only.map { Set($0.split(separator: ",").map(String.init)) }
         options.rounds = rounds
         options.idleCounts = idle.split(separator: ",").compactMap { Int($0) }
+        options.replayChargers = replayChargers
         if quick {
             options.rounds = 1
             options.latencyCalls = 300
@@ -65,6 +69,7 @@ struct BenchCommand: AsyncParsableCommand {
             options.cpuChargers = 10
             options.idleCounts = [100]
             options.realisticChargers = 2
+            options.replayChargers = min(replayChargers, 20)
         }
         let json = try await Benchmark.run(options) { FileHandle.standardOutput.write(Data(($0 + "\n").utf8)) }
         let path = output ?? "bench-results/bench-\(Int(Date().timeIntervalSince1970)).json"

@@ -128,6 +128,19 @@ struct ReplayCommand: AsyncParsableCommand {
             answerTimeout: answerTimeout,
             expectTimeout: expectTimeout
         )
+        // One socket per charger at once: the soft open-file limit goes up to the hard one, and a load beyond it is
+        // refused now rather than failing charger by charger.
+        RelayConfiguration.raiseDescriptorLimit()
+        let atOnce =
+            role == .backend
+            ? plan.runs.count : min(plan.runs.count, parallel ?? (chargers != nil || fleet ? plan.runs.count : 1))
+        let fits = RelayConfiguration.descriptorBoundConnections(socketsPerCharger: 1)
+        guard atOnce <= fits else {
+            throw fail(
+                "\(atOnce) chargers at once need as many open files; this process may open \(fits) (ulimit -n)",
+                code: 2
+            )
+        }
         let progress = ReplayProgress()
         let ticker = isatty(2) != 0 && plan.runs.count > 1 ? ProgressLine.start(progress) : nil
         let results: [ReplayRunResult]
@@ -138,7 +151,7 @@ struct ReplayCommand: AsyncParsableCommand {
                 plan,
                 options: options,
                 url: target,
-                parallel: parallel ?? (chargers != nil || fleet ? plan.runs.count : 1),
+                parallel: atOnce,
                 group: MultiThreadedEventLoopGroup.singleton,
                 progress: progress
             )
