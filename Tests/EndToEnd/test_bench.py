@@ -45,3 +45,7 @@ def test_the_benchmark_runs_and_reports_every_target(tmp_path):
     # Measured in 10 ms clock ticks: a quick run may see none of PostgreSQL's (one write per 64 round trips).
     assert pg["database_cpu_us_per_meter_values_round_trip_closed"]["median"] >= 0
     assert figures["compression"]["ratio"] > 1
+    # The replayer's own cost: a recorded day as 20 chargers against the bench's backend, every answer as recorded.
+    replayer = figures["replayer"]
+    assert replayer["chargers"] == 20 and replayer["round_trips"] == 20 * 129 and replayer["differences"] == 0
+    assert replayer["cpu_us_per_round_trip"] > 0 and "µs CPU per round trip" in out.stdout
