@@ -24,10 +24,10 @@ public final class ReplayProgress: Sendable {
 
     func update(_ change: (inout Figures) -> Void) { figures.withLockedValue(change) }
 
-    /// `connected 480/500, 6,120 round trips, 3 differences, 0 errors`.
+    /// `500 chargers: 480 connected, 12 finished; 6120 round trips, 3 differences, 0 unanswered`.
     public var line: String {
         let f = current
-        return "connected \(f.connected)/\(f.runs), finished \(f.finished), \(f.roundTrips) round trips, "
+        return "\(f.runs) chargers: \(f.connected) connected, \(f.finished) finished; \(f.roundTrips) round trips, "
             + "\(f.differences) differences, \(f.errors) unanswered"
     }
 }
