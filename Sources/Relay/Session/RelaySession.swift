@@ -9,8 +9,9 @@ import RelayRecording
 /// One charger relayed to its upstream: the legs on one event loop, the recorder of that loop between them.
 ///
 /// Every message is recorded when it arrives and forwarded after the loop's flush has written it
-/// (``LoopRecorder``). How legs open, close and stay alive is decided by ``SessionLegs``; the session performs
-/// what it decides (records, close frames, pings, disconnects) and moves messages.
+/// (``LoopRecorder``). What happens is decided by ``SessionCore`` (where a message goes, how legs open, close and
+/// stay alive, the charger's budget, the drain); the session performs its actions (``run(_:)``): records, close
+/// frames, pings, disconnects, timers, and moving messages.
 ///
 /// Confined to its event loop; other threads reach it through ``eventLoop``.
 final class RelaySession: @unchecked Sendable {
@@ -25,12 +26,10 @@ final class RelaySession: @unchecked Sendable {
     private let closeTimeout: Duration
     /// How long the primary upstream stays after the charger left, for what the translation owes it.
     private let drainTimeout: Duration
-    /// While the charger is gone and the translation still owes the backend: the event that closes the primary
-    /// upstream once nothing is owed, and the drain's bound.
-    private var drain: (then: SessionLegs.Event, timer: Scheduled<Void>?)?
-    /// Whether the primary upstream leg is closed or gone, and who waits for that (a newer connection of the
-    /// charger, which dials then); made only when someone waits (an idle session keeps no promise).
-    private var upstreamIsReleased = false
+    /// The drain's bound, while the charger is gone and the translation still owes the backend.
+    private var drainTimer: Scheduled<Void>?
+    /// Who waits for the primary upstream's release (a newer connection of the charger, which dials then); made
+    /// only when someone waits (an idle session keeps no promise).
     private var upstreamReleased: EventLoopPromise<Void>?
     /// How often silent legs are checked; `nil` never pings.
     private let pingInterval: Duration?
@@ -40,12 +39,10 @@ final class RelaySession: @unchecked Sendable {
     private let otherLegs: [LegHandler] = []
     /// The backends beside the primary, when the charger's route has any.
     let mirrors: SessionMirrors?
-    private var legs: SessionLegs
+    private var core: SessionCore
     /// Set when the charger speaks 1.6 and upstream 2.0.1.
     let translator: Translator?
     let metrics: RelayMetrics
-    /// The charger's message budget, when limited.
-    private var budget: MessageBudget?
     private var rateResume: Scheduled<Void>?
     /// Calls waiting for their answers (message labels and call durations).
     private var pendingCalls = PendingCalls()
@@ -82,7 +79,6 @@ final class RelaySession: @unchecked Sendable {
         self.consoleInfo = consoleInfo
         self.mirrors = mirrors
         self.metrics = metrics
-        self.budget = messageRate.map { MessageBudget(rate: $0, now: recorder.clock.monotonic()) }
         self.pingInterval = pingInterval
         self.translator = translator
         self.connection = connection
@@ -90,10 +86,11 @@ final class RelaySession: @unchecked Sendable {
         self.eventLoop = recorder.eventLoop
         self.chargerLeg = charger
         self.primaryLeg = upstream
-        self.legs = SessionLegs(
-            upstreams: 1,
-            pingInterval: pingInterval,
-            drainsUpstream: translator != nil
+        self.core = SessionCore(
+            legs: SessionLegs(upstreams: 1, pingInterval: pingInterval, drainsUpstream: translator != nil),
+            budget: messageRate.map { MessageBudget(rate: $0, now: recorder.clock.monotonic()) },
+            translated: translator != nil,
+            mirrored: mirrors != nil
         )
         self.recorder = recorder
         self.registry = registry
@@ -159,21 +156,33 @@ final class RelaySession: @unchecked Sendable {
             mirrorReceived(message, index: index)
             return
         }
-        legs.heard(leg)
+        let kind: SessionCore.Message
         switch message.opcode {
-        case .text, .binary:
-            guard legs.takes(from: leg) else { return }
-            if leg == .charger, budget != nil { spendBudget() }
-            defer { consoleReserved = nil }
-            if mirrors != nil, message.opcode == .text, leg != .upstream(0) || translator == nil {
-                consoleReserve()
-                if mirrored(message, from: leg) { return }
-            }
-            if translator != nil {
-                translate(message.unmaskedPayload(allocator: allocator), opcode: message.opcode, from: leg)
-                return
-            }
-            let target = legs.forwardTarget(from: leg)
+        case .text: kind = .text
+        case .binary: kind = .binary
+        case .ping: kind = .ping
+        case .connectionClose:
+            var payload = message.unmaskedPayload(allocator: allocator)
+            let code = payload.readInteger(as: UInt16.self).map(Int.init) ?? 1005
+            kind = .close(code: code, reason: payload.readString(length: payload.readableBytes) ?? "")
+        default: kind = .pong
+        }
+        defer { consoleReserved = nil }
+        let now = leg == .charger && core.budgeted ? clock.monotonic() : 0
+        run(core.handle(.received(leg, kind, now: now)), message)
+    }
+
+    /// Carries a data message where the core routed it: past the mirrors, into the translation, or recorded and
+    /// forwarded as the bytes that came.
+    private func deliver(_ message: LegMessage, from leg: LegID, offerToMirrors: Bool, route: SessionCore.Route) {
+        if offerToMirrors {
+            consoleReserve()
+            if mirrored(message, from: leg) { return }
+        }
+        switch route {
+        case .translate:
+            translate(message.unmaskedPayload(allocator: allocator), opcode: message.opcode, from: leg)
+        case .forward(let target):
             record(
                 message.payload,
                 maskKey: message.maskKey,
@@ -188,17 +197,6 @@ final class RelaySession: @unchecked Sendable {
             } else {
                 recorder.scheduleFlush()
             }
-        case .ping:
-            // Answered per leg, never forwarded: each leg keeps its own liveness.
-            guard legs.isOpen(leg) else { return }
-            handler(leg).send(.pong, message.unmaskedPayload(allocator: allocator), maskKey: maskKey(for: leg))
-        case .connectionClose:
-            var payload = message.unmaskedPayload(allocator: allocator)
-            let code = payload.readInteger(as: UInt16.self).map(Int.init) ?? 1005
-            let reason = payload.readString(length: payload.readableBytes) ?? ""
-            handle(.closeReceived(leg, code: code, reason: reason))
-        default:
-            break  // pongs
         }
     }
 
@@ -291,7 +289,7 @@ final class RelaySession: @unchecked Sendable {
     /// Writes to an open leg (a closing one gets nothing: the drop is recorded), and stops reading the leg that
     /// feeds it while it cannot take more (backpressure).
     private func send(to leg: LegID, _ write: (LegHandler) -> Void) {
-        guard legs.isOpen(leg) else {
+        guard core.legs.isOpen(leg) else {
             recordError(leg, "a message for the \(leg) leg was dropped: that leg is closing")
             return
         }
@@ -308,32 +306,66 @@ final class RelaySession: @unchecked Sendable {
         leg == .charger ? nil : recorder.maskingKeys.next()
     }
 
-    /// Takes one message from the charger's budget; an empty budget stops reading the charger until it has
-    /// refilled.
-    private func spendBudget() {
-        guard case .exhausted(let wait, let report) = budget?.spend(at: clock.monotonic()),
-            let budget
-        else { return }
+    // MARK: Legs
+
+    /// Feeds an event of the legs to the core and performs what it decides.
+    private func handle(_ event: SessionLegs.Event) {
+        run(core.handle(.legs(event)))
+    }
+
+    /// Performs the core's actions in order; `message` is the data message a `.deliver` carries.
+    private func run(_ actions: [SessionCore.Action], _ message: LegMessage? = nil) {
+        for action in actions { run(action, message) }
+    }
+
+    private func run(_ action: SessionCore.Action, _ message: LegMessage?) {
+        switch action {
+        case .leg(let action): perform(action)
+        case .afterFlush(let event): recorder.afterFlush { [self] in run(core.handle(event)) }
+        case .holdChargerReads(let wait, let report): holdChargerReads(for: wait, report: report)
+        case .pong(let leg):
+            guard let message else { return }
+            handler(leg).send(.pong, message.unmaskedPayload(allocator: allocator), maskKey: maskKey(for: leg))
+        case .deliver(let leg, let offer, let route):
+            guard let message else { return }
+            deliver(message, from: leg, offerToMirrors: offer, route: route)
+        case .startDrainTimer:
+            drainTimer = eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: TimeAmount(drainTimeout)) {
+                [self] in
+                run(core.handle(.drainEnded(undelivered: translator?.session.undelivered ?? 0)))
+            }
+        case .tellTranslationChargerLeft:
+            if let translator { handle(translator.session.chargerLeft()) }
+        case .cancelDrainTimer:
+            drainTimer?.cancel()
+            drainTimer = nil
+        case .reportUndelivered(let left):
+            metrics.drainUndelivered(left)
+            let message =
+                "\(left) call(s) for the backend undelivered when timeouts.drain passed; "
+                + "what the relay answered itself stays stored for the charger's next connection"
+            logger.warning("\(message)")
+            recordError(.upstream(0), message)
+        case .releaseUpstream:
+            upstreamReleased?.succeed()
+            upstreamReleased = nil
+        }
+    }
+
+    /// The charger spent its budget: its reads stop until the budget has refilled.
+    private func holdChargerReads(for nanoseconds: Int64, report: Bool) {
         let charger = chargerLeg
         charger.pauseReads(.rate)
         if report {
             metrics.rateLimited()
-            let message = "\(budget.description); reading the charger slowed"
+            let message = "\(core.budgetDescription ?? "the message budget"); reading the charger slowed"
             logger.warning("\(message)")
             recordError(.charger, message)
         }
         rateResume?.cancel()
-        rateResume = eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: .nanoseconds(wait)) {
+        rateResume = eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: .nanoseconds(nanoseconds)) {
             charger.resumeReads(.rate)
         }
-    }
-
-    // MARK: Legs
-
-    /// Feeds an event to the legs' state machine and performs what it decides.
-    private func handle(_ event: SessionLegs.Event) {
-        for action in legs.handle(event) { perform(action) }
-        if !upstreamIsReleased, !legs.isOpen(.upstream(0)) { releaseUpstream() }
     }
 
     private func perform(_ action: SessionLegs.Action) {
@@ -383,10 +415,8 @@ final class RelaySession: @unchecked Sendable {
             handler(leg).send(.ping, ByteBuffer(), maskKey: maskKey(for: leg))
         case .upstreamLost:
             metrics.upstreamFailure("lost")
-        case .afterFlush(let event):
-            recorder.afterFlush { [self] in handle(event) }
-        case .drain(let event):
-            recorder.afterFlush { [self] in startDrain(then: event) }
+        case .afterFlush, .drain:
+            preconditionFailure("the core turns the legs' waits into its own")
         case .end:
             end()
         }
@@ -414,59 +444,22 @@ final class RelaySession: @unchecked Sendable {
     func replaceByNewerConnection(reason: String = "replaced by a newer connection") -> EventLoopFuture<Void> {
         eventLoop.flatSubmit { [self] in
             handle(.replaced(code: 1000, reason: reason))
-            if upstreamIsReleased { return eventLoop.makeSucceededVoidFuture() }
+            if core.upstreamReleased { return eventLoop.makeSucceededVoidFuture() }
             let promise = upstreamReleased ?? eventLoop.makePromise(of: Void.self)
             upstreamReleased = promise
             return promise.futureResult
         }
     }
 
-    /// The primary upstream is closed or gone: whoever waits for it goes on.
-    private func releaseUpstream() {
-        upstreamIsReleased = true
-        upstreamReleased?.succeed()
-        upstreamReleased = nil
-    }
-
-    // MARK: Drain
-
-    /// The charger is gone: the translation fails what waited for it and keeps delivering what the relay owes the
-    /// backend; `event` closes the backend's leg once nothing is owed, or when `timeouts.drain` has passed.
-    private func startDrain(then event: SessionLegs.Event) {
-        guard let translator, drain == nil else { return handle(event) }
-        drain = (event, nil)
-        handle(translator.session.chargerLeft())
-        guard drain != nil else { return }
-        drain?.timer = eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: TimeAmount(drainTimeout)) { [self] in
-            finishDrain()
-        }
-    }
-
-    /// Ends the drain when nothing is owed the backend any more.
+    /// Tells the core when the translation owes the backend nothing more (it may be draining).
     func finishDrainIfDone() {
-        guard drain != nil, translator?.session.drained == true else { return }
-        finishDrain()
-    }
-
-    private func finishDrain() {
-        guard let (event, timer) = drain, let translator else { return }
-        drain = nil
-        timer?.cancel()
-        let left = translator.session.undelivered
-        if left > 0 {
-            metrics.drainUndelivered(left)
-            let message =
-                "\(left) call(s) for the backend undelivered when timeouts.drain passed; "
-                + "what the relay answered itself stays stored for the charger's next connection"
-            logger.warning("\(message)")
-            recordError(.upstream(0), message)
-        }
-        recorder.afterFlush { [self] in handle(event) }
+        guard core.draining != nil, let translator, translator.session.drained else { return }
+        run(core.handle(.drainEnded(undelivered: translator.session.undelivered)))
     }
 
     /// Closes every leg with a close handshake (replacement, shutdown).
     func closeAll(code: Int, reason: String) {
-        for leg in legs.legs { close(leg, code: code, reason: reason) }
+        for leg in core.legs.legs { close(leg, code: code, reason: reason) }
         stopMirrors()
     }
 
@@ -490,9 +483,8 @@ final class RelaySession: @unchecked Sendable {
     }
 
     private func end() {
-        drain?.timer?.cancel()
-        drain = nil
-        if !upstreamIsReleased { releaseUpstream() }
+        drainTimer?.cancel()
+        drainTimer = nil
         registry.left(self)
         recorder.timers.remove(ObjectIdentifier(self))
         rateResume?.cancel()
