@@ -97,30 +97,15 @@ public final class RelayServer: Service, Sendable {
         for line in JournalLeftover.recover(configuration.recording, relayVersion: RelayVersion.current, clock: clock) {
             logger.notice("recovered a write-ahead journal", metadata: ["journal": "\(line)"])
         }
-        var recorders: [ObjectIdentifier: LoopRecorder] = [:]
-        for (index, loop) in group.makeIterator().enumerated() {
-            let writer = RecordingWriter(
-                configuration: configuration.recording,
-                loop: index,
-                runID: runID,
-                relayVersion: RelayVersion.current,
-                clock: clock
-            )
-            if let problem = writer.journalProblem {
-                logger.warning(
-                    "no write-ahead journal: recording compresses on the event loop",
-                    metadata: ["loop": "\(index)", "error": "\(problem)"]
-                )
-            }
-            recorders[ObjectIdentifier(loop)] = LoopRecorder(
-                eventLoop: loop,
-                writer: writer,
-                logger: logger,
-                metrics: metrics,
-                health: recordingHealth
-            )
-        }
-        self.recorders = LoopRecorders(recorders)
+        self.recorders = LoopRecorders(
+            group: group,
+            recording: configuration.recording,
+            runID: runID,
+            clock: clock,
+            logger: logger,
+            metrics: metrics,
+            health: recordingHealth
+        )
         self.connector = UpstreamConnector(
             maxFrameBytes: configuration.maxFrameBytes,
             timeout: TimeAmount(configuration.upstreamTimeout)
@@ -323,36 +308,8 @@ public final class RelayServer: Service, Sendable {
     // MARK: Maintenance and shutdown
 
     private func startMaintenance() -> [RepeatedTask] {
-        // Every 30 s: each loop rolls its segment when it is old, then retention runs once, off the loops, keeping
-        // every loop's current segment.
-        let recorders = self.recorders
-        let loops = Array(group.makeIterator())
-        let recording = configuration.recording
-        let clock = self.clock
-        let maintenanceLoop = group.next()
         var tasks = [
-            maintenanceLoop.scheduleRepeatedAsyncTask(initialDelay: .seconds(30), delay: .seconds(30)) { _ in
-                let open = loops.map { loop in
-                    loop.submit {
-                        let recorder = recorders.recorder(for: loop)
-                        recorder.maintenance()
-                        return recorder.writer.currentSegmentPath
-                    }
-                }
-                let eventLoop = maintenanceLoop
-                return EventLoopFuture.whenAllComplete(open, on: eventLoop).flatMap { paths in
-                    guard let retention = recording.retention else { return eventLoop.makeSucceededVoidFuture() }
-                    let keeping = Set(paths.compactMap { try? $0.get() }.compactMap { $0 })
-                    return NIOThreadPool.singleton.runIfActive(eventLoop: eventLoop) {
-                        Retention.prune(
-                            directory: recording.directory,
-                            olderThan: retention,
-                            now: clock.wall(),
-                            keeping: keeping
-                        )
-                    }.map { _ in }.recover { _ in }
-                }
-            }
+            recorders.scheduleMaintenance(on: group.next(), recording: configuration.recording, clock: clock)
         ]
         // After a burst of connections (a reconnect storm), give the memory its handshakes used back to the system
         // once the burst is over: glibc keeps freed memory otherwise, and the relay looks as large as its worst
@@ -393,24 +350,7 @@ public final class RelayServer: Service, Sendable {
             try? await channel.close()
         }
         await registry.allEnded(within: .seconds(1))
-        for loop in group.makeIterator() {
-            let recorders = self.recorders
-            try? await loop.submit { recorders.recorder(for: loop).writer.finish() }.get()
-        }
+        await recorders.finish()
         logger.info("stopped; recordings finished")
-    }
-}
-
-/// The recorder of each event loop, looked up by loop. Each recorder is used only on its own loop.
-final class LoopRecorders: @unchecked Sendable {
-    private let recorders: [ObjectIdentifier: LoopRecorder]
-
-    init(_ recorders: [ObjectIdentifier: LoopRecorder]) {
-        self.recorders = recorders
-    }
-
-    func recorder(for loop: any EventLoop) -> LoopRecorder {
-        loop.preconditionInEventLoop()
-        return recorders[ObjectIdentifier(loop)]!
     }
 }
