@@ -140,7 +140,9 @@ extension Replayer {
         }
         let charger = identity ?? run.charger
         do {
-            var session = ReplaySession(script: try script.get(), options: options) { UUID().uuidString.lowercased() }
+            var session = ReplaySession(script: try script.get(), options: options, identity: charger) {
+                UUID().uuidString.lowercased()
+            }
             let connected = try await socket(session)
             progress?.update { $0.connected += 1 }
             var seen = (exchanges: 0, other: 0)

@@ -200,6 +200,17 @@ public struct Bindings: Sendable, Hashable {
 }
 
 extension JSONValue {
+    /// Every string equal to `old` replaced by `new` (members' names stay).
+    func replacingStrings(_ old: String, with new: String) -> JSONValue {
+        switch self {
+        case .string(let text): text == old ? .string(new) : self
+        case .object(let members):
+            .object(members.map { (key: $0.key, value: $0.value.replacingStrings(old, with: new)) })
+        case .array(let elements): .array(elements.map { $0.replacingStrings(old, with: new) })
+        default: self
+        }
+    }
+
     /// Every RFC 3339 date-time string moved to the time `move` gives for it (µs since the epoch).
     func rebasingTimestamps(_ move: (Int64) -> Int64) -> JSONValue {
         switch self {

@@ -6,6 +6,8 @@ import OCPP
 public struct ReplayScript: Sendable {
     /// The subprotocol of the replayed leg (`ocpp1.6`).
     public let subprotocol: String
+    /// The identity the fixture was recorded with.
+    public let charger: String
     let ours: [ReplaySession.Exchange]
     let theirs: [ReplaySession.Exchange]
 
@@ -15,6 +17,7 @@ public struct ReplayScript: Sendable {
             throw FixtureError("the fixture has no frames on the \(leg) leg")
         }
         subprotocol = "ocpp" + firstVersion
+        charger = fixture.header.charger
         // Which recorded frames were sent by the side the replayer plays.
         let oursDirection: String
         switch (role, leg) {

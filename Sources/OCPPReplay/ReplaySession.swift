@@ -143,6 +143,8 @@ public struct ReplaySession: Sendable {
     private var comparator: Comparator
     private let makeID: @Sendable () -> String
     private var finished = false
+    /// The recorded identity and the one this charger has, when they differ.
+    private var swap: (recorded: String, live: String)?
 
     /// - Parameter makeID: fresh message ids for the CALLs the replayer sends.
     public init(fixture: Fixture, options: ReplayOptions, makeID: @escaping @Sendable () -> String) throws(FixtureError)
@@ -155,7 +157,19 @@ public struct ReplaySession: Sendable {
     }
 
     /// A session playing a script parsed once for many chargers (its role and leg are the options').
-    public init(script: ReplayScript, options: ReplayOptions, makeID: @escaping @Sendable () -> String) {
+    ///
+    /// - Parameter identity: the identity this charger connects as, when it is not the recorded one (a load test's
+    ///   `LOAD-7`): the recorded identity in payloads it sends becomes this one (a serial number, a DataTransfer's
+    ///   id), and this one in payloads it receives counts as the recorded one.
+    public init(
+        script: ReplayScript,
+        options: ReplayOptions,
+        identity: String? = nil,
+        makeID: @escaping @Sendable () -> String
+    ) {
+        if let identity, identity != script.charger, !script.charger.isEmpty {
+            swap = (script.charger, identity)
+        }
         self.options = options
         self.makeID = makeID
         self.comparator = Comparator(rules: options.rules, bindings: Bindings())
@@ -258,7 +272,11 @@ public struct ReplaySession: Sendable {
         theirs[index].done = true
         let exchange = theirs[index]
         guard case .call(let recorded) = exchange.call.frame else { return [] }
-        let mismatches = comparator.compare(action: call.action, expected: recorded.payload, got: call.payload)
+        let mismatches = comparator.compare(
+            action: call.action,
+            expected: recorded.payload,
+            got: asRecorded(call.payload)
+        )
         let reply = exchange.answer.flatMap { self.reply(to: call, as: $0) }
         report.exchanges.append(
             ExchangeOutcome(
@@ -356,7 +374,11 @@ public struct ReplaySession: Sendable {
         var mismatches: [Mismatch] = []
         switch (exchange.answer?.frame, frame) {
         case (.callResult(let expected)?, .callResult(let got)):
-            mismatches = comparator.compare(action: action + ".result", expected: expected.payload, got: got.payload)
+            mismatches = comparator.compare(
+                action: action + ".result",
+                expected: expected.payload,
+                got: asRecorded(got.payload)
+            )
         case (.callError(let expected)?, .callError(let got)):
             if expected.errorCode != got.errorCode {
                 mismatches = [
@@ -416,9 +438,18 @@ public struct ReplaySession: Sendable {
     /// the time they are sent).
     private func prepare(_ payload: JSONValue) -> JSONValue {
         let (started, origin, speed) = (started, origin, options.speed)
-        return comparator.bindings.substitute(payload, keys: options.rules.bind).rebasingTimestamps { recorded in
+        let prepared = comparator.bindings.substitute(payload, keys: options.rules.bind).rebasingTimestamps {
+            recorded in
             started + (speed > 0 ? Int64(Double(recorded - origin) / speed) : recorded - origin)
         }
+        guard let swap else { return prepared }
+        return prepared.replacingStrings(swap.recorded, with: swap.live)
+    }
+
+    /// A live payload with this charger's identity written as the recorded one, for comparison.
+    private func asRecorded(_ payload: JSONValue) -> JSONValue {
+        guard let swap else { return payload }
+        return payload.replacingStrings(swap.live, with: swap.recorded)
     }
 
     // MARK: Driving

@@ -99,6 +99,8 @@ def test_one_fixture_as_500_chargers_keeps_each_chargers_transaction(tmp_path):
         assert stopped == transaction, identity
         given[identity] = transaction
     assert len(set(given.values())) == 500
+    # Each booted as itself: the recorded identity in its payloads (the serial number) became its own.
+    assert all(boot["charge_point_serial_number"] == identity for identity, boot in backend.boots.items())
     # The JSON report's figures are what the backend saw.
     figures = json.loads(report.read_text())
     assert figures["summary"] == {**figures["summary"], "runs": 500, "passed": 500, "couldNotRun": 0, "exitCode": 0}

@@ -277,6 +277,42 @@ struct ReplaySessionTests {
         }
     }
 
+    @Test("a charger of a load test sends its own identity where the recording had the recorded one, and compares so")
+    func identitySwap() throws {
+        let frames: [(String, String)] = [
+            (
+                "in",
+                #"[2,"1","BootNotification",{"chargePointVendor":"V","chargePointModel":"M","chargePointSerialNumber":"CP-1"}]"#
+            ),
+            ("out", #"[3,"1",{"status":"Accepted","currentTime":"2026-11-27T06:00:01Z","interval":300}]"#),
+            ("out", #"[2,"b","DataTransfer",{"vendorId":"V","data":"CP-1"}]"#),
+            ("in", #"[3,"b",{"status":"Accepted","data":"CP-1"}]"#),
+        ]
+        var session = ReplaySession(
+            script: try ReplayScript(fixture(frames), role: .charger, leg: "charger"),
+            options: ReplayOptions(role: .charger),
+            identity: "LOAD-3",
+            makeID: { "r" }
+        )
+        guard case .call(let boot) = try #require(sent(session.start(at: 0)).first) else {
+            Issue.record("expected the boot")
+            return
+        }
+        #expect(boot.payload["chargePointSerialNumber"] == .string("LOAD-3"))
+        _ = session.received(
+            #"[3,"r",{"status":"Accepted","currentTime":"2030-01-01T00:00:00Z","interval":300}]"#,
+            at: 1
+        )
+        let answer = sent(session.received(#"[2,"d","DataTransfer",{"vendorId":"V","data":"LOAD-3"}]"#, at: 2))
+        #expect(
+            answer.first
+                == .callResult(
+                    .init(messageID: "d", payload: try JSONParser.parse(#"{"status":"Accepted","data":"LOAD-3"}"#))
+                )
+        )
+        #expect(session.report.passed, "\(session.report.text())")
+    }
+
     @Test("severity: an action's differences fail, warn or vanish; Action.result beats Action, which beats *")
     func severity() throws {
         func replay(_ severity: [String: Severity]) throws -> ReplayReport {
