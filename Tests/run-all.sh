@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 # System packages: zlib and SQLite headers for the build, venv support for the Python peers, openssl, nginx,
 # PostgreSQL and HAProxy for the tests that use them (the tests start their own servers on loopback), Chromium for
-# the console's browser tests.
+# the console's browser tests, iproute2 for the partition tests (a network namespace, veth, the blackhole qdisc).
 missing=()
 dpkg -s zlib1g-dev >/dev/null 2>&1 || missing+=(zlib1g-dev)
 dpkg -s libsqlite3-dev >/dev/null 2>&1 || missing+=(libsqlite3-dev)
@@ -16,6 +16,7 @@ dpkg -s nginx-light >/dev/null 2>&1 || [[ -x /usr/sbin/nginx ]] || missing+=(ngi
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)  # several relays share their state there
 command -v haproxy >/dev/null 2>&1 || [[ -x /usr/sbin/haproxy ]] || missing+=(haproxy)  # in front of several relays
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)  # the console's browser tests (driven by Playwright)
+command -v tc >/dev/null 2>&1 || missing+=(iproute2)  # network namespaces and the blackhole qdisc: partitions
 if ((${#missing[@]})); then
     echo "installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive

@@ -131,15 +131,15 @@ struct SessionLegsTests {
         legs.heard(.upstream(0))
         #expect(
             legs.handle(.livenessCheck) == [
-                .recordError(.charger, "no answer to a ping within 30.0 s; connection dropped"),
-                .disconnect(.charger),
+                .recordError(.charger, "no answer to a ping within 30.0 s; connection reset"),
+                .reset(.charger),
             ]
         )
         // A leg that is closing is not pinged.
         _ = legs.handle(.close(.upstream(0), code: 1001, reason: ""))
         #expect(
             legs.handle(.livenessCheck) == [
-                .recordError(.charger, "no answer to a ping within 30.0 s; connection dropped"), .disconnect(.charger),
+                .recordError(.charger, "no answer to a ping within 30.0 s; connection reset"), .reset(.charger),
             ]
         )
     }

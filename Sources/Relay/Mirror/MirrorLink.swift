@@ -40,7 +40,8 @@ struct MirrorLink: Sendable {
         case note(String)
         /// Ping the mirror (it was silent for a whole liveness interval).
         case ping
-        /// Drop the mirror's connection (it did not answer the ping); its end re-dials.
+        /// Reset the mirror's connection (it did not answer the ping; SO_LINGER 0, so nothing queued reaches it later);
+        /// its end re-dials.
         case drop
     }
 
@@ -306,7 +307,7 @@ struct MirrorLink: Sendable {
             pingOutstanding = true
             return [.ping]
         }
-        return [.note("no answer to a ping within the liveness interval; connection dropped"), .drop]
+        return [.note("no answer to a ping within the liveness interval; connection reset"), .drop]
     }
 
     /// The charger did not answer this mirror's call (`id` relay-made) within the call timeout: the mirror gets

@@ -218,7 +218,7 @@ extension RelaySession {
         case .ping:
             mirrors.mirrors[index].handler?.send(.ping, ByteBuffer(), maskKey: recorder.maskingKeys.next())
         case .drop:
-            mirrors.mirrors[index].handler?.closeChannel()
+            mirrors.mirrors[index].handler?.resetChannel()
         }
     }
 

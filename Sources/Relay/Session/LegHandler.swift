@@ -2,6 +2,10 @@ import NIOCore
 import NIOWebSocket
 import RelayRecording
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// A WebSocket message as it arrived on a leg: the frames' bytes as they came, and where the payload is.
 ///
 /// A message of one frame (nearly every OCPP message) is a view into the received bytes: its payload is
@@ -359,5 +363,14 @@ package final class LegHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Closes the TCP connection.
     func closeChannel() {
         context?.close(promise: nil)
+    }
+
+    /// Closes with a reset (SO_LINGER 0): the bytes still queued in the kernel are discarded, never delivered to
+    /// a peer that comes back.
+    func resetChannel() {
+        guard let context else { return }
+        guard let socket = context.channel as? any SocketOptionProvider else { return context.close(promise: nil) }
+        let channel = context.channel
+        socket.setSoLinger(linger(l_onoff: 1, l_linger: 0)).whenComplete { _ in channel.close(promise: nil) }
     }
 }

@@ -411,6 +411,8 @@ final class RelaySession: @unchecked Sendable {
             }
         case .disconnect(let leg):
             handler(leg).closeChannel()
+        case .reset(let leg):
+            handler(leg).resetChannel()
         case .ping(let leg):
             handler(leg).send(.ping, ByteBuffer(), maskKey: maskKey(for: leg))
         case .upstreamLost:

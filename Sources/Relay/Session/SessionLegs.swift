@@ -90,6 +90,9 @@ struct SessionLegs: Sendable {
         case sendClose(LegID, code: Int?, reason: String)
         case startCloseTimer(LegID)
         case disconnect(LegID)
+        /// Drop a dead connection for good: reset (SO_LINGER 0), so that what waits unsent in the kernel is
+        /// discarded, not delivered seconds later when a partition heals.
+        case reset(LegID)
         case ping(LegID)
         /// The primary upstream's connection was lost (counted as an upstream failure).
         case upstreamLost
@@ -324,8 +327,8 @@ struct SessionLegs: Sendable {
                     pingInterval.map { "\(Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18)" }
                     ?? "?"
                 // Recorded and mirrored like any lost connection when its channel goes.
-                actions.append(.recordError(leg, "no answer to a ping within \(interval) s; connection dropped"))
-                actions.append(.disconnect(leg))
+                actions.append(.recordError(leg, "no answer to a ping within \(interval) s; connection reset"))
+                actions.append(.reset(leg))
             }
         }
         return actions

@@ -1,0 +1,111 @@
+"""Partitions: packets dropped silently between the relay and its backend (no RST, no FIN), made with a network
+namespace for the backend, a veth pair into it and the blackhole qdisc on both ends (needs root, as CI has)."""
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+import websockets
+
+from conftest import ROOT
+
+HERE = os.path.dirname(__file__)
+
+
+def ip(*args, namespace=None):
+    prefix = ["ip", "netns", "exec", namespace] if namespace else []
+    subprocess.run([*prefix, *args], check=True, capture_output=True, text=True)
+
+
+@pytest.fixture
+def backend_namespace():
+    """A network namespace holding the backend, reached over a veth pair: (namespace, address, partition, heal)."""
+    suffix = f"{os.getpid() % 10000}"
+    namespace, host_dev, ns_dev = f"ocppr-{suffix}", f"ocr{suffix}h", f"ocr{suffix}n"
+    subnet = 16 + os.getpid() % 200
+    host_ip, ns_ip = f"10.{subnet}.77.1", f"10.{subnet}.77.2"
+    ip("ip", "netns", "add", namespace)
+    try:
+        ip("ip", "link", "add", host_dev, "type", "veth", "peer", "name", ns_dev)
+        ip("ip", "link", "set", ns_dev, "netns", namespace)
+        ip("ip", "addr", "add", f"{host_ip}/30", "dev", host_dev)
+        ip("ip", "link", "set", host_dev, "up")
+        ip("ip", "addr", "add", f"{ns_ip}/30", "dev", ns_dev, namespace=namespace)
+        ip("ip", "link", "set", ns_dev, "up", namespace=namespace)
+        ip("ip", "link", "set", "lo", "up", namespace=namespace)
+
+        def partition():
+            ip("tc", "qdisc", "add", "dev", host_dev, "root", "blackhole")
+            ip("tc", "qdisc", "add", "dev", ns_dev, "root", "blackhole", namespace=namespace)
+
+        def heal():
+            ip("tc", "qdisc", "del", "dev", host_dev, "root")
+            ip("tc", "qdisc", "del", "dev", ns_dev, "root", namespace=namespace)
+
+        yield namespace, ns_ip, partition, heal
+    finally:
+        subprocess.run(["ip", "link", "del", host_dev], capture_output=True)
+        subprocess.run(["ip", "netns", "del", namespace], capture_output=True)
+
+
+class NamespacedBackend:
+    """netns_backend.py in the namespace; `frames` are what it received, with its receive times."""
+
+    def __init__(self, namespace, address):
+        self.process = subprocess.Popen(
+            ["ip", "netns", "exec", namespace, sys.executable, os.path.join(HERE, "netns_backend.py"), address],
+            stdout=subprocess.PIPE, text=True, cwd=HERE,
+        )
+        self.port = json.loads(self.process.stdout.readline())["port"]
+        self.url = f"ws://{address}:{self.port}/ocpp"
+
+    def stop(self):
+        self.process.kill()
+        out, _ = self.process.communicate(timeout=10)
+        return [json.loads(line) for line in out.splitlines()]
+
+
+def test_a_leg_dropped_for_silence_is_reset_and_its_unsent_frames_never_reach_the_backend(start_relay, backend_namespace):
+    """A MeterValues sent into a partition sits in the kernel's send queue. The relay drops the silent upstream after
+    its ping goes unanswered, and tells the charger; the charger will send it again on its next connection. Had the
+    dead connection been closed gracefully, the queued frame would reach the backend when the partition heals, a
+    second copy; reset, it never does."""
+    namespace, address, partition, heal = backend_namespace
+    backend = NamespacedBackend(namespace, address)
+    try:
+        relay = start_relay(backend.url, config="timeouts:\n  ping: 300ms\n")
+
+        async def scenario():
+            charger = await websockets.connect(f"{relay.url}/CP-PARTITION", subprotocols=["ocpp1.6"], ping_interval=None)
+            await charger.send('[2,"boot","BootNotification",{"chargePointVendor":"V","chargePointModel":"M"}]')
+            assert json.loads(await asyncio.wait_for(charger.recv(), 10))[1] == "boot"
+            partition()
+            await charger.send(
+                '[2,"into-the-partition","MeterValues",{"connectorId":1,"meterValue":[{"timestamp":"2026-12-07T10:00:00Z",'
+                '"sampledValue":[{"value":"1234"}]}]}]'
+            )
+            # The relay notices the silent backend (ping unanswered) and drops it; the charger's connection goes too.
+            began = time.monotonic()
+            with pytest.raises(websockets.ConnectionClosed):
+                while True:
+                    await asyncio.wait_for(charger.recv(), 10)
+            dropped_after = time.monotonic() - began
+            heal()
+            healed_at = time.monotonic()
+            await asyncio.sleep(4)  # several retransmission timeouts: a graceful close would have delivered by now
+            return dropped_after, healed_at
+
+        dropped_after, healed_at = asyncio.run(scenario())
+    finally:
+        frames = backend.stop()
+    assert dropped_after < 5, dropped_after
+    received = [f["frame"] for f in frames if "frame" in f]
+    assert any('"boot"' in frame for frame in received), received
+    late = [f for f in frames if "frame" in f and "into-the-partition" in f["frame"]]
+    assert late == [], f"delivered {late[0]['at'] - healed_at:.2f} s after the partition healed"
+    relay.stop()
+    assert "no answer to a ping" in relay.log() and "connection reset" in relay.log()
