@@ -86,8 +86,7 @@ struct MirrorLink: Sendable {
     private var relayCalls: [String: String] = [:]
     private var counter = 0
     /// Whether the mirror said anything since the last liveness check, and whether a ping waits for its answer.
-    private var heard = true
-    private var pingOutstanding = false
+    private var liveness = Liveness()
 
     init(
         settings: MirrorSettings,
@@ -123,8 +122,7 @@ struct MirrorLink: Sendable {
     /// it), then what queued up.
     mutating func connected(now: Duration) -> [Action] {
         failures = 0
-        heard = true
-        pingOutstanding = false
+        liveness = Liveness()
         if let first = queue.first, first.action == "BootNotification", let id = first.id {
             queue.removeFirst()
             connection = .booting(id)
@@ -290,22 +288,18 @@ struct MirrorLink: Sendable {
 
     /// Anything arrived from the mirror (a pong too): it is alive.
     mutating func heardFrom() {
-        heard = true
+        liveness.heard()
     }
 
-    /// The periodic check (`timeouts.ping`): a mirror silent for a whole interval is pinged, one still silent at
-    /// the next check is dropped (and dialled again), so that a backend gone without a FIN does not pile up
-    /// unanswered messages for ever.
+    /// The periodic check (``Liveness``, four times per `timeouts.ping`): a mirror silent for a whole interval is
+    /// pinged, one that does not answer is reset (and dialled again), so that a backend gone without a FIN does not
+    /// pile up unanswered messages for ever.
     mutating func livenessCheck() -> [Action] {
         guard connection != .down, connection != .dialling else { return [] }
-        if heard {
-            heard = false
-            pingOutstanding = false
-            return []
-        }
-        guard pingOutstanding else {
-            pingOutstanding = true
-            return [.ping]
+        switch liveness.check() {
+        case .alive: return []
+        case .ping: return [.ping]
+        case .dead: break
         }
         return [.note("no answer to a ping within the liveness interval; connection reset"), .drop]
     }

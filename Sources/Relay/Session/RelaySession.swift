@@ -129,7 +129,7 @@ final class RelaySession: @unchecked Sendable {
         primaryLeg.attach(self)
         for leg in otherLegs { leg.attach(self) }
         if let pingInterval {
-            recorder.timers.add(ObjectIdentifier(self), every: pingInterval) { [self] in
+            recorder.timers.add(ObjectIdentifier(self), every: pingInterval / Liveness.checksPerInterval) { [self] in
                 handle(.livenessCheck)
                 checkMirrorLiveness()
             }

@@ -55,9 +55,8 @@ struct SessionLegs: Sendable {
         var state = State.open
         /// The connection's channel is gone.
         var inactive = false
-        /// Whether anything arrived since the last liveness check, and whether a ping waits for its answer.
-        var heard = true
-        var pingOutstanding = false
+        /// Whether anything arrived lately, and whether a ping waits for its answer.
+        var liveness = Liveness()
     }
 
     enum Event: Equatable, Sendable {
@@ -72,7 +71,8 @@ struct SessionLegs: Sendable {
         /// After the flush: `leg` lost its connection; its dependant `target` is dropped the same way.
         case lostMirrored(LegID, because: LegID)
         case failed(LegID, LegFailure)
-        /// The periodic check: silent legs are pinged, unanswered pings drop the leg.
+        /// The periodic check (``Liveness/checksPerInterval`` times per ping interval): silent legs are pinged,
+        /// unanswered pings reset the leg.
         case livenessCheck
         /// A newer connection of the same charger takes over: the charger's leg closes, the upstreams follow (the
         /// primary once what the relay owes it is delivered).
@@ -150,7 +150,7 @@ struct SessionLegs: Sendable {
 
     /// Something arrived on `leg`: it is alive.
     mutating func heard(_ leg: LegID) {
-        self[leg].heard = true
+        self[leg].liveness.heard()
     }
 
     /// Whether a message that arrived on `leg` is taken (recorded, forwarded or translated). A peer may still
@@ -311,18 +311,15 @@ struct SessionLegs: Sendable {
         ] + mirrored(from: leg) { .close($0, code: 1001, reason: why) }
     }
 
-    /// Pings a leg that was silent for a whole interval, and drops one that did not answer by the next check:
-    /// a charger whose network vanished must not look connected to the backend.
+    /// Pings a leg that was silent for a whole interval, and resets one that did not answer (``Liveness``): a
+    /// charger whose network vanished must not look connected to the backend.
     private mutating func livenessCheck() -> [Action] {
         var actions: [Action] = []
         for leg in legs where self[leg].state == .open {
-            if self[leg].heard {
-                self[leg].heard = false
-                self[leg].pingOutstanding = false
-            } else if !self[leg].pingOutstanding {
-                self[leg].pingOutstanding = true
-                actions.append(.ping(leg))
-            } else {
+            switch self[leg].liveness.check() {
+            case .alive: break
+            case .ping: actions.append(.ping(leg))
+            case .dead:
                 let interval =
                     pingInterval.map { "\(Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18)" }
                     ?? "?"
