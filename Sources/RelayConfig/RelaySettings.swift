@@ -22,6 +22,9 @@ public indirect enum SettingValue: Sendable, Equatable, ExpressibleByStringLiter
 /// The keys are part of the relay's stable interface; see `Config/relay.yaml`. An unknown key is an error.
 public struct RelaySettings: Sendable, Equatable {
     public private(set) var values: [String: SettingValue]
+    /// The file's values that flags replaced: never applied, but checked like the others, so that a mistake in the
+    /// file does not hide behind a flag until the day the flag is dropped.
+    public private(set) var shadowed: [String: SettingValue] = [:]
 
     /// Settings with these values; keys are checked by ``resolve()``.
     public init(_ values: [String: SettingValue] = [:]) {
@@ -35,7 +38,10 @@ public struct RelaySettings: Sendable, Equatable {
 
     /// These settings with every key `overrides` sets replaced by its value (flags over the file).
     public func overridden(by overrides: RelaySettings) -> RelaySettings {
-        RelaySettings(values.merging(overrides.values) { _, flag in flag })
+        var result = RelaySettings(values.merging(overrides.values) { _, flag in flag })
+        result.shadowed = shadowed
+        for (key, value) in values where overrides.values[key] != nil { result.shadowed[key] = value }
+        return result
     }
 
     /// `log_level`, which the command line reads before the relay starts.
@@ -122,6 +128,7 @@ public struct RelaySettings: Sendable, Equatable {
         for key in values.keys where Self.declared[key] == nil {
             throw ConfigurationError("unknown setting '\(key)'")
         }
+        try checkShadowed()
         guard let upstream = values["upstream"] else {
             throw ConfigurationError(
                 "no upstream: pass --upstream ws://HOST:PORT/PATH or set 'upstream' in the configuration file"
@@ -155,6 +162,19 @@ public struct RelaySettings: Sendable, Equatable {
             }
         }
         return configuration
+    }
+
+    /// Checks each file value a flag replaced as if it applied: a flag and a file key that meet are both checked.
+    private func checkShadowed() throws(ConfigurationError) {
+        for (key, value) in shadowed.sorted(by: { $0.key < $1.key }) {
+            guard let declaration = Self.declared[key] else { throw ConfigurationError("unknown setting '\(key)'") }
+            var scratch = RelayConfiguration(upstream: try Self.upstreamURL("ws://127.0.0.1:1"))
+            do {
+                try declaration.apply(value, &scratch)
+            } catch {
+                throw ConfigurationError("\(error.message) (in the configuration file; a flag overrides it)")
+            }
+        }
     }
 
     static func upstreamURL(_ text: String) throws(ConfigurationError) -> UpstreamURL {

@@ -91,6 +91,23 @@ struct RelaySettingsTests {
         #expect(c.recording.retention == nil)
     }
 
+    @Test("a flag and a file key that meet are both checked: a bad file value behind a flag is still an error")
+    func shadowedChecked() throws {
+        let flags = RelaySettings(["upstream": "ws://b:2/y", "limits.max_frame_size": "2MiB"])
+        let bad = try RelaySettings.parse(yaml: "upstream: {reconnect_grace: banana}\n")
+        #expect(throws: ConfigurationError.self) { try bad.overridden(by: flags).resolve() }
+        let badSize = try RelaySettings.parse(yaml: "upstream: ws://a:1/x\nlimits:\n  max_frame_size: lots\n")
+        do {
+            _ = try badSize.overridden(by: flags).resolve()
+            Issue.record("a bad limits.max_frame_size behind --max-frame-size was accepted")
+        } catch {
+            #expect(error.message.contains("max_frame_size") && error.message.contains("a flag overrides it"))
+        }
+        let good = try RelaySettings.parse(yaml: "upstream: ws://a:1/x\nlimits:\n  max_frame_size: 512KiB\n")
+        let c = try good.overridden(by: flags).resolve()
+        #expect(c.upstream.host == "b" && c.maxFrameBytes == 2 << 20)
+    }
+
     @Test("defaults: pass-through, 1 MiB frames, Recordings/")
     func defaults() throws {
         let c = try RelaySettings(["upstream": "ws://127.0.0.1:9000"]).resolve()
