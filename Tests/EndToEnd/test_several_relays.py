@@ -4,6 +4,7 @@ and repeats nothing. Real PostgreSQL and HAProxy from Debian's packages, started
 
 import asyncio
 import json
+import os
 import signal
 import subprocess
 import time
@@ -233,3 +234,41 @@ def test_a_relay_that_cannot_reach_its_database_does_not_start(start_relay, tmp_
     assert out.returncode != 0
     assert "cannot reach the translation state database postgresql://relay@127.0.0.1" in out.stderr
     assert "listening on" not in out.stdout
+
+
+def test_a_charger_connecting_while_the_database_answers_nothing_is_refused_with_502(start_relay, postgres, tmp_path):
+    """PostgreSQL frozen (SIGSTOP: its sockets stay open and answer nothing, as behind a partition): a charger that
+    connects meanwhile gets 502 within timeouts.upstream instead of waiting for ever; once the database answers
+    again, the next connection is accepted."""
+    def database_processes():
+        postmaster = int(open(f"{postgres.data}/postmaster.pid").readline())
+        children = subprocess.run(["pgrep", "-P", str(postmaster)], capture_output=True, text=True).stdout.split()
+        return [postmaster, *map(int, children)]
+
+    async def scenario():
+        async with Backend(subprotocols=["ocpp2.0.1"], ask_after_boot=False) as backend:
+            relay = start_relay(
+                backend.url, "--upstream-version", "2.0.1", "--mappings", MAPPINGS,
+                config=relay_config(postgres) + "timeouts:\n  upstream: 2s\n", env={"RELAY_DB_PASSWORD": PASSWORD},
+            )
+            pids = database_processes()  # the relay's own connections included
+            for pid in pids:
+                os.kill(pid, signal.SIGSTOP)
+            try:
+                began = time.monotonic()
+                with pytest.raises(websockets.InvalidStatus) as refused:
+                    await websockets.connect(f"{relay.url}/CP-PG-FROZEN", subprotocols=["ocpp1.6"], open_timeout=15)
+                waited = time.monotonic() - began
+            finally:
+                for pid in pids:
+                    os.kill(pid, signal.SIGCONT)
+            ws, _, task = await connect_until(relay.url, "CP-PG-FROZEN")
+            await ws.close()
+            task.cancel()
+            return relay, refused.value.response.status_code, waited
+
+    relay, status, waited = asyncio.run(scenario())
+    assert status == 502 and 1.5 < waited < 6, (status, waited)
+    relay.stop()
+    assert "cannot read the translation state; charger refused" in relay.log()
+    assert "no answer from the state database within 2000 ms" in relay.log()

@@ -264,6 +264,35 @@ final class ChargerUpgrades: Sendable {
         }
     }
 
+    /// The state read did not answer within `timeouts.upstream`.
+    struct StateReadTimedOut: Error, CustomStringConvertible {
+        let timeout: TimeAmount
+        var description: String { "no answer from the state database within \(timeout.nanoseconds / 1_000_000) ms" }
+    }
+
+    /// `work`'s result, or a ``StateReadTimedOut`` failure when it takes longer than `timeout` (the work itself goes on
+    /// and its late result is dropped).
+    static func bounded<T: Sendable>(
+        within timeout: TimeAmount,
+        on eventLoop: any EventLoop,
+        _ work: @escaping @Sendable () async throws -> T
+    ) -> EventLoopFuture<T> {
+        let promise = eventLoop.makePromise(of: T.self)
+        let done = NIOLoopBoundBox(false, eventLoop: eventLoop)
+        let timer = eventLoop.scheduleTask(in: timeout) {
+            guard !done.value else { return }
+            done.value = true
+            promise.fail(StateReadTimedOut(timeout: timeout))
+        }
+        eventLoop.makeFutureWithTask(work).whenComplete { result in
+            guard !done.value else { return }
+            done.value = true
+            timer.cancel()
+            promise.completeWith(result)
+        }
+        return promise.futureResult
+    }
+
     /// Dials upstream for an admitted charger (and reads a translated charger's state meanwhile, off the loop);
     /// the charger's handshake completes when upstream accepts. A charger that reconnects replaces its old
     /// connection; a translated one is dialled (and its state read) once the old connection released the backend's
@@ -290,9 +319,14 @@ final class ChargerUpgrades: Sendable {
             translation != nil
             ? released?.hop(to: eventLoop) ?? eventLoop.makeSucceededVoidFuture()
             : eventLoop.makeSucceededVoidFuture()
+        // The read is bounded like the dial (`timeouts.upstream`): a database behind a partition answers nothing, and
+        // the charger must get its 502 rather than wait for ever.
+        let readTimeout = TimeAmount(live.configuration.upstreamTimeout)
         let loaded = translation.map { translation in
             ready.flatMap {
-                eventLoop.makeFutureWithTask { try await translation.states.load(identity: plan.identity.value) }
+                Self.bounded(within: readTimeout, on: eventLoop) {
+                    try await translation.states.load(identity: plan.identity.value)
+                }
             }
         }
         return ready.flatMap { [connector] in
