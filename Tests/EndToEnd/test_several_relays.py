@@ -272,3 +272,7 @@ def test_a_charger_connecting_while_the_database_answers_nothing_is_refused_with
     relay.stop()
     assert "cannot read the translation state; charger refused" in relay.log()
     assert "no answer from the state database within 2000 ms" in relay.log()
+    # The refusal is recorded too, with its status and why.
+    entries, _ = recordings_show(relay.recordings, "--charger", "CP-PG-FROZEN")
+    refusals = [e for e in entries if e.get("event") == "close" and e.get("code") == 502]
+    assert refusals and "database is unreachable" in refusals[0].get("reason", ""), entries
