@@ -72,29 +72,6 @@ public enum PeerTransport {
             }
         }
 
-        /// Waits for one WebSocket connection, at most `timeout` seconds; the listener is closed then.
-        public func acceptOne(timeout: Double) async throws -> PeerSocket? {
-            try await withThrowingTaskGroup(of: PeerSocket?.self) { group in
-                group.addTask {
-                    try await listener.executeThenClose { inbound in
-                        for try await upgrade in inbound {
-                            if case .websocket(let channel, let subprotocol, _) = try? await upgrade.get() {
-                                return PeerSocket(channel: channel, isClient: false, subprotocol: subprotocol)
-                            }
-                        }
-                        return nil
-                    }
-                }
-                group.addTask {
-                    try await Task.sleep(for: .milliseconds(Int(timeout * 1000)))
-                    return nil
-                }
-                let first = try await group.next() ?? nil
-                group.cancelAll()
-                return first
-            }
-        }
-
         /// Stops listening.
         public func close() {
             listener.channel.close(promise: nil)

@@ -214,7 +214,9 @@ struct ServedRuns: Sendable {
                     name: runs[index].name,
                     charger: runs[index].charger,
                     report: nil,
-                    couldNotRun: "no charger \(runs[index].charger) connected within \(Int(seconds)) s",
+                    // A plan of one run serves any charger; more are matched by identity.
+                    couldNotRun: "no charger \(runs.count == 1 ? "" : runs[index].charger + " ")connected within "
+                        + "\(Int(seconds)) s",
                     seconds: 0
                 )
         }

@@ -23,44 +23,34 @@ public enum Replayer {
         public let description: String
     }
 
-    /// Replays one fixture.
+    /// Replays one fixture: a plan of one run (``ReplayPlan/suite(_:)``), connecting or served as every plan is.
     public static func run(
         _ fixture: Fixture,
         options: ReplayOptions,
         target: Target,
         group: any EventLoopGroup
     ) async throws -> ReplayReport {
-        var session = try makeSession(fixture, options: options)
-        let socket: PeerSocket
-        var server: PeerTransport.Server?
+        var plan = ReplayPlan.suite([(fixture.header.charger, fixture)])
+        let results: [ReplayRunResult]
         switch target {
         case .connect(let url, let identity):
-            socket = try await connect(url: url, identity: identity ?? fixture.header.charger, session, group: group)
+            plan.runs[0].identity = identity
+            results = await run(plan, options: options, url: url, parallel: 1, group: group)
         case .listen(let host, let port, let acceptTimeout, let onListening):
-            let listener = try await PeerTransport.listen(
+            results = try await serve(
+                plan,
+                options: options,
                 host: host,
                 port: port,
-                supported: [session.subprotocol],
-                group: group
+                acceptTimeout: acceptTimeout,
+                group: group,
+                onListening: onListening
             )
-            server = listener
-            onListening(listener.port)
-            guard let accepted = try await listener.acceptOne(timeout: acceptTimeout) else {
-                listener.close()
-                throw CouldNotRun(description: "no charger connected within \(Int(acceptTimeout)) s")
-            }
-            socket = accepted
         }
-        defer { server?.close() }
-        return try await drive(&session, on: socket, start: { session, now in session.start(at: now) })
-    }
-
-    static func makeSession(_ fixture: Fixture, options: ReplayOptions) throws(CouldNotRun) -> ReplaySession {
-        do {
-            return try ReplaySession(fixture: fixture, options: options, makeID: { UUID().uuidString.lowercased() })
-        } catch {
-            throw CouldNotRun(description: "\(error)")
+        guard let report = results.first?.report else {
+            throw CouldNotRun(description: results.first?.couldNotRun ?? "no run")
         }
+        return report
     }
 
     /// Opens the charger's WebSocket to `<url>/<identity>` with the session's subprotocol.
