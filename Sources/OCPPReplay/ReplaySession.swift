@@ -65,8 +65,6 @@ public struct ExchangeOutcome: Sendable, Hashable {
     /// `#7 StartTransaction (charger → backend)`.
     public var name: String
     public var action: String
-    /// Whether the replayer sent the CALL (the live peer answered it), or the live peer did.
-    public var sentByReplayer: Bool
     public var answer: Answer
     /// From sending the CALL to its answer, in µs: the live peer's answer time (CALLs the replayer sent).
     public var answerTime: Int64?
@@ -75,14 +73,12 @@ public struct ExchangeOutcome: Sendable, Hashable {
     public init(
         name: String,
         action: String,
-        sentByReplayer: Bool,
         answer: Answer,
         answerTime: Int64? = nil,
         mismatches: [Mismatch]
     ) {
         self.name = name
         self.action = action
-        self.sentByReplayer = sentByReplayer
         self.answer = answer
         self.answerTime = answerTime
         self.mismatches = mismatches
@@ -278,11 +274,10 @@ public struct ReplaySession: Sendable {
             got: asRecorded(call.payload)
         )
         let reply = exchange.answer.flatMap { self.reply(to: call, as: $0) }
-        report.exchanges.append(
+        add(
             ExchangeOutcome(
                 name: name(exchange, ours: false),
                 action: call.action,
-                sentByReplayer: false,
                 answer: Self.answerKind(reply),
                 mismatches: mismatches
             )
@@ -353,6 +348,13 @@ public struct ReplaySession: Sendable {
         report.other += options.rules.weigh([mismatch])
     }
 
+    /// An exchange's outcome, its differences weighed by the rules (as ``note(_:)`` weighs the others).
+    private mutating func add(_ outcome: ExchangeOutcome) {
+        var outcome = outcome
+        outcome.mismatches = options.rules.weigh(outcome.mismatches)
+        report.exchanges.append(outcome)
+    }
+
     // MARK: Our CALLs
 
     private mutating func answered(_ frame: RPCFrame) {
@@ -416,14 +418,13 @@ public struct ReplaySession: Sendable {
         default:
             break
         }
-        report.exchanges.append(
+        add(
             ExchangeOutcome(
                 name: name(exchange, ours: true),
                 action: action,
-                sentByReplayer: true,
                 answer: Self.answerKind(frame),
                 answerTime: now - flight.sentAt,
-                mismatches: options.rules.weigh(mismatches)
+                mismatches: mismatches
             )
         )
     }
@@ -499,15 +500,14 @@ public struct ReplaySession: Sendable {
     /// Our CALL in flight got no answer (`got` says why); it is no longer in flight.
     private mutating func unanswered(_ index: Int, _ got: String) {
         let exchange = ours[index]
-        report.exchanges.append(
+        add(
             ExchangeOutcome(
                 name: name(exchange, ours: true),
                 action: exchange.action,
-                sentByReplayer: true,
                 answer: .none,
-                mismatches: options.rules.weigh([
+                mismatches: [
                     Mismatch(action: exchange.action, path: "", expected: "an answer", got: got, kind: .unanswered)
-                ])
+                ]
             )
         )
         inFlight = nil
@@ -516,13 +516,12 @@ public struct ReplaySession: Sendable {
     private mutating func giveUp(_ which: (Exchange) -> Bool) {
         for index in theirs.indices where !theirs[index].done && which(theirs[index]) {
             theirs[index].done = true
-            report.exchanges.append(
+            add(
                 ExchangeOutcome(
                     name: name(theirs[index], ours: false),
                     action: theirs[index].action,
-                    sentByReplayer: false,
                     answer: .none,
-                    mismatches: options.rules.weigh([
+                    mismatches: [
                         Mismatch(
                             action: theirs[index].action,
                             path: "",
@@ -530,7 +529,7 @@ public struct ReplaySession: Sendable {
                             got: "none within \(Int(options.expectTimeout)) s",
                             kind: .missingCall
                         )
-                    ])
+                    ]
                 )
             )
         }

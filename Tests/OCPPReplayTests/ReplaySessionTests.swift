@@ -595,7 +595,6 @@ struct ReplayPlanTests {
                 ExchangeOutcome(
                     name: "#\(time) Heartbeat",
                     action: "Heartbeat",
-                    sentByReplayer: true,
                     answer: time == 100 ? .error(code: "InternalError") : .result,
                     answerTime: time * 1000,
                     mismatches: time == 7
@@ -604,7 +603,7 @@ struct ReplayPlanTests {
             )
         }
         report.exchanges.append(
-            ExchangeOutcome(name: "#101", action: "Authorize", sentByReplayer: true, answer: .none, mismatches: [])
+            ExchangeOutcome(name: "#101", action: "Authorize", answer: .none, mismatches: [])
         )
         let ok = ReplayRunResult(name: "a", charger: "A", report: ReplayReport(), seconds: 1)
         let failing = ReplayRunResult(name: "b", charger: "B", report: report, seconds: 1)
