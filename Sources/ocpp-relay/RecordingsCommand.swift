@@ -118,7 +118,11 @@ struct RecordingsCommand: AsyncParsableCommand {
             }
             let input: Fixture
             do {
-                input = try loadFixture(fixture, charger: nil)
+                let found = try ReplayFixtures.collect([fixture], charger: nil, everyConnection: false)
+                guard found.count == 1 else {
+                    throw FixtureError("\(found.count) fixtures in \(fixture); redact one file at a time")
+                }
+                input = found[0].fixture
             } catch {
                 throw fail("cannot read \(fixture): \(error)", code: 2)
             }

@@ -6,20 +6,7 @@ import OCPPPeers
 import OCPPReplay
 import Relay
 import RelayConfig
-import RelayRecording
 import RelayTools
-
-/// Reads a fixture file, or cuts one from a recording (folder or segment).
-func loadFixture(_ path: String, charger: String?, connection: String? = nil) throws -> Fixture {
-    var isDirectory: ObjCBool = false
-    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-        throw FixtureError("\(path) does not exist")
-    }
-    if isDirectory.boolValue || path.hasSuffix(RecordingConfiguration.segmentSuffix) {
-        return try FixtureBuilder.fixture(from: path, selection: .init(charger: charger, connection: connection))
-    }
-    return try ReplayFixtures.read(path)
-}
 
 func fail(_ message: String, code: Int32) -> ExitCode {
     FileHandle.standardError.write(Data("ocpp-relay: \(message)\n".utf8))
