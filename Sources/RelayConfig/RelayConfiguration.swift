@@ -37,6 +37,12 @@ public struct RelayConfiguration: Sendable {
     /// How long a translated session keeps the backend's leg after its charger left, to deliver what the relay
     /// answered on the backend's behalf (and the charger's calls in flight).
     public var drainTimeout: Duration = .seconds(30)
+    /// How long a charger is kept connected when its upstream is lost as a restarting backend's is (closed with
+    /// 1001, 1012 or 1013, or the connection lost) while the relay dials it again; 0: the loss reaches the charger
+    /// at once (strictly transparent). Routes may say otherwise.
+    public var reconnectGrace: Duration = .zero
+    /// Redials of lost upstreams per second across the relay (0: not paced): a restarted backend meets a trickle.
+    public var redialRate: Double = 50
     /// A folder of edited translation tables; nil: the tables built into the binary (`Mappings/` at build time).
     public var mappingsDirectory: String?
     /// The SQLite file of the translation state, or a `postgresql://` URL (several relays sharing it); `nil` puts a

@@ -160,6 +160,17 @@ extension RelaySettings {
             }
             c.messagesPerSecond = rate
         },
+        SettingDeclaration(
+            "limits.redial_rate",
+            reload: .restart,
+            keep: { SettingDeclaration.restore(\.redialRate, &$0, $1) }
+        ) {
+            value,
+            c throws(ConfigurationError) in
+            let rate = try value.double("limits.redial_rate")
+            guard rate >= 0 else { throw ConfigurationError("limits.redial_rate must be 0 (not paced) or more") }
+            c.redialRate = rate
+        },
         SettingDeclaration("limits.message_burst") { value, c throws(ConfigurationError) in
             c.messageBurst = try value.int("limits.message_burst", atLeast: 1)
         },
@@ -187,6 +198,10 @@ extension RelaySettings {
         },
         SettingDeclaration("timeouts.drain") { value, c throws(ConfigurationError) in
             c.drainTimeout = try value.quantity("timeouts.drain").duration(name: "timeouts.drain", minimum: .zero)
+        },
+        SettingDeclaration("timeouts.reconnect_grace") { value, c throws(ConfigurationError) in
+            c.reconnectGrace = try value.quantity("timeouts.reconnect_grace")
+                .duration(name: "timeouts.reconnect_grace", minimum: .zero)
         },
         SettingDeclaration("timeouts.ping") { value, c throws(ConfigurationError) in
             let interval = try value.quantity("timeouts.ping").duration(name: "timeouts.ping", minimum: .zero)
@@ -377,7 +392,11 @@ extension RelaySettings {
                         } ?? c.mirrors,
                         upstreamExtensions: try fields["upstream_extensions"].map { e throws(ConfigurationError) in
                             try extensions(e, setting: "routes[\(name)].upstream_extensions")
-                        } ?? c.upstreamExtensions
+                        } ?? c.upstreamExtensions,
+                        reconnectGrace: try fields["reconnect_grace"].map { g throws(ConfigurationError) in
+                            try g.quantity("routes[\(name)].reconnect_grace")
+                                .duration(name: "routes[\(name)].reconnect_grace", minimum: .zero)
+                        } ?? c.reconnectGrace
                     )
                 )
             }
@@ -397,6 +416,7 @@ extension RelaySettings {
 
     static let routeKeys: [String] = [
         "chargers", "upstream", "upstream_version", "name", "upstream_password_env", "mirrors", "upstream_extensions",
+        "reconnect_grace",
     ]
 
     /// The declarations by key.

@@ -94,6 +94,8 @@ public struct Route: Sendable {
     public var mirrors: [MirrorSettings] = []
     /// What the upstream implements beyond its OCPP version (replacing the top-level set).
     public var upstreamExtensions: Set<UpstreamExtension> = []
+    /// How long the route's chargers are kept while a lost upstream is redialled (replacing the top-level one).
+    public var reconnectGrace: Duration = .zero
 }
 
 /// What a 1.6 upstream implements beyond OCPP 1.6, for the translation of 2.0.1 chargers
@@ -112,6 +114,8 @@ public struct RouteChoice: Sendable {
     public var upstreamPassword: String?
     public var mirrors: [MirrorSettings]
     public var upstreamExtensions: Set<UpstreamExtension>
+    /// `timeouts.reconnect_grace`, or the route's.
+    public var reconnectGrace: Duration
     /// A readable reason: which route and pattern matched, or the default.
     public var reason: String
 }
@@ -127,6 +131,7 @@ extension RelayConfiguration {
                     upstreamPassword: route.upstreamPassword,
                     mirrors: route.mirrors,
                     upstreamExtensions: route.upstreamExtensions,
+                    reconnectGrace: route.reconnectGrace,
                     reason: "route \(route.name) (matched \(pattern))"
                 )
             }
@@ -137,6 +142,7 @@ extension RelayConfiguration {
             upstreamPassword: upstreamPassword,
             mirrors: mirrors,
             upstreamExtensions: upstreamExtensions,
+            reconnectGrace: reconnectGrace,
             reason: "no route matched: default upstream"
         )
     }

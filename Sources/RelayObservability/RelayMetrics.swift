@@ -210,6 +210,49 @@ public final class RelayMetrics: Sendable {
         ).increment(by: Int64(calls))
     }
 
+    // MARK: The grace of a lost upstream (`timeouts.reconnect_grace`)
+
+    /// A charger kept while its upstream is redialled (`entered`), or no longer (`false`).
+    package func grace(entered: Bool) {
+        let gauge = registry.makeGauge(
+            descriptor: Self.descriptor(
+                "upstream_grace_chargers",
+                "",
+                "Chargers kept connected while their lost upstream is dialled again."
+            )
+        )
+        if entered { gauge.increment() } else { gauge.decrement() }
+    }
+
+    /// A redial of a lost upstream ended: `accepted`, `refused` (an HTTP status) or `failed`.
+    package func redial(_ outcome: String) {
+        counter(
+            "upstream_redials",
+            "Redials of a lost upstream within its grace, by outcome: accepted, refused, failed.",
+            labels: [("outcome", outcome)]
+        ).increment()
+    }
+
+    /// What became of the charger's messages while its upstream was redialled: `held` (delivered on the new
+    /// connection, or given up with the grace), `answered_locally` (Heartbeats), `dropped` (over the limit, or
+    /// answers of calls of the lost connection), `resent` (calls the lost connection never answered).
+    package func graceMessage(_ outcome: String, count: Int = 1) {
+        counter(
+            "upstream_grace_messages",
+            "Charger messages during a lost upstream's grace: held, answered_locally, dropped, resent.",
+            labels: [("outcome", outcome)]
+        ).increment(by: Int64(count))
+    }
+
+    /// A grace ended without an upstream: `expired`, or `refused` by the backend (401, 403, 404).
+    package func graceGivenUp(_ reason: String) {
+        counter(
+            "upstream_grace_given_up",
+            "Chargers closed because their upstream did not come back within the grace (expired) or refused them.",
+            labels: [("reason", reason)]
+        ).increment()
+    }
+
     func call(direction: Int, action: Int?) {
         calls[direction][action ?? OCPPAction.all.count].increment()
     }

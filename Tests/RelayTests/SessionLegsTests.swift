@@ -136,7 +136,7 @@ struct SessionLegsTests {
         // the upstream, heard one check later than the charger, gets its ping now.
         #expect(
             legs.handle(.livenessCheck) == [
-                .recordError(.charger, "no answer to a ping within 30.0 s; connection reset"),
+                .recordError(.charger, "no answer to a ping within 30 s; connection reset"),
                 .reset(.charger), .ping(.upstream(0)),
             ]
         )

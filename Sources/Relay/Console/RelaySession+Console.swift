@@ -19,6 +19,8 @@ struct SessionConsoleInfo: Sendable {
     var messagesOut = 0
     /// The action of the last call either way (an index into ``OCPPAction/all``), if OCPP defines it.
     var lastAction: Int?
+    /// Wall-clock microseconds since the lost upstream is redialled (the charger is kept within the grace).
+    var redialingSince: UInt64?
 }
 
 /// One connected charger, as the console's chargers page lists it.
@@ -38,6 +40,9 @@ public struct ConsoleCharger: Sendable, Codable {
     public var translated: Bool
     /// RFC 3339.
     public var connectedSince: String
+    /// RFC 3339: since when the lost upstream is dialled again while the charger is kept (its grace); `nil` while
+    /// the upstream is connected.
+    public var upstreamRedialingSince: String?
     public var lastMessage: String?
     public var lastAction: String?
     public var messagesIn: Int
@@ -122,6 +127,7 @@ extension RelaySession {
             upstreamVersion: info.upstreamVersion,
             translated: translator != nil,
             connectedSince: Timestamp.rfc3339(info.connectedAt),
+            upstreamRedialingSince: info.redialingSince.map(Timestamp.rfc3339),
             lastMessage: info.lastMessageAt == 0 ? nil : Timestamp.rfc3339(info.lastMessageAt),
             lastAction: info.lastAction.map { OCPPAction.all[$0] },
             messagesIn: info.messagesIn,

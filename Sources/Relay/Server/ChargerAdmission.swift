@@ -47,6 +47,8 @@ struct ChargerAdmission: Sendable {
         var mirrors: [MirrorSettings]
         /// What the translation may assume of the upstream, and how it answers.
         var translationOptions = TranslationOptions()
+        /// How long the charger is kept while a lost upstream is redialled (0: no grace).
+        var reconnectGrace: Duration = .zero
     }
 
     /// A refusal: the status and headers the charger gets, why (for the body, the log and the recording), who
@@ -281,7 +283,8 @@ struct ChargerAdmission: Sendable {
                 upstreamSecurity: route.upstreamExtensions.contains(.security),
                 upstreamPlugAndCharge: route.upstreamExtensions.contains(.pnc),
                 answerStartEarly: configuration.earlyStartAnswer
-            )
+            ),
+            reconnectGrace: route.reconnectGrace
         )
         state = .dialling(plan, upstreamTimeout: configuration.upstreamTimeout)
         return .dial(plan)

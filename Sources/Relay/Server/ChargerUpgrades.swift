@@ -36,6 +36,8 @@ final class ChargerUpgrades: Sendable {
     let uuids = UUIDSource()
     let metrics: RelayMetrics
     let console: ConsoleHub
+    /// Spreads the redials of lost upstreams (`limits.redial_rate`).
+    let redialPacer: RedialPacer
 
     init(
         live: NIOLockedValueBox<RelayServer.Live>,
@@ -48,8 +50,10 @@ final class ChargerUpgrades: Sendable {
         clock: RelayClock,
         metrics: RelayMetrics,
         console: ConsoleHub,
-        verifiedCredentials: VerifiedCredentials
+        verifiedCredentials: VerifiedCredentials,
+        redialPacer: RedialPacer = RedialPacer(perSecond: 0)
     ) {
+        self.redialPacer = redialPacer
         self.live = live
         self.logger = logger
         self.recorders = recorders
@@ -416,6 +420,34 @@ final class ChargerUpgrades: Sendable {
         )
     }
 
+    /// How the session dials its upstream again within the grace of a loss, when its route has one: as the first
+    /// dial, offering only the subprotocol the session speaks.
+    private func redialer(
+        _ plan: ChargerAdmission.Plan,
+        subprotocol: String?,
+        live: RelayServer.Live
+    )
+        -> UpstreamRedialer?
+    {
+        guard plan.reconnectGrace > .zero else { return nil }
+        let connector = self.connector
+        let tls = live.tls.upstream
+        return UpstreamRedialer(
+            grace: plan.reconnectGrace,
+            subprotocol: subprotocol,
+            pacer: redialPacer
+        ) { eventLoop in
+            connector.connect(
+                to: plan.upstream,
+                tls: tls,
+                identity: plan.identity,
+                offeredSubprotocols: subprotocol.map { [$0] } ?? [],
+                authorization: plan.authorization,
+                on: eventLoop
+            )
+        }
+    }
+
     /// The upgrade completed: the session takes both legs.
     private func startSession(channel: any Channel, handshake: Handshake, live: RelayServer.Live) throws {
         let configuration = live.configuration
@@ -500,7 +532,8 @@ final class ChargerUpgrades: Sendable {
                 upstream: "\(plan.upstream.url(for: plan.identity))",
                 chargerVersion: chargerVersion?.shortName,
                 upstreamVersion: (plan.translation?.upstream ?? chargerVersion)?.shortName
-            )
+            ),
+            redialer: redialer(plan, subprotocol: subprotocol, live: live)
         )
         metrics.connectionAccepted()
         handshake.upstream = .attached

@@ -121,7 +121,8 @@ public final class RelayServer: Service, Sendable {
             clock: clock,
             metrics: metrics,
             console: console,
-            verifiedCredentials: VerifiedCredentials()
+            verifiedCredentials: VerifiedCredentials(),
+            redialPacer: RedialPacer(perSecond: configuration.redialRate)
         )
     }
 

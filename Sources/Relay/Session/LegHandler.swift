@@ -11,7 +11,7 @@ import RelayRecording
 /// A message of one frame (nearly every OCPP message) is a view into the received bytes: its payload is
 /// still masked when the peer masked it. The frames of a fragmented message are kept as they came too, and
 /// their payload is joined (unmasked) for recording and translation.
-struct LegMessage {
+struct LegMessage: Equatable, Sendable {
     let opcode: WebSocketOpcode
     /// Every frame of the message, byte for byte as received.
     let wire: ByteBuffer

@@ -34,12 +34,19 @@ final class RelaySession: @unchecked Sendable {
     /// How often silent legs are checked; `nil` never pings.
     private let pingInterval: Duration?
     private let chargerLeg: LegHandler
-    /// The primary upstream leg, and the others (none: mirrors are not session legs but ``mirrors``).
-    private let primaryLeg: LegHandler
+    /// The primary upstream leg (a new one after a redial within the grace), and the others (none: mirrors are
+    /// not session legs but ``mirrors``).
+    var primaryLeg: LegHandler
     private let otherLegs: [LegHandler] = []
     /// The backends beside the primary, when the charger's route has any.
     let mirrors: SessionMirrors?
-    private var core: SessionCore
+    var core: SessionCore
+    /// How the primary upstream is dialled again within the grace of its loss (`timeouts.reconnect_grace`), and
+    /// the grace's timers and the connection a redial made, while there is one.
+    let redialer: UpstreamRedialer?
+    var graceTimers: [Scheduled<Void>] = []
+    var graceStarted: UInt64 = 0
+    var redialed: (channel: any Channel, handler: LegHandler)?
     /// Set when the charger speaks 1.6 and upstream 2.0.1.
     let translator: Translator?
     let metrics: RelayMetrics
@@ -73,8 +80,10 @@ final class RelaySession: @unchecked Sendable {
         messageRate: MessageRate? = nil,
         mirrors: SessionMirrors? = nil,
         console: ConsoleHub? = nil,
-        consoleInfo: SessionConsoleInfo = SessionConsoleInfo(route: "", upstream: "")
+        consoleInfo: SessionConsoleInfo = SessionConsoleInfo(route: "", upstream: ""),
+        redialer: UpstreamRedialer? = nil
     ) {
+        self.redialer = redialer
         self.console = console
         self.consoleInfo = consoleInfo
         self.mirrors = mirrors
@@ -87,10 +96,16 @@ final class RelaySession: @unchecked Sendable {
         self.chargerLeg = charger
         self.primaryLeg = upstream
         self.core = SessionCore(
-            legs: SessionLegs(upstreams: 1, pingInterval: pingInterval, drainsUpstream: translator != nil),
+            legs: SessionLegs(
+                upstreams: 1,
+                pingInterval: pingInterval,
+                drainsUpstream: translator != nil,
+                graceful: redialer != nil
+            ),
             budget: messageRate.map { MessageBudget(rate: $0, now: recorder.clock.monotonic()) },
             translated: translator != nil,
-            mirrored: mirrors != nil
+            mirrored: mirrors != nil,
+            grace: redialer.map { UpstreamGrace.Limits(length: $0.grace) }
         )
         self.recorder = recorder
         self.registry = registry
@@ -158,6 +173,8 @@ final class RelaySession: @unchecked Sendable {
         }
         let kind: SessionCore.Message
         switch message.opcode {
+        case .text where redialer != nil:
+            kind = graceKind(message, on: leg)
         case .text: kind = .text
         case .binary: kind = .binary
         case .ping: kind = .ping
@@ -183,6 +200,7 @@ final class RelaySession: @unchecked Sendable {
         case .translate:
             translate(message.unmaskedPayload(allocator: allocator), opcode: message.opcode, from: leg)
         case .forward(let target):
+            if redialer != nil, leg == .upstream(0) { upstreamAnswered(message) }
             record(
                 message.payload,
                 maskKey: message.maskKey,
@@ -273,12 +291,24 @@ final class RelaySession: @unchecked Sendable {
 
     /// Frames a message the relay made (or re-frames one) and sends it.
     func deliver(_ data: ByteBuffer, opcode: WebSocketOpcode, to leg: LegID) {
+        if redialer != nil, leg == .upstream(0) { return toPrimary(.made(data, opcode)) }
         send(to: leg) { [self] target in target.send(opcode, data, maskKey: maskKey(for: leg)) }
+    }
+
+    /// Sends a message for the primary upstream as it is (the grace decided it goes).
+    func sendNow(_ message: Outgoing) {
+        switch message {
+        case .forwarded(let message):
+            send(to: .upstream(0)) { target in target.sendWire(message.wire) }
+        case .made(let data, let opcode):
+            send(to: .upstream(0)) { [self] target in target.send(opcode, data, maskKey: maskKey(for: .upstream(0))) }
+        }
     }
 
     /// Forwards a message as the bytes that came when their masking suits the receiving leg (clients mask,
     /// servers do not): no copy, no re-encoding. A peer that got masking wrong has its message re-framed.
     private func forward(_ message: LegMessage, to leg: LegID) {
+        if redialer != nil, leg == .upstream(0), message.wireMasked == true { return toPrimary(.forwarded(message)) }
         if message.wireMasked == (leg != .charger) {
             send(to: leg) { target in target.sendWire(message.wire) }
         } else {
@@ -288,7 +318,7 @@ final class RelaySession: @unchecked Sendable {
 
     /// Writes to an open leg (a closing one gets nothing: the drop is recorded), and stops reading the leg that
     /// feeds it while it cannot take more (backpressure).
-    private func send(to leg: LegID, _ write: (LegHandler) -> Void) {
+    func send(to leg: LegID, _ write: (LegHandler) -> Void) {
         guard core.legs.isOpen(leg) else {
             recordError(leg, "a message for the \(leg) leg was dropped: that leg is closing")
             return
@@ -314,7 +344,7 @@ final class RelaySession: @unchecked Sendable {
     }
 
     /// Performs the core's actions in order; `message` is the data message a `.deliver` carries.
-    private func run(_ actions: [SessionCore.Action], _ message: LegMessage? = nil) {
+    func run(_ actions: [SessionCore.Action], _ message: LegMessage? = nil) {
         for action in actions { run(action, message) }
     }
 
@@ -349,6 +379,10 @@ final class RelaySession: @unchecked Sendable {
         case .releaseUpstream:
             upstreamReleased?.succeed()
             upstreamReleased = nil
+        case .answerHeartbeat(let id):
+            answerHeartbeat(id, message)
+        case .grace(let action):
+            runGrace(action)
         }
     }
 
@@ -417,7 +451,7 @@ final class RelaySession: @unchecked Sendable {
             handler(leg).send(.ping, ByteBuffer(), maskKey: maskKey(for: leg))
         case .upstreamLost:
             metrics.upstreamFailure("lost")
-        case .afterFlush, .drain:
+        case .afterFlush, .drain, .upstreamInGrace:
             preconditionFailure("the core turns the legs' waits into its own")
         case .end:
             end()
@@ -487,6 +521,8 @@ final class RelaySession: @unchecked Sendable {
     private func end() {
         drainTimer?.cancel()
         drainTimer = nil
+        for timer in graceTimers { timer.cancel() }
+        graceTimers = []
         registry.left(self)
         recorder.timers.remove(ObjectIdentifier(self))
         rateResume?.cancel()

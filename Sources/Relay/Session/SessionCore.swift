@@ -1,3 +1,5 @@
+import OCPP
+
 /// What one relayed session decides, as a pure state machine: its legs (``SessionLegs``), the charger's message
 /// budget, where each message goes, the drain of a translated session when the charger has gone, and when the
 /// primary upstream is released to a newer connection. ``RelaySession`` feeds it events and performs the actions
@@ -6,6 +8,9 @@ struct SessionCore: Sendable {
     /// What arrived on a session leg.
     enum Message: Equatable, Sendable {
         case text
+        /// A charger's Heartbeat CALL while the upstream is redialled (the performer looks only then): the relay
+        /// answers it with its clock. Otherwise a text message like any other.
+        case heartbeat(id: String)
         case binary
         case ping
         case pong
@@ -27,6 +32,8 @@ struct SessionCore: Sendable {
         case legs(SessionLegs.Event)
         /// The flush the legs waited for is done: a translated session's drain begins, or `then` follows at once.
         case drainCanBegin(then: SessionLegs.Event)
+        /// Of the grace of a lost upstream: a redial is due, how it ended, the grace's time is over.
+        case grace(UpstreamGrace.Event)
         /// The translation owes the backend nothing more, or the drain's time ran out with `undelivered` calls.
         case drainEnded(undelivered: Int)
     }
@@ -52,6 +59,11 @@ struct SessionCore: Sendable {
         case reportUndelivered(Int)
         /// The primary upstream is closed or gone: a newer connection of the charger may dial now.
         case releaseUpstream
+        /// Answer the charger's Heartbeat with the relay's clock (the upstream is being redialled); the call is
+        /// recorded, not forwarded.
+        case answerHeartbeat(id: String)
+        /// What the grace of a lost upstream decided (its legs' consequences are already among the actions).
+        case grace(UpstreamGrace.Action)
     }
 
     private(set) var legs: SessionLegs
@@ -62,12 +74,37 @@ struct SessionCore: Sendable {
     /// The event that closes the primary upstream once the drain ends.
     private(set) var draining: SessionLegs.Event?
     private(set) var upstreamReleased = false
+    /// The grace of a lost upstream, when the session has one (`timeouts.reconnect_grace`).
+    private(set) var grace: UpstreamGrace?
 
-    init(legs: SessionLegs, budget: MessageBudget? = nil, translated: Bool, mirrored: Bool) {
+    /// `grace`: the legs keep the charger when the primary upstream is lost as a restarting backend's is.
+    init(
+        legs: SessionLegs,
+        budget: MessageBudget? = nil,
+        translated: Bool,
+        mirrored: Bool,
+        grace: UpstreamGrace.Limits? = nil
+    ) {
+        precondition(legs.graceful == (grace != nil), "the legs keep the charger exactly when there is a grace")
         self.legs = legs
         self.budget = budget
         self.translated = translated
         self.mirrored = mirrored
+        self.grace = grace.map(UpstreamGrace.init(limits:))
+    }
+
+    /// Whether the primary upstream is being redialled (its messages are held or dropped, never sent).
+    var redialing: Bool { grace?.isRedialing ?? false }
+
+    /// What becomes of a message for the primary upstream (``UpstreamGrace/sending(_:header:)``); without a grace,
+    /// it is sent.
+    mutating func sending(_ message: Outgoing, header: RPCFrameHeader?) -> UpstreamGrace.Sending {
+        grace?.sending(message, header: header) ?? .send
+    }
+
+    /// The primary upstream answered the call whose id has this hash.
+    mutating func upstreamAnswered(_ id: UInt64) {
+        grace?.answered(id)
     }
 
     mutating func handle(_ event: Event) -> [Action] {
@@ -77,8 +114,12 @@ struct SessionCore: Sendable {
         case .legs(let event): actions = legsHandle(event)
         case .drainCanBegin(let then): actions = drainCanBegin(then)
         case .drainEnded(let undelivered): actions = drainEnded(undelivered)
+        case .grace(let event): actions = graceHandle(event)
         }
-        if !upstreamReleased, !legs.isOpen(.upstream(0)) {
+        if redialing, !legs.isOpen(.charger) {
+            actions += graceHandle(.chargerGone)
+        }
+        if !upstreamReleased, !legs.isOpen(.upstream(0)), !redialing {
             upstreamReleased = true
             actions.append(.releaseUpstream)
         }
@@ -90,14 +131,19 @@ struct SessionCore: Sendable {
     private mutating func received(_ message: Message, on leg: LegID, now: UInt64) -> [Action] {
         legs.heard(leg)
         switch message {
-        case .text, .binary:
+        case .heartbeat(let id) where leg == .charger && redialing:
+            guard legs.isOpen(leg) else { return [] }
+            return [.answerHeartbeat(id: id)]
+        case .text, .binary, .heartbeat:
             guard legs.takes(from: leg) else { return [] }
             var actions: [Action] = []
             if leg == .charger, case .exhausted(let wait, let report)? = budget?.spend(at: now) {
                 actions.append(.holdChargerReads(resumeAfter: wait, report: report))
             }
-            let offer = mirrored && message == .text && (leg != .upstream(0) || !translated)
-            let route: Route = translated ? .translate : .forward(to: legs.forwardTarget(from: leg))
+            let offer = mirrored && message != .binary && (leg != .upstream(0) || !translated)
+            // While the upstream is redialled, the charger's messages go to it all the same: the grace holds them.
+            let target = leg == .charger && redialing ? .upstream(0) : legs.forwardTarget(from: leg)
+            let route: Route = translated ? .translate : .forward(to: target)
             actions.append(.deliver(leg, offerToMirrors: offer, route: route))
             return actions
         case .ping:
@@ -118,13 +164,41 @@ struct SessionCore: Sendable {
     // MARK: Legs and the drain
 
     private mutating func legsHandle(_ event: SessionLegs.Event) -> [Action] {
-        legs.handle(event).map { action in
+        var actions: [Action] = []
+        for action in legs.handle(event) {
             switch action {
-            case .drain(let then): .afterFlush(.drainCanBegin(then: then))
-            case .afterFlush(let event): .afterFlush(.legs(event))
-            default: .leg(action)
+            case .drain(let then): actions.append(.afterFlush(.drainCanBegin(then: then)))
+            case .afterFlush(let event): actions.append(.afterFlush(.legs(event)))
+            case .upstreamInGrace(let resume, let why): actions += graceHandle(.lost(resume: resume, why: why))
+            default: actions.append(.leg(action))
             }
         }
+        return actions
+    }
+
+    // MARK: The grace of a lost upstream
+
+    /// Feeds the grace; what it decides for the legs (the new upstream, the charger's close) happens here, the rest
+    /// is the performer's.
+    private mutating func graceHandle(_ event: UpstreamGrace.Event) -> [Action] {
+        guard var grace else { return [] }
+        let decided = grace.handle(event)
+        self.grace = grace
+        var actions: [Action] = []
+        for action in decided {
+            actions.append(.grace(action))
+            switch action {
+            case .adopt:
+                _ = legs.handle(.upstreamRedialed)
+            case .giveUp(let resume, _, _):
+                actions += legsHandle(resume)
+            case .refuse(let reason, _):
+                actions += legsHandle(.close(.charger, code: 1008, reason: reason))
+            default:
+                break
+            }
+        }
+        return actions
     }
 
     private mutating func drainCanBegin(_ then: SessionLegs.Event) -> [Action] {

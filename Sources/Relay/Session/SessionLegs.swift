@@ -77,6 +77,8 @@ struct SessionLegs: Sendable {
         /// A newer connection of the same charger takes over: the charger's leg closes, the upstreams follow (the
         /// primary once what the relay owes it is delivered).
         case replaced(code: Int, reason: String)
+        /// The primary upstream, lost within a grace, was dialled again: a new connection takes its place.
+        case upstreamRedialed
     }
 
     enum Action: Equatable, Sendable {
@@ -101,6 +103,10 @@ struct SessionLegs: Sendable {
         /// The charger is gone: once everything recorded so far is written, deliver what the translation owes the
         /// primary upstream (bounded by the drain timeout), then feed `event` back.
         case drain(then: Event)
+        /// The primary upstream went in a way that allows a grace (``UpstreamGrace/closeCodes``, a lost
+        /// connection) while the charger is connected: the charger is kept; `resume` is what reaches it if the
+        /// upstream does not come back.
+        case upstreamInGrace(resume: Event, why: String)
         /// Every leg is gone: the session ends.
         case end
     }
@@ -114,12 +120,16 @@ struct SessionLegs: Sendable {
     let pingInterval: Duration?
     /// Whether the primary upstream's close waits for the translation's drain when the charger goes.
     let drainsUpstream: Bool
+    /// Whether a primary upstream lost as a backend restart is (``Action/upstreamInGrace(resume:why:)``) keeps
+    /// the charger (`timeouts.reconnect_grace`).
+    let graceful: Bool
 
-    init(upstreams: Int = 1, pingInterval: Duration? = nil, drainsUpstream: Bool = false) {
+    init(upstreams: Int = 1, pingInterval: Duration? = nil, drainsUpstream: Bool = false, graceful: Bool = false) {
         precondition(upstreams >= 1, "a session has a primary upstream")
         self.others = upstreams > 1 ? Array(repeating: Status(), count: upstreams - 1) : []
         self.pingInterval = pingInterval
         self.drainsUpstream = drainsUpstream
+        self.graceful = graceful
     }
 
     subscript(leg: LegID) -> Status {
@@ -212,7 +222,19 @@ struct SessionLegs: Sendable {
         case .failed(let leg, let failure): failed(leg, failure)
         case .livenessCheck: livenessCheck()
         case .replaced(let code, let reason): replaced(code, reason)
+        case .upstreamRedialed: upstreamRedialed()
         }
+    }
+
+    /// Whether losing the primary upstream now keeps the charger (a grace), rather than reaching it.
+    private func keepsCharger(_ leg: LegID) -> Bool {
+        graceful && leg == .upstream(0) && charger.state == .open
+    }
+
+    private mutating func upstreamRedialed() -> [Action] {
+        guard primary.state == .closed else { return [] }
+        primary = Status()
+        return []
     }
 
     private mutating func replaced(_ code: Int, _ reason: String) -> [Action] {
@@ -225,6 +247,16 @@ struct SessionLegs: Sendable {
         case .open:
             // The peer starts the close: echo it, then mirror it on the dependants after pending messages.
             self[leg].state = .closed
+            if keepsCharger(leg), UpstreamGrace.closeCodes.contains(code) {
+                return [
+                    .recordClose(leg, byPeer: true, code: code, reason: reason),
+                    .closeAndDisconnect(leg, code: code == 1005 ? nil : code),
+                    .upstreamInGrace(
+                        resume: .close(.charger, code: code, reason: reason),
+                        why: "closed with \(code)\(reason.isEmpty ? "" : " (\(reason))")"
+                    ),
+                ]
+            }
             return [
                 .recordClose(leg, byPeer: true, code: code, reason: reason),
                 .closeAndDisconnect(leg, code: code == 1005 ? nil : code),
@@ -264,7 +296,11 @@ struct SessionLegs: Sendable {
             self[leg].state = .closed
             actions.append(.recordClose(leg, byPeer: true, code: 1006, reason: "connection lost"))
             if leg == .upstream(0) { actions.append(.upstreamLost) }
-            actions += mirrored(from: leg) { .lostMirrored($0, because: leg) }
+            if keepsCharger(leg) {
+                actions.append(.upstreamInGrace(resume: .lostMirrored(.charger, because: leg), why: "connection lost"))
+            } else {
+                actions += mirrored(from: leg) { .lostMirrored($0, because: leg) }
+            }
         } else {
             self[leg].state = .closed
         }
@@ -320,11 +356,9 @@ struct SessionLegs: Sendable {
             case .alive: break
             case .ping: actions.append(.ping(leg))
             case .dead:
-                let interval =
-                    pingInterval.map { "\(Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18)" }
-                    ?? "?"
                 // Recorded and mirrored like any lost connection when its channel goes.
-                actions.append(.recordError(leg, "no answer to a ping within \(interval) s; connection reset"))
+                let interval = pingInterval?.secondsText ?? "? s"
+                actions.append(.recordError(leg, "no answer to a ping within \(interval); connection reset"))
                 actions.append(.reset(leg))
             }
         }

@@ -78,7 +78,10 @@ function chargersView() {
         return el("tr", { "data-charger": r.identity, class: "connected" },
           el("td", { class: "clip", title: r.identity }, el("a", { href: chargerLink(r.identity) }, r.identity)),
           el("td", { class: "nowrap" }, c.chargerVersion || "?", c.translated ? el("span", { class: "badge translated" }, `→ ${c.upstreamVersion}`) : null),
-          clip(c.route), clip(c.upstream),
+          clip(c.route),
+          c.upstreamRedialingSince
+            ? el("td", { class: "clip", title: c.upstream }, c.upstream, el("span", { class: "badge grace", title: "the upstream was lost; the charger is kept while it is dialled again (timeouts.reconnect_grace)" }, `redialling since ${since(c.upstreamRedialingSince)}`))
+            : clip(c.upstream),
           el("td", { class: "clip" }, c.mirrors.length ? c.mirrors.map((m) => el("span", { title: m.mode }, el("span", { class: `dot ${m.connected ? "up" : "down"}` }), m.name, " ")) : "—"),
           el("td", { class: "nowrap" }, since(c.connectedSince)),
           el("td", { class: "num" }, c.messagesIn),
