@@ -2,6 +2,7 @@
 namespace for the backend, a veth pair into it and the blackhole qdisc on both ends (needs root, as CI has)."""
 
 import asyncio
+import datetime
 import json
 import os
 import subprocess
@@ -11,7 +12,7 @@ import time
 import pytest
 import websockets
 
-from conftest import ROOT
+from conftest import ROOT, recordings_show
 
 HERE = os.path.dirname(__file__)
 PING = 0.5  # timeouts.ping of the relays under test, in seconds
@@ -112,3 +113,58 @@ def test_a_partitioned_backend_is_noticed_within_two_pings_and_its_unsent_frames
     assert late == [], f"delivered {late[0]['at'] - healed_at:.2f} s after the partition healed"
     relay.stop()
     assert "no answer to a ping" in relay.log() and "connection reset" in relay.log()
+
+
+def test_with_a_grace_a_partitioned_backend_keeps_the_charger_and_its_call_arrives_once_after_the_heal(
+    start_relay, backend_namespace
+):
+    """The same partition with `timeouts.reconnect_grace`: the relay notices the silent backend within two ping
+    intervals and resets that leg (its queued MeterValues is discarded), keeps the charger, and redials until the
+    partition heals; the MeterValues, never answered, goes out again on the new connection: the backend receives it
+    exactly once and the charger gets its answer, without ever being disconnected."""
+    namespace, address, partition, heal = backend_namespace
+    backend = NamespacedBackend(namespace, address)
+    try:
+        relay = start_relay(
+            backend.url,
+            config=f"timeouts:\n  ping: {int(PING * 1000)}ms\n  reconnect_grace: 30s\n  upstream: 1s\n",
+        )
+
+        async def scenario():
+            charger = await websockets.connect(f"{relay.url}/CP-PARTITION-GRACE", subprotocols=["ocpp1.6"], ping_interval=None)
+            await charger.send('[2,"boot","BootNotification",{"chargePointVendor":"V","chargePointModel":"M"}]')
+            assert json.loads(await asyncio.wait_for(charger.recv(), 10))[1] == "boot"
+            partition()
+            await charger.send(
+                '[2,"into-the-partition","MeterValues",{"connectorId":1,"meterValue":[{"timestamp":"2026-12-07T10:00:00Z",'
+                '"sampledValue":[{"value":"1234"}]}]}]'
+            )
+            await asyncio.sleep(3 * PING)
+            # Kept: the relay answers the charger's Heartbeat while the backend is unreachable.
+            await charger.send('[2,"beat","Heartbeat",{}]')
+            beat = json.loads(await asyncio.wait_for(charger.recv(), 5))
+            heal()
+            answer = json.loads(await asyncio.wait_for(charger.recv(), 20))
+            await charger.close()
+            return beat, answer
+
+        beat, answer = asyncio.run(scenario())
+    finally:
+        frames = backend.stop()
+    assert beat[:2] == [3, "beat"] and "currentTime" in beat[2], beat
+    assert answer[:2] == [3, "into-the-partition"], answer
+    received = [f["frame"] for f in frames if "frame" in f]
+    assert sum('"into-the-partition"' in frame for frame in received) == 1, received
+    assert not any('"beat"' in frame for frame in received), "the relay answered the Heartbeat itself"
+    relay.stop()
+    entries, _ = recordings_show(relay.recordings)
+    times = {
+        name: next(datetime.datetime.fromisoformat(e["time"].replace("Z", "+00:00")) for e in entries if match(e))
+        for name, match in {
+            "sent": lambda e: "into-the-partition" in e.get("text", ""),
+            "reset": lambda e: "connection reset" in e.get("message", ""),
+        }.items()
+    }
+    noticed = (times["reset"] - times["sent"]).total_seconds()
+    assert noticed < 2 * PING + 0.2, noticed
+    assert not any(e.get("event") == "close" and e.get("leg") == "charger" and e.get("initiator") == "relay" for e in entries)
