@@ -250,6 +250,7 @@ let package = Package(
             name: "OCPPBench",
             dependencies: [
                 "OCPP", "OCPPTransport", "RelayRecording",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

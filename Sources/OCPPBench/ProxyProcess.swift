@@ -195,7 +195,8 @@ final class ProxyProcess {
         mirrorPort: Int? = nil,
         upstreamVersion: String? = nil,
         sharedState: BenchPostgres? = nil,
-        journal: Bool = true
+        journal: Bool = true,
+        extraYAML: String = ""
     ) throws -> ProxyProcess {
         let relayName =
             sharedState != nil
@@ -212,6 +213,7 @@ final class ProxyProcess {
         let config = "\(directory)/relay.yaml"
         var yaml = "limits:\n  messages_per_second: 0\n"
         if !journal { yaml += "recordings:\n  journal_size: 0\n" }
+        yaml += extraYAML
         if let sharedState {
             yaml +=
                 "translation:\n  state: \(sharedState.url)\n  state_password_env: \(BenchPostgres.passwordVariable)\n"

@@ -10,7 +10,7 @@ struct OCPPRelayCommand: AsyncParsableCommand {
         version: RelayVersion.current,
         subcommands: [
             ServeCommand.self, RecordingsCommand.self, ReplayCommand.self, MappingsCommand.self, RoutesCommand.self,
-            AuthCommand.self, BenchCommand.self, MirrorsCommand.self,
+            AuthCommand.self, BenchCommand.self, SoakCommand.self, MirrorsCommand.self,
             DemoCommand.self,
         ]
     )

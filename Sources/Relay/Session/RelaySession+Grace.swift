@@ -20,8 +20,10 @@ extension RelaySession {
     private static let heartbeat = OCPPAction.all.firstIndex(of: "Heartbeat")
 
     /// How the core sees a text message when the session has a grace: a charger's Heartbeat while the upstream
-    /// is redialled is told apart (the relay answers it); the upstream's answers settle the calls kept to resend.
+    /// is redialled is told apart (the relay answers it); the upstream's answers settle the calls kept to resend
+    /// (whether the session forwards or translates them).
     func graceKind(_ message: LegMessage, on leg: LegID) -> SessionCore.Message {
+        if leg == .upstream(0) { upstreamAnswered(message) }
         guard leg == .charger, core.redialing else { return .text }
         let data = message.unmaskedPayload(allocator: allocator)
         let header = data.withUnsafeReadableBytes { RPCFrameHeader.scan($0) }

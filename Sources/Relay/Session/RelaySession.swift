@@ -200,7 +200,6 @@ final class RelaySession: @unchecked Sendable {
         case .translate:
             translate(message.unmaskedPayload(allocator: allocator), opcode: message.opcode, from: leg)
         case .forward(let target):
-            if redialer != nil, leg == .upstream(0) { upstreamAnswered(message) }
             record(
                 message.payload,
                 maskKey: message.maskKey,
