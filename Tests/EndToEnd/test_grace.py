@@ -297,3 +297,58 @@ def test_redials_are_spread_at_the_configured_rate(start_relay):
     assert 1.5 <= spread < 6, spread  # 19 slots of 0.1 s, plus the backoff's jitter
     assert beats == 20, "every charger's Heartbeat after the restart reached the restarted backend"
     assert all(code == 1000 for code in codes), codes
+
+
+def test_a_translated_charger_continues_its_transaction_across_a_backend_restart(start_relay):
+    """A 1.6 charger on a 2.0.1 backend: the backend restarts (a graceful close, 1001) mid-transaction. The
+    translation continues with its state: the backend sees the transaction started once, every meter value once
+    (sent during the restart included) and ended once, under the same transaction id."""
+    from test_translation import MAPPINGS
+
+    async def scenario():
+        async with Backend(subprotocols=["ocpp2.0.1"], ask_after_boot=False) as first:
+            port = first.port
+            relay = start_relay(
+                first.url, "--upstream-version", "2.0.1", "--mappings", MAPPINGS,
+                config="timeouts:\n  reconnect_grace: 15s\n",
+            )
+            ws = await connect(f"{relay.url}/CP-GRACE-TX", subprotocols=["ocpp1.6"], ping_interval=None)
+            cp = Charger16("CP-GRACE-TX", ws)
+            reader = asyncio.create_task(cp.start())
+            await cp.call(call16.BootNotification(charge_point_vendor="Grace", charge_point_model="T1"))
+            started = await cp.call(call16.StartTransaction(connector_id=1, id_tag="TAG-TX", meter_start=0, timestamp=now()))
+
+            async def meter(value):
+                await cp.call(
+                    call16.MeterValues(
+                        connector_id=1, transaction_id=started.transaction_id,
+                        meter_value=[{"timestamp": now(), "sampled_value": [{"value": str(value)}]}],
+                    )
+                )
+
+            for value in (100, 200):
+                await meter(value)
+        # The backend is gone: the next MeterValues is held until it is back.
+        held = asyncio.create_task(meter(300))
+        await asyncio.sleep(1)
+        assert not held.done()
+        async with Backend(subprotocols=["ocpp2.0.1"], ask_after_boot=False, port=port) as second:
+            await asyncio.wait_for(held, 15)
+            await meter(400)
+            await cp.call(call16.StopTransaction(meter_stop=500, timestamp=now(), transaction_id=started.transaction_id))
+            reader.cancel()
+            await ws.close()
+            return first.events.get("CP-GRACE-TX", []) + second.events.get("CP-GRACE-TX", []), ws.close_code
+
+    events, code = asyncio.run(scenario())
+    assert code == 1000
+    kinds = [e["event_type"] for e in events]
+    assert kinds.count("Started") == 1 and kinds.count("Ended") == 1, kinds
+    ids = {e["transaction_info"]["transaction_id"] for e in events}
+    assert len(ids) == 1, ids
+    values = [
+        sampled["value"]
+        for e in events if e["event_type"] == "Updated"
+        for reading in e.get("meter_value", []) for sampled in reading["sampled_value"]
+    ]
+    assert values == [100, 200, 300, 400], values
