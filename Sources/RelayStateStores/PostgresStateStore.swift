@@ -182,6 +182,11 @@ package final class PostgresStateStore: TranslationStateStore, ChargerPasswordSt
         String(key.prefix { $0 != "\u{1F}" })
     }
 
+    /// A round trip to the database.
+    package func check() async throws {
+        _ = try await client.query("SELECT 1", logger: logger).collect()
+    }
+
     package func load(identity: String) async throws -> ChargerState? {
         let charger = Self.charger(of: identity)
         if charger == identity { try await claim(charger) }

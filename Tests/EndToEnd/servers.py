@@ -24,9 +24,13 @@ def _pg_bin(name):
 class Postgres:
     """A PostgreSQL cluster of its own: a `relay` role (password login) owning a `relay` database."""
 
-    def __init__(self):
+    def __init__(self, namespace=None, address="127.0.0.1", clients=None):
+        """`namespace`: run it in that network namespace, listening on `address`; `clients`: a subnet allowed to log
+        in over TCP (a veth's, beside loopback)."""
         self.folder = tempfile.mkdtemp(prefix="ocpp-relay-pg-")
         self.port = free_port()
+        self.address = address
+        self.namespace = namespace
         self.as_user = []
         if os.geteuid() == 0:
             shutil.chown(self.folder, "postgres")
@@ -34,6 +38,9 @@ class Postgres:
             self.as_user = ["runuser", "-u", "postgres", "--"]
         self.data = os.path.join(self.folder, "data")
         self._run(_pg_bin("initdb"), "-D", self.data, "-U", "postgres", "--auth-local=trust", "--auth-host=scram-sha-256")
+        if clients:
+            with open(os.path.join(self.data, "pg_hba.conf"), "a") as hba:
+                hba.write(f"host all all {clients} scram-sha-256\n")
         self.start()
         self.sql(f"CREATE ROLE relay LOGIN PASSWORD '{PASSWORD}'")
         self.sql("CREATE DATABASE relay OWNER relay")
@@ -44,10 +51,14 @@ class Postgres:
         return out.stdout
 
     def start(self):
-        self._run(
-            _pg_bin("pg_ctl"), "-D", self.data, "-l", os.path.join(self.folder, "log"), "-w", "-t", "60",
-            "-o", f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off", "start",
+        inside = ["ip", "netns", "exec", self.namespace] if self.namespace else []
+        out = subprocess.run(
+            [*inside, *self.as_user, _pg_bin("pg_ctl"), "-D", self.data, "-l", os.path.join(self.folder, "log"), "-w",
+             "-t", "60", "-o", f"-p {self.port} -k {self.folder} -c listen_addresses={self.address} -c fsync=off",
+             "start"],
+            capture_output=True, text=True, timeout=120,
         )
+        assert out.returncode == 0, f"pg_ctl start failed: {out.stdout}{out.stderr}"
 
     def stop(self, mode="fast"):
         self._run(_pg_bin("pg_ctl"), "-D", self.data, "-m", mode, "-w", "stop")
@@ -61,7 +72,7 @@ class Postgres:
 
     @property
     def url(self):
-        return f"postgresql://relay@127.0.0.1:{self.port}/relay?sslmode=disable"
+        return f"postgresql://relay@{self.address}:{self.port}/relay?sslmode=disable"
 
     def close(self):
         try:

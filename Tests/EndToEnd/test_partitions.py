@@ -168,3 +168,72 @@ def test_with_a_grace_a_partitioned_backend_keeps_the_charger_and_its_call_arriv
     noticed = (times["reset"] - times["sent"]).total_seconds()
     assert noticed < 2 * PING + 0.2, noticed
     assert not any(e.get("event") == "close" and e.get("leg") == "charger" and e.get("initiator") == "relay" for e in entries)
+
+
+def test_a_partitioned_state_database_is_noticed_bounds_every_wait_and_refuses_new_chargers(start_relay, backend_namespace):
+    """PostgreSQL (the shared translation state) in a network namespace behind a veth pair, partitioned with the
+    blackhole qdisc: `/readyz` turns 503 and the log says the database is unreachable; a charger connecting
+    meanwhile is refused with 502 within timeouts.upstream; a connected charger's StartTransaction, whose answer
+    waits for a state write, is answered once the write's bound has passed, not when the partition ends; after the
+    heal, /readyz is 200 again and chargers connect."""
+    from ocpp.v16 import call as call16
+    from conftest import free_port, http_get
+    from peers import Backend, Charger16, now
+    from servers import PASSWORD, Postgres
+    from test_translation import MAPPINGS
+
+    namespace, address, partition, heal = backend_namespace
+    host_subnet = address.rsplit(".", 1)[0] + ".0/30"
+    postgres = Postgres(namespace=namespace, address=address, clients=host_subnet)
+    metrics = free_port()
+    try:
+        async def scenario():
+            async with Backend(subprotocols=["ocpp2.0.1"], ask_after_boot=False) as backend:
+                relay = start_relay(
+                    backend.url, "--upstream-version", "2.0.1", "--mappings", MAPPINGS,
+                    "--metrics-listen", f"127.0.0.1:{metrics}",
+                    config=(
+                        f"translation:\n  state: {postgres.url}\n  state_password_env: RELAY_DB_PASSWORD\n"
+                        "timeouts:\n  upstream: 2s\n"
+                    ),
+                    env={"RELAY_DB_PASSWORD": PASSWORD},
+                )
+                ready = lambda: http_get(f"http://127.0.0.1:{metrics}/readyz")
+                assert ready()[0] == 200, ready()
+                ws = await websockets.connect(f"{relay.url}/CP-PG-PART", subprotocols=["ocpp1.6"], ping_interval=None)
+                cp = Charger16("CP-PG-PART", ws)
+                reader = asyncio.create_task(cp.start())
+                await cp.call(call16.BootNotification(charge_point_vendor="V", charge_point_model="M"))
+                partition()
+                began = time.monotonic()
+                start = await cp.call(call16.StartTransaction(connector_id=1, id_tag="TAG", meter_start=0, timestamp=now()))
+                answered_after = time.monotonic() - began
+                deadline = time.monotonic() + 20
+                while ready()[0] == 200 and time.monotonic() < deadline:
+                    await asyncio.sleep(0.5)
+                during = ready()
+                refused_began = time.monotonic()
+                with pytest.raises(websockets.InvalidStatus) as refused:
+                    await websockets.connect(f"{relay.url}/CP-PG-NEW", subprotocols=["ocpp1.6"], open_timeout=15)
+                refused_after = time.monotonic() - refused_began
+                heal()
+                deadline = time.monotonic() + 30
+                while ready()[0] != 200 and time.monotonic() < deadline:
+                    await asyncio.sleep(0.5)
+                after = ready()
+                again = await websockets.connect(f"{relay.url}/CP-PG-NEW", subprotocols=["ocpp1.6"], open_timeout=15)
+                await again.close()
+                reader.cancel()
+                await ws.close()
+                return relay, start, answered_after, during, refused.value.response.status_code, refused_after, after
+
+        relay, start, answered_after, during, status, refused_after, after = asyncio.run(scenario())
+    finally:
+        postgres.close()
+    assert start.transaction_id is not None and 1.5 < answered_after < 6, answered_after
+    assert during[0] == 503 and "state database unreachable" in during[1], during
+    assert status == 502 and refused_after < 6, (status, refused_after)
+    assert after[0] == 200, after
+    relay.stop()
+    log = relay.log()
+    assert "the state database is unreachable" in log and "the state database is reachable again" in log, log[-3000:]

@@ -12,11 +12,14 @@ public protocol TranslationStateStore: Sendable {
     /// relays' announcements), until the task is cancelled; the relay runs it in its own task group, so nothing
     /// outlives the relay.
     func run() async
+    /// Reaches the store (a shared database's health for `/readyz`); throws when it cannot.
+    func check() async throws
 }
 
 extension TranslationStateStore {
     public func prepare() async throws {}
     public func run() async {}
+    public func check() async throws {}
 }
 
 /// One charger's state to store.

@@ -48,6 +48,8 @@ public final class RelayServer: Service, Sendable {
     public let metrics: RelayMetrics
     /// Whether every loop can write its recordings (`/readyz`, `/metrics`).
     private let recordingHealth = RecordingHealth()
+    /// Why the shared state database cannot be reached (checked every few seconds), or `nil`.
+    private let stateHealth = NIOLockedValueBox<String?>(nil)
     /// The state stores to run for as long as the relay runs: the one at start, and one a reload opens (a new
     /// `translation.state`). ``run()`` runs each in its task group.
     private let stores = AsyncStream<any TranslationStateStore>.makeStream()
@@ -163,7 +165,7 @@ public final class RelayServer: Service, Sendable {
             )
             return Translation(
                 tables: tables,
-                states: TranslationStates(store: store, passwords: store),
+                states: TranslationStates(store: store, passwords: store, writeBound: configuration.upstreamTimeout),
                 storePath: configuration.stateDatabasePath
             )
         }
@@ -287,12 +289,15 @@ public final class RelayServer: Service, Sendable {
                         recordingFailing: recordingHealth.failure != nil
                     )
                 },
-                ready: { [recordingHealth] loop in
+                ready: { [recordingHealth, stateHealth] loop in
                     guard accepting.withLockedValue({ $0 }) else {
                         return loop.makeSucceededFuture((false, "shutting down"))
                     }
                     if let failure = recordingHealth.failure {
                         return loop.makeSucceededFuture((false, "recording failing: \(failure)"))
+                    }
+                    if let failure = stateHealth.withLockedValue({ $0 }) {
+                        return loop.makeSucceededFuture((false, "state database unreachable: \(failure)"))
                     }
                     return reachability.unreachable(on: loop).map { unreachable in
                         unreachable.isEmpty
@@ -333,7 +338,38 @@ public final class RelayServer: Service, Sendable {
                 if trim { Memory.returnFreed() }
             }
         )
+        if configuration.stateIsShared { tasks.append(checkStateDatabase()) }
         return tasks
+    }
+
+    /// Reaches the shared state database every 5 s (bounded like every wait on it, by `timeouts.upstream`, at most
+    /// 5 s): `/readyz` is 503 and the log says so while it cannot be reached, and says when it is back.
+    private func checkStateDatabase() -> RepeatedTask {
+        let loop = group.next()
+        let bound = min(TimeAmount(configuration.upstreamTimeout), .seconds(5))
+        return loop.scheduleRepeatedAsyncTask(initialDelay: .seconds(5), delay: .seconds(5)) {
+            [live, stateHealth, logger] _ in
+            guard let store = live.withLockedValue({ $0.translation?.states.store }) else {
+                return loop.makeSucceededVoidFuture()
+            }
+            return ChargerUpgrades.bounded(within: bound, on: loop) { try await store.check() }
+                .map { nil as String? }
+                .recover { error in "\(error)" }
+                .map { failure in
+                    let before = stateHealth.withLockedValue { health in
+                        defer { health = failure }
+                        return health
+                    }
+                    if let failure, before == nil {
+                        logger.error(
+                            "the state database is unreachable: chargers that connect are refused with 502, state writes wait",
+                            metadata: ["error": "\(failure)"]
+                        )
+                    } else if failure == nil, before != nil {
+                        logger.notice("the state database is reachable again")
+                    }
+                }
+        }
     }
 
     private func drain() async {

@@ -12,10 +12,18 @@ final class TranslationStates: Sendable {
     let passwords: (any ChargerPasswordStore)?
     private let unwritten = UnwrittenStates()
     private let writers = NIOLockedValueBox<[ObjectIdentifier: StateWriter]>([:])
+    /// How long the frames that depend on a write wait for it (`timeouts.upstream`): past it they go, and the write
+    /// goes on until the store takes it.
+    let writeBound: Duration
 
-    init(store: any TranslationStateStore, passwords: (any ChargerPasswordStore)? = nil) {
+    init(
+        store: any TranslationStateStore,
+        passwords: (any ChargerPasswordStore)? = nil,
+        writeBound: Duration = .seconds(10)
+    ) {
         self.store = store
         self.passwords = passwords
+        self.writeBound = writeBound
     }
 
     /// A charger's state: the one on its way to the store, the stored one, or a fresh one.
@@ -28,7 +36,7 @@ final class TranslationStates: Sendable {
     func writer(for loop: any EventLoop) -> StateWriter {
         writers.withLockedValue { writers in
             if let writer = writers[ObjectIdentifier(loop)] { return writer }
-            let writer = StateWriter(eventLoop: loop, store: store, unwritten: unwritten)
+            let writer = StateWriter(eventLoop: loop, store: store, unwritten: unwritten, bound: writeBound)
             writers[ObjectIdentifier(loop)] = writer
             return writer
         }
@@ -83,11 +91,27 @@ final class StateWriter: @unchecked Sendable {
     /// The pause before a failed batch is written again (doubling up to 30 s while the store keeps failing).
     private var retryDelay: Duration = .milliseconds(250)
     private var retry: Scheduled<Void>?
+    /// How long the sessions wait for a write (a database behind a partition answers nothing): then they hear it
+    /// failed and send what waited; the write itself is not abandoned, and the next batch waits for it, so that an
+    /// older state never lands after a newer one.
+    private let bound: Duration
 
-    fileprivate init(eventLoop: any EventLoop, store: any TranslationStateStore, unwritten: UnwrittenStates) {
+    fileprivate init(
+        eventLoop: any EventLoop,
+        store: any TranslationStateStore,
+        unwritten: UnwrittenStates,
+        bound: Duration = .seconds(10)
+    ) {
         self.eventLoop = eventLoop
         self.store = store
         self.unwritten = unwritten
+        self.bound = bound
+    }
+
+    /// The write did not finish within the bound.
+    struct TimedOut: Error, CustomStringConvertible {
+        let bound: Duration
+        var description: String { "the state database did not answer within \(bound) (timeouts.upstream)" }
     }
 
     /// Stores `state` as `identity`'s, and calls `done` on the loop once it is stored (or failed to be).
@@ -124,9 +148,17 @@ final class StateWriter: @unchecked Sendable {
         let store = self.store
         let promise = eventLoop.makePromise(of: Void.self)
         promise.completeWithTask { try await store.save(batch) }
+        // The sessions hear of the write once: when it ends, or when the bound passes first.
+        var told = false
+        let bound = self.bound
+        let timer = eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: TimeAmount(bound)) {
+            told = true
+            for done in waiting { done(.failure(TimedOut(bound: bound))) }
+        }
         promise.futureResult.assumeIsolatedUnsafeUnchecked().whenComplete { [self] result in
             writing = false
-            for done in waiting { done(result) }
+            timer.cancel()
+            if !told { for done in waiting { done(result) } }
             switch result {
             case .success:
                 unwritten.stored(generations)
