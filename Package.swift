@@ -196,7 +196,7 @@ let package = Package(
         .target(
             name: "RelayTools",
             dependencies: [
-                "OCPP", "OCPPReplay", "OCPPTranslation", "RelayRecording",
+                "OCPP", "OCPPReplay", "OCPPSchema", "OCPPTranslation", "RelayRecording",
                 .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: swiftSettings

@@ -9,7 +9,7 @@ struct RecordingsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "recordings",
         abstract: "List and show recordings.",
-        subcommands: [List.self, Show.self, Stats.self, Cut.self, Redact.self]
+        subcommands: [List.self, Show.self, Stats.self, Verdicts.self, Cut.self, Redact.self]
     )
 
     struct List: ParsableCommand {
@@ -188,6 +188,37 @@ struct RecordingsCommand: AsyncParsableCommand {
             let problems = try printer.print(paths: paths) { print($0) }
             for problem in problems {
                 FileHandle.standardError.write(Data("warning: \(problem)\n".utf8))
+            }
+        }
+    }
+
+    struct Verdicts: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Judge every frame chargers and backends sent against its version's schema: invalid frames by "
+                + "vendor, model and firmware and by action, with the most frequent reasons and an example each."
+        )
+
+        @Argument(help: "Recordings folders or segment files (several relays' folders are merged by time).")
+        var paths: [String]
+
+        @Option(help: "text (for people) or jsonl (one JSON object per group and action).")
+        var format: String = "text"
+
+        @Option(help: "Reasons shown per action in text.")
+        var reasons = 3
+
+        func run() throws {
+            guard ["text", "jsonl"].contains(format) else { throw ValidationError("--format must be text or jsonl") }
+            guard !paths.isEmpty else { throw ValidationError("name a recordings folder or segment file") }
+            var report = VerdictReport()
+            try report.read(paths: paths)
+            for problem in report.problems {
+                FileHandle.standardError.write(Data("warning: \(problem)\n".utf8))
+            }
+            if format == "jsonl" {
+                for line in report.jsonLines() { print(line) }
+            } else {
+                print(report.text(reasons: reasons))
             }
         }
     }

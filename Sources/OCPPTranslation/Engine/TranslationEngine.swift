@@ -367,16 +367,6 @@ extension SchemaViolation {
         default: true
         }
     }
-
-    /// The CALLERROR OCPP prescribes for the fault.
-    var callErrorCode: RPCErrorCode {
-        switch rule {
-        case .type: .typeConstraintViolation
-        case .required, .minItems, .maxItems: .occurrenceConstraintViolation
-        case .additionalProperty, .format: .formatViolation
-        case .maxLength, .enumeration, .minimum, .maximum, .multipleOf: .propertyConstraintViolation
-        }
-    }
 }
 
 extension SchemaViolation.Rule {

@@ -1,0 +1,174 @@
+import OCPP
+
+/// What the schema of its version says of one frame.
+public enum FrameVerdict: Sendable, Hashable {
+    case valid
+    /// Breaks the schema (the violations, at least one, in document order).
+    case invalid([SchemaViolation])
+    /// Not an OCPP RPC frame: not JSON, or not an array of a message type's shape.
+    case malformed(String)
+    /// Nothing to judge it by: a CALL of an action the version does not define, an answer to a call that was not
+    /// seen, or a CALLERROR (its payload is free-form details).
+    case unjudged(String)
+
+    public var isInvalid: Bool {
+        switch self {
+        case .invalid, .malformed: true
+        case .valid, .unjudged: false
+        }
+    }
+
+    /// Why it is invalid, one line each (empty when it is not).
+    public var reasons: [String] {
+        switch self {
+        case .invalid(let violations): violations.map(\.description)
+        case .malformed(let why): [why]
+        case .valid, .unjudged: []
+        }
+    }
+
+    /// The reasons with array positions left out (`meterValue[].sampledValue[].value …`), so that the same fault
+    /// counts as one however many elements it is found in.
+    public var reasonKinds: [String] {
+        reasons.map { reason in
+            var kind = ""
+            var inIndex = false
+            for character in reason {
+                if character == "[" {
+                    inIndex = true
+                    kind.append("[")
+                } else if character == "]" {
+                    inIndex = false
+                    kind.append("]")
+                } else if !inIndex {
+                    kind.append(character)
+                }
+            }
+            return kind
+        }
+    }
+}
+
+/// Judges the frames of one conversation (two peers on one leg, one OCPP version) against the version's schema: a
+/// CALL against its action's request, a CALLRESULT against the response of the call it answers. Pure; it remembers
+/// the action of each call until its answer.
+public struct FrameJudge: Sendable {
+    /// Which peer of the conversation sent a frame.
+    public enum Sender: Sendable, Hashable {
+        case charger
+        case server
+    }
+
+    public struct Judged: Sendable, Hashable {
+        /// 2 CALL, 3 CALLRESULT, 4 CALLERROR, 5 CALLRESULTERROR, 6 SEND; 0 for a malformed frame.
+        public var messageType: Int
+        /// The CALL's action, or the action of the call an answer answers, when known.
+        public var action: String?
+        public var messageID: String?
+        public var verdict: FrameVerdict
+    }
+
+    public let version: OCPPVersion
+    private let facts: SchemaFacts
+    /// The action of each call waiting for its answer, by who sent it and its message id.
+    private var pending: [Sender: [String: String]] = [:]
+    /// At most this many calls are remembered per sender (a peer that never answers must not grow the judge).
+    private let remembered = 64
+
+    public init(version: OCPPVersion) {
+        self.version = version
+        self.facts = SchemaFacts.of(version)
+    }
+
+    /// Judges `bytes`, a frame's text sent by `sender`.
+    public mutating func judge(_ bytes: some Collection<UInt8>, from sender: Sender) -> Judged {
+        let frame: RPCFrame
+        do {
+            frame = try RPCFrame.parse(bytes)
+        } catch {
+            return Judged(messageType: 0, action: nil, messageID: nil, verdict: .malformed("\(error)"))
+        }
+        return judge(frame, from: sender)
+    }
+
+    public mutating func judge(_ frame: RPCFrame, from sender: Sender) -> Judged {
+        let other: Sender = sender == .charger ? .server : .charger
+        switch frame {
+        case .call(let call), .send(let call):
+            let type = if case .send = frame { 6 } else { 2 }
+            if type == 2 {
+                var calls = pending[sender] ?? [:]
+                if calls.count >= remembered { calls.removeAll() }
+                calls[call.messageID] = call.action
+                pending[sender] = calls
+            }
+            guard let schema = facts.request(call.action) else {
+                return Judged(
+                    messageType: type,
+                    action: call.action,
+                    messageID: call.messageID,
+                    verdict: .unjudged("\(version.shortName) defines no \(call.action)")
+                )
+            }
+            return Judged(
+                messageType: type,
+                action: call.action,
+                messageID: call.messageID,
+                verdict: verdict(schema.violations(in: call.payload))
+            )
+        case .callResult(let result):
+            guard let action = pending[other]?.removeValue(forKey: result.messageID) else {
+                return Judged(
+                    messageType: 3,
+                    action: nil,
+                    messageID: result.messageID,
+                    verdict: .unjudged("answers a call that was not seen")
+                )
+            }
+            guard let schema = facts.response(action) else {
+                return Judged(
+                    messageType: 3,
+                    action: action,
+                    messageID: result.messageID,
+                    verdict: .unjudged("\(version.shortName) defines no \(action)")
+                )
+            }
+            return Judged(
+                messageType: 3,
+                action: action,
+                messageID: result.messageID,
+                verdict: verdict(schema.violations(in: result.payload))
+            )
+        case .callError(let error), .callResultError(let error):
+            let action = pending[other]?.removeValue(forKey: error.messageID)
+            let type = if case .callError = frame { 4 } else { 5 }
+            guard RPCErrorCode(error.errorCode) != nil else {
+                return Judged(
+                    messageType: type,
+                    action: action,
+                    messageID: error.messageID,
+                    verdict: .invalid([
+                        SchemaViolation(path: "errorCode", rule: .enumeration)
+                    ])
+                )
+            }
+            return Judged(messageType: type, action: action, messageID: error.messageID, verdict: .valid)
+        }
+    }
+
+    private func verdict(_ violations: [SchemaViolation]) -> FrameVerdict {
+        violations.isEmpty ? .valid : .invalid(violations)
+    }
+}
+
+extension SchemaViolation {
+    /// The CALLERROR OCPP prescribes for a call that breaks this rule.
+    public var callErrorCode: RPCErrorCode {
+        switch rule {
+        case .type: .typeConstraintViolation
+        case .required, .minItems, .maxItems: .occurrenceConstraintViolation
+        case .additionalProperty, .format: .formatViolation
+        case .maxLength, .enumeration, .minimum, .maximum, .multipleOf: .propertyConstraintViolation
+        }
+    }
+}
