@@ -156,7 +156,7 @@ let package = Package(
         .target(
             name: "Relay",
             dependencies: [
-                "OCPP", "OCPPTranslation", "OCPPReplay", "OCPPTransport", "RelayRecording", "CMalloc",
+                "OCPP", "OCPPSchema", "OCPPTranslation", "OCPPReplay", "OCPPTransport", "RelayRecording", "CMalloc",
                 "RelayConfig", "RelayStateStores", "RelayObservability",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -41,6 +41,9 @@ public struct RelayConfiguration: Sendable {
     /// 1001, 1012 or 1013, or the connection lost) while the relay dials it again; 0: the loss reaches the charger
     /// at once (strictly transparent). Routes may say otherwise.
     public var reconnectGrace: Duration = .zero
+    /// Whether a charger's CALL that breaks its version's schema is answered by the relay with the CALLERROR OCPP
+    /// prescribes instead of being forwarded (`validation.reject_invalid_calls`; routes may say otherwise).
+    public var rejectInvalidCalls = false
     /// Redials of lost upstreams per second across the relay (0: not paced): a restarted backend meets a trickle.
     public var redialRate: Double = 50
     /// A folder of edited translation tables; nil: the tables built into the binary (`Mappings/` at build time).

@@ -233,6 +233,11 @@ extension RelaySettings {
             c.earlyStartAnswer = try value.bool("translation.early_start_answer")
         },
 
+        // validation
+        SettingDeclaration("validation.reject_invalid_calls") { value, c throws(ConfigurationError) in
+            c.rejectInvalidCalls = try value.bool("validation.reject_invalid_calls")
+        },
+
         // access and credentials
         SettingDeclaration("allow") { value, c throws(ConfigurationError) in
             c.access.allowed = try ChargerMatcher(try value.strings("allow"), what: "allow")
@@ -396,7 +401,11 @@ extension RelaySettings {
                         reconnectGrace: try fields["reconnect_grace"].map { g throws(ConfigurationError) in
                             try g.quantity("routes[\(name)].reconnect_grace")
                                 .duration(name: "routes[\(name)].reconnect_grace", minimum: .zero)
-                        } ?? c.reconnectGrace
+                        } ?? c.reconnectGrace,
+                        rejectInvalidCalls: try fields["reject_invalid_calls"]?.bool(
+                            "routes[\(name)].reject_invalid_calls"
+                        )
+                            ?? c.rejectInvalidCalls
                     )
                 )
             }
@@ -416,7 +425,7 @@ extension RelaySettings {
 
     static let routeKeys: [String] = [
         "chargers", "upstream", "upstream_version", "name", "upstream_password_env", "mirrors", "upstream_extensions",
-        "reconnect_grace",
+        "reconnect_grace", "reject_invalid_calls",
     ]
 
     /// The declarations by key.

@@ -96,6 +96,8 @@ public struct Route: Sendable {
     public var upstreamExtensions: Set<UpstreamExtension> = []
     /// How long the route's chargers are kept while a lost upstream is redialled (replacing the top-level one).
     public var reconnectGrace: Duration = .zero
+    /// Whether invalid charger calls are refused by the relay (replacing `validation.reject_invalid_calls`).
+    public var rejectInvalidCalls = false
 }
 
 /// What a 1.6 upstream implements beyond OCPP 1.6, for the translation of 2.0.1 chargers
@@ -116,6 +118,8 @@ public struct RouteChoice: Sendable {
     public var upstreamExtensions: Set<UpstreamExtension>
     /// `timeouts.reconnect_grace`, or the route's.
     public var reconnectGrace: Duration
+    /// `validation.reject_invalid_calls`, or the route's.
+    public var rejectInvalidCalls: Bool
     /// A readable reason: which route and pattern matched, or the default.
     public var reason: String
 }
@@ -132,6 +136,7 @@ extension RelayConfiguration {
                     mirrors: route.mirrors,
                     upstreamExtensions: route.upstreamExtensions,
                     reconnectGrace: route.reconnectGrace,
+                    rejectInvalidCalls: route.rejectInvalidCalls,
                     reason: "route \(route.name) (matched \(pattern))"
                 )
             }
@@ -143,6 +148,7 @@ extension RelayConfiguration {
             mirrors: mirrors,
             upstreamExtensions: upstreamExtensions,
             reconnectGrace: reconnectGrace,
+            rejectInvalidCalls: rejectInvalidCalls,
             reason: "no route matched: default upstream"
         )
     }

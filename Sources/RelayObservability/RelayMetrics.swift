@@ -210,6 +210,15 @@ public final class RelayMetrics: Sendable {
         ).increment(by: Int64(calls))
     }
 
+    /// A charger's CALL the relay refused because it breaks its version's schema (`validation.reject_invalid_calls`).
+    package func refusedInvalid(version: String, action: String) {
+        counter(
+            "validation_refused_calls",
+            "Charger calls refused by the relay for breaking their version's schema, by version and action.",
+            labels: [("version", version), ("action", OCPPAction.all.contains(action) ? action : "other")]
+        ).increment()
+    }
+
     // MARK: The grace of a lost upstream (`timeouts.reconnect_grace`)
 
     /// A charger kept while its upstream is redialled (`entered`), or no longer (`false`).

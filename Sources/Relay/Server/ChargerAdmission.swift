@@ -49,6 +49,9 @@ struct ChargerAdmission: Sendable {
         var translationOptions = TranslationOptions()
         /// How long the charger is kept while a lost upstream is redialled (0: no grace).
         var reconnectGrace: Duration = .zero
+        /// Whether the charger's invalid calls are refused by the relay (pass-through; a translation refuses them
+        /// anyway).
+        var rejectInvalidCalls = false
     }
 
     /// A refusal: the status and headers the charger gets, why (for the body, the log and the recording), who
@@ -284,7 +287,8 @@ struct ChargerAdmission: Sendable {
                 upstreamPlugAndCharge: route.upstreamExtensions.contains(.pnc),
                 answerStartEarly: configuration.earlyStartAnswer
             ),
-            reconnectGrace: route.reconnectGrace
+            reconnectGrace: route.reconnectGrace,
+            rejectInvalidCalls: route.rejectInvalidCalls
         )
         state = .dialling(plan, upstreamTimeout: configuration.upstreamTimeout)
         return .dial(plan)

@@ -6,6 +6,7 @@ import NIOPosix
 import NIOSSL
 import NIOWebSocket
 import OCPP
+import OCPPSchema
 import OCPPTranslation
 import OCPPTransport
 import RelayConfig
@@ -533,7 +534,9 @@ final class ChargerUpgrades: Sendable {
                 chargerVersion: chargerVersion?.shortName,
                 upstreamVersion: (plan.translation?.upstream ?? chargerVersion)?.shortName
             ),
-            redialer: redialer(plan, subprotocol: subprotocol, live: live)
+            redialer: redialer(plan, subprotocol: subprotocol, live: live),
+            validation: plan.rejectInvalidCalls && translator == nil
+                ? chargerVersion.map(FrameJudge.init(version:)) : nil
         )
         metrics.connectionAccepted()
         handshake.upstream = .attached

@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import NIOWebSocket
 import OCPP
+import OCPPSchema
 import OCPPTranslation
 import RelayObservability
 import RelayRecording
@@ -47,6 +48,8 @@ final class RelaySession: @unchecked Sendable {
     var graceTimers: [Scheduled<Void>] = []
     var graceStarted: UInt64 = 0
     var redialed: (channel: any Channel, handler: LegHandler)?
+    /// Judges the charger's calls when its invalid ones are refused (`validation.reject_invalid_calls`).
+    var validation: FrameJudge?
     /// Set when the charger speaks 1.6 and upstream 2.0.1.
     let translator: Translator?
     let metrics: RelayMetrics
@@ -81,9 +84,11 @@ final class RelaySession: @unchecked Sendable {
         mirrors: SessionMirrors? = nil,
         console: ConsoleHub? = nil,
         consoleInfo: SessionConsoleInfo = SessionConsoleInfo(route: "", upstream: ""),
-        redialer: UpstreamRedialer? = nil
+        redialer: UpstreamRedialer? = nil,
+        validation: FrameJudge? = nil
     ) {
         self.redialer = redialer
+        self.validation = validation
         self.console = console
         self.consoleInfo = consoleInfo
         self.mirrors = mirrors
@@ -200,6 +205,7 @@ final class RelaySession: @unchecked Sendable {
         case .translate:
             translate(message.unmaskedPayload(allocator: allocator), opcode: message.opcode, from: leg)
         case .forward(let target):
+            if validation != nil, leg == .charger, message.opcode == .text, refusedAsInvalid(message) { return }
             record(
                 message.payload,
                 maskKey: message.maskKey,

@@ -1,0 +1,34 @@
+import NIOCore
+import NIOWebSocket
+import OCPP
+import OCPPSchema
+import RelayObservability
+import RelayRecording
+
+extension RelaySession {
+    /// With `validation.reject_invalid_calls`: a charger's CALL that breaks its version's schema is not forwarded;
+    /// the relay answers it with the CALLERROR OCPP prescribes for the first fault (as the version spells it),
+    /// records both and counts it. `true` when the message was refused.
+    func refusedAsInvalid(_ message: LegMessage) -> Bool {
+        guard var judge = validation else { return false }
+        let data = message.unmaskedPayload(allocator: allocator)
+        let judged = data.withUnsafeReadableBytes { judge.judge($0, from: .charger) }
+        validation = judge
+        guard judged.messageType == 2, case .invalid(let violations) = judged.verdict, let fault = violations.first,
+            let id = judged.messageID
+        else { return false }
+        let version = judge.version
+        let code = fault.callErrorCode.spelled(for: version)
+        let description = "refused by the relay: \(fault)"
+        let answer = ByteBuffer(
+            string: "[4,\(JSONValue.string(id).jsonText),\(JSONValue.string(code).jsonText),"
+                + "\(JSONValue.string(description).jsonText),{}]"
+        )
+        record(data, leg: .charger, direction: .in, opcode: 1, forwarded: false, countedAs: 0)
+        record(answer, leg: .charger, direction: .out, opcode: 1, forwarded: false, countedAs: 1)
+        recordError(.charger, "\(judged.action ?? "?") \(id) \(description) (validation.reject_invalid_calls)")
+        metrics.refusedInvalid(version: version.shortName, action: judged.action ?? "other")
+        recorder.afterFlush { [self] in deliver(answer, opcode: .text, to: .charger) }
+        return true
+    }
+}

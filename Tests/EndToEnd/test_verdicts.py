@@ -1,0 +1,169 @@
+"""Verdicts: every frame judged against its version's schema. Raw WebSocket chargers of 1.6, 2.0.1 and 2.1 send frames
+that break each kind of rule (and valid ones that look suspicious) through the relay to the `ocpp` package's
+backend; `recordings verdicts` groups them by vendor, model and firmware; `validation.reject_invalid_calls` has the
+relay refuse them with the CALLERROR each version prescribes."""
+
+import asyncio
+import json
+import subprocess
+
+import websockets
+
+from conftest import BINARY, free_port, http_get
+from peers import Backend
+from peers21 import speak_21
+
+NOW = "2026-12-07T10:00:00.000Z"
+
+
+def boot16(vendor, model, firmware):
+    return ["BootNotification", {"chargePointVendor": vendor, "chargePointModel": model, "firmwareVersion": firmware}]
+
+
+def boot2x(vendor, model, firmware, reason="PowerUp"):
+    return ["BootNotification", {"reason": reason, "chargingStation": {"vendorName": vendor, "model": model, "firmwareVersion": firmware}}]
+
+
+# What each charger sends, in order: (action, payload) pairs.
+CHARGERS = {
+    ("CP-V16-A", "ocpp1.6"): [
+        boot16("ACME", "W1", "fw-1.0"),
+        ["StatusNotification", {"connectorId": "1", "errorCode": "NoError", "status": "Available"}],  # type
+        ["StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Broken"}],  # enumeration
+        ["Authorize", {"idTag": "X" * 25}],  # maxLength
+        ["MeterValues", {"meterValue": [{"timestamp": NOW, "sampledValue": [{"value": "1"}]}]}],  # required
+        ["Heartbeat", {"unexpected": 1}],  # additional property
+        ["StartTransaction", {"connectorId": 1, "idTag": "T", "meterStart": 0, "timestamp": "yesterday"}],  # format
+        # Valid, if suspicious: a large number, an unknown vendor's DataTransfer.
+        ["MeterValues", {"connectorId": 1, "meterValue": [{"timestamp": NOW, "sampledValue": [{"value": "99999999999"}]}]}],
+        ["DataTransfer", {"vendorId": "nobody.example", "data": ""}],
+    ],
+    ("CP-V16-B", "ocpp1.6"): [
+        boot16("ACME", "W1", "fw-2.0"),
+        ["StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Available"}],
+        ["Heartbeat", {}],
+    ],
+    ("CS-V201", "ocpp2.0.1"): [
+        boot2x("Volt", "S2", "fw-3", reason="Because"),  # enumeration
+        ["StatusNotification", {"timestamp": NOW, "connectorStatus": "Available", "evseId": "1", "connectorId": 1}],  # type
+        ["Heartbeat", {}],
+        ["NotifyEvent", {"generatedAt": NOW, "seqNo": 0, "eventData": []}],  # minItems
+    ],
+    ("CS-V21", "ocpp2.1"): [
+        boot2x("Volt", "S3", "fw-4"),
+        ["StatusNotification", {"timestamp": NOW, "connectorStatus": "Available", "evseId": 1}],  # required
+        ["Heartbeat", {}],
+    ],
+}
+
+
+async def play(relay_url, identity, subprotocol, frames):
+    """Sends each frame and waits for its answer; returns the answers."""
+    answers = []
+    async with websockets.connect(f"{relay_url}/{identity}", subprotocols=[subprotocol], ping_interval=None) as ws:
+        for n, (action, payload) in enumerate(frames):
+            await ws.send(json.dumps([2, f"m{n}", action, payload]))
+            while True:
+                answer = json.loads(await asyncio.wait_for(ws.recv(), 10))
+                if answer[0] != 2:
+                    break
+            answers.append(answer)
+    return answers
+
+
+def verdicts(recordings):
+    out = subprocess.run(
+        [BINARY, "recordings", "verdicts", str(recordings), "--format", "jsonl"], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    return [json.loads(line) for line in out.stdout.splitlines()]
+
+
+def row(rows, side="charger", **wanted):
+    found = [r for r in rows if r["side"] == side and all(r[k] == v for k, v in wanted.items())]
+    assert len(found) == 1, (wanted, rows)
+    return found[0]
+
+
+def test_verdicts_group_invalid_frames_by_model_and_firmware_with_their_reasons(start_relay):
+    async def scenario():
+        async with speak_21(Backend(subprotocols=["ocpp1.6", "ocpp2.0.1", "ocpp2.1"], ask_after_boot=False)) as backend:
+            relay = start_relay(backend.url)
+            await asyncio.gather(*(play(relay.url, i, p, f) for (i, p), f in CHARGERS.items()))
+            relay.stop()
+            return relay
+
+    relay = asyncio.run(scenario())
+    rows = verdicts(relay.recordings)
+    status = row(rows, firmware="fw-1.0", action="StatusNotification")
+    assert (status["frames"], status["invalid"], status["model"], status["version"]) == (2, 2, "W1", "1.6"), status
+    reasons = " | ".join(r["reason"] for r in status["reasons"])
+    assert "connectorId is a string where the schema wants an integer" in reasons, reasons
+    assert "status is not one of the schema's values" in reasons, reasons
+    assert all(r["example"]["charger"] == "CP-V16-A" and '"StatusNotification"' in r["example"]["text"] for r in status["reasons"])
+    expected = {
+        "Authorize": "idTag is longer than 20 characters",
+        "MeterValues": "connectorId is required and missing",
+        "Heartbeat": "unexpected is not a member the schema knows",
+        "StartTransaction": "timestamp is not a valid date-time",
+    }
+    for action, reason in expected.items():
+        r = row(rows, firmware="fw-1.0", action=action)
+        assert r["invalid"] == 1 and r["reasons"][0]["reason"] == reason, r
+    # The suspicious but valid ones are valid.
+    assert row(rows, firmware="fw-1.0", action="MeterValues")["frames"] == 2
+    assert row(rows, firmware="fw-1.0", action="DataTransfer")["invalid"] == 0
+    # The same model on another firmware speaks valid OCPP.
+    assert sum(r["invalid"] for r in rows if r["side"] == "charger" and r["firmware"] == "fw-2.0") == 0
+    # 2.0.1 and 2.1 stations are judged against their own schemas.
+    boot = row(rows, model="S2", action="BootNotification")
+    assert boot["version"] == "2.0.1" and boot["invalid"] == 1 and "reason is not one of" in boot["reasons"][0]["reason"]
+    assert row(rows, model="S2", action="StatusNotification")["reasons"][0]["reason"].startswith("evseId is a string")
+    assert "eventData has fewer than 1 elements" in row(rows, model="S2", action="NotifyEvent")["reasons"][0]["reason"]
+    v21 = row(rows, model="S3", action="StatusNotification")
+    assert v21["version"] == "2.1" and v21["reasons"][0]["reason"] == "connectorId is required and missing", v21
+    assert row(rows, model="S3", action="BootNotification")["invalid"] == 0
+    # The backend's answers are judged too (the ocpp package answers valid results, and CALLERRORs).
+    backend_rows = [r for r in rows if r["side"] == "backend"]
+    assert backend_rows and sum(r["invalid"] for r in backend_rows) == 0, backend_rows
+    # The text report says the same for people.
+    text = subprocess.run([BINARY, "recordings", "verdicts", str(relay.recordings)], capture_output=True, text=True, timeout=60).stdout
+    assert "charger ACME / W1 / fw-1.0 (OCPP 1.6): 1 charger(s)" in text, text
+    assert "idTag is longer than 20 characters" in text and "e.g. CP-V16-A" in text
+
+
+def test_reject_invalid_calls_answers_with_each_versions_callerror_and_never_forwards(start_relay):
+    metrics = free_port()
+
+    async def scenario():
+        async with speak_21(Backend(subprotocols=["ocpp1.6", "ocpp2.0.1", "ocpp2.1"], ask_after_boot=False)) as backend:
+            relay = start_relay(
+                backend.url, "--metrics-listen", f"127.0.0.1:{metrics}",
+                config="validation:\n  reject_invalid_calls: true\n",
+            )
+            a16 = await play(relay.url, "CP-REJ-16", "ocpp1.6", CHARGERS[("CP-V16-A", "ocpp1.6")])
+            a201 = await play(relay.url, "CS-REJ-201", "ocpp2.0.1", CHARGERS[("CS-V201", "ocpp2.0.1")])
+            a21 = await play(relay.url, "CS-REJ-21", "ocpp2.1", CHARGERS[("CS-V21", "ocpp2.1")])
+            received = {
+                identity: [json.loads(f)[2] for cp, tap in sessions for f in tap.received if json.loads(f)[0] == 2]
+                for identity, sessions in backend.sessions.items()
+            }
+            scraped = http_get(f"http://127.0.0.1:{metrics}/metrics")[1]
+            relay.stop()
+            return a16, a201, a21, received, scraped
+
+    a16, a201, a21, received, scraped = asyncio.run(scenario())
+    codes16 = [a[2] for a in a16 if a[0] == 4]
+    assert codes16 == [
+        "TypeConstraintViolation", "PropertyConstraintViolation", "PropertyConstraintViolation",
+        "OccurenceConstraintViolation", "FormationViolation", "FormationViolation",
+    ], a16
+    assert all("refused by the relay" in a[3] for a in a16 if a[0] == 4)
+    # What was refused never reached the backend; the valid calls did.
+    assert received["CP-REJ-16"] == ["BootNotification", "MeterValues", "DataTransfer"], received
+    assert [a[2] for a in a201 if a[0] == 4] == [
+        "PropertyConstraintViolation", "TypeConstraintViolation", "OccurrenceConstraintViolation"
+    ], a201
+    assert received["CS-REJ-201"] == ["Heartbeat"], received
+    assert [a[2] for a in a21 if a[0] == 4] == ["OccurrenceConstraintViolation"], a21
+    assert 'ocpp_relay_validation_refused_calls_total{version="1.6",action="StatusNotification"} 2' in scraped, scraped
