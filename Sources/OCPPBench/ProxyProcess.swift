@@ -196,7 +196,8 @@ final class ProxyProcess {
         upstreamVersion: String? = nil,
         sharedState: BenchPostgres? = nil,
         journal: Bool = true,
-        extraYAML: String = ""
+        extraYAML: String = "",
+        extraLimits: String = ""
     ) throws -> ProxyProcess {
         let relayName =
             sharedState != nil
@@ -211,7 +212,7 @@ final class ProxyProcess {
         process.executableURL = URL(fileURLWithPath: binary)
         // The bench's chargers send far more than a real one: no per-charger rate limit (nginx has none either).
         let config = "\(directory)/relay.yaml"
-        var yaml = "limits:\n  messages_per_second: 0\n"
+        var yaml = "limits:\n  messages_per_second: 0\n" + extraLimits
         if !journal { yaml += "recordings:\n  journal_size: 0\n" }
         yaml += extraYAML
         if let sharedState {

@@ -19,6 +19,8 @@ public struct Soak: Sendable {
         public var restartKind = "close"
         /// `timeouts.reconnect_grace` of the relay (0: off).
         public var grace: Duration = .seconds(30)
+        /// `limits.redial_rate` of the relay; `nil`: its default.
+        public var redialRate: Double?
         /// 1.6 chargers on a 2.0.1 backend; else passed through to a 1.6 backend.
         public var translate = true
         public var sampleEvery: Duration = .seconds(60)
@@ -87,7 +89,8 @@ public struct Soak: Sendable {
             backendPort: backend.port,
             translate: o.translate,
             mappings: nil,
-            extraYAML: "timeouts:\n  reconnect_grace: \(grace)s\n  ping: 30s\n"
+            extraYAML: "timeouts:\n  reconnect_grace: \(grace)s\n  ping: 30s\n",
+            extraLimits: o.redialRate.map { "  redial_rate: \($0)\n" } ?? ""
         )
         defer { relay.stop() }
         let totals = NIOLockedValueBox(SoakChargerTotals())

@@ -44,8 +44,10 @@ public struct RelayConfiguration: Sendable {
     /// Whether a charger's CALL that breaks its version's schema is answered by the relay with the CALLERROR OCPP
     /// prescribes instead of being forwarded (`validation.reject_invalid_calls`; routes may say otherwise).
     public var rejectInvalidCalls = false
-    /// Redials of lost upstreams per second across the relay (0: not paced): a restarted backend meets a trickle.
-    public var redialRate: Double = 50
+    /// Redials of lost upstreams per second across the relay (0: not paced): a restarted backend meets a trickle,
+    /// not the fleet at once. It must let the fleet through within the grace: at 500 a second, 9,000 chargers are
+    /// redialled in 18 s (at 50 they would need three minutes, and most graces would run out first).
+    public var redialRate: Double = 500
     /// A folder of edited translation tables; nil: the tables built into the binary (`Mappings/` at build time).
     public var mappingsDirectory: String?
     /// The SQLite file of the translation state, or a `postgresql://` URL (several relays sharing it); `nil` puts a

@@ -31,6 +31,9 @@ struct SoakCommand: AsyncParsableCommand {
     @Option(help: "The relay's timeouts.reconnect_grace (0: off, chargers follow their backend down).")
     var grace = "30s"
 
+    @Option(help: "The relay's limits.redial_rate (default: the relay's default).")
+    var redialRate: Double?
+
     @Flag(help: "Pass the 1.6 chargers through to a 1.6 backend (default: translated to a 2.0.1 backend).")
     var passthrough = false
 
@@ -71,6 +74,7 @@ struct SoakCommand: AsyncParsableCommand {
         options.restartKind = restartKind
         options.grace = try time(grace, "--grace")
         options.translate = !passthrough
+        options.redialRate = redialRate
         options.sampleEvery = try time(sample, "--sample")
         options.meterInterval = try time(meterInterval, "--meter-interval")
         options.meterValues = meterValues
