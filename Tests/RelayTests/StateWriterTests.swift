@@ -159,7 +159,7 @@ struct StateWriterTests {
         #expect(store.batches.withLockedValue { $0.count } >= 2, "written by a second batch")
     }
 
-    func waitUntil(seconds: Double = 5, _ condition: () -> Bool) async throws {
+    func waitUntil(seconds: Double = 15, _ condition: () -> Bool) async throws {
         let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
         while !condition() {
             guard ContinuousClock.now < deadline else {
