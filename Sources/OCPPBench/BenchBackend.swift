@@ -88,16 +88,21 @@ final class BackendHandler: ChannelInboundHandler {
                 ),
                 promise: nil
             )
+        default:
+            Self.answerControl(frame.opcode, payload, context: context)
+        }
+    }
+
+    /// A backend's answer to a control frame: a ping's pong, a close's echo (then the connection goes).
+    static func answerControl(_ opcode: WebSocketOpcode, _ payload: ByteBuffer, context: ChannelHandlerContext) {
+        switch opcode {
         case .ping:
-            context.writeAndFlush(
-                wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, data: payload)),
-                promise: nil
-            )
+            context.writeAndFlush(NIOAny(WebSocketFrame(fin: true, opcode: .pong, data: payload)), promise: nil)
         case .connectionClose:
             var echo = context.channel.allocator.buffer(capacity: 2)
             echo.writeInteger(UInt16(1000))
             let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
-            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: echo)))
+            context.writeAndFlush(NIOAny(WebSocketFrame(fin: true, opcode: .connectionClose, data: echo)))
                 .whenComplete { _ in bound.value.close(promise: nil) }
         default:
             break

@@ -162,19 +162,8 @@ private final class SoakBackendHandler: ChannelInboundHandler {
                 ),
                 promise: nil
             )
-        case .ping:
-            context.writeAndFlush(
-                wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, data: payload)),
-                promise: nil
-            )
-        case .connectionClose:
-            var echo = context.channel.allocator.buffer(capacity: 2)
-            echo.writeInteger(UInt16(1000))
-            let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
-            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: echo)))
-                .whenComplete { _ in bound.value.close(promise: nil) }
         default:
-            break
+            BackendHandler.answerControl(frame.opcode, payload, context: context)
         }
     }
 
