@@ -85,7 +85,7 @@ let package = Package(
         // Replay: recorded conversations as test fixtures; the comparison and the replay state machine. Pure.
         .target(
             name: "OCPPReplay",
-            dependencies: ["OCPP", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["OCPP", "OCPPSchema", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
 

@@ -24,6 +24,9 @@ public struct Mismatch: Sendable, Hashable, CustomStringConvertible {
         case closed
         /// Not an OCPP frame, or an answer to no CALL.
         case malformed
+        /// A frame of the live peer that breaks its version's schema (a CALL by its action, an answer by the call it
+        /// answers), whatever the recording says.
+        case invalid
     }
 
     /// The action concerned (`StartTransaction`, `StartTransaction.result` for its answer).

@@ -1,4 +1,5 @@
 import OCPP
+import OCPPSchema
 
 /// Which side of the recorded conversation the replayer plays.
 public enum ReplayRole: String, Sendable, CaseIterable {
@@ -141,6 +142,9 @@ public struct ReplaySession: Sendable {
     private var finished = false
     /// The recorded identity and the one this charger has, when they differ.
     private var swap: (recorded: String, live: String)?
+    /// Judges the live peer's frames against the schema of the replayed leg's version (and learns from ours which
+    /// call an answer answers).
+    private var judge: FrameJudge?
 
     /// - Parameter makeID: fresh message ids for the CALLs the replayer sends.
     public init(fixture: Fixture, options: ReplayOptions, makeID: @escaping @Sendable () -> String) throws(FixtureError)
@@ -170,6 +174,7 @@ public struct ReplaySession: Sendable {
         self.makeID = makeID
         self.comparator = Comparator(rules: options.rules, bindings: Bindings())
         subprotocol = script.subprotocol
+        judge = OCPPVersion(rawValue: script.subprotocol).map(FrameJudge.init(version:))
         ours = script.ours
         theirs = script.theirs
     }
@@ -208,6 +213,7 @@ public struct ReplaySession: Sendable {
             )
             return advance()
         }
+        judgeTheirs(frame)
         switch frame {
         case .call(let call):
             actions += theirCall(call)
@@ -282,6 +288,7 @@ public struct ReplaySession: Sendable {
                 mismatches: mismatches
             )
         )
+        if let reply { judgeOurs(reply) }
         return reply.map { [.send($0.jsonText)] } ?? []
     }
 
@@ -313,6 +320,7 @@ public struct ReplaySession: Sendable {
                 )
             )
         }
+        judgeOurs(answer)
         return [.send(answer.jsonText)]
     }
 
@@ -344,6 +352,34 @@ public struct ReplaySession: Sendable {
     }
 
     /// A difference outside the recorded exchanges, weighed by the rules.
+    /// The sides of the conversation as the judge names them: the replayer's and the live peer's.
+    private var sides: (ours: FrameJudge.Sender, theirs: FrameJudge.Sender) {
+        options.role == .charger ? (.charger, .server) : (.server, .charger)
+    }
+
+    private mutating func judgeOurs(_ frame: RPCFrame) {
+        let ours = sides.ours
+        _ = judge?.judge(frame, from: ours)
+    }
+
+    /// A live peer's frame that breaks its version's schema is a difference of its own kind.
+    private mutating func judgeTheirs(_ frame: RPCFrame) {
+        guard var judge else { return }
+        let judged = judge.judge(frame, from: sides.theirs)
+        self.judge = judge
+        guard case .invalid(let violations) = judged.verdict, let first = violations.first else { return }
+        let suffix = judged.messageType == 3 ? ".result" : judged.messageType == 4 ? ".error" : ""
+        note(
+            Mismatch(
+                action: (judged.action ?? "?") + suffix,
+                path: first.path,
+                expected: "valid OCPP \(judge.version.shortName)",
+                got: violations.map(\.description).joined(separator: "; "),
+                kind: .invalid
+            )
+        )
+    }
+
     private mutating func note(_ mismatch: Mismatch) {
         report.other += options.rules.weigh([mismatch])
     }
@@ -485,6 +521,7 @@ public struct ReplaySession: Sendable {
             let frame = RPCFrame.call(.init(messageID: id, action: recorded.action, payload: prepare(recorded.payload)))
             inFlight = (id, nextOurs, now, now + micros(options.answerTimeout))
             nextOurs += 1
+            judgeOurs(frame)
             return [.send(frame.jsonText), .wait(until: inFlight!.deadline)]
         }
         // Our side is done: the peer's remaining CALLs may still come.

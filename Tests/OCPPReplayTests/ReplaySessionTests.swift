@@ -98,6 +98,27 @@ struct ReplaySessionTests {
         #expect(session.report.exchanges.count == 4)
     }
 
+    @Test("a live backend's answer that breaks its version's schema is a difference of its own kind")
+    func invalidAnswer() throws {
+        let ids = Counter()
+        var session = try ReplaySession(
+            fixture: fixture(Array(recorded.prefix(2))),
+            options: ReplayOptions(role: .charger),
+            makeID: { ids.next() }
+        )
+        let start: Int64 = 1_900_000_000_000_000
+        _ = session.start(at: start)
+        // The recording's answer has the interval as a number; this backend sends a string.
+        _ = session.received(
+            #"[3,"r1",{"status":"Accepted","currentTime":"2030-03-17T10:00:00Z","interval":"300"}]"#,
+            at: start + 1000
+        )
+        let invalid = session.report.other.filter { $0.kind == .invalid }
+        #expect(invalid.map(\.action) == ["BootNotification.result"])
+        #expect(invalid.first?.got == "interval is a string where the schema wants an integer")
+        #expect(!session.report.passed)
+    }
+
     @Test("the live backend closing mid-replay ends the replay, reporting the call in flight and what was not sent")
     func peerCloses() throws {
         let ids = Counter()
