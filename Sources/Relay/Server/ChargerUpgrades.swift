@@ -536,7 +536,7 @@ final class ChargerUpgrades: Sendable {
             ),
             redialer: redialer(plan, subprotocol: subprotocol, live: live),
             validation: plan.rejectInvalidCalls && translator == nil
-                ? chargerVersion.map(FrameJudge.init(version:)) : nil
+                ? chargerVersion.map(CallValidation.init) : nil
         )
         metrics.connectionAccepted()
         handshake.upstream = .attached

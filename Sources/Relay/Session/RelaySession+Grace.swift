@@ -7,13 +7,38 @@ import RelayObservability
 import RelayRecording
 
 /// How a session dials its primary upstream again when it is lost within the grace (`timeouts.reconnect_grace`):
-/// the same URL, credentials, TLS and subprotocol as the first dial, paced across the relay.
-struct UpstreamRedialer: Sendable {
+/// the same URL, credentials, TLS and subprotocol as the first dial, paced across the relay; and the grace's timers
+/// and the connection a redial made, while there is one. An object of its own, made only for a session with a grace
+/// (an idle session without one keeps a nil reference, not its fields).
+///
+/// Its mutable state is confined to the session's event loop.
+final class UpstreamRedialer: @unchecked Sendable {
     let grace: Duration
     /// The subprotocol the session speaks upstream: a backend that comes back with another one is not taken.
     let subprotocol: String?
     let pacer: RedialPacer
     let dial: @Sendable (any EventLoop) -> EventLoopFuture<UpstreamOutcome>
+    var timers: [Scheduled<Void>] = []
+    /// When the grace began (monotonic nanoseconds).
+    var started: UInt64 = 0
+    var redialed: (channel: any Channel, handler: LegHandler)?
+
+    init(
+        grace: Duration,
+        subprotocol: String?,
+        pacer: RedialPacer,
+        dial: @escaping @Sendable (any EventLoop) -> EventLoopFuture<UpstreamOutcome>
+    ) {
+        self.grace = grace
+        self.subprotocol = subprotocol
+        self.pacer = pacer
+        self.dial = dial
+    }
+
+    func cancelTimers() {
+        for timer in timers { timer.cancel() }
+        timers = []
+    }
 }
 
 extension RelaySession {
@@ -78,7 +103,7 @@ extension RelaySession {
         let loop = eventLoop.assumeIsolatedUnsafeUnchecked()
         switch action {
         case .begin(let length, let why):
-            graceStarted = clock.monotonic()
+            redialer.started = clock.monotonic()
             consoleInfo.redialingSince = clock.wall()
             metrics.grace(entered: true)
             let text =
@@ -86,14 +111,14 @@ extension RelaySession {
                 + "while the upstream is dialled again"
             logger.notice("\(text)")
             recordError(.upstream(0), text)
-            graceTimers.append(
+            redialer.timers.append(
                 loop.scheduleTask(in: TimeAmount(length)) { [self] in run(core.handle(.grace(.expired))) }
             )
         case .scheduleRedial(let range):
             let lower = UInt64(max(0, TimeAmount(range.lowerBound).nanoseconds))
             let upper = UInt64(max(0, TimeAmount(range.upperBound).nanoseconds))
             let wait = redialer.pacer.delay(now: clock.monotonic(), wait: UInt64.random(in: lower...max(lower, upper)))
-            graceTimers.append(
+            redialer.timers.append(
                 loop.scheduleTask(in: .nanoseconds(Int64(clamping: wait))) { [self] in
                     run(core.handle(.grace(.redialDue)))
                 }
@@ -105,11 +130,10 @@ extension RelaySession {
         case .adopt(let resend, let held, let attempts):
             adopt(resend: resend, held: held, attempts: attempts)
         case .discard:
-            redialed?.channel.close(promise: nil)
-            redialed = nil
+            redialer.redialed?.channel.close(promise: nil)
+            redialer.redialed = nil
         case .cancelTimers:
-            for timer in graceTimers { timer.cancel() }
-            graceTimers = []
+            redialer.cancelTimers()
         case .giveUp(_, let reason, let dropped):
             graceEnded("expired", "\(reason); the charger is closed as the upstream was", dropped: dropped)
         case .refuse(let reason, let dropped):
@@ -132,7 +156,7 @@ extension RelaySession {
         switch result {
         case .success(.accepted(let channel, let handler, let answered)):
             if answered == subprotocol {
-                redialed = (channel, handler)
+                redialer?.redialed = (channel, handler)
                 outcome = .accepted
             } else {
                 channel.close(promise: nil)
@@ -160,14 +184,14 @@ extension RelaySession {
     /// The redial succeeded: the new connection is the primary upstream; the calls the lost one never answered go
     /// out again with their message ids, then what was held, in order.
     private func adopt(resend: [Outgoing], held: [Outgoing], attempts: Int) {
-        guard let (_, handler) = redialed else { return }
-        redialed = nil
+        guard let redialer, let (_, handler) = redialer.redialed else { return }
+        redialer.redialed = nil
         primaryLeg.detach()
         primaryLeg = handler
         handler.attach(self)
         metrics.grace(entered: false)
         consoleInfo.redialingSince = nil
-        let seconds = Double(clock.monotonic() - graceStarted) / 1e9
+        let seconds = Double(clock.monotonic() - redialer.started) / 1e9
         let text =
             "upstream connected again after \((seconds * 1000).rounded() / 1000) s (\(attempts) redial(s)); "
             + "\(resend.count) unanswered call(s) sent again, \(held.count) held message(s) delivered"

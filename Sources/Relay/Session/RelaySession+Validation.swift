@@ -5,19 +5,28 @@ import OCPPSchema
 import RelayObservability
 import RelayRecording
 
+/// The judge of a charger's calls when its invalid ones are refused: an object of its own, made only for sessions
+/// that validate. Confined to the session's event loop.
+final class CallValidation: @unchecked Sendable {
+    var judge: FrameJudge
+
+    init(version: OCPPVersion) {
+        judge = FrameJudge(version: version)
+    }
+}
+
 extension RelaySession {
     /// With `validation.reject_invalid_calls`: a charger's CALL that breaks its version's schema is not forwarded;
     /// the relay answers it with the CALLERROR OCPP prescribes for the first fault (as the version spells it),
     /// records both and counts it. `true` when the message was refused.
     func refusedAsInvalid(_ message: LegMessage) -> Bool {
-        guard var judge = validation else { return false }
+        guard let validation else { return false }
         let data = message.unmaskedPayload(allocator: allocator)
-        let judged = data.withUnsafeReadableBytes { judge.judge($0, from: .charger) }
-        validation = judge
+        let judged = data.withUnsafeReadableBytes { validation.judge.judge($0, from: .charger) }
         guard judged.messageType == 2, case .invalid(let violations) = judged.verdict, let fault = violations.first,
             let id = judged.messageID
         else { return false }
-        let version = judge.version
+        let version = validation.judge.version
         let code = fault.callErrorCode.spelled(for: version)
         let description = "refused by the relay: \(fault)"
         let answer = ByteBuffer(

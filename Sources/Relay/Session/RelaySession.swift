@@ -45,11 +45,8 @@ final class RelaySession: @unchecked Sendable {
     /// How the primary upstream is dialled again within the grace of its loss (`timeouts.reconnect_grace`), and
     /// the grace's timers and the connection a redial made, while there is one.
     let redialer: UpstreamRedialer?
-    var graceTimers: [Scheduled<Void>] = []
-    var graceStarted: UInt64 = 0
-    var redialed: (channel: any Channel, handler: LegHandler)?
     /// Judges the charger's calls when its invalid ones are refused (`validation.reject_invalid_calls`).
-    var validation: FrameJudge?
+    let validation: CallValidation?
     /// Set when the charger speaks 1.6 and upstream 2.0.1.
     let translator: Translator?
     let metrics: RelayMetrics
@@ -85,7 +82,7 @@ final class RelaySession: @unchecked Sendable {
         console: ConsoleHub? = nil,
         consoleInfo: SessionConsoleInfo = SessionConsoleInfo(route: "", upstream: ""),
         redialer: UpstreamRedialer? = nil,
-        validation: FrameJudge? = nil
+        validation: CallValidation? = nil
     ) {
         self.redialer = redialer
         self.validation = validation
@@ -526,8 +523,7 @@ final class RelaySession: @unchecked Sendable {
     private func end() {
         drainTimer?.cancel()
         drainTimer = nil
-        for timer in graceTimers { timer.cancel() }
-        graceTimers = []
+        redialer?.cancelTimers()
         registry.left(self)
         recorder.timers.remove(ObjectIdentifier(self))
         rateResume?.cancel()

@@ -74,8 +74,9 @@ struct SessionCore: Sendable {
     /// The event that closes the primary upstream once the drain ends.
     private(set) var draining: SessionLegs.Event?
     private(set) var upstreamReleased = false
-    /// The grace of a lost upstream, when the session has one (`timeouts.reconnect_grace`).
-    private(set) var grace: UpstreamGrace?
+    /// The grace of a lost upstream, when the session has one (`timeouts.reconnect_grace`): out of line, so that a
+    /// session without one keeps a nil reference, not the grace's fields.
+    private var grace: OutOfLine<UpstreamGrace>?
 
     /// `grace`: the legs keep the charger when the primary upstream is lost as a restarting backend's is.
     init(
@@ -90,21 +91,21 @@ struct SessionCore: Sendable {
         self.budget = budget
         self.translated = translated
         self.mirrored = mirrored
-        self.grace = grace.map(UpstreamGrace.init(limits:))
+        self.grace = grace.map { OutOfLine(UpstreamGrace(limits: $0)) }
     }
 
     /// Whether the primary upstream is being redialled (its messages are held or dropped, never sent).
-    var redialing: Bool { grace?.isRedialing ?? false }
+    var redialing: Bool { grace?.value.isRedialing ?? false }
 
     /// What becomes of a message for the primary upstream (``UpstreamGrace/sending(_:header:)``); without a grace,
     /// it is sent.
     mutating func sending(_ message: Outgoing, header: RPCFrameHeader?) -> UpstreamGrace.Sending {
-        grace?.sending(message, header: header) ?? .send
+        grace?.value.sending(message, header: header) ?? .send
     }
 
     /// The primary upstream answered the call whose id has this hash.
     mutating func upstreamAnswered(_ id: UInt64) {
-        grace?.answered(id)
+        grace?.value.answered(id)
     }
 
     mutating func handle(_ event: Event) -> [Action] {
@@ -181,9 +182,7 @@ struct SessionCore: Sendable {
     /// Feeds the grace; what it decides for the legs (the new upstream, the charger's close) happens here, the rest
     /// is the performer's.
     private mutating func graceHandle(_ event: UpstreamGrace.Event) -> [Action] {
-        guard var grace else { return [] }
-        let decided = grace.handle(event)
-        self.grace = grace
+        guard let decided = grace?.value.handle(event) else { return [] }
         var actions: [Action] = []
         for action in decided {
             actions.append(.grace(action))
@@ -212,5 +211,31 @@ struct SessionCore: Sendable {
         draining = nil
         return [.cancelDrainTimer] + (undelivered > 0 ? [.reportUndelivered(undelivered)] : [])
             + [.afterFlush(.legs(then))]
+    }
+}
+
+/// A value kept out of line, copied on write: its holder keeps one reference, not the value's fields (for state most
+/// sessions never have). Confined, as its holder, to one event loop.
+struct OutOfLine<Value: Sendable>: @unchecked Sendable {
+    private final class Storage {
+        var value: Value
+
+        init(_ value: Value) {
+            self.value = value
+        }
+    }
+
+    private var storage: Storage
+
+    init(_ value: Value) {
+        storage = Storage(value)
+    }
+
+    var value: Value {
+        get { storage.value }
+        _modify {
+            if !isKnownUniquelyReferenced(&storage) { storage = Storage(storage.value) }
+            yield &storage.value
+        }
     }
 }
