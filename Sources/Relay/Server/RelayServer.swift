@@ -319,12 +319,13 @@ public final class RelayServer: Service, Sendable {
         ]
         // After a burst of connections (a reconnect storm), give the memory its handshakes used back to the system
         // once the burst is over: glibc keeps freed memory otherwise, and the relay looks as large as its worst
-        // minute for ever.
+        // minute for ever. A backend restart's redials are such a burst too.
         let seen = NIOLockedValueBox((connections: UInt64(0), settled: true))
         let connections = nextConnection
+        let pacer = upgrades.redialPacer
         tasks.append(
             group.next().scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in
-                let now = connections.withLockedValue { $0 }
+                let now = connections.withLockedValue { $0 } &+ pacer.redials
                 let trim = seen.withLockedValue { state -> Bool in
                     defer { state.connections = now }
                     if now != state.connections {
