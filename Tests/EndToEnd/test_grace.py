@@ -61,7 +61,7 @@ def metric(text, name, **labels):
     return 0.0
 
 
-async def transaction_charger(relay_url, identity, stop, report):
+async def transaction_charger(relay_url, identity, stop, report, warm=None):
     """Boots, starts a transaction and sends MeterValues 1, 2, 3… until `stop`, then stops the transaction. Any
     disconnection is reported (the test expects none)."""
     try:
@@ -82,6 +82,8 @@ async def transaction_charger(relay_url, identity, stop, report):
                         meter_value=[{"timestamp": now(), "sampled_value": [{"value": str(sequence)}]}],
                     )
                 )
+                if warm is not None and sequence == 1:
+                    warm.add(identity)
                 await asyncio.sleep(0.3)
             await cp.call(
                 call16.StopTransaction(
@@ -112,8 +114,8 @@ def test_a_backend_killed_and_restarted_within_the_grace_loses_no_charger_and_no
     started again 1.5 s later. No charger is disconnected; every MeterValues reaches a backend, in order, and once,
     except a call the killed backend received and never answered (sent again on the new connection, as a charger's
     own retry would); Heartbeats are answered by the relay meanwhile."""
-    # MeterValues answered after 0.2 s: the kill finds calls received and not answered, which are sent again.
-    first = BackendProcess(tmp_path, meter_values_delay=0.2)
+    # MeterValues answered after 1 s: the kill finds calls received and not answered, which are sent again.
+    first = BackendProcess(tmp_path, meter_values_delay=1.0)
     port = first.port
     relay = start_relay(
         first.url,
@@ -124,9 +126,16 @@ def test_a_backend_killed_and_restarted_within_the_grace_loses_no_charger_and_no
 
     async def scenario():
         stop = asyncio.Event()
-        tasks = [asyncio.create_task(transaction_charger(relay.url, f"CP-GRACE-{i:02d}", stop, report)) for i in range(50)]
+        warm = set()
+        tasks = [
+            asyncio.create_task(transaction_charger(relay.url, f"CP-GRACE-{i:02d}", stop, report, warm)) for i in range(50)
+        ]
         tasks += [asyncio.create_task(heartbeat_charger(relay.url, f"CP-BEAT-{i}", stop, answers)) for i in range(5)]
-        await asyncio.sleep(2.5)
+        # Every charger in its transaction, its meter values flowing (however loaded the machine), then the kill.
+        deadline = time.monotonic() + 60
+        while len(warm) < 50 and time.monotonic() < deadline and not report:
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(0.7)
         killed_at = time.monotonic()
         lines.append(first.kill())
         await asyncio.sleep(1.5)
@@ -171,7 +180,9 @@ def test_a_backend_killed_and_restarted_within_the_grace_loses_no_charger_and_no
         assert [f[2] for f in frames].count("StopTransaction") == 1
 
     resent = sum(int(n) for n in re.findall(r"(\d+) unanswered call\(s\) sent again", relay.log()))
-    assert resent >= 10, resent  # most chargers had a MeterValues in flight when the backend was killed
+    # Each charger has a MeterValues in flight about three quarters of the time (answered after 1 s, sent 0.3 s
+    # after the last answer): the kill finds most of them.
+    assert resent >= 10, resent
 
     # The relay says what it did: the grace, the redial and what it sent again, in the log and the recording.
     log = relay.log()

@@ -134,6 +134,7 @@ struct UpstreamGraceTests {
     func expires() {
         var core = Self.core()
         _ = core.handle(.legs(Self.closedForRestart))
+        #expect(!core.handle(.legs(.inactive(.upstream(0)))).contains(.releaseUpstream), "not while redialling")
         #expect(Self.send(&core, #"[2,"c","MeterValues",{}]"#) == .held)
         let actions = core.handle(.grace(.expired))
         #expect(actions.first == .grace(.cancelTimers))
@@ -185,6 +186,7 @@ struct UpstreamGraceTests {
     func chargerLeaves() {
         var core = Self.core()
         _ = core.handle(.legs(Self.closedForRestart))
+        _ = core.handle(.legs(.inactive(.upstream(0))))
         let actions = core.handle(.legs(.replaced(code: 1000, reason: "replaced by a newer connection")))
         #expect(actions.contains(.grace(.abandon(dropped: 0))))
         #expect(actions.last == .releaseUpstream)

@@ -57,7 +57,7 @@ struct SessionCore: Sendable {
         case cancelDrainTimer
         /// The drain ended with calls the backend never got (logged, recorded, counted).
         case reportUndelivered(Int)
-        /// The primary upstream is closed or gone: a newer connection of the charger may dial now.
+        /// The primary upstream's connection is gone: a newer connection of the charger may dial now.
         case releaseUpstream
         /// Answer the charger's Heartbeat with the relay's clock (the upstream is being redialled); the call is
         /// recorded, not forwarded.
@@ -120,7 +120,9 @@ struct SessionCore: Sendable {
         if redialing, !legs.isOpen(.charger) {
             actions += graceHandle(.chargerGone)
         }
-        if !upstreamReleased, !legs.isOpen(.upstream(0)), !redialing {
+        // Released once the primary's connection is gone (its close handshake done, or lost), not while it closes:
+        // the backend then sees one connection of the charger at a time.
+        if !upstreamReleased, legs[.upstream(0)].inactive, !redialing {
             upstreamReleased = true
             actions.append(.releaseUpstream)
         }
