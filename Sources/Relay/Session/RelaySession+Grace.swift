@@ -50,12 +50,13 @@ extension RelaySession {
     func graceKind(_ message: LegMessage, on leg: LegID) -> SessionCore.Message {
         if leg == .upstream(0) { upstreamAnswered(message) }
         guard leg == .charger, core.redialing else { return .text }
-        let data = message.unmaskedPayload(allocator: allocator)
-        let header = data.withUnsafeReadableBytes { RPCFrameHeader.scan($0) }
-        guard let header, header.messageType == 2, header.action == Self.heartbeat,
-            case .call(let call)? = try? RPCFrame.parse(data.readableBytesView)
-        else { return .text }
-        return .heartbeat(id: call.messageID)
+        let id = recorder.withUnmasked(message.payload, key: message.maskKey) { bytes -> String? in
+            guard let header = RPCFrameHeader.scan(bytes), header.messageType == 2, header.action == Self.heartbeat,
+                case .call(let call)? = try? RPCFrame.parse(bytes)
+            else { return nil }
+            return call.messageID
+        }
+        return id.map { .heartbeat(id: $0) } ?? .text
     }
 
     /// The primary upstream sent `message`: an answer settles the call it answers (not resent after a loss).

@@ -21,8 +21,10 @@ extension RelaySession {
     /// records both and counts it. `true` when the message was refused.
     func refusedAsInvalid(_ message: LegMessage) -> Bool {
         guard let validation else { return false }
-        let data = message.unmaskedPayload(allocator: allocator)
-        let judged = data.withUnsafeReadableBytes { validation.judge.judge($0, from: .charger) }
+        // Judged in the loop's scratch buffer: a valid call costs no copy of its own.
+        let judged = recorder.withUnmasked(message.payload, key: message.maskKey) {
+            validation.judge.judge($0, from: .charger)
+        }
         guard judged.messageType == 2, case .invalid(let violations) = judged.verdict, let fault = violations.first,
             let id = judged.messageID
         else { return false }
@@ -33,7 +35,15 @@ extension RelaySession {
             string: "[4,\(JSONValue.string(id).jsonText),\(JSONValue.string(code).jsonText),"
                 + "\(JSONValue.string(description).jsonText),{}]"
         )
-        record(data, leg: .charger, direction: .in, opcode: 1, forwarded: false, countedAs: 0)
+        record(
+            message.payload,
+            maskKey: message.maskKey,
+            leg: .charger,
+            direction: .in,
+            opcode: 1,
+            forwarded: false,
+            countedAs: 0
+        )
         record(answer, leg: .charger, direction: .out, opcode: 1, forwarded: false, countedAs: 1)
         recordError(.charger, "\(judged.action ?? "?") \(id) \(description) (validation.reject_invalid_calls)")
         metrics.refusedInvalid(version: version.shortName, action: judged.action ?? "other")
