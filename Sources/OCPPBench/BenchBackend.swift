@@ -17,12 +17,25 @@ final class BenchBackend: Sendable {
     }
 
     static func start(group: any EventLoopGroup) async throws -> BenchBackend {
-        let channel = try await ServerBootstrap(group: group)
+        BenchBackend(channel: try await bind(group: group) { _, v201 in BackendHandler(v201: v201) })
+    }
+
+    /// A WebSocket server on loopback at `port` (0: any) for the bench's and the soak's backends: each connection's
+    /// upgrade picks the newest OCPP version offered, and `handler` makes the connection's handler from the request
+    /// and whether that version is 2.x; `accepted` sees each connection first.
+    static func bind(
+        group: any EventLoopGroup,
+        port: Int = 0,
+        accepted: @escaping @Sendable (any Channel) -> Void = { _ in },
+        handler: @escaping @Sendable (HTTPRequestHead, Bool) -> any ChannelHandler
+    ) async throws -> any Channel {
+        try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 4096)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    accepted(channel)
                     let upgrader = NIOTypedWebSocketServerUpgrader<Void>(
                         maxFrameSize: 1 << 20,
                         shouldUpgrade: { channel, head in
@@ -36,7 +49,7 @@ final class BenchBackend: Sendable {
                             let offered = head.headers[canonicalForm: "Sec-WebSocket-Protocol"].map(String.init)
                             let v201 = offered.contains("ocpp2.0.1") || offered.contains("ocpp2.1")
                             return channel.eventLoop.makeCompletedFuture {
-                                try channel.pipeline.syncOperations.addHandler(BackendHandler(v201: v201))
+                                try channel.pipeline.syncOperations.addHandler(handler(head, v201))
                             }
                         }
                     )
@@ -53,8 +66,7 @@ final class BenchBackend: Sendable {
                     )
                 }
             }
-            .bind(host: "127.0.0.1", port: 0).get()
-        return BenchBackend(channel: channel)
+            .bind(host: "127.0.0.1", port: port).get()
     }
 
     func stop() async {

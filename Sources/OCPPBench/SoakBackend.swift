@@ -41,55 +41,21 @@ final class SoakBackend: Sendable {
     }
 
     private func listen() async throws {
-        let channel = try await ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 4096)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .childChannelInitializer { [self] channel in
-                channel.eventLoop.makeCompletedFuture {
-                    let id = ObjectIdentifier(channel)
-                    children.withLockedValue { $0[id] = channel }
-                    channel.closeFuture.whenComplete { [children] _ in children.withLockedValue { $0[id] = nil } }
-                    try configure(channel)
-                }
-            }
-            .bind(host: "127.0.0.1", port: port).get()
-        server.withLockedValue { $0 = channel }
-    }
-
-    private func configure(_ channel: any Channel) throws {
-        let upgrader = NIOTypedWebSocketServerUpgrader<Void>(
-            maxFrameSize: 1 << 20,
-            shouldUpgrade: { channel, head in
-                let offered = head.headers[canonicalForm: "Sec-WebSocket-Protocol"].map(String.init)
-                var headers = HTTPHeaders()
-                if let chosen = ["ocpp2.0.1", "ocpp1.6"].first(where: offered.contains) {
-                    headers.add(name: "Sec-WebSocket-Protocol", value: chosen)
-                }
-                return channel.eventLoop.makeSucceededFuture(headers)
+        let channel = try await BenchBackend.bind(
+            group: group,
+            port: port,
+            accepted: { [children] channel in
+                let id = ObjectIdentifier(channel)
+                children.withLockedValue { $0[id] = channel }
+                channel.closeFuture.whenComplete { _ in children.withLockedValue { $0[id] = nil } }
             },
-            upgradePipelineHandler: { [ledger] channel, head in
-                let offered = head.headers[canonicalForm: "Sec-WebSocket-Protocol"].map(String.init)
-                let identity = String(head.uri.split(separator: "/").last ?? "")
+            handler: { [ledger] head, v201 in
                 ledger.withLockedValue { $0.connections += 1 }
-                return channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(
-                        SoakBackendHandler(v201: offered.contains("ocpp2.0.1"), identity: identity, ledger: ledger)
-                    )
-                }
+                let identity = String(head.uri.split(separator: "/").last ?? "")
+                return SoakBackendHandler(v201: v201, identity: identity, ledger: ledger)
             }
         )
-        _ = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(
-            configuration: .init(
-                upgradeConfiguration: .init(
-                    upgraders: [upgrader],
-                    notUpgradingCompletionHandler: { channel in
-                        channel.close(promise: nil)
-                        return channel.eventLoop.makeSucceededVoidFuture()
-                    }
-                )
-            )
-        )
+        server.withLockedValue { $0 = channel }
     }
 
     /// How a restart ends the backend's connections.
