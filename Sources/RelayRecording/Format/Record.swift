@@ -152,6 +152,15 @@ public struct ConnectionOpen: Sendable, Hashable, Codable {
     }
 }
 
+extension ConnectionOpen {
+    /// The backend's URL without the charger's identity at its end: what the connections of a route share.
+    public var upstreamBase: String? {
+        guard var url = upstreamURL else { return nil }
+        if url.hasSuffix("/\(charger)") { url.removeLast(charger.count + 1) }
+        return url
+    }
+}
+
 /// A WebSocket message as it crossed one leg.
 public struct FrameRecord: Sendable, Hashable {
     public var connection: UInt64
