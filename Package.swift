@@ -177,7 +177,8 @@ let package = Package(
         .target(
             name: "RelayConsole",
             dependencies: [
-                "Relay", "RelayConfig", "RelayObservability", "RelayTools", "RelayRecording", "OCPP", "OCPPReplay",
+                "Relay", "RelayConfig", "RelayObservability", "RelayTools", "RelayRecording", "OCPP", "OCPPSchema",
+                "OCPPReplay",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

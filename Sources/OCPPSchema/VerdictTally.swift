@@ -119,8 +119,8 @@ public struct VerdictTally: Sendable {
     }
 
     /// One JSON object per group and action (what `--format jsonl` prints and the console reads), with at most
-    /// `reasons` reasons each.
-    public func rows(reasons limit: Int = .max) -> [JSONValue] {
+    /// `reasons` reasons each; without `exampleTexts`, an example names its charger and time only.
+    public func rows(reasons limit: Int = .max, exampleTexts: Bool = true) -> [JSONValue] {
         var rows: [JSONValue] = []
         for group in tallies.keys.sorted() {
             for (action, tally) in (tallies[group] ?? [:]).sorted(by: { $0.key < $1.key }) {
@@ -131,7 +131,7 @@ public struct VerdictTally: Sendable {
                             "example",
                             .object([
                                 ("charger", .string(reason.example.charger)), ("time", .string(reason.example.time)),
-                                ("text", .string(reason.example.text)),
+                                ("text", exampleTexts ? .string(reason.example.text) : .null),
                             ])
                         ),
                     ])

@@ -44,6 +44,16 @@ public struct RelayConfiguration: Sendable {
     /// Whether a charger's CALL that breaks its version's schema is answered by the relay with the CALLERROR OCPP
     /// prescribes instead of being forwarded (`validation.reject_invalid_calls`; routes may say otherwise).
     public var rejectInvalidCalls = false
+    /// The share of charger connections whose frames are judged against their version's schema as they are
+    /// recorded (`validation.verdicts`: 1 every connection, 0 none); the verdicts of invalid frames are recorded
+    /// beside them, counted in the metrics and shown by the console.
+    public var verdictShare: Double = 1
+
+    /// Whether the frames of connection number `connection` are judged (``verdictShare`` of the connections, spread
+    /// evenly by number).
+    public func judgesFrames(ofConnection connection: UInt64) -> Bool {
+        verdictShare >= 1 || Double(connection % 1000) < verdictShare * 1000
+    }
     /// Redials of lost upstreams per second across the relay (0: not paced): a restarted backend meets a trickle,
     /// not the fleet at once. It must let the fleet through within the grace: at 500 a second, 9,000 chargers are
     /// redialled in 18 s (at 50 they would need three minutes, and most graces would run out first).

@@ -237,6 +237,15 @@ extension RelaySettings {
         SettingDeclaration("validation.reject_invalid_calls") { value, c throws(ConfigurationError) in
             c.rejectInvalidCalls = try value.bool("validation.reject_invalid_calls")
         },
+        SettingDeclaration("validation.verdicts") { value, c throws(ConfigurationError) in
+            let share = try value.double("validation.verdicts")
+            guard (0...1).contains(share) else {
+                throw ConfigurationError(
+                    "validation.verdicts must be between 0 (no frame judged) and 1 (every connection's frames judged)"
+                )
+            }
+            c.verdictShare = share
+        },
 
         // access and credentials
         SettingDeclaration("allow") { value, c throws(ConfigurationError) in

@@ -3,6 +3,7 @@ import Hummingbird
 import NIOCore
 import NIOPosix
 import OCPP
+import OCPPSchema
 import Relay
 import RelayConfig
 import RelayRecording
@@ -48,6 +49,7 @@ struct ConsoleRoutes: Sendable {
             ConsoleResponses.json(try await charger(try Self.identity(context)))
         }
         router.get("/api/mirrors") { _, _ in mirrors() }
+        router.get("/api/verdicts") { _, _ in verdicts() }
         router.get("/api/relay") { _, _ in relayInfo() }
         router.get("/api/metrics") { _, _ in
             ConsoleResponses.json(sampler.all(now: relay.metricsText(), time: relay.clock.wallSeconds))
@@ -224,6 +226,30 @@ struct ConsoleRoutes: Sendable {
         )
     }
 
+    /// The verdicts' grouping (as `recordings verdicts --format jsonl` prints it, with the examples' charger and time
+    /// but not their text, which the console would have to redact) and the latest invalid frames.
+    private func verdicts() -> Response {
+        let board = relay.console.verdictReport
+        let rows = board.tally.rows(reasons: 3, exampleTexts: false)
+        let latest: [JSONValue] = board.latest.reversed().map { latest in
+            .object([
+                (key: "charger", value: .string(latest.charger)),
+                (key: "recorded", value: .string("\(relay.runID)/\(latest.connection)")),
+                (key: "time", value: .string(Timestamp.rfc3339(latest.verdict.time))),
+                (key: "group", value: .string(latest.group.title)),
+                (key: "leg", value: .string(latest.verdict.leg.rawValue)),
+                (key: "action", value: .string(latest.verdict.action)),
+                (key: "reasons", value: .array(latest.verdict.reasons.map { .string($0) })),
+            ])
+        }
+        return ConsoleResponses.json(
+            JSONValue.object([
+                (key: "frames", value: .int(board.tally.frames)), (key: "invalid", value: .int(board.tally.invalid)),
+                (key: "rows", value: .array(rows)), (key: "latest", value: .array(latest)),
+            ])
+        )
+    }
+
     private func relayInfo() -> Response {
         let now = relay.clock.wall()
         let configuration = relay.configuration.consoleSummary.map { [$0.key, $0.value] }
@@ -292,6 +318,7 @@ struct FrameAnnotator {
             (key: "direction", value: .string(event.direction)), (key: "forwarded", value: .bool(event.forwarded)),
         ]
         if let cause = event.cause { members.append((key: "cause", value: .int(Int(cause)))) }
+        if event.recordedAt > 0 { members.append((key: "recordedAt", value: .int(Int(event.recordedAt)))) }
         guard event.kind == .frame else {
             members.append((key: "text", value: .string(event.text)))
             return .object(members)

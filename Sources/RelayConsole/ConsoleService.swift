@@ -58,7 +58,8 @@ public struct ConsoleService: Service {
                 while !Task.isCancelled {
                     sampler.sample(relay.metricsText(), time: relay.clock.wallSeconds)
                     relay.console.keepalive()
-                    try await Task.sleep(for: .seconds(MetricsSampler.interval))
+                    // Cancelled when the application has ended: the loop ends, and the console with it, cleanly.
+                    try? await Task.sleep(for: .seconds(MetricsSampler.interval))
                 }
             }
             // The application ends on the service group's graceful shutdown; the sampler with it.

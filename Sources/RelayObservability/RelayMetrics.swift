@@ -219,6 +219,26 @@ public final class RelayMetrics: Sendable {
         ).increment()
     }
 
+    /// Peers' frames judged against their version's schema (`validation.verdicts`), on the charger's or the
+    /// upstream's leg.
+    package func framesJudged(_ frames: Int, version: String, leg: String) {
+        counter(
+            "frames_judged",
+            "Frames chargers and backends sent, judged against their OCPP version's schema, by version and leg.",
+            labels: [("version", version), ("leg", leg)]
+        ).increment(by: Int64(frames))
+    }
+
+    /// Judged frames that break their version's schema (or are no OCPP frames: action `(not OCPP)`), by version,
+    /// leg and action (`Action`, `Action.result`, `Action.error`; only actions the version defines).
+    package func invalidFrames(_ frames: Int, version: String, leg: String, action: String) {
+        counter(
+            "invalid_frames",
+            "Frames chargers and backends sent that break their OCPP version's schema, by version, leg and action.",
+            labels: [("version", version), ("leg", leg), ("action", action)]
+        ).increment(by: Int64(frames))
+    }
+
     // MARK: The grace of a lost upstream (`timeouts.reconnect_grace`)
 
     /// A charger kept while its upstream is redialled (`entered`), or no longer (`false`).

@@ -142,6 +142,9 @@ public struct RecordingPrinter {
             guard outcome.kind != .matched, let info = connections[outcome.connection], include(info.charger)
             else { return [] }
             return [render(outcome: outcome, info: info)]
+        case .verdict(let verdict):
+            guard let info = connections[verdict.connection], include(info.charger) else { return [] }
+            return [render(verdict: verdict, info: info)]
         }
     }
 
@@ -249,6 +252,27 @@ public struct RecordingPrinter {
             let action = action(answering: error.messageID)
             return paint("\(action ?? "?").error \(error.errorCode)", .red) + " " + paint(error.messageID, .dim) + " "
                 + error.errorDescription
+        }
+    }
+
+    /// The verdict on the frame before it: a JSON line of its own, or an indented line under the frame.
+    private func render(verdict: FrameVerdictRecord, info: ConnectionInfo) -> String {
+        switch format {
+        case .jsonl:
+            return json([
+                ("time", .string(Timestamp.rfc3339(verdict.time))), ("connection", .string(info.key)),
+                ("charger", .string(info.charger)), ("event", .string("verdict")),
+                ("leg", .string(verdict.leg.rawValue)), ("dir", .string(verdict.direction.rawValue)),
+                ("version", .string(info.version(of: verdict.leg, mirror: nil))), ("action", .string(verdict.action)),
+                ("reasons", .array(verdict.reasons.map { .string($0) })),
+            ])
+        case .text:
+            return textLine(
+                time: verdict.time,
+                charger: info.charger,
+                arrow: "",
+                body: paint("invalid \(verdict.action): \(verdict.reasons.joined(separator: "; "))", .red)
+            )
         }
     }
 

@@ -5,6 +5,7 @@ relay refuse them with the CALLERROR each version prescribes."""
 
 import asyncio
 import json
+import re
 import subprocess
 
 import websockets
@@ -167,3 +168,116 @@ def test_reject_invalid_calls_answers_with_each_versions_callerror_and_never_for
     assert received["CS-REJ-201"] == ["Heartbeat"], received
     assert [a[2] for a in a21 if a[0] == 4] == ["OccurrenceConstraintViolation"], a21
     assert 'ocpp_relay_validation_refused_calls_total{version="1.6",action="StatusNotification"} 2' in scraped, scraped
+
+
+def show(recordings):
+    out = subprocess.run([BINARY, "recordings", "show", str(recordings), "--format", "jsonl"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return [json.loads(line) for line in out.stdout.splitlines()]
+
+
+def counted(scraped, name):
+    """{(version, leg, action or None): value} of a counter in a Prometheus scrape."""
+    found = {}
+    for line in scraped.splitlines():
+        if line.startswith(f"ocpp_relay_{name}_total{{"):
+            labels = dict(re.findall(r'(\w+)="([^"]*)"', line.split("}")[0]))
+            found[(labels["version"], labels["leg"], labels.get("action"))] = int(float(line.rsplit(" ", 1)[1]))
+    return found
+
+
+def test_live_verdicts_are_recorded_beside_their_frames_counted_and_marked_in_the_console(start_relay):
+    """The relay judges every frame as it records it: each invalid frame is followed in the recording by its verdict,
+    counted by version, leg and action, marked with its reason on the console's charger page, and grouped on the
+    console's verdicts page as `recordings verdicts` groups it afterwards."""
+    from playwright.async_api import async_playwright, expect
+    from test_console import CHROMIUM, SCREENSHOTS, TOKEN, console_config, http, logged_in_page, start_console_relay
+
+    metrics = free_port()
+
+    async def scenario():
+        async with speak_21(Backend(subprotocols=["ocpp1.6", "ocpp2.0.1", "ocpp2.1"], ask_after_boot=False)) as backend:
+            relay = start_console_relay(start_relay, backend.url, console_config(), "--metrics-listen", f"127.0.0.1:{metrics}")
+            async with async_playwright() as playwright:
+                browser = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+                page = await logged_in_page(browser, relay)
+                await page.goto(relay.console_url + "/#/charger/CP-V16-A")
+                await page.wait_for_selector("#frames")
+                await asyncio.sleep(0.5)  # the stream is open
+                await asyncio.gather(*(play(relay.url, i, p, f) for (i, p), f in CHARGERS.items()))
+                status = page.locator('.cell.charger .frame.invalid[data-action="StatusNotification"]')
+                await expect(status).to_have_count(2, timeout=5000)
+                await expect(status.first.locator(".verdict")).to_contain_text("connectorId is a string where the schema wants an integer")
+                await expect(page.locator('.cell.charger .frame.invalid[data-action="Authorize"] .verdict')).to_contain_text("idTag is longer than 20")
+                marked = await page.locator(".frame.invalid").count()
+                # The valid frames carry no mark: the boot, the suspicious MeterValues, the backend's answers.
+                await expect(page.locator('.frame.invalid[data-action="BootNotification"]')).to_have_count(0)
+                await expect(page.locator('.frame.invalid[data-action="DataTransfer"]')).to_have_count(0)
+                await page.screenshot(path=str(SCREENSHOTS / "charger-verdicts.png"))
+                await page.goto(relay.console_url + "/#/verdicts")
+                w1 = page.locator('#verdict-rows tr[data-model="W1"][data-firmware="fw-1.0"][data-action="StatusNotification"]')
+                await expect(w1.locator("td").nth(3)).to_have_text("2", timeout=5000)
+                await expect(w1).to_contain_text("status is not one of the schema's values")
+                await expect(page.locator('#invalid-frames .divergence[data-charger="CS-V21"]')).to_have_count(1)
+                console_rows = json.loads(http(relay.console_url + "/api/verdicts", {"Authorization": f"Bearer {TOKEN}"})[1])["rows"]
+                await page.screenshot(path=str(SCREENSHOTS / "verdicts.png"), full_page=True)
+                await browser.close()
+            scraped = http_get(f"http://127.0.0.1:{metrics}/metrics")[1]
+            relay.stop()
+            return relay, marked, console_rows, scraped
+
+    relay, marked, console_rows, scraped = asyncio.run(scenario())
+    assert marked == 6, marked  # CP-V16-A's six invalid frames
+    report = verdicts(relay.recordings)
+    # Live and afterwards, the same grouping and the same figures.
+    key = lambda r: (r["side"], r["vendor"], r["model"], r["firmware"], r["version"], r["action"], r["frames"], r["invalid"])
+    assert sorted(map(key, console_rows)) == sorted(map(key, report)), (console_rows, report)
+    invalid = counted(scraped, "invalid_frames")
+    assert invalid[("1.6", "charger", "StatusNotification")] == 2, invalid
+    assert invalid[("2.0.1", "charger", "BootNotification")] == 1 and invalid[("2.1", "charger", "StatusNotification")] == 1
+    assert sum(invalid.values()) == sum(r["invalid"] for r in report) == 10, invalid
+    judged = counted(scraped, "frames_judged")
+    assert sum(judged.values()) == sum(r["frames"] for r in report), (judged, report)
+    assert judged[("1.6", "upstream", None)] > 0, judged  # the backend's answers
+    # In the recording, each invalid frame is followed by its verdict, and only invalid frames are.
+    lines = show(relay.recordings)
+    verdict_lines = [(n, line) for n, line in enumerate(lines) if line.get("event") == "verdict"]
+    assert len(verdict_lines) == 10, verdict_lines
+    for n, verdict in verdict_lines:
+        frame = lines[n - 1] if lines[n - 1].get("dir") == verdict["dir"] else lines[n - 2]
+        assert (frame["time"], frame["leg"], frame["charger"]) == (verdict["time"], verdict["leg"], verdict["charger"]), (frame, verdict)
+        assert json.loads(frame["text"])[2] == verdict["action"], (frame, verdict)
+        assert verdict["reasons"], verdict
+
+
+def test_verdicts_judge_each_leg_of_a_translated_connection_in_its_version_and_can_be_turned_off(start_relay):
+    """A 1.6 charger on a 2.0.1 backend: its frames are judged as 1.6, the backend's as 2.0.1. With
+    `validation.verdicts: 0` nothing is judged (and the frames flow as before)."""
+    from test_translation import MAPPINGS
+
+    frames = [boot16("ACME", "T1", "fw-9"), ["StatusNotification", {"connectorId": "1", "errorCode": "NoError", "status": "Available"}], ["Heartbeat", {}]]
+
+    async def scenario():
+        async with Backend(subprotocols=["ocpp2.0.1"], ask_after_boot=False) as backend:
+            translated = start_relay(backend.url, "--upstream-version", "2.0.1", "--mappings", MAPPINGS)
+            answers = await play(translated.url, "CP-TR-V", "ocpp1.6", frames)
+            translated.stop()
+        async with Backend(subprotocols=["ocpp1.6"], ask_after_boot=False) as backend:
+            off = start_relay(backend.url, config="validation:\n  verdicts: 0\n", recordings=translated.recordings.parent / "off")
+            off_answers = await play(off.url, "CP-OFF", "ocpp1.6", CHARGERS[("CP-V16-A", "ocpp1.6")])
+            off.stop()
+        return translated, answers, off, off_answers
+
+    translated, answers, off, off_answers = asyncio.run(scenario())
+    assert [a[0] for a in answers] == [3, 4, 3] or [a[0] for a in answers] == [3, 3, 3], answers
+    lines = show(translated.recordings)
+    verdict_lines = [line for line in lines if line.get("event") == "verdict"]
+    assert [(v["leg"], v["version"], v["action"]) for v in verdict_lines] == [("charger", "1.6", "StatusNotification")], verdict_lines
+    rows = verdicts(translated.recordings)
+    assert {r["version"] for r in rows if r["side"] == "backend"} == {"2.0.1"}, rows
+    assert row(rows, model="T1", action="StatusNotification")["invalid"] == 1
+    # Turned off: no verdict in the recording, the frames all there and answered.
+    assert len(off_answers) == len(CHARGERS[("CP-V16-A", "ocpp1.6")])
+    off_lines = show(off.recordings)
+    assert not [line for line in off_lines if line.get("event") == "verdict"]
+    assert len([line for line in off_lines if line.get("leg") == "charger" and line.get("dir") == "in"]) == len(off_answers)

@@ -146,11 +146,11 @@ struct StateWriterTests {
                 if case .failure = result { failed.withLockedValue { $0 = true } }
             }
         }.get()
-        try await waitUntil(seconds: 5) { failed.withLockedValue { $0 } }
+        try await waitUntil() { failed.withLockedValue { $0 } }
         store.failing.withLockedValue { $0 = false }
         // Waits for the outcome itself (a second batch may be under way, not yet written, on a busy machine).
         var stored: Int32?
-        let deadline = ContinuousClock.now + .seconds(5)
+        let deadline = ContinuousClock.now + .seconds(15)
         while stored != 7, ContinuousClock.now < deadline {
             stored = try await store.load(identity: "CP-1")?.forward.lastTransactionNumber
             if stored != 7 { try await Task.sleep(for: .milliseconds(20)) }

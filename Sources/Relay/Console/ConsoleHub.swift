@@ -12,6 +12,7 @@ public final class ConsoleHub: Sendable {
     private let watching = Atomic<Int>(0)
     private let watchers = NIOLockedValueBox<[String: [ConsoleWatcher]]>([:])
     private let mirrors = NIOLockedValueBox(MirrorTally())
+    let verdictBoard = NIOLockedValueBox(VerdictBoard())
 
     public init() {}
 
@@ -81,6 +82,9 @@ public final class ConsoleHub: Sendable {
 public struct ConsoleEvent: Sendable {
     public enum Kind: String, Sendable {
         case frame, note, open, close
+        /// An invalid frame's verdict: it names the frame by ``recordedAt``, ``connection``, ``leg`` and
+        /// ``direction``, and `text` says what is wrong.
+        case verdict
         /// Nothing happened: lets a stream notice a viewer that left.
         case keepalive
     }
@@ -103,6 +107,8 @@ public struct ConsoleEvent: Sendable {
     public var cause: UInt64?
     /// This event's number in its watcher's stream (set by the watcher).
     public var sequence: UInt64 = 0
+    /// A frame's recorded time (microseconds since the Unix epoch), which its verdict names it by.
+    public var recordedAt: UInt64
 
     public init(
         kind: Kind,
@@ -113,8 +119,10 @@ public struct ConsoleEvent: Sendable {
         direction: String = "",
         forwarded: Bool = false,
         text: String = "",
-        cause: UInt64? = nil
+        cause: UInt64? = nil,
+        recordedAt: UInt64 = 0
     ) {
+        self.recordedAt = recordedAt
         self.kind = kind
         self.time = time
         self.connection = connection

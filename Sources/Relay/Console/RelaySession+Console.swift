@@ -59,7 +59,13 @@ extension RelaySession {
     }
 
     /// Hands a frame to the console's watchers of this charger, when there are any.
-    func consoleFrame(_ bytes: UnsafeRawBufferPointer, leg: String, direction: Direction, forwarded: Bool) {
+    func consoleFrame(
+        _ bytes: UnsafeRawBufferPointer,
+        leg: String,
+        direction: Direction,
+        forwarded: Bool,
+        time: UInt64
+    ) {
         guard let console, console.isWatched else { return }
         let received = direction == .in && !leg.hasPrefix("mirror")
         let number: UInt64
@@ -77,14 +83,15 @@ extension RelaySession {
             identity.value,
             ConsoleEvent(
                 kind: .frame,
-                time: Int64(clock.wall() / 1000),
+                time: Int64(time / 1000),
                 connection: connection,
                 number: number,
                 leg: leg,
                 direction: direction.rawValue,
                 forwarded: forwarded,
                 text: String(decoding: bytes, as: UTF8.self),
-                cause: direction == .out ? consoleCause : nil
+                cause: direction == .out ? consoleCause : nil,
+                recordedAt: time
             )
         )
     }

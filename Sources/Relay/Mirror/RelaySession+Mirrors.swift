@@ -268,7 +268,8 @@ extension RelaySession {
                 bytes,
                 leg: "mirror:\(mirrors.mirrors[index].settings.name)",
                 direction: direction,
-                forwarded: false
+                forwarded: false,
+                time: clock.wall()
             )
         }
         recorder.scheduleFlush()

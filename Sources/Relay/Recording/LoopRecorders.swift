@@ -21,7 +21,8 @@ final class LoopRecorders: @unchecked Sendable {
         clock: RelayClock,
         logger: Logger,
         metrics: RelayMetrics,
-        health: RecordingHealth
+        health: RecordingHealth,
+        console: ConsoleHub
     ) {
         loops = Array(group.makeIterator())
         var recorders: [ObjectIdentifier: LoopRecorder] = [:]
@@ -31,7 +32,8 @@ final class LoopRecorders: @unchecked Sendable {
                 loop: index,
                 runID: runID,
                 relayVersion: RelayVersion.current,
-                clock: clock
+                clock: clock,
+                observer: FrameVerdicts(metrics: metrics, console: console)
             )
             if let problem = writer.journalProblem {
                 logger.warning(

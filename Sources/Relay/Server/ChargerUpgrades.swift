@@ -542,6 +542,7 @@ final class ChargerUpgrades: Sendable {
         handshake.upstream = .attached
         registry.register(session)?.replaceByNewerConnection()
         var open = handshake.openRecord(subprotocol: subprotocol, time: clock.wall())
+        if configuration.judgesFrames(ofConnection: open.connection) { open.judged = true }
         if let sessionMirrors {
             open.mirrorSubprotocols = Dictionary(
                 sessionMirrors.mirrors.map { ($0.settings.name, $0.subprotocol) },

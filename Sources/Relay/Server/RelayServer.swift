@@ -106,7 +106,8 @@ public final class RelayServer: Service, Sendable {
             clock: clock,
             logger: logger,
             metrics: metrics,
-            health: recordingHealth
+            health: recordingHealth,
+            console: console
         )
         self.connector = UpstreamConnector(
             maxFrameBytes: configuration.maxFrameBytes,
@@ -261,12 +262,21 @@ public final class RelayServer: Service, Sendable {
             )
             onListening(address.ipAddress ?? configuration.listenHost, address.port ?? configuration.listenPort)
         }
-        await withGracefulShutdownHandler {
-            try? await serverChannel.closeFuture.get()
-        } onGracefulShutdown: {
-            // Not ready from now on: a load balancer stops sending chargers while the connected ones drain.
+        // Not ready from now on: a load balancer stops sending chargers while the connected ones drain.
+        let stopAccepting: @Sendable () -> Void = {
             accepting.withLockedValue { $0 = false }
             serverChannel.close(promise: nil)
+        }
+        // A graceful shutdown drains; so does a cancelled group (a service beside the relay failed), rather than
+        // waiting for ever on a listener nobody closes.
+        await withTaskCancellationHandler {
+            await withGracefulShutdownHandler {
+                try? await serverChannel.closeFuture.get()
+            } onGracefulShutdown: {
+                stopAccepting()
+            }
+        } onCancel: {
+            stopAccepting()
         }
         for task in maintenance { task.cancel() }
         await drain()

@@ -261,15 +261,17 @@ final class RelaySession: @unchecked Sendable {
         countedAs metricsDirection: Int? = nil
     ) {
         recorder.withUnmasked(data, key: maskKey) { bytes in
+            let time = clock.wall()
             recorder.writer.frame(
                 connection: connection,
                 leg: leg.recorded,
                 direction: direction,
                 opcode: opcode,
                 forwardedUnchanged: forwarded,
-                payload: bytes
+                payload: bytes,
+                time: time
             )
-            consoleFrame(bytes, leg: leg.description, direction: direction, forwarded: forwarded)
+            consoleFrame(bytes, leg: leg.description, direction: direction, forwarded: forwarded, time: time)
             if let metricsDirection {
                 let action = pendingCalls.observe(
                     bytes,

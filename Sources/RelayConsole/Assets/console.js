@@ -114,7 +114,7 @@ function chargersView() {
 // MARK: One charger
 
 function chargerView(identity, wanted) {
-  const state = { paused: false, held: [], rows: new Map(), calls: new Map(), chargerCalls: new Map(), mirrorRows: new Map(), waiting: new Map(), dropped: 0, filter: "", recorded: null, step: -1 };
+  const state = { paused: false, held: [], rows: new Map(), boxes: new Map(), calls: new Map(), chargerCalls: new Map(), mirrorRows: new Map(), waiting: new Map(), dropped: 0, filter: "", recorded: null, step: -1 };
   const pause = el("button", { id: "pause" }, "Pause");
   const previous = el("button", { id: "step-previous", hidden: true, title: "previous frame" }, "◀ Previous");
   const next = el("button", { id: "step-next", hidden: true, title: "next frame" }, "Next ▶");
@@ -143,8 +143,19 @@ function chargerView(identity, wanted) {
     if ((type === 3 || type === 4) && call) meta.push(`answered in ${event.time - call} ms`);
     if (type === 2 && event.messageId) state.calls.set(`${event.connection}/${event.leg}/${event.messageId}`, event.time);
     const highlight = wanted.message && event.messageId === wanted.message ? " highlight" : "";
-    return el("div", { class: `frame${type === 4 ? " error" : ""}${translated ? " translated" : ""}${highlight}`, "data-action": event.action || "", "data-leg": event.leg, "data-message-id": event.messageId || "" },
+    const box = el("div", { class: `frame${type === 4 ? " error" : ""}${translated ? " translated" : ""}${highlight}`, "data-action": event.action || "", "data-leg": event.leg, "data-message-id": event.messageId || "" },
       el("span", { class: "meta" }, meta.join(" · ")), event.text);
+    // Its verdict names it by connection, leg, direction and recorded time (live), or follows it (recorded).
+    state.boxes.set(event.recordedAt ? `${event.connection}/${event.leg}/${event.direction}/${event.recordedAt}` : `${event.connection}/${event.leg}/${event.direction}`, box);
+    return box;
+  };
+  // An invalid frame: marked with what is wrong.
+  const markInvalid = (event) => {
+    const box = state.boxes.get(event.recordedAt ? `${event.connection}/${event.leg}/${event.direction}/${event.recordedAt}` : `${event.connection}/${event.leg}/${event.direction}`);
+    if (!box) return false;
+    box.classList.add("invalid");
+    box.append(el("span", { class: "verdict" }, `✗ invalid ${event.text}`));
+    return true;
   };
   const leftLeg = (event) => event.leg === "charger";
   const isMirror = (event) => event.leg.startsWith("mirror:");
@@ -176,6 +187,7 @@ function chargerView(identity, wanted) {
   };
   let refreshPresence = () => {};
   const add = (event) => {
+    if (event.kind === "verdict" && markInvalid(event)) return;
     if (event.kind !== "frame") {
       // The charger came or went: say so now, not at the next poll.
       if (!state.recorded && (event.kind === "open" || event.kind === "close")) setTimeout(() => refreshPresence(), 300);
@@ -215,7 +227,7 @@ function chargerView(identity, wanted) {
   };
   const reset = () => {
     body.replaceChildren();
-    for (const map of [state.rows, state.calls, state.chargerCalls, state.mirrorRows, state.waiting]) map.clear();
+    for (const map of [state.rows, state.boxes, state.calls, state.chargerCalls, state.mirrorRows, state.waiting]) map.clear();
     state.step = -1;
   };
 
@@ -250,6 +262,10 @@ function chargerView(identity, wanted) {
     for (const entry of entries) {
       number += 1;
       const time = Date.parse(entry.time);
+      if (entry.event === "verdict") {
+        add({ kind: "verdict", time, connection: key, leg: entry.leg, direction: entry.dir, text: `${entry.action}: ${entry.reasons.join("; ")}` });
+        continue;
+      }
       if (entry.event) {
         add({ kind: entry.event === "open" ? "open" : entry.event === "close" ? "close" : "note", time, leg: entry.leg || "charger", text: entry.reason || entry.message || entry.event });
         continue;
@@ -354,6 +370,34 @@ function mirrorsView() {
   });
 }
 
+// MARK: Verdicts
+
+function verdictsView() {
+  const summary = el("p", { id: "verdict-summary", class: "muted" });
+  const body = el("tbody", { id: "verdict-rows" });
+  const list = el("div", { id: "invalid-frames" });
+  main().replaceChildren(
+    el("h1", {}, "Verdicts: frames judged against their version's schema"), summary,
+    el("table", {}, el("thead", {}, el("tr", {}, ["Sender", "Action", "Frames", "Invalid", "Most frequent reasons"].map((h) => el("th", {}, h)))), body),
+    el("h2", {}, "Latest invalid frames"), list);
+  const sender = (r) => r.side === "backend" ? `backend ${r.vendor} (OCPP ${r.version})` : `${r.vendor} / ${r.model} / ${r.firmware} (OCPP ${r.version}) · ${r.chargers} charger${r.chargers === 1 ? "" : "s"}`;
+  return every(3, async () => {
+    const report = await api("/api/verdicts");
+    summary.textContent = `${report.frames} frames judged since the relay started, ${report.invalid} invalid.`;
+    const rows = report.rows.slice().sort((a, b) => b.invalid - a.invalid);
+    body.replaceChildren(...rows.map((r) => el("tr", { "data-model": r.model, "data-firmware": r.firmware, "data-action": r.action },
+      el("td", {}, sender(r)), el("td", {}, r.action), el("td", { class: "num" }, r.frames),
+      el("td", { class: `num${r.invalid ? " bad" : ""}` }, r.invalid),
+      el("td", { class: "small" }, ...r.reasons.map((x) => el("div", {}, `${x.count}× ${x.reason} · e.g. `,
+        el("a", { href: `#/charger/${encodeURIComponent(x.example.charger)}` }, x.example.charger), ` ${since(x.example.time)}`))))));
+    if (!rows.length) body.append(el("tr", {}, el("td", { colspan: 5, class: "muted" }, "No frame judged yet (validation.verdicts 0, or no charger yet).")));
+    list.replaceChildren(...report.latest.map((v) => el("div", { class: "divergence", "data-charger": v.charger, "data-action": v.action },
+      el("strong", {}, v.action), ` · ${v.leg} · `, el("a", { href: `#/charger/${encodeURIComponent(v.charger)}?connection=${encodeURIComponent(v.recorded)}` }, v.charger),
+      ` · ${v.group} · ${since(v.time)}`, el("div", { class: "small" }, v.reasons.join("; ")))));
+    if (!report.latest.length) list.append(el("p", { class: "muted" }, "No invalid frame so far."));
+  });
+}
+
 // MARK: Relay
 
 function chart(series) {
@@ -408,6 +452,7 @@ function route() {
   for (const link of document.querySelectorAll("header nav a")) link.classList.toggle("active", link.dataset.page === page || (page === "charger" && link.dataset.page === "chargers"));
   if (page === "charger" && rest.length) stopView = chargerView(decodeURIComponent(rest.join("/")), wanted);
   else if (page === "mirrors") stopView = mirrorsView();
+  else if (page === "verdicts") stopView = verdictsView();
   else if (page === "relay") stopView = relayView();
   else stopView = chargersView();
 }

@@ -35,6 +35,8 @@ public enum Record: Sendable, Hashable {
     case gap(RecordingGap)
     /// How a mirror's answer compared with the primary's, or a message it never got.
     case mirror(MirrorOutcome)
+    /// What the relay found wrong with the frame just before it (frames without one were valid, or not judged).
+    case verdict(FrameVerdictRecord)
 
     /// Microseconds since the Unix epoch.
     public var time: UInt64 {
@@ -46,6 +48,7 @@ public enum Record: Sendable, Hashable {
         case .error(let e): e.time
         case .gap(let g): g.time
         case .mirror(let m): m.time
+        case .verdict(let v): v.time
         }
     }
 
@@ -59,6 +62,7 @@ public enum Record: Sendable, Hashable {
         case .error(let e): e.connection
         case .gap: 0
         case .mirror(let m): m.connection
+        case .verdict(let v): v.connection
         }
     }
 }
@@ -120,6 +124,9 @@ public struct ConnectionOpen: Sendable, Hashable, Codable {
     public var resumed: Bool
     /// The subprotocol each mirror is spoken to in, by mirror name (none: no mirrors).
     public var mirrorSubprotocols: [String: String]?
+    /// True when the relay judges this connection's frames against their version's schema: an invalid frame is
+    /// followed by its ``Record/verdict(_:)``, so a frame without one is valid (or could not be judged).
+    public var judged: Bool?
 
     public init(
         connection: UInt64,
@@ -202,6 +209,29 @@ public struct FrameRecord: Sendable, Hashable {
 
     /// Whether this is a text frame.
     public var isText: Bool { opcode == 1 }
+}
+
+/// The relay's verdict on an invalid frame (a peer's frame that breaks its version's schema, or is no OCPP frame),
+/// recorded right after it.
+public struct FrameVerdictRecord: Sendable, Hashable, Codable {
+    public var connection: UInt64
+    /// The frame's time: with its leg and direction, it names the frame.
+    public var time: UInt64
+    public var leg: Leg
+    public var direction: Direction
+    /// `Action`, `Action.result`, `Action.error` or `(not OCPP)`.
+    public var action: String
+    /// What is wrong, one line each (a JSON path and the rule broken).
+    public var reasons: [String]
+
+    public init(connection: UInt64, time: UInt64, leg: Leg, direction: Direction, action: String, reasons: [String]) {
+        self.connection = connection
+        self.time = time
+        self.leg = leg
+        self.direction = direction
+        self.action = action
+        self.reasons = reasons
+    }
 }
 
 /// A leg of a connection closed, or the connection was refused before it opened.

@@ -119,6 +119,7 @@ public struct RecordDecoder {
         case .error: return .record(.error(try decodeJSON(ConnectionErrorEvent.self, rest)))
         case .header: return .record(.segmentHeader(try decodeJSON(SegmentHeader.self, rest)))
         case .gap: return .record(.gap(try decodeJSON(RecordingGap.self, rest)))
+        case .verdict: return .record(.verdict(try decodeJSON(FrameVerdictRecord.self, rest)))
         case .mirrorFrame:
             var reader = BodyReader(bytes: rest)
             guard let flags = reader.byte(), let opcode = reader.byte(), let mirror = reader.shortString() else {

@@ -17,6 +17,7 @@ import Foundation
 /// kind 7  mirror frame    rest := flags:u8 opcode:u8 nameLength:u8 name payload   (flags: 2 sent by relay)
 /// kind 8  mirror outcome  rest := outcome:u8 nameLength:u8 name actionLength:u8 action idLength:u16le id
 ///                                 differences (JSON array, diverged only)
+/// kind 9  verdict rest := JSON (FrameVerdictRecord), right after the invalid frame it judges
 /// ```
 /// A reader that meets a kind it does not know skips the record; a record whose length or CRC does not
 /// check out ends the readable prefix (the tail of a file cut off by a crash).
@@ -29,7 +30,8 @@ public enum RecordFormat {
     public static let maximumBodyLength = 256 << 20
 
     enum Kind: UInt8 {
-        case frame = 1, open = 2, close = 3, error = 4, header = 5, gap = 6, mirrorFrame = 7, mirrorOutcome = 8
+        case frame = 1, open = 2, close = 3, error = 4, header = 5, gap = 6, mirrorFrame = 7, mirrorOutcome = 8,
+            verdict = 9
         /// Journal-only kinds: instructions from the event loop to the segment writer, never written to a segment
         /// (a reader would skip them anyway). `endConnection`: the connection is over; `overflow`: records the
         /// journal could not take (rest: JSON ``RecordingGap``).
@@ -149,6 +151,7 @@ public enum RecordFormat {
         case .error(let e): appendJSON(e, kind: .error, time: e.time, connection: e.connection, to: &output)
         case .segmentHeader(let h): appendJSON(h, kind: .header, time: h.time, connection: 0, to: &output)
         case .gap(let g): appendJSON(g, kind: .gap, time: g.time, connection: 0, to: &output)
+        case .verdict(let v): appendJSON(v, kind: .verdict, time: v.time, connection: v.connection, to: &output)
         }
     }
 

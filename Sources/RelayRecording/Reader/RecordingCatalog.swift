@@ -179,6 +179,8 @@ public struct RecordingCatalog {
                     case .mirror(let outcome):
                         guard byKey[key] != nil else { return }
                         byKey[key]!.lastSeen = max(byKey[key]!.lastSeen, outcome.time)
+                    case .verdict:
+                        break
                     case .gap(let gap):
                         problems(
                             "\(segment): \(gap.frames) frames not recorded from \(Timestamp.rfc3339(gap.from)) to \(Timestamp.rfc3339(gap.to)) (\(gap.error))"

@@ -37,7 +37,8 @@ public final class RecordingWriter {
         loop: Int,
         runID: String,
         relayVersion: String,
-        clock: RelayClock = .system
+        clock: RelayClock = .system,
+        observer: (any FrameObserver)? = nil
     ) {
         self.configuration = configuration
         self.loop = loop
@@ -52,6 +53,7 @@ public final class RecordingWriter {
             relayVersion: relayVersion,
             clock: clock
         )
+        segments.observer = observer
         guard configuration.journalBytes > 0 else {
             mode = .onLoop(segments)
             journalProblem = nil

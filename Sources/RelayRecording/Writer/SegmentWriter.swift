@@ -49,6 +49,10 @@ final class SegmentWriter {
 
     private var tracked: [UInt64: Tracked] = [:]
     private var batchRaw: [UInt64: Int] = [:]
+    /// Compressed bytes of runs not yet flushed (shared among their connections at the flush).
+    private var bytesPending = 0
+    /// Whether runs were compressed without a flush since the last one.
+    private var unflushed = false
     private var segment: Segment?
     private(set) var sequence: Int
     private static let decoder = JSONDecoder()
@@ -63,6 +67,8 @@ final class SegmentWriter {
     private var outage: WriteOutage?
     /// Told the path and sequence of every segment started (the journal keeps them for recovery).
     var onSegmentStart: ((String, Int) -> Void)?
+    /// Sees every text frame of the charger's and the upstream's legs and may add a record after it.
+    var observer: (any FrameObserver)?
 
     /// Why recording fails, and since when; nil while it works.
     var failure: (since: UInt64, error: String)? { outage.map { ($0.since, $0.error) } }
@@ -135,6 +141,16 @@ final class SegmentWriter {
             while let record = scan.next() {
                 guard record.isJournalOnly else {
                     count(record, in: batch)
+                    if let added = observe(record, in: batch) {
+                        try compress(
+                            UnsafeRawBufferPointer(rebasing: batch[runStart..<record.range.upperBound]),
+                            flush: .none
+                        )
+                        var bytes: [UInt8] = []
+                        RecordFormat.append(added, to: &bytes)
+                        try bytes.withUnsafeBytes { try compress($0, flush: .none) }
+                        runStart = record.range.upperBound
+                    }
                     continue
                 }
                 try compress(UnsafeRawBufferPointer(rebasing: batch[runStart..<record.range.lowerBound]))
@@ -143,9 +159,11 @@ final class SegmentWriter {
             }
             try compress(UnsafeRawBufferPointer(rebasing: batch[runStart...]))
         } catch {
+            observer?.batchTaken()
             begin(error, now: now)
             throw error
         }
+        observer?.batchTaken()
         if let current = segment,
             current.compressedBytes >= configuration.rollBytes
                 || now >= current.startTime + configuration.rollMicroseconds
@@ -162,6 +180,7 @@ final class SegmentWriter {
         case .open:
             guard let open = decode(ConnectionOpen.self, record, batch) else { return }
             tracked[open.connection] = Tracked(open: open)
+            observer?.opened(open)
             indexLine(
                 IndexEntry(
                     type: .open,
@@ -198,6 +217,7 @@ final class SegmentWriter {
     /// Carries out a journal-only record.
     private func obey(_ record: ScannedRecord, in batch: UnsafeRawBufferPointer, now: UInt64) throws {
         if record.kind == RecordFormat.Kind.endConnection.rawValue {
+            observer?.ended(record.connection)
             guard let t = tracked.removeValue(forKey: record.connection) else { return }
             indexLine(t.entry(.close, time: record.time))
         } else if let gap = decode(RecordingGap.self, record, batch) {
@@ -210,21 +230,43 @@ final class SegmentWriter {
         }
     }
 
+    /// Shows a text frame of the charger's or the upstream's leg to the observer.
+    private func observe(_ record: ScannedRecord, in batch: UnsafeRawBufferPointer) -> Record? {
+        guard let observer, record.kind == RecordFormat.Kind.frame.rawValue, record.rest.count >= 2,
+            batch[record.rest.lowerBound + 1] == 1
+        else { return nil }
+        let flags = batch[record.rest.lowerBound]
+        return observer.frame(
+            connection: record.connection,
+            time: record.time,
+            leg: flags & RecordFormat.FrameFlags.upstream != 0 ? .upstream : .charger,
+            direction: flags & RecordFormat.FrameFlags.out != 0 ? .out : .in,
+            text: UnsafeRawBufferPointer(rebasing: batch[(record.rest.lowerBound + 2)..<record.rest.upperBound])
+        )
+    }
+
     private func decode<T: Decodable>(_ type: T.Type, _ record: ScannedRecord, _ batch: UnsafeRawBufferPointer) -> T? {
         try? Self.decoder.decode(type, from: Data(UnsafeRawBufferPointer(rebasing: batch[record.rest])))
     }
 
-    /// Compresses a run of records with a sync flush, and shares the bytes written among the run's connections.
-    private func compress(_ run: UnsafeRawBufferPointer) throws {
-        guard run.count > 0, let current = segment else { return }
+    /// Compresses a run of records (with a sync flush, unless more of the batch follows), and shares the bytes
+    /// written among the connections of the runs since the last flush.
+    private func compress(_ run: UnsafeRawBufferPointer, flush: GzipDeflater.Flush = .sync) throws {
+        guard run.count > 0 || (flush != .none && unflushed), let current = segment else { return }
+        unflushed = flush == .none
         let before = current.compressedBytes
         var failed: (any Error)?
         do {
-            try current.compress(run, flush: .sync)
+            try current.compress(run, flush: flush)
         } catch {
             failed = error
         }
-        let written = current.compressedBytes - before
+        if flush == .none, failed == nil {
+            bytesPending += current.compressedBytes - before
+            return
+        }
+        let written = current.compressedBytes - before + bytesPending
+        bytesPending = 0
         bytesWritten += written
         let total = batchRaw.values.reduce(0, +)
         if total > 0 {
@@ -352,6 +394,7 @@ final class SegmentWriter {
     /// Opens a new segment and writes its head: the header and every connection still open, so it reads alone.
     private func startSegment(now: UInt64) throws {
         sequence += 1
+        (unflushed, bytesPending) = (false, 0)
         let name = "ocpp-\(Timestamp.compact(now))-\(runID.prefix(8))-l\(loop)-\(sequence)"
         let path = (configuration.directory as NSString).appendingPathComponent(
             name + RecordingConfiguration.segmentSuffix
