@@ -61,6 +61,9 @@ public enum Benchmark {
         /// the event loop (`recordings.journal_size: 0`), what the journal replaced.
         case relayOnLoop = "relay-on-loop"
         case relayTranslatingOnLoop = "relay-translating-on-loop"
+        /// The relay and the translating relay judging no frame (`validation.verdicts: 0`): what verdicts cost.
+        case relayUnjudged = "relay-unjudged"
+        case relayTranslatingUnjudged = "relay-translating-unjudged"
 
         /// The chargers' OCPP version.
         var chargerSubprotocol: String {
@@ -74,7 +77,8 @@ public enum Benchmark {
         /// The backend's version a translating relay is pinned to, if any (`--upstream-version`).
         var upstreamVersion: String? {
             switch self {
-            case .relayTranslating, .relayTranslatingPG, .baselineTranslating, .relay21On201, .relayTranslatingOnLoop:
+            case .relayTranslating, .relayTranslatingPG, .baselineTranslating, .relay21On201, .relayTranslatingOnLoop,
+                .relayTranslatingUnjudged:
                 "2.0.1"
             case .relayReverse, .baselineReverse, .relay21On16: "1.6"
             case .relay16On21, .relay201On21: "2.1"
@@ -106,6 +110,7 @@ public enum Benchmark {
         var targets: [Target] = [
             .direct, .nginx, .relay, .relayMirrored, .relayTranslating, .nginx201, .relayReverse, .nginx21,
             .relay21On201, .relay21On16, .relay16On21, .relay201On21, .relayOnLoop, .relayTranslatingOnLoop,
+            .relayUnjudged, .relayTranslatingUnjudged,
         ]
         let postgres = try BenchPostgres.start()
         defer { postgres?.stop() }
@@ -269,21 +274,23 @@ public enum Benchmark {
                 translate: false,
                 mappings: options.mappings
             )
-        case .relayTranslating, .relayTranslatingOnLoop:
+        case .relayTranslating, .relayTranslatingOnLoop, .relayTranslatingUnjudged:
             return try ProxyProcess.relay(
                 binary: options.relayBinary,
                 backendPort: backend.port,
                 translate: true,
                 mappings: options.mappings,
-                journal: target == .relayTranslating
+                journal: target != .relayTranslatingOnLoop,
+                verdicts: target != .relayTranslatingUnjudged
             )
-        case .relayOnLoop:
+        case .relayOnLoop, .relayUnjudged:
             return try ProxyProcess.relay(
                 binary: options.relayBinary,
                 backendPort: backend.port,
                 translate: false,
                 mappings: options.mappings,
-                journal: false
+                journal: target == .relayUnjudged,
+                verdicts: target == .relayOnLoop
             )
         case .relayMirrored:
             return try ProxyProcess.relay(

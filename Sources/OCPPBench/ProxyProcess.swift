@@ -187,6 +187,7 @@ final class ProxyProcess {
     ///   - mirrorPort: set: a shadow mirror of the same version on that backend.
     ///   - upstreamVersion: "1.6": the backend is pinned to 1.6 (2.0.1 chargers are translated for it).
     ///   - journal: false: no write-ahead journal (each tick compressed and written on the event loop).
+    ///   - verdicts: false: no frame judged against its schema (`validation.verdicts: 0`).
     static func relay(
         binary: String,
         backendPort: Int,
@@ -196,6 +197,7 @@ final class ProxyProcess {
         upstreamVersion: String? = nil,
         sharedState: BenchPostgres? = nil,
         journal: Bool = true,
+        verdicts: Bool = true,
         extraYAML: String = "",
         extraLimits: String = ""
     ) throws -> ProxyProcess {
@@ -205,7 +207,7 @@ final class ProxyProcess {
             : translate
                 ? "relay-translating"
                 : mirrorPort != nil ? "relay-mirrored" : upstreamVersion != nil ? "relay-reverse" : "relay"
-        let name = journal ? relayName : relayName + "-on-loop"
+        let name = relayName + (journal ? "" : "-on-loop") + (verdicts ? "" : "-unjudged")
         let directory = temporaryDirectory(name)
         let port = freePort()
         let process = Process()
@@ -214,6 +216,7 @@ final class ProxyProcess {
         let config = "\(directory)/relay.yaml"
         var yaml = "limits:\n  messages_per_second: 0\n" + extraLimits
         if !journal { yaml += "recordings:\n  journal_size: 0\n" }
+        if !verdicts { yaml += "validation:\n  verdicts: 0\n" }
         yaml += extraYAML
         if let sharedState {
             yaml +=

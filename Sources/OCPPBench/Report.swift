@@ -144,6 +144,18 @@ extension Benchmark {
                     ratio(txClosed(.relayTranslating), txClosed(.relayTranslatingOnLoop)), ""
                 ),
                 (
+                    "relay judging every frame/relay judging none (validation.verdicts 0), CPU per MeterValues round trip, closed loops",
+                    ratio(txClosed(.relay), txClosed(.relayUnjudged)), "≤ 1.1"
+                ),
+                (
+                    "relay judging every frame/relay judging none, CPU per MeterValues round trip, paced",
+                    ratio(txPaced(.relay), txPaced(.relayUnjudged)), "≤ 1.1"
+                ),
+                (
+                    "translating relay judging every frame/judging none, CPU per MeterValues round trip, closed loops",
+                    ratio(txClosed(.relayTranslating), txClosed(.relayTranslatingUnjudged)), "≤ 1.1"
+                ),
+                (
                     "relay with the journal p50 minus relay compressing on the loop p50 (µs)",
                     p50(.relay).flatMap { a in p50(.relayOnLoop).map { a - $0 } }, ""
                 ),
