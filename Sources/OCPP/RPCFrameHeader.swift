@@ -47,16 +47,20 @@ public struct RPCFrameHeader: Sendable, Equatable {
         let type = bytes[i] - 0x30
         i += 1
         guard expect(UInt8(ascii: ",")), let id = string() else { return nil }
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for k in id {
-            hash = (hash ^ UInt64(bytes[k])) &* 0x0000_0100_0000_01B3
-        }
+        let hash = messageIDHash(of: UnsafeRawBufferPointer(rebasing: bytes[id]))
         var action: Int?
         if type == 2 {
             guard expect(UInt8(ascii: ",")), let name = string() else { return nil }
             action = OCPPAction.index(of: UnsafeRawBufferPointer(rebasing: bytes[name]))
         }
         return RPCFrameHeader(messageType: type, messageIDHash: hash, action: action)
+    }
+
+    /// FNV-1a of a message id's bytes (as ``scan(_:)`` computes it for an id without escapes).
+    public static func messageIDHash(of id: some Sequence<UInt8>) -> UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in id { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
+        return hash
     }
 }
 

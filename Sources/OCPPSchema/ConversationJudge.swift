@@ -69,6 +69,10 @@ public struct ConversationJudge: Sendable {
         upstreamJudge = self.upstreamVersion != chargerVersion ? FrameJudge(version: self.upstreamVersion) : nil
     }
 
+    private static func header(_ bytes: some Collection<UInt8>) -> RPCFrameHeader? {
+        bytes.withContiguousStorageIfAvailable { RPCFrameHeader.scan(UnsafeRawBufferPointer($0)) } ?? nil
+    }
+
     /// The judge of a connection recorded with these subprotocols (the charger's, and the backend's when it differs);
     /// nil when the charger's is no OCPP version.
     public init?(chargerSubprotocol: String?, upstreamSubprotocol: String?) {
@@ -91,6 +95,11 @@ public struct ConversationJudge: Sendable {
         let onUpstream = leg == .upstream && upstreamJudge != nil
         // Passing through, the charger's calls were judged as they came in: the relay's copies teach nothing new.
         if leg == .upstream, !receivedByRelay, !onUpstream { return nil }
+        // The relay's own frames only teach, and their header says what they teach.
+        if !receivedByRelay, let header = Self.header(bytes) {
+            let noted = onUpstream ? upstreamJudge!.note(header, from: sender) : chargerJudge.note(header, from: sender)
+            if noted { return nil }
+        }
         let frame: RPCFrame
         do {
             frame = try RPCFrame.parse(bytes)

@@ -70,10 +70,11 @@ public struct FrameJudge: Sendable {
 
     public let version: OCPPVersion
     private let facts: SchemaFacts
-    /// The action of each call waiting for its answer, by who sent it and its message id.
-    private var pending: [Sender: [String: String]] = [:]
+    /// The action of each call waiting for its answer, by its message id's hash: the charger's calls, the server's.
+    private var chargerCalls: [UInt64: String] = [:]
+    private var serverCalls: [UInt64: String] = [:]
     /// At most this many calls are remembered per sender (a peer that never answers must not grow the judge).
-    private let remembered = 64
+    private static let remembered = 64
 
     public init(version: OCPPVersion) {
         self.version = version
@@ -91,16 +92,34 @@ public struct FrameJudge: Sendable {
         return judge(frame, from: sender)
     }
 
+    /// Learns from a frame's header alone what a frame that is not judged teaches (a call's action, until its
+    /// answer); false when the header cannot say (an action this table of headers does not know), and the frame must
+    /// be judged whole.
+    public mutating func note(_ header: RPCFrameHeader, from sender: Sender) -> Bool {
+        let other: Sender = sender == .charger ? .server : .charger
+        switch header.messageType {
+        case 2:
+            guard let action = header.action else { return false }
+            withCalls(of: sender) { calls in
+                if calls.count >= Self.remembered { calls.removeAll() }
+                calls[header.messageIDHash] = OCPPAction.all[action]
+            }
+        default:
+            _ = withCalls(of: other) { $0.removeValue(forKey: header.messageIDHash) }
+        }
+        return true
+    }
+
     public mutating func judge(_ frame: RPCFrame, from sender: Sender) -> Judged {
         let other: Sender = sender == .charger ? .server : .charger
         switch frame {
         case .call(let call), .send(let call):
             let type = if case .send = frame { 6 } else { 2 }
             if type == 2 {
-                var calls = pending[sender] ?? [:]
-                if calls.count >= remembered { calls.removeAll() }
-                calls[call.messageID] = call.action
-                pending[sender] = calls
+                withCalls(of: sender) { calls in
+                    if calls.count >= Self.remembered { calls.removeAll() }
+                    calls[RPCFrameHeader.messageIDHash(of: call.messageID.utf8)] = call.action
+                }
             }
             guard let schema = facts.request(call.action) else {
                 return Judged(
@@ -117,7 +136,12 @@ public struct FrameJudge: Sendable {
                 verdict: verdict(schema.violations(in: call.payload))
             )
         case .callResult(let result):
-            guard let action = pending[other]?.removeValue(forKey: result.messageID) else {
+            guard
+                let action = withCalls(
+                    of: other,
+                    { $0.removeValue(forKey: RPCFrameHeader.messageIDHash(of: result.messageID.utf8)) }
+                )
+            else {
                 return Judged(
                     messageType: 3,
                     action: nil,
@@ -140,9 +164,12 @@ public struct FrameJudge: Sendable {
                 verdict: verdict(schema.violations(in: result.payload))
             )
         case .callError(let error), .callResultError(let error):
-            let action = pending[other]?.removeValue(forKey: error.messageID)
+            let action = withCalls(of: other) {
+                $0.removeValue(forKey: RPCFrameHeader.messageIDHash(of: error.messageID.utf8))
+            }
             let type = if case .callError = frame { 4 } else { 5 }
-            guard RPCErrorCode(error.errorCode) != nil else {
+            // The code as the version spells it: a 1.6 peer's `FormatViolation` is 2.x's spelling, not 1.6's.
+            guard RPCErrorCode.allCases.contains(where: { $0.spelled(for: version) == error.errorCode }) else {
                 return Judged(
                     messageType: type,
                     action: action,
@@ -153,6 +180,14 @@ public struct FrameJudge: Sendable {
                 )
             }
             return Judged(messageType: type, action: action, messageID: error.messageID, verdict: .valid)
+        }
+    }
+
+    /// The calls `sender` made that wait for their answers, changed in place.
+    private mutating func withCalls<T>(of sender: Sender, _ body: (inout [UInt64: String]) -> T) -> T {
+        switch sender {
+        case .charger: body(&chargerCalls)
+        case .server: body(&serverCalls)
         }
     }
 

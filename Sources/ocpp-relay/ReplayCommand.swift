@@ -102,6 +102,11 @@ struct ReplayCommand: AsyncParsableCommand {
         do { plan = try makePlan(role) } catch {
             throw fail("cannot use \(recordings.joined(separator: ", ")): \(error)", code: 2)
         }
+        // A fixture holding frames its schema forbids says so as it loads (once, however many chargers replay it).
+        var noted = Set<String>()
+        for run in plan.runs where noted.insert(run.name).inserted {
+            if let note = run.fixture.verdictNote(name: run.name) { print(note) }
+        }
         var comparison = ComparisonRules.defaults
         if let rules {
             do { comparison = try ComparisonRules.load(path: rules) } catch { throw fail(error.message, code: 2) }

@@ -124,9 +124,14 @@ def test_verdicts_group_invalid_frames_by_model_and_firmware_with_their_reasons(
     v21 = row(rows, model="S3", action="StatusNotification")
     assert v21["version"] == "2.1" and v21["reasons"][0]["reason"] == "connectorId is required and missing", v21
     assert row(rows, model="S3", action="BootNotification")["invalid"] == 0
-    # The backend's answers are judged too (the ocpp package answers valid results, and CALLERRORs).
+    # The backend's answers are judged too. The ocpp package's 1.6 backend answers a malformed call with
+    # FormatViolation, 2.x's spelling of 1.6's FormationViolation: flagged; its 2.0.1 and 2.1 answers are valid.
     backend_rows = [r for r in rows if r["side"] == "backend"]
-    assert backend_rows and sum(r["invalid"] for r in backend_rows) == 0, backend_rows
+    flagged = [r for r in backend_rows if r["invalid"]]
+    assert {r["action"] for r in flagged} == {"Heartbeat.error", "StatusNotification.error"}, backend_rows
+    for r in flagged:
+        assert r["version"] == "1.6" and r["reasons"][0]["reason"] == "errorCode is not one of the schema's values", r
+        assert '"FormatViolation"' in r["reasons"][0]["example"]["text"], r
     # The text report says the same for people.
     text = subprocess.run([BINARY, "recordings", "verdicts", str(relay.recordings)], capture_output=True, text=True, timeout=60).stdout
     assert "charger ACME / W1 / fw-1.0 (OCPP 1.6): 1 charger(s)" in text, text
@@ -219,6 +224,8 @@ def test_live_verdicts_are_recorded_beside_their_frames_counted_and_marked_in_th
                 await expect(w1.locator("td").nth(3)).to_have_text("2", timeout=5000)
                 await expect(w1).to_contain_text("status is not one of the schema's values")
                 await expect(page.locator('#invalid-frames .divergence[data-charger="CS-V21"]')).to_have_count(1)
+                # The counts of valid frames reach the board each second (an invalid frame's at once).
+                await asyncio.sleep(1.5)
                 console_rows = json.loads(http(relay.console_url + "/api/verdicts", {"Authorization": f"Bearer {TOKEN}"})[1])["rows"]
                 await page.screenshot(path=str(SCREENSHOTS / "verdicts.png"), full_page=True)
                 await browser.close()
@@ -227,7 +234,7 @@ def test_live_verdicts_are_recorded_beside_their_frames_counted_and_marked_in_th
             return relay, marked, console_rows, scraped
 
     relay, marked, console_rows, scraped = asyncio.run(scenario())
-    assert marked == 6, marked  # CP-V16-A's six invalid frames
+    assert marked == 8, marked  # CP-V16-A's six invalid frames and the backend's two misspelt CALLERRORs
     report = verdicts(relay.recordings)
     # Live and afterwards, the same grouping and the same figures.
     key = lambda r: (r["side"], r["vendor"], r["model"], r["firmware"], r["version"], r["action"], r["frames"], r["invalid"])
@@ -235,18 +242,20 @@ def test_live_verdicts_are_recorded_beside_their_frames_counted_and_marked_in_th
     invalid = counted(scraped, "invalid_frames")
     assert invalid[("1.6", "charger", "StatusNotification")] == 2, invalid
     assert invalid[("2.0.1", "charger", "BootNotification")] == 1 and invalid[("2.1", "charger", "StatusNotification")] == 1
-    assert sum(invalid.values()) == sum(r["invalid"] for r in report) == 10, invalid
+    assert sum(invalid.values()) == sum(r["invalid"] for r in report) == 12, invalid
+    assert invalid[("1.6", "upstream", "StatusNotification.error")] == 1, invalid
     judged = counted(scraped, "frames_judged")
     assert sum(judged.values()) == sum(r["frames"] for r in report), (judged, report)
     assert judged[("1.6", "upstream", None)] > 0, judged  # the backend's answers
     # In the recording, each invalid frame is followed by its verdict, and only invalid frames are.
     lines = show(relay.recordings)
     verdict_lines = [(n, line) for n, line in enumerate(lines) if line.get("event") == "verdict"]
-    assert len(verdict_lines) == 10, verdict_lines
+    assert len(verdict_lines) == 12, verdict_lines
     for n, verdict in verdict_lines:
         frame = lines[n - 1] if lines[n - 1].get("dir") == verdict["dir"] else lines[n - 2]
         assert (frame["time"], frame["leg"], frame["charger"]) == (verdict["time"], verdict["leg"], verdict["charger"]), (frame, verdict)
-        assert json.loads(frame["text"])[2] == verdict["action"], (frame, verdict)
+        sent = json.loads(frame["text"])
+        assert sent[2] == verdict["action"] if sent[0] == 2 else verdict["action"].endswith(".error"), (frame, verdict)
         assert verdict["reasons"], verdict
 
 
@@ -276,6 +285,13 @@ def test_verdicts_judge_each_leg_of_a_translated_connection_in_its_version_and_c
     rows = verdicts(translated.recordings)
     assert {r["version"] for r in rows if r["side"] == "backend"} == {"2.0.1"}, rows
     assert row(rows, model="T1", action="StatusNotification")["invalid"] == 1
+    # A fixture cut from that recording says, when replayed, that its recorded frames break the schema.
+    fixture = translated.recordings.parent / "tr.jsonl"
+    out = subprocess.run([BINARY, "recordings", "cut", str(translated.recordings), "--charger", "CP-TR-V", "-o", str(fixture)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    replayed = subprocess.run([BINARY, "replay", str(fixture), "--as", "charger", "--target", "ws://127.0.0.1:9/ocpp"], capture_output=True, text=True, timeout=60)
+    assert "fixture tr: 1 recorded frame(s) break their version's schema, replayed as recorded" in replayed.stdout, replayed
+    assert "(charger in) StatusNotification: connectorId is a string where the schema wants an integer" in replayed.stdout
     # Turned off: no verdict in the recording, the frames all there and answered.
     assert len(off_answers) == len(CHARGERS[("CP-V16-A", "ocpp1.6")])
     off_lines = show(off.recordings)

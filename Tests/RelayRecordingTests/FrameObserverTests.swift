@@ -36,7 +36,7 @@ private final class MarkingObserver: FrameObserver {
     }
 
     func ended(_ connection: UInt64) { ended.append(connection) }
-    func batchTaken() { batches += 1 }
+    func publish(now: UInt64) { batches += 1 }
 }
 
 @Suite("Frame observer")

@@ -11,6 +11,8 @@ final class FrameVerdicts: FrameObserver {
         let charger: String
         let upstream: String
         var judge: ConversationJudge
+        /// Frames judged since the last batch, by side and action (published with the connection's group then).
+        var counts: [Counted: Int] = [:]
 
         init(charger: String, upstream: String, judge: ConversationJudge) {
             self.charger = charger
@@ -19,7 +21,15 @@ final class FrameVerdicts: FrameObserver {
         }
     }
 
+    private struct Counted: Hashable {
+        var side: ConversationJudge.Side
+        var version: OCPPVersion
+        var action: String
+    }
+
     private var connections: [UInt64: Judged] = [:]
+    /// The connections with frames judged since the last batch.
+    private var counted: [Judged] = []
     private var batch = VerdictBatch()
     private let metrics: RelayMetrics
     private let console: ConsoleHub
@@ -54,15 +64,8 @@ final class FrameVerdicts: FrameObserver {
                 receivedByRelay: direction == .in
             )
         else { return nil }
-        let key = VerdictBatch.Key(
-            charger: judged.charger,
-            boot: judged.judge.boot,
-            upstream: judged.upstream,
-            side: verdict.side,
-            version: verdict.version,
-            action: verdict.action
-        )
-        batch.counts[key, default: 0] += 1
+        if judged.counts.isEmpty { counted.append(judged) }
+        judged.counts[Counted(side: verdict.side, version: verdict.version, action: verdict.action), default: 0] += 1
         guard verdict.verdict.isInvalid else { return nil }
         let record = FrameVerdictRecord(
             connection: connection,
@@ -74,7 +77,14 @@ final class FrameVerdicts: FrameObserver {
         )
         batch.invalid.append(
             VerdictBatch.Invalid(
-                key: key,
+                key: VerdictBatch.Key(
+                    charger: judged.charger,
+                    boot: judged.judge.boot,
+                    upstream: judged.upstream,
+                    side: verdict.side,
+                    version: verdict.version,
+                    action: verdict.action
+                ),
                 verdict: verdict.verdict,
                 record: record,
                 example: VerdictTally.Example(
@@ -91,8 +101,29 @@ final class FrameVerdicts: FrameObserver {
         connections[connection] = nil
     }
 
-    func batchTaken() {
-        guard !batch.counts.isEmpty else { return }
+    /// How often the frames judged are counted into the metrics and the console's board (an invalid frame is at
+    /// once, with what was judged before it): merging every batch's counts cost as much as judging.
+    static let publishInterval: UInt64 = 1_000_000
+    private var published: UInt64 = 0
+
+    func publish(now: UInt64) {
+        guard !counted.isEmpty, !batch.invalid.isEmpty || now >= published + Self.publishInterval else { return }
+        published = now
+        for judged in counted {
+            for (counted, count) in judged.counts {
+                let key = VerdictBatch.Key(
+                    charger: judged.charger,
+                    boot: judged.judge.boot,
+                    upstream: judged.upstream,
+                    side: counted.side,
+                    version: counted.version,
+                    action: counted.action
+                )
+                batch.counts[key, default: 0] += count
+            }
+            judged.counts.removeAll(keepingCapacity: true)
+        }
+        counted.removeAll(keepingCapacity: true)
         var judged: [VerdictBatch.Labels: Int] = [:]
         for (key, count) in batch.counts { judged[key.labels, default: 0] += count }
         for (labels, count) in judged { metrics.framesJudged(count, version: labels.version, leg: labels.leg) }

@@ -14,6 +14,7 @@ public protocol FrameObserver: AnyObject {
     ) -> Record?
     /// The connection is over.
     func ended(_ connection: UInt64)
-    /// A batch of records was taken: what the observer gathered from it may be published now.
-    func batchTaken()
+    /// A batch of records was taken, or the writer's thread is idle (its maintenance): what the observer gathered
+    /// may be published, at `now` (the writer's wall clock, microseconds).
+    func publish(now: UInt64)
 }

@@ -159,11 +159,11 @@ final class SegmentWriter {
             }
             try compress(UnsafeRawBufferPointer(rebasing: batch[runStart...]))
         } catch {
-            observer?.batchTaken()
+            observer?.publish(now: now)
             begin(error, now: now)
             throw error
         }
-        observer?.batchTaken()
+        observer?.publish(now: now)
         if let current = segment,
             current.compressedBytes >= configuration.rollBytes
                 || now >= current.startTime + configuration.rollMicroseconds
@@ -342,6 +342,7 @@ final class SegmentWriter {
     /// Rolls the segment when it is too old even without traffic, and retries while writing fails.
     func maintenance(now: UInt64? = nil) {
         let now = now ?? clock.wall()
+        observer?.publish(now: now)
         if outage != nil {
             // No new segment while writing fails; the retry also runs without traffic.
             try? write(UnsafeRawBufferPointer(start: nil, count: 0))
