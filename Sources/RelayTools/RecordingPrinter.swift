@@ -255,14 +255,21 @@ public struct RecordingPrinter {
         }
     }
 
-    /// The verdict on the frame before it: a JSON line of its own, or an indented line under the frame.
+    /// The verdict on the frame before it: a JSON line of its own (naming the frame by its time and a `frame` object
+    /// of its leg and direction, so that it never passes for a frame), or a line under the frame.
     private func render(verdict: FrameVerdictRecord, info: ConnectionInfo) -> String {
         switch format {
         case .jsonl:
             return json([
                 ("time", .string(Timestamp.rfc3339(verdict.time))), ("connection", .string(info.key)),
                 ("charger", .string(info.charger)), ("event", .string("verdict")),
-                ("leg", .string(verdict.leg.rawValue)), ("dir", .string(verdict.direction.rawValue)),
+                (
+                    "frame",
+                    .object([
+                        (key: "leg", value: .string(verdict.leg.rawValue)),
+                        (key: "dir", value: .string(verdict.direction.rawValue)),
+                    ])
+                ),
                 ("version", .string(info.version(of: verdict.leg, mirror: nil))), ("action", .string(verdict.action)),
                 ("reasons", .array(verdict.reasons.map { .string($0) })),
             ])

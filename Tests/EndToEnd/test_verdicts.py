@@ -252,8 +252,8 @@ def test_live_verdicts_are_recorded_beside_their_frames_counted_and_marked_in_th
     verdict_lines = [(n, line) for n, line in enumerate(lines) if line.get("event") == "verdict"]
     assert len(verdict_lines) == 12, verdict_lines
     for n, verdict in verdict_lines:
-        frame = lines[n - 1] if lines[n - 1].get("dir") == verdict["dir"] else lines[n - 2]
-        assert (frame["time"], frame["leg"], frame["charger"]) == (verdict["time"], verdict["leg"], verdict["charger"]), (frame, verdict)
+        frame = lines[n - 1] if lines[n - 1].get("dir") == verdict["frame"]["dir"] else lines[n - 2]
+        assert (frame["time"], frame["leg"], frame["charger"]) == (verdict["time"], verdict["frame"]["leg"], verdict["charger"]), (frame, verdict)
         sent = json.loads(frame["text"])
         assert sent[2] == verdict["action"] if sent[0] == 2 else verdict["action"].endswith(".error"), (frame, verdict)
         assert verdict["reasons"], verdict
@@ -281,7 +281,7 @@ def test_verdicts_judge_each_leg_of_a_translated_connection_in_its_version_and_c
     assert [a[0] for a in answers] == [3, 4, 3] or [a[0] for a in answers] == [3, 3, 3], answers
     lines = show(translated.recordings)
     verdict_lines = [line for line in lines if line.get("event") == "verdict"]
-    assert [(v["leg"], v["version"], v["action"]) for v in verdict_lines] == [("charger", "1.6", "StatusNotification")], verdict_lines
+    assert [(v["frame"]["leg"], v["version"], v["action"]) for v in verdict_lines] == [("charger", "1.6", "StatusNotification")], verdict_lines
     rows = verdicts(translated.recordings)
     assert {r["version"] for r in rows if r["side"] == "backend"} == {"2.0.1"}, rows
     assert row(rows, model="T1", action="StatusNotification")["invalid"] == 1

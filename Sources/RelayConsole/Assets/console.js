@@ -263,7 +263,7 @@ function chargerView(identity, wanted) {
       number += 1;
       const time = Date.parse(entry.time);
       if (entry.event === "verdict") {
-        add({ kind: "verdict", time, connection: key, leg: entry.leg, direction: entry.dir, text: `${entry.action}: ${entry.reasons.join("; ")}` });
+        add({ kind: "verdict", time, connection: key, leg: entry.frame.leg, direction: entry.frame.dir, text: `${entry.action}: ${entry.reasons.join("; ")}` });
         continue;
       }
       if (entry.event) {
