@@ -96,7 +96,9 @@ public enum Benchmark {
         }
 
         /// Targets measured for CPU and latency only (the idle and storm figures are the pass-through's).
-        var measuresIdle: Bool { [.nginx, .mitmproxy, .relay, .relayMirrored, .relayTranslating].contains(self) }
+        var measuresIdle: Bool {
+            [.nginx, .mitmproxy, .relay, .relayMirrored, .relayTranslating, .relayUnjudged].contains(self)
+        }
     }
 
     /// Runs everything, printing progress and the table to `log`; returns the JSON document.

@@ -183,11 +183,16 @@ public struct FrameJudge: Sendable {
         }
     }
 
-    /// The calls `sender` made that wait for their answers, changed in place.
+    /// The calls `sender` made that wait for their answers, changed in place; once none waits, their storage is
+    /// freed (an idle charger's judge holds nothing).
     private mutating func withCalls<T>(of sender: Sender, _ body: (inout [UInt64: String]) -> T) -> T {
         switch sender {
-        case .charger: body(&chargerCalls)
-        case .server: body(&serverCalls)
+        case .charger:
+            defer { if chargerCalls.isEmpty { chargerCalls = [:] } }
+            return body(&chargerCalls)
+        case .server:
+            defer { if serverCalls.isEmpty { serverCalls = [:] } }
+            return body(&serverCalls)
         }
     }
 

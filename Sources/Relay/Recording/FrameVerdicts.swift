@@ -121,7 +121,8 @@ final class FrameVerdicts: FrameObserver {
                 )
                 batch.counts[key, default: 0] += count
             }
-            judged.counts.removeAll(keepingCapacity: true)
+            // Its storage goes too: most connections are idle until their next heartbeat.
+            judged.counts.removeAll()
         }
         counted.removeAll(keepingCapacity: true)
         var judged: [VerdictBatch.Labels: Int] = [:]
