@@ -145,13 +145,15 @@ function chargerView(identity, wanted) {
     const highlight = wanted.message && event.messageId === wanted.message ? " highlight" : "";
     const box = el("div", { class: `frame${type === 4 ? " error" : ""}${translated ? " translated" : ""}${highlight}`, "data-action": event.action || "", "data-leg": event.leg, "data-message-id": event.messageId || "" },
       el("span", { class: "meta" }, meta.join(" · ")), event.text);
-    // Its verdict names it by connection, leg, direction and recorded time (live), or follows it (recorded).
-    state.boxes.set(event.recordedAt ? `${event.connection}/${event.leg}/${event.direction}/${event.recordedAt}` : `${event.connection}/${event.leg}/${event.direction}`, box);
+    state.boxes.set(verdictKey(event), box);
     return box;
   };
+  // A frame as its verdict names it: by connection, leg, direction and recorded time (live); a recorded verdict
+  // follows its frame, the latest of its leg and direction.
+  const verdictKey = (event) => `${event.connection}/${event.leg}/${event.direction}` + (event.recordedAt ? `/${event.recordedAt}` : "");
   // An invalid frame: marked with what is wrong.
   const markInvalid = (event) => {
-    const box = state.boxes.get(event.recordedAt ? `${event.connection}/${event.leg}/${event.direction}/${event.recordedAt}` : `${event.connection}/${event.leg}/${event.direction}`);
+    const box = state.boxes.get(verdictKey(event));
     if (!box) return false;
     box.classList.add("invalid");
     box.append(el("span", { class: "verdict" }, `✗ invalid ${event.text}`));
