@@ -4,7 +4,8 @@ import RelayRecording
 /// The table `ocpp-relay recordings list` prints: one line per recorded connection.
 public enum RecordingListing {
     public static func render(_ connections: [ConnectionSummary]) -> String {
-        var rows: [[String]] = [["CHARGER", "START", "END", "FRAMES", "BYTES", "VERSION", "CONNECTION"]]
+        // INVALID: frames the relay judged invalid (`-`: not judged, `validation.verdicts`).
+        var rows: [[String]] = [["CHARGER", "START", "END", "FRAMES", "BYTES", "VERSION", "INVALID", "CONNECTION"]]
         for c in connections {
             let end: String
             if let e = c.end {
@@ -15,7 +16,7 @@ public enum RecordingListing {
             rows.append([
                 c.charger.isEmpty ? "(invalid)" : c.charger, Timestamp.rfc3339(c.start), end, String(c.frames),
                 String(c.diskBytes),
-                c.subprotocol ?? "-", c.key,
+                c.subprotocol ?? "-", c.invalid.map(String.init) ?? "-", c.key,
             ])
         }
         var widths = [Int](repeating: 0, count: rows[0].count)

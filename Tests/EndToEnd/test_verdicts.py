@@ -10,7 +10,7 @@ import subprocess
 
 import websockets
 
-from conftest import BINARY, free_port, http_get
+from conftest import BINARY, free_port, http_get, recordings_list
 from peers import Backend
 from peers21 import speak_21
 
@@ -181,6 +181,13 @@ def show(recordings):
     return [json.loads(line) for line in out.stdout.splitlines()]
 
 
+def invalid_column(recordings):
+    """{charger: its INVALID cell} of `recordings list` (every connection closed)."""
+    listing = recordings_list(recordings)
+    column = listing[0].split().index("INVALID")
+    return {row.split()[0]: row.split()[column] for row in listing[1:]}
+
+
 def counted(scraped, name):
     """{(version, leg, action or None): value} of a counter in a Prometheus scrape."""
     found = {}
@@ -247,6 +254,8 @@ def test_live_verdicts_are_recorded_beside_their_frames_counted_and_marked_in_th
     judged = counted(scraped, "frames_judged")
     assert sum(judged.values()) == sum(r["frames"] for r in report), (judged, report)
     assert judged[("1.6", "upstream", None)] > 0, judged  # the backend's answers
+    # `recordings list` says how many of each connection's frames were invalid.
+    assert invalid_column(relay.recordings) == {"CP-V16-A": "8", "CP-V16-B": "0", "CS-V201": "3", "CS-V21": "1"}
     # In the recording, each invalid frame is followed by its verdict, and only invalid frames are.
     lines = show(relay.recordings)
     verdict_lines = [(n, line) for n, line in enumerate(lines) if line.get("event") == "verdict"]
@@ -296,4 +305,5 @@ def test_verdicts_judge_each_leg_of_a_translated_connection_in_its_version_and_c
     assert len(off_answers) == len(CHARGERS[("CP-V16-A", "ocpp1.6")])
     off_lines = show(off.recordings)
     assert not [line for line in off_lines if line.get("event") == "verdict"]
+    assert invalid_column(off.recordings) == {"CP-OFF": "-"}  # not judged, rather than 0
     assert len([line for line in off_lines if line.get("leg") == "charger" and line.get("dir") == "in"]) == len(off_answers)

@@ -37,6 +37,10 @@ public struct IndexEntry: Sendable, Hashable, Codable {
     public var closedBy: String?
     public var closeCode: Int?
     public var closeReason: String?
+    /// For an `open`: the connection's frames are judged against their schema (``ConnectionOpen/judged``); for a
+    /// `close` or `continued`: how many of them were invalid in this segment.
+    public var judged: Bool?
+    public var invalid: Int?
 
     public init(
         type: Kind,
@@ -53,8 +57,12 @@ public struct IndexEntry: Sendable, Hashable, Codable {
         textBytes: Int? = nil,
         closedBy: String? = nil,
         closeCode: Int? = nil,
-        closeReason: String? = nil
+        closeReason: String? = nil,
+        judged: Bool? = nil,
+        invalid: Int? = nil
     ) {
+        self.judged = judged
+        self.invalid = invalid
         self.type = type
         self.time = time
         self.runID = runID

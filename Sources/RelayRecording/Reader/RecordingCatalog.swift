@@ -26,6 +26,8 @@ public struct ConnectionSummary: Sendable, Hashable {
     public var closedBy: String?
     public var closeCode: Int?
     public var closeReason: String?
+    /// How many of its frames were invalid when the relay judged them; nil when it did not (`validation.verdicts`).
+    public var invalid: Int?
 }
 
 /// The segments of a recordings folder, and the connections in them.
@@ -119,11 +121,13 @@ public struct RecordingCatalog {
                     case .open:
                         if entry.resumed != true { byKey[key]!.start = entry.time }
                         if let sub = entry.subprotocol { byKey[key]!.subprotocol = sub }
+                        if entry.judged == true, byKey[key]!.invalid == nil { byKey[key]!.invalid = 0 }
                     case .close, .continued:
                         byKey[key]!.frames += entry.frames ?? 0
                         byKey[key]!.messages += entry.messages ?? 0
                         byKey[key]!.textBytes += entry.textBytes ?? 0
                         byKey[key]!.diskBytes += entry.diskBytes ?? 0
+                        if let invalid = entry.invalid { byKey[key]!.invalid = (byKey[key]!.invalid ?? 0) + invalid }
                         byKey[key]!.lastSeen = max(byKey[key]!.lastSeen, entry.time)
                         if entry.type == .close {
                             byKey[key]!.end = entry.time
@@ -157,6 +161,7 @@ public struct RecordingCatalog {
                         )
                         if !open.resumed { byKey[key]!.start = open.time }
                         if let sub = open.subprotocol { byKey[key]!.subprotocol = sub }
+                        if open.judged == true, byKey[key]!.invalid == nil { byKey[key]!.invalid = 0 }
                     case .frame(let frame):
                         guard byKey[key] != nil else { return }
                         byKey[key]!.frames += frame.forwardedUnchanged ? 2 : 1
@@ -180,7 +185,8 @@ public struct RecordingCatalog {
                         guard byKey[key] != nil else { return }
                         byKey[key]!.lastSeen = max(byKey[key]!.lastSeen, outcome.time)
                     case .verdict:
-                        break
+                        guard byKey[key] != nil else { return }
+                        byKey[key]!.invalid = (byKey[key]!.invalid ?? 0) + 1
                     case .gap(let gap):
                         problems(
                             "\(segment): \(gap.frames) frames not recorded from \(Timestamp.rfc3339(gap.from)) to \(Timestamp.rfc3339(gap.to)) (\(gap.error))"

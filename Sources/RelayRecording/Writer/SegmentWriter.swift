@@ -27,6 +27,8 @@ final class SegmentWriter {
         var diskBytes = 0.0
         /// The connection's first close record: how it ended.
         var firstClose: ConnectionClose?
+        /// Frames the observer found invalid (a record it added after them).
+        var invalid = 0
 
         /// The index line that reports these counters.
         func entry(_ type: IndexEntry.Kind, time: UInt64) -> IndexEntry {
@@ -42,7 +44,8 @@ final class SegmentWriter {
                 textBytes: textBytes,
                 closedBy: type == .close ? firstClose?.initiator : nil,
                 closeCode: type == .close ? firstClose?.code : nil,
-                closeReason: type == .close ? firstClose?.reason : nil
+                closeReason: type == .close ? firstClose?.reason : nil,
+                invalid: open.judged == true ? invalid : nil
             )
         }
     }
@@ -142,6 +145,7 @@ final class SegmentWriter {
                 guard record.isJournalOnly else {
                     count(record, in: batch)
                     if let added = observe(record, in: batch) {
+                        tracked[record.connection]?.invalid += 1
                         try compress(
                             UnsafeRawBufferPointer(rebasing: batch[runStart..<record.range.upperBound]),
                             flush: .none
@@ -187,7 +191,8 @@ final class SegmentWriter {
                     time: open.time,
                     connection: open.connection,
                     charger: open.charger,
-                    subprotocol: open.subprotocol
+                    subprotocol: open.subprotocol,
+                    judged: open.judged
                 )
             )
         case .close:
@@ -431,7 +436,8 @@ final class SegmentWriter {
                     connection: connection,
                     charger: open.charger,
                     subprotocol: open.subprotocol,
-                    resumed: true
+                    resumed: true,
+                    judged: open.judged
                 )
             )
         }
