@@ -29,6 +29,17 @@ public struct VerdictTally: Sendable {
             Group(side: .backend, vendor: url, model: "", firmware: "", version: version.shortName)
         }
 
+        /// Who sent frames of `side` on a connection: the charger, by its boot (`unknown` until one is known), or its
+        /// backend, by `upstream`; each in the version of its leg.
+        public static func sender(
+            _ side: ConversationJudge.Side,
+            boot: ConversationJudge.Boot?,
+            upstream: String,
+            version: OCPPVersion
+        ) -> Group {
+            side == .backend ? .backend(upstream, version: version) : .charger(boot ?? .unknown, version: version)
+        }
+
         public static func < (a: Group, b: Group) -> Bool {
             (a.side.rawValue, a.vendor, a.model, a.firmware, a.version)
                 < (b.side.rawValue, b.vendor, b.model, b.firmware, b.version)

@@ -89,11 +89,13 @@ public struct VerdictReport: Sendable {
     private mutating func finish(_ key: String) {
         guard let c = open.removeValue(forKey: key) else { return }
         if let boot = c.judge.boot { boots[c.charger] = boot }
-        let boot = c.judge.boot ?? boots[c.charger] ?? .unknown
         func group(_ side: ConversationJudge.Side) -> VerdictTally.Group {
-            side == .backend
-                ? .backend(c.upstream, version: c.judge.upstreamVersion)
-                : .charger(boot, version: c.judge.chargerVersion)
+            .sender(
+                side,
+                boot: c.judge.boot ?? boots[c.charger],
+                upstream: c.upstream,
+                version: side == .backend ? c.judge.upstreamVersion : c.judge.chargerVersion
+            )
         }
         for (key, count) in c.judged {
             tally.count(count, of: key.action, in: group(key.side), charger: c.charger)

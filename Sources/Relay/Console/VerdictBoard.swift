@@ -43,9 +43,7 @@ public struct VerdictBoard: Sendable {
     }
 
     private func group(_ key: VerdictBatch.Key) -> VerdictTally.Group {
-        key.side == .backend
-            ? .backend(key.upstream, version: key.version)
-            : .charger(key.boot ?? boots[key.charger] ?? .unknown, version: key.version)
+        .sender(key.side, boot: key.boot ?? boots[key.charger], upstream: key.upstream, version: key.version)
     }
 }
 

@@ -14,6 +14,18 @@ final class FrameVerdicts: FrameObserver {
         /// Frames judged since the last batch, by side and action (published with the connection's group then).
         var counts: [Counted: Int] = [:]
 
+        /// What a batch counts of this connection's frames of `counted`.
+        func key(_ counted: Counted) -> VerdictBatch.Key {
+            VerdictBatch.Key(
+                charger: charger,
+                boot: judge.boot,
+                upstream: upstream,
+                side: counted.side,
+                version: counted.version,
+                action: counted.action
+            )
+        }
+
         init(charger: String, upstream: String, judge: ConversationJudge) {
             self.charger = charger
             self.upstream = upstream
@@ -65,7 +77,8 @@ final class FrameVerdicts: FrameObserver {
             )
         else { return nil }
         if judged.counts.isEmpty { counted.append(judged) }
-        judged.counts[Counted(side: verdict.side, version: verdict.version, action: verdict.action), default: 0] += 1
+        let counted = Counted(side: verdict.side, version: verdict.version, action: verdict.action)
+        judged.counts[counted, default: 0] += 1
         guard verdict.verdict.isInvalid else { return nil }
         let record = FrameVerdictRecord(
             connection: connection,
@@ -77,14 +90,7 @@ final class FrameVerdicts: FrameObserver {
         )
         batch.invalid.append(
             VerdictBatch.Invalid(
-                key: VerdictBatch.Key(
-                    charger: judged.charger,
-                    boot: judged.judge.boot,
-                    upstream: judged.upstream,
-                    side: verdict.side,
-                    version: verdict.version,
-                    action: verdict.action
-                ),
+                key: judged.key(counted),
                 verdict: verdict.verdict,
                 record: record,
                 example: VerdictTally.Example(
@@ -110,17 +116,7 @@ final class FrameVerdicts: FrameObserver {
         guard !counted.isEmpty, !batch.invalid.isEmpty || now >= published + Self.publishInterval else { return }
         published = now
         for judged in counted {
-            for (counted, count) in judged.counts {
-                let key = VerdictBatch.Key(
-                    charger: judged.charger,
-                    boot: judged.judge.boot,
-                    upstream: judged.upstream,
-                    side: counted.side,
-                    version: counted.version,
-                    action: counted.action
-                )
-                batch.counts[key, default: 0] += count
-            }
+            for (counted, count) in judged.counts { batch.counts[judged.key(counted), default: 0] += count }
             // Its storage goes too: most connections are idle until their next heartbeat.
             judged.counts.removeAll()
         }
