@@ -6,6 +6,11 @@ public enum RFC3339 {
         text.utf8.withContiguousStorageIfAvailable { parse(bytes: $0) != nil } ?? (parse(text) != nil)
     }
 
+    /// Whether `bytes` are a date-time ``parse(_:)`` reads.
+    public static func isValid(bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        parse(bytes: bytes) != nil
+    }
+
     /// Parses `2026-11-27T06:00:00Z`, `…00.123Z` or `…00+01:00`; nil for anything else.
     public static func parse(_ text: String) -> (micros: Int64, fractionDigits: Int)? {
         text.utf8.withContiguousStorageIfAvailable { parse(bytes: $0) }

@@ -18,7 +18,10 @@ extension RPCFrame {
 
     /// Parses text into an RPC frame.
     public static func parse(_ text: String) throws(OCPPParseError) -> RPCFrame {
-        try parse(Array(text.utf8))
+        var text = text
+        // A native string's bytes are read in place (no copy of the frame).
+        text.makeContiguousUTF8()
+        return try parse(text.utf8)
     }
 
     /// Interprets an already parsed JSON value as an RPC frame.

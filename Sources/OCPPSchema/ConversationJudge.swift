@@ -100,17 +100,28 @@ public struct ConversationJudge: Sendable {
             let noted = onUpstream ? upstreamJudge!.note(header, from: sender) : chargerJudge.note(header, from: sender)
             if noted { return nil }
         }
+        // Most frames keep their schema: judged from their bytes, without a tree (a charger's boot is read whole).
+        let side: Side = leg == .charger ? .charger : .backend
+        let version = onUpstream ? upstreamVersion : chargerVersion
+        if let judged = bytes.withContiguousStorageIfAvailable({ buffer in
+            onUpstream
+                ? upstreamJudge!.judgeConforming(buffer, from: sender)
+                : chargerJudge.judgeConforming(buffer, from: sender)
+        }) ?? nil {
+            guard receivedByRelay else { return nil }
+            if leg == .charger, judged.messageType == 2, judged.action == "BootNotification",
+                case .call(let call)? = try? RPCFrame.parse(bytes)
+            {
+                boot = Boot(bootNotification: call.payload)
+            }
+            return Self.verdict(judged, side: side, version: version)
+        }
         let frame: RPCFrame
         do {
             frame = try RPCFrame.parse(bytes)
         } catch {
             guard receivedByRelay else { return nil }
-            return PeerVerdict(
-                side: leg == .charger ? .charger : .backend,
-                version: onUpstream ? upstreamVersion : chargerVersion,
-                action: "(not OCPP)",
-                verdict: .malformed("\(error)")
-            )
+            return PeerVerdict(side: side, version: version, action: "(not OCPP)", verdict: .malformed("\(error)"))
         }
         let judged: FrameJudge.Judged
         if onUpstream {
@@ -122,6 +133,11 @@ public struct ConversationJudge: Sendable {
         if leg == .charger, judged.messageType == 2, judged.action == "BootNotification", case .call(let call) = frame {
             boot = Boot(bootNotification: call.payload)
         }
+        return Self.verdict(judged, side: side, version: version)
+    }
+
+    /// A peer's frame's verdict, for grouping; nil when it was not judged.
+    private static func verdict(_ judged: FrameJudge.Judged, side: Side, version: OCPPVersion) -> PeerVerdict? {
         if case .unjudged = judged.verdict { return nil }
         let suffix =
             switch judged.messageType {
@@ -130,8 +146,8 @@ public struct ConversationJudge: Sendable {
             default: ""
             }
         return PeerVerdict(
-            side: leg == .charger ? .charger : .backend,
-            version: onUpstream ? upstreamVersion : chargerVersion,
+            side: side,
+            version: version,
             action: (judged.action ?? "?") + suffix,
             verdict: judged.verdict
         )

@@ -83,6 +83,9 @@ public struct FrameJudge: Sendable {
 
     /// Judges `bytes`, a frame's text sent by `sender`.
     public mutating func judge(_ bytes: some Collection<UInt8>, from sender: Sender) -> Judged {
+        if let judged = bytes.withContiguousStorageIfAvailable({ judgeConforming($0, from: sender) }) ?? nil {
+            return judged
+        }
         let frame: RPCFrame
         do {
             frame = try RPCFrame.parse(bytes)
@@ -100,14 +103,46 @@ public struct FrameJudge: Sendable {
         switch header.messageType {
         case 2:
             guard let action = header.action else { return false }
-            withCalls(of: sender) { calls in
-                if calls.count >= Self.remembered { calls.removeAll() }
-                calls[header.messageIDHash] = OCPPAction.all[action]
-            }
+            remember(OCPPAction.all[action], header.messageIDHash, from: sender)
         default:
             _ = withCalls(of: other) { $0.removeValue(forKey: header.messageIDHash) }
         }
         return true
+    }
+
+    /// The judgement of a CALL, SEND or CALLRESULT that keeps its schema, read from its bytes without a tree
+    /// (``ConformanceScan``); nil when the frame must be judged the long way (``judge(_:from:)-(RPCFrame,_)``), which
+    /// it then has not taught anything.
+    public mutating func judgeConforming(_ bytes: UnsafeBufferPointer<UInt8>, from sender: Sender) -> Judged? {
+        var scan = ConformanceScan(bytes)
+        guard let envelope = scan.envelope() else { return nil }
+        let id = scan.slice(envelope.messageID)
+        let hash = RPCFrameHeader.messageIDHash(of: id)
+        let other: Sender = sender == .charger ? .server : .charger
+        let action: String
+        let schema: SchemaNode?
+        if let name = envelope.action.map(scan.slice) {
+            action =
+                OCPPAction.index(of: UnsafeRawBufferPointer(name)).map { OCPPAction.all[$0] }
+                ?? String(decoding: name, as: UTF8.self)
+            schema = facts.request(action)
+        } else {
+            guard let known = calls(of: other)[hash] else { return nil }
+            action = known
+            schema = facts.response(action)
+        }
+        guard let schema, scan.payloadConforms(to: schema) else { return nil }
+        switch envelope.messageType {
+        case 2: remember(action, hash, from: sender)
+        case 3: _ = withCalls(of: other) { $0.removeValue(forKey: hash) }
+        default: break
+        }
+        return Judged(
+            messageType: Int(envelope.messageType),
+            action: action,
+            messageID: String(decoding: id, as: UTF8.self),
+            verdict: .valid
+        )
     }
 
     public mutating func judge(_ frame: RPCFrame, from sender: Sender) -> Judged {
@@ -115,12 +150,7 @@ public struct FrameJudge: Sendable {
         switch frame {
         case .call(let call), .send(let call):
             let type = if case .send = frame { 6 } else { 2 }
-            if type == 2 {
-                withCalls(of: sender) { calls in
-                    if calls.count >= Self.remembered { calls.removeAll() }
-                    calls[RPCFrameHeader.messageIDHash(of: call.messageID.utf8)] = call.action
-                }
-            }
+            if type == 2 { remember(call.action, RPCFrameHeader.messageIDHash(of: call.messageID.utf8), from: sender) }
             guard let schema = facts.request(call.action) else {
                 return Judged(
                     messageType: type,
@@ -181,6 +211,18 @@ public struct FrameJudge: Sendable {
             }
             return Judged(messageType: type, action: action, messageID: error.messageID, verdict: .valid)
         }
+    }
+
+    /// Remembers a call until its answer.
+    private mutating func remember(_ action: String, _ hash: UInt64, from sender: Sender) {
+        withCalls(of: sender) { calls in
+            if calls.count >= Self.remembered { calls.removeAll() }
+            calls[hash] = action
+        }
+    }
+
+    private func calls(of sender: Sender) -> [UInt64: String] {
+        sender == .charger ? chargerCalls : serverCalls
     }
 
     /// The calls `sender` made that wait for their answers, changed in place; once none waits, their storage is

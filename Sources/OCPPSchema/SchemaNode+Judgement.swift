@@ -137,13 +137,18 @@ extension SchemaNode {
     }
 
     private func checkBounds(_ text: String, _ found: inout [SchemaViolation], _ limit: Int) {
-        guard minimum != nil || maximum != nil || multipleOf != nil, let number = Double(text) else { return }
-        if let minimum, number < minimum { Self.report(.minimum(minimum), &found, limit) }
-        if let maximum, number > maximum { Self.report(.maximum(maximum), &found, limit) }
+        checkBounds(text) { Self.report($0, &found, limit) }
+    }
+
+    /// Reports each bound `text` breaks.
+    func checkBounds(_ text: String, _ report: (SchemaViolation.Rule) -> Void) {
+        guard hasBounds, let number = Double(text) else { return }
+        if let minimum, number < minimum { report(.minimum(minimum)) }
+        if let maximum, number > maximum { report(.maximum(maximum)) }
         if let multipleOf, multipleOf > 0 {
             let ratio = number / multipleOf
             if abs(ratio - ratio.rounded()) > 1e-9 * max(1, abs(ratio)) {
-                Self.report(.multipleOf(multipleOf), &found, limit)
+                report(.multipleOf(multipleOf))
             }
         }
     }

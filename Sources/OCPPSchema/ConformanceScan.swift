@@ -1,0 +1,262 @@
+import OCPP
+
+/// Reads a frame's bytes against its schema facts without building a `JSONValue` tree, and says only one thing for
+/// sure: that the frame is well-formed JSON and its payload keeps every rule. Anything else (a broken rule, a JSON
+/// error, or what it does not read itself: an escape or a non-ASCII byte in a string, nesting deeper than the
+/// parser's bound) is "not sure", and the caller judges the frame the long way, which finds the exact reasons.
+///
+/// Most frames keep their schema, and this is the whole cost of judging them (no allocation), where parsing into a
+/// tree, walking it and releasing it cost a tree's worth of allocations per frame.
+struct ConformanceScan {
+    private let bytes: UnsafeBufferPointer<UInt8>
+    private var index = 0
+
+    init(_ bytes: UnsafeBufferPointer<UInt8>) {
+        self.bytes = bytes
+    }
+
+    /// What the scan read of a frame's envelope: its type, its id's and action's bytes, where its payload starts.
+    struct Envelope {
+        var messageType: UInt8
+        var messageID: Range<Int>
+        var action: Range<Int>?
+    }
+
+    /// Reads a CALL's, SEND's or CALLRESULT's envelope up to its payload, as `RPCFrame.parse` would accept it: a
+    /// one-digit type, an id of 1 to 36 plain bytes, a CALL's non-empty action. nil for anything else.
+    mutating func envelope() -> Envelope? {
+        guard take(UInt8(ascii: "[")) else { return nil }
+        skipSpace()
+        guard index < bytes.count, [2, 3, 6].contains(bytes[index] &- 0x30) else { return nil }
+        let type = bytes[index] - 0x30
+        index += 1
+        guard index < bytes.count, !Self.isDigit(bytes[index]) else { return nil }
+        guard take(UInt8(ascii: ",")), let id = plainString(),
+            (1...RPCFrame.maximumMessageIDLength).contains(id.count)
+        else { return nil }
+        var action: Range<Int>?
+        if type != 3 {
+            guard take(UInt8(ascii: ",")), let name = plainString(), !name.isEmpty else { return nil }
+            action = name
+        }
+        guard take(UInt8(ascii: ",")) else { return nil }
+        skipSpace()
+        return Envelope(messageType: type, messageID: id, action: action)
+    }
+
+    /// Reads the payload (an object keeping `node`'s rules) and the frame's end.
+    mutating func payloadConforms(to node: SchemaNode) -> Bool {
+        guard node.kind == .object, index < bytes.count, bytes[index] == UInt8(ascii: "{"),
+            value(node, depth: 1)
+        else { return false }
+        guard take(UInt8(ascii: "]")) else { return false }
+        skipSpace()
+        return index == bytes.count
+    }
+
+    /// The bytes of `range`.
+    func slice(_ range: Range<Int>) -> UnsafeBufferPointer<UInt8> {
+        UnsafeBufferPointer(rebasing: bytes[range])
+    }
+
+    // MARK: Values
+
+    /// Reads one value; true when it is well-formed and keeps `node`'s rules (any value when `node` is nil).
+    private mutating func value(_ node: SchemaNode?, depth: Int) -> Bool {
+        skipSpace()
+        guard index < bytes.count else { return false }
+        let node = node?.kind == .any ? nil : node
+        switch bytes[index] {
+        case UInt8(ascii: "{"):
+            return object(node, depth: depth + 1)
+        case UInt8(ascii: "["):
+            return array(node, depth: depth + 1)
+        case UInt8(ascii: "\""):
+            guard let range = plainString() else { return false }
+            return node.map { $0.kind == .string && $0.allows(ascii: slice(range)) } ?? true
+        case UInt8(ascii: "t"):
+            return literal("true") && (node == nil || node?.kind == .boolean)
+        case UInt8(ascii: "f"):
+            return literal("false") && (node == nil || node?.kind == .boolean)
+        case UInt8(ascii: "n"):
+            return literal("null") && node == nil
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            guard let number = number() else { return false }
+            return node.map { $0.allows(number: slice(number.range), integral: number.integral) } ?? true
+        default:
+            return false
+        }
+    }
+
+    private mutating func object(_ node: SchemaNode?, depth: Int) -> Bool {
+        guard depth <= JSONParser.defaultMaximumDepth else { return false }
+        if let node, node.kind != .object || node.required.count > 64 { return false }
+        index += 1
+        var seen: UInt64 = 0
+        var hint = 0
+        skipSpace()
+        if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
+            index += 1
+            return node.map { $0.required.isEmpty } ?? true
+        }
+        while true {
+            skipSpace()
+            guard let name = plainString(), take(UInt8(ascii: ":")) else { return false }
+            var member: SchemaNode?
+            if let node {
+                if let found = node.member(bytes: slice(name), hint: &hint) {
+                    member = found.node
+                    seen |= found.requiredBit
+                } else if node.closed {
+                    return false
+                }
+            }
+            guard value(member, depth: depth), let next = endOfMember(UInt8(ascii: "}")) else { return false }
+            if next { continue }
+            return node.map { seen == $0.requiredMask } ?? true
+        }
+    }
+
+    private mutating func array(_ node: SchemaNode?, depth: Int) -> Bool {
+        guard depth <= JSONParser.defaultMaximumDepth else { return false }
+        if let node, node.kind != .array { return false }
+        index += 1
+        var count = 0
+        skipSpace()
+        if index < bytes.count, bytes[index] == UInt8(ascii: "]") {
+            index += 1
+        } else {
+            while true {
+                guard value(node?.items, depth: depth), let next = endOfMember(UInt8(ascii: "]")) else {
+                    return false
+                }
+                count += 1
+                if !next { break }
+            }
+        }
+        guard let node else { return true }
+        if let minItems = node.minItems, count < minItems { return false }
+        if let maxItems = node.maxItems, count > maxItems { return false }
+        return true
+    }
+
+    /// After a member or element: true when a `,` follows, false at the `closing` bracket, nil for anything else.
+    private mutating func endOfMember(_ closing: UInt8) -> Bool? {
+        skipSpace()
+        guard index < bytes.count else { return nil }
+        switch bytes[index] {
+        case UInt8(ascii: ","):
+            index += 1
+            return true
+        case closing:
+            index += 1
+            return false
+        default:
+            return nil
+        }
+    }
+
+    // MARK: Tokens
+
+    /// A string of printable ASCII without escapes: the range of its text. nil for anything else (the long way reads
+    /// escapes and validates UTF-8).
+    private mutating func plainString() -> Range<Int>? {
+        skipSpace()
+        guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { return nil }
+        index += 1
+        let start = index
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "\"") {
+                index += 1
+                return start..<index - 1
+            }
+            guard byte >= 0x20, byte < 0x80, byte != UInt8(ascii: "\\") else { return nil }
+            index += 1
+        }
+        return nil
+    }
+
+    /// A number as RFC 8259 writes it: its range, and whether it is written as an integer.
+    private mutating func number() -> (range: Range<Int>, integral: Bool)? {
+        let start = index
+        if bytes[index] == UInt8(ascii: "-") { index += 1 }
+        guard index < bytes.count, Self.isDigit(bytes[index]) else { return nil }
+        if bytes[index] == UInt8(ascii: "0") { index += 1 } else { skipDigits() }
+        var integral = true
+        if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
+            index += 1
+            integral = false
+            guard skipDigits() > 0 else { return nil }
+        }
+        if index < bytes.count, bytes[index] | 0x20 == UInt8(ascii: "e") {
+            index += 1
+            integral = false
+            if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") {
+                index += 1
+            }
+            guard skipDigits() > 0 else { return nil }
+        }
+        return (start..<index, integral)
+    }
+
+    @discardableResult
+    private mutating func skipDigits() -> Int {
+        let start = index
+        while index < bytes.count, Self.isDigit(bytes[index]) { index += 1 }
+        return index - start
+    }
+
+    private mutating func literal(_ text: StaticString) -> Bool {
+        let count = text.utf8CodeUnitCount
+        guard index + count <= bytes.count else { return false }
+        for offset in 0..<count where bytes[index + offset] != text.utf8Start[offset] { return false }
+        index += count
+        return true
+    }
+
+    private mutating func take(_ byte: UInt8) -> Bool {
+        skipSpace()
+        guard index < bytes.count, bytes[index] == byte else { return false }
+        index += 1
+        return true
+    }
+
+    private mutating func skipSpace() {
+        while index < bytes.count {
+            switch bytes[index] {
+            case 0x20, 0x09, 0x0A, 0x0D: index += 1
+            default: return
+            }
+        }
+    }
+
+    private static func isDigit(_ byte: UInt8) -> Bool { byte &- UInt8(ascii: "0") < 10 }
+}
+
+extension SchemaNode {
+    /// Whether a string of printable ASCII (each byte one character) keeps this node's rules.
+    func allows(ascii text: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard kind == .string else { return false }
+        if let maxLength, text.count > maxLength { return false }
+        if let enumerationBytes, !enumerationBytes.contains(where: { $0.elementsEqual(text) }) { return false }
+        if format == "date-time", !RFC3339.isValid(bytes: text) { return false }
+        return true
+    }
+
+    /// Whether a number's text keeps this node's rules.
+    func allows(number text: UnsafeBufferPointer<UInt8>, integral: Bool) -> Bool {
+        switch kind {
+        case .integer, .number: break
+        default: return false
+        }
+        // A short number's String is stored inline: no allocation.
+        let needsText = (kind == .integer && !(integral && text.count < 19)) || hasBounds
+        guard needsText else { return true }
+        let string = String(decoding: text, as: UTF8.self)
+        if kind == .integer, !Self.isInteger(string) { return false }
+        var broken = false
+        checkBounds(string) { _ in broken = true }
+        return !broken
+    }
+}
