@@ -1,5 +1,9 @@
 import OCPP
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Reads a frame's bytes against its schema facts without building a `JSONValue` tree, and says only one thing for
 /// sure: that the frame is well-formed JSON and its payload keeps every rule. Anything else (a broken rule, a JSON
 /// error, or what it does not read itself: an escape or a non-ASCII byte in a string, nesting deeper than the
@@ -10,9 +14,13 @@ import OCPP
 struct ConformanceScan {
     private let bytes: UnsafeBufferPointer<UInt8>
     private var index = 0
+    private let schema: CompiledSchema.Tables
+    /// A node's index meaning "any value".
+    private static let any = -1
 
-    init(_ bytes: UnsafeBufferPointer<UInt8>) {
+    init(_ bytes: UnsafeBufferPointer<UInt8>, schema: CompiledSchema.Tables) {
         self.bytes = bytes
+        self.schema = schema
     }
 
     /// What the scan read of a frame's envelope: its type, its id's and action's bytes, where its payload starts.
@@ -44,9 +52,9 @@ struct ConformanceScan {
         return Envelope(messageType: type, messageID: id, action: action)
     }
 
-    /// Reads the payload (an object keeping `node`'s rules) and the frame's end.
-    mutating func payloadConforms(to node: SchemaNode) -> Bool {
-        guard node.kind == .object, index < bytes.count, bytes[index] == UInt8(ascii: "{"),
+    /// Reads the payload (an object keeping the rules of node `node`) and the frame's end.
+    mutating func payloadConforms(to node: Int) -> Bool {
+        guard schema.nodes[node].kind == .object, index < bytes.count, bytes[index] == UInt8(ascii: "{"),
             value(node, depth: 1)
         else { return false }
         guard take(UInt8(ascii: "]")) else { return false }
@@ -61,11 +69,11 @@ struct ConformanceScan {
 
     // MARK: Values
 
-    /// Reads one value; true when it is well-formed and keeps `node`'s rules (any value when `node` is nil).
-    private mutating func value(_ node: SchemaNode?, depth: Int) -> Bool {
+    /// Reads one value; true when it is well-formed and keeps node `node`'s rules (any value for ``any``).
+    private mutating func value(_ node: Int, depth: Int) -> Bool {
         skipSpace()
         guard index < bytes.count else { return false }
-        let node = node?.kind == .any ? nil : node
+        let node = node == Self.any || schema.nodes[node].kind == .any ? Self.any : node
         switch bytes[index] {
         case UInt8(ascii: "{"):
             return object(node, depth: depth + 1)
@@ -73,53 +81,55 @@ struct ConformanceScan {
             return array(node, depth: depth + 1)
         case UInt8(ascii: "\""):
             guard let range = plainString() else { return false }
-            return node.map { $0.kind == .string && $0.allows(ascii: slice(range)) } ?? true
+            return node == Self.any || allows(ascii: range, node)
         case UInt8(ascii: "t"):
-            return literal("true") && (node == nil || node?.kind == .boolean)
+            return literal("true") && (node == Self.any || schema.nodes[node].kind == .boolean)
         case UInt8(ascii: "f"):
-            return literal("false") && (node == nil || node?.kind == .boolean)
+            return literal("false") && (node == Self.any || schema.nodes[node].kind == .boolean)
         case UInt8(ascii: "n"):
-            return literal("null") && node == nil
+            return literal("null") && node == Self.any
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
             guard let number = number() else { return false }
-            return node.map { $0.allows(number: slice(number.range), integral: number.integral) } ?? true
+            return node == Self.any || allows(number: number.range, integral: number.integral, node)
         default:
             return false
         }
     }
 
-    private mutating func object(_ node: SchemaNode?, depth: Int) -> Bool {
+    private mutating func object(_ node: Int, depth: Int) -> Bool {
         guard depth <= JSONParser.defaultMaximumDepth else { return false }
-        if let node, node.kind != .object || node.required.count > 64 { return false }
+        let facts = node == Self.any ? nil : schema.nodes[node]
+        if let facts, facts.kind != .object || facts.tooManyRequired { return false }
         index += 1
         var seen: UInt64 = 0
-        var hint = 0
+        var hint = facts?.members.lowerBound ?? 0
         skipSpace()
         if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
             index += 1
-            return node.map { $0.required.isEmpty } ?? true
+            return facts.map { $0.requiredMask == 0 } ?? true
         }
         while true {
             skipSpace()
             guard let name = plainString(), take(UInt8(ascii: ":")) else { return false }
-            var member: SchemaNode?
-            if let node {
-                if let found = node.member(bytes: slice(name), hint: &hint) {
+            var member = Self.any
+            if let facts {
+                if let found = self.member(name, of: facts, hint: &hint) {
                     member = found.node
                     seen |= found.requiredBit
-                } else if node.closed {
+                } else if facts.closed {
                     return false
                 }
             }
             guard value(member, depth: depth), let next = endOfMember(UInt8(ascii: "}")) else { return false }
             if next { continue }
-            return node.map { seen == $0.requiredMask } ?? true
+            return facts.map { seen == $0.requiredMask } ?? true
         }
     }
 
-    private mutating func array(_ node: SchemaNode?, depth: Int) -> Bool {
+    private mutating func array(_ node: Int, depth: Int) -> Bool {
         guard depth <= JSONParser.defaultMaximumDepth else { return false }
-        if let node, node.kind != .array { return false }
+        let facts = node == Self.any ? nil : schema.nodes[node]
+        if let facts, facts.kind != .array { return false }
         index += 1
         var count = 0
         skipSpace()
@@ -127,17 +137,65 @@ struct ConformanceScan {
             index += 1
         } else {
             while true {
-                guard value(node?.items, depth: depth), let next = endOfMember(UInt8(ascii: "]")) else {
+                guard value(facts?.items ?? Self.any, depth: depth), let next = endOfMember(UInt8(ascii: "]")) else {
                     return false
                 }
                 count += 1
                 if !next { break }
             }
         }
-        guard let node else { return true }
-        if let minItems = node.minItems, count < minItems { return false }
-        if let maxItems = node.maxItems, count > maxItems { return false }
-        return true
+        guard let facts else { return true }
+        return count >= facts.minItems && count <= facts.maxItems
+    }
+
+    // MARK: Facts
+
+    /// The member of `facts` named by the bytes of `name`, looked for from `hint` on (where the last one found was
+    /// followed: payloads mostly keep the schema's order); updates `hint`.
+    private func member(_ name: Range<Int>, of facts: CompiledSchema.Node, hint: inout Int) -> CompiledSchema.Member? {
+        let members = facts.members
+        guard !members.isEmpty else { return nil }
+        var at = members.contains(hint) ? hint : members.lowerBound
+        for _ in members {
+            let candidate = schema.members[at]
+            if equal(candidate.name, name) {
+                hint = at + 1
+                return candidate
+            }
+            at = at + 1 == members.upperBound ? members.lowerBound : at + 1
+        }
+        return nil
+    }
+
+    /// Whether the schema's text at `text` is the frame's text at `range`.
+    private func equal(_ text: Range<Int>, _ range: Range<Int>) -> Bool {
+        guard text.count == range.count else { return false }
+        guard !text.isEmpty else { return true }
+        return memcmp(schema.bytes.baseAddress! + text.lowerBound, bytes.baseAddress! + range.lowerBound, text.count)
+            == 0
+    }
+
+    /// Whether a string of printable ASCII (each byte one character) keeps node `node`'s rules.
+    private func allows(ascii range: Range<Int>, _ node: Int) -> Bool {
+        let facts = schema.nodes[node]
+        guard facts.kind == .string, range.count <= facts.maxLength else { return false }
+        if let values = facts.enumeration, !values.contains(where: { equal(schema.texts[$0], range) }) { return false }
+        return !facts.dateTime || RFC3339.isValid(bytes: slice(range))
+    }
+
+    /// Whether a number's text keeps node `node`'s rules.
+    private func allows(number range: Range<Int>, integral: Bool, _ node: Int) -> Bool {
+        let facts = schema.nodes[node]
+        guard facts.kind == .integer || facts.kind == .number else { return false }
+        // A short number's String is stored inline: no allocation.
+        let needsText = (facts.kind == .integer && !(integral && range.count < 19)) || !facts.bounds.isEmpty
+        guard needsText else { return true }
+        let text = String(decoding: slice(range), as: UTF8.self)
+        if facts.kind == .integer, !SchemaNode.isInteger(text) { return false }
+        guard !facts.bounds.isEmpty, let number = Double(text) else { return true }
+        var broken = false
+        facts.bounds.check(number) { _ in broken = true }
+        return !broken
     }
 
     /// After a member or element: true when a `,` follows, false at the `closing` bracket, nil for anything else.
@@ -232,31 +290,4 @@ struct ConformanceScan {
     }
 
     private static func isDigit(_ byte: UInt8) -> Bool { byte &- UInt8(ascii: "0") < 10 }
-}
-
-extension SchemaNode {
-    /// Whether a string of printable ASCII (each byte one character) keeps this node's rules.
-    func allows(ascii text: UnsafeBufferPointer<UInt8>) -> Bool {
-        guard kind == .string else { return false }
-        if let maxLength, text.count > maxLength { return false }
-        if let enumerationBytes, !enumerationBytes.contains(where: { $0.elementsEqual(text) }) { return false }
-        if format == "date-time", !RFC3339.isValid(bytes: text) { return false }
-        return true
-    }
-
-    /// Whether a number's text keeps this node's rules.
-    func allows(number text: UnsafeBufferPointer<UInt8>, integral: Bool) -> Bool {
-        switch kind {
-        case .integer, .number: break
-        default: return false
-        }
-        // A short number's String is stored inline: no allocation.
-        let needsText = (kind == .integer && !(integral && text.count < 19)) || hasBounds
-        guard needsText else { return true }
-        let string = String(decoding: text, as: UTF8.self)
-        if kind == .integer, !Self.isInteger(string) { return false }
-        var broken = false
-        checkBounds(string) { _ in broken = true }
-        return !broken
-    }
 }

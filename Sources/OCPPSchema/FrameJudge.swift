@@ -114,7 +114,8 @@ public struct FrameJudge: Sendable {
     /// (``ConformanceScan``); nil when the frame must be judged the long way (``judge(_:from:)-(RPCFrame,_)``), which
     /// it then has not taught anything.
     public mutating func judgeConforming(_ bytes: UnsafeBufferPointer<UInt8>, from sender: Sender) -> Judged? {
-        var scan = ConformanceScan(bytes)
+        let compiled = facts.compiled
+        var scan = ConformanceScan(bytes, schema: compiled.tables)
         guard let envelope = scan.envelope() else { return nil }
         let id = scan.slice(envelope.messageID)
         let hash = RPCFrameHeader.messageIDHash(of: id)
@@ -131,7 +132,7 @@ public struct FrameJudge: Sendable {
             action = known
             schema = facts.response(action)
         }
-        guard let schema, scan.payloadConforms(to: schema) else { return nil }
+        guard let schema, let node = compiled.index(of: schema), scan.payloadConforms(to: node) else { return nil }
         switch envelope.messageType {
         case 2: remember(action, hash, from: sender)
         case 3: _ = withCalls(of: other) { $0.removeValue(forKey: hash) }

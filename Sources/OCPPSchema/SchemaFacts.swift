@@ -11,6 +11,8 @@ public struct SchemaFacts: Sendable {
     public let version: String
     private let requests: [String: SchemaNode]
     private let responses: [String: SchemaNode]
+    /// The same facts laid out for judging bytes (``ConformanceScan``).
+    let compiled: CompiledSchema
 
     /// The facts of a request (a CALL's payload, or a SEND's).
     public func request(_ action: String) -> SchemaNode? { requests[action] }
@@ -51,6 +53,7 @@ public struct SchemaFacts: Sendable {
         self.version = version
         self.requests = requests
         self.responses = responses
+        self.compiled = CompiledSchema(Array(requests.values) + Array(responses.values))
     }
 
     /// Builds nodes, each shared definition once.
@@ -111,8 +114,8 @@ public final class SchemaNode: Sendable {
     /// The members in schema order, for the judgement's lookups: a payload's members mostly come in that order, and
     /// comparing short names beats hashing them (measured on the frame path).
     let members: [(name: String, node: SchemaNode)]
-    /// The same members' names as bytes, and the bits of ``requiredMask`` each one sets, for ``ConformanceScan``.
-    let memberBytes: [(name: [UInt8], requiredBit: UInt64)]
+    /// The bits of ``requiredMask`` each of ``members`` sets, for ``CompiledSchema``.
+    let requiredBits: [UInt64]
     public let required: [String]
     /// A bit per entry of ``required`` (its first 64).
     let requiredMask: UInt64
@@ -126,8 +129,6 @@ public final class SchemaNode: Sendable {
     public let maxLength: Int?
     public let enumeration: [String]?
     private let enumerationSet: Set<String>?
-    /// The enumeration's values as bytes, for ``ConformanceScan``.
-    let enumerationBytes: [[UInt8]]?
     /// Small enumerations are searched, large ones hashed.
     private static let searchedEnumeration = 12
     /// `date-time` or `uri`.
@@ -136,8 +137,7 @@ public final class SchemaNode: Sendable {
     public let minimum: Double?
     public let maximum: Double?
     public let multipleOf: Double?
-    /// Whether a number must be read to be judged.
-    var hasBounds: Bool { minimum != nil || maximum != nil || multipleOf != nil }
+    var bounds: NumberBounds { NumberBounds(minimum: minimum, maximum: maximum, multipleOf: multipleOf) }
 
     init(
         kind: Kind,
@@ -161,9 +161,8 @@ public final class SchemaNode: Sendable {
         self.members = propertyOrder.compactMap { name in properties[name].map { (name, $0) } }
         self.required = required
         self.requiredMask = required.prefix(64).indices.reduce(0) { $0 | 1 << UInt64($1) }
-        self.memberBytes = members.map { member in
-            let bits = required.prefix(64).indices.filter { required[$0] == member.name }
-            return (Array(member.name.utf8), bits.reduce(0) { $0 | 1 << UInt64($1) })
+        self.requiredBits = members.map { member in
+            required.prefix(64).indices.filter { required[$0] == member.name }.reduce(0) { $0 | 1 << UInt64($1) }
         }
         self.closed = closed
         self.items = items
@@ -172,7 +171,6 @@ public final class SchemaNode: Sendable {
         self.maxLength = maxLength
         self.enumeration = enumeration
         self.enumerationSet = enumeration.flatMap { $0.count > Self.searchedEnumeration ? Set($0) : nil }
-        self.enumerationBytes = enumeration?.map { Array($0.utf8) }
         self.format = format
         self.minimum = minimum
         self.maximum = maximum
@@ -194,21 +192,6 @@ public final class SchemaNode: Sendable {
             if members[index].name == name {
                 hint = index + 1
                 return members[index].node
-            }
-            index = index + 1 == count ? 0 : index + 1
-        }
-        return nil
-    }
-
-    /// ``member(_:hint:)`` for a name's bytes; also the bits of ``requiredMask`` the member sets.
-    func member(bytes name: UnsafeBufferPointer<UInt8>, hint: inout Int) -> (node: SchemaNode, requiredBit: UInt64)? {
-        let count = memberBytes.count
-        guard count > 0 else { return nil }
-        var index = hint < count ? hint : 0
-        for _ in 0..<count {
-            if memberBytes[index].name.elementsEqual(name) {
-                hint = index + 1
-                return (members[index].node, memberBytes[index].requiredBit)
             }
             index = index + 1 == count ? 0 : index + 1
         }

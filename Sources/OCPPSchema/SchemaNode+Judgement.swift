@@ -137,20 +137,9 @@ extension SchemaNode {
     }
 
     private func checkBounds(_ text: String, _ found: inout [SchemaViolation], _ limit: Int) {
-        checkBounds(text) { Self.report($0, &found, limit) }
-    }
-
-    /// Reports each bound `text` breaks.
-    func checkBounds(_ text: String, _ report: (SchemaViolation.Rule) -> Void) {
-        guard hasBounds, let number = Double(text) else { return }
-        if let minimum, number < minimum { report(.minimum(minimum)) }
-        if let maximum, number > maximum { report(.maximum(maximum)) }
-        if let multipleOf, multipleOf > 0 {
-            let ratio = number / multipleOf
-            if abs(ratio - ratio.rounded()) > 1e-9 * max(1, abs(ratio)) {
-                report(.multipleOf(multipleOf))
-            }
-        }
+        let bounds = self.bounds
+        guard !bounds.isEmpty, let number = Double(text) else { return }
+        bounds.check(number) { Self.report($0, &found, limit) }
     }
 
     /// Whether a JSON number's text is an integer (`12`, `-3`; also `12.0`, as JSON Schema counts it).
