@@ -58,6 +58,10 @@ public struct RelayConfiguration: Sendable {
     /// not the fleet at once. It must let the fleet through within the grace: at 500 a second, 9,000 chargers are
     /// redialled in 18 s (at 50 they would need three minutes, and most graces would run out first).
     public var redialRate: Double = 500
+    /// Handshakes carried out at once across the relay (0: no bound); more connections wait, unread, for a slot.
+    /// Their memory stays behind between the sessions' when thousands run at once (a storm of 9,000 left 28 KiB per
+    /// idle connection, 200 at a time 11.5); a slot is held from the connection's arrival to its session's start.
+    public var handshakes: Int = 512
     /// A folder of edited translation tables; nil: the tables built into the binary (`Mappings/` at build time).
     public var mappingsDirectory: String?
     /// The SQLite file of the translation state, or a `postgresql://` URL (several relays sharing it); `nil` puts a

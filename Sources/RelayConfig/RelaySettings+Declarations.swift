@@ -171,6 +171,9 @@ extension RelaySettings {
             guard rate >= 0 else { throw ConfigurationError("limits.redial_rate must be 0 (not paced) or more") }
             c.redialRate = rate
         },
+        SettingDeclaration("limits.handshakes") { value, c throws(ConfigurationError) in
+            c.handshakes = try value.int("limits.handshakes", atLeast: 0)
+        },
         SettingDeclaration("limits.message_burst") { value, c throws(ConfigurationError) in
             c.messageBurst = try value.int("limits.message_burst", atLeast: 1)
         },

@@ -39,6 +39,8 @@ final class ChargerUpgrades: Sendable {
     let console: ConsoleHub
     /// Spreads the redials of lost upstreams (`limits.redial_rate`).
     let redialPacer: RedialPacer
+    /// Handshakes at once per loop (`limits.handshakes`).
+    let gates: HandshakeGates
 
     init(
         live: NIOLockedValueBox<RelayServer.Live>,
@@ -52,9 +54,11 @@ final class ChargerUpgrades: Sendable {
         metrics: RelayMetrics,
         console: ConsoleHub,
         verifiedCredentials: VerifiedCredentials,
-        redialPacer: RedialPacer = RedialPacer(perSecond: 0)
+        redialPacer: RedialPacer = RedialPacer(perSecond: 0),
+        gates: HandshakeGates
     ) {
         self.redialPacer = redialPacer
+        self.gates = gates
         self.live = live
         self.logger = logger
         self.recorders = recorders
@@ -95,8 +99,9 @@ final class ChargerUpgrades: Sendable {
             children.withLockedValue { $0[id] = nil }
             // A charger that left before its handshake finished must not leave an upstream behind.
             if case .accepted(let upstream) = handshake.value.upstream { upstream.channel.close(promise: nil) }
+            handshake.value.closed = true
+            gates.release(channel, handshake.value, limit: configuration.handshakes)
         }
-        dropUnlessRequestArrives(channel, handshake, timeout: configuration.handshakeTimeout)
         let upgrader = NIOTypedWebSocketServerUpgrader<Void>(
             maxFrameSize: configuration.maxFrameBytes,
             enableAutomaticErrorHandling: false,  // protocol errors are answered by RelaySession.failed
@@ -121,6 +126,10 @@ final class ChargerUpgrades: Sendable {
                 )
             )
         )
+        // In a storm, the handshake (and its slowloris timer) waits, unread, for one of the loop's slots.
+        gates.arrive(channel, handshake.value, limit: configuration.handshakes) { [self] in
+            dropUnlessRequestArrives(channel, handshake, timeout: configuration.handshakeTimeout)
+        }
     }
 
     /// Answers a charger over `limits.max_connections` with 503 once its request is in, and closes.
@@ -452,6 +461,8 @@ final class ChargerUpgrades: Sendable {
     /// The upgrade completed: the session takes both legs.
     private func startSession(channel: any Channel, handshake: Handshake, live: RelayServer.Live) throws {
         let configuration = live.configuration
+        // The handshake is over: the next connection of a storm may start its own.
+        gates.release(channel, handshake, limit: configuration.handshakes)
         guard case .admitted(let plan, let subprotocol) = handshake.admission.state,
             case .accepted(let upstream) = handshake.upstream, let request = handshake.request
         else {

@@ -125,7 +125,8 @@ public final class RelayServer: Service, Sendable {
             metrics: metrics,
             console: console,
             verifiedCredentials: VerifiedCredentials(),
-            redialPacer: RedialPacer(perSecond: configuration.redialRate)
+            redialPacer: RedialPacer(perSecond: configuration.redialRate),
+            gates: HandshakeGates(group: group)
         )
     }
 
