@@ -259,12 +259,21 @@ class Backend:
         self.tokens = []  # 2.x idTokens Authorize carried
         self.contracts = []  # Plug & Charge requests the backend got (Authorize with contract data, wrapped messages)
         self.drop_after = None  # drop the TCP connection after this many received frames
+        self.upgrade_delay = 0  # seconds the upgrade request waits for its answer
+        self.upgrading = 0  # upgrade requests waiting for their answer now
+        self.most_upgrading = 0  # and the most at once
         self.server = None
         self.port = port or None
         self.classes = {"ocpp1.6": Backend16, "ocpp2.0.1": Backend201}  # the peer class per subprotocol
 
-    def _process_request(self, connection, request):
+    async def _process_request(self, connection, request):
         self.requests.append((request.path, dict(request.headers.raw_items())))
+        self.upgrading += 1
+        self.most_upgrading = max(self.most_upgrading, self.upgrading)
+        try:
+            await asyncio.sleep(self.upgrade_delay)
+        finally:
+            self.upgrading -= 1
         if self.ssl is not None:
             self.peer_certificates.append(connection.transport.get_extra_info("peercert"))
         if self.refuse:

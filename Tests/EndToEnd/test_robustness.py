@@ -262,6 +262,34 @@ def test_clients_that_never_finish_their_handshake_are_dropped(start_relay):
     assert relay.alive()
 
 
+def test_a_storm_dials_a_slot_at_a_time_and_a_silent_client_holds_no_slot(start_relay):
+    """limits.handshakes bounds the handshakes at once: in a storm the others wait their turn (none is refused, none
+    dropped) and the backend never sees more upgrades at once; a client that never sends its request holds no slot."""
+
+    async def scenario():
+        async with Backend(ask_after_boot=False) as backend:
+            backend.upgrade_delay = 0.4
+            relay = start_relay(backend.url, config="event_loops: 1\nlimits:\n  handshakes: 1\n")
+            host, port = relay.url.split("//")[1].split("/")[0].split(":")
+            _, silent = await asyncio.open_connection(host, int(port))  # slowloris: holds no slot
+            started = time.monotonic()
+            chargers = await asyncio.gather(*(open_charger(relay.url, f"CP-STORM-{i}", ["ocpp1.6"]) for i in range(5)))
+            storm = time.monotonic() - started
+            answers = []
+            for charger in chargers:
+                await charger.send('[2,"h","Heartbeat",{}]')
+                answers.append(await asyncio.wait_for(charger.recv(), 5))
+                await charger.close()
+            silent.close()
+            return backend, storm, answers
+
+    backend, storm, answers = asyncio.run(scenario())
+    assert backend.most_upgrading == 1  # one upstream handshake at a time
+    assert sorted(backend.sessions) == [f"CP-STORM-{i}" for i in range(5)]
+    assert all(answer.startswith('[3,"h",') for answer in answers)
+    assert storm >= 5 * 0.4 - 0.05, storm  # one after the other, each waiting for the one before
+
+
 def test_chargers_over_the_connection_limit_get_503_and_the_others_are_unaffected(start_relay):
     async def scenario():
         async with Backend(ask_after_boot=False) as backend:

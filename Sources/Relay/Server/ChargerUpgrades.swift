@@ -99,9 +99,9 @@ final class ChargerUpgrades: Sendable {
             children.withLockedValue { $0[id] = nil }
             // A charger that left before its handshake finished must not leave an upstream behind.
             if case .accepted(let upstream) = handshake.value.upstream { upstream.channel.close(promise: nil) }
-            handshake.value.closed = true
-            gates.release(channel, handshake.value, limit: configuration.handshakes)
+            gates.release(channel, handshake.value, closed: true, limit: configuration.handshakes)
         }
+        dropUnlessRequestArrives(channel, handshake, timeout: configuration.handshakeTimeout)
         let upgrader = NIOTypedWebSocketServerUpgrader<Void>(
             maxFrameSize: configuration.maxFrameBytes,
             enableAutomaticErrorHandling: false,  // protocol errors are answered by RelaySession.failed
@@ -126,10 +126,6 @@ final class ChargerUpgrades: Sendable {
                 )
             )
         )
-        // In a storm, the handshake (and its slowloris timer) waits, unread, for one of the loop's slots.
-        gates.arrive(channel, handshake.value, limit: configuration.handshakes) { [self] in
-            dropUnlessRequestArrives(channel, handshake, timeout: configuration.handshakeTimeout)
-        }
     }
 
     /// Answers a charger over `limits.max_connections` with 503 once its request is in, and closes.
@@ -272,7 +268,10 @@ final class ChargerUpgrades: Sendable {
                 perform(bound.value.admission.authenticated(decision), channel, bound, live)
             }
         case .dial(let plan):
-            return dial(plan, channel, bound, live)
+            // In a storm, the dial waits for one of the loop's handshake slots (`limits.handshakes`).
+            return gates.acquire(channel, bound.value, limit: live.configuration.handshakes).flatMap { [self] in
+                dial(plan, channel, bound, live)
+            }
         case .complete(let headers):
             return eventLoop.makeSucceededFuture(headers)
         }
@@ -462,7 +461,7 @@ final class ChargerUpgrades: Sendable {
     private func startSession(channel: any Channel, handshake: Handshake, live: RelayServer.Live) throws {
         let configuration = live.configuration
         // The handshake is over: the next connection of a storm may start its own.
-        gates.release(channel, handshake, limit: configuration.handshakes)
+        gates.release(channel, handshake, closed: false, limit: configuration.handshakes)
         guard case .admitted(let plan, let subprotocol) = handshake.admission.state,
             case .accepted(let upstream) = handshake.upstream, let request = handshake.request
         else {

@@ -1,17 +1,12 @@
 import NIOCore
 
-/// Each event loop's ``HandshakeSlots`` carried out (`limits.handshakes`, shared out among the loops): a connection
-/// beyond the bound has its reads paused, and its handshake (with its `timeouts.handshake`) starts when a slot is
-/// freed. Made at start for the loops of the group; each gate is touched only on its loop.
+/// Each event loop's ``HandshakeSlots`` carried out (`limits.handshakes`, shared out among the loops): a charger
+/// whose request is in waits for a slot before its upstream is dialled, and holds it until its session starts or
+/// its connection closes. Slots are taken once the request is in, so a client that never sends one (slowloris)
+/// cannot hold one. Made at start for the loops of the group; each gate is touched only on its loop.
 final class HandshakeGates: @unchecked Sendable {
     private final class Gate {
-        var slots = HandshakeSlots<Waiter>()
-    }
-
-    private struct Waiter {
-        let channel: any Channel
-        let handshake: Handshake
-        let start: () -> Void
+        var slots = HandshakeSlots<Handshake>()
     }
 
     /// Never changed after `init`: read from every loop.
@@ -28,28 +23,36 @@ final class HandshakeGates: @unchecked Sendable {
         limit == 0 ? 0 : max(1, (limit + gates.count - 1) / max(1, gates.count))
     }
 
-    /// A connection arrived on its loop: its handshake starts now (`start`), or when a slot is freed.
-    func arrive(_ channel: any Channel, _ handshake: Handshake, limit: Int, start: @escaping () -> Void) {
-        guard let gate = gates[ObjectIdentifier(channel.eventLoop)] else { return start() }
-        if gate.slots.arrive(Waiter(channel: channel, handshake: handshake, start: start), limit: share(limit)) {
-            handshake.holdsSlot = true
-            start()
-        } else {
-            try? channel.syncOptions?.setOption(.autoRead, value: false)
+    /// Succeeds once `handshake` holds a slot of its loop: at once, or when a handshake ahead of it ends.
+    func acquire(_ channel: any Channel, _ handshake: Handshake, limit: Int) -> EventLoopFuture<Void> {
+        guard !handshake.holdsSlot, let gate = gates[ObjectIdentifier(channel.eventLoop)] else {
+            return channel.eventLoop.makeSucceededVoidFuture()
         }
+        if gate.slots.arrive(handshake, limit: share(limit)) {
+            handshake.holdsSlot = true
+            return channel.eventLoop.makeSucceededVoidFuture()
+        }
+        let promise = channel.eventLoop.makePromise(of: Void.self)
+        handshake.slotWaiter = promise
+        return promise.futureResult
     }
 
-    /// The handshake of `handshake` ended (its session started, or its connection closed): when it held a slot, the
-    /// next waiting connection that is still open takes it.
-    func release(_ channel: any Channel, _ handshake: Handshake, limit: Int) {
+    /// The handshake ended: its session started (`closed` false) or its connection closed. A slot it held goes to
+    /// the next waiting handshake whose connection is still open; a handshake still waiting fails.
+    func release(_ channel: any Channel, _ handshake: Handshake, closed: Bool, limit: Int) {
+        if closed {
+            handshake.closed = true
+            handshake.slotWaiter?.fail(ChannelError.ioOnClosedChannel)
+            handshake.slotWaiter = nil
+        }
         guard handshake.holdsSlot, let gate = gates[ObjectIdentifier(channel.eventLoop)] else { return }
         handshake.holdsSlot = false
-        while let waiter = gate.slots.finish(limit: share(limit)) {
+        while let next = gate.slots.finish(limit: share(limit)) {
             // A connection that closed while it waited passes the slot on.
-            guard !waiter.handshake.closed else { continue }
-            waiter.handshake.holdsSlot = true
-            try? waiter.channel.syncOptions?.setOption(.autoRead, value: true)
-            waiter.start()
+            guard !next.closed, let waiter = next.slotWaiter else { continue }
+            next.holdsSlot = true
+            next.slotWaiter = nil
+            waiter.succeed()
             return
         }
     }
