@@ -58,9 +58,10 @@ public struct RelayConfiguration: Sendable {
     /// not the fleet at once. It must let the fleet through within the grace: at 500 a second, 9,000 chargers are
     /// redialled in 18 s (at 50 they would need three minutes, and most graces would run out first).
     public var redialRate: Double = 500
-    /// Handshakes carried out at once across the relay (0: no bound); more connections wait, unread, for a slot.
-    /// Their memory stays behind between the sessions' when thousands run at once (a storm of 9,000 left 28 KiB per
-    /// idle connection, 200 at a time 11.5); a slot is held from the connection's arrival to its session's start.
+    /// Handshakes carried out at once across the relay (0: no bound): in a storm, a charger whose request is in waits
+    /// for a slot before its upstream is dialled, and holds it until its session starts or its connection closes.
+    /// Thousands of handshakes at once leave their memory between the sessions' (4,000 at once: 28 KiB per idle
+    /// connection; 18.6 with 512 slots).
     public var handshakes: Int = 512
     /// A folder of edited translation tables; nil: the tables built into the binary (`Mappings/` at build time).
     public var mappingsDirectory: String?

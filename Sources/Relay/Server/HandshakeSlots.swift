@@ -1,12 +1,12 @@
 import NIOCore
 
 /// The handshakes one event loop carries out at once (`limits.handshakes`, shared out among the loops): in a
-/// reconnect storm the connections beyond the bound wait, unread, in the order they came, and each one that ends
-/// (its session started, or its connection gone) lets the next one in. Pure.
+/// reconnect storm the handshakes beyond the bound wait in the order they came, and each one that ends (its session
+/// started, or its connection gone) lets the next one in. Pure.
 ///
 /// Why: a handshake's buffers, parsers and dial are short-lived, a session's objects are not; when thousands of
 /// handshakes run at once their memory lies between the sessions' and the allocator can give little of it back
-/// (9,000 chargers connecting at once left the relay 28 KiB per idle connection, 200 at a time 11.5).
+/// (4,000 chargers connecting at once left the relay 28 KiB per idle connection, 200 at a time 11.5).
 struct HandshakeSlots<Waiter> {
     private(set) var inFlight = 0
     private var waiting = CircularBuffer<Waiter>()
