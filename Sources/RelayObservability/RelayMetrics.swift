@@ -239,6 +239,25 @@ public final class RelayMetrics: Sendable {
         ).increment(by: Int64(frames))
     }
 
+    // MARK: Handshake slots (`limits.handshakes`)
+
+    /// A charger's handshake began waiting for a slot (`true`), or stopped (it got one, or its connection closed).
+    package func handshakeWaiting(_ waiting: Bool) {
+        let gauge = registry.makeGauge(
+            descriptor: Self.descriptor(
+                "handshakes_waiting",
+                "",
+                "Chargers whose request is in, waiting for a handshake slot (limits.handshakes) before their dial."
+            )
+        )
+        if waiting {
+            gauge.increment()
+            counter("handshakes_waited", "Handshakes that waited for a slot (limits.handshakes).").increment()
+        } else {
+            gauge.decrement()
+        }
+    }
+
     // MARK: The grace of a lost upstream (`timeouts.reconnect_grace`)
 
     /// A charger kept while its upstream is redialled (`entered`), or no longer (`false`).

@@ -8,7 +8,7 @@ import time
 
 import pytest
 import websockets
-from conftest import recordings_list, recordings_show
+from conftest import free_port, http_get, recordings_list, recordings_show
 from peers import Backend, Charger16, Tap, open_charger, raw_websocket, session_16
 from ocpp.v16 import call as call16
 
@@ -262,6 +262,18 @@ def test_clients_that_never_finish_their_handshake_are_dropped(start_relay):
     assert relay.alive()
 
 
+def scraped(port, name):
+    """A metric's value from the relay's /metrics (0 while the endpoint is not up yet)."""
+    try:
+        _, body = http_get(f"http://127.0.0.1:{port}/metrics")
+    except OSError:
+        return 0.0
+    for line in body.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    return 0.0
+
+
 def test_a_storm_dials_a_slot_at_a_time_and_a_silent_client_holds_no_slot(start_relay):
     """limits.handshakes bounds the handshakes at once: in a storm the others wait their turn (none is refused, none
     dropped) and the backend never sees more upgrades at once; a client that never sends its request holds no slot."""
@@ -269,21 +281,37 @@ def test_a_storm_dials_a_slot_at_a_time_and_a_silent_client_holds_no_slot(start_
     async def scenario():
         async with Backend(ask_after_boot=False) as backend:
             backend.upgrade_delay = 0.4
-            relay = start_relay(backend.url, config="event_loops: 1\nlimits:\n  handshakes: 1\n")
+            metrics_port = free_port()
+            relay = start_relay(
+                backend.url,
+                config=f"event_loops: 1\nlimits:\n  handshakes: 1\nmetrics:\n  listen: 127.0.0.1:{metrics_port}\n",
+            )
             host, port = relay.url.split("//")[1].split("/")[0].split(":")
             _, silent = await asyncio.open_connection(host, int(port))  # slowloris: holds no slot
             started = time.monotonic()
-            chargers = await asyncio.gather(*(open_charger(relay.url, f"CP-STORM-{i}", ["ocpp1.6"]) for i in range(5)))
+            storm_task = asyncio.gather(*(open_charger(relay.url, f"CP-STORM-{i}", ["ocpp1.6"]) for i in range(5)))
+            # While the first upgrade takes its time, the others are seen waiting for their slot.
+            waiting = 0.0
+            while waiting < 4 and not storm_task.done():
+                await asyncio.sleep(0.05)
+                waiting = await asyncio.to_thread(scraped, metrics_port, "ocpp_relay_handshakes_waiting")
+            chargers = await storm_task
             storm = time.monotonic() - started
+            after = {
+                name: await asyncio.to_thread(scraped, metrics_port, name)
+                for name in ("ocpp_relay_handshakes_waiting", "ocpp_relay_handshakes_waited_total")
+            }
             answers = []
             for charger in chargers:
                 await charger.send('[2,"h","Heartbeat",{}]')
                 answers.append(await asyncio.wait_for(charger.recv(), 5))
                 await charger.close()
             silent.close()
-            return backend, storm, answers
+            return backend, storm, answers, waiting, after
 
-    backend, storm, answers = asyncio.run(scenario())
+    backend, storm, answers, waiting, after = asyncio.run(scenario())
+    assert waiting == 4  # the metrics say so while it happens
+    assert after == {"ocpp_relay_handshakes_waiting": 0, "ocpp_relay_handshakes_waited_total": 4}
     assert backend.most_upgrading == 1  # one upstream handshake at a time
     assert sorted(backend.sessions) == [f"CP-STORM-{i}" for i in range(5)]
     assert all(answer.startswith('[3,"h",') for answer in answers)

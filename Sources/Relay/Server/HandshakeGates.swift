@@ -1,4 +1,5 @@
 import NIOCore
+import RelayObservability
 
 /// Each event loop's ``HandshakeSlots`` carried out (`limits.handshakes`, shared out among the loops): a charger
 /// whose request is in waits for a slot before its upstream is dialled, and holds it until its session starts or
@@ -11,11 +12,13 @@ final class HandshakeGates: @unchecked Sendable {
 
     /// Never changed after `init`: read from every loop.
     private let gates: [ObjectIdentifier: Gate]
+    private let metrics: RelayMetrics
 
-    init(group: any EventLoopGroup) {
+    init(group: any EventLoopGroup, metrics: RelayMetrics) {
         var gates: [ObjectIdentifier: Gate] = [:]
         for loop in group.makeIterator() { gates[ObjectIdentifier(loop)] = Gate() }
         self.gates = gates
+        self.metrics = metrics
     }
 
     /// One loop's share of the relay's bound (0: none).
@@ -34,6 +37,7 @@ final class HandshakeGates: @unchecked Sendable {
         }
         let promise = channel.eventLoop.makePromise(of: Void.self)
         handshake.slotWaiter = promise
+        metrics.handshakeWaiting(true)
         return promise.futureResult
     }
 
@@ -42,8 +46,11 @@ final class HandshakeGates: @unchecked Sendable {
     func release(_ channel: any Channel, _ handshake: Handshake, closed: Bool, limit: Int) {
         if closed {
             handshake.closed = true
-            handshake.slotWaiter?.fail(ChannelError.ioOnClosedChannel)
-            handshake.slotWaiter = nil
+            if let waiter = handshake.slotWaiter {
+                handshake.slotWaiter = nil
+                metrics.handshakeWaiting(false)
+                waiter.fail(ChannelError.ioOnClosedChannel)
+            }
         }
         guard handshake.holdsSlot, let gate = gates[ObjectIdentifier(channel.eventLoop)] else { return }
         handshake.holdsSlot = false
@@ -52,6 +59,7 @@ final class HandshakeGates: @unchecked Sendable {
             guard !next.closed, let waiter = next.slotWaiter else { continue }
             next.holdsSlot = true
             next.slotWaiter = nil
+            metrics.handshakeWaiting(false)
             waiter.succeed()
             return
         }

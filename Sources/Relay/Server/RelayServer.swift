@@ -126,7 +126,7 @@ public final class RelayServer: Service, Sendable {
             console: console,
             verifiedCredentials: VerifiedCredentials(),
             redialPacer: RedialPacer(perSecond: configuration.redialRate),
-            gates: HandshakeGates(group: group)
+            gates: HandshakeGates(group: group, metrics: metrics)
         )
     }
 
