@@ -3,7 +3,11 @@
 /// touches no reference count (walking the `SchemaNode` classes retained and released a node, an array or a table at
 /// every member: a third of the judging). Made once per version, with its facts; never changes.
 final class CompiledSchema: @unchecked Sendable {
+    /// The index that stands for "any value" (a node of kind `any`, an array without element facts).
+    static let any = -1
+
     struct Node {
+        /// Never `any`: such nodes are compiled as ``CompiledSchema/any``.
         var kind: SchemaNode.Kind
         var closed: Bool
         var dateTime: Bool
@@ -13,7 +17,7 @@ final class CompiledSchema: @unchecked Sendable {
         var maxLength: Int
         var minItems: Int
         var maxItems: Int
-        /// An array's element, as an index into ``Tables/nodes``; -1 for none (any element).
+        /// An array's element, as an index into ``Tables/nodes``; ``CompiledSchema/any`` for any element.
         var items: Int
         /// This object's members in ``Tables/members``.
         var members: Range<Int>
@@ -80,29 +84,36 @@ final class CompiledSchema: @unchecked Sendable {
         var numbered: [ObjectIdentifier: Int] = [:]
 
         mutating func index(of node: SchemaNode) -> Int {
+            if node.kind == .any { return CompiledSchema.any }
             if let index = numbered[ObjectIdentifier(node)] { return index }
             let index = nodes.count
             numbered[ObjectIdentifier(node)] = index
+            // A bit per required member (the first 64), set by the member of that name.
+            let required = Array(node.required.prefix(64).enumerated())
+            func bits(_ name: String) -> UInt64 {
+                required.reduce(0) { $1.element == name ? $0 | 1 << UInt64($1.offset) : $0 }
+            }
             nodes.append(
                 Node(
                     kind: node.kind,
                     closed: node.closed,
                     dateTime: node.format == "date-time",
                     tooManyRequired: node.required.count > 64,
-                    requiredMask: node.requiredMask,
+                    requiredMask: required.reduce(0) { $0 | 1 << UInt64($1.offset) },
                     maxLength: node.maxLength ?? .max,
                     minItems: node.minItems ?? 0,
                     maxItems: node.maxItems ?? .max,
-                    items: -1,
+                    items: CompiledSchema.any,
                     members: 0..<0,
                     enumeration: nil,
                     bounds: node.bounds
                 )
             )
             // Children after their parent's slot is taken: a node's members are laid out together, in schema order.
-            let children = node.members.indices.map { (node.members[$0].name, node.requiredBits[$0]) }
             let first = members.count
-            members += children.map { Member(name: text($0.0), node: -1, requiredBit: $0.1) }
+            members += node.members.map {
+                Member(name: text($0.name), node: CompiledSchema.any, requiredBit: bits($0.name))
+            }
             nodes[index].members = first..<members.count
             for (offset, member) in node.members.enumerated() {
                 members[first + offset].node = self.index(of: member.node)

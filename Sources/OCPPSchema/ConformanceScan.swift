@@ -15,8 +15,7 @@ struct ConformanceScan {
     private let bytes: UnsafeBufferPointer<UInt8>
     private var index = 0
     private let schema: CompiledSchema.Tables
-    /// A node's index meaning "any value".
-    private static let any = -1
+    private static let any = CompiledSchema.any
 
     init(_ bytes: UnsafeBufferPointer<UInt8>, schema: CompiledSchema.Tables) {
         self.bytes = bytes
@@ -54,7 +53,8 @@ struct ConformanceScan {
 
     /// Reads the payload (an object keeping the rules of node `node`) and the frame's end.
     mutating func payloadConforms(to node: Int) -> Bool {
-        guard schema.nodes[node].kind == .object, index < bytes.count, bytes[index] == UInt8(ascii: "{"),
+        guard node != Self.any, schema.nodes[node].kind == .object, index < bytes.count,
+            bytes[index] == UInt8(ascii: "{"),
             value(node, depth: 1)
         else { return false }
         guard take(UInt8(ascii: "]")) else { return false }
@@ -73,7 +73,6 @@ struct ConformanceScan {
     private mutating func value(_ node: Int, depth: Int) -> Bool {
         skipSpace()
         guard index < bytes.count else { return false }
-        let node = node == Self.any || schema.nodes[node].kind == .any ? Self.any : node
         switch bytes[index] {
         case UInt8(ascii: "{"):
             return object(node, depth: depth + 1)

@@ -114,11 +114,7 @@ public final class SchemaNode: Sendable {
     /// The members in schema order, for the judgement's lookups: a payload's members mostly come in that order, and
     /// comparing short names beats hashing them (measured on the frame path).
     let members: [(name: String, node: SchemaNode)]
-    /// The bits of ``requiredMask`` each of ``members`` sets, for ``CompiledSchema``.
-    let requiredBits: [UInt64]
     public let required: [String]
-    /// A bit per entry of ``required`` (its first 64).
-    let requiredMask: UInt64
     /// Whether an object takes no members beyond ``properties`` (`additionalProperties: false`).
     public let closed: Bool
     /// An array's element.
@@ -160,10 +156,6 @@ public final class SchemaNode: Sendable {
         self.propertyOrder = propertyOrder
         self.members = propertyOrder.compactMap { name in properties[name].map { (name, $0) } }
         self.required = required
-        self.requiredMask = required.prefix(64).indices.reduce(0) { $0 | 1 << UInt64($1) }
-        self.requiredBits = members.map { member in
-            required.prefix(64).indices.filter { required[$0] == member.name }.reduce(0) { $0 | 1 << UInt64($1) }
-        }
         self.closed = closed
         self.items = items
         self.minItems = minItems
