@@ -20,11 +20,10 @@ package final class Handshake {
     var upstream = UpstreamStage.none
     /// Drops the connection if the request does not arrive in time.
     var expiry: Scheduled<Void>?
-    /// Whether it holds one of its loop's handshake slots (``HandshakeGates``), or waits for one, and whether its
-    /// connection closed.
+    /// Whether it holds one of its loop's handshake slots (``HandshakeGates``), or waits for one (nil once its
+    /// connection closed).
     var holdsSlot = false
     var slotWaiter: EventLoopPromise<Void>?
-    var closed = false
 
     /// A class: the handshake an idle connection keeps holds a pointer (nil once the session started), not room
     /// for these strings.

@@ -45,7 +45,6 @@ final class HandshakeGates: @unchecked Sendable {
     /// the next waiting handshake whose connection is still open; a handshake still waiting fails.
     func release(_ channel: any Channel, _ handshake: Handshake, closed: Bool, limit: Int) {
         if closed {
-            handshake.closed = true
             if let waiter = handshake.slotWaiter {
                 handshake.slotWaiter = nil
                 metrics.handshakeWaiting(false)
@@ -55,8 +54,8 @@ final class HandshakeGates: @unchecked Sendable {
         guard handshake.holdsSlot, let gate = gates[ObjectIdentifier(channel.eventLoop)] else { return }
         handshake.holdsSlot = false
         while let next = gate.slots.finish(limit: share(limit)) {
-            // A connection that closed while it waited passes the slot on.
-            guard !next.closed, let waiter = next.slotWaiter else { continue }
+            // A connection that closed while it waited (its waiter gone) passes the slot on.
+            guard let waiter = next.slotWaiter else { continue }
             next.holdsSlot = true
             next.slotWaiter = nil
             metrics.handshakeWaiting(false)
