@@ -67,6 +67,15 @@ def free_port():
         return s.getsockname()[1]
 
 
+def metric(text, name, **labels):
+    """A sample's value in a Prometheus text (0 when it is not there)."""
+    wanted = ",".join(f'{key}="{value}"' for key, value in labels.items())
+    for line in text.splitlines():
+        if line.startswith(f"{name}{{{wanted}}}" if labels else f"{name} "):
+            return float(line.split()[-1])
+    return 0.0
+
+
 def http_get(url):
     """(status, body) of a GET, error statuses included."""
     try:

@@ -19,7 +19,7 @@ import websockets
 from ocpp.v16 import call as call16
 from websockets.asyncio.client import connect
 
-from conftest import free_port, http_get, recordings_show
+from conftest import free_port, http_get, metric, recordings_show
 from peers import Backend, Charger16, handshake_status, now
 
 HERE = os.path.dirname(__file__)
@@ -51,14 +51,6 @@ class BackendProcess:
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(timeout=10)
         return [json.loads(line) for line in self.output.read_text().splitlines() if line.strip()]
-
-
-def metric(text, name, **labels):
-    wanted = ",".join(f'{key}="{value}"' for key, value in labels.items())
-    for line in text.splitlines():
-        if line.startswith(f"{name}{{{wanted}}}" if labels else f"{name} "):
-            return float(line.split()[-1])
-    return 0.0
 
 
 async def transaction_charger(relay_url, identity, stop, report, warm=None):

@@ -8,7 +8,7 @@ import time
 
 import pytest
 import websockets
-from conftest import free_port, http_get, recordings_list, recordings_show
+from conftest import free_port, http_get, metric, recordings_list, recordings_show
 from peers import Backend, Charger16, Tap, open_charger, raw_websocket, session_16
 from ocpp.v16 import call as call16
 
@@ -268,10 +268,7 @@ def scraped(port, name):
         _, body = http_get(f"http://127.0.0.1:{port}/metrics")
     except OSError:
         return 0.0
-    for line in body.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[-1])
-    return 0.0
+    return metric(body, name)
 
 
 def test_a_storm_dials_a_slot_at_a_time_and_a_silent_client_holds_no_slot(start_relay):
