@@ -256,8 +256,12 @@ def test_events_before_the_backends_id_wait_for_it(start_relay):
 
     async def scenario():
         async with Backend(subprotocols=["ocpp1.6"], ask_after_boot=False) as backend:
-            backend.start_delay = 5
-            relay = start_reverse_relay(start_relay, backend, config="timeouts:\n  call: 6s\n  drain: 1s\n")
+            # Silent for longer than the first connection lasts: the relay answers the station's Started after half
+            # timeouts.call (5 s, at its next 1 s tick), and the drain closes the upstream 1 s after the station left
+            # (by about 6 s), well before the backend's answer (8 s) and the StartTransaction's own timeout (10 s).
+            # With 5 s of silence and a 6 s timeout, the backend's answer raced that close.
+            backend.start_delay = 8
+            relay = start_reverse_relay(start_relay, backend, config="timeouts:\n  call: 10s\n  drain: 1s\n")
             ws, station, task, _ = await booted_station(relay.url, "CS-QUEUE")
             started = await station.call(
                 event("Started", "Authorized", 0, "TX-Q", id_token=TOKEN, evse={"id": 1, "connector_id": 1}, meter_value=energy(100, "Transaction.Begin"), charging_state="Charging")
@@ -395,8 +399,12 @@ def test_transaction_messages_left_unsent_go_out_on_the_next_connection(start_re
 
     async def scenario():
         async with Backend(subprotocols=["ocpp1.6"], ask_after_boot=False) as backend:
-            backend.start_delay = 5
-            relay = start_reverse_relay(start_relay, backend, config="timeouts:\n  call: 6s\n  drain: 1s\n")
+            # Silent for longer than the first connection lasts: the relay answers the station's Started after half
+            # timeouts.call (5 s, at its next 1 s tick), and the drain closes the upstream 1 s after the station left
+            # (by about 6 s), well before the backend's answer (8 s) and the StartTransaction's own timeout (10 s).
+            # With 5 s of silence and a 6 s timeout, the backend's answer raced that close.
+            backend.start_delay = 8
+            relay = start_reverse_relay(start_relay, backend, config="timeouts:\n  call: 10s\n  drain: 1s\n")
             ws, station, task, _ = await booted_station(relay.url, "CS-OUTBOX")
             await station.call(
                 event("Started", "Authorized", 0, "TX-O", id_token=TOKEN, evse={"id": 1, "connector_id": 1}, meter_value=energy(10, "Transaction.Begin"), charging_state="Charging")
@@ -405,7 +413,7 @@ def test_transaction_messages_left_unsent_go_out_on_the_next_connection(start_re
             await station.call(event("Ended", "StopAuthorized", 2, "TX-O", id_token=TOKEN, meter_value=energy(30, "Transaction.End"), stopped_reason="Local"))
             await ws.close()
             task.cancel()
-            await backend.closed("CS-OUTBOX")
+            await backend.closed("CS-OUTBOX", timeout=20)  # noticed when its 8 s of silence end
             stopped_before = list(backend.stops)
             backend.start_delay = 0
             ws2 = await open_charger(relay.url, "CS-OUTBOX", ["ocpp2.0.1"])
