@@ -53,13 +53,20 @@ struct ConformanceScan {
 
     /// Reads the payload (an object keeping the rules of node `node`) and the frame's end.
     mutating func payloadConforms(to node: Int) -> Bool {
+        payloadRange(conformingTo: node) != nil
+    }
+
+    /// Reads the payload (an object keeping the rules of node `node`) and the frame's end: the payload's bytes.
+    mutating func payloadRange(conformingTo node: Int) -> Range<Int>? {
+        let start = index
         guard node != Self.any, schema.nodes[node].kind == .object, index < bytes.count,
             bytes[index] == UInt8(ascii: "{"),
             value(node, depth: 1)
-        else { return false }
-        guard take(UInt8(ascii: "]")) else { return false }
+        else { return nil }
+        let end = index
+        guard take(UInt8(ascii: "]")) else { return nil }
         skipSpace()
-        return index == bytes.count
+        return index == bytes.count ? start..<end : nil
     }
 
     /// The bytes of `range`.
@@ -289,4 +296,29 @@ struct ConformanceScan {
     }
 
     private static func isDigit(_ byte: UInt8) -> Bool { byte &- UInt8(ascii: "0") < 10 }
+}
+
+/// A CALL that keeps its version's schema, as ``SchemaFacts/conformingCall(_:)`` found its parts in the frame's
+/// bytes.
+public struct ConformingCall: Sendable, Equatable {
+    /// The message id's bytes (plain ASCII, no quotes).
+    public var messageID: Range<Int>
+    public var action: String
+    /// The payload object's bytes, braces included.
+    public var payload: Range<Int>
+}
+
+extension SchemaFacts {
+    /// A CALL whose frame is well-formed JSON, whose strings are all printable ASCII without escapes, and whose
+    /// payload keeps its request's schema (``ConformanceScan``): where its parts are. nil for anything else, a CALL
+    /// the scan is not sure of included: the caller then takes the long way (parse, judge the tree).
+    public func conformingCall(_ bytes: UnsafeBufferPointer<UInt8>) -> ConformingCall? {
+        var scan = ConformanceScan(bytes, schema: compiled.tables)
+        guard let envelope = scan.envelope(), envelope.messageType == 2, let name = envelope.action,
+            let known = OCPPAction.index(of: UnsafeRawBufferPointer(scan.slice(name))),
+            let schema = request(OCPPAction.all[known]), let node = compiled.index(of: schema),
+            let payload = scan.payloadRange(conformingTo: node)
+        else { return nil }
+        return ConformingCall(messageID: envelope.messageID, action: OCPPAction.all[known], payload: payload)
+    }
 }

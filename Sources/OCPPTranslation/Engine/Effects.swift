@@ -123,6 +123,14 @@ struct Effects<Rules: TranslationRules>: TranslationNotes, Sendable {
         sendUpstream(action, payload, answering: Caller(call), context)
     }
 
+    /// Sends the translation of the charger's CALL `caller` to the backend as payload text the light path wrote
+    /// (compact JSON; no OCPP 2.1 step lifts it): the backend's answer answers it.
+    mutating func forward(_ caller: Caller, as action: String, text payload: String, _ context: Rules.UpstreamContext) {
+        let id = makeID()
+        upstream.enqueue(SentCall(id: id, action: action, text: payload, caller: caller, context: context), id: id)
+        pumpUpstream()
+    }
+
     /// Sends the translation of `call` (the backend's) to the charger: the charger's answer answers it.
     mutating func toCharger(
         _ call: RPCFrame.Call,
@@ -135,12 +143,12 @@ struct Effects<Rules: TranslationRules>: TranslationNotes, Sendable {
 
     mutating func pumpUpstream() {
         guard let (id, call) = upstream.next(at: uptime()) else { return }
-        output.append(.toUpstream(Self.callText(id, call.action, call.payload)))
+        output.append(.toUpstream(Self.callText(id, call)))
     }
 
     mutating func pumpCharger() {
         guard !chargerGone, let (id, call) = charger.next(at: uptime()) else { return }
-        output.append(.toCharger(Self.callText(id, call.action, call.payload)))
+        output.append(.toCharger(Self.callText(id, call)))
     }
 
     /// Changes the CALLs waiting for the backend (a transaction id learnt meanwhile goes into them).
@@ -148,8 +156,21 @@ struct Effects<Rules: TranslationRules>: TranslationNotes, Sendable {
         upstream.updateWaiting(body)
     }
 
-    static func callText(_ id: String, _ action: String, _ payload: JSONValue) -> String {
-        RPCFrame.call(.init(messageID: id, action: action, payload: payload)).jsonText
+    /// A CALL's frame text: its payload's text as the light path wrote it, or its tree written out.
+    static func callText<Context>(_ id: String, _ call: SentCall<Context>) -> String {
+        guard let text = call.text else {
+            return RPCFrame.call(.init(messageID: id, action: call.action, payload: call.payload)).jsonText
+        }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(text.utf8.count + id.utf8.count + call.action.utf8.count + 12)
+        bytes.append(contentsOf: "[2,".utf8)
+        JSONValue.writeString(id, to: &bytes)
+        bytes.append(UInt8(ascii: ","))
+        JSONValue.writeString(call.action, to: &bytes)
+        bytes.append(UInt8(ascii: ","))
+        bytes.append(contentsOf: text.utf8)
+        bytes.append(UInt8(ascii: "]"))
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     // MARK: Answering

@@ -175,6 +175,10 @@ struct TranslationEngine<Rules: TranslationRules>: VersionTranslation {
     // MARK: Frames
 
     private mutating func frame(_ text: String, from side: Side) {
+        if side == .charger {
+            var text = text
+            guard !text.withUTF8({ rules.lightFromCharger($0, &io) }) else { return }
+        }
         let version = io.version(side)
         let frame: RPCFrame
         do {

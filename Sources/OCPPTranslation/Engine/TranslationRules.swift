@@ -36,8 +36,18 @@ final class SentCall<Context: Sendable>: @unchecked Sendable {
     /// Its message id.
     let id: String
     let action: String
-    /// The payload; a value learnt while the call waits may still go in (``CallLane/updateWaiting(_:)``).
-    var payload: JSONValue
+    /// The payload; a value learnt while the call waits may still go in (``CallLane/updateWaiting(_:)``). A payload
+    /// the light path wrote as text (``text``) is read into a tree only when asked for.
+    var payload: JSONValue {
+        get { tree ?? text.flatMap { try? JSONParser.parse($0.utf8) } ?? .object([]) }
+        set {
+            tree = newValue
+            text = nil
+        }
+    }
+    /// The payload as compact JSON text, when the light path wrote it so; `nil` when it is ``payload``'s tree.
+    private(set) var text: String?
+    private var tree: JSONValue?
     /// The other side's CALL this one translates: its answer becomes that one's. `nil` for the relay's own calls.
     let caller: Caller?
     let context: Context
@@ -45,7 +55,16 @@ final class SentCall<Context: Sendable>: @unchecked Sendable {
     init(id: String, action: String, payload: JSONValue, caller: Caller?, context: Context) {
         self.id = id
         self.action = action
-        self.payload = payload
+        self.tree = payload
+        self.caller = caller
+        self.context = context
+    }
+
+    /// A CALL whose payload is compact JSON text already (the light path's).
+    init(id: String, action: String, text: String, caller: Caller?, context: Context) {
+        self.id = id
+        self.action = action
+        self.text = text
         self.caller = caller
         self.context = context
     }
@@ -102,6 +121,10 @@ protocol TranslationRules: Sendable {
 
     /// A refusal that applies before any table (a 2.0.1 backend takes nothing before it accepted the boot).
     func refusal(of call: RPCFrame.Call, from side: Side) -> (code: RPCErrorCode, description: String)?
+
+    /// Translates a charger's frame from its bytes, without trees, when it is one the rules' light path takes;
+    /// `false` (nothing done) sends it the tree path.
+    mutating func lightFromCharger(_ frame: UnsafeBufferPointer<UInt8>, _ io: inout Effects<Self>) -> Bool
 
     /// Translates a CALL whose table entry names `transform` (the engine translates one without by its field
     /// rules, ``translateByFieldRules(_:_:from:_:)``). Throws what makes it untranslatable: the sender is refused
@@ -163,6 +186,10 @@ enum StateChange: Sendable, Equatable {
 extension TranslationRules {
     func refusal(of call: RPCFrame.Call, from side: Side) -> (code: RPCErrorCode, description: String)? {
         nil
+    }
+
+    mutating func lightFromCharger(_ frame: UnsafeBufferPointer<UInt8>, _ io: inout Effects<Self>) -> Bool {
+        false
     }
 
     mutating func upstreamFailed(

@@ -372,12 +372,7 @@ extension ForwardRules {
             io.reply(to: .charger, call.messageID, .object([]))
             return
         }
-        var transaction: ForwardState.Transaction?
-        if let number = p["transactionId"]?.intValue, number > 0 {
-            transaction = state.transaction(number: Int32(clamping: number)).flatMap { $0.ended ? nil : $0 }
-        }
-        if transaction == nil, connector > 0 { transaction = state.openTransaction(onConnector: connector) }
-        guard var open = transaction else {
+        guard var open = openTransaction(number: p["transactionId"]?.intValue, connector: connector) else {
             let evseId = tables.topology.evse(forConnector: connector).evseId
             io.forward(
                 call,
@@ -389,8 +384,7 @@ extension ForwardRules {
         }
         let context =
             call.payload["meterValue"]?.arrayValue?.first?["sampledValue"]?.arrayValue?.first?["context"]?.stringValue
-            ?? "Sample.Periodic"
-        let trigger = tables.enumMap(.meterTriggerReason16To201).map(context) ?? "MeterValuePeriodic"
+        let trigger = meterTrigger(context: context)
         let timestamp = values.first?["timestamp"] ?? .string(now())
         let event = transactionEvent(
             &open,
@@ -402,6 +396,21 @@ extension ForwardRules {
         // Only its seqNo changed: written when that needs a new reservation (transactionEvent says so).
         state.update(open)
         io.forward(call, as: "TransactionEvent", event, .emptyResult)
+    }
+
+    /// The open transaction a 1.6 MeterValues is about: the one its `transactionId` names, else the connector's.
+    func openTransaction(number: Int?, connector: Int) -> ForwardState.Transaction? {
+        if let number, number > 0,
+            let named = state.transaction(number: Int32(clamping: number)), !named.ended
+        {
+            return named
+        }
+        return connector > 0 ? state.openTransaction(onConnector: connector) : nil
+    }
+
+    /// The trigger reason of a MeterValues' TransactionEvent, by the context of its first sample.
+    func meterTrigger(context: String?) -> String {
+        tables.enumMap(.meterTriggerReason16To201).map(context ?? "Sample.Periodic") ?? "MeterValuePeriodic"
     }
 
     mutating func diagnosticsStatus(

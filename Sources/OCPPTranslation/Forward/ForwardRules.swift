@@ -34,6 +34,11 @@ struct ForwardRules: TranslationRules {
         return (.securityError, "the backend has not accepted a BootNotification yet")
     }
 
+    /// The light path takes a MeterValues inside a transaction (``lightMeterValues(_:_:)``).
+    mutating func lightFromCharger(_ frame: UnsafeBufferPointer<UInt8>, _ io: inout Effects<Self>) -> Bool {
+        lightMeterValues(frame, &io)
+    }
+
     /// The transforms the table names, for the charger's messages and the backend's.
     mutating func translate(
         _ call: RPCFrame.Call,

@@ -119,8 +119,11 @@ extension ForwardRules {
     }
 
     /// Whether `text` is a JSON number as RFC 8259 writes it (`-0.5`, `12`, `1e3`; not `01`, `.5`, `1.`).
-    static func isJSONNumber(_ text: String) -> Bool {
-        var bytes = text.utf8[...]
+    static func isJSONNumber(_ text: String) -> Bool { isJSONNumber(text.utf8[...]) }
+
+    /// Whether `bytes` spell a JSON number as RFC 8259 writes it.
+    static func isJSONNumber<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> Bool where Bytes.SubSequence == Bytes {
+        var bytes = bytes
         func digits() -> Int {
             let count = bytes.prefix { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }.count
             bytes = bytes.dropFirst(count)

@@ -13,10 +13,20 @@ public struct TranslationOptions: Sendable, Hashable {
     /// 2.0.1 backend answers the TransactionEvent; a verdict other than Accepted then stops the transaction
     /// (RemoteStopTransaction). For backends slower than the charger's StartTransaction timeout.
     public var answerStartEarly = false
+    /// Frequent messages are translated from their bytes where they allow it (``ForwardRules/lightMeterValues(_:_:)``)
+    /// rather than through trees. Not a setting: `false` is the reference the differential tests hold the light path
+    /// to.
+    public var lightPath = true
 
-    public init(upstreamSecurity: Bool = false, upstreamPlugAndCharge: Bool = false, answerStartEarly: Bool = false) {
+    public init(
+        upstreamSecurity: Bool = false,
+        upstreamPlugAndCharge: Bool = false,
+        answerStartEarly: Bool = false,
+        lightPath: Bool = true
+    ) {
         self.upstreamSecurity = upstreamSecurity
         self.upstreamPlugAndCharge = upstreamPlugAndCharge
         self.answerStartEarly = answerStartEarly
+        self.lightPath = lightPath
     }
 }

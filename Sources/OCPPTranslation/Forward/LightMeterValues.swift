@@ -1,0 +1,244 @@
+import OCPP
+import OCPPSchema
+
+/// The light path of the most frequent translated message: a 1.6 MeterValues inside a transaction, read from the
+/// frame's bytes and written as its 2.0.1 TransactionEvent (Updated) without building a tree of either.
+///
+/// It takes only the frames whose translation is sure without the tree path's judgement: a CALL that keeps the 1.6
+/// schema with plain strings (``SchemaFacts/conformingCall(_:)``), after the backend accepted the boot, on an open
+/// transaction, with the table's stock `meter_values` transform, every sample a number with a measurand the tables
+/// map, no signed data, no repeated member. Anything else (and anything the tree path would note) goes the tree
+/// path, which says why. The tables stay the source of what maps to what; the differential tests hold the two paths
+/// to the same frames and state.
+extension ForwardRules {
+    /// Translates `frame` when it is such a MeterValues: `false` (nothing done) for any other.
+    mutating func lightMeterValues(_ frame: UnsafeBufferPointer<UInt8>, _ io: inout Effects<Self>) -> Bool {
+        guard setup.options.lightPath, io.step == nil, state.bootAccepted,
+            let header = RPCFrameHeader.scan(UnsafeRawBufferPointer(frame)), header.messageType == 2,
+            header.action == Self.meterValuesAction,
+            let mapping = tables.charger["MeterValues"], mapping.transform == .charger(.meterValues),
+            mapping.error == nil, mapping.answer == nil,
+            let call = SchemaFacts.ocpp16.conformingCall(frame)
+        else { return false }
+        let json = PlainJSON(bytes: frame)
+        guard let payload = MeterValuesPayload(json, call.payload),
+            var open = openTransaction(number: payload.transactionId, connector: payload.connectorId),
+            let values = LightMeterValueWriter.write(json, payload.meterValues, tables)
+        else { return false }
+        let (seqNo, reserved) = open.takeSeqNo()
+        if reserved { seqNosReserved = true }
+        var event: [UInt8] = []
+        event.reserveCapacity(values.bytes.count + 200)
+        event.append(contentsOf: #"{"eventType":"Updated","timestamp":"#.utf8)
+        event.append(contentsOf: frame[values.firstTimestamp])
+        event.append(contentsOf: #","triggerReason":"#.utf8)
+        JSONValue.writeString(meterTrigger(context: values.firstContext.map(json.text)), to: &event)
+        event.append(contentsOf: #","seqNo":"#.utf8)
+        event.append(contentsOf: String(seqNo).utf8)
+        event.append(contentsOf: #","transactionInfo":{"transactionId":"#.utf8)
+        JSONValue.writeString(open.id, to: &event)
+        event.append(contentsOf: #"},"meterValue":"#.utf8)
+        event.append(contentsOf: values.bytes)
+        event.append(UInt8(ascii: "}"))
+        state.update(open)
+        io.forward(
+            Caller(messageID: json.text(call.messageID), action: call.action),
+            as: "TransactionEvent",
+            text: String(decoding: event, as: UTF8.self),
+            .emptyResult
+        )
+        return true
+    }
+
+    static let meterValuesAction = OCPPAction.all.firstIndex(of: "MeterValues")
+}
+
+/// The members of a 1.6 MeterValues' payload, each read once.
+private struct MeterValuesPayload {
+    var connectorId = 0
+    var transactionId: Int?
+    var meterValues = 0..<0
+
+    init?(_ json: PlainJSON, _ payload: Range<Int>) {
+        var seen = Seen()
+        var connector: Int?
+        var transactionId: Int?
+        var meterValues = 0..<0
+        let read = json.members(of: payload) { name, value in
+            if json.equals(name, "connectorId") {
+                connector = json.integer(value)
+                return seen.first(0) && connector != nil
+            } else if json.equals(name, "transactionId") {
+                transactionId = json.integer(value)
+                return seen.first(1) && transactionId != nil
+            } else if json.equals(name, "meterValue") {
+                meterValues = value
+                return seen.first(2)
+            }
+            return false
+        }
+        guard read, let connector, seen.has(2) else { return nil }
+        (self.connectorId, self.transactionId, self.meterValues) = (connector, transactionId, meterValues)
+    }
+}
+
+/// Writes 1.6 `meterValue[]` as 2.0.1's, as ``ForwardRules/convertMeterValues(_:action:_:)`` converts the samples it
+/// keeps: the value as a number, context, mapped measurand, phase, location, and unit as `unitOfMeasure`.
+private enum LightMeterValueWriter {
+    struct Written {
+        var bytes: [UInt8]
+        /// The first meter value's timestamp (a JSON string, quotes included).
+        var firstTimestamp: Range<Int>
+        /// The first sample's context, if it has one.
+        var firstContext: Range<Int>?
+    }
+
+    /// The 2.0.1 array; `nil` when a meter value or sample is one the tree path would drop, note or move.
+    static func write(_ json: PlainJSON, _ array: Range<Int>, _ tables: MappingTables) -> Written? {
+        let measurands = tables.enumMap(.measurand16To201)
+        let units = tables.enumMap(.unit16To201)
+        var out: [UInt8] = [UInt8(ascii: "[")]
+        out.reserveCapacity(array.count + 64)
+        var firstTimestamp: Range<Int>?
+        var firstContext: Range<Int>?
+        var firstSample = true
+        let read = json.elements(of: array) { meterValue in
+            if firstTimestamp != nil { out.append(UInt8(ascii: ",")) }
+            var seen = Seen()
+            var timestamp: Range<Int>?
+            var samples: Range<Int>?
+            guard
+                json.members(
+                    of: meterValue,
+                    { name, value in
+                        if json.equals(name, "timestamp") {
+                            timestamp = value
+                            return seen.first(0) && json.string(value) != nil
+                        } else if json.equals(name, "sampledValue") {
+                            samples = value
+                            return seen.first(1)
+                        }
+                        return false
+                    }
+                ), let timestamp, let samples
+            else { return false }
+            firstTimestamp = firstTimestamp ?? timestamp
+            out.append(contentsOf: #"{"timestamp":"#.utf8)
+            out.append(contentsOf: json.bytes[timestamp])
+            out.append(contentsOf: #","sampledValue":["#.utf8)
+            var count = 0
+            let wrote = json.elements(of: samples) { sample in
+                guard let fields = Sample(json, sample) else { return false }
+                if firstSample { firstContext = fields.context }
+                firstSample = false
+                guard fields.write(json, measurands, units, after: count, to: &out) else { return false }
+                count += 1
+                return true
+            }
+            out.append(contentsOf: "]}".utf8)
+            return wrote && count > 0
+        }
+        guard read, let firstTimestamp else { return nil }
+        out.append(UInt8(ascii: "]"))
+        return Written(bytes: out, firstTimestamp: firstTimestamp, firstContext: firstContext)
+    }
+
+    /// A 1.6 sample's members (their texts, without quotes).
+    struct Sample {
+        var value: Range<Int>
+        var context, measurand, phase, location, unit: Range<Int>?
+
+        init?(_ json: PlainJSON, _ range: Range<Int>) {
+            var seen = Seen()
+            var value: Range<Int>?
+            var context, measurand, phase, location, unit: Range<Int>?
+            let read = json.members(of: range) { name, member in
+                guard let text = json.string(member) else { return false }
+                switch name.count {
+                case 5 where json.equals(name, "value"):
+                    value = text
+                    return seen.first(0)
+                case 7 where json.equals(name, "context"):
+                    context = text
+                    return seen.first(1)
+                // A signed sample moves onto its reading's sample: the tree path's.
+                case 6 where json.equals(name, "format"):
+                    return seen.first(2) && json.equals(text, "Raw")
+                case 9 where json.equals(name, "measurand"):
+                    measurand = text
+                    return seen.first(3)
+                case 5 where json.equals(name, "phase"):
+                    phase = text
+                    return seen.first(4)
+                case 8 where json.equals(name, "location"):
+                    location = text
+                    return seen.first(5)
+                case 4 where json.equals(name, "unit"):
+                    unit = text
+                    return seen.first(6)
+                default:
+                    return false
+                }
+            }
+            guard read, let value, ForwardRules.isJSONNumber(json.bytes[value]) else { return nil }
+            (self.value, self.context, self.measurand) = (value, context, measurand)
+            (self.phase, self.location, self.unit) = (phase, location, unit)
+        }
+
+        /// Writes the 2.0.1 sample (after `count` others); `false` when its measurand has no 2.0.1 value.
+        func write(
+            _ json: PlainJSON,
+            _ measurands: EnumMap,
+            _ units: EnumMap,
+            after count: Int,
+            to out: inout [UInt8]
+        ) -> Bool {
+            var mapped: String?
+            if let measurand {
+                guard let known = measurands.map(json.text(measurand)) else { return false }
+                mapped = known
+            }
+            if count > 0 { out.append(UInt8(ascii: ",")) }
+            out.append(contentsOf: #"{"value":"#.utf8)
+            out.append(contentsOf: json.bytes[value])
+            copy("context", context, json, &out)
+            if let mapped {
+                out.append(contentsOf: #","measurand":"#.utf8)
+                JSONValue.writeString(mapped, to: &out)
+            }
+            copy("phase", phase, json, &out)
+            copy("location", location, json, &out)
+            if let unit {
+                let text = json.text(unit)
+                out.append(contentsOf: #","unitOfMeasure":{"unit":"#.utf8)
+                JSONValue.writeString(units.map(text) ?? text, to: &out)
+                out.append(UInt8(ascii: "}"))
+            }
+            out.append(UInt8(ascii: "}"))
+            return true
+        }
+
+        /// Copies a plain string member as it came.
+        private func copy(_ name: String, _ text: Range<Int>?, _ json: PlainJSON, _ out: inout [UInt8]) {
+            guard let text else { return }
+            out.append(contentsOf: #",""#.utf8)
+            out.append(contentsOf: name.utf8)
+            out.append(contentsOf: #"":""#.utf8)
+            out.append(contentsOf: json.bytes[text])
+            out.append(UInt8(ascii: "\""))
+        }
+    }
+}
+
+/// The members an object had: a repeated one is the tree path's (it reads the first; the light path does not guess).
+private struct Seen {
+    private var bits: UInt8 = 0
+
+    /// Marks member `bit`; `false` when it was there already.
+    mutating func first(_ bit: Int) -> Bool {
+        defer { bits |= 1 << bit }
+        return bits & (1 << bit) == 0
+    }
+
+    func has(_ bit: Int) -> Bool { bits & (1 << bit) != 0 }
+}
