@@ -13,13 +13,9 @@ import OCPPSchema
 extension ForwardRules {
     /// Translates `frame` when it is such a MeterValues: `false` (nothing done) for any other.
     mutating func lightMeterValues(_ frame: UnsafeBufferPointer<UInt8>, _ io: inout Effects<Self>) -> Bool {
-        guard setup.options.lightPath, io.step == nil, state.bootAccepted,
-            let header = RPCFrameHeader.scan(UnsafeRawBufferPointer(frame)), header.messageType == 2,
-            header.action == Self.meterValuesAction,
-            let mapping = tables.charger["MeterValues"], mapping.transform == .charger(.meterValues),
-            mapping.error == nil, mapping.answer == nil,
-            let call = SchemaFacts.ocpp16.conformingCall(frame)
-        else { return false }
+        guard state.bootAccepted, let call = lightCall(frame, Self.meterValues, .charger(.meterValues), io) else {
+            return false
+        }
         let json = PlainJSON(bytes: frame)
         guard let payload = MeterValuesPayload(json, call.payload),
             var open = openTransaction(number: payload.transactionId, connector: payload.connectorId),
@@ -50,7 +46,7 @@ extension ForwardRules {
         return true
     }
 
-    static let meterValuesAction = OCPPAction.all.firstIndex(of: "MeterValues")
+    static let meterValues = OCPPAction.all.firstIndex(of: "MeterValues")
 }
 
 /// The members of a 1.6 MeterValues' payload, each read once.
@@ -60,7 +56,7 @@ private struct MeterValuesPayload {
     var meterValues = 0..<0
 
     init?(_ json: PlainJSON, _ payload: Range<Int>) {
-        var seen = Seen()
+        var seen = SeenMembers()
         var connector: Int?
         var transactionId: Int?
         var meterValues = 0..<0
@@ -104,24 +100,7 @@ private enum LightMeterValueWriter {
         var firstSample = true
         let read = json.elements(of: array) { meterValue in
             if firstTimestamp != nil { out.append(UInt8(ascii: ",")) }
-            var seen = Seen()
-            var timestamp: Range<Int>?
-            var samples: Range<Int>?
-            guard
-                json.members(
-                    of: meterValue,
-                    { name, value in
-                        if json.equals(name, "timestamp") {
-                            timestamp = value
-                            return seen.first(0) && json.string(value) != nil
-                        } else if json.equals(name, "sampledValue") {
-                            samples = value
-                            return seen.first(1)
-                        }
-                        return false
-                    }
-                ), let timestamp, let samples
-            else { return false }
+            guard let (timestamp, samples) = json.meterValue(meterValue) else { return false }
             firstTimestamp = firstTimestamp ?? timestamp
             out.append(contentsOf: #"{"timestamp":"#.utf8)
             out.append(contentsOf: json.bytes[timestamp])
@@ -149,7 +128,7 @@ private enum LightMeterValueWriter {
         var context, measurand, phase, location, unit: Range<Int>?
 
         init?(_ json: PlainJSON, _ range: Range<Int>) {
-            var seen = Seen()
+            var seen = SeenMembers()
             var value: Range<Int>?
             var context, measurand, phase, location, unit: Range<Int>?
             let read = json.members(of: range) { name, member in
@@ -201,13 +180,13 @@ private enum LightMeterValueWriter {
             if count > 0 { out.append(UInt8(ascii: ",")) }
             out.append(contentsOf: #"{"value":"#.utf8)
             out.append(contentsOf: json.bytes[value])
-            copy("context", context, json, &out)
+            json.copyMember("context", context, to: &out)
             if let mapped {
                 out.append(contentsOf: #","measurand":"#.utf8)
                 JSONValue.writeString(mapped, to: &out)
             }
-            copy("phase", phase, json, &out)
-            copy("location", location, json, &out)
+            json.copyMember("phase", phase, to: &out)
+            json.copyMember("location", location, to: &out)
             if let unit {
                 let text = json.text(unit)
                 out.append(contentsOf: #","unitOfMeasure":{"unit":"#.utf8)
@@ -217,28 +196,5 @@ private enum LightMeterValueWriter {
             out.append(UInt8(ascii: "}"))
             return true
         }
-
-        /// Copies a plain string member as it came.
-        private func copy(_ name: String, _ text: Range<Int>?, _ json: PlainJSON, _ out: inout [UInt8]) {
-            guard let text else { return }
-            out.append(contentsOf: #",""#.utf8)
-            out.append(contentsOf: name.utf8)
-            out.append(contentsOf: #"":""#.utf8)
-            out.append(contentsOf: json.bytes[text])
-            out.append(UInt8(ascii: "\""))
-        }
     }
-}
-
-/// The members an object had: a repeated one is the tree path's (it reads the first; the light path does not guess).
-private struct Seen {
-    private var bits: UInt8 = 0
-
-    /// Marks member `bit`; `false` when it was there already.
-    mutating func first(_ bit: Int) -> Bool {
-        defer { bits |= 1 << bit }
-        return bits & (1 << bit) == 0
-    }
-
-    func has(_ bit: Int) -> Bool { bits & (1 << bit) != 0 }
 }

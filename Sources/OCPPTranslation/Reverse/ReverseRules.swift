@@ -37,6 +37,11 @@ struct ReverseRules: TranslationRules {
     }
 
     /// The transforms the table names, for the charger's messages and the backend's.
+    /// The light path takes a TransactionEvent Updated with meter values (``lightTransactionEvent(_:_:)``).
+    mutating func lightFromCharger(_ frame: UnsafeBufferPointer<UInt8>, _ io: inout Effects<Self>) -> Bool {
+        lightTransactionEvent(frame, &io)
+    }
+
     mutating func translate(
         _ call: RPCFrame.Call,
         _ transform: Transform,

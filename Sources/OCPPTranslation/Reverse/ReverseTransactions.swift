@@ -348,13 +348,21 @@ extension ReverseRules {
                 if let context, (sample["context"]?.stringValue ?? "Sample.Periodic") != context { continue }
                 guard let number = sample["value"]?.doubleValue else { continue }
                 let multiplier = sample["unitOfMeasure"]?["multiplier"]?.intValue ?? 0
-                let unit = sample["unitOfMeasure"]?["unit"]?.stringValue ?? "Wh"
-                var wattHours = number * pow10(multiplier)
-                if unit == "kWh" { wattHours *= 1000 }
-                return Int((wattHours + 0.5).rounded(.down))
+                return wattHours(
+                    number,
+                    multiplier: multiplier,
+                    kWh: sample["unitOfMeasure"]?["unit"]?.stringValue == "kWh"
+                )
             }
         }
         return nil
+    }
+
+    /// An energy register reading in whole Wh.
+    static func wattHours(_ number: Double, multiplier: Int, kWh: Bool) -> Int {
+        var wattHours = number * pow10(multiplier)
+        if kWh { wattHours *= 1000 }
+        return Int((wattHours + 0.5).rounded(.down))
     }
 
     static func decimalText(_ value: JSONValue) -> String? {

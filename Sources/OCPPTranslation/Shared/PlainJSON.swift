@@ -1,3 +1,6 @@
+import OCPP
+import OCPPSchema
+
 /// Reads the bytes of a frame that ``OCPPSchema/SchemaFacts/conformingCall(_:)`` found well-formed and plain (every
 /// string printable ASCII without escapes): objects member by member and arrays element by element, as byte ranges,
 /// without a tree. Every read is bounds-checked and says `nil` or `false` to anything it did not expect, so a
@@ -58,6 +61,41 @@ struct PlainJSON {
             && UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount).elementsEqual(
                 bytes[range]
             )
+    }
+
+    /// A meter value (1.6 or 2.0.1): its timestamp (a string, quotes included) and its samples' array; `nil` for
+    /// any other member or a repeated one.
+    func meterValue(_ range: Range<Int>) -> (timestamp: Range<Int>, samples: Range<Int>)? {
+        var seen = SeenMembers()
+        var timestamp, samples: Range<Int>?
+        let read = members(of: range) { name, value in
+            if equals(name, "timestamp") {
+                timestamp = value
+                return seen.first(0) && string(value) != nil
+            } else if equals(name, "sampledValue") {
+                samples = value
+                return seen.first(1)
+            }
+            return false
+        }
+        guard read, let timestamp, let samples else { return nil }
+        return (timestamp, samples)
+    }
+
+    /// Whether the bytes of `range` spell `text`.
+    func matches(_ range: Range<Int>, _ text: String) -> Bool {
+        var text = text
+        return text.withUTF8 { $0.elementsEqual(bytes[range]) }
+    }
+
+    /// Appends `,"name":"text"` for a plain string's text as it came, when there is one.
+    func copyMember(_ name: StaticString, _ text: Range<Int>?, to out: inout [UInt8]) {
+        guard let text else { return }
+        out.append(contentsOf: #",""#.utf8)
+        out.append(contentsOf: UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
+        out.append(contentsOf: #"":""#.utf8)
+        out.append(contentsOf: bytes[text])
+        out.append(UInt8(ascii: "\""))
     }
 
     /// The bytes of `range` as a string.
@@ -144,5 +182,39 @@ struct PlainJSON {
             index += 1
         }
         return index
+    }
+}
+
+/// The members an object had: a repeated one is the tree path's (it reads the first; the light path does not guess).
+struct SeenMembers {
+    private var bits: UInt8 = 0
+
+    /// Marks member `bit`; `false` when it was there already.
+    mutating func first(_ bit: Int) -> Bool {
+        defer { bits |= 1 << bit }
+        return bits & (1 << bit) == 0
+    }
+
+    func has(_ bit: Int) -> Bool { bits & (1 << bit) != 0 }
+}
+
+extension TranslationRules {
+    /// The charger's CALL in `frame` when a light path may take it: the action at `action` in
+    /// ``OCPP/OCPPAction/all``, its table entry the stock `transform` (no refusal, no answer of the relay's), no OCPP
+    /// 2.1 step, and a frame that keeps its schema with plain strings (``OCPPSchema/SchemaFacts/conformingCall(_:)``).
+    /// `nil` for any other: the tree path's.
+    func lightCall(
+        _ frame: UnsafeBufferPointer<UInt8>,
+        _ action: Int?,
+        _ transform: Transform,
+        _ io: Effects<Self>
+    ) -> ConformingCall? {
+        guard setup.options.lightPath, io.step == nil, let action,
+            let header = RPCFrameHeader.scan(UnsafeRawBufferPointer(frame)), header.messageType == 2,
+            header.action == action,
+            let mapping = mapping(for: OCPPAction.all[action], from: .charger), mapping.transform == transform,
+            mapping.error == nil, mapping.answer == nil
+        else { return nil }
+        return SchemaFacts.of(Self.version(.charger)).conformingCall(frame)
     }
 }
