@@ -37,12 +37,7 @@ extension ForwardRules {
         event.append(contentsOf: values.bytes)
         event.append(UInt8(ascii: "}"))
         state.update(open)
-        io.forward(
-            Caller(messageID: json.text(call.messageID), action: call.action),
-            as: "TransactionEvent",
-            text: String(decoding: event, as: UTF8.self),
-            .emptyResult
-        )
+        io.forward(call, in: json, as: "TransactionEvent", payload: event, .emptyResult)
         return true
     }
 
@@ -59,21 +54,18 @@ private struct MeterValuesPayload {
         var seen = SeenMembers()
         var connector: Int?
         var transactionId: Int?
-        var meterValues = 0..<0
+        var meterValues: Range<Int>?
         let read = json.members(of: payload) { name, value in
             if json.equals(name, "connectorId") {
-                connector = json.integer(value)
-                return seen.first(0) && connector != nil
+                return seen.keep(0, json.integer(value), in: &connector)
             } else if json.equals(name, "transactionId") {
-                transactionId = json.integer(value)
-                return seen.first(1) && transactionId != nil
+                return seen.keep(1, json.integer(value), in: &transactionId)
             } else if json.equals(name, "meterValue") {
-                meterValues = value
-                return seen.first(2)
+                return seen.keep(2, value, in: &meterValues)
             }
             return false
         }
-        guard read, let connector, seen.has(2) else { return nil }
+        guard read, let connector, let meterValues else { return nil }
         (self.connectorId, self.transactionId, self.meterValues) = (connector, transactionId, meterValues)
     }
 }
@@ -93,32 +85,17 @@ private enum LightMeterValueWriter {
     static func write(_ json: PlainJSON, _ array: Range<Int>, _ tables: MappingTables) -> Written? {
         let measurands = tables.enumMap(.measurand16To201)
         let units = tables.enumMap(.unit16To201)
-        var out: [UInt8] = [UInt8(ascii: "[")]
+        var out: [UInt8] = []
         out.reserveCapacity(array.count + 64)
-        var firstTimestamp: Range<Int>?
         var firstContext: Range<Int>?
         var firstSample = true
-        let read = json.elements(of: array) { meterValue in
-            if firstTimestamp != nil { out.append(UInt8(ascii: ",")) }
-            guard let (timestamp, samples) = json.meterValue(meterValue) else { return false }
-            firstTimestamp = firstTimestamp ?? timestamp
-            out.append(contentsOf: #"{"timestamp":"#.utf8)
-            out.append(contentsOf: json.bytes[timestamp])
-            out.append(contentsOf: #","sampledValue":["#.utf8)
-            var count = 0
-            let wrote = json.elements(of: samples) { sample in
-                guard let fields = Sample(json, sample) else { return false }
-                if firstSample { firstContext = fields.context }
-                firstSample = false
-                guard fields.write(json, measurands, units, after: count, to: &out) else { return false }
-                count += 1
-                return true
-            }
-            out.append(contentsOf: "]}".utf8)
-            return wrote && count > 0
+        let firstTimestamp = json.rewriteMeterValues(array, into: &out) { range, out in
+            guard let sample = Sample(json, range) else { return false }
+            if firstSample { firstContext = sample.context }
+            firstSample = false
+            return sample.write(json, measurands, units, to: &out)
         }
-        guard read, let firstTimestamp else { return nil }
-        out.append(UInt8(ascii: "]"))
+        guard let firstTimestamp else { return nil }
         return Written(bytes: out, firstTimestamp: firstTimestamp, firstContext: firstContext)
     }
 
@@ -134,27 +111,14 @@ private enum LightMeterValueWriter {
             let read = json.members(of: range) { name, member in
                 guard let text = json.string(member) else { return false }
                 switch name.count {
-                case 5 where json.equals(name, "value"):
-                    value = text
-                    return seen.first(0)
-                case 7 where json.equals(name, "context"):
-                    context = text
-                    return seen.first(1)
+                case 5 where json.equals(name, "value"): return seen.keep(0, text, in: &value)
+                case 7 where json.equals(name, "context"): return seen.keep(1, text, in: &context)
                 // A signed sample moves onto its reading's sample: the tree path's.
-                case 6 where json.equals(name, "format"):
-                    return seen.first(2) && json.equals(text, "Raw")
-                case 9 where json.equals(name, "measurand"):
-                    measurand = text
-                    return seen.first(3)
-                case 5 where json.equals(name, "phase"):
-                    phase = text
-                    return seen.first(4)
-                case 8 where json.equals(name, "location"):
-                    location = text
-                    return seen.first(5)
-                case 4 where json.equals(name, "unit"):
-                    unit = text
-                    return seen.first(6)
+                case 6 where json.equals(name, "format"): return seen.first(2) && json.equals(text, "Raw")
+                case 9 where json.equals(name, "measurand"): return seen.keep(3, text, in: &measurand)
+                case 5 where json.equals(name, "phase"): return seen.keep(4, text, in: &phase)
+                case 8 where json.equals(name, "location"): return seen.keep(5, text, in: &location)
+                case 4 where json.equals(name, "unit"): return seen.keep(6, text, in: &unit)
                 default:
                     return false
                 }
@@ -164,20 +128,13 @@ private enum LightMeterValueWriter {
             (self.phase, self.location, self.unit) = (phase, location, unit)
         }
 
-        /// Writes the 2.0.1 sample (after `count` others); `false` when its measurand has no 2.0.1 value.
-        func write(
-            _ json: PlainJSON,
-            _ measurands: EnumMap,
-            _ units: EnumMap,
-            after count: Int,
-            to out: inout [UInt8]
-        ) -> Bool {
+        /// Writes the 2.0.1 sample; `false` when its measurand has no 2.0.1 value.
+        func write(_ json: PlainJSON, _ measurands: EnumMap, _ units: EnumMap, to out: inout [UInt8]) -> Bool {
             var mapped: String?
             if let measurand {
                 guard let known = measurands.map(json.text(measurand)) else { return false }
                 mapped = known
             }
-            if count > 0 { out.append(UInt8(ascii: ",")) }
             out.append(contentsOf: #"{"value":"#.utf8)
             out.append(contentsOf: json.bytes[value])
             json.copyMember("context", context, to: &out)

@@ -42,12 +42,7 @@ extension ReverseRules {
         message.append(contentsOf: #","meterValue":"#.utf8)
         message.append(contentsOf: values.bytes)
         message.append(UInt8(ascii: "}"))
-        io.forward(
-            Caller(messageID: json.text(call.messageID), action: call.action),
-            as: "MeterValues",
-            text: String(decoding: message, as: UTF8.self),
-            .inStep
-        )
+        io.forward(call, in: json, as: "MeterValues", payload: message, .inStep)
         return true
     }
 
@@ -71,30 +66,21 @@ private struct UpdatedEvent {
             switch name.count {
             case 9 where json.equals(name, "eventType"):
                 return seen.first(0) && json.string(value).map { json.equals($0, "Updated") } == true
-            case 9 where json.equals(name, "timestamp"):
-                return seen.first(1)
-            case 13 where json.equals(name, "triggerReason"):
-                trigger = json.string(value)
-                return seen.first(2) && trigger != nil
-            case 5 where json.equals(name, "seqNo"):
-                seqNo = json.integer(value)
-                return seen.first(3) && seqNo != nil
+            case 9 where json.equals(name, "timestamp"): return seen.first(1)
+            case 13 where json.equals(name, "triggerReason"): return seen.keep(2, json.string(value), in: &trigger)
+            case 5 where json.equals(name, "seqNo"): return seen.keep(3, json.integer(value), in: &seqNo)
             case 15 where json.equals(name, "transactionInfo"):
                 var info = SeenMembers()
                 return seen.first(4)
                     && json.members(of: value) { name, value in
                         if json.equals(name, "transactionId") {
-                            transaction = json.string(value)
-                            return info.first(0) && transaction != nil
+                            return info.keep(0, json.string(value), in: &transaction)
                         } else if json.equals(name, "chargingState") {
-                            chargingState = json.string(value)
-                            return info.first(1) && chargingState != nil
+                            return info.keep(1, json.string(value), in: &chargingState)
                         }
                         return false
                     }
-            case 10 where json.equals(name, "meterValue"):
-                meterValues = value
-                return seen.first(5)
+            case 10 where json.equals(name, "meterValue"): return seen.keep(5, value, in: &meterValues)
             default:
                 return false
             }
@@ -120,48 +106,31 @@ private enum LightMeterValue16Writer {
     static func write(_ json: PlainJSON, _ array: Range<Int>, _ tables: MappingTables) -> Written? {
         let measurands = tables.enumMap(.measurand201To16)
         let units = tables.enumMap(.unit201To16)
-        var out: [UInt8] = [UInt8(ascii: "[")]
+        var out: [UInt8] = []
         out.reserveCapacity(array.count + 64)
         var register: Int?
-        var count = 0
-        let read = json.elements(of: array) { meterValue in
-            guard let (timestamp, samples) = json.meterValue(meterValue) else { return false }
-            if count > 0 { out.append(UInt8(ascii: ",")) }
-            count += 1
-            out.append(contentsOf: #"{"timestamp":"#.utf8)
-            out.append(contentsOf: json.bytes[timestamp])
-            out.append(contentsOf: #","sampledValue":["#.utf8)
-            var written = 0
-            let wrote = json.elements(of: samples) { range in
-                guard let sample = Sample(json, range) else { return false }
-                let measurand = sample.measurand.map(json.text) ?? energyRegister
-                let unit = sample.unit.map(json.text) ?? "Wh"
-                guard let measurand16 = measurands.map(measurand), let unit16 = units.map(unit) else { return false }
-                if register == nil, measurand == energyRegister,
-                    let number = Double(json.text(sample.value))
-                {
-                    register = ReverseRules.wattHours(number, multiplier: 0, kWh: unit == "kWh")
-                }
-                if written > 0 { out.append(UInt8(ascii: ",")) }
-                written += 1
-                out.append(contentsOf: #"{"value":""#.utf8)
-                out.append(contentsOf: json.bytes[sample.value])
-                out.append(UInt8(ascii: "\""))
-                json.copyMember("context", sample.context, to: &out)
-                out.append(contentsOf: #","measurand":"#.utf8)
-                JSONValue.writeString(measurand16, to: &out)
-                json.copyMember("phase", sample.phase, to: &out)
-                json.copyMember("location", sample.location, to: &out)
-                out.append(contentsOf: #","unit":"#.utf8)
-                JSONValue.writeString(unit16, to: &out)
-                out.append(UInt8(ascii: "}"))
-                return true
+        let read = json.rewriteMeterValues(array, into: &out) { range, out in
+            guard let sample = Sample(json, range) else { return false }
+            let measurand = sample.measurand.map(json.text) ?? energyRegister
+            let unit = sample.unit.map(json.text) ?? "Wh"
+            guard let measurand16 = measurands.map(measurand), let unit16 = units.map(unit) else { return false }
+            if register == nil, measurand == energyRegister, let number = Double(json.text(sample.value)) {
+                register = ReverseRules.wattHours(number, multiplier: 0, kWh: unit == "kWh")
             }
-            out.append(contentsOf: "]}".utf8)
-            return wrote && written > 0
+            out.append(contentsOf: #"{"value":""#.utf8)
+            out.append(contentsOf: json.bytes[sample.value])
+            out.append(UInt8(ascii: "\""))
+            json.copyMember("context", sample.context, to: &out)
+            out.append(contentsOf: #","measurand":"#.utf8)
+            JSONValue.writeString(measurand16, to: &out)
+            json.copyMember("phase", sample.phase, to: &out)
+            json.copyMember("location", sample.location, to: &out)
+            out.append(contentsOf: #","unit":"#.utf8)
+            JSONValue.writeString(unit16, to: &out)
+            out.append(UInt8(ascii: "}"))
+            return true
         }
-        guard read, count > 0 else { return nil }
-        out.append(UInt8(ascii: "]"))
+        guard read != nil else { return nil }
         return Written(bytes: out, register: register)
     }
 
@@ -176,28 +145,17 @@ private enum LightMeterValue16Writer {
             let read = json.members(of: range) { name, member in
                 switch name.count {
                 case 5 where json.equals(name, "value"):
-                    value = member
-                    return seen.first(0) && ForwardRules.isJSONNumber(json.bytes[member])
-                case 7 where json.equals(name, "context"):
-                    context = json.string(member)
-                    return seen.first(1) && context != nil
-                case 9 where json.equals(name, "measurand"):
-                    measurand = json.string(member)
-                    return seen.first(2) && measurand != nil
-                case 5 where json.equals(name, "phase"):
-                    phase = json.string(member)
-                    return seen.first(3) && phase != nil
-                case 8 where json.equals(name, "location"):
-                    location = json.string(member)
-                    return seen.first(4) && location != nil
+                    return seen.keep(0, member, in: &value) && ForwardRules.isJSONNumber(json.bytes[member])
+                case 7 where json.equals(name, "context"): return seen.keep(1, json.string(member), in: &context)
+                case 9 where json.equals(name, "measurand"): return seen.keep(2, json.string(member), in: &measurand)
+                case 5 where json.equals(name, "phase"): return seen.keep(3, json.string(member), in: &phase)
+                case 8 where json.equals(name, "location"): return seen.keep(4, json.string(member), in: &location)
                 // A unit without multiplier: a multiplier scales the number, the tree path's.
                 case 13 where json.equals(name, "unitOfMeasure"):
                     var inner = SeenMembers()
                     return seen.first(5)
                         && json.members(of: member) { name, member in
-                            guard json.equals(name, "unit"), inner.first(0) else { return false }
-                            unit = json.string(member)
-                            return unit != nil
+                            json.equals(name, "unit") && inner.keep(0, json.string(member), in: &unit)
                         }
                 default:
                     return false

@@ -82,6 +82,36 @@ struct PlainJSON {
         return (timestamp, samples)
     }
 
+    /// Writes the meter values of `array` (1.6 or 2.0.1) as the other version's into `out`: each one's timestamp as it
+    /// came, and its samples as `sample` writes them (after a comma between them); the first timestamp. `nil` when
+    /// `sample` refuses one (`false`) or a meter value has none: the tree path's.
+    func rewriteMeterValues(
+        _ array: Range<Int>,
+        into out: inout [UInt8],
+        sample: (_ range: Range<Int>, _ out: inout [UInt8]) -> Bool
+    ) -> Range<Int>? {
+        var first: Range<Int>?
+        out.append(UInt8(ascii: "["))
+        let read = elements(of: array) { value in
+            guard let (timestamp, samples) = meterValue(value) else { return false }
+            if first != nil { out.append(UInt8(ascii: ",")) }
+            first = first ?? timestamp
+            out.append(contentsOf: #"{"timestamp":"#.utf8)
+            out.append(contentsOf: bytes[timestamp])
+            out.append(contentsOf: #","sampledValue":["#.utf8)
+            var count = 0
+            let wrote = elements(of: samples) { range in
+                if count > 0 { out.append(UInt8(ascii: ",")) }
+                count += 1
+                return sample(range, &out)
+            }
+            out.append(contentsOf: "]}".utf8)
+            return wrote && count > 0
+        }
+        out.append(UInt8(ascii: "]"))
+        return read ? first : nil
+    }
+
     /// Whether the bytes of `range` spell `text`.
     func matches(_ range: Range<Int>, _ text: String) -> Bool {
         var text = text
@@ -196,6 +226,13 @@ struct SeenMembers {
     }
 
     func has(_ bit: Int) -> Bool { bits & (1 << bit) != 0 }
+
+    /// Keeps `value` in `slot` as member `bit`: `false` when the member came already or its value is not the kind
+    /// expected (`nil`).
+    mutating func keep<Value>(_ bit: Int, _ value: Value?, in slot: inout Value?) -> Bool {
+        slot = value
+        return first(bit) && value != nil
+    }
 }
 
 extension TranslationRules {
@@ -216,5 +253,20 @@ extension TranslationRules {
             mapping.error == nil, mapping.answer == nil
         else { return nil }
         return SchemaFacts.of(Self.version(.charger)).conformingCall(frame)
+    }
+}
+
+extension Effects {
+    /// Sends the light path's translation (`payload`, compact JSON) of the charger's CALL `call` in `json` to the
+    /// backend as `action`: the backend's answer answers it.
+    mutating func forward(
+        _ call: ConformingCall,
+        in json: PlainJSON,
+        as action: String,
+        payload: [UInt8],
+        _ context: Rules.UpstreamContext
+    ) {
+        let caller = Caller(messageID: json.text(call.messageID), action: call.action)
+        forward(caller, as: action, text: String(decoding: payload, as: UTF8.self), context)
     }
 }
