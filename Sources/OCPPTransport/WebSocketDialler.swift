@@ -110,6 +110,12 @@ public enum WebSocketDialler {
                     channel.eventLoop.makeCompletedFuture {
                         let chosen = response.headers[canonicalForm: "Sec-WebSocket-Protocol"].first.map(String.init)
                         if let chosen, !dial.subprotocols.contains(chosen) { return .unoffered(chosen) }
+                        // RFC 6455 §4.1: an extension the client did not offer fails the connection. The dial
+                        // offers none.
+                        let answered = response.headers["Sec-WebSocket-Extensions"].map { $0[...] }
+                        if let unasked = WebSocketExtensions.names(in: answered).first {
+                            return .unofferedExtension(unasked)
+                        }
                         return .upgraded(try upgraded(channel, chosen), subprotocol: chosen)
                     }
                 }
@@ -144,6 +150,11 @@ public enum WebSocketDialler {
                     case .success(.unoffered(let subprotocol)):
                         attempt.value.finish(
                             .failed("the server chose subprotocol '\(subprotocol)', which was not offered")
+                        )
+                        channel.close(promise: nil)
+                    case .success(.unofferedExtension(let name)):
+                        attempt.value.finish(
+                            .failed("the server answered with extension '\(name)', which was not offered")
                         )
                         channel.close(promise: nil)
                     case .success(.notUpgraded):
@@ -194,6 +205,7 @@ public enum WebSocketDialler {
     private enum Upgrade<Upgraded: Sendable>: Sendable {
         case upgraded(Upgraded, subprotocol: String?)
         case unoffered(String)
+        case unofferedExtension(String)
         case notUpgraded
     }
 
@@ -271,5 +283,37 @@ extension WebSocketDial {
             maxFrameSize: maxFrameSize,
             timeout: timeout
         )
+    }
+}
+
+/// The `Sec-WebSocket-Extensions` header (RFC 6455 §9.1): a comma-separated list of extensions, each a name with
+/// `;`-separated parameters whose values may be quoted strings.
+public enum WebSocketExtensions {
+    /// The extensions' names in the header's values, in order.
+    public static func names(in values: some Sequence<Substring>) -> [String] {
+        var names: [String] = []
+        for value in values {
+            var quoted = false
+            var start = value.startIndex
+            var index = value.startIndex
+            func take(upTo end: String.Index) {
+                let item = value[start..<end]
+                // A name is a token: whitespace around it is all there is to drop.
+                let name = String(item.prefix { $0 != ";" }.filter { $0 != " " && $0 != "\t" })
+                if !name.isEmpty { names.append(name) }
+            }
+            while index < value.endIndex {
+                switch value[index] {
+                case "\"": quoted.toggle()
+                case "," where !quoted:
+                    take(upTo: index)
+                    start = value.index(after: index)
+                default: break
+                }
+                index = value.index(after: index)
+            }
+            take(upTo: value.endIndex)
+        }
+        return names
     }
 }

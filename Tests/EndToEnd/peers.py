@@ -260,6 +260,7 @@ class Backend:
         self.contracts = []  # Plug & Charge requests the backend got (Authorize with contract data, wrapped messages)
         self.drop_after = None  # drop the TCP connection after this many received frames
         self.upgrade_delay = 0  # seconds the upgrade request waits for its answer
+        self.answer_extensions = None  # a Sec-WebSocket-Extensions value the upgrade's answer names, asked or not
         self.upgrading = 0  # upgrade requests waiting for their answer now
         self.most_upgrading = 0  # and the most at once
         self.server = None
@@ -282,6 +283,11 @@ class Backend:
                 response.headers["WWW-Authenticate"] = 'Basic realm="test-backend"'
             return response
         return None
+
+    def _process_response(self, connection, request, response):
+        if self.answer_extensions is not None and response.status_code == 101:
+            response.headers["Sec-WebSocket-Extensions"] = self.answer_extensions
+        return response
 
     async def _handle(self, connection):
         identity = connection.request.path.rstrip("/").split("/")[-1]
@@ -343,6 +349,7 @@ class Backend:
             self.port or 0,
             subprotocols=self.subprotocols,
             process_request=self._process_request,
+            process_response=self._process_response,
             ping_interval=None,
             ssl=self.ssl,
         )

@@ -47,6 +47,32 @@ def test_upstream_refusal_reaches_the_charger_with_the_same_status(start_relay, 
     assert [(c["refused"], c["code"]) for c in closes] == [(True, status)]
 
 
+@pytest.mark.parametrize("answer", ["x-unknown-extension", "permessage-deflate; server_max_window_bits=7"])
+def test_an_upstream_answering_with_an_extension_the_relay_did_not_offer_fails_the_dial(start_relay, answer):
+    """RFC 6455 §4.1: the client fails the connection when the server names an extension it did not offer; the
+    relay offers none upstream, so the charger is refused (502) and the recording says why."""
+
+    async def scenario():
+        async with Backend() as backend:
+            backend.answer_extensions = answer
+            relay = start_relay(backend.url)
+            try:
+                await open_charger(relay.url, "CP-EXT", ["ocpp1.6"])
+            except websockets.exceptions.InvalidStatus as error:
+                return relay, error.response.status_code, error.response.body.decode()
+            return relay, 101, ""
+
+    relay, status, body = asyncio.run(scenario())
+    assert status == 502
+    name = answer.split(";")[0]
+    assert f"extension '{name}', which was not offered" in body
+    assert relay.alive()
+    relay.stop()
+    entries, _ = recordings_show(relay.recordings)
+    closes = [e for e in entries if e.get("event") == "close"]
+    assert [(c["refused"], c["code"], c["charger"]) for c in closes] == [(True, 502, "CP-EXT")]
+
+
 def test_upstream_that_never_answers_is_504(start_relay):
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))

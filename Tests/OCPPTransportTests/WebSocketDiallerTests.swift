@@ -93,9 +93,10 @@ struct WebSocketDiallerTests {
         #expect(message.contains("cannot connect to 127.0.0.1:\(port)"), "\(message)")
     }
 
-    @Test("an accepted upgrade installs the caller's handler; a subprotocol nobody offered is refused")
+    @Test("an accepted upgrade installs the caller's handler; a subprotocol or an extension nobody offered fails it")
     func accepted() async throws {
         let chosen = NIOLockedValueBox("")
+        let extensions = NIOLockedValueBox<[String]>([])
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -103,6 +104,9 @@ struct WebSocketDiallerTests {
                         shouldUpgrade: { channel, _ in
                             var headers = HTTPHeaders()
                             headers.add(name: "Sec-WebSocket-Protocol", value: chosen.withLockedValue { $0 })
+                            for value in extensions.withLockedValue({ $0 }) {
+                                headers.add(name: "Sec-WebSocket-Extensions", value: value)
+                            }
                             return channel.eventLoop.makeSucceededFuture(headers)
                         },
                         upgradePipelineHandler: { channel, _ in channel.eventLoop.makeSucceededVoidFuture() }
@@ -137,5 +141,28 @@ struct WebSocketDiallerTests {
             return
         }
         #expect(message == "the server chose subprotocol 'ocpp2.0.1', which was not offered")
+        // RFC 6455 §4.1: the dial offers no extension, so any in the answer fails it.
+        for (answer, named) in [
+            (["x-unknown-extension"], "x-unknown-extension"),
+            (["permessage-deflate; server_max_window_bits=7"], "permessage-deflate"),
+            ([#"x-quoted; note="a, b", x-second"#], "x-quoted"),
+        ] {
+            extensions.withLockedValue { $0 = answer }
+            guard case .failed(let message) = try await dial(port: port, subprotocols: ["ocpp2.0.1"]) else {
+                Issue.record("an unoffered extension was accepted: \(answer)")
+                continue
+            }
+            #expect(message == "the server answered with extension '\(named)', which was not offered")
+        }
+    }
+
+    @Test("extension names are read from every value of the header, parameters and quoted commas skipped")
+    func extensionNames() {
+        #expect(WebSocketExtensions.names(in: []) == [])
+        #expect(WebSocketExtensions.names(in: ["", " , "]) == [])
+        #expect(
+            WebSocketExtensions.names(in: [#" permessage-deflate; client_max_window_bits, x-a; p="1, 2"; q"#, "x-b"])
+                == ["permessage-deflate", "x-a", "x-b"]
+        )
     }
 }
