@@ -89,12 +89,14 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
-        // The WebSocket client dialler (TCP, TLS, upgrade, subprotocols, timeout) and upstream URLs: used by the
-        // relay's upstream legs, the built-in peers, the replayer and the benchmark.
+        // The WebSocket client dialler (TCP, TLS, upgrade, subprotocols, timeout), upstream URLs, and RFC 7692's
+        // permessage-deflate (its negotiation and its codec): used by the relay's legs, the built-in peers, the
+        // replayer and the benchmark.
         .target(
             name: "OCPPTransport",
             dependencies: [
                 "OCPP",
+                "CZlib",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

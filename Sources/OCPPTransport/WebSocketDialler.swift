@@ -113,8 +113,8 @@ public enum WebSocketDialler {
                         // RFC 6455 §4.1: an extension the client did not offer fails the connection. The dial
                         // offers none.
                         let answered = response.headers["Sec-WebSocket-Extensions"].map { $0[...] }
-                        if let unasked = WebSocketExtensions.names(in: answered).first {
-                            return .unofferedExtension(unasked)
+                        if let unasked = WebSocketExtensions.elements(in: answered).first {
+                            return .unofferedExtension(unasked.name)
                         }
                         return .upgraded(try upgraded(channel, chosen), subprotocol: chosen)
                     }
@@ -283,37 +283,5 @@ extension WebSocketDial {
             maxFrameSize: maxFrameSize,
             timeout: timeout
         )
-    }
-}
-
-/// The `Sec-WebSocket-Extensions` header (RFC 6455 §9.1): a comma-separated list of extensions, each a name with
-/// `;`-separated parameters whose values may be quoted strings.
-public enum WebSocketExtensions {
-    /// The extensions' names in the header's values, in order.
-    public static func names(in values: some Sequence<Substring>) -> [String] {
-        var names: [String] = []
-        for value in values {
-            var quoted = false
-            var start = value.startIndex
-            var index = value.startIndex
-            func take(upTo end: String.Index) {
-                let item = value[start..<end]
-                // A name is a token: whitespace around it is all there is to drop.
-                let name = String(item.prefix { $0 != ";" }.filter { $0 != " " && $0 != "\t" })
-                if !name.isEmpty { names.append(name) }
-            }
-            while index < value.endIndex {
-                switch value[index] {
-                case "\"": quoted.toggle()
-                case "," where !quoted:
-                    take(upTo: index)
-                    start = value.index(after: index)
-                default: break
-                }
-                index = value.index(after: index)
-            }
-            take(upTo: value.endIndex)
-        }
-        return names
     }
 }

@@ -156,13 +156,17 @@ struct WebSocketDiallerTests {
         }
     }
 
-    @Test("extension names are read from every value of the header, parameters and quoted commas skipped")
-    func extensionNames() {
-        #expect(WebSocketExtensions.names(in: []) == [])
-        #expect(WebSocketExtensions.names(in: ["", " , "]) == [])
+    @Test("extensions are read from every value of the header, with their parameters, quoted commas kept")
+    func extensionElements() {
+        #expect(WebSocketExtensions.elements(in: []) == [])
+        #expect(WebSocketExtensions.elements(in: ["", " , "]) == [])
         #expect(
-            WebSocketExtensions.names(in: [#" permessage-deflate; client_max_window_bits, x-a; p="1, 2"; q"#, "x-b"])
-                == ["permessage-deflate", "x-a", "x-b"]
+            WebSocketExtensions.elements(in: [#" permessage-deflate; client_max_window_bits, x-a; p="1, 2"; q"#, "x-b"])
+                == [
+                    .init(name: "permessage-deflate", parameters: [("client_max_window_bits", nil)]),
+                    .init(name: "x-a", parameters: [("p", "1, 2"), ("q", nil)]),
+                    .init(name: "x-b"),
+                ]
         )
     }
 }
