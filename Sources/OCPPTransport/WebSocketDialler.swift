@@ -22,6 +22,9 @@ public struct WebSocketDial: Sendable {
     public var maxFrameSize: Int
     /// Connecting, TLS and the upgrade together.
     public var timeout: TimeAmount
+    /// Set: permessage-deflate is offered (RFC 7692) under this policy, and the server's answer checked against
+    /// the offer. Unset: no extension is offered, and an answer naming one fails the dial.
+    public var deflate: DeflatePolicy?
 
     public init(
         host: String,
@@ -46,6 +49,13 @@ public struct WebSocketDial: Sendable {
     }
 }
 
+/// What the server agreed to in its answer: the subprotocol it chose, and permessage-deflate's parameters when
+/// it accepted the offer.
+public struct WebSocketAccepted: Sendable, Equatable {
+    public var subprotocol: String?
+    public var deflate: DeflateAgreement?
+}
+
 /// How a dial ended.
 public enum WebSocketDialOutcome<Upgraded: Sendable>: Sendable {
     /// The server accepted: what the caller installed in the pipeline, and the subprotocol chosen.
@@ -68,7 +78,7 @@ public enum WebSocketDialler {
         _ dial: WebSocketDial,
         on group: any EventLoopGroup,
         receiveBuffers: AdaptiveRecvByteBufferAllocator? = nil,
-        upgraded: @escaping @Sendable (any Channel, _ subprotocol: String?) throws -> Upgraded
+        upgraded: @escaping @Sendable (any Channel, WebSocketAccepted) throws -> Upgraded
     ) -> EventLoopFuture<WebSocketDialOutcome<Upgraded>> {
         let eventLoop = group.next()
         guard eventLoop.inEventLoop else {
@@ -83,7 +93,7 @@ public enum WebSocketDialler {
         _ dial: WebSocketDial,
         on eventLoop: any EventLoop,
         receiveBuffers: AdaptiveRecvByteBufferAllocator?,
-        upgraded: @escaping @Sendable (any Channel, _ subprotocol: String?) throws -> Upgraded
+        upgraded: @escaping @Sendable (any Channel, WebSocketAccepted) throws -> Upgraded
     ) -> EventLoopFuture<WebSocketDialOutcome<Upgraded>> {
         let promise = eventLoop.makePromise(of: WebSocketDialOutcome<Upgraded>.self)
         let attempt = NIOLoopBound(Attempt(promise: promise), eventLoop: eventLoop)
@@ -93,6 +103,9 @@ public enum WebSocketDialler {
         headers.add(name: "Host", value: dial.hostHeader)
         if !dial.subprotocols.isEmpty {
             headers.add(name: "Sec-WebSocket-Protocol", value: dial.subprotocols.joined(separator: ", "))
+        }
+        if let deflate = dial.deflate {
+            headers.add(name: "Sec-WebSocket-Extensions", value: PerMessageDeflate.offer(deflate))
         }
         headers.add(contentsOf: dial.headers)
         let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: dial.path, headers: headers)
@@ -110,13 +123,20 @@ public enum WebSocketDialler {
                     channel.eventLoop.makeCompletedFuture {
                         let chosen = response.headers[canonicalForm: "Sec-WebSocket-Protocol"].first.map(String.init)
                         if let chosen, !dial.subprotocols.contains(chosen) { return .unoffered(chosen) }
-                        // RFC 6455 §4.1: an extension the client did not offer fails the connection. The dial
-                        // offers none.
+                        // RFC 6455 §4.1: an extension the client did not offer, or parameters outside its offer,
+                        // fail the connection.
                         let answered = response.headers["Sec-WebSocket-Extensions"].map { $0[...] }
-                        if let unasked = WebSocketExtensions.elements(in: answered).first {
-                            return .unofferedExtension(unasked.name)
+                        var agreement: DeflateAgreement?
+                        if let deflate = dial.deflate {
+                            switch PerMessageDeflate.answer(answered, to: deflate) {
+                            case .success(let agreed): agreement = agreed
+                            case .failure(let error): return .badExtension(error.description)
+                            }
+                        } else if let unasked = WebSocketExtensions.elements(in: answered).first {
+                            return .badExtension(PerMessageDeflate.AnswerError.unoffered(unasked.name).description)
                         }
-                        return .upgraded(try upgraded(channel, chosen), subprotocol: chosen)
+                        let accepted = WebSocketAccepted(subprotocol: chosen, deflate: agreement)
+                        return .upgraded(try upgraded(channel, accepted), subprotocol: chosen)
                     }
                 }
             )
@@ -152,10 +172,8 @@ public enum WebSocketDialler {
                             .failed("the server chose subprotocol '\(subprotocol)', which was not offered")
                         )
                         channel.close(promise: nil)
-                    case .success(.unofferedExtension(let name)):
-                        attempt.value.finish(
-                            .failed("the server answered with extension '\(name)', which was not offered")
-                        )
+                    case .success(.badExtension(let why)):
+                        attempt.value.finish(.failed(why))
                         channel.close(promise: nil)
                     case .success(.notUpgraded):
                         refusal.futureResult.whenComplete { refused in
@@ -205,7 +223,7 @@ public enum WebSocketDialler {
     private enum Upgrade<Upgraded: Sendable>: Sendable {
         case upgraded(Upgraded, subprotocol: String?)
         case unoffered(String)
-        case unofferedExtension(String)
+        case badExtension(String)
         case notUpgraded
     }
 

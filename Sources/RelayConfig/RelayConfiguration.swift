@@ -63,6 +63,13 @@ public struct RelayConfiguration: Sendable {
     /// Thousands of handshakes at once leave their memory between the sessions' (4,000 at once: 28 KiB per idle
     /// connection; 18.6 with 512 slots).
     public var handshakes: Int = 512
+    /// permessage-deflate (RFC 7692) with chargers that offer it (`compression.chargers: accept`).
+    public var compressChargers = false
+    /// permessage-deflate offered to backends (`compression.upstream: offer`).
+    public var compressUpstream = false
+    /// The largest LZ77 window the relay keeps per peer to inflate its messages (`compression.window_bits`, 9 … 15):
+    /// 2^bits bytes per compressed leg, besides zlib's state.
+    public var compressionWindowBits = 12
     /// A folder of edited translation tables; nil: the tables built into the binary (`Mappings/` at build time).
     public var mappingsDirectory: String?
     /// The SQLite file of the translation state, or a `postgresql://` URL (several relays sharing it); `nil` puts a

@@ -174,6 +174,18 @@ extension RelaySettings {
         SettingDeclaration("limits.handshakes") { value, c throws(ConfigurationError) in
             c.handshakes = try value.int("limits.handshakes", atLeast: 0)
         },
+        // compression
+        SettingDeclaration("compression.chargers") { value, c throws(ConfigurationError) in
+            c.compressChargers = try value.choice("compression.chargers", ["accept": true, "off": false])
+        },
+        SettingDeclaration("compression.upstream") { value, c throws(ConfigurationError) in
+            c.compressUpstream = try value.choice("compression.upstream", ["offer": true, "off": false])
+        },
+        SettingDeclaration("compression.window_bits") { value, c throws(ConfigurationError) in
+            let bits = try value.int("compression.window_bits", atLeast: 9)
+            guard bits <= 15 else { throw ConfigurationError("compression.window_bits must be 9 … 15") }
+            c.compressionWindowBits = bits
+        },
         SettingDeclaration("limits.message_burst") { value, c throws(ConfigurationError) in
             c.messageBurst = try value.int("limits.message_burst", atLeast: 1)
         },

@@ -234,6 +234,15 @@ extension SettingValue {
         return number
     }
 
+    /// One of `choices`' words (case as written), as its value.
+    func choice<Value>(_ key: String, _ choices: KeyValuePairs<String, Value>) throws(ConfigurationError) -> Value {
+        let word = try string(key)
+        guard let value = choices.first(where: { $0.key == word })?.value else {
+            throw ConfigurationError("\(key) must be \(choices.map(\.key).joined(separator: " or ")), not \(word)")
+        }
+        return value
+    }
+
     func double(_ key: String) throws(ConfigurationError) -> Double {
         guard let number = Double(try string(key)) else { throw ConfigurationError("\(key) must be a number") }
         return number

@@ -116,6 +116,11 @@ struct RelaySettingsTests {
         #expect(c.recording.directory == "Recordings")
         #expect(c.listenHost == "127.0.0.1" && c.listenPort == 8180)
         #expect(c.upstream.path(for: try .init("CP 1")) == "/CP%201")
+        #expect(!c.compressChargers && !c.compressUpstream && c.compressionWindowBits == 12)
+        let compressed = try RelaySettings.parse(
+            yaml: "upstream: ws://a:1\ncompression:\n  chargers: accept\n  upstream: offer\n  window_bits: 10"
+        ).resolve()
+        #expect(compressed.compressChargers && compressed.compressUpstream && compressed.compressionWindowBits == 10)
     }
 
     @Test(
@@ -153,6 +158,9 @@ struct RelaySettingsTests {
                 "unknown setting 'routes[1].upstream_verison'"
             ),
             ("upstream: ws://a:1\nevent_loops: many", "event_loops must be a whole number"),
+            ("upstream: ws://a:1\ncompression:\n  chargers: offer", "compression.chargers must be accept or off"),
+            ("upstream: ws://a:1\ncompression:\n  upstream: accept", "compression.upstream must be offer or off"),
+            ("upstream: ws://a:1\ncompression:\n  window_bits: 16", "compression.window_bits must be 9 … 15"),
         ]
     )
     func mistakes(yaml: String, expected: String) {

@@ -200,6 +200,10 @@ final class ChargerUpgrades: Sendable {
         handshake.expiry = nil
         let offered = Handshake.subprotocols(in: head.headers)
         let authorization = head.headers.first(name: "Authorization")
+        if let policy = live.configuration.chargerDeflate {
+            let offers = head.headers["Sec-WebSocket-Extensions"].map { $0[...] }
+            handshake.deflate = PerMessageDeflate.accept(offers, policy: policy)
+        }
         handshake.request = Handshake.RecordedRequest(
             connection: nextConnection.withLockedValue {
                 $0 += 1
@@ -272,7 +276,10 @@ final class ChargerUpgrades: Sendable {
             return gates.acquire(channel, bound.value, limit: live.configuration.handshakes).flatMap { [self] in
                 dial(plan, channel, bound, live)
             }
-        case .complete(let headers):
+        case .complete(var headers):
+            if let agreement = bound.value.deflate {
+                headers.add(name: "Sec-WebSocket-Extensions", value: agreement.headerValue)
+            }
             return eventLoop.makeSucceededFuture(headers)
         }
     }
@@ -349,6 +356,7 @@ final class ChargerUpgrades: Sendable {
                 identity: plan.identity,
                 offeredSubprotocols: plan.offeredSubprotocols,
                 authorization: plan.authorization,
+                deflate: live.configuration.upstreamDeflate,
                 on: eventLoop
             )
         }.flatMap { outcome in
@@ -441,6 +449,7 @@ final class ChargerUpgrades: Sendable {
         guard plan.reconnectGrace > .zero else { return nil }
         let connector = self.connector
         let tls = live.tls.upstream
+        let deflate = live.configuration.upstreamDeflate
         return UpstreamRedialer(
             grace: plan.reconnectGrace,
             subprotocol: subprotocol,
@@ -452,6 +461,7 @@ final class ChargerUpgrades: Sendable {
                 identity: plan.identity,
                 offeredSubprotocols: subprotocol.map { [$0] } ?? [],
                 authorization: plan.authorization,
+                deflate: deflate,
                 on: eventLoop
             )
         }
@@ -470,7 +480,8 @@ final class ChargerUpgrades: Sendable {
         let charger = try LegHandler.install(
             in: channel.pipeline.syncOperations,
             leg: .charger,
-            maxFrameBytes: configuration.maxFrameBytes
+            maxFrameBytes: configuration.maxFrameBytes,
+            deflate: handshake.deflate
         )
         var translator: Translator?
         if let direction = plan.translation, let translation = upstream.translation, let state = upstream.state {

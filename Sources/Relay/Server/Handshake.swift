@@ -24,6 +24,8 @@ package final class Handshake {
     /// connection closed).
     var holdsSlot = false
     var slotWaiter: EventLoopPromise<Void>?
+    /// permessage-deflate as the relay accepted the charger's offer (`compression.chargers`), if it did.
+    var deflate: DeflateAgreement?
 
     /// A class: the handshake an idle connection keeps holds a pointer (nil once the session started), not room
     /// for these strings.

@@ -1,5 +1,6 @@
 import NIOCore
 import NIOWebSocket
+import OCPPTransport
 import RelayRecording
 
 #if canImport(Glibc)
@@ -20,6 +21,9 @@ struct LegMessage: Equatable, Sendable {
     let maskKey: WebSocketMaskingKey?
     /// Whether all frames of ``wire`` are masked (`true`), none is (`false`), or some are (`nil`).
     let wireMasked: Bool?
+    /// The message came compressed (permessage-deflate): ``payload`` is its inflated text, unmasked, and ``wire``
+    /// the compressed frames, which only the sender's leg can read.
+    var compressed = false
 
     /// The payload without its mask (a copy only when it is masked).
     func unmaskedPayload(allocator: ByteBufferAllocator) -> ByteBuffer {
@@ -32,6 +36,8 @@ enum LegError: Error, Equatable {
     /// A frame (or a fragmented message) over `limits.max_frame_size`.
     case tooLarge(fragmented: Bool)
     case protocolViolation(String)
+    /// A compressed message that is not valid deflate data.
+    case invalidData(String)
 }
 
 /// The last handler of one leg's pipeline, and its WebSocket framing.
@@ -53,6 +59,8 @@ package final class LegHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     let leg: LegID
     let maxFrameBytes: Int
+    /// permessage-deflate, when the leg's handshake agreed it.
+    let compression: LegCompression?
     private(set) var context: ChannelHandlerContext?
     private var session: RelaySession?
     private var early: [Event] = []
@@ -72,6 +80,7 @@ package final class LegHandler: ChannelDuplexHandler, RemovableChannelHandler {
         var payload: ByteBuffer
         var count: Int
         var masked: Bool?
+        let compressed: Bool
     }
 
     private enum Event {
@@ -80,10 +89,15 @@ package final class LegHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case error(any Error)
     }
 
-    package init(leg: LegID, maxFrameBytes: Int) {
+    init(leg: LegID, maxFrameBytes: Int, compression: LegCompression? = nil) {
         self.leg = leg
         self.maxFrameBytes = maxFrameBytes
+        self.compression = compression
         self.holds = leg == .charger ? [] : [.unattached]
+    }
+
+    package convenience init(leg: LegID, maxFrameBytes: Int) {
+        self.init(leg: leg, maxFrameBytes: maxFrameBytes, compression: nil)
     }
 
     var channel: (any Channel)? { context?.channel }
@@ -96,9 +110,11 @@ package final class LegHandler: ChannelDuplexHandler, RemovableChannelHandler {
     static func install(
         in pipeline: ChannelPipeline.SynchronousOperations,
         leg: LegID,
-        maxFrameBytes: Int
+        maxFrameBytes: Int,
+        deflate: DeflateAgreement? = nil
     ) throws -> LegHandler {
-        let handler = LegHandler(leg: leg, maxFrameBytes: maxFrameBytes)
+        let compression = try deflate.map { try LegCompression($0, relayIsServer: leg == .charger) }
+        let handler = LegHandler(leg: leg, maxFrameBytes: maxFrameBytes, compression: compression)
         let encoder = try pipeline.context(handlerType: WebSocketFrameEncoder.self)
         let decoder = try pipeline.context(handlerType: ByteToMessageHandler<WebSocketFrameDecoder>.self)
         try pipeline.addHandler(handler, position: .before(encoder.handler))
@@ -183,7 +199,11 @@ package final class LegHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private func frame(_ header: WireFrameHeader, _ wire: ByteBuffer) {
-        guard header.reserved == 0 else {
+        // RSV1 marks a compressed message, on its first frame only, where permessage-deflate was agreed.
+        let compressed = header.reserved == 0x4
+        guard
+            header.reserved == 0 || (compressed && compression != nil && (header.opcode == 0x1 || header.opcode == 0x2))
+        else {
             return fail(.protocolViolation("reserved bits set without a negotiated extension"))
         }
         let payload = wire.getSlice(at: wire.readerIndex + header.headerLength, length: header.payloadLength)!
@@ -199,7 +219,10 @@ package final class LegHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 return fail(.protocolViolation("a new message started inside a fragmented one"))
             }
             let masked = header.maskKey != nil
-            if header.fin {
+            if header.fin, compressed {
+                let text = WireFrame.unmasked(payload, key: header.maskKey, allocator: allocator)
+                emitInflated(opcode!, wire: wire, compressed: text, wireMasked: masked, fragmented: false)
+            } else if header.fin {
                 emit(
                     LegMessage(
                         opcode: opcode!,
@@ -215,7 +238,8 @@ package final class LegHandler: ChannelDuplexHandler, RemovableChannelHandler {
                     wire: wire,
                     payload: WireFrame.unmasked(payload, key: header.maskKey, allocator: allocator),
                     count: 1,
-                    masked: masked
+                    masked: masked,
+                    compressed: compressed
                 )
             }
         case 0x0:
@@ -234,7 +258,15 @@ package final class LegHandler: ChannelDuplexHandler, RemovableChannelHandler {
             var part = WireFrame.unmasked(payload, key: header.maskKey, allocator: allocator)
             message.payload.writeBuffer(&part)
             if message.masked != (header.maskKey != nil) { message.masked = nil }
-            if header.fin {
+            if header.fin, message.compressed {
+                emitInflated(
+                    message.opcode,
+                    wire: message.wire,
+                    compressed: message.payload,
+                    wireMasked: message.masked,
+                    fragmented: true
+                )
+            } else if header.fin {
                 emit(
                     LegMessage(
                         opcode: message.opcode,
@@ -249,6 +281,27 @@ package final class LegHandler: ChannelDuplexHandler, RemovableChannelHandler {
             }
         default:
             fail(.protocolViolation("unknown opcode \(header.opcode)"))
+        }
+    }
+
+    /// A compressed message inflated (never past `limits.max_frame_size`) and handed on as its text.
+    private func emitInflated(
+        _ opcode: WebSocketOpcode,
+        wire: ByteBuffer,
+        compressed: ByteBuffer,
+        wireMasked: Bool?,
+        fragmented: Bool
+    ) {
+        guard let compression else { return fail(.protocolViolation("a compressed message without compression")) }
+        do throws(DeflateError) {
+            let text = try compression.inflate(compressed, limit: maxFrameBytes, allocator: allocator)
+            var message = LegMessage(opcode: opcode, wire: wire, payload: text, maskKey: nil, wireMasked: wireMasked)
+            message.compressed = true
+            emit(message)
+        } catch .tooLarge {
+            fail(.tooLarge(fragmented: fragmented))
+        } catch {
+            fail(.invalidData(error.description))
         }
     }
 
@@ -353,6 +406,19 @@ package final class LegHandler: ChannelDuplexHandler, RemovableChannelHandler {
         maskKey: WebSocketMaskingKey?,
         promise: EventLoopPromise<Void>? = nil
     ) {
+        // Data messages go compressed where permessage-deflate was agreed; control frames never are.
+        if let compression, opcode == .text || opcode == .binary,
+            let deflated = compression.deflate(payload, allocator: allocator)
+        {
+            let frame = WireFrame.encode(
+                compressed: true,
+                opcode: opcode,
+                payload: deflated,
+                maskKey: maskKey,
+                allocator: allocator
+            )
+            return sendWire(frame, promise: promise)
+        }
         let frame = WireFrame.encode(opcode: opcode, payload: payload, maskKey: maskKey, allocator: allocator)
         sendWire(frame, promise: promise)
     }

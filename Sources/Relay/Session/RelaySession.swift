@@ -303,7 +303,13 @@ final class RelaySession: @unchecked Sendable {
     func sendNow(_ message: Outgoing) {
         switch message {
         case .forwarded(let message):
-            send(to: .upstream(0)) { target in target.sendWire(message.wire) }
+            // The upstream dialled again may have agreed other compression than the message came with.
+            guard message.compressed || handler(.upstream(0)).compression != nil else {
+                return send(to: .upstream(0)) { target in target.sendWire(message.wire) }
+            }
+            send(to: .upstream(0)) { [self] target in
+                target.send(message.opcode, message.payload, maskKey: maskKey(for: .upstream(0)))
+            }
         case .made(let data, let opcode):
             send(to: .upstream(0)) { [self] target in target.send(opcode, data, maskKey: maskKey(for: .upstream(0))) }
         }
@@ -313,7 +319,11 @@ final class RelaySession: @unchecked Sendable {
     /// servers do not): no copy, no re-encoding. A peer that got masking wrong has its message re-framed.
     private func forward(_ message: LegMessage, to leg: LegID) {
         if redialer != nil, leg == .upstream(0), message.wireMasked == true { return toPrimary(.forwarded(message)) }
-        if message.wireMasked == (leg != .charger) {
+        // Compressed on either leg: each leg has its own deflate context, so the text is compressed again for the
+        // receiving leg (or sent plain).
+        if message.compressed || handler(leg).compression != nil {
+            deliver(message.unmaskedPayload(allocator: allocator), opcode: message.opcode, to: leg)
+        } else if message.wireMasked == (leg != .charger) {
             send(to: leg) { target in target.sendWire(message.wire) }
         } else {
             deliver(message.unmaskedPayload(allocator: allocator), opcode: message.opcode, to: leg)
@@ -516,6 +526,8 @@ final class RelaySession: @unchecked Sendable {
             failure = .tooLarge(fragmented: fragmented, limit: handler(leg).maxFrameBytes)
         case LegError.protocolViolation(let why):
             failure = .protocolViolation(why)
+        case LegError.invalidData(let why):
+            failure = .invalidData(why)
         default:
             failure = .io("\(error)")
         }

@@ -27,6 +27,8 @@ enum LegFailure: Equatable, Sendable {
     case tooLarge(fragmented: Bool, limit: Int)
     /// A frame that breaks the WebSocket protocol.
     case protocolViolation(String)
+    /// A compressed message that is not valid deflate data.
+    case invalidData(String)
     /// An I/O error: the connection is going; its end arrives as ``SessionLegs/Event/inactive(_:)``.
     case io(String)
 }
@@ -331,6 +333,9 @@ struct SessionLegs: Sendable {
         case .protocolViolation(let why):
             message = "WebSocket protocol violation (\(why)); closed with 1002"
             closeCode = 1002
+        case .invalidData(let why):
+            message = "\(why); closed with 1007"
+            closeCode = 1007
         case .io(let description):
             // The connection is going; its end says how.
             return [.recordError(leg, description)]

@@ -7,7 +7,7 @@ import NIOWebSocket
 /// payload starts, how long it is, and its mask. Nothing is copied or re-encoded.
 struct WireFrameHeader: Equatable {
     var fin: Bool
-    /// The three reserved bits (no extension is negotiated, so they must be zero).
+    /// The three reserved bits (RSV1 marks a permessage-deflate message where it was agreed; the others are zero).
     var reserved: UInt8
     var opcode: UInt8
     var maskKey: WebSocketMaskingKey?
@@ -71,6 +71,7 @@ enum WireFrame {
     /// sends). One buffer means one write, not a header buffer and a payload buffer.
     static func encode(
         fin: Bool = true,
+        compressed: Bool = false,
         opcode: WebSocketOpcode,
         payload: ByteBuffer,
         maskKey: WebSocketMaskingKey?,
@@ -78,7 +79,8 @@ enum WireFrame {
     ) -> ByteBuffer {
         let length = payload.readableBytes
         var out = allocator.buffer(capacity: length + 14)
-        out.writeInteger(UInt8(fin ? 0x80 : 0) | UInt8(webSocketOpcode: opcode))
+        // RSV1 marks a permessage-deflate message.
+        out.writeInteger(UInt8(fin ? 0x80 : 0) | (compressed ? 0x40 : 0) | UInt8(webSocketOpcode: opcode))
         let maskBit: UInt8 = maskKey == nil ? 0 : 0x80
         if length < 126 {
             out.writeInteger(maskBit | UInt8(length))

@@ -34,12 +34,13 @@ struct UpstreamConnector {
         identity: ChargePointIdentity,
         offeredSubprotocols: [String],
         authorization: String?,
+        deflate: DeflatePolicy? = nil,
         leg: LegID = .upstream(0),
         on eventLoop: any EventLoop
     ) -> EventLoopFuture<UpstreamOutcome> {
         var headers = HTTPHeaders()
         if let authorization { headers.add(name: "Authorization", value: authorization) }
-        let dial = WebSocketDial(
+        var dial = WebSocketDial(
             upstream,
             path: upstream.path(for: identity),
             subprotocols: offeredSubprotocols,
@@ -48,13 +49,17 @@ struct UpstreamConnector {
             maxFrameSize: maxFrameBytes,
             timeout: timeout
         )
+        dial.deflate = deflate
         let maxFrameBytes = self.maxFrameBytes
-        return WebSocketDialler.dial(dial, on: eventLoop, receiveBuffers: RelayServer.receiveBuffers) { channel, _ in
+        return WebSocketDialler.dial(dial, on: eventLoop, receiveBuffers: RelayServer.receiveBuffers) {
+            channel,
+            accepted in
             NIOLoopBound(
                 try LegHandler.install(
                     in: channel.pipeline.syncOperations,
                     leg: leg,
-                    maxFrameBytes: maxFrameBytes
+                    maxFrameBytes: maxFrameBytes,
+                    deflate: accepted.deflate
                 ),
                 eventLoop: channel.eventLoop
             )
