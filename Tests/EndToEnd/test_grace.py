@@ -15,6 +15,7 @@ import sys
 import time
 import urllib.request
 
+import pytest
 import websockets
 from ocpp.v16 import call as call16
 from websockets.asyncio.client import connect
@@ -101,17 +102,19 @@ async def heartbeat_charger(relay_url, identity, stop, answers):
         reader.cancel()
 
 
-def test_a_backend_killed_and_restarted_within_the_grace_loses_no_charger_and_no_message(start_relay, tmp_path):
+@pytest.mark.parametrize("compression", ["", "compression:\n  chargers: accept\n  upstream: offer\n"], ids=["plain", "compressed"])
+def test_a_backend_killed_and_restarted_within_the_grace_loses_no_charger_and_no_message(start_relay, tmp_path, compression):
     """50 chargers mid-transaction and 5 that only beat their hearts; the backend is killed with SIGKILL and
     started again 1.5 s later. No charger is disconnected; every MeterValues reaches a backend, in order, and once,
     except a call the killed backend received and never answered (sent again on the new connection, as a charger's
-    own retry would); Heartbeats are answered by the relay meanwhile."""
+    own retry would); Heartbeats are answered by the relay meanwhile. The same with both legs compressed (the
+    peers offer permessage-deflate): what waited for the new connection is compressed for it."""
     # MeterValues answered after 1 s: the kill finds calls received and not answered, which are sent again.
     first = BackendProcess(tmp_path, meter_values_delay=1.0)
     port = first.port
     relay = start_relay(
         first.url,
-        config="timeouts:\n  reconnect_grace: 15s\n  ping: 2s\nlimits:\n  redial_rate: 200\n",
+        config="timeouts:\n  reconnect_grace: 15s\n  ping: 2s\nlimits:\n  redial_rate: 200\n" + compression,
     )
     report, answers = {}, []
     lines = []  # the killed backend's, then the restarted one's

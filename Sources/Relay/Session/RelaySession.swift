@@ -307,8 +307,9 @@ final class RelaySession: @unchecked Sendable {
             guard message.compressed || handler(.upstream(0)).compression != nil else {
                 return send(to: .upstream(0)) { target in target.sendWire(message.wire) }
             }
+            let payload = message.unmaskedPayload(allocator: allocator)
             send(to: .upstream(0)) { [self] target in
-                target.send(message.opcode, message.payload, maskKey: maskKey(for: .upstream(0)))
+                target.send(message.opcode, payload, maskKey: maskKey(for: .upstream(0)))
             }
         case .made(let data, let opcode):
             send(to: .upstream(0)) { [self] target in target.send(opcode, data, maskKey: maskKey(for: .upstream(0))) }
