@@ -110,10 +110,13 @@ public enum PerMessageDeflate {
     ) -> Result<DeflateAgreement?, AnswerError> {
         let answered = WebSocketExtensions.elements(in: values)
         guard let first = answered.first else { return .success(nil) }
-        guard first.name == name else { return .failure(.unoffered(first.name)) }
+        if let other = answered.first(where: { $0.name != name }) { return .failure(.unoffered(other.name)) }
         guard answered.count == 1 else { return .failure(.invalid("more than one permessage-deflate agreement")) }
         guard let parameters = Parameters(first.parameters) else {
-            return .failure(.invalid("parameters the offer did not make: \(first.parameters.map(\.name))"))
+            let written = first.parameters.map { parameter in
+                parameter.value.map { "\(parameter.name)=\($0)" } ?? parameter.name
+            }
+            return .failure(.invalid("parameters outside the offer: \(written.joined(separator: "; "))"))
         }
         var agreement = DeflateAgreement()
         agreement.serverNoContextTakeover = parameters.serverNoContextTakeover

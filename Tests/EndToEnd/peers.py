@@ -286,6 +286,9 @@ class Backend:
 
     def _process_response(self, connection, request, response):
         if self.answer_extensions is not None and response.status_code == 101:
+            # Instead of what the server agreed (websockets accepts permessage-deflate when offered).
+            if "Sec-WebSocket-Extensions" in response.headers:
+                del response.headers["Sec-WebSocket-Extensions"]
             response.headers["Sec-WebSocket-Extensions"] = self.answer_extensions
         return response
 

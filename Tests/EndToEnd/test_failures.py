@@ -47,15 +47,29 @@ def test_upstream_refusal_reaches_the_charger_with_the_same_status(start_relay, 
     assert [(c["refused"], c["code"]) for c in closes] == [(True, status)]
 
 
-@pytest.mark.parametrize("answer", ["x-unknown-extension", "permessage-deflate; server_max_window_bits=7"])
-def test_an_upstream_answering_with_an_extension_the_relay_did_not_offer_fails_the_dial(start_relay, answer):
-    """RFC 6455 §4.1: the client fails the connection when the server names an extension it did not offer; the
-    relay offers none upstream, so the charger is refused (502) and the recording says why."""
+OFFER_NONE = "compression:\n  upstream: off\n"
+OFFER = "compression:\n  upstream: offer\n"
+
+
+@pytest.mark.parametrize(
+    "config,answer,why",
+    [
+        (OFFER_NONE, "x-unknown-extension", "extension 'x-unknown-extension', which was not offered"),
+        (OFFER_NONE, "permessage-deflate; server_max_window_bits=7", "extension 'permessage-deflate', which was not offered"),
+        (OFFER, "x-unknown-extension", "extension 'x-unknown-extension', which was not offered"),
+        (OFFER, "permessage-deflate; server_max_window_bits=7", "permessage-deflate answer is invalid"),
+        (OFFER, "permessage-deflate; server_max_window_bits=13", "server_max_window_bits=13 is more than the 12 offered"),
+    ],
+)
+def test_an_upstream_answering_outside_the_relays_offer_fails_the_dial(start_relay, config, answer, why):
+    """RFC 6455 §4.1 and RFC 7692 §5: the client fails the connection when the server names an extension it did not
+    offer, or parameters outside its offer (`compression.upstream: offer`: permessage-deflate with a 12-bit window;
+    `off`: nothing): the charger is refused (502) and the recording says why."""
 
     async def scenario():
         async with Backend() as backend:
             backend.answer_extensions = answer
-            relay = start_relay(backend.url)
+            relay = start_relay(backend.url, config=config)
             try:
                 await open_charger(relay.url, "CP-EXT", ["ocpp1.6"])
             except websockets.exceptions.InvalidStatus as error:
@@ -64,8 +78,7 @@ def test_an_upstream_answering_with_an_extension_the_relay_did_not_offer_fails_t
 
     relay, status, body = asyncio.run(scenario())
     assert status == 502
-    name = answer.split(";")[0]
-    assert f"extension '{name}', which was not offered" in body
+    assert why in body, body
     assert relay.alive()
     relay.stop()
     entries, _ = recordings_show(relay.recordings)
