@@ -64,7 +64,7 @@ public struct RelayConfiguration: Sendable {
     /// connection; 18.6 with 512 slots).
     public var handshakes: Int = 512
     /// permessage-deflate (RFC 7692) with chargers that offer it (`compression.chargers: accept`). Off by default
-    /// until a compressed connection's memory is bounded (80 KiB per idle connection against 17.6 uncompressed).
+    /// until a compressed connection's memory is bounded (66.6 KiB per idle connection against 17.6 uncompressed).
     public var compressChargers = false
     /// permessage-deflate offered to backends (`compression.upstream: offer`).
     public var compressUpstream = false
