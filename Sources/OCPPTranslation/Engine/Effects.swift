@@ -1,4 +1,5 @@
 import OCPP
+import OCPPSchema
 
 /// Where the relay reads the time and makes ids: injected, so that the engine stays pure and tests deterministic.
 public struct TranslationClock: Sendable {
@@ -123,11 +124,19 @@ struct Effects<Rules: TranslationRules>: TranslationNotes, Sendable {
         sendUpstream(action, payload, answering: Caller(call), context)
     }
 
-    /// Sends the translation of the charger's CALL `caller` to the backend as payload text the light path wrote
-    /// (compact JSON; no OCPP 2.1 step lifts it): the backend's answer answers it.
-    mutating func forward(_ caller: Caller, as action: String, text payload: String, _ context: Rules.UpstreamContext) {
+    /// Sends the light path's translation (`payload`, compact JSON; no OCPP 2.1 step lifts it) of the charger's CALL
+    /// `call` in `json` to the backend as `action`: the backend's answer answers it.
+    mutating func forward(
+        _ call: ConformingCall,
+        in json: PlainJSON,
+        as action: String,
+        payload: [UInt8],
+        _ context: Rules.UpstreamContext
+    ) {
         let id = makeID()
-        upstream.enqueue(SentCall(id: id, action: action, text: payload, caller: caller, context: context), id: id)
+        let caller = Caller(messageID: json.text(call.messageID), action: call.action)
+        let text = String(decoding: payload, as: UTF8.self)
+        upstream.enqueue(SentCall(id: id, action: action, text: text, caller: caller, context: context), id: id)
         pumpUpstream()
     }
 

@@ -1,4 +1,5 @@
 import OCPP
+import OCPPSchema
 
 /// The side of a translated connection a frame comes from or goes to.
 public enum Side: Sendable, Hashable, CustomStringConvertible {
@@ -294,4 +295,25 @@ struct RuleSetup: Sendable {
     let tables: MappingTables
     let options: TranslationOptions
     let clock: TranslationClock
+}
+
+extension TranslationRules {
+    /// The charger's CALL in `frame` when a light path may take it: the action at `action` in
+    /// ``OCPP/OCPPAction/all``, its table entry the stock `transform` (no refusal, no answer of the relay's), no OCPP
+    /// 2.1 step, and a frame that keeps its schema with plain strings (``OCPPSchema/SchemaFacts/conformingCall(_:)``).
+    /// `nil` for any other: the tree path's.
+    func lightCall(
+        _ frame: UnsafeBufferPointer<UInt8>,
+        _ action: Int?,
+        _ transform: Transform,
+        _ io: Effects<Self>
+    ) -> ConformingCall? {
+        guard setup.options.lightPath, io.step == nil, let action,
+            let header = RPCFrameHeader.scan(UnsafeRawBufferPointer(frame)), header.messageType == 2,
+            header.action == action,
+            let mapping = mapping(for: OCPPAction.all[action], from: .charger), mapping.transform == transform,
+            mapping.error == nil, mapping.answer == nil
+        else { return nil }
+        return SchemaFacts.of(Self.version(.charger)).conformingCall(frame)
+    }
 }

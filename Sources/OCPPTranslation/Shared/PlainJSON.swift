@@ -1,6 +1,3 @@
-import OCPP
-import OCPPSchema
-
 /// Reads the bytes of a frame that ``OCPPSchema/SchemaFacts/conformingCall(_:)`` found well-formed and plain (every
 /// string printable ASCII without escapes): objects member by member and arrays element by element, as byte ranges,
 /// without a tree. Every read is bounds-checked and says `nil` or `false` to anything it did not expect, so a
@@ -70,11 +67,9 @@ struct PlainJSON {
         var timestamp, samples: Range<Int>?
         let read = members(of: range) { name, value in
             if equals(name, "timestamp") {
-                timestamp = value
-                return seen.first(0) && string(value) != nil
+                return seen.keep(0, value, in: &timestamp) && string(value) != nil
             } else if equals(name, "sampledValue") {
-                samples = value
-                return seen.first(1)
+                return seen.keep(1, value, in: &samples)
             }
             return false
         }
@@ -232,41 +227,5 @@ struct SeenMembers {
     mutating func keep<Value>(_ bit: Int, _ value: Value?, in slot: inout Value?) -> Bool {
         slot = value
         return first(bit) && value != nil
-    }
-}
-
-extension TranslationRules {
-    /// The charger's CALL in `frame` when a light path may take it: the action at `action` in
-    /// ``OCPP/OCPPAction/all``, its table entry the stock `transform` (no refusal, no answer of the relay's), no OCPP
-    /// 2.1 step, and a frame that keeps its schema with plain strings (``OCPPSchema/SchemaFacts/conformingCall(_:)``).
-    /// `nil` for any other: the tree path's.
-    func lightCall(
-        _ frame: UnsafeBufferPointer<UInt8>,
-        _ action: Int?,
-        _ transform: Transform,
-        _ io: Effects<Self>
-    ) -> ConformingCall? {
-        guard setup.options.lightPath, io.step == nil, let action,
-            let header = RPCFrameHeader.scan(UnsafeRawBufferPointer(frame)), header.messageType == 2,
-            header.action == action,
-            let mapping = mapping(for: OCPPAction.all[action], from: .charger), mapping.transform == transform,
-            mapping.error == nil, mapping.answer == nil
-        else { return nil }
-        return SchemaFacts.of(Self.version(.charger)).conformingCall(frame)
-    }
-}
-
-extension Effects {
-    /// Sends the light path's translation (`payload`, compact JSON) of the charger's CALL `call` in `json` to the
-    /// backend as `action`: the backend's answer answers it.
-    mutating func forward(
-        _ call: ConformingCall,
-        in json: PlainJSON,
-        as action: String,
-        payload: [UInt8],
-        _ context: Rules.UpstreamContext
-    ) {
-        let caller = Caller(messageID: json.text(call.messageID), action: call.action)
-        forward(caller, as: action, text: String(decoding: payload, as: UTF8.self), context)
     }
 }
